@@ -1,0 +1,219 @@
+"""Plotly figures of the Experiments page: pure functions, data in, go.Figure out (tested without a browser).
+
+Metric and variant names are user text; plotly reads a few HTML tags in names and labels, so they go
+through `plain` first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+VERDICT_COLORS = {"win": "#2ca02c", "lose": "#d62728", "inconclusive": "#7f7f7f"}
+ACCENT = "#1f77b4"
+MUTED = "rgba(140, 140, 140, 0.55)"
+
+
+def plain(text: object) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _empty(message: str, height: int = 260) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=plain(message), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_layout(xaxis_visible=False, yaxis_visible=False, height=height, margin=dict(l=10, r=10, t=30, b=10))
+    return fig
+
+
+def _finite(values) -> np.ndarray:
+    return np.asarray(values, dtype=float)
+
+
+def power_curve_figure(mde_relative, power, design_mde: float, target_power: float, n_control: int,
+                       relative: bool = True) -> go.Figure:  # fmt: skip
+    """Power against the true effect, at the designed sample size per control arm."""
+    x = _finite(mde_relative)
+    y = _finite(power)
+    if x.size == 0:
+        return _empty("No power curve for these inputs.")
+    fig = go.Figure(
+        go.Scatter(
+            x=x, y=y, mode="lines", name="power", line=dict(color=ACCENT, width=3),
+            hovertemplate=("effect %{x:.2%}" if relative else "effect %{x:.4g}") + "<br>power %{y:.1%}<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.add_hline(y=target_power, line=dict(color=MUTED, dash="dash"), annotation_text=f"target {target_power:.0%}")
+    fig.add_vline(x=design_mde, line=dict(color=MUTED, dash="dot"), annotation_text="MDE")
+    fig.update_layout(
+        title=f"Power vs true effect ({n_control:,} units in control)",
+        xaxis_title="true effect (relative)" if relative else "true effect (absolute)",
+        yaxis_title="power",
+        yaxis=dict(range=[0, 1.02], tickformat=".0%"),
+        xaxis=dict(tickformat=".1%" if relative else None),
+        height=340, margin=dict(l=10, r=10, t=50, b=10), showlegend=False,
+    )  # fmt: skip
+    return fig
+
+
+def sample_size_figure(mde_relative, n_control, design_mde: float, design_n: int, relative: bool = True) -> go.Figure:
+    """Units needed in the control arm against the MDE (log scale)."""
+    x = _finite(mde_relative)
+    y = _finite(n_control)
+    if x.size == 0:
+        return _empty("No sample-size curve for these inputs.")
+    fig = go.Figure(
+        go.Scatter(
+            x=x, y=y, mode="lines", name="units per control arm", line=dict(color=ACCENT, width=3),
+            hovertemplate=("MDE %{x:.2%}" if relative else "MDE %{x:.4g}") + "<br>%{y:,.0f} units<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(x=[design_mde], y=[design_n], mode="markers", marker=dict(size=11, color="#d62728"),
+                   name="this design", hovertemplate="this design: %{y:,.0f} units<extra></extra>")
+    )  # fmt: skip
+    fig.update_layout(
+        title="Sample size per control arm vs MDE",
+        xaxis_title="minimum detectable effect (relative)" if relative else "minimum detectable effect (absolute)",
+        yaxis_title="units per control arm",
+        yaxis_type="log",
+        xaxis=dict(tickformat=".1%" if relative else None),
+        height=340, margin=dict(l=10, r=10, t=50, b=10), showlegend=False,
+    )  # fmt: skip
+    return fig
+
+
+def lift_figure(frame: pd.DataFrame, title: str, relative: bool = True) -> go.Figure:
+    """A forest plot: one row per `label`, the `estimate` with its [ci_low, ci_high], coloured by
+    `verdict`; a line at 0 (no difference)."""
+    if frame is None or frame.empty:
+        return _empty("No results yet: no metric observations for the exposed units.")
+    rows = frame.reset_index(drop=True)
+    labels = [plain(v) for v in rows["label"]]
+    fig = go.Figure()
+    for verdict, color in VERDICT_COLORS.items():
+        part = rows[rows["verdict"].astype(str) == verdict]
+        if part.empty:
+            continue
+        est = _finite(part["estimate"])
+        low, high = _finite(part["ci_low"]), _finite(part["ci_high"])
+        fig.add_trace(
+            go.Scatter(
+                x=est, y=[labels[i] for i in part.index], mode="markers", name=verdict,
+                marker=dict(color=color, size=10),
+                error_x=dict(type="data", symmetric=False, array=np.nan_to_num(high - est, posinf=0),
+                             arrayminus=np.nan_to_num(est - low, neginf=0), color=color, thickness=2),
+                customdata=np.stack([low, high], axis=1),
+                hovertemplate=(
+                    "%{y}<br>lift %{x:" + (".2%" if relative else ".4g") + "}<br>interval %{customdata[0]:"
+                    + (".2%" if relative else ".4g") + "} to %{customdata[1]:" + (".2%" if relative else ".4g")
+                    + "}<extra>" + verdict + "</extra>"
+                ),
+            )
+        )  # fmt: skip
+    fig.add_vline(x=0, line=dict(color="black", width=1))
+    fig.update_layout(
+        title=plain(title),
+        xaxis_title="lift vs control (relative)" if relative else "lift vs control (absolute)",
+        xaxis=dict(tickformat=".1%" if relative else None, zeroline=False),
+        yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=labels),
+        height=max(220, 60 + 38 * len(rows)), margin=dict(l=10, r=10, t=50, b=10), legend_title_text="verdict",
+    )  # fmt: skip
+    return fig
+
+
+def cuped_figure(frame: pd.DataFrame, relative: bool = True) -> go.Figure:
+    """CUPED-adjusted next to unadjusted intervals per `label` (columns estimate/ci_low/ci_high and
+    raw_estimate/raw_ci_low/raw_ci_high)."""
+    if frame is None or frame.empty:
+        return _empty("No metric has pre-period values: CUPED needs pre_value in the metric observations.")
+    rows = frame.reset_index(drop=True)
+    labels = [plain(v) for v in rows["label"]]
+    fig = go.Figure()
+    for prefix, name, color in (("raw_", "unadjusted", MUTED), ("", "CUPED-adjusted", ACCENT)):
+        est = _finite(rows[f"{prefix}estimate"])
+        low, high = _finite(rows[f"{prefix}ci_low"]), _finite(rows[f"{prefix}ci_high"])
+        fig.add_trace(
+            go.Scatter(
+                x=est, y=labels, mode="markers", name=name, marker=dict(color=color, size=10),
+                error_x=dict(type="data", symmetric=False, array=np.nan_to_num(high - est),
+                             arrayminus=np.nan_to_num(est - low), color=color, thickness=3),
+                offsetgroup=name,
+            )
+        )  # fmt: skip
+    fig.add_vline(x=0, line=dict(color="black", width=1))
+    fig.update_layout(
+        title="CUPED: adjusted vs unadjusted interval",
+        xaxis=dict(tickformat=".1%" if relative else None),
+        yaxis=dict(autorange="reversed"),
+        scattermode="group",
+        height=max(220, 80 + 50 * len(rows)), margin=dict(l=10, r=10, t=50, b=10),
+    )  # fmt: skip
+    return fig
+
+
+def arms_figure(arms: pd.DataFrame) -> go.Figure:
+    """Units per arm: the observed share next to the planned split."""
+    if arms is None or arms.empty or arms["units"].sum() == 0:
+        return _empty("No exposures yet.")
+    names = [plain(v) for v in arms["variant"]]
+    fig = go.Figure(
+        [
+            go.Bar(x=names, y=arms["share"], name="observed share", marker_color=ACCENT,
+                   customdata=arms["units"], hovertemplate="%{x}: %{y:.1%} (%{customdata:,} units)<extra></extra>"),
+            go.Bar(x=names, y=arms["planned_share"], name="planned share", marker_color=MUTED,
+                   hovertemplate="%{x}: planned %{y:.1%}<extra></extra>"),
+        ]
+    )  # fmt: skip
+    fig.update_layout(
+        title="Traffic split: observed vs planned", barmode="group", yaxis=dict(tickformat=".0%"),
+        height=280, margin=dict(l=10, r=10, t=50, b=10),
+    )  # fmt: skip
+    return fig
+
+
+def bandit_figure(variants, weights, current) -> go.Figure:
+    """Recommended (Thompson-sampling) allocation next to the current one."""
+    if not variants:
+        return _empty("No bandit weights: the primary metric has no data in some arm.")
+    names = [plain(v) for v in variants]
+    fig = go.Figure(
+        [
+            go.Bar(x=names, y=list(weights), name="recommended", marker_color="#2ca02c",
+                   hovertemplate="%{x}: %{y:.1%}<extra>recommended</extra>"),
+            go.Bar(x=names, y=list(current), name="current", marker_color=MUTED,
+                   hovertemplate="%{x}: %{y:.1%}<extra>current</extra>"),
+        ]
+    )  # fmt: skip
+    fig.update_layout(
+        title="Thompson-sampling allocation (primary metric)", barmode="group", yaxis=dict(tickformat=".0%"),
+        height=280, margin=dict(l=10, r=10, t=50, b=10),
+    )  # fmt: skip
+    return fig
+
+
+def bandit_history_figure(history: pd.DataFrame) -> go.Figure:
+    """Recommended weight per arm over time (services.experiment_readout.bandit_history)."""
+    if history is None or history.empty:
+        return _empty("No primary-metric observations yet.")
+    fig = go.Figure()
+    for variant, part in history.groupby("variant", sort=False):
+        fig.add_trace(
+            go.Scatter(x=part["period"], y=part["weight"], mode="lines+markers", name=plain(variant),
+                       line_shape="hv", hovertemplate="%{x|%Y-%m-%d}: %{y:.1%}<extra>" + plain(variant) + "</extra>")
+        )  # fmt: skip
+    fig.update_layout(
+        title="Recommended allocation over time (data up to each day)", yaxis=dict(tickformat=".0%", range=[0, 1]),
+        height=300, margin=dict(l=10, r=10, t=50, b=10),
+    )  # fmt: skip
+    return fig
+
+
+def to_html(figures: list[go.Figure]) -> bytes:
+    """The charts in one self-contained HTML file (plotly.js inlined once), for the export button."""
+    parts = []
+    for i, fig in enumerate(figures):
+        parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False))
+    body = "\n".join(parts)
+    head = "<!doctype html><html><head><meta charset='utf-8'><title>Loopdeck readout</title></head>"
+    return f"{head}<body>{body}</body></html>".encode()

@@ -1,0 +1,74 @@
+"""Which pages exist and who may open them.
+
+To add a screen: write pages/<name>.py and make sure it has a row in PAGES below (the minimum
+role that may open it). A row whose file does not exist yet is skipped, so the planned screens
+are listed here already and appear in the sidebar as soon as their file lands.
+The services check permissions again on every action; hiding a page is only a convenience.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.roles import Role
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str  # relative to the repository root, e.g. "pages/overview.py"
+    title: str
+    icon: str
+    section: str
+    url_path: str  # must differ from the file name: see below
+    min_role: Role = Role.viewer
+    default: bool = False
+
+
+# Why url_path differs from the file name: Streamlit still knows its old pages/ folder convention
+# and, on the first run of a server process (and on every AppTest run), serves pages/<name>.py at
+# /<name> directly, without this entrypoint and its login gate. With distinct URL paths every
+# request goes through streamlit_app.py. (Pages also re-check the signed-in user themselves.)
+
+
+# The sidebar, in order. Sections group pages under a heading.
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("pages/overview.py", "Overview", ":material/dashboard:", "Loop", "home", default=True),
+    PageSpec("pages/data.py", "Data", ":material/upload_file:", "Loop", "data-import", Role.analyst),
+    PageSpec("pages/feedback.py", "Feedback", ":material/feedback:", "Loop", "feedback-queue"),
+    PageSpec("pages/monitoring.py", "Monitoring", ":material/monitor_heart:", "Loop", "monitor"),
+    PageSpec("pages/experiments.py", "Experiments", ":material/science:", "Loop", "ab-tests"),
+    PageSpec("pages/models.py", "Models", ":material/model_training:", "Loop", "model-registry"),
+    PageSpec("pages/backlog.py", "Backlog", ":material/checklist:", "Loop", "improvement-backlog"),
+    PageSpec("pages/approvals.py", "Approvals", ":material/approval:", "Governance", "approval-requests", Role.viewer),
+    PageSpec("pages/audit.py", "Audit log", ":material/receipt_long:", "Governance", "audit-log"),
+    PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", "Governance", "user-admin", Role.admin),
+    PageSpec("pages/account.py", "My account", ":material/account_circle:", "Account", "my-account"),
+)
+
+
+def visible_pages(role: Role, pages: tuple[PageSpec, ...] = PAGES, root: Path = ROOT) -> list[PageSpec]:
+    """The pages this role may open whose file exists, in sidebar order."""
+    return [p for p in pages if role >= p.min_role and (root / p.path).is_file()]
+
+
+def sections(role: Role, pages: tuple[PageSpec, ...] = PAGES, root: Path = ROOT) -> dict[str, list[PageSpec]]:
+    grouped: dict[str, list[PageSpec]] = {}
+    for spec in visible_pages(role, pages, root):
+        grouped.setdefault(spec.section, []).append(spec)
+    return grouped
+
+
+def navigation_pages(role: Role):
+    """The argument for st.navigation: {section: [st.Page, ...]}."""
+    import streamlit as st
+
+    return {
+        section: [
+            st.Page(s.path, title=s.title, icon=s.icon, url_path=s.url_path, default=s.default)
+            for s in specs
+        ]
+        for section, specs in sections(role).items()
+    }

@@ -1,0 +1,37 @@
+"""Process-wide resources and per-session keys.
+
+One engine per process and database URL (st.cache_resource), never a database session in
+st.session_state: every service call opens and closes its own transaction.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from services.db import database_url, make_engine, schema_problem
+
+# st.session_state keys used by the app (pages read them only through app/ helpers).
+USER_ID = "loopdeck_user_id"  # the signed-in user's id; the only identity kept between runs
+FLASH = "loopdeck_flash"  # messages to show once after a rerun: [(kind, text)]
+SSO_ERROR = "loopdeck_sso_error"  # why an SSO identity could not be mapped to an account
+
+
+@st.cache_resource(show_spinner=False)
+def get_engine(url: str) -> Engine:
+    """One engine per URL (tests point LOOPDECK_DATABASE_URL at a fresh file each time)."""
+    return make_engine(url)
+
+
+def engine() -> Engine:
+    return get_engine(database_url())
+
+
+@st.cache_resource(show_spinner=False)
+def _schema_problem(url: str) -> str | None:
+    return schema_problem(get_engine(url))
+
+
+def schema_problem_message() -> str | None:
+    """Checked once per process and URL: a database that is not migrated gets a clear message."""
+    return _schema_problem(database_url())

@@ -1,0 +1,179 @@
+"""Monitoring page for one model version with 1,000,000 predictions in a SQLite database: the one-time
+block build, then the page's server-side render times (AppTest, signed in as an analyst).
+
+    .venv/bin/python bench/bench_monitoring.py                     # scale 5: 1,000,000 predictions
+    .venv/bin/python bench/bench_monitoring.py --scale 1 --runs 5  # 200,000
+    .venv/bin/python bench/bench_monitoring.py --db bench/out/monitoring.db --rebuild-db
+
+The database is the demo story (data/scenario.py) at `--scale`, with every prediction served by v1, so
+one model version holds all of them (features, cohorts, 78% with outcomes). It is built once and kept
+(bench/out/, git-ignored; about 100 s at scale 5). Prints:
+
+- the block build (services/monitoring_data.refresh from nothing): once per database, after which only
+  the days an import touches are rebuilt;
+- "first render": the Monitoring page in a server process that has imported its libraries and drawn a
+  plotly figure before (as any running server has), with no monitoring caches: the Drift tab for the
+  default windows (the reference's 14 days and the last 28 days, 420,000 rows here);
+- "window change": the current window switched between presets (each a new window: nothing cached);
+- "revisit": a window seen before (from the in-process cache);
+- the first view of each other tab, and a cold process (library imports included) once.
+Median and best of --runs (each run a new AppTest session with every cache cleared). Targets: first
+render < 2 s, window change < 1 s. The drift statistics alone against Evidently: bench/bench_drift.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+
+from services import monitoring_data as md  # noqa: E402
+from services.db import make_engine, migrate  # noqa: E402
+
+ANALYST = "analyst@loopdeck.demo"
+PAGE = "pages/monitoring.py"
+
+
+def build_database(url: str, scale: float) -> None:
+    from data import scenario as sc
+    from data.demo import load_demo
+
+    started = time.perf_counter()
+    s = sc.build_scenario(scale)
+    s.requests["model_version"] = 1  # one version serves everything: all rows in one version's windows
+    engine = make_engine(url)
+    migrate(engine)
+    load_demo(engine, echo=lambda *_: None, scenario=s)
+    engine.dispose()
+    print(f"database built in {time.perf_counter() - started:.0f} s ({len(s.requests):,} predictions)")
+
+
+def build_blocks(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM monitoring_block"))
+        conn.execute(sa.text("DELETE FROM monitoring_sync"))
+    started = time.perf_counter()
+    result = md.refresh(engine)
+    seconds = time.perf_counter() - started
+    with engine.connect() as conn:
+        n_blocks, size = conn.execute(sa.text("SELECT count(*), sum(length(data)) FROM monitoring_block")).one()
+    print(
+        f"blocks built once: {seconds:.1f} s for {result.rows:,} predictions "
+        f"({n_blocks} day blocks, {size / 2**20:.0f} MiB of Arrow IPC; {result.rows / seconds:,.0f} rows/s)"
+    )
+    started = time.perf_counter()
+    again = md.refresh(engine)
+    print(f"refresh with nothing new: {(time.perf_counter() - started) * 1000:.1f} ms ({again.summary()})")
+    engine.dispose()
+
+
+def _app(url: str):
+    os.environ["LOOPDECK_DATABASE_URL"] = url
+    from streamlit.testing.v1 import AppTest
+
+    from app import state
+    from services import users
+    from services.roles import Actor
+
+    engine = make_engine(url)
+    uid = next(u.id for u in users.list_users(engine, Actor.system()) if u.email == ANALYST)
+    engine.dispose()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
+    at.session_state[state.USER_ID] = uid
+    return at
+
+
+def _timed(at) -> float:
+    started = time.perf_counter()
+    at.run()
+    seconds = time.perf_counter() - started
+    if at.exception:
+        raise RuntimeError(at.exception[0].value)
+    return seconds
+
+
+def one_run(url: str) -> dict[str, float]:
+    from services import monitoring
+
+    at = _app(url)
+    at.run()  # the Overview: AppTest's own one-time set-up (it scans installed packages for components)
+    monitoring.clear_caches()
+    at.switch_page(PAGE)
+    out = {"first render": _timed(at)}
+    out["rerun, nothing changed"] = _timed(at)
+    for preset in ("last14", "last7", "after_reference"):
+        at.selectbox(key="mon_cur").set_value(preset)
+        out[f"window change -> {preset}"] = _timed(at)
+    at.selectbox(key="mon_cur").set_value("last28")
+    out["revisit the first window"] = _timed(at)
+    at.selectbox(key="mon_ref").set_value("first28")
+    out["reference change -> first28"] = _timed(at)
+    at.selectbox(key="mon_ref").set_value("first14")
+    at.run()
+    for tab in ("Drift over time", "Performance", "Calibration", "Estimated performance", "Alerts"):
+        at.session_state["mon_tab"] = tab
+        out[f"tab: {tab} (first view)"] = _timed(at)
+    at.session_state["mon_tab"] = "Performance"
+    out["tab: Performance (revisit)"] = _timed(at)
+    return out
+
+
+def cold_process(url: str) -> float:
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); from bench.bench_monitoring import _app, _timed, PAGE\n"
+        f"at = _app({url!r}); at.run(); at.switch_page(PAGE); print(_timed(at))\n"
+    )
+    # Libraries the page needs are imported during this run (the Overview page does not load them all).
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", type=float, default=5.0, help="demo scale (5: 1,000,000 predictions)")
+    parser.add_argument("--db", default=None, help="SQLite file (default bench/out/monitoring-<scale>.db)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rebuild-db", action="store_true", help="build the database again")
+    parser.add_argument("--keep-blocks", action="store_true", help="do not time the block build again")
+    args = parser.parse_args(argv)
+    path = Path(args.db or ROOT / "bench" / "out" / f"monitoring-{args.scale:g}.db")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{path}"
+    if args.rebuild_db or not path.exists():
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        build_database(url, args.scale)
+    if not args.keep_blocks:
+        build_blocks(url)
+    else:
+        md.refresh(make_engine(url))
+
+    import plotly.graph_objects as go  # a running server has drawn figures before
+
+    go.Figure(go.Bar(x=[1], y=[1])).to_json()
+    runs = [one_run(url) for _ in range(args.runs)]
+    print(f"\nMonitoring page, server-side seconds over {args.runs} run(s) (median / best):")
+    for key in runs[0]:
+        values = [r[key] for r in runs]
+        print(f"  {key:<42} {statistics.median(values):6.2f} / {min(values):5.2f}")
+    first = statistics.median(r["first render"] for r in runs)
+    change = max(statistics.median(r[k] for r in runs) for k in runs[0] if k.startswith("window change"))
+    print(f"\n  target first render < 2 s: {'met' if first < 2 else 'missed'} ({first:.2f} s)")
+    print(f"  target window change < 1 s: {'met' if change < 1 else 'missed'} (slowest median {change:.2f} s)")
+    print(f"  cold process, first render incl. library imports: {cold_process(url):.2f} s")
+    print(f"  load average during the run: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Alembic environment: batch mode on SQLite so ALTERs work; the URL comes from LOOPDECK_DATABASE_URL."""
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import services.schema  # noqa: F401  (registers the tables on SQLModel.metadata)
+from services.db import make_engine
+
+target_metadata = SQLModel.metadata
+
+
+def _run(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = context.config.attributes.get("connection")
+if connection is not None:
+    _run(connection)
+else:
+    with make_engine().begin() as conn:
+        _run(conn)

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Loopdeck's two set-up commands; needs only Python 3.11+.
+
+python3 run.py app    create .venv, install pinned deps, migrate data/loopdeck.db, load the demo
+                      on first start, serve http://localhost:8501
+python3 run.py test   create .venv, install pinned deps (+ dev), run the whole test suite
+                      (extra arguments go to pytest)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def ensure_environment(requirements: str) -> None:
+    """Create the virtual environment and install pinned dependencies, once per requirements change."""
+    if sys.version_info < (3, 11):  # noqa: UP036  (run.py may be started by an older python3)
+        sys.exit(f"Loopdeck needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
+    if not PYTHON.exists():
+        print("Creating the virtual environment in .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    files = [ROOT / "requirements.txt", ROOT / "requirements-dev.txt", ROOT / "constraints.txt"]
+    digest = hashlib.sha256(requirements.encode() + b"".join(f.read_bytes() for f in files)).hexdigest()
+    stamp = VENV / f".installed-{requirements}"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    print(f"Installing pinned dependencies from {requirements} ...", flush=True)
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "-r", str(ROOT / requirements), "-c", str(ROOT / "constraints.txt")], check=True)
+    stamp.write_text(digest)
+
+
+def run_app(extra: list[str]) -> int:
+    ensure_environment("requirements.txt")
+    subprocess.run([str(PYTHON), "-m", "services", "init-db", "--demo"], cwd=ROOT, check=True)
+    port = os.environ.get("LOOPDECK_PORT", "8501")
+    command = [str(PYTHON), "-m", "streamlit", "run", "streamlit_app.py", "--server.port", port, *extra]
+    print(f"Loopdeck: http://localhost:{port}", flush=True)
+    return subprocess.call(command, cwd=ROOT)
+
+
+def run_tests(extra: list[str]) -> int:
+    ensure_environment("requirements-dev.txt")
+    return subprocess.call([str(PYTHON), "-m", "pytest", "-n", "2", *extra], cwd=ROOT)
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in {"app", "test"}:
+        print(__doc__)
+        return 2
+    command, extra = sys.argv[1], sys.argv[2:]
+    return run_app(extra) if command == "app" else run_tests(extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Named domain errors. Pages catch LoopdeckError and show its message; never a traceback."""
+
+
+class LoopdeckError(Exception):
+    """Base class: the message is meant for the user."""
+
+
+class PermissionDenied(LoopdeckError):
+    pass
+
+
+class InvalidInput(LoopdeckError):
+    pass
+
+
+class NotFound(LoopdeckError):
+    pass
+
+
+class Conflict(LoopdeckError):
+    """Someone else changed the object first (optimistic version check) or it already exists."""
+
+
+class AuthenticationFailed(LoopdeckError):
+    pass
+
+
+class AccountLocked(AuthenticationFailed):
+    pass
+
+
+class AccountDisabled(AuthenticationFailed):
+    pass
+
+
+class SelfApprovalError(PermissionDenied):
+    pass

@@ -1,0 +1,1 @@
+"""Pure statistics: no database, no streamlit. Each function returns a frozen dataclass."""

@@ -1,0 +1,503 @@
+"""Frequentist fixed-horizon A/B readings on summary statistics, with GrowthBook's conventions.
+
+Every reading takes per-arm summaries (n, mean, variance; or n, conversions) so a readout can be
+computed from aggregated data. The `*_arrays` functions take numpy arrays of summaries (one element
+per comparison) and return arrays; the scalar functions are thin wrappers over them, so there is
+only one implementation of each formula.
+
+Conventions (GrowthBook's gbstats `TwoSidedTTest`):
+- absolute lift = mean_t - mean_c, se^2 = var_t/n_t + var_c/n_c;
+- relative lift = mean_t/mean_c - 1 with the delta-method variance
+  var_t/(n_t mean_c^2) + mean_t^2 var_c/(n_c mean_c^4)  (for conversions too);
+- Welch-Satterthwaite degrees of freedom for the t quantiles on both scales;
+- conversions use the variance p(1 - p) per unit (GrowthBook's ProportionStatistic);
+- the p-value and the verdict come from the scale chosen by `difference_type` (GrowthBook's default
+  is relative), so the verdict always agrees with that scale's confidence interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+Direction = Literal["higher", "lower"]
+DifferenceType = Literal["relative", "absolute"]
+Verdict = Literal["win", "lose", "inconclusive"]
+
+DEFAULT_ALPHA = 0.05
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries
+
+
+def conversion_summary(n: npt.ArrayLike, conversions: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """(rate, per-unit variance p(1-p)) for conversion counts, as GrowthBook's ProportionStatistic."""
+    n_arr = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.asarray(conversions, dtype=float) / n_arr
+    return p, p * (1.0 - p)
+
+
+def summary_from_sums(n: npt.ArrayLike, total: npt.ArrayLike, total_sq: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, sample variance with ddof=1) from n, sum and sum of squares (what SQL aggregates give)."""
+    n_arr = np.asarray(n, dtype=float)
+    s = np.asarray(total, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = s / n_arr
+        var = (np.asarray(total_sq, dtype=float) - s * mean) / (n_arr - 1.0)
+    # Cancellation can leave a tiny negative number when all values are equal.
+    return mean, np.maximum(var, 0.0)
+
+
+def summarize(values: npt.ArrayLike) -> tuple[int, float, float]:
+    """(n, mean, sample variance ddof=1) of raw per-unit values."""
+    x = np.asarray(values, dtype=float)
+    n = int(x.size)
+    return n, float(x.mean()) if n else float("nan"), float(x.var(ddof=1)) if n > 1 else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared pieces (used by sequential, bayesian and cuped too)
+
+
+def welch_df(n_c: npt.ArrayLike, var_c: npt.ArrayLike, n_t: npt.ArrayLike, var_t: npt.ArrayLike) -> np.ndarray:
+    """Welch-Satterthwaite degrees of freedom, as gbstats uses for both absolute and relative lift."""
+    n_c, var_c, n_t, var_t = (np.asarray(a, dtype=float) for a in (n_c, var_c, n_t, var_t))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a, b = var_c / n_c, var_t / n_t
+        return (a + b) ** 2 / (a**2 / (n_c - 1.0) + b**2 / (n_t - 1.0))
+
+
+def effect_moments(
+    n_c: npt.ArrayLike,
+    mean_c: npt.ArrayLike,
+    var_c: npt.ArrayLike,
+    n_t: npt.ArrayLike,
+    mean_t: npt.ArrayLike,
+    var_t: npt.ArrayLike,
+    *,
+    relative: bool,
+    base_c: npt.ArrayLike | None = None,
+    base_t: npt.ArrayLike | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(estimate, standard error) of the lift on the absolute or relative scale.
+
+    `base_c`/`base_t` are the means used in the relative lift's denominator and delta method; they
+    default to the means. CUPED passes the unadjusted means here (as gbstats does for regression-
+    adjusted statistics), so the relative lift stays a share of the control's observed mean.
+    """
+    n_c, mean_c, var_c, n_t, mean_t, var_t = (
+        np.asarray(a, dtype=float) for a in (n_c, mean_c, var_c, n_t, mean_t, var_t)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se2_c, se2_t = var_c / n_c, var_t / n_t
+        diff = mean_t - mean_c
+        if not relative:
+            return diff, np.sqrt(se2_t + se2_c)
+        bc = mean_c if base_c is None else np.asarray(base_c, dtype=float)
+        bt = mean_t if base_t is None else np.asarray(base_t, dtype=float)
+        estimate = diff / bc
+        # Delta method for a ratio of independent means (Deng et al. 2018; gbstats TTest.variance).
+        variance = se2_t / bc**2 + se2_c * bt**2 / bc**4
+        bad = bc == 0
+        estimate = np.where(bad, np.nan, estimate)
+        return estimate, np.where(bad, np.nan, np.sqrt(variance))
+
+
+def verdicts(significant: npt.ArrayLike, estimate: npt.ArrayLike, direction: Direction | npt.ArrayLike) -> np.ndarray:
+    """win / lose / inconclusive from significance and the sign of the lift, given the good direction."""
+    sig = np.asarray(significant, dtype=bool)
+    est = np.asarray(estimate, dtype=float)
+    higher = np.asarray(direction) == "higher"
+    good = np.where(higher, est > 0, est < 0)
+    bad = np.where(higher, est < 0, est > 0)
+    return np.where(sig & good, "win", np.where(sig & bad, "lose", "inconclusive"))
+
+
+def _check(alpha: float, direction: str, difference_type: str) -> None:
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if direction not in ("higher", "lower"):
+        raise ValueError(f"direction must be 'higher' or 'lower', got {direction!r}")
+    if difference_type not in ("relative", "absolute"):
+        raise ValueError(f"difference_type must be 'relative' or 'absolute', got {difference_type!r}")
+
+
+def _scalar(x: object) -> float:
+    return float(np.asarray(x).item())
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class ABTestResult:
+    """One comparison of a treatment arm against control.
+
+    `estimate`, `se`, `ci`, `statistic`, `df`, `p_value` and `verdict` are on the scale named by
+    `difference_type`; the `abs_*` and `rel_*` fields give both scales. `df` is inf for a z-test.
+    """
+
+    method: str
+    difference_type: DifferenceType
+    direction: Direction
+    alpha: float
+    n_control: int
+    n_treatment: int
+    mean_control: float
+    mean_treatment: float
+    var_control: float
+    var_treatment: float
+    abs_lift: float
+    abs_se: float
+    abs_ci: tuple[float, float]
+    abs_p_value: float
+    rel_lift: float
+    rel_se: float
+    rel_ci: tuple[float, float]
+    rel_p_value: float
+    estimate: float
+    se: float
+    ci: tuple[float, float]
+    statistic: float
+    df: float
+    p_value: float
+    verdict: Verdict
+
+
+@dataclass(frozen=True, eq=False)
+class ABTestArrays:
+    """The vectorised form of ABTestResult: one element per comparison (`row(i)` gives one)."""
+
+    method: str
+    difference_type: DifferenceType
+    direction: Direction
+    alpha: float
+    n_control: np.ndarray
+    n_treatment: np.ndarray
+    mean_control: np.ndarray
+    mean_treatment: np.ndarray
+    var_control: np.ndarray
+    var_treatment: np.ndarray
+    abs_lift: np.ndarray
+    abs_se: np.ndarray
+    abs_ci_low: np.ndarray
+    abs_ci_high: np.ndarray
+    abs_p_value: np.ndarray
+    rel_lift: np.ndarray
+    rel_se: np.ndarray
+    rel_ci_low: np.ndarray
+    rel_ci_high: np.ndarray
+    rel_p_value: np.ndarray
+    statistic: np.ndarray
+    df: np.ndarray
+    p_value: np.ndarray
+    verdict: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.abs_lift.size)
+
+    @property
+    def estimate(self) -> np.ndarray:
+        return self.rel_lift if self.difference_type == "relative" else self.abs_lift
+
+    @property
+    def se(self) -> np.ndarray:
+        return self.rel_se if self.difference_type == "relative" else self.abs_se
+
+    @property
+    def ci_low(self) -> np.ndarray:
+        return self.rel_ci_low if self.difference_type == "relative" else self.abs_ci_low
+
+    @property
+    def ci_high(self) -> np.ndarray:
+        return self.rel_ci_high if self.difference_type == "relative" else self.abs_ci_high
+
+    def row(self, i: int) -> ABTestResult:
+        f = _scalar
+        return ABTestResult(
+            method=self.method,
+            difference_type=self.difference_type,
+            direction=self.direction,
+            alpha=self.alpha,
+            n_control=int(self.n_control.flat[i]),
+            n_treatment=int(self.n_treatment.flat[i]),
+            mean_control=f(self.mean_control.flat[i]),
+            mean_treatment=f(self.mean_treatment.flat[i]),
+            var_control=f(self.var_control.flat[i]),
+            var_treatment=f(self.var_treatment.flat[i]),
+            abs_lift=f(self.abs_lift.flat[i]),
+            abs_se=f(self.abs_se.flat[i]),
+            abs_ci=(f(self.abs_ci_low.flat[i]), f(self.abs_ci_high.flat[i])),
+            abs_p_value=f(self.abs_p_value.flat[i]),
+            rel_lift=f(self.rel_lift.flat[i]),
+            rel_se=f(self.rel_se.flat[i]),
+            rel_ci=(f(self.rel_ci_low.flat[i]), f(self.rel_ci_high.flat[i])),
+            rel_p_value=f(self.rel_p_value.flat[i]),
+            estimate=f(self.estimate.flat[i]),
+            se=f(self.se.flat[i]),
+            ci=(f(self.ci_low.flat[i]), f(self.ci_high.flat[i])),
+            statistic=f(self.statistic.flat[i]),
+            df=f(self.df.flat[i]),
+            p_value=f(self.p_value.flat[i]),
+            verdict=str(self.verdict.flat[i]),  # type: ignore[arg-type]
+        )
+
+
+def _assemble(
+    method: str,
+    *,
+    n_c: np.ndarray,
+    mean_c: np.ndarray,
+    var_c: np.ndarray,
+    n_t: np.ndarray,
+    mean_t: np.ndarray,
+    var_t: np.ndarray,
+    abs_lift: np.ndarray,
+    abs_se: np.ndarray,
+    abs_stat: np.ndarray,
+    abs_p: np.ndarray,
+    rel_lift: np.ndarray,
+    rel_se: np.ndarray,
+    df: np.ndarray,
+    alpha: float,
+    direction: Direction,
+    difference_type: DifferenceType,
+) -> ABTestArrays:
+    z_test = np.isinf(df)
+    t_df = np.where(z_test, 1.0, df)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Quantiles: Student t with Welch df, or the normal when df is infinite (z-test).
+        q = np.where(z_test, stats.norm.ppf(1 - alpha / 2), stats.t.ppf(1 - alpha / 2, t_df))
+        rel_stat = rel_lift / rel_se
+        rel_p = np.where(z_test, 2 * stats.norm.sf(np.abs(rel_stat)), 2 * stats.t.sf(np.abs(rel_stat), t_df))
+    # A zero standard error (no variance in either arm) gives no test: NaN, never a "significant" 0/0.
+    abs_ok = abs_se > 0
+    rel_ok = rel_se > 0
+    abs_stat = np.where(abs_ok, abs_stat, np.nan)
+    abs_p = np.where(abs_ok, abs_p, np.nan)
+    rel_stat = np.where(rel_ok, rel_stat, np.nan)
+    rel_p = np.where(rel_ok, rel_p, np.nan)
+    abs_hw = np.where(abs_ok, q * abs_se, np.nan)
+    rel_hw = np.where(rel_ok, q * rel_se, np.nan)
+    relative = difference_type == "relative"
+    p = rel_p if relative else abs_p
+    est = rel_lift if relative else abs_lift
+    significant = np.nan_to_num(p, nan=1.0) < alpha
+    return ABTestArrays(
+        method=method,
+        difference_type=difference_type,
+        direction=direction,
+        alpha=alpha,
+        n_control=n_c,
+        n_treatment=n_t,
+        mean_control=mean_c,
+        mean_treatment=mean_t,
+        var_control=var_c,
+        var_treatment=var_t,
+        abs_lift=abs_lift,
+        abs_se=abs_se,
+        abs_ci_low=abs_lift - abs_hw,
+        abs_ci_high=abs_lift + abs_hw,
+        abs_p_value=abs_p,
+        rel_lift=rel_lift,
+        rel_se=rel_se,
+        rel_ci_low=rel_lift - rel_hw,
+        rel_ci_high=rel_lift + rel_hw,
+        rel_p_value=rel_p,
+        statistic=rel_stat if relative else abs_stat,
+        df=np.broadcast_to(df, abs_lift.shape).astype(float),
+        p_value=p,
+        verdict=verdicts(significant, est, direction),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Welch t-test (means; GrowthBook's TwoSidedTTest)
+
+
+def welch_ttest_arrays(
+    n_control: npt.ArrayLike,
+    mean_control: npt.ArrayLike,
+    var_control: npt.ArrayLike,
+    n_treatment: npt.ArrayLike,
+    mean_treatment: npt.ArrayLike,
+    var_treatment: npt.ArrayLike,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    direction: Direction = "higher",
+    difference_type: DifferenceType = "relative",
+    base_control: npt.ArrayLike | None = None,
+    base_treatment: npt.ArrayLike | None = None,
+) -> ABTestArrays:
+    """Welch's unequal-variance t-test on summaries; arrays in, arrays out.
+
+    Variances are per-unit sample variances (ddof=1). `base_*` override the means used in the
+    relative lift's denominator (CUPED passes the unadjusted means).
+    """
+    _check(alpha, direction, difference_type)
+    arrays = np.broadcast_arrays(
+        *(
+            np.asarray(a, dtype=float)
+            for a in (n_control, mean_control, var_control, n_treatment, mean_treatment, var_treatment)
+        )
+    )
+    n_c, mean_c, var_c, n_t, mean_t, var_t = (np.atleast_1d(a).astype(float) for a in arrays)
+    abs_lift, abs_se = effect_moments(n_c, mean_c, var_c, n_t, mean_t, var_t, relative=False)
+    rel_lift, rel_se = effect_moments(
+        n_c, mean_c, var_c, n_t, mean_t, var_t, relative=True, base_c=base_control, base_t=base_treatment
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # scipy's reference Welch test for the absolute difference (statistic and p-value).
+        ref = stats.ttest_ind_from_stats(mean_t, np.sqrt(var_t), n_t, mean_c, np.sqrt(var_c), n_c, equal_var=False)
+    return _assemble(
+        "welch_t",
+        n_c=n_c,
+        mean_c=mean_c,
+        var_c=var_c,
+        n_t=n_t,
+        mean_t=mean_t,
+        var_t=var_t,
+        abs_lift=abs_lift,
+        abs_se=abs_se,
+        abs_stat=np.asarray(ref.statistic, dtype=float),
+        abs_p=np.asarray(ref.pvalue, dtype=float),
+        rel_lift=rel_lift,
+        rel_se=rel_se,
+        df=welch_df(n_c, var_c, n_t, var_t),
+        alpha=alpha,
+        direction=direction,
+        difference_type=difference_type,
+    )
+
+
+def welch_ttest(
+    n_control: float,
+    mean_control: float,
+    var_control: float,
+    n_treatment: float,
+    mean_treatment: float,
+    var_treatment: float,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    direction: Direction = "higher",
+    difference_type: DifferenceType = "relative",
+) -> ABTestResult:
+    """Welch's t-test of treatment vs control from (n, mean, sample variance) per arm."""
+    return welch_ttest_arrays(
+        n_control,
+        mean_control,
+        var_control,
+        n_treatment,
+        mean_treatment,
+        var_treatment,
+        alpha=alpha,
+        direction=direction,
+        difference_type=difference_type,
+    ).row(0)
+
+
+def welch_ttest_from_samples(
+    control: npt.ArrayLike,
+    treatment: npt.ArrayLike,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    direction: Direction = "higher",
+    difference_type: DifferenceType = "relative",
+) -> ABTestResult:
+    """Welch's t-test from raw per-unit values (summarised first; same numbers as from summaries)."""
+    n_c, m_c, v_c = summarize(control)
+    n_t, m_t, v_t = summarize(treatment)
+    return welch_ttest(n_c, m_c, v_c, n_t, m_t, v_t, alpha=alpha, direction=direction, difference_type=difference_type)
+
+
+# ---------------------------------------------------------------------------------------------
+# Two-proportion z-test (conversions)
+
+
+def two_proportion_ztest_arrays(
+    n_control: npt.ArrayLike,
+    conversions_control: npt.ArrayLike,
+    n_treatment: npt.ArrayLike,
+    conversions_treatment: npt.ArrayLike,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    direction: Direction = "higher",
+    difference_type: DifferenceType = "relative",
+    pooled: bool = False,
+) -> ABTestArrays:
+    """Two-proportion z-test on counts; arrays in, arrays out.
+
+    The confidence intervals are Wald intervals with each arm's own variance p(1-p)/n (statsmodels
+    `confint_proportions_2indep(method="wald")`), and the relative lift uses the delta method.
+    `pooled=True` computes the absolute-scale statistic with the pooled rate under H0, as
+    statsmodels `proportions_ztest` does; it is off by default so the p-value agrees with the CI.
+    """
+    _check(alpha, direction, difference_type)
+    arrays = np.broadcast_arrays(
+        *(np.asarray(a, dtype=float) for a in (n_control, conversions_control, n_treatment, conversions_treatment))
+    )
+    n_c, x_c, n_t, x_t = (np.atleast_1d(a).astype(float) for a in arrays)
+    if np.any((x_c < 0) | (x_t < 0) | (x_c > n_c) | (x_t > n_t)):
+        raise ValueError("conversions must be between 0 and n")
+    p_c, var_c = conversion_summary(n_c, x_c)
+    p_t, var_t = conversion_summary(n_t, x_t)
+    abs_lift, abs_se = effect_moments(n_c, p_c, var_c, n_t, p_t, var_t, relative=False)
+    rel_lift, rel_se = effect_moments(n_c, p_c, var_c, n_t, p_t, var_t, relative=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if pooled:
+            p_pool = (x_c + x_t) / (n_c + n_t)
+            test_se = np.sqrt(p_pool * (1 - p_pool) * (1 / n_c + 1 / n_t))
+        else:
+            test_se = abs_se
+        abs_stat = np.where(test_se > 0, abs_lift / test_se, np.nan)
+    abs_p = 2 * stats.norm.sf(np.abs(abs_stat))
+    return _assemble(
+        "two_proportion_z_pooled" if pooled else "two_proportion_z",
+        n_c=n_c,
+        mean_c=p_c,
+        var_c=var_c,
+        n_t=n_t,
+        mean_t=p_t,
+        var_t=var_t,
+        abs_lift=abs_lift,
+        abs_se=abs_se,
+        abs_stat=abs_stat,
+        abs_p=abs_p,
+        rel_lift=rel_lift,
+        rel_se=rel_se,
+        df=np.full(abs_lift.shape, np.inf),
+        alpha=alpha,
+        direction=direction,
+        difference_type=difference_type,
+    )
+
+
+def two_proportion_ztest(
+    n_control: int,
+    conversions_control: int,
+    n_treatment: int,
+    conversions_treatment: int,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    direction: Direction = "higher",
+    difference_type: DifferenceType = "relative",
+    pooled: bool = False,
+) -> ABTestResult:
+    """Two-proportion z-test of treatment vs control from (n, conversions) per arm."""
+    return two_proportion_ztest_arrays(
+        n_control,
+        conversions_control,
+        n_treatment,
+        conversions_treatment,
+        alpha=alpha,
+        direction=direction,
+        difference_type=difference_type,
+        pooled=pooled,
+    ).row(0)

@@ -1,0 +1,291 @@
+"""Which drift test runs on which column (Evidently's default rule), and drift over a whole dataset.
+
+Default rule, per column, on the values left after dropping missing ones (Evidently's
+`_get_default_stattest`, Apache-2.0, read and rederived):
+
+    reference <= 1000 rows
+        numeric with > 5 distinct values over reference and current together   -> KS, drift when p < 0.05
+        categorical, or numeric with <= 5 distinct values                        -> chi-square, p < 0.05
+            ... with <= 2 distinct values                                        -> two-proportion z-test, p < 0.05
+    reference > 1000 rows
+        numeric with > 5 distinct values                                         -> Wasserstein (normed), >= 0.1
+        categorical, or numeric with <= 5 distinct values                        -> Jensen-Shannon, >= 0.1
+
+Dataset drift when the share of drifted columns is >= 0.5. Any column can override the test and
+its threshold (`ColumnOverride`).
+
+One deliberate difference from Evidently: the small-sample categorical chi-square is the test of
+homogeneity on the 2 x K table of reference and current counts. Evidently tests current counts
+against reference shares as if those shares were exact (a goodness-of-fit test), which ignores the
+reference's own sampling noise: on windows with no drift at all it flags far more than 5% of columns
+(about half when the current window is twice the reference). The homogeneity test flags 5%, as a
+test at 0.05 should. `tests/stats/test_drift_select.py` measures both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from services.stats import drift as d
+from services.stats.drift import CategoryCounts, DriftResult, Method, SortedColumn
+
+ColumnKind = Literal["numeric", "categorical"]
+
+SMALL_REFERENCE_MAX_ROWS = 1000
+LOW_CARDINALITY_MAX_UNIQUE = 5
+BINARY_MAX_UNIQUE = 2
+DATASET_DRIFT_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class TestChoice:
+    method: str
+    threshold: float
+    reason: str
+    overridden: bool = False
+
+    __test__ = False  # not a pytest class, despite the name
+
+
+@dataclass(frozen=True)
+class ColumnOverride:
+    """A user's saved choice for one column; None keeps the default for that part."""
+
+    method: str | None = None
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    column: str
+    kind: ColumnKind
+    n_unique: int  # distinct values over both windows; for numeric columns, a lower bound once above 5
+    choice: TestChoice
+    result: DriftResult
+    # Every applicable test, when asked for (the deciding one is `result`).
+    all_results: tuple[DriftResult, ...] = ()
+
+    @property
+    def drifted(self) -> bool:
+        return self.result.drifted
+
+
+@dataclass(frozen=True)
+class DatasetDrift:
+    columns: tuple[ColumnDrift, ...]
+    n_columns: int
+    n_drifted: int
+    share_drifted: float
+    drift_share: float
+    drifted: bool
+    n_reference: int
+    n_current: int
+
+    def column(self, name: str) -> ColumnDrift:
+        for c in self.columns:
+            if c.column == name:
+                return c
+        raise KeyError(name)
+
+
+def default_test(kind: ColumnKind, n_reference: int, n_unique: int) -> TestChoice:
+    """Evidently's rule. `n_unique` counts distinct non-missing values over reference and current together."""
+    if kind not in ("numeric", "categorical"):
+        raise ValueError(f"kind must be 'numeric' or 'categorical', got {kind!r}")
+    small = n_reference <= SMALL_REFERENCE_MAX_ROWS
+    size = f"reference {n_reference:,} rows {'<=' if small else '>'} {SMALL_REFERENCE_MAX_ROWS:,}"
+    continuous = kind == "numeric" and n_unique > LOW_CARDINALITY_MAX_UNIQUE
+    if small:
+        if continuous:
+            return TestChoice(Method.KS, d.P_VALUE_THRESHOLD, f"{size}; numeric with {n_unique} > 5 distinct values")
+        what = "categorical" if kind == "categorical" else f"numeric with {n_unique} <= 5 distinct values"
+        if n_unique <= BINARY_MAX_UNIQUE:
+            return TestChoice(Method.Z, d.P_VALUE_THRESHOLD, f"{size}; {what}, <= 2 values")
+        return TestChoice(Method.CHI_SQUARE, d.P_VALUE_THRESHOLD, f"{size}; {what}")
+    if continuous:
+        return TestChoice(
+            Method.WASSERSTEIN, d.DISTANCE_THRESHOLD, f"{size}; numeric with {n_unique} > 5 distinct values"
+        )
+    what = "categorical" if kind == "categorical" else f"numeric with {n_unique} <= 5 distinct values"
+    return TestChoice(Method.JENSEN_SHANNON, d.DISTANCE_THRESHOLD, f"{size}; {what}")
+
+
+def applicable_methods(kind: ColumnKind, n_unique: int) -> tuple[str, ...]:
+    """Tests a user may pick for a column (the override menu)."""
+    if kind == "numeric":
+        # chi-square on a numeric column: its distinct values when few, Sturges bins otherwise.
+        methods = [
+            Method.KS,
+            Method.WASSERSTEIN,
+            Method.ANDERSON,
+            Method.PSI,
+            Method.JENSEN_SHANNON,
+            Method.HELLINGER,
+            Method.CHI_SQUARE,
+        ]
+    else:
+        methods = [Method.CHI_SQUARE, Method.PSI, Method.JENSEN_SHANNON, Method.HELLINGER]
+    if n_unique <= BINARY_MAX_UNIQUE:
+        methods.insert(0 if kind == "categorical" else len(methods), Method.Z)
+    return tuple(str(m) for m in methods)
+
+
+def choose_test(
+    kind: ColumnKind, n_reference: int, n_unique: int, override: ColumnOverride | None = None
+) -> TestChoice:
+    base = default_test(kind, n_reference, n_unique)
+    if override is None or (override.method is None and override.threshold is None):
+        return base
+    method = override.method or base.method
+    if method not in applicable_methods(kind, n_unique):
+        raise ValueError(f"test {method!r} does not apply to a {kind} column with {n_unique} distinct values")
+    if override.threshold is not None:
+        threshold = float(override.threshold)
+    elif override.method is not None:
+        threshold = d.default_threshold(method)
+    else:
+        threshold = base.threshold
+    return TestChoice(Method(method), threshold, "set by the user", overridden=True)
+
+
+def infer_kind(values: pd.Series | np.ndarray) -> ColumnKind:
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        return "categorical"
+    return "numeric" if pd.api.types.is_numeric_dtype(dtype) else "categorical"
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a test on prepared data
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedColumn:
+    """One column of both windows, prepared once: sorted arrays (numeric) or counts (categorical)."""
+
+    kind: ColumnKind
+    reference: SortedColumn | None = None
+    current: SortedColumn | None = None
+    counts: CategoryCounts | None = None
+
+    @property
+    def n_reference(self) -> int:
+        return self.reference.n if self.reference is not None else self.counts.n_reference  # type: ignore[union-attr]
+
+    @property
+    def n_current(self) -> int:
+        return self.current.n if self.current is not None else self.counts.n_current  # type: ignore[union-attr]
+
+    def n_unique(self) -> int:
+        if self.kind == "numeric":
+            return d.union_unique_count(self.reference, self.current, at_most=LOW_CARDINALITY_MAX_UNIQUE)  # type: ignore[arg-type]
+        return self.counts.k  # type: ignore[union-attr]
+
+
+def prepare_column(reference, current, kind: ColumnKind) -> PreparedColumn:
+    if kind == "numeric":
+        return PreparedColumn(kind, SortedColumn.of(reference), SortedColumn.of(current))
+    return PreparedColumn(kind, counts=d.category_counts(reference, current))
+
+
+def run_test(column: PreparedColumn, method: str, threshold: float) -> DriftResult:
+    if column.kind == "categorical":
+        counts = column.counts
+        table = {
+            Method.CHI_SQUARE: d.chi_square_test,
+            Method.Z: d.z_test,
+            Method.PSI: d.psi,
+            Method.JENSEN_SHANNON: d.jensen_shannon,
+            Method.HELLINGER: d.hellinger,
+        }
+        if method not in table:
+            raise ValueError(f"test {method!r} does not apply to a categorical column")
+        return table[Method(method)](counts, threshold)
+    ref, cur = column.reference, column.current
+    numeric = {
+        Method.KS: d.ks_test,
+        Method.WASSERSTEIN: d.wasserstein_normed,
+        Method.ANDERSON: d.anderson_darling_test,
+        Method.PSI: d.psi_numeric,
+        Method.JENSEN_SHANNON: d.jensen_shannon_numeric,
+        Method.HELLINGER: d.hellinger_numeric,
+    }
+    if method in numeric:
+        return numeric[Method(method)](ref, cur, threshold)
+    if method == Method.Z:
+        return d.z_test(d.value_counts_numeric(ref, cur), threshold)  # type: ignore[arg-type]
+    if method == Method.CHI_SQUARE:
+        # Distinct values when there are few (<= 20 in the reference), Sturges bins otherwise.
+        return d.chi_square_test(d.binned_counts(ref, cur), threshold)  # type: ignore[arg-type]
+    raise ValueError(f"unknown drift test {method!r}")
+
+
+def column_drift(
+    name: str,
+    reference: pd.Series | np.ndarray | PreparedColumn,
+    current: pd.Series | np.ndarray | None = None,
+    kind: ColumnKind | None = None,
+    override: ColumnOverride | None = None,
+    all_tests: bool = False,
+) -> ColumnDrift:
+    """Drift of one column: the default (or overridden) test, and optionally every applicable test."""
+    if isinstance(reference, PreparedColumn):
+        col = reference
+    else:
+        kind = kind or infer_kind(reference)
+        col = prepare_column(reference, current, kind)
+    n_unique = col.n_unique()
+    choice = choose_test(col.kind, col.n_reference, n_unique, override)
+    result = run_test(col, choice.method, choice.threshold)
+    others: tuple[DriftResult, ...] = ()
+    if all_tests:
+        # For numeric columns n_unique may stop counting above 5: enough to decide the binary tests.
+        menu = applicable_methods(col.kind, n_unique)
+        others = tuple(result if m == choice.method else run_test(col, m, d.default_threshold(m)) for m in menu)
+    return ColumnDrift(name, col.kind, n_unique, choice, result, others)
+
+
+def dataset_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: Mapping[str, ColumnKind] | Sequence[str] | None = None,
+    overrides: Mapping[str, ColumnOverride] | None = None,
+    drift_share: float = DATASET_DRIFT_SHARE,
+    all_tests: bool = False,
+) -> DatasetDrift:
+    """Per-column drift over the given columns (all shared columns by default, kinds inferred from dtypes)
+    and the dataset verdict: drifted when the share of drifted columns is >= `drift_share`."""
+    if columns is None:
+        names = [c for c in reference.columns if c in current.columns]
+        kinds = {c: infer_kind(reference[c]) for c in names}
+    elif isinstance(columns, Mapping):
+        kinds = dict(columns)
+    else:
+        kinds = {c: infer_kind(reference[c]) for c in columns}
+    overrides = overrides or {}
+    results = tuple(
+        column_drift(
+            name,
+            prepare_column(reference[name], current[name], kind),
+            override=overrides.get(name),
+            all_tests=all_tests,
+        )
+        for name, kind in kinds.items()
+    )
+    n_drifted = sum(c.drifted for c in results)
+    share = n_drifted / len(results) if results else 0.0
+    return DatasetDrift(
+        columns=results,
+        n_columns=len(results),
+        n_drifted=n_drifted,
+        share_drifted=share,
+        drift_share=drift_share,
+        drifted=bool(results) and share >= drift_share,
+        n_reference=len(reference),
+        n_current=len(current),
+    )

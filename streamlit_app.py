@@ -1,0 +1,25 @@
+"""Loopdeck entrypoint: page config, the login gate, and navigation filtered by role.
+
+    streamlit run streamlit_app.py      (or: python3 run.py app)
+"""
+
+import streamlit as st
+
+from app import auth, nav, state, widgets
+
+st.set_page_config(page_title="Loopdeck", page_icon=":material/all_inclusive:", layout="wide")
+
+problem = state.schema_problem_message()
+if problem:
+    st.error(problem)
+    st.stop()
+
+actor = auth.signed_in_actor()
+if actor is None:
+    # Always call st.navigation, so the pages/ folder is never served without the gate.
+    page = st.navigation([st.Page(auth.sign_in_page, title="Sign in", url_path="signin")], position="hidden")
+else:
+    page = st.navigation(nav.navigation_pages(actor.role))
+    auth.sidebar(actor)
+    widgets.show_flash()
+page.run()

@@ -1,0 +1,88 @@
+"""Shared fixtures. `engine` runs every service test on SQLite, and again on Postgres when
+LOOPDECK_TEST_POSTGRES_URL is set (each xdist worker gets its own Postgres database)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
+
+import services.schema  # noqa: F401
+from services.db import make_engine
+from services.roles import Actor, Role
+
+POSTGRES_URL = os.environ.get("LOOPDECK_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch):
+    """Argon2 at its production cost takes ~0.15 s a hash; tests use the cheapest parameters.
+    The hashing code path is the same (the argon2 parameters are stored in each hash)."""
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr("services.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+
+
+def _admin_engine() -> Engine:
+    return sa.create_engine(sa.engine.make_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def postgres_engine() -> Iterator[Engine]:
+    """A database of its own for this test process (runs in parallel never share tables), dropped at the end."""
+    if not POSTGRES_URL:
+        pytest.skip("LOOPDECK_TEST_POSTGRES_URL is not set: Postgres runs are skipped")
+    base = sa.engine.make_url(POSTGRES_URL)
+    name = f"{base.database}_loopdeck_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+    admin = _admin_engine()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine = make_engine(base.set(database=name).render_as_string(hide_password=False))
+    SQLModel.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _truncate_postgres(engine: Engine) -> None:
+    names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request, tmp_path) -> Iterator[Engine]:
+    """A fresh, empty database with the current schema."""
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
+        SQLModel.metadata.create_all(eng)
+        yield eng
+        eng.dispose()
+    else:
+        eng = request.getfixturevalue("postgres_engine")
+        _truncate_postgres(eng)
+        yield eng
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path) -> Iterator[Engine]:
+    eng = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
+    SQLModel.metadata.create_all(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def admin() -> Actor:
+    return Actor(label="admin@test.io", role=Role.admin, user_id=None)
+
+
+def actor_of(role: str) -> Actor:
+    return Actor(label=f"{role}@test.io", role=Role.parse(role))

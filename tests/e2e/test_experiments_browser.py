@@ -1,0 +1,200 @@
+"""The Experiments page in a real browser, on the demo (scale 0.1): the analyst designs a test (the
+DESIGN.md example, 10% -> 11%: 14,745 per arm), registers it from the design, then reads the demo's
+running experiment churn-model-v2-ab four ways.
+
+Starts `streamlit run` on a free port against a fresh SQLite file with the demo loaded and drives
+Debian's Chromium with Playwright (a small copy of the foundation test's harness, as the other
+browser tests keep theirs).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run",
+]  # fmt: skip
+ANALYST, PASSWORD = "analyst@loopdeck.demo", "demo-analyst-2026"  # data/scenario.py DEMO_USERS
+TIMEOUT_MS = 30_000
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is not installed: browser tests are skipped", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: browser tests are skipped")
+expect = sync_api.expect
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"streamlit did not answer /_stcore/health within {seconds}s:\n{log.read_text()}")
+
+
+@dataclass(frozen=True)
+class Server:
+    base: str
+    db_url: str
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    from argon2 import PasswordHasher
+
+    import services.users
+    from data.demo import load_demo
+    from services.db import make_engine, migrate
+
+    folder = tmp_path_factory.mktemp("e2e_experiments")
+    url = f"sqlite:///{folder / 'loopdeck.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    hasher = services.users._hasher
+    services.users._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)  # fast demo accounts
+    try:
+        load_demo(engine, echo=lambda *_: None, scale=0.1)
+    finally:
+        services.users._hasher = hasher
+    engine.dispose()
+    port, log = _free_port(), folder / "streamlit.log"
+    env = {**os.environ, "LOOPDECK_DATABASE_URL": url}
+    command = [
+        sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+        "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_healthy(base, proc, log)
+        yield Server(base, url)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    yield page
+    context.close()
+
+
+def _settled(page, where: str = "") -> None:
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+    expect(page.get_by_test_id("stException"), f"{where or page.url} shows an exception").to_have_count(0)
+
+
+def _view(page, name: str) -> None:
+    page.get_by_role("radio", name=name, exact=True).first.click()
+    _settled(page, name)
+
+
+def _choose(page, label: str, option: str) -> None:
+    page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True)).click()
+    page.get_by_role("option", name=option).click()
+    _settled(page)
+
+
+def test_analyst_designs_registers_and_reads_the_running_experiment(server, page):
+    page.goto(server.base)
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_role("textbox", name="E-mail").fill(ANALYST)
+    page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    _settled(page)
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Experiments").click()
+    expect(page.get_by_role("heading", name="Experiments", exact=True)).to_be_visible()
+    _settled(page)
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+
+    # Design: the defaults are the DESIGN.md example.
+    _view(page, "Design")
+    control = page.get_by_test_id("stMetric").filter(has_text="Per control arm")
+    expect(control).to_contain_text("14,745")
+    expect(page.get_by_test_id("stMetric").filter(has_text="Expected duration")).to_contain_text("30 days")
+    expect(page.get_by_test_id("stPlotlyChart")).to_have_count(2)
+    page.get_by_role("button", name="Register an experiment with this design").click()
+    _settled(page)
+
+    # Register, pre-filled from the design.
+    expect(page.get_by_text("Pre-filled from the design.")).to_be_visible()
+    form = page.get_by_test_id("stForm")
+    expect(form.get_by_role("spinbutton", name="Planned units per arm")).to_have_value("14745")
+    form.get_by_role("textbox", name="Key", exact=True).fill("churn-model-v3-ab")
+    form.get_by_role("textbox", name="Name", exact=True).fill("Churn model v3 vs v2")
+    form.get_by_role("textbox", name="Hypothesis", exact=True).fill("v3's scores keep more customers than v2's")
+    form.get_by_role("textbox", name="Primary metric", exact=True).fill("retained_30d")
+    form.get_by_role("textbox", name="Guardrails: bad if they go up", exact=True).fill("support_contacts")
+    form.get_by_role("button", name="Register (draft)").click()
+    expect(page.get_by_text("Registered churn-model-v3-ab as a draft.")).to_be_visible()
+    _settled(page)
+    expect(page.get_by_role("button", name="Start the experiment")).to_be_visible()
+
+    # Read the demo's running experiment.
+    _view(page, "Read")
+    _choose(page, "Experiment to read", "churn-model-v2-ab")
+    expect(page.get_by_role("heading", name="Health checks")).to_be_visible()
+    expect(page.get_by_test_id("stMetric").filter(has_text="Status")).to_contain_text("running")
+    expect(page.get_by_text("Sequential rule").first).to_be_visible()
+    table = page.get_by_test_id("stDataFrame").first
+    expect(table.locator("td[role=gridcell]").filter(has_text="retained_30d").first).to_be_attached()
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()
+    for reading, header in (("Bayesian", "chance to beat control"), ("Sequential (always valid)", "always-valid CI"),
+                            ("CUPED (variance reduction)", "variance reduction")):  # fmt: skip
+        page.get_by_role("radio", name=reading, exact=True).click()
+        _settled(page, reading)
+        expect(page.get_by_test_id("stDataFrame").first.get_by_text(header, exact=True)).to_be_attached()
+    expect(page.get_by_role("heading", name="Bandit recommendation")).to_be_visible()
+    expect(page.get_by_role("button", name="Results (CSV)")).to_be_visible()

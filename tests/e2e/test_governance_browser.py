@@ -1,0 +1,243 @@
+"""Governance in a real browser, on the demo (scale 0.1): an analyst retrains a candidate in the
+background, judges it and requests its promotion; the same analyst cannot approve it; an approver
+approves and executes it after the confirmation dialog; the deployment history shows it; then a
+rollback goes back to the previous champion the same way.
+
+Starts `streamlit run` on a free port against a fresh SQLite file and drives Debian's Chromium with
+Playwright. The promotion needs one approval here (an admin setting; the default is two).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run",
+]  # fmt: skip
+ANALYST = ("analyst@loopdeck.demo", "demo-analyst-2026")
+APPROVER = ("approver@loopdeck.demo", "demo-approver-2026")
+TIMEOUT_MS = 30_000
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is not installed: browser tests are skipped", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: browser tests are skipped")
+expect = sync_api.expect
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"streamlit did not answer /_stcore/health within {seconds}s:\n{log.read_text()}")
+
+
+@dataclass(frozen=True)
+class Server:
+    base: str
+    db_url: str
+    routing: Path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    from data.demo import load_demo
+    from services import registry, settings
+    from services.db import make_engine, migrate
+    from services.roles import Actor
+
+    folder = tmp_path_factory.mktemp("e2e-governance")
+    url = f"sqlite:///{folder / 'loopdeck.db'}"
+    env = {**os.environ, "LOOPDECK_DATABASE_URL": url, registry.ARTIFACT_DIR_ENV: str(folder / "artifacts"),
+           "LOOPDECK_ROUTING_DIR": str(folder / "routing")}  # fmt: skip
+    engine = make_engine(url)
+    migrate(engine)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
+        load_demo(engine, echo=lambda _: None, scale=0.1)
+    settings.set_value(engine, Actor.system("e2e"), "approvals.required", {"promote": 1, "rollback": 1})
+    engine.dispose()
+
+    port, log = _free_port(), folder / "streamlit.log"
+    command = [
+        sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+        "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_healthy(base, proc, log)
+        yield Server(base, url, folder / "routing")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1500, "height": 1300})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    yield page
+    context.close()
+
+
+def _settled(page) -> None:
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def _sign_in(page, base: str, who: tuple[str, str]) -> None:
+    page.context.clear_cookies()
+    page.goto(base)
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_role("textbox", name="E-mail").fill(who[0])
+    page.get_by_role("textbox", name="Password", exact=True).fill(who[1])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    _settled(page)
+
+
+def _sign_out(page) -> None:
+    page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def _open(page, link: str, heading: str) -> None:
+    page.get_by_test_id("stSidebar").get_by_role("link", name=link).click()
+    expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+    _settled(page)
+
+
+def _view(page, name: str) -> None:
+    page.get_by_test_id("stButtonGroup").get_by_text(name, exact=True).click()
+    _settled(page)
+
+
+def _choose(page, label: str, option: str) -> None:
+    page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True)).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    _settled(page)
+
+
+def _grid_cell(page, text: str):
+    return page.get_by_test_id("stDataFrame").get_by_role("gridcell", name=text, exact=True, include_hidden=True)
+
+
+def _approve_and_execute(page, request_id: int, first_step: str) -> None:
+    _open(page, "Approvals", "Approvals")
+    expect(page.get_by_text("1 awaiting you")).to_be_visible()
+    page.get_by_role("textbox", name="Your comment").fill("checked the evidence")
+    page.get_by_role("button", name="Approve", exact=True).click()
+    expect(page.get_by_text(f"Approved #{request_id} (1 of 1; now approved).")).to_be_visible()
+    _settled(page)
+    _view(page, "All requests")
+    page.get_by_role("button", name="Execute …").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("Confirm: this is exactly what will happen")).to_be_visible()
+    expect(dialog.get_by_text(f"1. {first_step}")).to_be_visible()
+    dialog.get_by_role("button", name="Execute now").click()
+    expect(page.get_by_text(f"Request #{request_id} executed: {first_step}")).to_be_visible()
+    _settled(page)
+
+
+def test_promotion_with_four_eyes_then_a_rollback(server, page):
+    # The analyst retrains a candidate in the background and judges it against the champion.
+    _sign_in(page, server.base, ANALYST)
+    _open(page, "Models", "Models")
+    _view(page, "Retrain")
+    page.get_by_role("button", name="Start retraining").click()
+    expect(page.get_by_test_id("stProgress")).to_be_visible()  # the page is not frozen: progress is polled
+    expect(page.get_by_text("Registered churn v3 (candidate, parent v2)")).to_be_visible()
+    _settled(page)
+    _view(page, "Judge")
+    _choose(page, "Resamples", "200")
+    page.get_by_role("button", name="Run the judge").click()
+    expect(page.get_by_text("Verdict: PASS. churn v3 passes all")).to_be_visible()
+    _settled(page)
+    page.get_by_role("textbox", name="Comment").fill("v3 fixes the mobile cohort; web unchanged")
+    page.get_by_role("button", name="Request promotion").click()
+    expect(page.get_by_text("Promotion requested (#1); it needs 1 approval(s) by someone else.")).to_be_visible()
+    _settled(page)
+
+    # The same analyst cannot approve it.
+    _open(page, "Approvals", "Approvals")
+    _view(page, "All requests")
+    expect(page.get_by_text("You requested this: someone else must approve it (four-eyes).")).to_be_visible()
+    expect(page.get_by_role("button", name="Approve", exact=True)).to_have_count(0)
+    _sign_out(page)
+
+    # An approver approves and executes it; the history shows v3 serving.
+    _sign_in(page, server.base, APPROVER)
+    _approve_and_execute(page, 1, "churn v3 starts serving full traffic (90%) as the champion.")
+    _open(page, "Models", "Models")
+    expect(page.get_by_text("Champion: v3")).to_be_visible()
+    _view(page, "Deployments")
+    expect(_grid_cell(page, "#1")).to_be_attached()  # the deployment made by request #1
+    assert '"version": 3' in (server.routing / "churn.json").read_text()
+    _sign_out(page)
+
+    # Then a rollback: requested by the analyst, approved and executed by the approver.
+    _sign_in(page, server.base, ANALYST)
+    _open(page, "Models", "Models")
+    _view(page, "Deployments")
+    page.get_by_role("textbox", name="Why").first.fill("v3 misbehaves in production")
+    page.get_by_role("button", name="Request rollback").click()
+    expect(page.get_by_text("Rollback requested (#2)")).to_be_visible()
+    _settled(page)
+    _sign_out(page)
+    _sign_in(page, server.base, APPROVER)
+    _approve_and_execute(page, 2, "churn goes back to v2: it serves full traffic (90%) as champion.")
+    _open(page, "Models", "Models")
+    expect(page.get_by_text("Champion: v2")).to_be_visible()
+    _view(page, "Deployments")
+    expect(_grid_cell(page, "#2")).to_be_attached()
+    assert '"version": 2' in (server.routing / "churn.json").read_text().split('"champion"')[1][:400]

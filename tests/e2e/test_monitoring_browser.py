@@ -1,0 +1,167 @@
+"""Monitoring in a real browser: an analyst opens Monitoring on the demo (scale 0.1, in a temp SQLite
+file), changes the current window, and finds the mobile cohort flagged on the Performance tab; the drift
+over time names the release day.
+
+Starts `streamlit run` on a free port and drives Debian's Chromium with Playwright (as the foundation's
+browser test does). The demo's monitoring blocks are left unbuilt, so the page builds them on first view
+behind its progress box, as it would after an upgrade.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run",
+]  # fmt: skip
+ANALYST, PASSWORD = "analyst@loopdeck.demo", "demo-analyst-2026"  # data/scenario.py DEMO_USERS
+TIMEOUT_MS = 30_000
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is not installed: browser tests are skipped", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: browser tests are skipped")
+expect = sync_api.expect
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float = 40) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"streamlit did not answer /_stcore/health within {seconds}s:\n{log.read_text()}")
+
+
+def _demo_without_blocks(folder: Path) -> str:
+    import sqlalchemy as sa
+
+    from services.db import make_engine
+    from tests.services.test_monitoring import demo_database
+
+    path = folder / "loopdeck.db"
+    shutil.copyfile(demo_database(folder.parent / "monitoring-demo"), path)
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:  # forget the blocks: the page builds them on first view
+        conn.execute(sa.text("DELETE FROM monitoring_block"))
+        conn.execute(sa.text("DELETE FROM monitoring_sync"))
+    engine.dispose()
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("e2e-monitoring")
+    url = _demo_without_blocks(folder)
+    port, log = _free_port(), folder / "streamlit.log"
+    env = {**os.environ, "LOOPDECK_DATABASE_URL": url}
+    command = [
+        sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+        "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_healthy(base, proc, log)
+        yield base
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    yield page
+    context.close()
+
+
+def _settled(page) -> None:
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def _choose(page, label: str, option: str) -> None:
+    page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True)).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    _settled(page)
+
+
+def test_analyst_changes_the_window_and_sees_the_mobile_cohort_flagged(server, page):
+    page.goto(server)
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_role("textbox", name="E-mail").fill(ANALYST)
+    page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    _settled(page)
+
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Monitoring").click()
+    expect(page.get_by_role("heading", name="Monitoring", exact=True)).to_be_visible()
+    # First view: the blocks are built behind a progress box, then the drift tab shows the story.
+    expect(page.get_by_text("Monitoring data refreshed")).to_be_visible()
+    expect(page.get_by_text("2 of 9", exact=True)).to_be_visible()
+    _settled(page)
+
+    _choose(page, "Current window", "Everything after the reference")
+    expect(page.get_by_text("current 2026-09-29 to 2026-10-29", exact=False)).to_be_visible()
+
+    page.get_by_role("tab", name="Performance", exact=True).click()
+    _settled(page)
+    flagged = page.get_by_test_id("stAlertContentError").filter(has_text="Flagged cohorts")
+    expect(flagged).to_be_visible()
+    expect(flagged).to_contain_text("platform = ios")
+    expect(flagged).to_contain_text("new since the reference window")
+
+    page.get_by_role("tab", name="Drift over time", exact=True).click()
+    _settled(page)
+    expect(page.get_by_text("Started drifting", exact=False)).to_be_visible()
+    expect(page.get_by_text("sessions_per_week from 2026-09-30", exact=False)).to_be_visible()

@@ -1,0 +1,80 @@
+"""AppTest fixtures: a fresh, migrated SQLite file per test, pointed to by LOOPDECK_DATABASE_URL.
+
+Alembic runs once per worker into a template file; each test gets a copy. The app caches its
+engine per URL (app.state.get_engine), so a new file means a new engine: nothing leaks between tests.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from streamlit.testing.v1 import AppTest
+
+from app import state
+from services import users
+from services.db import make_engine, migrate
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "streamlit_app.py"
+PASSWORD = "correct horse battery"
+ROLES = ("viewer", "analyst", "approver", "admin")
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "loopdeck.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def page_db(migrated_template, tmp_path, monkeypatch) -> Iterator[Engine]:
+    """An empty, migrated database that the app under test uses."""
+    path = tmp_path / "loopdeck.db"
+    shutil.copyfile(migrated_template, path)
+    url = f"sqlite:///{path}"
+    monkeypatch.setenv("LOOPDECK_DATABASE_URL", url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+    state.get_engine.clear()  # forget the app's engine for this file
+
+
+@pytest.fixture
+def make_user(page_db) -> Callable[..., int]:
+    """Create a user through the services (the first one is the admin who adds the others)."""
+    created: dict[str, int] = {}
+
+    def make(role: str = "admin", email: str | None = None, password: str = PASSWORD) -> int:
+        email = email or f"{role}@loopdeck.test"
+        if not created:
+            admin = users.create_first_admin(page_db, "admin@loopdeck.test", "Ada Admin", PASSWORD)
+            created["admin@loopdeck.test"] = admin.id
+        if email not in created:
+            boss = users.current_actor(page_db, created["admin@loopdeck.test"])
+            created[email] = users.add_user(page_db, boss, email, role, password, name=role.title()).id
+        return created[email]
+
+    return make
+
+
+def app_test() -> AppTest:
+    return AppTest.from_file(str(APP), default_timeout=30)
+
+
+@pytest.fixture
+def signed_in(make_user) -> Callable[[str], AppTest]:
+    """An AppTest that has run once, signed in with the given role."""
+
+    def open_as(role: str) -> AppTest:
+        at = app_test()
+        at.session_state[state.USER_ID] = make_user(role)
+        return at.run()
+
+    return open_as

@@ -1,0 +1,80 @@
+"""The Data page through AppTest: schema and template, an accepted file, a rejected one, history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services import audit
+from services.audit import AuditFilter
+from services.db import write_session
+from services.schema import ModelVersion
+
+SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
+pytest.importorskip("services.ingest")
+
+
+@pytest.fixture
+def demo_model(page_db) -> None:
+    """The model version the sample predictions refer to (registration has its own service tests)."""
+    with write_session(page_db) as session:
+        session.add(ModelVersion(model_name="demo-churn", version=1, created_by="test"))
+
+
+def _table(at, column: str):
+    """The displayed table that has this column (st.dataframe keys are not exposed without selection)."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def _open_data(signed_in, role="analyst"):
+    at = signed_in(role)
+    return at.switch_page("pages/data.py").run()
+
+
+def test_viewer_has_no_data_page(signed_in):
+    at = signed_in("viewer")
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("pages/data.py")
+
+
+def test_schema_and_template_follow_the_kind(signed_in):
+    at = _open_data(signed_in)
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Data"]
+    columns = at.dataframe[0].value
+    assert list(columns["column"])[:3] == ["request_id", "model_name", "model_version"]
+    assert [b.label for b in at.download_button] == ["Download a template"]
+    at.segmented_control(key="data_kind").set_value("outcomes").run()
+    assert list(at.dataframe[0].value["column"]) == ["request_id", "ts", "actual_label", "actual_value"]
+    assert at.button(key="data_import").disabled  # nothing uploaded yet
+    assert "No imports yet." in [c.value for c in at.caption]
+
+
+def test_import_a_sample_then_a_broken_file(signed_in, demo_model, page_db):
+    at = _open_data(signed_in)
+    data = (SAMPLES / "predictions.csv").read_bytes()
+    at.file_uploader(key="data_upload_predictions").set_value(("predictions.csv", data, "text/csv"))
+    at.run()
+    at.button(key="data_import").click().run()
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert [s.value for s in at.success][0].startswith(
+        "Imported predictions: 10 rows: 10 new, 0 already known, 0 redactions, "
+    )
+    history = _table(at, "import_id")
+    assert list(history["file_name"]) == ["predictions.csv"]
+    assert list(history["new"]) == [10]
+    assert audit.count_events(page_db, AuditFilter(action="data.import", actor="analyst@loopdeck.test")) == 1
+
+    broken = data.replace(b",0.91,", b",not-a-score,").replace(b"req-0002,demo-churn,1,", b"req-0002,nope,1,")
+    at.file_uploader(key="data_upload_predictions").set_value(("broken.csv", broken, "text/csv"))
+    at.run()
+    at.button(key="data_import").click().run()
+    assert not at.exception
+    assert at.error[0].value.startswith("The file was not imported: 2 problems")
+    problems = _table(at, "message")
+    assert list(problems.columns) == ["file", "row", "column", "message"]
+    assert list(problems["file"]) == ["broken.csv", "broken.csv"]
+    assert list(problems["row"]) == ["2", "3"]
+    assert audit.count_events(page_db, AuditFilter(action="data.import")) == 1  # nothing written

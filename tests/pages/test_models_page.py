@@ -1,0 +1,185 @@
+"""AppTest of the Models page on the demo (scale 0.1, loaded once per test process into a template file
+that each test copies): registry with lineage, model card and artifact check; deployment history;
+retraining in the background; the judge and the requests it leads to; what each role may do."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from sqlalchemy.engine import Engine
+from streamlit.testing.v1 import AppTest
+
+from app import models_ui, state
+from data.demo import load_demo
+from services import approvals, audit, registry, rollout
+from services.db import make_engine, migrate
+from services.schema import ModelVersion
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "streamlit_app.py"
+_TEMPLATE: dict[str, Path] = {}
+
+
+def demo_template(tmp_path_factory) -> Path:
+    """A migrated SQLite file with the demo loaded (built once per test process)."""
+    if "path" not in _TEMPLATE:
+        folder = tmp_path_factory.mktemp("models-demo")
+        engine = make_engine(f"sqlite:///{folder / 'demo.db'}")
+        migrate(engine)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
+            mp.setattr("services.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+            load_demo(engine, echo=lambda _: None, scale=0.1)
+        engine.dispose()
+        _TEMPLATE["path"] = folder / "demo.db"
+    return _TEMPLATE["path"]
+
+
+@pytest.fixture
+def demo_db(tmp_path_factory, tmp_path, monkeypatch) -> Iterator[Engine]:
+    path = tmp_path / "loopdeck.db"
+    shutil.copyfile(demo_template(tmp_path_factory), path)
+    url = f"sqlite:///{path}"
+    monkeypatch.setenv("LOOPDECK_DATABASE_URL", url)
+    monkeypatch.setenv(registry.ARTIFACT_DIR_ENV, str(tmp_path / "artifacts"))
+    monkeypatch.setenv(rollout.ROUTING_DIR_ENV, str(tmp_path / "routing"))
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+    state.get_engine.clear()
+
+
+@pytest.fixture
+def open_as(demo_db) -> Callable[..., AppTest]:
+    with demo_db.connect() as conn:
+        ids = dict(conn.execute(sa.text("SELECT role, id FROM user_account")).all())
+
+    def run(role: str, page: str = "pages/models.py") -> AppTest:
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        at.session_state[state.USER_ID] = ids[role]
+        at.run()
+        return at.switch_page(page).run()
+
+    return run
+
+
+def _ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def _view(at: AppTest, view: str) -> AppTest:
+    return _ok(at.segmented_control(key=models_ui.K_VIEW).set_value(view).run())
+
+
+def _table(at: AppTest, column: str):
+    """The first table with this column (AppTest's dataframes carry no key)."""
+    found = [d.value for d in at.dataframe if column in d.value.columns]
+    assert found, f"no table with a {column!r} column"
+    return found[0]
+
+
+def _keys(at: AppTest) -> set[str]:
+    return {b.key for b in at.button if b.key}
+
+
+def test_a_viewer_sees_every_view_and_no_actions(open_as):
+    at = _ok(open_as("viewer"))
+    assert at.title[0].value == "Models"
+    assert "**Champion:** v2" in at.markdown[0].value and "v1 canary 10%" in at.markdown[0].value
+    versions = _table(at, "estimator")
+    assert list(versions["version"]) == ["v2", "v1"] and list(versions["alias"]) == ["champion", "challenger"]
+    lineage = _table(at, "")
+    assert "Training window" in set(lineage[""]) and "v1" in set(lineage["value"])  # v2's parent
+    assert any("Intended use" in m.value for m in at.markdown)
+    _view(at, "Deployments")
+    history = _table(at, "share")
+    assert len(history) == 4 and list(history["to"]).count("serving") == 2
+    assert "mdl_rollback_request" not in _keys(at)
+    _view(at, "Retrain")
+    assert any("analyst role" in i.value for i in at.info) and "mdl_rt_submit" not in _keys(at)
+    _view(at, "Judge")
+    at.selectbox(key="mdl_jd_resamples").set_value(200)
+    at = _ok(at.button(key="mdl_jd_run").click().run())
+    assert at.success[0].value.startswith("Verdict: ")  # v1 vs v2: a viewer may look
+    assert "mdl_req_promote" not in _keys(at)
+
+
+def test_artifact_check_passes_and_catches_a_changed_file(open_as, demo_db, tmp_path):
+    at = _ok(open_as("analyst"))
+    at = _ok(at.button(key="mdl_verify_2").click().run())
+    assert "Checksum matches" in at.success[0].value
+    # Point v2 at a copy of its file and change one byte: the check (and any load) refuses it.
+    with demo_db.connect() as conn:
+        uri = conn.execute(sa.text("SELECT artifact_uri FROM model_version WHERE id = 2")).scalar_one()
+    copy = tmp_path / "v2.skops"
+    data = bytearray(Path(uri).read_bytes())
+    data[-10] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    with demo_db.begin() as conn:
+        conn.execute(sa.update(ModelVersion.__table__).where(ModelVersion.__table__.c.id == 2)
+                     .values(artifact_uri=str(copy)))  # fmt: skip
+    at = at.button(key="mdl_verify_2").click().run()
+    assert any("does not match its registered checksum" in e.value for e in at.error)
+
+
+def test_an_analyst_retrains_in_the_background_and_the_candidate_appears(open_as, demo_db):
+    at = _view(open_as("analyst"), "Retrain")
+    assert at.date_input(key="mdl_rt_to").value.isoformat() == "2026-10-08"  # leaves a labelled holdout
+    at = _ok(at.button(key="mdl_rt_submit").click().run())
+    job_id = at.session_state[models_ui.K_JOB]
+    job = models_ui.job_board().wait(job_id, timeout=120)
+    assert job.done and job.error is None and "Registered churn v3" in job.result
+    at = _ok(at.run())
+    assert any("Registered churn v3 (candidate, parent v2)" in s.value for s in at.success)
+    at = _view(at, "Registry")
+    assert list(_table(at, "estimator")["version"])[0] == "v3"
+    v3 = registry.find_version(demo_db, "churn", 3)
+    assert v3.parent_id == 2 and v3.trigger == "manual" and v3.created_by == "analyst@loopdeck.demo"
+
+
+def test_the_judge_panel_leads_to_a_promotion_request_with_its_evidence(open_as, demo_db):
+    from datetime import UTC, datetime
+
+    from services import retraining
+    from services.roles import Actor, Role
+
+    analyst = Actor("analyst@loopdeck.demo", Role.analyst)
+    retraining.retrain(demo_db, analyst, 2, datetime(2026, 8, 1, tzinfo=UTC), datetime(2026, 10, 8, tzinfo=UTC))
+    at = _view(open_as("analyst"), "Judge")
+    at.selectbox(key="mdl_jd_resamples").set_value(200)
+    at = _ok(at.button(key="mdl_jd_run").click().run())
+    assert at.success[0].value.startswith("Verdict: PASS. churn v3 passes all ")
+    assert at.success[0].value.endswith(" gates against churn v2.")
+    gates = _table(at, "rule")
+    assert set(gates["result"]) <= {"✅ pass", "➖ not checked"} and "platform=ios" in set(gates["scope"])
+    assert len(at.get("plotly_chart")) == 2
+    at.text_area(key="mdl_req_comment").input("v3 fixes the mobile cohort")
+    at = _ok(at.button(key="mdl_req_promote").click().run())
+    assert any("Promotion requested (#1)" in s.value for s in at.success)
+    request = approvals.get_request(demo_db, 1).request
+    assert (request.kind, request.subject_id, request.requested_by) == ("promote", "3", "analyst@loopdeck.demo")
+    assert request.evidence["verdict"] == "pass" and request.evidence["holdout"]["rows"] > 500
+    at = at.button(key="mdl_req_promote").click().run()  # the same change again: refused, shown as a message
+    assert not at.exception and [e.value for e in at.error] == ["Request \\#1 for the same change is still pending\\."]
+
+
+def test_rollback_request_and_model_card_edit(open_as, demo_db):
+    at = _view(open_as("analyst"), "Deployments")
+    assert at.get("plotly_chart")
+    assert at.selectbox(key="mdl_rollback_to").value == 1  # v1 was the previous champion
+    at.text_input(key="mdl_rollback_reason").input("v2 misreads mobile sessions")
+    at = _ok(at.button(key="mdl_rollback_request").click().run())
+    request = approvals.list_requests(demo_db)[0]
+    assert request.kind == "rollback" and request.payload == {"to_version_id": 1, "to_version": 1}
+    at = _view(at, "Registry")
+    at.text_area(key="mdl_card_2_limitations").input("Misreads sessions from mobile app 5.0 (since 2026-09-30).")
+    at = _ok(at.button(key="mdl_card_save_2").click().run())
+    assert registry.get_version(demo_db, 2).model_card["limitations"].startswith("Misreads sessions")
+    assert audit.count_events(demo_db, audit.AuditFilter(action="model.card")) == 1

@@ -1,0 +1,202 @@
+"""The Monitoring page in AppTest: the demo story on the page (drift, the release day, the mobile cohort,
+estimates, calibration), window changes, overrides and alert rules by role, and an empty database."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import state
+from services import alerts, users
+from services import monitoring as mon
+from services.db import make_engine
+from services.roles import Actor
+from tests.pages.conftest import app_test
+from tests.services.test_monitoring import demo_copy
+
+PAGE = "pages/monitoring.py"
+
+
+@pytest.fixture
+def demo_db(tmp_path_factory, monkeypatch):
+    """A private copy of the demo database (scale 0.1, blocks built) that the app under test uses."""
+    path = demo_copy(tmp_path_factory, "monitoring-page")
+    url = f"sqlite:///{path}"
+    monkeypatch.setenv("LOOPDECK_DATABASE_URL", url)
+    engine = make_engine(url)
+    mon.clear_caches()
+    yield engine
+    engine.dispose()
+    state.get_engine.clear()
+    mon.clear_caches()
+
+
+def open_as(engine, email: str) -> AppTest:
+    uid = next(u.id for u in users.list_users(engine, Actor.system()) if u.email == email)
+    at = app_test()
+    at.session_state[state.USER_ID] = uid
+    at.switch_page(PAGE)
+    return at.run()
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
+    parts += [w.value for w in at.warning] + [s.value for s in at.success] + [i.value for i in at.info]
+    return "\n".join(str(p) for p in parts)
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def table(at: AppTest, column: str, other: str | None = None):
+    """The first table on the page with these columns (st.dataframe without selection has no key)."""
+    for df in at.dataframe:
+        value = df.value
+        if column in value.columns and (other is None or other in value.columns):
+            return value
+    raise AssertionError(f"no table with a {column!r} column")
+
+
+def to_tab(at: AppTest, tab: str) -> AppTest:
+    at.session_state["mon_tab"] = tab
+    return at.run()
+
+
+def test_the_demo_story_on_the_page(demo_db):
+    at = open_as(demo_db, "analyst@loopdeck.demo")
+    no_exception(at)
+    assert at.title[0].value == "Monitoring"
+    assert at.selectbox(key="mon_version").value == 2  # churn v2, the champion
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Features drifted"] == "2 of 9" and metrics["Prediction (score) drift"] == "drifted"
+    drift = table(at, "verdict")
+    assert len(drift) == 12
+    drifted = set(drift.loc[drift["verdict"] == "drifted", "column"])
+    assert {"sessions_per_week", "app_latency_ms"} <= drifted and "tenure_months" not in drifted
+    assert set(drift["test"]) >= {"Wasserstein distance (normed)", "Jensen-Shannon distance"}
+    assert "About the tests" in [e.label for e in at.expander]
+
+    # A window change: everything after the reference (the release is inside it).
+    at.selectbox(key="mon_cur").set_value("after_reference")
+    at.run()
+    no_exception(at)
+    assert "current 2026-09-29 to 2026-10-29" in texts(at)
+
+    at = to_tab(at, "Drift over time")
+    no_exception(at)
+    assert "Started drifting" in texts(at) and "sessions\\_per\\_week** from 2026-09-30" in texts(at)
+
+    at = to_tab(at, "Performance")
+    no_exception(at)
+    assert "platform = ios" in texts(at) and "new since the reference window" in texts(at)
+    cohorts = table(at, "gap to the rest")
+    ios = cohorts[cohorts["cohort"] == "platform = ios"].iloc[0]
+    assert ios["status"] == "flagged" and ios["since the reference"] == "new since the reference"
+    at.multiselect(key="mon_perf_fields_2").set_value(["platform"])
+    at.run()
+    assert list(table(at, "cohort", "ROC AUC")["cohort"])[:2] == ["all rows", "platform = ios"]
+
+    at = to_tab(at, "Calibration")
+    no_exception(at)
+    assert table(at, "ECE")["cohort"].tolist() == ["all rows"]
+
+    at = to_tab(at, "Estimated performance")
+    no_exception(at)
+    cbpe = table(at, "estimated")
+    assert cbpe["labelled"].iloc[-1] == 0 and cbpe["estimated"].notna().all()
+
+
+def test_a_cohort_filter_applies_to_every_tab(demo_db):
+    at = open_as(demo_db, "viewer@loopdeck.demo")
+    at.selectbox(key="mon_filter_field_2").set_value("platform")
+    at.run()
+    at.multiselect(key="mon_filter_values_2_platform").set_value(["web"])
+    at.run()
+    no_exception(at)
+    assert "platform = web" in texts(at)
+    assert {m.label: m.value for m in at.metric}["Features drifted"] == "0 of 9"
+
+
+def test_analysts_change_a_test_and_viewers_cannot(demo_db):
+    viewer = open_as(demo_db, "viewer@loopdeck.demo")
+    assert "Change a column's test or threshold" not in [e.label for e in viewer.expander]
+    at = open_as(demo_db, "analyst@loopdeck.demo")
+    at.selectbox(key="mon_ovr_column").set_value("tenure_months")
+    at.run()
+    at.selectbox(key="mon_ovr_method_tenure_months").set_value("psi")
+    at.run()
+    at.number_input(key="mon_ovr_threshold_tenure_months_psi").set_value(0.2)
+    at.button(key="mon_ovr_save").click()
+    at.run()
+    no_exception(at)
+    drift = table(at, "verdict")
+    row = drift[drift["column"] == "tenure_months"].iloc[0]
+    assert (row["test"], row["threshold"], row["test chosen"]) == ("PSI", 0.2, "set by a user")
+    assert mon.overrides(demo_db, "churn")["tenure_months"].method == "psi"
+
+
+def test_alert_rules_and_evaluation_from_the_page(demo_db):
+    at = open_as(demo_db, "analyst@loopdeck.demo")
+    at = to_tab(at, "Alerts")
+    no_exception(at)
+    assert "No open alerts." in texts(at)
+    at.selectbox(key="mon_rule_metric").set_value("accuracy")
+    at.run()
+    at.text_input(key="mon_rule_name").input("mobile accuracy")
+    at.number_input(key="mon_rule_threshold_accuracy").set_value(0.82)
+    at.selectbox(key="mon_rule_field").set_value("platform")
+    at.run()
+    at.text_input(key="mon_rule_name").input("mobile accuracy")
+    at.number_input(key="mon_rule_threshold_accuracy").set_value(0.82)
+    at.multiselect(key="mon_rule_values_platform").set_value(["ios", "android"])
+    at.button[[b.label for b in at.button].index("Create rule")].click()
+    at.run()
+    no_exception(at)
+    rule = alerts.list_rules(demo_db)[0]
+    assert (rule.name, rule.metric, rule.comparison, rule.cohort) == (
+        "mobile accuracy", "accuracy", "<", {"platform": ["ios", "android"]})  # fmt: skip
+    at.button(key="mon_evaluate").click()
+    at.run()
+    no_exception(at)
+    open_alerts = table(at, "state", "rule")
+    assert len(open_alerts) >= 1 and set(open_alerts["rule"]) == {"mobile accuracy"}
+    assert open_alerts["cohort"].iloc[0] == "platform = ios or android"
+
+    # Select the alert: its evidence, then acknowledge it with a comment.
+    first = int(open_alerts["id"].iloc[0])
+    at.session_state["mon_alerts_open"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert f"Alert {first}" in texts(at)
+    at.text_input(key=f"mon_ack_comment_{first}").input("mobile team is on it")
+    at.button[[b.label for b in at.button].index("Acknowledge")].click()
+    at.run()
+    no_exception(at)
+    assert alerts.get_alert(demo_db, first).alert.state == "acknowledged"
+    # The evidence link opens its window (and cohort) where the metric lives.
+    at.session_state["mon_alert_state"] = "acknowledged"
+    at.run()
+    at.session_state["mon_alerts_acknowledged"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    at.button(key=f"mon_alert_show_{first}").click()
+    at.run()
+    no_exception(at)
+    window = alerts.get_alert(demo_db, first).window
+    assert at.session_state["mon_tab"] == "Performance" and at.selectbox(key="mon_cur").value == "custom"
+    assert f"current {window.label}" in texts(at) and "platform = android or ios" in texts(at)
+
+    viewer = open_as(demo_db, "viewer@loopdeck.demo")
+    viewer.session_state["mon_alert_state"] = "all"
+    viewer = to_tab(viewer, "Alerts")
+    no_exception(viewer)
+    assert len(table(viewer, "state", "rule")) == len(alerts.list_alerts(demo_db)) == len(open_alerts)
+    assert "mon_evaluate" not in [b.key for b in viewer.button]
+    assert "New alert rule" not in [e.label for e in viewer.expander]
+
+
+def test_an_empty_database_says_what_to_do(signed_in):
+    at = signed_in("viewer")
+    at.switch_page(PAGE)
+    at.run()
+    no_exception(at)
+    assert "No predictions yet" in at.info[0].value

@@ -1,0 +1,52 @@
+"""`python -m services users add|list` and `audit verify` from a shell."""
+
+import pytest
+import sqlalchemy as sa
+
+from services import users
+from services.__main__ import main
+from services.db import make_engine, migrate
+
+
+@pytest.fixture
+def db_url(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    migrate(url)
+    monkeypatch.setenv("LOOPDECK_DATABASE_URL", url)
+    return url
+
+
+def test_users_add_prompts_for_the_password(db_url, monkeypatch, capsys):
+    answers = iter(["s3cret-pass", "s3cret-pass"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
+    assert main(["users", "add", "--email", "Ana@Example.com", "--role", "approver"]) == 0
+    assert "Added ana@example.com as approver" in capsys.readouterr().out
+    actor = users.authenticate(make_engine(db_url), "ana@example.com", "s3cret-pass")
+    assert actor.role.name == "approver"
+    assert main(["users", "list"]) == 0
+    assert "ana@example.com" in capsys.readouterr().out
+
+
+def test_users_add_refuses_mismatched_passwords(db_url, monkeypatch, capsys):
+    answers = iter(["s3cret-pass", "other-pass"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
+    assert main(["users", "add", "--email", "ana@example.com", "--role", "viewer"]) == 2
+    assert users.count_users(make_engine(db_url)) == 0
+
+
+def test_users_add_reports_domain_errors(db_url, monkeypatch, capsys):
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": "short")
+    assert main(["users", "add", "--email", "ana@example.com", "--role", "viewer"]) == 2
+    assert "at least 8" in capsys.readouterr().err
+
+
+def test_audit_verify_exit_codes(db_url, capsys):
+    engine = make_engine(db_url)
+    users.create_first_admin(engine, "root@example.com", "Root", "password-123")
+    users.authenticate(engine, "root@example.com", "password-123")
+    assert main(["audit", "verify"]) == 0
+    assert "intact: 2 events" in capsys.readouterr().out
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_event SET actor = 'mallory@example.com' WHERE id = 1"))
+    assert main(["audit", "verify"]) == 1
+    assert "BROKEN at event 1" in capsys.readouterr().out

@@ -1,0 +1,157 @@
+"""Role x mutating action: each action is allowed from its minimum role up and refused below it,
+and a refused action changes nothing (no row, no audit event). Feature areas add rows to ACTIONS."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+import pytest
+from sklearn.dummy import DummyClassifier
+
+from services import (
+    approvals,
+    audit,
+    backlog,
+    experiments,
+    feedback,
+    ingest,
+    registry,
+    settings,
+    themes,
+    training_sets,
+    users,
+)
+from services.errors import PermissionDenied
+from services.roles import Actor, Role
+from tests.services import factories
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    minimum: Role
+    run: Callable  # (engine, actor, setup) -> None
+    setup: Callable = lambda engine, admin: None  # (engine, admin) -> anything the action needs
+
+
+def _target(engine, admin):
+    return users.add_user(engine, admin, "target@example.com", "analyst", "password-123")
+
+
+def _feedback_item(engine, admin):
+    return factories.feedback(engine, 1)[0]
+
+
+def _texts(engine, admin):
+    words = ["app slow login", "price too high", "export broken csv", "support never answers"]
+    for i, text in enumerate(words * 5):
+        factories.feedback(engine, 1, text=f"{text} {i}", source=f"s{i}")
+
+
+def _labelled(engine, admin):
+    mv = factories.model_version(engine)
+    request_ids = factories.predictions(engine, mv, 1)
+    factories.feedback(engine, 1, request_ids, status="labelled", corrected_label=1)
+
+
+def _model(engine, admin):
+    return factories.model_version(engine)
+
+
+def _request(engine, admin):
+    mv = factories.model_version(engine)
+    return approvals.request_change(engine, Actor("requester@example.com", Role.analyst), "canary", mv, "why")
+
+
+def _fitted():
+    return DummyClassifier().fit([[0.0], [1.0]], [0, 1])
+
+
+def _prediction_frame(engine, admin):
+    factories.model_version(engine)
+    return pd.DataFrame(
+        {"request_id": ["r1"], "model_name": ["churn"], "model_version": [1], "ts": ["2026-01-01T00:00:00"],
+         "score": [0.4], "predicted_label": [0]}
+    )  # fmt: skip
+
+
+ACTIONS = [
+    Action("add user", Role.admin, lambda e, a, s: users.add_user(e, a, "new@example.com", "viewer", "password-123")),
+    Action("change role", Role.admin, lambda e, a, s: users.change_role(e, a, s.id, "approver"), _target),
+    Action("disable user", Role.admin, lambda e, a, s: users.set_disabled(e, a, s.id, True), _target),
+    Action("unlock user", Role.admin, lambda e, a, s: users.unlock(e, a, s.id), _target),
+    Action(
+        "reset another's password", Role.admin, lambda e, a, s: users.set_password(e, a, s.id, "other-pass-1"), _target
+    ),
+    Action("list users", Role.admin, lambda e, a, s: users.list_users(e, a)),
+    Action("change a setting", Role.admin, lambda e, a, s: settings.set_value(e, a, "feedback.sla_days", 5)),
+    Action(
+        "import data",
+        Role.analyst,
+        lambda e, a, s: ingest.import_frame(e, a, "predictions", s, "t.csv"),
+        _prediction_frame,
+    ),
+    Action(
+        "triage feedback",
+        Role.analyst,
+        lambda e, a, s: feedback.update_items(e, a, {s: 1}, feedback.Patch(priority="high")),
+        _feedback_item,
+    ),
+    Action("cluster themes", Role.analyst, lambda e, a, s: themes.run_clustering(e, a, n_themes=2), _texts),
+    Action("create training set", Role.analyst, lambda e, a, s: training_sets.create_dataset(e, a, "x"), _labelled),
+    Action(
+        "create backlog item",
+        Role.analyst,
+        lambda e, a, s: backlog.create_item(e, a, kind="tech_debt", title="Refactor"),
+    ),
+    Action(
+        "register model version",
+        Role.analyst,
+        lambda e, a, s: registry.register_model_version(
+            e,
+            a,
+            "churn",
+            _fitted(),
+            feature_schema={"x": "numeric"},
+            params={},
+            metrics={},
+            training_data={},
+            model_card={},
+        ),
+    ),
+    Action(
+        "record deployment", Role.approver, lambda e, a, s: registry.record_deployment(e, a, s, "canary", 0.1), _model
+    ),
+    Action(
+        "register experiment",
+        Role.analyst,
+        lambda e, a, s: experiments.register_experiment(
+            e,
+            a,
+            "exp",
+            "Exp",
+            "h",
+            [{"key": "control", "allocation": 0.5}, {"key": "treatment", "allocation": 0.5}],
+            "conversion",
+        ),
+    ),
+    Action(
+        "request approval", Role.analyst, lambda e, a, s: approvals.request_change(e, a, "canary", s, "because"), _model
+    ),
+    Action("approve a request", Role.approver, lambda e, a, s: approvals.decide(e, a, s.id, "approve"), _request),
+]
+
+
+@pytest.mark.parametrize("role", list(Role), ids=lambda r: r.name)
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a.name)
+def test_role_table(engine, action: Action, role: Role):
+    root = Actor("root@example.com", Role.admin)
+    subject = action.setup(engine, root)
+    actor = Actor(f"{role.name}@example.com", role, user_id=None)
+    before = audit.count_events(engine)
+    if role >= action.minimum:
+        action.run(engine, actor, subject)
+    else:
+        with pytest.raises(PermissionDenied, match=action.minimum.name):
+            action.run(engine, actor, subject)
+        assert audit.count_events(engine) == before
