@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app import nav, state
@@ -12,7 +14,8 @@ from tests.pages.conftest import PASSWORD, ROLES, app_test
 
 
 def texts(elements) -> list[str]:
-    return [e.value for e in elements]
+    """What the user reads: service messages are markdown-escaped before they are shown."""
+    return [re.sub(r"\\(.)", r"\1", e.value) for e in elements]
 
 
 def fill_login(at, email: str, password: str):
@@ -57,10 +60,12 @@ def test_nav_lists_pages_by_role(tmp_path):
     for spec in nav.PAGES:
         (tmp_path / spec.path).write_text("")
     titles = {role: [p.title for p in nav.visible_pages(role, root=tmp_path)] for role in Role}
-    everyone = ["Overview", "Feedback", "Monitoring", "Experiments", "Models", "Backlog", "Audit log", "My account"]
+    everyone = [
+        "Overview", "Feedback", "Monitoring", "Experiments", "Models", "Backlog", "Approvals", "Audit log", "My account",
+    ]
     assert titles[Role.viewer] == everyone
     assert titles[Role.analyst] == titles[Role.approver] == everyone[:1] + ["Data"] + everyone[1:]
-    assert titles[Role.admin] == everyone[:1] + ["Data"] + everyone[1:7] + ["Admin", "My account"]
+    assert titles[Role.admin] == everyone[:1] + ["Data"] + everyone[1:8] + ["Admin", "My account"]
     assert list(nav.sections(Role.admin, root=tmp_path)) == ["Loop", "Governance", "Account"]
 
 
