@@ -61,7 +61,8 @@ def test_nav_lists_pages_by_role(tmp_path):
         (tmp_path / spec.path).write_text("")
     titles = {role: [p.title for p in nav.visible_pages(role, root=tmp_path)] for role in Role}
     everyone = [
-        "Overview", "Feedback", "Monitoring", "Experiments", "Models", "Backlog", "Approvals", "Audit log", "My account",
+        "Overview", "Feedback", "Monitoring", "Experiments", "Models", "Backlog",
+        "Approvals", "Audit log", "My account",
     ]
     assert titles[Role.viewer] == everyone
     assert titles[Role.analyst] == titles[Role.approver] == everyone[:1] + ["Data"] + everyone[1:]
