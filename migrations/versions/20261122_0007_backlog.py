@@ -51,7 +51,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('key')
     )
     with op.batch_alter_table('backlog_item', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('scoring', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False, server_default='rice'))
+        batch_op.add_column(
+            sa.Column('scoring', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False, server_default='rice')
+        )
         batch_op.add_column(sa.Column('reach_basis', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True))
         batch_op.add_column(sa.Column('business_value', sa.Float(), nullable=True))
         batch_op.add_column(sa.Column('time_criticality', sa.Float(), nullable=True))
