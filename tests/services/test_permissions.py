@@ -63,6 +63,16 @@ def _request(engine, admin):
     return approvals.request_change(engine, Actor("requester@example.com", Role.analyst), "canary", mv, "why")
 
 
+def _item(engine, admin):
+    return backlog.create_item(engine, admin, kind="tech_debt", title="Pin versions").id
+
+
+def _item_in_progress(engine, admin):
+    item_id = _item(engine, admin)
+    backlog.transition(engine, admin, item_id, "in_progress")
+    return item_id
+
+
 def _fitted():
     return DummyClassifier().fit([[0.0], [1.0]], [0, 1])
 
@@ -103,6 +113,20 @@ ACTIONS = [
         "create backlog item",
         Role.analyst,
         lambda e, a, s: backlog.create_item(e, a, kind="tech_debt", title="Refactor"),
+    ),
+    Action("edit backlog item", Role.analyst, lambda e, a, s: backlog.update_item(e, a, s, {"effort": 2}), _item),
+    Action("plan backlog item", Role.analyst, lambda e, a, s: backlog.transition(e, a, s, "planned"), _item),
+    Action(
+        "close backlog item",
+        Role.analyst,
+        lambda e, a, s: backlog.close(e, a, s, metric="accuracy", before=0.7, after=0.8),
+        _item_in_progress,
+    ),
+    Action(
+        "link backlog evidence",
+        Role.analyst,
+        lambda e, a, s: backlog.add_evidence(e, a, s, backlog.EvidenceRef("alert", "7")),
+        _item,
     ),
     Action(
         "register model version",

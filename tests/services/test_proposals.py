@@ -1,0 +1,119 @@
+"""System proposals on the demo (scale 0.1, SQLite and Postgres): the mobile drift and the mobile
+feedback theme produce proposals; accepting one makes a planned item with its evidence and reach,
+dismissing one is remembered; both are audited; viewers may do neither."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+
+from data import scenario as sc
+from services import audit, backlog, proposals, registry
+from services import monitoring as mon
+from services import monitoring_data as md
+from services.db import make_engine, migrate
+from services.errors import NotFound, PermissionDenied
+from services.roles import Actor, Role
+from tests.services.test_demo_story import _postgres_demo_url
+from tests.services.test_monitoring import demo_database
+
+ANALYST = Actor("analyst@loopdeck.demo", Role.analyst)
+VIEWER = Actor("viewer@loopdeck.demo", Role.viewer)
+SHIFTED = {"sessions_per_week", "app_latency_ms"}  # what mobile app 5.0 changed
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def demo(request, tmp_path_factory):
+    if request.param == "sqlite":
+        source = demo_database(tmp_path_factory.getbasetemp() / "monitoring-demo")
+        path = tmp_path_factory.mktemp("proposals") / "demo.db"
+        shutil.copyfile(source, path)
+        engine = make_engine(f"sqlite:///{path}")
+    else:
+        if not os.environ.get("LOOPDECK_TEST_POSTGRES_URL"):
+            pytest.skip("LOOPDECK_TEST_POSTGRES_URL is not set: Postgres runs are skipped")
+        engine = make_engine(_postgres_demo_url())
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
+        migrate(engine)
+        from data.demo import load_demo
+
+        folder = tmp_path_factory.mktemp("proposals-pg")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
+            mp.setattr("services.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+            load_demo(engine, echo=lambda *_: None, scenario=sc.build_scenario(0.1))
+        md.refresh(engine)
+    mon.clear_caches()
+    yield engine
+    engine.dispose()
+
+
+def _by_rule(found: proposals.ProposalList) -> dict[str, list[proposals.Proposal]]:
+    out: dict[str, list[proposals.Proposal]] = {}
+    for p in found.proposals:
+        out.setdefault(p.rule, []).append(p)
+    return out
+
+
+def test_the_demo_story_produces_the_mobile_proposals(demo):
+    found = proposals.list_proposals(demo)
+    assert found.problems == ()
+    rules = _by_rule(found)
+    drifted = {p.links[0].ref_id for p in rules["drifted_feature"]}
+    assert {f"churn:{c}" for c in SHIFTED} <= drifted
+    # nothing else in the story drifts
+    assert drifted <= {f"churn:{c}" for c in SHIFTED}
+    theme_titles = [p.title.lower() for p in rules["growing_negative_theme"]]
+    assert any(("mobile" in t or "app" in t or "session" in t or "logout" in t or "slow" in t) for t in theme_titles)
+    assert len(rules["growing_negative_theme"]) >= 1
+    gaps = {p.links[0].ref_id for p in rules.get("cohort_gap", [])}
+    assert gaps & {"churn:platform=ios", "churn:platform=android"}
+    assert "churn:platform=web" not in gaps
+
+
+def test_accept_makes_a_planned_item_with_evidence_and_dismiss_is_remembered(demo):
+    found = proposals.list_proposals(demo)
+    drift = next(p for p in found.proposals if p.key == "drift:churn:sessions_per_week")
+    theme = next(p for p in found.proposals if p.rule == "growing_negative_theme")
+    with pytest.raises(PermissionDenied):
+        proposals.accept(demo, VIEWER, drift.key)
+    with pytest.raises(PermissionDenied):
+        proposals.dismiss(demo, VIEWER, theme.key)
+
+    item = proposals.accept(demo, ANALYST, drift.key, status="planned", owner="analyst@loopdeck.demo")
+    assert item.status == "planned" and item.proposal_key == drift.key and item.kind == "data_quality"
+    assert item.reach and item.reach > 0 and "predictions per week" in item.reach_basis
+    detail = backlog.get_item(demo, item.id)
+    assert [(e.ref_type, e.ref_id) for e in detail.evidence] == [("drift", "churn:sessions_per_week")]
+
+    proposals.dismiss(demo, ANALYST, theme.key, reason="known, fixed in app 5.0.1")
+    again = {p.key for p in proposals.list_proposals(demo).proposals}
+    assert drift.key not in again and theme.key not in again
+    assert [d.key for d in proposals.list_dismissed(demo)] == [theme.key]
+    with pytest.raises(NotFound):
+        proposals.accept(demo, ANALYST, theme.key)
+
+    accepted = audit.list_events(demo, audit.AuditFilter(action="backlog.proposal.accept"))
+    dismissed = audit.list_events(demo, audit.AuditFilter(action="backlog.proposal.dismiss"))
+    assert list(accepted["subject_id"]) == [drift.key] and list(dismissed["subject_id"]) == [theme.key]
+    assert audit.verify(demo).intact
+
+    proposals.restore(demo, ANALYST, theme.key)
+    assert theme.key in {p.key for p in proposals.list_proposals(demo).proposals}
+
+
+def test_a_signal_linked_by_a_hand_made_item_is_not_proposed(demo):
+    key = "drift:churn:app_latency_ms"
+    assert key in {p.key for p in proposals.list_proposals(demo).proposals}
+    backlog.create_item(
+        demo, ANALYST, kind="data_quality", title="Latency on mobile",
+        links=[backlog.EvidenceRef("drift", "churn:app_latency_ms")],
+    )  # fmt: skip
+    assert key not in {p.key for p in proposals.list_proposals(demo).proposals}
+    with demo.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM backlog_proposal")).scalar_one() >= 1
