@@ -1,0 +1,141 @@
+"""AppTest of the Backlog page on the demo (scale 0.1, monitoring blocks built): proposals from the
+mobile drift and theme, accept one as planned, the ranked list and an item's detail, filters, moving
+and closing an item with its outcome; viewers read without buttons; the chart builds without a browser."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from streamlit.testing.v1 import AppTest
+
+from app import backlog_ui, figures_backlog, state
+from services import backlog
+from services import monitoring as mon
+from services.db import make_engine
+from services.roles import Actor, Role
+from tests.pages.conftest import APP
+from tests.services.test_monitoring import demo_database
+
+ANALYST = Actor("analyst@loopdeck.demo", Role.analyst)
+
+
+@pytest.fixture
+def demo_db(tmp_path_factory, tmp_path, monkeypatch) -> Iterator[Engine]:
+    path = tmp_path / "loopdeck.db"
+    shutil.copyfile(demo_database(tmp_path_factory.getbasetemp() / "monitoring-demo"), path)
+    url = f"sqlite:///{path}"
+    monkeypatch.setenv("LOOPDECK_DATABASE_URL", url)
+    engine = make_engine(url)
+    mon.clear_caches()
+    yield engine
+    engine.dispose()
+    state.get_engine.clear()
+
+
+@pytest.fixture
+def open_as(demo_db) -> Callable[..., AppTest]:
+    with demo_db.connect() as conn:
+        ids = dict(conn.execute(sa.text("SELECT role, id FROM user_account")).all())
+
+    def run(role: str, page: str = "pages/backlog.py") -> AppTest:
+        at = AppTest.from_file(str(APP), default_timeout=90)
+        at.session_state[state.USER_ID] = ids[role]
+        at.run()
+        return at.switch_page(page).run()
+
+    return run
+
+
+def _ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def _keys(at: AppTest) -> set[str]:
+    return {b.key for b in at.button if b.key}
+
+
+def test_analyst_accepts_the_drift_proposal_as_planned(open_as, demo_db):
+    at = _ok(open_as("analyst"))
+    assert at.title[0].value == "Backlog"
+    keys = _keys(at)
+    assert "bl_prop_plan_drift_churn_sessions_per_week" in keys
+    assert any(k.startswith("bl_prop_plan_theme_") for k in keys)
+    assert at.info and "No items match" in at.info[0].value
+    at = _ok(at.button(key="bl_prop_plan_drift_churn_sessions_per_week").click().run())
+    assert any("Planned as item #" in s.value for s in at.success)
+    assert "bl_prop_plan_drift_churn_sessions_per_week" not in _keys(at)
+    items = backlog.ranked(demo_db)
+    assert [(i.status, i.proposal_key) for i in items] == [("planned", "drift:churn:sessions_per_week")]
+    frame = at.dataframe[0].value
+    assert list(frame["title"]) == ["Investigate the drift of sessions_per_week (churn)"]
+    assert at.selectbox(key="bl_open").value == items[0].id
+    assert any("drift churn:sessions_per_week" in t.value for t in at.text)
+
+
+def test_dismiss_is_remembered_and_can_be_restored(open_as):
+    at = _ok(open_as("analyst"))
+    theme_key = next(k for k in _keys(at) if k.startswith("bl_prop_dismiss_theme_"))
+    suffix = theme_key.removeprefix("bl_prop_dismiss_")
+    at.text_input(key=f"bl_prop_reason_{suffix}").input("known issue")
+    at = _ok(at.button(key=theme_key).click().run())
+    assert theme_key not in _keys(at)
+    restore = next(k for k in _keys(at) if k.startswith("bl_prop_restore_"))
+    at = _ok(at.button(key=restore).click().run())
+    assert theme_key in _keys(at)
+
+
+def test_create_move_and_close_an_item_with_its_outcome(open_as, demo_db):
+    at = _ok(open_as("analyst"))
+    at.text_input(key="bl_new_title").input("Pin the feature pipeline <b>versions</b>")
+    at.selectbox(key="bl_new_kind").select("tech_debt")
+    at.number_input(key="bl_new_reach").set_value(500.0)
+    at.number_input(key="bl_new_effort").set_value(2.0)
+    at = _ok(at.button[[b.label for b in at.button].index("Create item")].click().run())
+    item = backlog.ranked(demo_db)[0]
+    assert item.title == "Pin the feature pipeline <b>versions</b>" and item.score == pytest.approx(500 * 1 * 0.8 / 2)
+    assert at.subheader[0].value.endswith("<b>versions</b>")  # shown as text in a heading, never as HTML
+    at = _ok(at.button(key=f"bl_move_{item.id}_in_progress").click().run())
+    assert backlog.get_item(demo_db, item.id).item.status == "in_progress"
+    at.text_input(key=f"bl_close_metric_{item.id}").input("pipeline failures per week")
+    at.number_input(key=f"bl_close_before_{item.id}").set_value(4.0)
+    at.number_input(key=f"bl_close_after_{item.id}").set_value(0.0)
+    at = _ok(at.button[[b.label for b in at.button].index("Close as done")].click().run())
+    done = backlog.get_item(demo_db, item.id).item
+    assert (done.status, done.outcome_metric, done.outcome_before, done.outcome_after) == (
+        "done", "pipeline failures per week", 4.0, 0.0)
+    # open statuses by default: the done item leaves the list, the Done filter brings it back
+    assert at.info and "No items match" in at.info[0].value
+    at.multiselect(key="bl_filter_status").select("done")
+    at = _ok(at.run())
+    assert list(at.dataframe[0].value["status"]) == ["Done"]
+
+
+def test_viewer_reads_without_buttons(open_as, demo_db):
+    backlog.create_item(demo_db, ANALYST, kind="data_quality", title="Dedupe events", status="planned")
+    at = _ok(open_as("viewer"))
+    assert list(at.dataframe[0].value["title"]) == ["Dedupe events"]
+    assert not any(k.startswith(("bl_prop_", "bl_move_")) for k in _keys(at))
+    assert "Create item" not in [b.label for b in at.button]
+
+
+def test_items_over_time_figure_and_table():
+    flow = pd.DataFrame(
+        {"week": pd.to_datetime(["2026-10-05", "2026-10-12"] * 2), "kind": ["tech_debt"] * 2 + ["data_quality"] * 2,
+         "created": [2, 1, 1, 0], "closed": [0, 1, 0, 1], "open": [2, 2, 1, 0]}
+    )  # fmt: skip
+    fig = figures_backlog.items_over_time(flow)
+    names = [t.name for t in fig.data]
+    assert "Tech debt: created" in names and "Data quality: open" in names
+    closed = next(t for t in fig.data if t.name == "Tech debt: closed")
+    assert list(closed.y) == [0, -1]
+    assert figures_backlog.items_over_time(flow.iloc[0:0]).layout.annotations[0].text == "No backlog items yet"
+    items = [backlog.BacklogItem(id=1, kind="tech_debt", title="t", status="planned", scoring="rice", score=2.0)]
+    shown = backlog_ui.items_frame(items)
+    assert list(shown.columns)[:3] == ["rank", "id", "title"] and shown.loc[0, "kind"] == "Tech debt"
