@@ -3,68 +3,27 @@ key, one with the mouse), bulk-edits five in the queue, finds the eight audit ev
 page; a feedback text with a script tag, HTML and a markdown link shows as literal text (no alert, no link).
 
 Starts `streamlit run` on a free port against a fresh SQLite file and drives Debian's Chromium with
-Playwright. (The foundation browser test keeps its harness inside its own module, not in a conftest,
-so this module has its own small copy.)
+Playwright (tests/e2e/harness.py).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
+from tests.e2e import harness
+from tests.e2e.harness import Server
+
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]  # fmt: skip
+sync_api = harness.skip_without_browser()
+expect = sync_api.expect
+
 ADMIN, ANALYST, PASSWORD = "admin@loopdeck.test", "ann@loopdeck.test", "correct horse battery"
 MARKUP = "Export broken <script>alert(1)</script> <b>bold</b> see [the screenshot](http://example.test/shot)"
 TIMEOUT_MS = 20_000
-
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is not installed: browser tests are skipped", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: browser tests are skipped")
-expect = sync_api.expect
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float = 40) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"streamlit did not answer /_stcore/health within {seconds}s:\n{log.read_text()}")
-
-
-@dataclass(frozen=True)
-class Server:
-    base: str
-    db_url: str
 
 
 def _seed(url: str) -> None:
@@ -91,72 +50,34 @@ def server(tmp_path_factory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("e2e_feedback")
     url = f"sqlite:///{folder / 'loopdeck.db'}"
     _seed(url)
-    port, log = _free_port(), folder / "streamlit.log"
-    env = {**os.environ, "LOOPDECK_DATABASE_URL": url}
-    command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-        "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_healthy(base, proc, log)
-        yield Server(base, url)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+    with harness.running_app(url, folder) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with harness.chromium(sync_api) as chromium:
+        yield chromium
 
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1500, "height": 1400})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    expect.set_options(timeout=TIMEOUT_MS)
-    yield page
-    context.close()
+    with harness.new_page(sync_api, browser, TIMEOUT_MS, width=1500, height=1400) as page:
+        yield page
 
 
 def _settled(page) -> None:
-    """Wait until the script run is over (Streamlit shows a status widget while it runs)."""
-    page.wait_for_timeout(300)
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
-    expect(page.get_by_test_id("stException")).to_have_count(0)
+    harness.settled(sync_api, page)
 
 
 def _sign_in(page, base: str) -> None:
-    page.goto(base)
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    page.get_by_role("textbox", name="E-mail").fill(ANALYST)
-    page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    harness.sign_in(sync_api, page, base, ANALYST, PASSWORD)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     _settled(page)
 
 
 def _open(page, link: str, heading: str) -> None:
-    page.get_by_test_id("stSidebar").get_by_role("link", name=link).click()
-    expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
-    _settled(page)
+    harness.open_page(sync_api, page, link, heading)
 
 
 def _choose(page, label: str, option: str) -> None:

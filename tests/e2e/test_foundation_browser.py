@@ -9,61 +9,22 @@ not change a tracked file by accident.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
+from tests.e2e import harness
+from tests.e2e.harness import ROOT, Server, grid_cell
+
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOT = ROOT / "docs" / "screenshot.png"
-SAMPLES = ROOT / "data" / "samples"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]
-ADMIN, PASSWORD = "admin@loopdeck.test", "correct horse battery"
-TIMEOUT_MS = 15_000
-
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is not installed: browser tests are skipped", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: browser tests are skipped")
+sync_api = harness.skip_without_browser()
 expect = sync_api.expect
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"streamlit did not answer /_stcore/health within {seconds}s:\n{log.read_text()}")
-
-
-@dataclass(frozen=True)
-class Server:
-    base: str  # http://127.0.0.1:<port>
-    db_url: str
+SCREENSHOT = ROOT / "docs" / "screenshot.png"
+SAMPLES = ROOT / "data" / "samples"
+ADMIN, PASSWORD = "admin@loopdeck.test", "correct horse battery"
+TIMEOUT_MS = 15_000
 
 
 @pytest.fixture(scope="module")
@@ -80,75 +41,32 @@ def server(tmp_path_factory) -> Iterator[Server]:
     with write_session(engine) as session:  # the model version the sample predictions refer to
         session.add(ModelVersion(model_name="demo-churn", version=1, created_by="e2e"))
     engine.dispose()
-
-    port, log = _free_port(), folder / "streamlit.log"
-    env = {**os.environ, "LOOPDECK_DATABASE_URL": url}
-    command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-        "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_healthy(base, proc, log)
-        yield Server(base, url)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+    with harness.running_app(url, folder) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with harness.chromium(sync_api) as chromium:
+        yield chromium
 
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    expect.set_options(timeout=TIMEOUT_MS)
-    yield page
-    context.close()
+    with harness.new_page(sync_api, browser, TIMEOUT_MS) as page:
+        yield page
 
 
 def _sign_in(page, base: str, email: str, password: str) -> None:
-    page.goto(base)
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    page.get_by_role("textbox", name="E-mail").fill(email)
-    page.get_by_role("textbox", name="Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    harness.sign_in(sync_api, page, base, email, password)
 
 
 def _open(page, link: str, heading: str) -> None:
-    page.get_by_role("link", name=link).click()
-    expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
-    _settled(page)
+    harness.open_page(sync_api, page, link, heading)
 
 
 def _settled(page, where: str = "") -> None:
-    """Wait until the script run is over (Streamlit shows a status widget while it runs)."""
-    page.wait_for_timeout(300)
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
-    expect(page.get_by_test_id("stException"), f"{where or page.url} shows an exception").to_have_count(0)
-
-
-def _grid_cell(page, text: str):
-    return page.get_by_test_id("stDataFrame").get_by_role("gridcell", name=text, exact=True, include_hidden=True)
+    harness.settled(sync_api, page, where)
 
 
 def test_admin_walks_every_page_adds_a_user_and_finds_it_in_the_audit_log(server, page):
@@ -179,12 +97,12 @@ def test_admin_walks_every_page_adds_a_user_and_finds_it_in_the_audit_log(server
     form.get_by_role("textbox", name="Initial password", exact=True).fill("a fine password")
     form.get_by_role("button", name="Add user").click()
     expect(page.get_by_text("Added new.analyst@loopdeck.test as analyst.")).to_be_visible()
-    expect(_grid_cell(page, "new.analyst@loopdeck.test")).to_be_attached()
+    expect(grid_cell(page, "new.analyst@loopdeck.test")).to_be_attached()
 
     _open(page, "Audit log", "Audit log")
-    expect(_grid_cell(page, "user.add")).to_be_attached()
+    expect(grid_cell(page, "user.add")).to_be_attached()
     payload = '{"email":"new.analyst@loopdeck.test","name":"Nia Analyst","role":"analyst"}'
-    expect(_grid_cell(page, payload)).to_be_attached()
+    expect(grid_cell(page, payload)).to_be_attached()
     page.get_by_role("button", name="Verify chain").click()
     expect(page.get_by_text("Audit chain intact")).to_be_visible()
 
@@ -223,7 +141,7 @@ def test_data_import_of_a_sample_and_a_broken_file(server, page):
     _settled(page)
     page.get_by_role("button", name="Import", exact=True).click()
     expect(page.get_by_text("Imported predictions: 10 rows: 10 new")).to_be_visible()
-    expect(_grid_cell(page, "predictions.csv")).to_be_attached()  # the history table
+    expect(grid_cell(page, "predictions.csv")).to_be_attached()  # the history table
 
     broken = sample.read_bytes().replace(b",0.91,", b",not-a-score,")
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
@@ -233,4 +151,4 @@ def test_data_import_of_a_sample_and_a_broken_file(server, page):
     _settled(page)
     page.get_by_role("button", name="Import", exact=True).click()
     expect(page.get_by_text("The file was not imported: 1 problem. Nothing was written.")).to_be_visible()
-    expect(_grid_cell(page, "score")).to_be_attached()
+    expect(grid_cell(page, "score")).to_be_attached()

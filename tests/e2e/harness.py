@@ -1,0 +1,144 @@
+"""What every browser test needs: a `streamlit run` of the app on a free port against a given database,
+Debian's Chromium driven by Playwright, and the waits that make Streamlit pages testable.
+
+A module imports `skip_without_browser()` first (it skips the whole module, with the reason, where
+Chromium or Playwright is missing), then uses `running_app(url, folder)` in a module-scoped fixture
+and `chromium()` / `new_page(browser)` for the browser.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run",
+]  # fmt: skip
+
+
+def skip_without_browser():
+    """The Playwright sync API, or skip the calling module with the reason."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed: browser tests are skipped", allow_module_level=True)
+    return pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: browser tests are skipped")
+
+
+@dataclass(frozen=True)
+class Server:
+    base: str  # http://127.0.0.1:<port>
+    db_url: str
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"streamlit did not answer /_stcore/health within {seconds}s:\n{log.read_text()}")
+
+
+@contextmanager
+def running_app(db_url: str, folder: Path, env: dict[str, str] | None = None,
+                startup_seconds: float = 60) -> Iterator[Server]:
+    """`streamlit run streamlit_app.py` on a free port against db_url; stopped (process group) on exit.
+    Its output goes to folder/streamlit.log, quoted when it fails to start."""
+    port, log = free_port(), folder / "streamlit.log"
+    environment = {**os.environ, "LOOPDECK_DATABASE_URL": db_url, **(env or {})}
+    command = [
+        sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+        "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_healthy(base, proc, log, startup_seconds)
+        yield Server(base, db_url)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+@contextmanager
+def chromium(sync_api) -> Iterator[object]:
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def new_page(sync_api, browser, timeout_ms: int = 20_000, width: int = 1400, height: int = 900) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    sync_api.expect.set_options(timeout=timeout_ms)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def sign_in(sync_api, page, base: str, email: str, password: str) -> None:
+    expect = sync_api.expect
+    page.goto(base)
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_role("textbox", name="E-mail").fill(email)
+    page.get_by_role("textbox", name="Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def settled(sync_api, page, where: str = "") -> None:
+    """Wait until the script run is over (Streamlit shows a status widget while it runs) and check
+    that the page shows no exception."""
+    expect = sync_api.expect
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+    expect(page.get_by_test_id("stException"), f"{where or page.url} shows an exception").to_have_count(0)
+
+
+def open_page(sync_api, page, link: str, heading: str) -> None:
+    """Follow a sidebar link and wait for the page's heading and the end of its run."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
+    sync_api.expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+    settled(sync_api, page, heading)
+
+
+def grid_cell(page, text: str):
+    """A cell of a st.dataframe (a canvas grid; its cells are in the accessibility tree, hidden)."""
+    return page.get_by_test_id("stDataFrame").get_by_role("gridcell", name=text, exact=True, include_hidden=True)
