@@ -6,8 +6,10 @@ A rule names a model, a metric (services.monitoring.metric_names: `drift:<column
 distance depending on the test the default rule (or a saved override) picks for the window, so its
 rules compare "auto" by default: p < threshold for p-value tests, distance >= threshold otherwise.
 
-`evaluate_rules` first brings the monitoring blocks up to date, then evaluates every enabled rule on
-every version of its model that has data:
+Evaluated on import and on demand: services.ingest calls `evaluate_after_import` once new predictions
+or outcomes are committed (skipped at the cost of one lookup when no rule is enabled), the page's
+button calls `evaluate_rules`. Both first bring the monitoring blocks up to date, then evaluate every
+enabled rule on every version of its model that has data:
 
 - the window is the rule's number of days ending on the version's last day with predictions; for
   realized metrics, ending on its last day with outcomes (labels arrive late, so "the last 7 days"
@@ -257,16 +259,40 @@ def _ts(day: date, end: bool = False) -> datetime:
 
 def evaluate_rules(
     engine: Engine, actor: Actor, model_name: str | None = None, progress: Progress | None = None,
+    *, trigger: str = "on demand",
 ) -> list[Alert]:  # fmt: skip
     """Refresh the monitoring data, evaluate every enabled rule (of one model, or all) on every version
     of its model with data, and open an alert for each new breach. Returns the alerts opened.
 
-    Call it after an import (the import's actor; it brings the monitoring blocks up to date even when
-    there are no rules) and on demand. The block refresh commits on its own (derived data); the checks
-    read; the new alerts and their audit events are one transaction."""
+    This is the on-demand evaluation (the page's button); imports call `evaluate_after_import`. The
+    block refresh commits on its own (derived data); the checks read; the new alerts and their audit
+    events are one transaction, whose `alert_rule.evaluate` event names the trigger."""
     require(actor, Role.analyst, "evaluate alert rules")
     md.refresh(engine, (lambda f, m: progress(0.5 * f, m)) if progress else None)
     rules = [r for r in list_rules(engine, model_name) if r.enabled]
+    return _evaluate(engine, actor, rules, model_name or "*", trigger, progress)
+
+
+def evaluate_after_import(
+    engine: Engine, actor: Actor, import_id: str, progress: Progress | None = None,
+) -> list[Alert]:  # fmt: skip
+    """Evaluate the rules an import may have changed: called by services.ingest after new predictions or
+    outcomes are committed (a following transaction, audited with the import's id as the trigger).
+
+    Cheap when nothing watches: with no enabled rule it reads one row and returns (the Monitoring page
+    folds the new rows into its blocks on its next view). Otherwise it refreshes the blocks (an import
+    of a day's data rebuilds a block or two) and evaluates every enabled rule, as `evaluate_rules` does
+    (evaluating is idempotent: a breach already alerted opens nothing)."""
+    require(actor, Role.analyst, "evaluate alert rules")
+    with read_session(engine) as session:
+        if session.exec(select(AlertRule.id).where(AlertRule.enabled == True).limit(1)).first() is None:  # noqa: E712
+            return []
+    return evaluate_rules(engine, actor, progress=progress, trigger=f"import {import_id}")
+
+
+def _evaluate(
+    engine: Engine, actor: Actor, rules: list[AlertRule], subject: str, trigger: str, progress: Progress | None,
+) -> list[Alert]:  # fmt: skip
     versions = [v for v in mon.list_versions(engine) if v.has_data]
     checks: list[tuple[AlertRule, mon.VersionInfo, Check]] = []
     for i, rule in enumerate(rules):
@@ -309,11 +335,11 @@ def evaluate_rules(
             session.flush()
             audit.record(session, actor, "alert.open", "alert", alert.id, evidence)
             opened.append(alert)
-        if rules:  # an import with no rules to evaluate changes nothing: no event
+        if rules:  # nothing to evaluate changes nothing: no event
             audit.record(
-                session, actor, "alert_rule.evaluate", "alert_rule", model_name or "*",
+                session, actor, "alert_rule.evaluate", "alert_rule", subject,
                 {"rules": len(rules), "checks": len(checks), "breaches": sum(c.breached for *_, c in checks),
-                 "opened": [a.id for a in opened]},
+                 "opened": [a.id for a in opened], "trigger": trigger},
             )  # fmt: skip
     if progress:
         progress(1.0, f"{len(opened)} new alert(s)")

@@ -45,12 +45,17 @@ class ImportResult:
     seconds: float
     import_id: str = ""
     sha256: str = ""
+    alerts_opened: tuple[int, ...] = ()  # alert ids opened by evaluating the rules after the import
+    alerts_error: str = ""  # why the rules could not be evaluated (the import itself is committed)
 
     def summary(self) -> str:
         """'1,000 rows: 990 new, 10 already known, 3 redactions, 0.4 s'"""
         return (
             f"{self.rows:,} rows: {self.new:,} new, {self.known:,} already known, "
             f"{self.redactions:,} redaction{'' if self.redactions == 1 else 's'}, {self.seconds:.1f} s"
+            + (f"; {len(self.alerts_opened)} new alert{'' if len(self.alerts_opened) == 1 else 's'}"
+               if self.alerts_opened else "")
+            + (f"; alert rules not evaluated: {self.alerts_error}" if self.alerts_error else "")
         )
 
 

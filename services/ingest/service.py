@@ -1,5 +1,7 @@
 """The import service: read -> validate -> (one transaction) check against the database, write new rows,
-audit. All or nothing: any bad row rejects the whole file and nothing is written.
+audit. All or nothing: any bad row rejects the whole file and nothing is written. After new predictions
+or outcomes are committed, the alert rules are evaluated (services.alerts.evaluate_after_import, its own
+audited transaction; one lookup when no rule is enabled).
 
 Idempotency: a row whose natural id (request_id, feedback_id, experiment+unit+variant,
 experiment+unit+metric) is already in the database is "known": it is skipped and the stored row is
@@ -10,6 +12,7 @@ importing under a new id). The result counts new and known rows.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import sqlite3
 import time
@@ -30,10 +33,13 @@ from services.ingest.kinds import KINDS, KindSpec
 from services.ingest.problems import ImportResult, ProblemLog
 from services.ingest.validate import Catalog, check_database, check_frame
 from services.roles import Actor, Role, require
+from services.schema import AlertRule
 from services.timeutil import utcnow
 
 Progress = Callable[[float, str], None]
 AUDIT_ACTION = "data.import"
+ALERTING_KINDS = ("predictions", "outcomes")  # what alert rules watch: evaluated after these imports
+logger = logging.getLogger(__name__)
 
 # Share of the progress bar per stage.
 _READ, _CHECK, _DB, _WRITE = 0.05, 0.35, 0.45, 0.98
@@ -150,10 +156,30 @@ def _run(engine: Engine, actor: Actor, spec: KindSpec, loaded: readers.Loaded, s
             raise Conflict(f"{loaded.file_name} was not imported: the database changed while importing "
                            f"({str(exc).splitlines()[0]}). Try again.") from None
         raise
+    opened: tuple[int, ...] = ()
+    alerts_error = ""
+    if spec.name in ALERTING_KINDS and n_new:
+        report(_WRITE, "evaluating alert rules")
+        opened, alerts_error = _evaluate_alerts(engine, actor, import_id)
     seconds = time.perf_counter() - started
     report(1.0, "done")
     return ImportResult(spec.name, loaded.file_name, prep.n, n_new, n_known, redactions, seconds,
-                        import_id, loaded.sha256)
+                        import_id, loaded.sha256, opened, alerts_error)
+
+
+def _evaluate_alerts(engine: Engine, actor: Actor, import_id: str) -> tuple[tuple[int, ...], str]:
+    """Evaluate the alert rules on the committed import (their own transaction, audited with the import id).
+    A failure here does not undo the import: it is reported with the result and logged."""
+    try:
+        with engine.connect() as conn:  # nothing watches: one lookup, and the statistics stack stays unloaded
+            if conn.execute(sa.select(AlertRule.id).where(AlertRule.enabled.is_(True)).limit(1)).first() is None:  # type: ignore[attr-defined]
+                return (), ""
+        from services import alerts  # imports monitoring and the statistics (about 1 s the first time)
+
+        return tuple(a.id for a in alerts.evaluate_after_import(engine, actor, import_id)), ""
+    except Exception as exc:  # the import is committed: say so rather than fail it
+        logger.exception("alert rules were not evaluated after import %s", import_id)
+        return (), f"{type(exc).__name__}: {exc}"
 
 
 def _is_psycopg_integrity(exc: Exception) -> bool:

@@ -84,11 +84,56 @@ def test_rules_open_one_alert_per_breach_and_window(engine):
     late = pd.DataFrame({"request_id": [f"late-{i}" for i in range(60)], "model_name": "churn", "model_version": 1,
                          "ts": (START + timedelta(days=24, hours=1)).isoformat(), "score": 0.2, "predicted_label": 0,
                          "feature_x": [3.0] * 60, "cohort_platform": "ios"})  # fmt: skip
-    ingest.import_frame(engine, ANALYST, "predictions", late, "late")
-    again = alerts.evaluate_rules(engine, ANALYST)  # refreshes the monitoring data first
-    assert [a.rule_id for a in again] == [drift.id]
+    result = ingest.import_frame(engine, ANALYST, "predictions", late, "late")  # evaluates the rules on import
+    again = [alerts.get_alert(engine, i).alert for i in result.alerts_opened]
+    assert [a.rule_id for a in again] == [drift.id] and "1 new alert" in result.summary()
     assert again[0].evidence["window"] == {"start": "2026-03-20", "end": "2026-03-26"}
     assert not md.needs_refresh(engine)
+    assert alerts.evaluate_rules(engine, ANALYST) == []  # on demand: nothing new
+
+
+def test_imports_evaluate_the_rules_in_a_following_audited_transaction(engine, monkeypatch):
+    mv = synthetic(engine, days=24, per_day=150, shift_day=16)  # imported before any rule: nothing evaluated
+    assert _events(engine, "alert_rule.evaluate") == 0
+
+    # No enabled rule: an import costs one lookup, no block refresh, no event.
+    paused = alerts.create_rule(engine, ANALYST, name="paused", model_name="churn", metric="drift_share",
+                                threshold=0.0, window="1d")  # fmt: skip
+    alerts.set_rule_enabled(engine, ANALYST, paused.id, False)
+    ids = [f"day24-{i}" for i in range(80)]
+    day24 = pd.DataFrame({"request_id": ids, "model_name": "churn", "model_version": 1,
+                          "ts": (START + timedelta(days=24, hours=2)).isoformat(), "score": 0.9, "predicted_label": 1,
+                          "feature_x": [0.0] * 80, "cohort_platform": "ios"})  # fmt: skip
+    quiet = ingest.import_frame(engine, ANALYST, "predictions", day24, "day24")
+    assert quiet.alerts_opened == () and quiet.alerts_error == "" and md.needs_refresh(engine)
+    assert _events(engine, "alert_rule.evaluate") == 0
+
+    # An enabled rule: the outcomes' import refreshes the blocks and opens the alert, audited with its id.
+    acc = alerts.create_rule(engine, ANALYST, name="ios accuracy", model_name="churn", metric="accuracy",
+                             threshold=0.66, window="7d", cohort={"platform": "ios"})  # fmt: skip
+    outcomes = pd.DataFrame({"request_id": ids, "actual_label": 0, "ts": (START + timedelta(days=25)).isoformat()})
+    result = ingest.import_frame(engine, ANALYST, "outcomes", outcomes, "outcomes24")
+    assert not md.needs_refresh(engine)
+    [alert] = [alerts.get_alert(engine, i) for i in result.alerts_opened]
+    assert alert.rule.id == acc.id and alert.alert.model_version_id == mv and alert.alert.value < 0.66
+    assert alert.window is not None and alert.window.end == (START + timedelta(days=24)).date()
+    [event] = audit.list_events(engine, audit.AuditFilter(action="alert_rule.evaluate")).itertuples(index=False)
+    assert event.actor == ANALYST.label and f"import {result.import_id}" in event.payload
+    assert _events(engine, "alert.open") == 1
+
+    # Re-importing the same rows adds nothing and evaluates nothing; a feedback import never evaluates.
+    again = ingest.import_frame(engine, ANALYST, "outcomes", outcomes, "outcomes24 again")
+    assert again.new == 0 and again.alerts_opened == () and _events(engine, "alert_rule.evaluate") == 1
+
+    # A failing evaluation does not undo the import: the result says so.
+    def broken(*args, **kwargs):
+        raise RuntimeError("monitoring is down")
+
+    monkeypatch.setattr(alerts, "evaluate_after_import", broken)
+    more = day24.assign(request_id=[f"day24b-{i}" for i in range(80)])
+    failed = ingest.import_frame(engine, ANALYST, "predictions", more, "day24b")
+    assert failed.new == 80 and "monitoring is down" in failed.alerts_error
+    assert "alert rules not evaluated" in failed.summary()
 
 
 def test_checks_skip_what_is_no_evidence(engine):
