@@ -1,14 +1,42 @@
-"""Overview: what is in the loop right now (counts and the current champion)."""
+"""Overview: the health of the loop at a glance, one cheap read per tile.
+
+Champion and its age; open alerts by severity; drift status and the headline metric with its trend and
+the CBPE estimate for the recent, mostly unlabelled weeks (both from services/monitoring, which reads
+the columnar day blocks and caches its results); feedback inflow and the untriaged / overdue count;
+running experiments; approvals awaiting the user; the top backlog items; the last decisions from the
+audit log (retrains, promotions, rollbacks, experiment conclusions, closed backlog items).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
+import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
-from services.db import read_session
-from services.schema import Deployment, Feedback, ModelVersion, Outcome, Prediction
+from services import approvals, backlog, feedback
+from services import monitoring as mon
+from services.db import read_session, utc_day
+from services.errors import LoopdeckError
+from services.roles import Actor, Role
+from services.schema import (
+    Alert,
+    AlertRule,
+    AuditEvent,
+    Deployment,
+    Experiment,
+    Exposure,
+    Feedback,
+    ModelVersion,
+    Outcome,
+    Prediction,
+)
+from services.timeutil import to_utc, utcnow
 
 
 @dataclass(frozen=True)
@@ -44,3 +72,349 @@ def loop_counts(engine: Engine) -> LoopCounts:
 def database_is_empty(engine: Engine) -> bool:
     with read_session(engine) as session:
         return _count(session, Prediction) == 0 and _count(session, ModelVersion) == 0
+
+
+# --- champion ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Champion:
+    model_name: str
+    version: int
+    model_version_id: int
+    since: datetime  # when its current full deployment started
+    traffic_share: float
+    age_days: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.model_name} v{self.version}"
+
+
+def champions(engine: Engine, at: datetime | None = None) -> list[Champion]:
+    """The version serving each model at full stage (now, or at `at`), with how long it has served."""
+    at = to_utc(at) if at else utcnow()
+    with read_session(engine) as session:
+        rows = session.exec(
+            select(ModelVersion.model_name, ModelVersion.version, ModelVersion.id, Deployment.started_at,
+                   Deployment.traffic_share)
+            .join(Deployment, Deployment.model_version_id == ModelVersion.id)
+            .where(Deployment.stage == "full", Deployment.started_at <= at,
+                   sa.or_(Deployment.ended_at.is_(None), Deployment.ended_at > at))
+            .order_by(ModelVersion.model_name, Deployment.started_at.desc())
+        ).all()  # fmt: skip
+    out, seen = [], set()
+    for name, version, mv_id, started, share in rows:
+        if name in seen:
+            continue
+        seen.add(name)
+        since = to_utc(started)
+        out.append(Champion(name, version, mv_id, since, float(share), (at - since).total_seconds() / 86400))
+    return out
+
+
+# --- alerts ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertCounts:
+    open_by_severity: dict[str, int]
+    acknowledged: int
+
+    @property
+    def open_total(self) -> int:
+        return sum(self.open_by_severity.values())
+
+
+def alert_counts(engine: Engine) -> AlertCounts:
+    with read_session(engine) as session:
+        rows = session.exec(
+            select(Alert.state, AlertRule.severity, func.count())
+            .join(AlertRule, AlertRule.id == Alert.rule_id)
+            .where(Alert.state.in_(["open", "acknowledged"]))
+            .group_by(Alert.state, AlertRule.severity)
+        ).all()
+    by_severity: dict[str, int] = {}
+    acknowledged = 0
+    for state, severity, n in rows:
+        if state == "open":
+            by_severity[severity] = by_severity.get(severity, 0) + int(n)
+        else:
+            acknowledged += int(n)
+    return AlertCounts(by_severity, acknowledged)
+
+
+# --- monitoring: drift and the headline metric ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DriftStatus:
+    version_label: str
+    reference: mon.Window
+    current: mon.Window
+    n_features: int
+    n_drifted: int
+    share: float
+    dataset_drift: bool
+    drifted_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Headline:
+    version_label: str
+    metric: str
+    # window_start, window_end, n, labelled_share, realized, estimate, lower, upper (weekly)
+    weeks: pd.DataFrame
+    last_realized: float | None
+    previous_realized: float | None
+    estimate_recent: float | None  # CBPE on the last week, whose outcomes are mostly unknown
+    estimate_week: str | None
+    labelled_share_recent: float | None
+
+    @property
+    def trend(self) -> float | None:
+        if self.last_realized is None or self.previous_realized is None:
+            return None
+        return self.last_realized - self.previous_realized
+
+
+@dataclass(frozen=True)
+class MonitoringStatus:
+    drift: DriftStatus | None
+    headline: Headline | None
+    problem: str | None = None  # why a part could not be computed (shown, never raised)
+    stale: bool = False  # predictions or outcomes arrived that the day blocks do not hold yet
+
+
+MIN_LABELLED_SHARE = 0.5  # a week counts as "realized" when at least half its predictions have outcomes
+
+
+def _main_version(engine: Engine) -> mon.VersionInfo | None:
+    return mon.default_version(mon.list_versions(engine))
+
+
+def monitoring_status(engine: Engine, metric: str = "accuracy") -> MonitoringStatus:
+    """Drift of the champion (its first 14 days against its last 28, monitoring's defaults) and the
+    weekly headline metric: realized where outcomes are known, CBPE-estimated for the recent weeks."""
+    from services import monitoring_data as md
+
+    try:
+        stale = md.needs_refresh(engine)
+        info = _main_version(engine)
+    except LoopdeckError as exc:
+        return MonitoringStatus(None, None, str(exc))
+    if info is None:
+        return MonitoringStatus(None, None, None, stale)
+    drift = headline = None
+    problems = []
+    try:
+        reference, current = mon.default_windows(info)
+        report = mon.drift_report(engine, info.id, reference, current)
+        drift = DriftStatus(info.label, reference, current, report.n_features, report.n_drifted,
+                            report.share_drifted, report.drifted,
+                            tuple(r.column for r in report.features if r.drifted))  # fmt: skip
+        cbpe = mon.cbpe_report(engine, info.id, reference, "week")
+        frame = cbpe.metric(metric)
+        weeks = frame[["window_start", "window_end", "n", "labelled_share", "realized", "estimate", "lower",
+                       "upper"]].copy()  # fmt: skip
+        realized = weeks[(weeks["labelled_share"] >= MIN_LABELLED_SHARE) & weeks["realized"].notna()]
+        last = weeks.iloc[-1] if len(weeks) else None
+        headline = Headline(
+            info.label, metric, weeks,
+            float(realized["realized"].iloc[-1]) if len(realized) else None,
+            float(realized["realized"].iloc[-2]) if len(realized) > 1 else None,
+            float(last["estimate"]) if last is not None else None,
+            f"{last['window_start']:%Y-%m-%d} to {last['window_end']:%Y-%m-%d}" if last is not None else None,
+            float(last["labelled_share"]) if last is not None else None,
+        )  # fmt: skip
+    except LoopdeckError as exc:
+        problems.append(str(exc))
+    return MonitoringStatus(drift, headline, "; ".join(problems) or None, stale)
+
+
+# --- feedback --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedbackStatus:
+    total: int
+    untriaged: int
+    overdue: int
+    sla_days: int
+    weekly: pd.DataFrame  # week (Monday), items: the last 8 weeks of data
+    last_week: int
+    previous_week: int
+
+
+def feedback_status(engine: Engine, weeks: int = 8) -> FeedbackStatus:
+    counts = feedback.queue_counts(engine)
+    with read_session(engine) as session:
+        last = session.exec(select(func.max(Feedback.ts))).one()
+        if last is None:
+            frame = pd.DataFrame(columns=["week", "items"])
+        else:
+            since = to_utc(last) - timedelta(weeks=weeks)
+            day = utc_day(Feedback.ts, engine).label("day")
+            rows = session.exec(select(day, func.count()).where(Feedback.ts > since).group_by(day)).all()
+            frame = pd.DataFrame(rows, columns=["day", "items"])
+            frame["week"] = pd.to_datetime(frame["day"]).dt.to_period("W-SUN").dt.start_time
+            frame = frame.groupby("week", as_index=False)["items"].sum()
+    last_week = int(frame["items"].iloc[-1]) if len(frame) else 0
+    previous = int(frame["items"].iloc[-2]) if len(frame) > 1 else 0
+    return FeedbackStatus(counts.total, counts.untriaged, counts.overdue, counts.sla_days, frame, last_week, previous)
+
+
+# --- experiments, approvals, backlog ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunningExperiment:
+    id: int
+    key: str
+    name: str
+    started: datetime | None
+    days_running: float | None
+    exposures: int
+    planned_total: int | None  # planned sample size per arm x arms
+    stopping_rule: str
+
+    @property
+    def progress(self) -> float | None:
+        return min(1.0, self.exposures / self.planned_total) if self.planned_total else None
+
+
+def running_experiments(engine: Engine, at: datetime | None = None) -> list[RunningExperiment]:
+    at = to_utc(at) if at else utcnow()
+    with read_session(engine) as session:
+        query = select(Experiment).where(Experiment.status == "running").order_by(Experiment.start_at)
+        rows = session.exec(query).all()
+        counts = dict(
+            session.exec(
+                select(Exposure.experiment_id, func.count())
+                .where(Exposure.experiment_id.in_([r.id for r in rows]))
+                .group_by(Exposure.experiment_id)
+            ).all()
+        ) if rows else {}  # fmt: skip
+    out = []
+    for r in rows:
+        started = to_utc(r.start_at) if r.start_at else None
+        arms = len(r.variants or []) or 2
+        out.append(
+            RunningExperiment(
+                r.id, r.key, r.name or r.key, started,
+                (at - started).total_seconds() / 86400 if started else None, int(counts.get(r.id, 0)),
+                r.planned_sample_size * arms if r.planned_sample_size else None, r.stopping_rule,
+            )
+        )  # fmt: skip
+    return out
+
+
+@dataclass(frozen=True)
+class ApprovalStatus:
+    awaiting_me: list[Any]  # ApprovalRequest rows this user may decide
+    pending_total: int
+
+
+def approval_status(engine: Engine, actor: Actor) -> ApprovalStatus:
+    pending = approvals.list_requests(engine, status="pending")
+    mine = approvals.list_requests(engine, awaiting=actor) if actor.can(Role.approver) else []
+    return ApprovalStatus(mine, len(pending))
+
+
+def top_backlog(engine: Engine, limit: int = 5) -> list[Any]:
+    return backlog.ranked(engine, limit=limit)
+
+
+# --- decisions timeline ----------------------------------------------------------------------------
+
+
+DECISION_ACTIONS = (
+    "model.register", "model.deploy", "model.undeploy", "approval.execute", "experiment.conclude",
+    "experiment.stop", "backlog.close", "backlog.proposal.accept",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Decision:
+    ts: datetime
+    actor: str
+    action: str
+    kind: str  # retrain, promotion, rollback, experiment, backlog, model
+    text: str
+
+
+def _describe(action: str, p: dict[str, Any]) -> tuple[str, str]:
+    model = f"{p.get('model_name', '')} v{p.get('version', '')}".strip()
+    if action == "model.register":
+        trigger = p.get("trigger")
+        if p.get("parent_id") or (trigger and trigger != "manual"):
+            return "retrain", f"Retrained: {model} registered" + (f" (trigger {trigger})" if trigger else "")
+        return "model", f"Registered {model}"
+    if action == "model.deploy":
+        share = p.get("traffic_share")
+        share_text = f" at {share:.0%}" if isinstance(share, int | float) else ""
+        return "promotion", f"{model} deployed {p.get('stage', '')}{share_text}"
+    if action == "model.undeploy":
+        return "rollout", f"{model} {p.get('stage', '')} deployment ended"
+    if action == "approval.execute":
+        kind = str(p.get("kind", ""))
+        label = {"rollback": "rollback", "promote": "promotion", "canary": "promotion", "retrain": "retrain"}
+        return label.get(kind, "approval"), f"Approved {kind} executed ({p.get('subject', '')})"
+    if action in ("experiment.conclude", "experiment.stop"):
+        verb = "concluded" if action == "experiment.conclude" else "stopped"
+        outcome = f": {p['outcome']}" if p.get("outcome") else ""
+        return "experiment", f"Experiment {p.get('key') or p.get('name') or ''} {verb}{outcome}"
+    if action == "backlog.close":
+        return "backlog", f"Backlog item closed: {p.get('metric')} {p.get('before')} -> {p.get('after')}"
+    if action == "backlog.proposal.accept":
+        return "backlog", f"Proposal accepted as backlog item #{p.get('item_id')}"
+    return "other", action
+
+
+def decisions(
+    engine: Engine, limit: int = 10, since: datetime | None = None, until: datetime | None = None,
+) -> list[Decision]:  # fmt: skip
+    """The last decisions from the audit log, newest first."""
+    query = select(AuditEvent.ts, AuditEvent.actor, AuditEvent.action, AuditEvent.payload).where(
+        AuditEvent.action.in_(DECISION_ACTIONS)
+    )
+    if since is not None:
+        query = query.where(AuditEvent.ts >= since)
+    if until is not None:
+        query = query.where(AuditEvent.ts < until)
+    with read_session(engine) as session:
+        rows = session.exec(query.order_by(AuditEvent.id.desc()).limit(limit)).all()
+    out = []
+    for ts, actor, action, payload in rows:
+        try:
+            data = json.loads(payload) if payload else {}
+        except ValueError:
+            data = {}
+        kind, text = _describe(action, data if isinstance(data, dict) else {})
+        out.append(Decision(to_utc(ts), actor, action, kind, text))
+    return out
+
+
+# --- everything, for the report ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    counts: LoopCounts
+    champions: list[Champion]
+    alerts: AlertCounts
+    monitoring: MonitoringStatus
+    feedback: FeedbackStatus
+    experiments: list[RunningExperiment]
+    approvals: ApprovalStatus
+    backlog: list[Any]
+    decisions: list[Decision]
+    taken_at: datetime = field(default_factory=utcnow)
+
+
+def snapshot(engine: Engine, actor: Actor) -> Snapshot:
+    return Snapshot(
+        loop_counts(engine), champions(engine), alert_counts(engine), monitoring_status(engine),
+        feedback_status(engine), running_experiments(engine), approval_status(engine, actor), top_backlog(engine),
+        decisions(engine),
+    )  # fmt: skip

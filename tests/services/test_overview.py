@@ -1,0 +1,108 @@
+"""Overview reads and the weekly report (SQLite and Postgres): champion and its age at a moment, alerts by
+severity, feedback inflow, running experiments, approvals for me, top backlog, the decisions timeline;
+the report's HTML escapes user text, the PDF is one page, and the CLI writes both."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services import approvals, backlog, overview, registry, report
+from services.__main__ import main
+from services.db import write_session
+from services.errors import InvalidInput
+from services.roles import Actor, Role
+from services.schema import Alert, AlertRule, Experiment, Exposure
+from tests.services import factories
+
+ADMIN = Actor("root@example.com", Role.admin)
+ANALYST = Actor("ana@example.com", Role.analyst)
+APPROVER = Actor("apo@example.com", Role.approver)
+
+
+def test_champion_and_its_age_at_a_moment(engine):
+    v1 = factories.model_version(engine, version=1)
+    v2 = factories.model_version(engine, version=2)
+    t0 = datetime(2026, 9, 1, tzinfo=UTC)
+    registry.record_deployment(engine, ADMIN, v1, "full", 1.0, started_at=t0)
+    registry.record_deployment(engine, ADMIN, v2, "full", 1.0, started_at=t0 + timedelta(days=10))
+    now = overview.champions(engine, at=t0 + timedelta(days=15))
+    assert [(c.label, round(c.age_days)) for c in now] == [("churn v2", 5)]
+    before = overview.champions(engine, at=t0 + timedelta(days=5))
+    assert [c.label for c in before] == ["churn v1"]
+    assert overview.champions(engine, at=t0 - timedelta(days=1)) == []
+    kinds = [d.kind for d in overview.decisions(engine)]
+    assert kinds[:2] == ["promotion", "promotion"]  # the factory's versions are not registered through the registry
+
+
+def test_alerts_by_severity(engine):
+    mv = factories.model_version(engine)
+    with write_session(engine) as session:
+        rules = [AlertRule(name=f"r{i}", model_name="churn", metric="accuracy", threshold=0.8, severity=s)
+                 for i, s in enumerate(["critical", "warning"])]  # fmt: skip
+        session.add_all(rules)
+        session.flush()
+        for i, (rule, state) in enumerate([(rules[0], "open"), (rules[1], "open"), (rules[1], "open"),
+                                           (rules[1], "acknowledged"), (rules[0], "resolved")]):  # fmt: skip
+            session.add(Alert(rule_id=rule.id, model_version_id=mv, state=state,
+                              window_start=datetime(2026, 10, 1 + i, tzinfo=UTC)))  # fmt: skip
+    counts = overview.alert_counts(engine)
+    assert counts.open_by_severity == {"critical": 1, "warning": 2}
+    assert counts.open_total == 3 and counts.acknowledged == 1
+
+
+def test_feedback_experiments_approvals_and_backlog(engine):
+    factories.feedback(engine, 5, age_days=0)
+    factories.feedback(engine, 3, age_days=8, source="mail")
+    fb = overview.feedback_status(engine)
+    assert fb.total == 8 and fb.untriaged == 8
+    assert fb.weekly["items"].sum() == 8
+    with write_session(engine) as session:
+        exp = Experiment(key="e1", name="Offer", status="running", planned_sample_size=10,
+                         variants=[{"key": "a"}, {"key": "b"}], start_at=datetime(2026, 10, 1, tzinfo=UTC))  # fmt: skip
+        session.add(exp)
+        session.flush()
+        session.add_all([Exposure(experiment_id=exp.id, unit_id=f"u{i}", variant="a", ts=exp.start_at)
+                         for i in range(5)])  # fmt: skip
+    running = overview.running_experiments(engine, at=datetime(2026, 10, 11, tzinfo=UTC))
+    assert [(e.key, e.exposures, e.planned_total, round(e.days_running)) for e in running] == [("e1", 5, 20, 10)]
+    assert running[0].progress == pytest.approx(0.25)
+    mv = factories.model_version(engine)
+    approvals.request_change(engine, ANALYST, "canary", mv, "looks better")
+    assert len(overview.approval_status(engine, APPROVER).awaiting_me) == 1
+    assert overview.approval_status(engine, ANALYST).awaiting_me == []  # below approver: none "for me"
+    assert overview.approval_status(engine, ANALYST).pending_total == 1
+    backlog.create_item(engine, ANALYST, kind="tech_debt", title="b", reach=1, impact=1, confidence=1, effort=1)
+    top = backlog.create_item(engine, ANALYST, kind="tech_debt", title="a", reach=5, impact=1, confidence=1, effort=1)
+    assert [i.id for i in overview.top_backlog(engine)][0] == top.id
+    snap = overview.snapshot(engine, APPROVER)
+    assert snap.monitoring.drift is None and snap.monitoring.headline is None  # no blocks built here
+
+
+def test_weekly_report_escapes_user_text_and_counts_the_week(engine):
+    item = backlog.create_item(engine, ANALYST, kind="tech_debt", title="<script>alert(1)</script> & fix",
+                               reach=1, impact=1, confidence=1, effort=1)  # fmt: skip
+    week = report.week_of(item.created_at)
+    built = report.weekly_report(engine, ANALYST, week)
+    page = report.to_html(built)
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; fix" in page
+    changes = {c.what: (c.this_week, c.last_week) for c in built.changes}
+    assert changes["backlog items created"] == (1, 0)
+    pdf = report.to_pdf(built)
+    assert pdf.startswith(b"%PDF")
+    assert pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages") == 1  # one page
+    with pytest.raises(InvalidInput):
+        report.parse_week("2026-43")
+    with pytest.raises(InvalidInput):
+        report.parse_week("2026-W54")
+    start, end = report.parse_week("2026-W43")
+    assert (start, end - start) == (datetime(2026, 10, 19, tzinfo=UTC), timedelta(days=7))
+
+
+def test_cli_writes_html_and_pdf(engine, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LOOPDECK_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    assert main(["report", "--week", "2026-W43", "--out", str(tmp_path / "r.pdf")]) == 0
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+    assert main(["report", "--week", "2026-W43", "--out", str(tmp_path / "r.html")]) == 0
+    assert "Loopdeck weekly loop report: 2026-W43" in (tmp_path / "r.html").read_text()
+    assert "written to" in capsys.readouterr().out
+    assert main(["report", "--week", "last week", "--out", str(tmp_path / "x.html")]) == 2
