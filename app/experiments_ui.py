@@ -28,6 +28,7 @@ from app import figures_experiments as figs
 from app import format as fmt
 from app import widgets
 from services import experiment_design as design_svc
+from services import experiment_guard as guard
 from services import experiment_readout as readout_svc
 from services import experiments, registry
 from services.db import database_url
@@ -822,6 +823,18 @@ def _alerts_and_stop(me: Actor, engine: Engine, readout, reading: str) -> None:
     exp = readout.experiment
     for alert in readout.alerts:
         st.error(md(alert.message), icon=":material/warning:")
+    if readout.alerts and exp.status == "running":
+        if me.can(Role.analyst):
+            try:  # idempotent: raises each alert once and files one stop proposal
+                result = guard.raise_alerts(engine, me, readout, reading)
+            except LoopdeckError as exc:
+                st.error(str(exc))
+            else:
+                if result.proposed:
+                    st.warning(md(result.message), icon=":material/pan_tool:")
+        else:
+            st.caption("These alerts are raised and a stop is proposed (an approval request) when an analyst "
+                       "reads the experiment.")  # fmt: skip
     if exp.status == "concluded":
         outcome = OUTCOME_NAMES.get(exp.outcome or "", "decision recorded")
         st.success(f"Concluded ({outcome}): {md(exp.decision or '')}", icon=":material/gavel:")

@@ -156,11 +156,18 @@ def test_stop_is_proposed_approved_elsewhere_and_executed(signed_in, page_db, ma
     insert(page_db, exp.id, exposures, metrics)
     at = view(open_page(signed_in), "Read")
     assert any("Sample ratio mismatch" in t for t in texts(at.error))
-    button(at, "Request approval to stop").click().run()
-    assert not at.exception, at.exception
+    # The analyst's reading raised the alert and proposed the stop (an approval request), once.
     [request] = experiments.stop_requests(page_db, "broken")
     assert request.status == "pending" and request.evidence["alerts"][0]["kind"] == "srm"
+    assert request.payload["automatic"] is True
+    assert any(f"stop request #{request.id} proposed" in t.replace("\\", "") for t in texts(at.warning))
+    at.run()
+    assert not at.exception, at.exception
+    assert len(experiments.stop_requests(page_db, "broken")) == 1
     assert any(f"Stop request #{request.id} is waiting" in t for t in texts(at.info))
+    assert "Request approval to stop" not in [b.label for b in at.button]
+    alerts = audit.list_events(page_db, AuditFilter(action="experiment.alert"))
+    assert len(alerts) == 1 and "srm::" in json.loads(alerts.iloc[0]["payload"])["signatures"]
     approvals.decide(page_db, APPROVER, request.id, "approve", "agreed")
     at.run()
     button(at, f"Stop the experiment (request #{request.id})").click().run()

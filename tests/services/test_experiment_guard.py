@@ -1,0 +1,143 @@
+"""Guard-rails: SRM or a guardrail significantly worse raises an alert (audited, once per alert) and
+proposes to stop the experiment through an approval request; an approver other than the requester
+decides and the stop is executed through services.experiments. Also: exposures imported with their
+optional `segment` column come back as results by segment. SQLite and Postgres."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from services import approvals, audit, experiments, ingest
+from services import experiment_guard as guard
+from services import experiment_readout as er
+from services.errors import PermissionDenied
+from services.roles import Actor, Role
+from tests.services.test_experiment_readout import ANA, insert, make_experiment
+
+BEN = Actor("ben@example.com", Role.analyst)
+APPROVER = Actor("appr@example.com", Role.approver)
+VIEWER = Actor("vic@example.com", Role.viewer)
+
+
+def broken_experiment(engine, key="guarded"):
+    """A 50/50 plan with 120 vs 400 units (SRM) and support contacts far up in treatment (guardrail)."""
+    exp = make_experiment(engine, key=key, variants=("control", "treatment"))
+    rng = np.random.default_rng(5)
+    n_c, n_t = 120, 400
+    units = [f"u{i}" for i in range(n_c + n_t)]
+    variant = np.array(["control"] * n_c + ["treatment"] * n_t)
+    treated = variant == "treatment"
+    metrics = pd.concat(
+        [
+            pd.DataFrame({"unit_id": units, "metric": "conv", "pre_value": np.nan,
+                          "value": (rng.random(n_c + n_t) < 0.3).astype(float)}),
+            pd.DataFrame({"unit_id": units, "metric": "contacts", "pre_value": np.nan,
+                          "value": rng.poisson(np.where(treated, 3.0, 0.5)).astype(float)}),
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+    insert(engine, exp.id, pd.DataFrame({"unit_id": units, "variant": variant, "segment": None}), metrics)
+    return exp
+
+
+def alert_events(engine, exp):
+    f = audit.AuditFilter(action=guard.ALERT_ACTION, subject_type="experiment", subject_id=str(exp.id))
+    return audit.list_events(engine, f)
+
+
+def test_srm_and_a_guardrail_breach_raise_an_alert_and_propose_to_stop(engine):
+    exp = broken_experiment(engine)
+    readout = er.read_experiment(engine, exp.key)
+    assert [a.kind for a in readout.alerts] == ["srm", "guardrail"]
+    with pytest.raises(PermissionDenied):
+        guard.raise_alerts(engine, VIEWER, readout)
+
+    first = guard.raise_alerts(engine, ANA, readout, "sequential")
+    assert first.proposed and first.raised == ("srm::", "guardrail:contacts:treatment")
+    request = first.request
+    assert request.kind == experiments.STOP_KIND and request.subject_id == exp.key and request.status == "pending"
+    assert request.requested_by == ANA.label and request.payload["automatic"] is True
+    assert request.payload["alerts"] == ["srm::", "guardrail:contacts:treatment"]
+    assert request.evidence["reading"] == "sequential" and request.evidence["alerts"][0]["kind"] == "srm"
+    assert "Sample ratio" in request.comment or "sample ratio" in request.comment.lower()
+    events = alert_events(engine, exp)
+    assert len(events) == 1 and events.iloc[0]["actor"] == ANA.label
+    assert json.loads(events.iloc[0]["payload"])["signatures"] == ["srm::", "guardrail:contacts:treatment"]
+
+    # Reading again (another analyst, another page view) raises nothing new and files nothing.
+    again = guard.raise_alerts(engine, BEN, er.read_experiment(engine, exp.key))
+    assert not again.proposed and again.raised == () and again.request.id == request.id
+    assert len(alert_events(engine, exp)) == 1
+    assert [r.id for r in experiments.stop_requests(engine, exp.key)] == [request.id]
+    assert [h["signatures"] for h in guard.alert_history(engine, exp.key)] == [list(first.raised)]
+
+    # Four eyes: the requester cannot decide; an approver approves; an analyst executes the stop.
+    approvals.decide(engine, APPROVER, request.id, "approve", "the split is broken")
+    stopped = experiments.stop_experiment(engine, BEN, exp.key, request.id, "per approval")
+    assert stopped.status == "stopped"
+    after = guard.raise_alerts(engine, ANA, er.read_experiment(engine, exp.key))
+    assert after.request is None and not after.proposed and "stopped" in after.message
+    assert audit.verify(engine).intact
+
+
+def test_a_rejected_stop_is_not_filed_again_for_the_same_alerts_but_a_new_alert_files_one(engine):
+    exp = broken_experiment(engine, key="rejected")
+    readout = er.read_experiment(engine, exp.key)
+    request = guard.raise_alerts(engine, ANA, readout).request
+    approvals.decide(engine, APPROVER, request.id, "reject", "SRM explained: bot filter, fixed")
+    quiet = guard.raise_alerts(engine, ANA, er.read_experiment(engine, exp.key))
+    assert quiet.request is None and not quiet.proposed and quiet.raised == ()
+    assert len(experiments.stop_requests(engine, exp.key)) == 1
+
+    extra = er.Alert("guardrail", "Guardrail latency is significantly worse.", metric="latency", variant="treatment")
+    worse = dataclasses.replace(readout, alerts=(*readout.alerts, extra))
+    filed = guard.raise_alerts(engine, ANA, worse)
+    assert filed.proposed and filed.raised == ("guardrail:latency:treatment",)
+    assert filed.request.id != request.id and len(alert_events(engine, exp)) == 2
+
+
+def test_no_alert_no_request(engine):
+    exp = make_experiment(engine, key="calm", variants=("control", "treatment"))
+    rng = np.random.default_rng(1)
+    units = [f"u{i}" for i in range(800)]
+    variant = np.where(np.arange(800) % 2 == 0, "control", "treatment")
+    metrics = pd.DataFrame({"unit_id": units, "metric": "conv", "pre_value": np.nan,
+                            "value": (rng.random(800) < 0.3).astype(float)})  # fmt: skip
+    insert(engine, exp.id, pd.DataFrame({"unit_id": units, "variant": variant, "segment": None}), metrics)
+    result = guard.raise_alerts(engine, ANA, er.read_experiment(engine, exp.key))
+    assert result.alerts == () and result.request is None and not result.proposed
+    assert experiments.stop_requests(engine, exp.key) == [] and len(alert_events(engine, exp)) == 0
+
+
+def test_imported_segments_come_back_as_results_by_segment(engine):
+    exp = make_experiment(engine, key="exp-seg", variants=("control", "treatment"), secondary_metrics=[],
+                          guardrail_metrics=[])  # fmt: skip
+    rng = np.random.default_rng(3)
+    n = 1200
+    units = [f"user-{i:04d}" for i in range(n)]
+    variant = np.where(np.arange(n) % 2 == 0, "control", "treatment")
+    segment = np.array(["mobile", "desktop", "tablet", ""], dtype=object)[(np.arange(n) // 2) % 4]  # "" = none
+    exposures = pd.DataFrame({"experiment_key": exp.key, "unit_id": units, "variant": variant,
+                              "ts": "2026-09-01T10:00:00Z", "segment": segment})  # fmt: skip
+    metrics = pd.DataFrame({"experiment_key": exp.key, "unit_id": units, "metric": "conv",
+                            "value": (rng.random(n) < 0.3).astype(int)})  # fmt: skip
+    ingest.import_file(engine, ANA, "exposures", exposures.to_csv(index=False).encode(), "exposures.csv")
+    ingest.import_file(engine, ANA, "metrics", metrics.to_csv(index=False).encode(), "metrics.csv")
+
+    readout = er.read_experiment(engine, exp.key)
+    assert set(readout.segments) == {"mobile", "desktop", "tablet", er.NONE}
+    rows = readout.results[readout.results["metric"] == "conv"].set_index("segment")
+    for seg in ("mobile", "desktop", "tablet"):
+        mask = segment == seg
+        assert rows.loc[seg, "n_control"] == int((mask & (variant == "control")).sum())
+        assert rows.loc[seg, "n_treatment"] == int((mask & (variant == "treatment")).sum())
+        conv = metrics["value"].to_numpy()
+        assert rows.loc[seg, "mean_control"] == pytest.approx(conv[mask & (variant == "control")].mean(), rel=1e-12)
+    assert rows.loc[er.NONE, "n_control"] + rows.loc[er.NONE, "n_treatment"] == n // 4
+    csv = pd.read_csv(pd.io.common.BytesIO(er.results_csv(readout)))
+    assert {"mobile", "desktop", "tablet"} <= set(csv["segment"])
