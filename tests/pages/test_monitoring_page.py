@@ -10,7 +10,7 @@ from app import state
 from services import alerts, users
 from services import monitoring as mon
 from services.db import make_engine
-from services.roles import Actor
+from services.roles import Actor, Role
 from tests.pages.conftest import app_test
 from tests.services.test_monitoring import demo_copy
 
@@ -200,3 +200,55 @@ def test_an_empty_database_says_what_to_do(signed_in):
     at.run()
     no_exception(at)
     assert "No predictions yet" in at.info[0].value
+
+
+def test_two_cohort_fields_small_cohorts_and_calibration_per_cohort(demo_db):
+    at = open_as(demo_db, "analyst@loopdeck.demo")
+    at.selectbox(key="mon_cur").set_value("after_reference")
+    at.run()
+    at = to_tab(at, "Performance")
+    at.multiselect(key="mon_perf_fields_2").set_value(["platform", "tier"])
+    at.number_input(key="mon_min_size").set_value(400)
+    at.run()
+    no_exception(at)
+    cohorts = table(at, "gap to the rest")
+    assert all(", " in label for label in cohorts["cohort"])  # "platform = ios, tier = ..."
+    small = cohorts[cohorts["status"].str.startswith("too small")]
+    assert len(small) >= 1 and small["rank"].isna().all() and (small["n"] < 400).all()
+    ranked = cohorts[cohorts["rank"].notna()]
+    assert (ranked["n"] >= 400).all() and sorted(ranked["rank"]) == list(range(1, len(ranked) + 1))
+
+    at = to_tab(at, "Calibration")
+    at.selectbox(key="mon_cal_field_2").set_value("platform")
+    at.run()
+    no_exception(at)
+    ece = table(at, "ECE")
+    assert ece["cohort"].iloc[0] == "all rows" and sorted(ece["cohort"].iloc[1:]) == ["android", "ios", "web"]
+    assert ece["n"].iloc[0] == ece["n"].iloc[1:].sum()
+
+
+def test_an_alert_becomes_a_backlog_item_and_is_resolved_from_the_page(demo_db):
+    analyst = Actor("analyst@loopdeck.demo", Role.analyst)
+    rule = alerts.create_rule(demo_db, analyst, name="mobile accuracy", model_name="churn", metric="accuracy",
+                              threshold=0.82, cohort={"platform": ["ios", "android"]})  # fmt: skip
+    [alert] = alerts.evaluate_rules(demo_db, analyst)
+    at = open_as(demo_db, "analyst@loopdeck.demo")
+    at = to_tab(at, "Alerts")
+    at.session_state["mon_alerts_open"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    at.text_input(key=f"mon_backlog_title_{alert.id}").input("Fix mobile session counting")
+    at.button[[b.label for b in at.button].index("Add to backlog")].click()
+    at.run()
+    no_exception(at)
+    view = alerts.get_alert(demo_db, alert.id)
+    assert view.alert.backlog_item_id is not None and view.rule.id == rule.id
+    assert table(at, "state", "rule")["backlog item"].iloc[0] == view.alert.backlog_item_id
+
+    at.session_state["mon_alerts_open"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    at.text_input(key=f"mon_resolve_comment_{alert.id}").input("5.0.1 fixed the counter")
+    at.button[[b.label for b in at.button].index("Resolve")].click()
+    at.run()
+    no_exception(at)
+    resolved = alerts.get_alert(demo_db, alert.id).alert
+    assert (resolved.state, resolved.resolve_comment) == ("resolved", "5.0.1 fixed the counter")
