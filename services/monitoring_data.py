@@ -24,8 +24,9 @@ watermark to the maxima it saw when it started (rows landing meanwhile are picke
 Imports only append, and services/ingest serialises imports per table, so ids grow in commit order
 and nothing is skipped; `rebuild()` redoes a version from scratch if ever needed.
 
-When it runs: after an import (`services.alerts.evaluate_rules`, which the import flow calls,
-refreshes first) and lazily when the Monitoring page sees the watermark behind the newest ids (two
+When it runs: after an import of predictions or outcomes while an alert rule is enabled
+(services.ingest calls `services.alerts.evaluate_after_import`, which refreshes first), when rules are
+evaluated on demand, and lazily when the Monitoring page sees the watermark behind the newest ids (two
 max(id) lookups, microseconds), with a progress bar. Building 1,000,000 predictions takes about
 15-20 s once (see bench/bench_monitoring.py); an import of a day's data rebuilds one or two blocks.
 
