@@ -901,7 +901,15 @@ def _exports(readout, figures) -> None:
                          mime="text/csv", icon=":material/download:", on_click="ignore", key="exp_csv")  # fmt: skip
     c[1].download_button("Charts (HTML)", data=figs.to_html(figures), file_name=f"{key}-charts.html",
                          mime="text/html", icon=":material/download:", on_click="ignore", key="exp_html")  # fmt: skip
-    c[2].caption("PNG: use the camera icon on any chart.")
+    reason = figs.png_unavailable()
+    if reason:
+        c[2].caption(md(reason))
+        return
+    names = [fig.layout.title.text or f"chart {i}" for i, fig in enumerate(figures, 1)]
+    c[2].download_button("Charts (PNG, zip)", data=lambda: figs.to_png_zip(figures, names),
+                         file_name=f"{key}-charts-png.zip", mime="application/zip", icon=":material/image:",
+                         on_click="ignore", key="exp_png",
+                         help="Rendered on the server when you click (a few seconds).")  # fmt: skip
 
 
 def render(me: Actor, engine: Engine) -> None:

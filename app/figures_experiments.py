@@ -6,6 +6,12 @@ through `plain` first.
 
 from __future__ import annotations
 
+import io
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -217,3 +223,46 @@ def to_html(figures: list[go.Figure]) -> bytes:
     body = "\n".join(parts)
     head = "<!doctype html><html><head><meta charset='utf-8'><title>Loopdeck readout</title></head>"
     return f"{head}<body>{body}</body></html>".encode()
+
+
+PNG_NEEDS = (
+    "PNG export needs the kaleido package and a Chrome or Chromium on the server; use the HTML export "
+    "(or the camera icon on any chart)."
+)
+
+
+def png_unavailable() -> str | None:
+    """None when charts can be rendered to PNG here (kaleido installed and a Chromium-based browser found),
+    else the reason, for the page to show instead of the button."""
+    try:
+        import kaleido  # noqa: F401
+        from choreographer.browsers.chromium import Chromium
+    except ImportError:
+        return PNG_NEEDS
+    try:
+        found = Chromium.find_browser(skip_local=False)
+    except Exception:  # noqa: BLE001 - any failure to look means no browser to render with
+        found = None
+    return None if found else PNG_NEEDS
+
+
+def to_png_zip(figures: list[go.Figure], names: list[str], width: int = 1100, height: int = 500) -> bytes:
+    """Each chart as a PNG (kaleido renders it in one headless Chromium session), in one zip file:
+    01-<name>.png, 02-<name>.png, ... Raises RuntimeError with PNG_NEEDS when it cannot render here."""
+    if len(figures) != len(names):
+        raise ValueError("one name per figure")
+    reason = png_unavailable()
+    if reason:
+        raise RuntimeError(reason)
+    import plotly.io as pio
+
+    files = [f"{i:02d}-{re.sub(r'[^a-z0-9]+', '-', n.lower()).strip('-') or 'chart'}.png"
+             for i, n in enumerate(names, 1)]  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        paths = [Path(folder) / f for f in files]
+        pio.write_images(figures, paths, format="png", width=width, height=height)
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+            for f, path in zip(files, paths, strict=True):
+                z.writestr(f, path.read_bytes())
+    return out.getvalue()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import struct
+import zipfile
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -147,6 +151,26 @@ def test_cuped_arms_bandit_figures_and_html_export():
     )
     assert "No exposures" in figs.arms_figure(arms.assign(units=0)).layout.annotations[0].text
     assert "No results" in figs.lift_figure(pd.DataFrame(), "x").layout.annotations[0].text
+
+
+def test_png_export_zips_one_png_per_chart():
+    arms = pd.DataFrame({"variant": ["control", "treatment"], "planned_share": [0.5, 0.5], "units": [480, 520],
+                         "share": [0.48, 0.52]})  # fmt: skip
+    charts = [figs.arms_figure(arms), figs.bandit_figure(["control", "treatment"], (0.1, 0.9), (0.5, 0.5))]
+    with pytest.raises(ValueError):
+        figs.to_png_zip(charts, ["one name"])
+    reason = figs.png_unavailable()
+    if reason:
+        with pytest.raises(RuntimeError, match="kaleido"):
+            figs.to_png_zip(charts, ["Units per arm", "Bandit"])
+        pytest.skip(reason)
+    data = figs.to_png_zip(charts, ["Units per arm", "Bandit <b>weights</b>"], width=600, height=300)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.namelist() == ["01-units-per-arm.png", "02-bandit-b-weights-b.png"]
+        for name in z.namelist():
+            png = z.read(name)
+            assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+            assert struct.unpack(">II", png[16:24]) == (600, 300)  # IHDR width and height
 
 
 def test_form_helpers():
