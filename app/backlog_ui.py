@@ -236,7 +236,7 @@ def _detail(engine: Engine, actor: Actor, item_id: int) -> None:
         st.dataframe(
             pd.DataFrame([{"when": e.ts, "who": e.actor, "action": e.action, "details": e.payload}
                           for e in detail.history]),
-            hide_index=True, use_container_width=True,
+            hide_index=True, width="stretch",
         )  # fmt: skip
 
 
@@ -249,7 +249,7 @@ def _items_tab(engine: Engine, actor: Actor) -> None:
         st.info("No items match. Accept a proposal, or create one from an alert, a theme or an experiment.")
         return
     st.dataframe(
-        items_frame(items), hide_index=True, use_container_width=True,
+        items_frame(items), hide_index=True, width="stretch",
         column_config={"score": st.column_config.NumberColumn(format="%.4g"),
                        "reach / week": st.column_config.NumberColumn(format="%.1f"),
                        "id": st.column_config.NumberColumn(format="%d")},
@@ -309,12 +309,12 @@ def _proposals_tab(engine: Engine, actor: Actor, found: proposals.ProposalList) 
 
 def _over_time_tab(engine: Engine) -> None:
     flow = backlog.weekly_flow(engine)
-    st.plotly_chart(figures_backlog.items_over_time(flow), use_container_width=True, key="bl_over_time")
+    st.plotly_chart(figures_backlog.items_over_time(flow), width="stretch", key="bl_over_time")
     if not flow.empty:
         totals = flow.groupby("kind")[["created", "closed"]].sum()
         totals["open now"] = flow.groupby("kind")["open"].last()
         totals.index = [_kind(k) for k in totals.index]
-        st.dataframe(totals, use_container_width=True)
+        st.dataframe(totals, width="stretch")
 
 
 def render_backlog(actor: Actor, engine: Engine) -> None:

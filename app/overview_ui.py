@@ -114,7 +114,7 @@ def _decisions(engine: Engine) -> None:
         return
     st.dataframe(
         pd.DataFrame([{"when": d.ts, "what": d.kind, "decision": d.text, "by": d.actor} for d in rows]),
-        hide_index=True, use_container_width=True,
+        hide_index=True, width="stretch",
         column_config={"when": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
     )  # fmt: skip
     st.page_link("pages/audit.py", label="Audit log", icon=":material/receipt_long:")
@@ -171,7 +171,7 @@ def render_overview(actor: Actor, engine: Engine) -> None:
         st.subheader("Headline metric by week", anchor=False)
         weeks = status.headline.weeks if status.headline else pd.DataFrame()
         metric = status.headline.metric if status.headline else "accuracy"
-        st.plotly_chart(figures_overview.headline_trend(weeks, metric), use_container_width=True, key="ov_trend")
+        st.plotly_chart(figures_overview.headline_trend(weeks, metric), width="stretch", key="ov_trend")
     with right:
         _decisions(engine)
     _report_downloads(engine, actor)
