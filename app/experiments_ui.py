@@ -628,6 +628,11 @@ def _manage_view(me: Actor, engine: Engine) -> None:
     if exp.status == "concluded":
         st.success(f"Concluded: {OUTCOME_NAMES.get(exp.outcome or '', 'decision recorded')}.")
         st.text(f"Decision: {exp.decision}")
+        with st.expander("Follow up in the backlog", icon=":material/playlist_add:"):  # app/backlog_ui's form
+            from app import backlog_ui
+
+            backlog_ui.create_from_evidence(engine, me, backlog_ui.EvidenceRef("experiment", str(exp.id), exp.key),
+                                            f"Follow up on experiment {exp.key}", key=f"exp_{exp.id}")  # fmt: skip
     st.button("Read the results", icon=":material/query_stats:", key="exp_to_read", on_click=_go,
               args=("Read", exp.key))  # fmt: skip
     if me.can(Role.analyst):

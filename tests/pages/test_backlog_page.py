@@ -139,3 +139,18 @@ def test_items_over_time_figure_and_table():
     items = [backlog.BacklogItem(id=1, kind="tech_debt", title="t", status="planned", scoring="rice", score=2.0)]
     shown = backlog_ui.items_frame(items)
     assert list(shown.columns)[:3] == ["rank", "id", "title"] and shown.loc[0, "kind"] == "Tech debt"
+
+
+def test_a_concluded_experiment_files_a_backlog_item_with_its_exposures_as_reach(open_as, demo_db):
+    at = _ok(open_as("analyst", "pages/experiments.py"))
+    at.selectbox(key="exp_pick_manage").select("retention-offer-v1")
+    at = _ok(at.run())
+    at.text_input(key=next(t.key for t in at.text_input if t.key and t.key.startswith("bl_from_title_"))).input(
+        "Ship the offer to mobile too"
+    )
+    at = _ok(at.button[[b.label for b in at.button].index("Create backlog item")].click().run())
+    item = backlog.ranked(demo_db)[0]
+    assert item.title == "Ship the offer to mobile too" and item.source_type is None
+    detail = backlog.get_item(demo_db, item.id)
+    assert [e.ref_type for e in detail.evidence] == ["experiment"]
+    assert item.reach > 0 and item.reach_basis == "experiment exposures per week while it ran"
