@@ -9,20 +9,24 @@ import pytest
 from sklearn.dummy import DummyClassifier
 
 from services import (
+    alerts,
     approvals,
     audit,
     backlog,
     experiments,
     feedback,
     ingest,
+    monitoring,
     registry,
     settings,
     themes,
     training_sets,
     users,
 )
+from services.db import write_session
 from services.errors import PermissionDenied
 from services.roles import Actor, Role
+from services.schema import Alert
 from tests.services import factories
 
 
@@ -83,6 +87,25 @@ def _prediction_frame(engine, admin):
         {"request_id": ["r1"], "model_name": ["churn"], "model_version": [1], "ts": ["2026-01-01T00:00:00"],
          "score": [0.4], "predicted_label": [0]}
     )  # fmt: skip
+
+
+def _rule(engine, admin):
+    factories.model_version(engine)
+    return alerts.create_rule(engine, admin, name="accuracy", model_name="churn", metric="accuracy", threshold=0.8).id
+
+
+def _alert(engine, admin):
+    rule_id = _rule(engine, admin)
+    with write_session(engine) as session:
+        alert = Alert(rule_id=rule_id, state="open", value=0.7, evidence={"metric": "accuracy", "model": "churn"})
+        session.add(alert)
+        session.flush()
+        return alert.id
+
+
+def _override(engine, admin):
+    factories.model_version(engine)
+    monitoring.set_override(engine, admin, "churn", "x", "psi", 0.2)
 
 
 ACTIONS = [
@@ -163,6 +186,22 @@ ACTIONS = [
         "request approval", Role.analyst, lambda e, a, s: approvals.request_change(e, a, "canary", s, "because"), _model
     ),
     Action("approve a request", Role.approver, lambda e, a, s: approvals.decide(e, a, s.id, "approve"), _request),
+    Action("set a drift test", Role.analyst, lambda e, a, s: monitoring.set_override(e, a, "churn", "x", "ks"), _model),
+    Action(
+        "reset a drift test", Role.analyst, lambda e, a, s: monitoring.clear_override(e, a, "churn", "x"), _override
+    ),
+    Action(
+        "create alert rule",
+        Role.analyst,
+        lambda e, a, s: alerts.create_rule(e, a, name="r", model_name="churn", metric="drift_share", threshold=0.5),
+        _model,
+    ),
+    Action("pause alert rule", Role.analyst, lambda e, a, s: alerts.set_rule_enabled(e, a, s, False), _rule),
+    Action("change alert threshold", Role.analyst, lambda e, a, s: alerts.update_rule_threshold(e, a, s, 0.7), _rule),
+    Action("evaluate alert rules", Role.analyst, lambda e, a, s: alerts.evaluate_rules(e, a), _rule),
+    Action("acknowledge alert", Role.analyst, lambda e, a, s: alerts.acknowledge(e, a, s, "on it"), _alert),
+    Action("resolve alert", Role.analyst, lambda e, a, s: alerts.resolve(e, a, s), _alert),
+    Action("file alert to backlog", Role.analyst, lambda e, a, s: alerts.to_backlog(e, a, s), _alert),
 ]
 
 
