@@ -10,6 +10,8 @@ audit log (retrains, promotions, rollbacks, experiment conclusions, closed backl
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -187,6 +189,52 @@ class MonitoringStatus:
 
 
 MIN_LABELLED_SHARE = 0.5  # a week counts as "realized" when at least half its predictions have outcomes
+HEADLINE_WEEKS = 7  # the trend covers the last 7 ISO weeks of the version's data
+_HEADLINE_CACHE: OrderedDict[tuple, Headline] = OrderedDict()
+_HEADLINE_LOCK = threading.Lock()
+
+
+def _headline(engine: Engine, info: mon.VersionInfo, reference: mon.Window, metric: str) -> Headline:
+    """Realized and CBPE-estimated `metric` for each of the last HEADLINE_WEEKS weeks (monitoring's
+    metric_value per week: only those weeks' blocks are read). Cached in-process by the generations of
+    the version's blocks, so new data recomputes it and revisits cost one indexed query."""
+    from services import monitoring_data as md
+
+    blocks = md.block_index(engine, info.id)
+    key = (md.engine_key(engine), info.id, reference, metric, tuple((b.day, b.generation) for b in blocks))
+    with _HEADLINE_LOCK:
+        if key in _HEADLINE_CACHE:
+            _HEADLINE_CACHE.move_to_end(key)
+            return _HEADLINE_CACHE[key]
+    assert info.first_day is not None and info.last_day is not None
+    first = max(info.first_day, info.last_day - timedelta(days=7 * HEADLINE_WEEKS))
+    windows = mon.rolling_windows(first, info.last_day, "week")[-HEADLINE_WEEKS:]
+    rows = []
+    for w in windows:
+        realized = mon.metric_value(engine, info.id, metric, w)
+        est = mon.metric_value(engine, info.id, mon.ESTIMATED_PREFIX + metric, w, reference=reference)
+        n = int(est.n)
+        rows.append({"window_start": w.start, "window_end": w.end, "n": n,
+                     "labelled_share": realized.n / n if n else float("nan"),
+                     "realized": realized.value if realized.n else float("nan"), "estimate": est.value,
+                     "lower": est.detail.get("lower"), "upper": est.detail.get("upper")})  # fmt: skip
+    weeks = pd.DataFrame(rows, columns=["window_start", "window_end", "n", "labelled_share", "realized", "estimate",
+                                        "lower", "upper"])  # fmt: skip
+    known = weeks[(weeks["labelled_share"] >= MIN_LABELLED_SHARE) & weeks["realized"].notna()]
+    last = weeks.iloc[-1] if len(weeks) else None
+    result = Headline(
+        info.label, metric, weeks,
+        float(known["realized"].iloc[-1]) if len(known) else None,
+        float(known["realized"].iloc[-2]) if len(known) > 1 else None,
+        float(last["estimate"]) if last is not None else None,
+        f"{last['window_start']:%Y-%m-%d} to {last['window_end']:%Y-%m-%d}" if last is not None else None,
+        float(last["labelled_share"]) if last is not None else None,
+    )  # fmt: skip
+    with _HEADLINE_LOCK:
+        _HEADLINE_CACHE[key] = result
+        while len(_HEADLINE_CACHE) > 32:
+            _HEADLINE_CACHE.popitem(last=False)
+    return result
 
 
 def _main_version(engine: Engine) -> mon.VersionInfo | None:
@@ -213,20 +261,7 @@ def monitoring_status(engine: Engine, metric: str = "accuracy") -> MonitoringSta
         drift = DriftStatus(info.label, reference, current, report.n_features, report.n_drifted,
                             report.share_drifted, report.drifted,
                             tuple(r.column for r in report.features if r.drifted))  # fmt: skip
-        cbpe = mon.cbpe_report(engine, info.id, reference, "week")
-        frame = cbpe.metric(metric)
-        weeks = frame[["window_start", "window_end", "n", "labelled_share", "realized", "estimate", "lower",
-                       "upper"]].copy()  # fmt: skip
-        realized = weeks[(weeks["labelled_share"] >= MIN_LABELLED_SHARE) & weeks["realized"].notna()]
-        last = weeks.iloc[-1] if len(weeks) else None
-        headline = Headline(
-            info.label, metric, weeks,
-            float(realized["realized"].iloc[-1]) if len(realized) else None,
-            float(realized["realized"].iloc[-2]) if len(realized) > 1 else None,
-            float(last["estimate"]) if last is not None else None,
-            f"{last['window_start']:%Y-%m-%d} to {last['window_end']:%Y-%m-%d}" if last is not None else None,
-            float(last["labelled_share"]) if last is not None else None,
-        )  # fmt: skip
+        headline = _headline(engine, info, reference, metric)
     except LoopdeckError as exc:
         problems.append(str(exc))
     return MonitoringStatus(drift, headline, "; ".join(problems) or None, stale)
