@@ -1,6 +1,7 @@
 """The Experiments page in a real browser, on the demo (scale 0.1): the analyst designs a test (the
-DESIGN.md example, 10% -> 11%: 14,745 per arm), registers it from the design, then reads the demo's
-running experiment churn-model-v2-ab four ways.
+DESIGN.md example, 10% -> 11%: 14,745 per arm), registers it from the design, starts it (the design
+frozen), amends it with a reason and concludes it; then reads the demo's running experiment
+churn-model-v2-ab four ways, shows the bandit allocation over time and exports CSV, HTML and PNG.
 
 Starts `streamlit run` on a free port against a fresh SQLite file with the demo loaded and drives
 Debian's Chromium with Playwright (a small copy of the foundation test's harness, as the other
@@ -16,11 +17,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from app.figures_experiments import png_unavailable
 
 pytestmark = pytest.mark.e2e
 
@@ -182,6 +186,34 @@ def test_analyst_designs_registers_and_reads_the_running_experiment(server, page
     _settled(page)
     expect(page.get_by_role("button", name="Start the experiment")).to_be_visible()
 
+    # Start it: the design is frozen; a change is an amendment with its reason, then conclude.
+    page.get_by_role("button", name="Start the experiment").click()
+    expect(page.get_by_text("churn-model-v3-ab is running; its design is now frozen.")).to_be_visible()
+    _settled(page)
+    expect(page.get_by_text("The design is frozen since the start")).to_be_visible()
+    page.get_by_text("Amend the design (on the record)").click()
+    amend = page.get_by_test_id("stForm").filter(has=page.get_by_role("button", name="Record the amendment"))
+    amend.get_by_role("textbox", name="Reason for the amendment (recorded in the audit log)").fill(
+        "Traffic is lower on weekends: plan for 16,000 per arm"
+    )
+    amend.get_by_role("spinbutton", name="Planned units per arm").fill("16000")
+    amend.get_by_role("button", name="Record the amendment").click()
+    expect(page.get_by_text("Amendment to churn-model-v3-ab recorded.")).to_be_visible()
+    _settled(page)
+    page.get_by_text("Conclude with a decision").click()
+    conclude = page.get_by_test_id("stForm").filter(has=page.get_by_role("button", name="Conclude the experiment"))
+    conclude.get_by_text("Iterate", exact=True).click()
+    conclude.get_by_role("textbox", name="Rationale (what the data says, what ships, what is next)").fill(
+        "Too little traffic this quarter; rerun with the v3 retrain"
+    )
+    conclude.get_by_role("button", name="Conclude the experiment").click()
+    expect(page.get_by_text("churn-model-v3-ab concluded: Iterate.")).to_be_visible()
+    _settled(page)
+    page.get_by_text("History (audit log)").click()
+    history = page.get_by_test_id("stDataFrame").last
+    for action in ("experiment.conclude", "experiment.amend", "experiment.status", "experiment.register"):
+        expect(history.locator("td[role=gridcell]").filter(has_text=action).first).to_be_attached()
+
     # Read the demo's running experiment.
     _view(page, "Read")
     _choose(page, "Experiment to read", "churn-model-v2-ab")
@@ -197,4 +229,25 @@ def test_analyst_designs_registers_and_reads_the_running_experiment(server, page
         _settled(page, reading)
         expect(page.get_by_test_id("stDataFrame").first.get_by_text(header, exact=True)).to_be_attached()
     expect(page.get_by_role("heading", name="Bandit recommendation")).to_be_visible()
-    expect(page.get_by_role("button", name="Results (CSV)")).to_be_visible()
+    over_time = page.get_by_test_id("stPlotlyChart").filter(has_text="Recommended allocation over time")
+    expect(over_time).to_have_count(0)
+    page.get_by_text("Show the recommended allocation over time").click()
+    _settled(page, "bandit history")
+    expect(over_time).to_have_count(1)
+
+    # Exports: the results as CSV, the charts as HTML and as PNG (kaleido with this machine's Chromium).
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Results (CSV)").click()
+    csv = Path(info.value.path()).read_text()
+    assert csv.splitlines()[0].startswith("segment,metric,role") and "retained_30d" in csv
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Charts (HTML)").click()
+    assert Path(info.value.path()).read_text().count('class="plotly-graph-div"') >= 3
+    if png_unavailable() is None:
+        with page.expect_download(timeout=120_000) as info:
+            page.get_by_role("button", name="Charts (PNG, zip)").click()
+        with zipfile.ZipFile(info.value.path()) as z:
+            names = z.namelist()
+            assert len(names) >= 3 and all(z.read(n)[:4] == b"\x89PNG" for n in names)
+    else:
+        expect(page.get_by_text("PNG export needs the kaleido package")).to_be_visible()
