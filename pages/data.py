@@ -44,6 +44,13 @@ if st.button("Import", type="primary", disabled=upload is None, key="data_import
         st.error(str(exc))
     else:
         st.success(f"Imported {kind}: {result.summary()}.")
+        if result.alerts_opened:
+            n = len(result.alerts_opened)
+            st.warning(f"The alert rules found {n} new breach{'es' if n > 1 else ''}: see Monitoring, Alerts.",
+                       icon=":material/notifications_active:")  # fmt: skip
+        elif result.alerts_error:
+            st.warning(f"The alert rules were not evaluated ({fmt.md_escape(result.alerts_error)}); the data is "
+                       "imported. Evaluate them on Monitoring, Alerts.")  # fmt: skip
 
 st.subheader("Past imports")
 history = ingest.import_history(engine)

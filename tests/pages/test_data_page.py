@@ -78,3 +78,28 @@ def test_import_a_sample_then_a_broken_file(signed_in, demo_model, page_db):
     assert list(problems["file"]) == ["broken.csv", "broken.csv"]
     assert list(problems["row"]) == ["2", "3"]
     assert audit.count_events(page_db, AuditFilter(action="data.import")) == 1  # nothing written
+
+
+def test_an_import_that_breaches_an_alert_rule_says_so(signed_in, demo_model, page_db, monkeypatch):
+    from services import alerts
+    from services.roles import Actor, Role
+    from services.schema import Alert
+
+    alerts.create_rule(page_db, Actor("analyst@loopdeck.test", Role.analyst), name="drift share",
+                       model_name="demo-churn", metric="drift_share", threshold=0.5)  # fmt: skip
+    seen = []
+
+    def evaluated(engine, actor, import_id, progress=None):
+        seen.append(import_id)
+        return [Alert(id=7, rule_id=1)]
+
+    monkeypatch.setattr(alerts, "evaluate_after_import", evaluated)
+    at = _open_data(signed_in)
+    at.file_uploader(key="data_upload_predictions").set_value(
+        ("predictions.csv", (SAMPLES / "predictions.csv").read_bytes(), "text/csv")
+    )
+    at.run()
+    at.button(key="data_import").click().run()
+    assert not at.exception
+    assert [s.value for s in at.success][0].endswith("; 1 new alert.") and len(seen) == 1
+    assert "found 1 new breach: see Monitoring, Alerts" in at.warning[0].value
