@@ -19,7 +19,7 @@ if actor is None:
     # Always call st.navigation, so the pages/ folder is never served without the gate.
     page = st.navigation([st.Page(auth.sign_in_page, title="Sign in", url_path="signin")], position="hidden")
 else:
-    page = st.navigation(nav.navigation_pages(actor.role))
+    page = st.navigation(nav.navigation_pages(actor.role, nav.badges(actor, state.engine())))
     auth.sidebar(actor)
     widgets.show_flash()
 page.run()

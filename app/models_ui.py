@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 
 from app import figures_models as figs
 from app import widgets
-from services import approvals, judge, registry, retraining, rollout, settings, training_sets
+from services import alerts, approvals, judge, registry, retraining, rollout, settings, training_sets
 from services.errors import LoopdeckError
 from services.roles import Actor, Role
 from services.schema import ApprovalRequest, ModelVersion
@@ -330,11 +330,23 @@ def evidence_gates(evidence: Mapping[str, Any] | None) -> pd.DataFrame | None:
     return gates_table(gates)
 
 
+def trigger_options(open_alerts: Iterable[Any]) -> dict[str, str]:
+    """The triggers a retraining run can record: by hand, a schedule, or one of the model's unresolved alerts."""
+    out = {"manual": "By hand", "schedule": "Schedule"}
+    for view in open_alerts:
+        out[f"alert:{view.alert.id}"] = f"Alert #{view.alert.id} ({view.alert.state}): {view.summary}"[:160]
+    return out
+
+
 def payload_lines(request: ApprovalRequest) -> list[str]:
     p = request.payload or {}
     if request.kind == "canary":
         stage = p.get("stage", "canary")
-        return [f"stage {stage}" + ("" if stage == "shadow" else f", {float(p.get('traffic_share', 0)):.0%}")]
+        rail = p.get("guardrail") or {}
+        guard = f"; guard rail: {rail.get('metric', 'accuracy')} at most {rail['max_drop']:g} below the champion" \
+            if rail.get("max_drop") is not None else ""
+        return [f"stage {stage}" + ("" if stage == "shadow" else f", {float(p.get('traffic_share', 0)):.0%}")
+                + guard]  # fmt: skip
     if request.kind == "rollback":
         if p.get("end_deployment_id"):
             return [f"end deployment #{p['end_deployment_id']}"]
@@ -647,6 +659,8 @@ def _retrain(p: ModelsPage) -> None:
         return
     suggestion = retraining.suggest_window(p.engine, p.model_name)
     datasets = training_sets.list_datasets(p.engine)
+    model_alerts = [a for a in alerts.list_alerts(p.engine, model_name=p.model_name, limit=50)
+                    if a.alert.state != "resolved"]  # fmt: skip
     champion = p.aliases.champion
     ids = [v.id for v in sorted(p.versions, key=lambda v: -v.version)]
     with st.form("mdl_retrain_form"):
@@ -662,11 +676,19 @@ def _retrain(p: ModelsPage) -> None:
                                format_func=lambda i: "none" if i is None else _dataset_label(datasets, i))  # fmt: skip
         c3, c4 = st.columns(2)
         seed = c3.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="mdl_rt_seed")
-        trigger = c4.text_input("Trigger", value="manual", key="mdl_rt_trigger",
-                                help="manual, schedule or alert:<alert id>")  # fmt: skip
-        submitted = st.form_submit_button("Start retraining", type="primary", key="mdl_rt_submit")
+        triggers = trigger_options(model_alerts)
+        trigger = c4.selectbox("Trigger", list(triggers), format_func=lambda t: triggers[t], key="mdl_rt_trigger",
+                               help="Recorded with the new version: by hand, a schedule, or the alert that "
+                                    "prompted it (its evidence is attached to a request).")  # fmt: skip
+        comment = st.text_area("Why (kept in the model card; required to request approval)", key="mdl_rt_comment")
+        b1, b2 = st.columns(2)
+        submitted = b1.form_submit_button("Start retraining", type="primary", key="mdl_rt_submit")
+        requested = b2.form_submit_button("Request approval to retrain", key="mdl_rt_request",
+                                          help="An approver approves it; then it runs from the Approvals page.")
     if submitted:
-        _start_retrain(p, base, start, end, dataset, int(seed), trigger)
+        _start_retrain(p, base, start, end, dataset, int(seed), trigger, comment)
+    if requested:
+        _request_retrain(p, base, start, end, dataset, int(seed), trigger, comment)
 
 
 def _dataset_label(datasets: list[Any], dataset_id: int) -> str:
@@ -678,8 +700,20 @@ def _as_utc(day: date | None) -> datetime | None:
     return datetime.combine(day, dtime(0, 0), tzinfo=UTC) if day else None
 
 
+def _request_retrain(p: ModelsPage, base: int, start: date | None, end: date | None, dataset: int | None,
+                     seed: int, trigger: str, comment: str) -> None:  # fmt: skip
+    if start is None or end is None:
+        st.error("Choose both ends of the training window.")
+        return
+    widgets.attempt(
+        lambda: retraining.request_retrain(p.engine, p.me, base, _as_utc(start), _as_utc(end), dataset, seed=seed,
+                                           trigger=trigger, comment=comment),
+        lambda r: f"Retraining requested (#{r.id}); once approved it runs from the Approvals page.",
+    )  # fmt: skip
+
+
 def _start_retrain(p: ModelsPage, base: int, start: date | None, end: date | None, dataset: int | None, seed: int,
-                   trigger: str) -> None:  # fmt: skip
+                   trigger: str, comment: str = "") -> None:  # fmt: skip
     if start is None or end is None:
         st.error("Choose both ends of the training window.")
         return
@@ -694,7 +728,8 @@ def _start_retrain(p: ModelsPage, base: int, start: date | None, end: date | Non
         engine,
         label,
         lambda progress: retraining.retrain(
-            engine, me, base, _as_utc(start), _as_utc(end), dataset, seed=seed, trigger=trigger, progress=progress
+            engine, me, base, _as_utc(start), _as_utc(end), dataset, seed=seed, trigger=trigger, progress=progress,
+            comment=comment,
         ),
     )
     st.rerun()
@@ -775,16 +810,23 @@ def _request_actions(p: ModelsPage, panel: judge.JudgePanel) -> None:
         )  # fmt: skip
     share = c2.selectbox("Canary share", [0.05, 0.10, 0.25, 0.5], format_func=lambda s: f"{s:.0%}",
                          key="mdl_req_share")  # fmt: skip
+    drop = c3.number_input("Guard rail: accuracy at most this much below the champion", min_value=0.0,
+                           max_value=0.5, value=rollout.DEFAULT_MAX_DROP, step=0.005, format="%.3f",
+                           key="mdl_req_guardrail",
+                           help="Checked on the stage's labelled requests; a breach raises an alert and proposes "
+                                "a rollback.")  # fmt: skip
+    rail = rollout.guardrail_condition(drop)
     if c2.button("Request canary", key="mdl_req_canary"):
         widgets.attempt(
             lambda: approvals.request_change(p.engine, p.me, "canary", cid, comment,
-                                             {"stage": "canary", "traffic_share": share}, evidence),
+                                             {"stage": "canary", "traffic_share": share, "guardrail": rail},
+                                             evidence),
             lambda r: f"Canary requested (#{r.id}).",
         )  # fmt: skip
     if c3.button("Request shadow", key="mdl_req_shadow", help="0% of traffic; scores recorded, never served"):
         widgets.attempt(
             lambda: approvals.request_change(p.engine, p.me, "canary", cid, comment,
-                                             {"stage": "shadow", "traffic_share": 0.0}, evidence),
+                                             {"stage": "shadow", "traffic_share": 0.0, "guardrail": rail}, evidence),
             lambda r: f"Shadow requested (#{r.id}).",
         )  # fmt: skip
 
@@ -861,9 +903,18 @@ def _request_detail(me: Actor, engine: Engine, request_id: int, versions: Mappin
                 st.dataframe(metrics[metrics["scope"] == "overall"], hide_index=True, width="stretch",
                              key=f"apr_metrics_{r.id}")  # fmt: skip
     elif r.evidence:
-        with st.expander("Evidence"):
-            st.json(r.evidence)
-    if r.status in ("pending", "approved") and r.kind != "retrain":
+        ev = r.evidence
+        if ev.get("kind") == "alert":
+            st.markdown(f"**Evidence: alert #{md_escape(ev.get('alert_id'))}** ({md_escape(ev.get('state'))}, "
+                        f"opened {md_escape(str(ev.get('opened_at', ''))[:16])})")  # fmt: skip
+            st.text(str(ev.get("summary", "")))
+        elif ev.get("kind") == "guardrail":
+            st.markdown("**Evidence: guard-rail breach**")
+            st.text(f"{ev.get('metric')}: {ev.get('challenger')} vs champion {ev.get('champion')} "
+                    f"(at most {ev.get('max_drop')} worse), rows {ev.get('rows')}")  # fmt: skip
+        with st.expander("Evidence (as it was when requested)"):
+            st.json(ev)
+    if r.status in ("pending", "approved"):
         with st.expander("What executing it would do now", expanded=r.status == "approved"):
             _plan_lines(engine, r.id)
     if view.decisions:
@@ -914,9 +965,8 @@ def _actions(me: Actor, engine: Engine, view: approvals.RequestView) -> None:
                                 f"Rejected #{r.id}.")  # fmt: skip
     if r.status == "approved":
         if r.kind == "retrain":
-            if me.can(Role.analyst) and st.button("Start the retraining", key=f"apr_retrain_{r.id}", type="primary"):
-                start_retrain(me, engine, f"Retraining for request #{r.id}",
-                              lambda progress: retraining.retrain_from_request(engine, me, r.id, progress))  # fmt: skip
+            if me.can(Role.analyst) and st.button("Start the retraining …", key=f"apr_retrain_{r.id}", type="primary"):
+                st.session_state[K_CONFIRM] = (r.id, rollout.plan(engine, r.id).digest)
                 st.rerun()
         elif me.can(Role.approver):
             if st.button("Execute …", key=f"apr_execute_{r.id}", type="primary", icon=":material/rocket_launch:"):
@@ -959,6 +1009,10 @@ def _confirm_execute(me: Actor, engine: Engine, request_id: int, digest: str) ->
     yes, no = st.columns(2)
     if yes.button("Execute now", type="primary", key="apr_confirm_yes", disabled=not plan.executable):
         _close_confirm()
+        if plan.kind == "retrain":  # a training job: it runs in the background, the request marked with it
+            start_retrain(me, engine, f"Retraining for request #{request_id}",
+                          lambda progress: retraining.retrain_from_request(engine, me, request_id, progress))
+            st.rerun()
         widgets.attempt(lambda: rollout.execute(engine, me, request_id, expected_digest=digest),
                         lambda x: x.summary())  # fmt: skip
     if no.button("Cancel", key="apr_confirm_no"):

@@ -61,13 +61,32 @@ def sections(role: Role, pages: tuple[PageSpec, ...] = PAGES, root: Path = ROOT)
     return grouped
 
 
-def navigation_pages(role: Role):
-    """The argument for st.navigation: {section: [st.Page, ...]}."""
+def title_with_badge(title: str, count: int | None) -> str:
+    """A page title with its count badge, e.g. "Approvals (3)"; the plain title when there is nothing."""
+    return f"{title} ({count:,})" if count else title
+
+
+def badges(actor, engine) -> dict[str, int]:
+    """Counts for the sidebar: the approval requests this user may still decide (approvers and up).
+    A failure to count never breaks the navigation."""
+    from services import approvals
+
+    try:
+        return {"pages/approvals.py": approvals.count_awaiting(engine, actor)}
+    except Exception:  # noqa: BLE001 - the badge is a convenience; the page shows the inbox anyway
+        return {}
+
+
+def navigation_pages(role: Role, counts: dict[str, int] | None = None):
+    """The argument for st.navigation: {section: [st.Page, ...]}. `counts` maps a page path to a count
+    shown next to its title (e.g. the approvals awaiting the user); the URL path stays the same."""
     import streamlit as st
 
+    counts = counts or {}
     return {
         section: [
-            st.Page(s.path, title=s.title, icon=s.icon, url_path=s.url_path, default=s.default)
+            st.Page(s.path, title=title_with_badge(s.title, counts.get(s.path)), icon=s.icon, url_path=s.url_path,
+                    default=s.default)  # fmt: skip
             for s in specs
         ]
         for section, specs in sections(role).items()

@@ -528,7 +528,17 @@ def record_deployment(
     require(actor, Role.approver, "deploy model versions")
     _check_share(stage, traffic_share)
     with write_session(engine) as session:
-        return deploy_in_session(session, actor, model_version_id, stage, traffic_share, started_at, reason)
+        deployment = deploy_in_session(session, actor, model_version_id, stage, traffic_share, started_at, reason)
+        model_name = session.get(ModelVersion, model_version_id).model_name
+    _write_routing(engine, model_name)
+    return deployment
+
+
+def _write_routing(engine: Engine, model_name: str) -> None:
+    """Every change of what serves rewrites the routing file production reads (services/rollout)."""
+    from services import rollout  # rollout builds on this module
+
+    rollout.write_routing_file(engine, model_name)
 
 
 def end_in_session(
@@ -592,7 +602,10 @@ def end_deployment(
     """Stop one open canary or shadow deployment without starting another."""
     require(actor, Role.approver, "end deployments")
     with write_session(engine) as session:
-        return end_in_session(session, actor, deployment_id, ended_at, reason)
+        deployment = end_in_session(session, actor, deployment_id, ended_at, reason)
+        model_name = session.get(ModelVersion, deployment.model_version_id).model_name
+    _write_routing(engine, model_name)
+    return deployment
 
 
 def list_deployments(engine: Engine, model_name: str | None = None) -> list[Deployment]:

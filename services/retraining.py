@@ -50,7 +50,7 @@ from services import approvals, registry, training_sets
 from services.db import read_session
 from services.errors import InvalidInput, NotFound
 from services.roles import Actor, Role, require
-from services.schema import Alert, ModelVersion, Outcome, Prediction, TrainingDataset
+from services.schema import Alert, ApprovalRequest, ModelVersion, Outcome, Prediction, TrainingDataset
 from services.stats import performance
 from services.timeutil import to_utc, utcnow
 
@@ -539,6 +539,54 @@ def retrain_from_request(
         trigger=str(payload.get("trigger") or "manual"), progress=progress, approval_request_id=row.id,
         comment=row.comment,
     )  # fmt: skip
+
+
+def request_retrain(
+    engine: Engine,
+    actor: Actor,
+    base_version_id: int,
+    train_from: datetime,
+    train_to: datetime,
+    dataset_id: int | None = None,
+    *,
+    seed: int = 0,
+    trigger: str = "manual",
+    comment: str = "",
+    evidence: dict[str, Any] | None = None,
+) -> ApprovalRequest:
+    """Ask for a retraining run (an approval request of kind "retrain" on the model): what
+    `retrain_from_request` runs once approved. A run triggered by an alert carries the alert (its
+    rule, value, window and evidence, as it is now) as the evidence snapshot unless one is given."""
+    require(actor, Role.analyst, "request retraining")
+    trigger = check_trigger(engine, trigger)
+    start, end = to_utc(train_from), to_utc(train_to)
+    if start >= end:
+        raise InvalidInput("The training window must end after it starts.")
+    base = registry.get_version(engine, base_version_id)
+    if dataset_id is not None:
+        with read_session(engine) as session:
+            if session.get(TrainingDataset, dataset_id) is None:
+                raise NotFound(f"No training set with id {dataset_id}.")
+    if evidence is None and trigger.startswith("alert:"):
+        evidence = alert_evidence(engine, int(trigger.split(":", 1)[1]))
+    payload = {
+        "base_version_id": base.id, "base_version": base.version, "train_from": start.isoformat(),
+        "train_to": end.isoformat(), "dataset_id": dataset_id, "seed": int(seed), "trigger": trigger,
+    }  # fmt: skip
+    return approvals.request_change(engine, actor, "retrain", base.model_name, comment, payload, evidence)
+
+
+def alert_evidence(engine: Engine, alert_id: int) -> dict[str, Any]:
+    """An alert as an evidence snapshot (through services.alerts' public reader)."""
+    from services import alerts
+
+    view = alerts.get_alert(engine, alert_id)
+    a = view.alert
+    return json.loads(json.dumps({
+        "kind": "alert", "alert_id": a.id, "state": a.state, "rule": view.rule.name, "metric": view.rule.metric,
+        "summary": view.summary, "value": a.value, "opened_at": to_utc(a.opened_at).isoformat(),
+        "evidence": a.evidence or {},
+    }, default=str))  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,7 @@ from services import approvals, audit, registry, retraining
 from services.db import ROOT, read_session, write_session
 from services.errors import Conflict, InvalidInput, NotFound
 from services.roles import Actor, Role, require
-from services.schema import ApprovalRequest, Deployment, ModelVersion, Outcome, Prediction, ShadowScore
+from services.schema import Alert, ApprovalRequest, Deployment, ModelVersion, Outcome, Prediction, ShadowScore
 from services.timeutil import to_utc, utcnow
 
 ROUTING_DIR_ENV = "LOOPDECK_ROUTING_DIR"
@@ -111,9 +113,19 @@ def _plan_in(session: Session, request: ApprovalRequest) -> Plan:
         steps = (f"Experiment {request.subject_id} stops: running -> stopped, from now.", *tail)
         return Plan(request.id, kind, None, steps, True, "", simple_digest)
     if kind == "retrain":
+        start, end = str(payload.get("train_from", "?"))[:10], str(payload.get("train_to", "?"))[:10]
+        window = f"{start} to {end} (end excluded)"
+        base = payload.get("base_version", "?")
+        if "base_version" not in payload and str(payload.get("base_version_id", "")).isdigit():
+            row = session.get(ModelVersion, int(payload["base_version_id"]))
+            base = row.version if row is not None else "?"
         steps = (
-            f"A retraining run of {request.subject_id} starts with the request's settings; the new version is "
-            "registered as a candidate and the request marked executed in the same transaction.",
+            f"A retraining run of {request.subject_id} starts in the background from v{base} "
+            f"(its pipeline cloned: same family, preprocessing and parameters), on {window}, "
+            + (f"with feedback training set id {payload['dataset_id']}, " if payload.get("dataset_id") else "")
+            + f"seed {payload.get('seed', 0)}, trigger {payload.get('trigger', 'manual')}.",
+            "The new version is registered as a candidate (nothing serves it) and the request is marked executed in "
+            "the same transaction. Promoting it is a separate request.",
         )
         return Plan(request.id, kind, request.subject_id, steps, True, "", simple_digest)
     model_name = _subject_model(session, request)
@@ -186,6 +198,12 @@ def _plan_in(session: Session, request: ApprovalRequest) -> Plan:
                 f"The champion v{champion.version} serves the rest ({_pct(left)}).",
             ]
         steps += [f"Its earlier {d.stage} ({_pct(d.traffic_share)}, deployment #{d.id}) ends." for d in own]
+        rail = payload.get("guardrail") if isinstance(payload.get("guardrail"), dict) else {}
+        drop = float(rail.get("max_drop", DEFAULT_MAX_DROP))
+        steps.append(
+            f"Guard rail{'' if rail else ' (default)'}: its {rail.get('metric', 'accuracy')} may be at most {drop:g} "
+            "below the champion's on the same requests; a breach raises an alert and proposes a rollback."
+        )
         steps += others_unchanged({d.id for d in own})
         deploy = {"model_version_id": target.id, "version": target.version, "stage": stage, "traffic_share": share}
         return Plan(request.id, kind, model_name, (*steps, *tail), True, "", digest, deploy, tuple(d.id for d in own))
@@ -371,7 +389,7 @@ def write_routing_file(engine: Engine, model_name: str) -> Path:
     folder = routing_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{model_name}.json"
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
     tmp.write_text(json.dumps(routing.as_dict(), indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
     return path
@@ -451,6 +469,24 @@ def record_shadow_scores(engine: Engine, actor: Actor, model_name: str, limit: i
 
 # --- guard rails -------------------------------------------------------------------------------------
 
+GUARDRAIL_METRICS = ("accuracy",)
+DEFAULT_MAX_DROP = 0.02
+GUARDRAIL_RULE_PREFIX = "Guard rail (rollout): "
+
+
+def guardrail_condition(max_drop: float, metric: str = "accuracy") -> dict[str, Any]:
+    """The guard-rail condition a canary/shadow request carries in its payload ("guardrail"): the stage
+    breaches when its `metric` is more than `max_drop` below the champion's over the same requests."""
+    if metric not in GUARDRAIL_METRICS:
+        raise InvalidInput(f"Guard rails watch {', '.join(GUARDRAIL_METRICS)}, not {metric!r}.")
+    try:
+        drop = float(max_drop)
+    except (TypeError, ValueError):
+        raise InvalidInput("The guard rail's tolerance is a number (e.g. 0.02).") from None
+    if not 0.0 <= drop <= 1.0:
+        raise InvalidInput("The guard rail's tolerance is between 0 and 1.")
+    return {"metric": metric, "max_drop": drop}
+
 
 @dataclass(frozen=True)
 class GuardrailCheck:
@@ -465,23 +501,85 @@ class GuardrailCheck:
     breached: bool
     enough_data: bool
     request_id: int | None  # the rollback request proposed on a breach
+    alert_id: int | None = None  # the alert raised on a breach
+    source: str = "default"  # where the condition comes from: "stage" (its request) or "default"
 
     def message(self) -> str:
         if not self.enough_data:
             return f"v{self.version} ({self.stage}): not enough labelled rows yet ({self.rows[0]:,}/{self.rows[1]:,})."
         verdict = "BREACHED" if self.breached else "ok"
+        extra = ""
+        if self.breached:
+            extra = (f" Alert #{self.alert_id} raised" if self.alert_id else "") + (
+                f"; rollback proposed as request #{self.request_id}." if self.request_id else ""
+            )
         return (
             f"v{self.version} ({self.stage}): {self.metric} {self.challenger:.3f} vs champion {self.champion:.3f} "
-            f"(may be at most {self.max_drop:g} worse): {verdict}."
+            f"(may be at most {self.max_drop:g} worse): {verdict}.{extra}"
         )
 
 
+def _stage_condition(engine: Engine, d: Deployment, default_drop: float) -> tuple[float, str]:
+    """The guard-rail tolerance of a stage: the one its approval request set, else the default."""
+    if d.approval_request_id is not None:
+        payload = approvals.get_request(engine, d.approval_request_id).request.payload or {}
+        rail = payload.get("guardrail")
+        if isinstance(rail, dict) and rail.get("max_drop") is not None:
+            return float(rail["max_drop"]), "stage"
+    return float(default_drop), "default"
+
+
+def guardrail_rule_id(engine: Engine, actor: Actor, model_name: str) -> int:
+    """The alert rule that guard-rail alerts of a model belong to, created once through services.alerts.
+
+    It is disabled and its condition (accuracy < 0) can never hold, so the monitoring evaluation
+    never opens an alert on it: only a guard-rail breach does (check_guardrails)."""
+    from services import alerts
+
+    name = GUARDRAIL_RULE_PREFIX + model_name
+    for rule in alerts.list_rules(engine, model_name):
+        if rule.name == name:
+            return int(rule.id)
+    rule = alerts.create_rule(engine, actor, name=name, model_name=model_name, metric="accuracy", threshold=0.0,
+                              comparison="<", window="7d", severity="critical")  # fmt: skip
+    alerts.set_rule_enabled(engine, actor, rule.id, False)
+    return int(rule.id)
+
+
+def _raise_alert(
+    session: Session, actor: Actor, rule_id: int, version: ModelVersion, value: float, since: datetime,
+    now: datetime, evidence: dict[str, Any],
+) -> int:  # fmt: skip
+    """Open the guard-rail alert of a version (or return the one still unresolved), audited as alerts are.
+
+    services.alerts has no public function that opens an alert without evaluating a monitoring rule,
+    so the row is written here, in the shape services.alerts reads (its lifecycle functions,
+    acknowledge and resolve, and the Monitoring page's alert list work on it unchanged)."""
+    existing = session.exec(
+        select(Alert.id).where(
+            Alert.rule_id == rule_id, Alert.model_version_id == version.id, Alert.state != "resolved"
+        )
+    ).first()
+    if existing is not None:
+        return int(existing)
+    alert = Alert(rule_id=rule_id, model_version_id=version.id, state="open", value=value, window_start=since,
+                  window_end=now, evidence=evidence)  # fmt: skip
+    session.add(alert)
+    session.flush()
+    audit.record(session, actor, "alert.open", "alert", alert.id, evidence)
+    return int(alert.id)
+
+
 def check_guardrails(
-    engine: Engine, actor: Actor, model_name: str, max_drop: float = 0.02, min_rows: int = 200, propose: bool = True
-) -> list[GuardrailCheck]:
+    engine: Engine, actor: Actor, model_name: str, max_drop: float = DEFAULT_MAX_DROP, min_rows: int = 200,
+    propose: bool = True,
+) -> list[GuardrailCheck]:  # fmt: skip
     """Accuracy of each open canary (on the requests it served) or shadow (on its recorded scores)
-    against the champion's over the same period. A breach proposes a rollback of that stage (an
-    approval request by the checker, with the numbers as evidence) unless one is open already."""
+    against the champion's over the same period. Each stage's condition is the one its request set
+    (payload "guardrail", see guardrail_condition), else `max_drop`. A breach raises an alert (critical,
+    on the stage's version) and proposes a rollback of that stage (an approval request by the checker,
+    with the numbers as evidence) unless one is open already; the breach, the alert and their audit
+    events are written together."""
     require(actor, Role.analyst, "check guard rails")
     a = registry.aliases(engine, model_name)
     if a.champion is None:
@@ -489,6 +587,7 @@ def check_guardrails(
     out = []
     for version, d in a.challengers:
         since = to_utc(d.started_at)
+        drop, source = _stage_condition(engine, d, max_drop)
         with read_session(engine) as session:
             p, o = Prediction.__table__.c, Outcome.__table__.c
             base = (
@@ -508,29 +607,41 @@ def check_guardrails(
                 chall = session.exec(base.where(p.model_version_id == version.id)).all()
         acc = [float(np.mean([r[1] == r[2] for r in rows])) if rows else None for rows in (chall, champ)]
         enough = len(chall) >= min_rows and len(champ) >= min_rows
-        breached = bool(enough and acc[0] < acc[1] - max_drop)
-        request_id = None
+        breached = bool(enough and acc[0] < acc[1] - drop)
+        request_id = alert_id = None
         if breached and propose:
+            now = utcnow()
+            evidence = {"kind": "guardrail", "metric": "accuracy", "challenger": acc[0], "champion": acc[1],
+                        "rows": [len(chall), len(champ)], "max_drop": drop, "condition_from": source,
+                        "deployment_id": d.id, "stage": d.stage, "since": since.isoformat()}  # fmt: skip
             open_ = [r for r in approvals.list_requests(engine) if r.kind == "rollback" and r.subject_id == model_name
                      and r.status in approvals.OPEN_STATUSES]  # fmt: skip
             if open_:
                 request_id = open_[0].id
             else:
-                evidence = {"kind": "guardrail", "metric": "accuracy", "challenger": acc[0], "champion": acc[1],
-                            "rows": [len(chall), len(champ)], "max_drop": max_drop, "deployment_id": d.id,
-                            "since": since.isoformat()}  # fmt: skip
                 request_id = request_rollback(
                     engine, actor, model_name,
                     f"Guard rail breached: v{version.version} ({d.stage}) accuracy {acc[0]:.3f} vs champion "
-                    f"{acc[1]:.3f}, more than {max_drop:g} worse. Proposed automatically.",
+                    f"{acc[1]:.3f}, more than {drop:g} worse. Proposed automatically.",
                     end_deployment_id=d.id, evidence=evidence,
                 ).id  # fmt: skip
+            rule_id = guardrail_rule_id(engine, actor, model_name)
+            alert_evidence = {
+                **evidence, "rule": GUARDRAIL_RULE_PREFIX + model_name, "model": model_name,
+                "model_version": version.version, "model_version_id": version.id, "value": acc[0],
+                "comparison": "<", "threshold": round(acc[1] - drop, 6), "cohort": None,
+                "window": {"start": since.date().isoformat(), "end": now.date().isoformat()},
+                "rollback_request_id": request_id,
+            }  # fmt: skip
             with write_session(engine) as session:
+                alert_id = _raise_alert(session, actor, rule_id, version, acc[0], since, now, alert_evidence)
                 audit.record(session, actor, "rollout.guardrail_breach", "deployment", d.id,
                              {"model_name": model_name, "version": version.version, "challenger": acc[0],
-                              "champion": acc[1], "max_drop": max_drop, "rollback_request_id": request_id})  # fmt: skip
+                              "champion": acc[1], "max_drop": drop, "rollback_request_id": request_id,
+                              "alert_id": alert_id})  # fmt: skip
         out.append(GuardrailCheck(d.id, version.version, d.stage, "accuracy", acc[0], acc[1],
-                                  (len(chall), len(champ)), max_drop, breached, enough, request_id))  # fmt: skip
+                                  (len(chall), len(champ)), drop, breached, enough, request_id, alert_id,
+                                  source))  # fmt: skip
     return out
 
 

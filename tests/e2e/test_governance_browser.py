@@ -173,6 +173,8 @@ def _grid_cell(page, text: str):
 
 
 def _approve_and_execute(page, request_id: int, first_step: str) -> None:
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar.get_by_role("link", name="Approvals (1)")).to_be_visible()  # the count badge in the navigation
     _open(page, "Approvals", "Approvals")
     expect(page.get_by_text("1 awaiting you")).to_be_visible()
     page.get_by_role("textbox", name="Your comment").fill("checked the evidence")
@@ -187,6 +189,7 @@ def _approve_and_execute(page, request_id: int, first_step: str) -> None:
     dialog.get_by_role("button", name="Execute now").click()
     expect(page.get_by_text(f"Request #{request_id} executed: {first_step}")).to_be_visible()
     _settled(page)
+    expect(sidebar.get_by_role("link", name="Approvals", exact=True)).to_be_visible()  # nothing awaits any more
 
 
 def test_promotion_with_four_eyes_then_a_rollback(server, page):

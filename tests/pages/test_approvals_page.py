@@ -126,6 +126,10 @@ def test_an_approved_retrain_request_runs_in_the_background(open_as, demo_db):  
     at = _ok(open_as("analyst"))
     at = _ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("All requests").run())
     at = _ok(at.button(key=f"apr_retrain_{request.id}").click().run())
+    steps = _texts(at)  # the confirmation dialog says what will run before anything does
+    assert any("starts in the background from v2" in t and "2026-08-01 to 2026-10-08" in t for t in steps)
+    assert approvals.get_request(demo_db, request.id).request.status == "approved"
+    at = _ok(at.button(key="apr_confirm_yes").click().run())
     job = models_ui.job_board().wait(at.session_state[models_ui.K_JOB], timeout=120)
     assert job.error is None and "Registered churn v3" in job.result
     done = approvals.get_request(demo_db, request.id).request
@@ -146,3 +150,16 @@ def test_the_admin_sets_the_approvals_each_kind_needs(open_as, demo_db):  # noqa
                                             "deleted_rows": []}  # fmt: skip  (a cell edit, as the browser sends it)
     at = _ok(at.button(key="apr_rules_save").click().run())
     assert settings.get(demo_db, "approvals.required")["promote"] == 1
+
+
+def test_the_navigation_shows_how_many_requests_await_the_user(demo_db, candidate):  # noqa: F811
+    from app import nav
+
+    assert nav.title_with_badge("Approvals", 0) == "Approvals"
+    assert nav.title_with_badge("Approvals", 3) == "Approvals (3)"
+    approvals.request_change(demo_db, ANALYST, "promote", candidate, "fixes mobile", {"stage": "full"})
+    approvals.request_change(demo_db, ANALYST, "canary", candidate, "try 5%",
+                             {"stage": "canary", "traffic_share": 0.05})  # fmt: skip
+    assert nav.badges(APPROVER, demo_db) == {"pages/approvals.py": 2}
+    assert nav.badges(ANALYST, demo_db) == {"pages/approvals.py": 0}  # analysts do not approve
+    assert nav.badges(Actor("other@loopdeck.demo", Role.admin), demo_db) == {"pages/approvals.py": 2}

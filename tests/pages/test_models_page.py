@@ -183,3 +183,31 @@ def test_rollback_request_and_model_card_edit(open_as, demo_db):
     at = _ok(at.button(key="mdl_card_save_2").click().run())
     assert registry.get_version(demo_db, 2).model_card["limitations"].startswith("Misreads sessions")
     assert audit.count_events(demo_db, audit.AuditFilter(action="model.card")) == 1
+
+
+def test_an_alert_leads_to_a_retrain_request_with_the_alert_attached(open_as, demo_db):
+    from services.db import write_session
+    from services.schema import Alert, AlertRule
+
+    with write_session(demo_db) as session:  # an alert as the monitoring evaluation opens it
+        rule = AlertRule(name="mobile accuracy", model_name="churn", metric="accuracy", threshold=0.8,
+                         cohort={"platform": ["ios", "android"]})  # fmt: skip
+        session.add(rule)
+        session.flush()
+        alert = Alert(rule_id=rule.id, model_version_id=2, value=0.74, evidence={
+            "model": "churn", "model_version": 2, "threshold": 0.8, "comparison": "<",
+            "window": {"start": "2026-10-01", "end": "2026-10-07"}, "cohort": {"platform": ["ios", "android"]}})
+        session.add(alert)
+        session.flush()
+        session.expunge(alert)
+    at = _view(open_as("analyst"), "Retrain")
+    options = at.selectbox(key="mdl_rt_trigger").options
+    assert options[:2] == ["By hand", "Schedule"] and any(o.startswith(f"Alert #{alert.id}") for o in options)
+    at.selectbox(key="mdl_rt_trigger").set_value(f"alert:{alert.id}")
+    at.text_area(key="mdl_rt_comment").input("the mobile accuracy alert: retrain with the corrected labels")
+    at = _ok(at.button(key="mdl_rt_request").click().run())
+    assert any("Retraining requested (#1)" in s.value for s in at.success)
+    request = approvals.get_request(demo_db, 1).request
+    assert request.kind == "retrain" and request.payload["trigger"] == f"alert:{alert.id}"
+    assert request.evidence["kind"] == "alert" and request.evidence["alert_id"] == alert.id
+    assert models_ui.K_JOB not in at.session_state  # nothing runs before it is approved

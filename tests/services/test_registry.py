@@ -35,6 +35,7 @@ T0 = datetime(2026, 8, 1, tzinfo=UTC)
 def artifacts(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "artifacts"
     monkeypatch.setenv(registry.ARTIFACT_DIR_ENV, str(folder))
+    monkeypatch.setenv("LOOPDECK_ROUTING_DIR", str(tmp_path / "routing"))
     return folder
 
 
@@ -227,6 +228,23 @@ def test_deployment_history_is_never_overwritten(engine):
     assert registry.get_version(engine, v1.id).status == "archived"
     assert registry.get_version(engine, v2.id).status == "champion"
     assert history[d1.id].reason == "first" and history[d1.id].started_by == APPROVER.label
+
+
+def test_every_deployment_change_rewrites_the_routing_file(engine, tmp_path):
+    import json
+
+    v1, v2 = _register(engine), _register(engine)
+    path = tmp_path / "routing" / "churn.json"
+    registry.record_deployment(engine, APPROVER, v1.id, "full", 1.0, started_at=T0)
+    assert json.loads(path.read_text())["champion"]["version"] == 1
+    canary = registry.record_deployment(engine, APPROVER, v2.id, "canary", 0.1, started_at=T0 + timedelta(days=1))
+    routing = json.loads(path.read_text())
+    assert routing["champion"]["traffic_share"] == pytest.approx(0.9)
+    assert [(c["version"], c["traffic_share"]) for c in routing["challengers"]] == [(2, 0.1)]
+    registry.end_deployment(engine, APPROVER, canary.id, ended_at=T0 + timedelta(days=2), reason="enough")
+    routing = json.loads(path.read_text())
+    assert routing["challengers"] == [] and routing["champion"]["traffic_share"] == 1.0
+    assert [p.name for p in path.parent.iterdir()] == ["churn.json"]  # no temporary file left behind
 
 
 def test_old_champion_serving_a_holdout_is_a_challenger(engine):

@@ -35,6 +35,7 @@ N = 700
 @pytest.fixture(autouse=True)
 def artifacts(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv(registry.ARTIFACT_DIR_ENV, str(tmp_path / "artifacts"))
+    monkeypatch.setenv("LOOPDECK_ROUTING_DIR", str(tmp_path / "routing"))
     return tmp_path / "artifacts"
 
 
@@ -222,6 +223,48 @@ def test_an_approved_retrain_request_is_executed_with_the_registration(engine):
     assert [v.version for v in registry.list_versions(engine, "churn")] == [1, 2, 3]
     actions = audit.list_events(engine)["action"].tolist()
     assert actions.count("approval.execute") == 2 and audit.verify(engine).intact
+
+
+def test_retraining_from_an_alert_is_requested_with_the_alert_as_evidence(engine):
+    """An alert prompts a retrain: requested with the alert attached, never approved by its requester,
+    approved by an approver, then run; the version records the trigger and the request is executed."""
+    base = _setup(engine)
+    with write_session(engine) as session:
+        rule = AlertRule(name="mobile accuracy", model_name="churn", metric="accuracy", threshold=0.8)
+        session.add(rule)
+        session.flush()
+        alert = Alert(rule_id=rule.id, model_version_id=base, value=0.71,
+                      evidence={"model": "churn", "model_version": 1, "threshold": 0.8, "comparison": "<",
+                                "window": {"start": "2026-09-01", "end": "2026-09-07"}, "cohort": {"platform": "ios"}})
+        session.add(alert)
+        session.flush()
+        alert_id = alert.id
+    with pytest.raises(NotFound, match="alert"):
+        retraining.request_retrain(engine, ANA, base, *WINDOW, trigger="alert:999", comment="x")
+    with pytest.raises(InvalidInput, match="comment"):
+        retraining.request_retrain(engine, ANA, base, *WINDOW, trigger=f"alert:{alert_id}", comment=" ")
+    with pytest.raises(PermissionDenied):
+        retraining.request_retrain(engine, Actor("vic@test.io", Role.viewer), base, *WINDOW, comment="x")
+    row = retraining.request_retrain(engine, ANA, base, *WINDOW, seed=3, trigger=f"alert:{alert_id}",
+                                     comment="iOS accuracy fell below 0.8")  # fmt: skip
+    assert row.kind == "retrain" and row.subject_id == "churn" and row.required_approvals == 1
+    assert row.evidence["kind"] == "alert" and row.evidence["alert_id"] == alert_id
+    assert row.evidence["evidence"]["cohort"] == {"platform": "ios"} and "accuracy = 0.71" in row.evidence["summary"]
+    assert row.payload["trigger"] == f"alert:{alert_id}" and row.payload["seed"] == 3
+    with pytest.raises(Conflict, match="still pending"):
+        retraining.request_retrain(engine, ANA, base, *WINDOW, trigger=f"alert:{alert_id}", comment="again")
+    from services.errors import SelfApprovalError
+
+    with pytest.raises(SelfApprovalError):
+        approvals.decide(engine, Actor(ANA.label, Role.approver), row.id, "approve")
+    approvals.decide(engine, APP, row.id, "approve")
+    seen: list[float] = []
+    result = retraining.retrain_from_request(engine, ANA, row.id, progress=lambda f, m: seen.append(f))
+    assert result.version.trigger == f"alert:{alert_id}" and result.version.training_data["seed"] == 3
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+    assert approvals.get_request(engine, row.id).request.status == "executed"
+    events = audit.list_events(engine)
+    assert {"approval.request", "approval.approve", "model.register", "approval.execute"} <= set(events["action"])
 
 
 def test_cli_retrain_and_routing(engine, capsys, monkeypatch, tmp_path):

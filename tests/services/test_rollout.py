@@ -237,9 +237,14 @@ def _served(engine, version_id: int, n: int, start: datetime, correct_every: int
 
 
 def test_guard_rails_and_shadow_scores(engine, churn):
+    from services import alerts
+
     v1, v2, v3 = churn
     rollout.execute(engine, APP1, _approved(engine, "canary", v2, {"stage": "canary", "traffic_share": 0.1}))
-    rollout.execute(engine, APP1, _approved(engine, "canary", v3, {"stage": "shadow", "traffic_share": 0.0}))
+    shadow = _approved(engine, "canary", v3, {"stage": "shadow", "traffic_share": 0.0,
+                                              "guardrail": rollout.guardrail_condition(0.6)})  # fmt: skip
+    assert any("may be at most 0.6 below the champion" in step for step in rollout.plan(engine, shadow).steps)
+    rollout.execute(engine, APP1, shadow)
     start = registry.list_deployments(engine, "churn")[-1].started_at.replace(tzinfo=UTC) + timedelta(seconds=1)
     _served(engine, v1, 300, start, correct_every=20)  # champion: 95% right
     _served(engine, v2, 300, start, correct_every=3)  # canary: 67% right
@@ -249,12 +254,29 @@ def test_guard_rails_and_shadow_scores(engine, churn):
         assert conn.execute(sa.select(sa.func.count()).select_from(ShadowScore)).scalar_one() == 600
     checks = {c.version: c for c in rollout.check_guardrails(engine, ANA, "churn", max_drop=0.02, min_rows=200)}
     assert checks[2].breached and checks[2].request_id is not None and "BREACHED" in checks[2].message()
-    assert checks[3].enough_data
+    assert checks[3].enough_data and checks[3].max_drop == 0.6 and checks[3].source == "stage"
+    assert not checks[3].breached and checks[3].alert_id is None
+    assert checks[2].max_drop == 0.02 and checks[2].source == "default"
+    # The breach raised an alert (critical, on v2), readable and actionable through services.alerts.
+    view = alerts.get_alert(engine, checks[2].alert_id)
+    assert view.alert.state == "open" and view.alert.model_version_id == v2 and view.rule.severity == "critical"
+    evidence = view.alert.evidence
+    assert evidence["kind"] == "guardrail" and evidence["rollback_request_id"] == checks[2].request_id
+    assert "accuracy" in view.summary and not view.rule.enabled  # never evaluated by the monitoring rules
+    assert f"Alert #{checks[2].alert_id} raised" in checks[2].message()
+    assert [a.alert.id for a in alerts.list_alerts(engine, "open", "churn")] == [checks[2].alert_id]
     request = approvals.get_request(engine, checks[2].request_id).request
     assert request.kind == "rollback" and request.payload["end_deployment_id"] == checks[2].deployment_id
     assert request.evidence["kind"] == "guardrail" and request.evidence["champion"] == pytest.approx(0.95)
     again = rollout.check_guardrails(engine, ANA, "churn", max_drop=0.02, min_rows=200)
     assert next(c for c in again if c.version == 2).request_id == request.id  # not proposed twice
+    assert next(c for c in again if c.version == 2).alert_id == checks[2].alert_id  # nor alerted twice
+    assert len(alerts.list_alerts(engine, model_name="churn")) == 1
+    assert audit.count_events(engine, audit.AuditFilter(action="alert.open")) == 1
+    with pytest.raises(InvalidInput, match="between 0 and 1"):
+        rollout.guardrail_condition(-0.1)
+    with pytest.raises(InvalidInput, match="watch"):
+        rollout.guardrail_condition(0.1, "roc_auc")
     breaches = sum(c.breached for c in checks.values()) + sum(c.breached for c in again)
     assert audit.count_events(engine, audit.AuditFilter(action="rollout.guardrail_breach")) == breaches
 
