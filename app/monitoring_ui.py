@@ -804,3 +804,5 @@ def render(actor: Actor, engine: Engine) -> None:
                 draw()
             except LoopdeckError as exc:
                 st.error(str(exc))
+    # While the user reads, decode the version's other days so that a window change reads no blob.
+    md.prefetch(engine, sel.info.id)

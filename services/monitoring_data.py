@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import os
 import threading
@@ -83,6 +84,7 @@ CACHE_BYTES = int(os.environ.get("LOOPDECK_MONITORING_CACHE_MB", "512")) * 2**20
 FEATURE_PREFIX, COHORT_PREFIX = "f:", "c:"
 BASE_COLUMNS = ("id", "ts", "score", "predicted_label", "label")
 NUMERIC, CATEGORICAL = "numeric", "categorical"
+logger = logging.getLogger(__name__)
 
 
 def engine_key(engine: Engine) -> str:
@@ -637,16 +639,56 @@ class _LRU:
             self._data.clear()
             self._bytes = 0
 
+    def __contains__(self, key: Any) -> bool:  # without touching the entry's recency
+        with self._lock:
+            return key in self._data
+
     @property
     def nbytes(self) -> int:
         return self._bytes
 
 
 _decoded = _LRU(CACHE_BYTES)
+PREFETCH_SHARE = 0.5  # a prefetch stops once the decoded blocks fill this share of the cache
+PREFETCH_CHUNK = 8  # blocks per query while prefetching
+_prefetching: set[tuple[str, int]] = set()
+_prefetch_lock = threading.Lock()
 
 
 def clear_caches() -> None:
     _decoded.clear()
+
+
+def prefetch(engine: Engine, model_version_id: int) -> threading.Thread | None:
+    """Decode a version's blocks into the in-process cache in a background thread, newest day first, so
+    that a later window change reads no blob (the Monitoring page calls it after drawing). One thread per
+    database and version at a time; it stops once the cache is PREFETCH_SHARE full, so it does not push
+    out what pages have read.
+    Returns the thread, or None when one is running already. Errors are logged, never raised."""
+    key = (engine_key(engine), model_version_id)
+    with _prefetch_lock:
+        if key in _prefetching:
+            return None
+        _prefetching.add(key)
+
+    def run() -> None:
+        try:
+            db = engine_key(engine)
+            blocks = [b for b in reversed(block_index(engine, model_version_id))
+                      if (db, b.id, b.generation) not in _decoded]  # fmt: skip
+            for start in range(0, len(blocks), PREFETCH_CHUNK):
+                if _decoded.nbytes >= PREFETCH_SHARE * _decoded.max_bytes:
+                    break
+                read_blocks(engine, blocks[start : start + PREFETCH_CHUNK])
+        except Exception:  # a cache warm-up: the page reads the blocks itself when it needs them
+            logger.warning("monitoring prefetch of model version %s failed", model_version_id, exc_info=True)
+        finally:
+            with _prefetch_lock:
+                _prefetching.discard(key)
+
+    thread = threading.Thread(target=run, name=f"monitoring-prefetch-{model_version_id}", daemon=True)
+    thread.start()
+    return thread
 
 
 def _decode(blob: bytes) -> pa.Table:

@@ -143,6 +143,35 @@ def test_reads_come_from_the_cache_until_a_block_changes(engine, monkeypatch):
     assert len(decoded) == 3  # only the rebuilt day is read again
 
 
+
+def test_prefetch_decodes_a_versions_blocks_in_the_background(engine, monkeypatch):
+    mv = model(engine)
+    import_predictions(engine, predictions_frame(300, 6))
+    md.refresh(engine)
+    blocks = md.block_index(engine, mv)
+    md.read_frame(engine, blocks[-1:])  # the page read the last day already
+    decoded = []
+    real = md._decode
+    monkeypatch.setattr(md, "_decode", lambda blob: decoded.append(1) or real(blob))
+    thread = md.prefetch(engine, mv)
+    assert thread is not None
+    thread.join(timeout=30)
+    assert len(decoded) == len(blocks) - 1  # every other day, once
+    md.read_frame(engine, blocks)
+    assert len(decoded) == len(blocks) - 1  # a window change now reads no blob
+    md.prefetch(engine, mv).join(timeout=30)
+    assert len(decoded) == len(blocks) - 1  # nothing left to do
+
+    # It stops once the cache is PREFETCH_SHARE full, and a failure is logged, never raised.
+    md.clear_caches()
+    monkeypatch.setattr(md, "PREFETCH_SHARE", 0.0)
+    md.prefetch(engine, mv).join(timeout=30)
+    assert len(decoded) == len(blocks) - 1
+    monkeypatch.setattr(md, "PREFETCH_SHARE", 0.5)
+    monkeypatch.setattr(md, "block_index", lambda *a: 1 / 0)
+    md.prefetch(engine, mv).join(timeout=30)
+    assert not md._prefetching
+
 def test_rebuild_follows_deleted_predictions(engine):
     mv = model(engine)
     import_predictions(engine, predictions_frame(100, 2))
