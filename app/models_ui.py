@@ -756,6 +756,16 @@ def _judge(p: ModelsPage) -> None:
         )
         edited = st.data_editor(thresholds_table(base), hide_index=True, num_rows="dynamic", key="mdl_jd_thresholds",
                                 width="stretch")  # fmt: skip
+        if p.me.can(Role.admin):
+            if st.button("Save these gates as everyone's default", key="mdl_jd_save_gates",
+                         help="An admin setting (audited); each run can still change them here."):  # fmt: skip
+                widgets.attempt(
+                    lambda: settings.set_value(p.engine, p.me, judge.SETTING_KEY,
+                                               judge.thresholds_setting_value(config_from_table(edited, base))),
+                    "Default gates saved.",
+                )  # fmt: skip
+        else:
+            st.caption("Changes here apply to this run; an admin sets the defaults.")
     if st.button("Run the judge", type="primary", key="mdl_jd_run", icon=":material/balance:"):
         try:
             config = replace(config_from_table(edited, base), n_resamples=int(resamples))

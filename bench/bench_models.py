@@ -49,12 +49,14 @@ def bench_judge_panel(resamples: int, n: int = 200_000) -> float:
     holdout = judge.Holdout(pd.Timestamp(sc.START).to_pydatetime(), None, len(y), int(y.sum()), None, None)
     config = judge.JudgeConfig(n_resamples=resamples)
     side = judge.Side(1, "churn", 1, "candidate", "")
-    start = time.perf_counter()
+    load = os.getloadavg()[0]
+    start, cpu = time.perf_counter(), time.process_time()
     panel = judge.evaluate_panel(y, candidate, champion, cohorts, config, side, judge.Side(2, "churn", 2, "champion",
                                                                                            ""), holdout)  # fmt: skip
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     auc = panel.comparison.overall["roc_auc"]
     print(f"judge panel         {len(y):,} holdout rows, {n_cohorts} cohorts, {resamples:,} resamples: {seconds:.2f} s "
+          f"wall, {cpu:.2f} s CPU (load average {load:.1f} before) "
           f"(target < {JUDGE_TARGET_S:.0f} s) {'OK' if seconds < JUDGE_TARGET_S else 'MISSED'}")  # fmt: skip
     print(f"                    AUC v1 - v2 = {auc.difference:+.4f} [{auc.diff_low:+.4f}, {auc.diff_high:+.4f}], "
           f"{len(panel.gates)} gates, verdict {panel.verdict}; blocks {panel.comparison.blocks:,}, "
@@ -77,16 +79,18 @@ def bench_retrain(scale: float, resamples: int) -> None:
     print(f"demo load           scale {scale:g}: {time.perf_counter() - t0:.1f} s (setup, not timed against a target)")
     actor = Actor.system("bench")
     champion = registry.aliases(engine, sc.MODEL_NAME).champion
-    t_start = time.perf_counter()
+    load = os.getloadavg()[0]
+    t_start, cpu = time.perf_counter(), time.process_time()
 
     def progress(fraction: float, message: str) -> None:
         print(f"  {time.perf_counter() - t_start:6.2f} s  {fraction:5.0%}  {message}")
 
     result = retraining.retrain(engine, actor, champion.id, sc.START, sc.NOW, seed=0, progress=progress)
-    total = time.perf_counter() - t_start
+    total, cpu = time.perf_counter() - t_start, time.process_time() - cpu
     rows = result.training.rows
     print(f"retrain             {rows:,} rows ({result.version.training_data['rows']:,} fitted, "
-          f"{result.version.training_data['validation_rows']:,} validation): {total:.1f} s "
+          f"{result.version.training_data['validation_rows']:,} validation): {total:.1f} s wall, {cpu:.1f} s CPU "
+          f"(load average {load:.1f} before) "
           f"(target < {RETRAIN_TARGET_S:.0f} s) {'OK' if total < RETRAIN_TARGET_S else 'MISSED'}; "
           + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()))  # fmt: skip
 

@@ -181,6 +181,31 @@ def default_thresholds_setting() -> dict[str, Any]:
     }
 
 
+def _clean_thresholds_setting(value: Any) -> dict[str, Any]:
+    parsed = parse_thresholds(value)
+    if not parsed["overall"]:
+        raise InvalidInput("Keep at least one overall gate (a verdict needs something to check).")
+    return {scope: {m: t.as_dict() for m, t in parsed[scope].items()} for scope in ("overall", "cohort")}
+
+
+def thresholds_setting_value(config: JudgeConfig) -> dict[str, Any]:
+    """A config's gates as the value of the "judge.thresholds" setting."""
+    return {"overall": {k: v.as_dict() for k, v in config.thresholds.items()},
+            "cohort": {k: v.as_dict() for k, v in config.cohort_thresholds.items()}}  # fmt: skip
+
+
+# The admin setting for the default gates lives with the judge (settings.set_value checks the role and
+# audits the change): registered here so that services/settings needs no import of this module.
+settings.SPECS.setdefault(
+    SETTING_KEY,
+    settings.SettingSpec(
+        SETTING_KEY, default_thresholds_setting(),
+        "The judge's default no-regression gates (MetricThreshold per metric, overall and per cohort).",
+        _clean_thresholds_setting,
+    ),
+)  # fmt: skip
+
+
 # --- the panel -----------------------------------------------------------------------------------
 
 

@@ -211,3 +211,14 @@ def test_an_alert_leads_to_a_retrain_request_with_the_alert_attached(open_as, de
     assert request.kind == "retrain" and request.payload["trigger"] == f"alert:{alert.id}"
     assert request.evidence["kind"] == "alert" and request.evidence["alert_id"] == alert.id
     assert models_ui.K_JOB not in at.session_state  # nothing runs before it is approved
+
+
+def test_an_admin_saves_the_judges_default_gates(open_as, demo_db):
+    from services import judge, settings
+
+    at = _view(open_as("analyst"), "Judge")
+    assert "mdl_jd_save_gates" not in _keys(at) and any("an admin sets the defaults" in c.value for c in at.caption)
+    at = _view(open_as("admin"), "Judge")
+    at = _ok(at.button(key="mdl_jd_save_gates").click().run())
+    assert settings.get(demo_db, judge.SETTING_KEY) == judge.default_thresholds_setting()
+    assert audit.count_events(demo_db, audit.AuditFilter(action="setting.change")) == 1

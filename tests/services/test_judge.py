@@ -71,6 +71,29 @@ def _side(version: int) -> judge.Side:
     return judge.Side(version, "churn", version, "candidate", "0" * 64)
 
 
+def test_an_admin_sets_the_default_gates(engine):
+    from services import audit, settings
+    from services.errors import PermissionDenied
+
+    admin = Actor("root@test.io", Role.admin)
+    assert judge.config_from_settings(engine).thresholds == judge.DEFAULT_THRESHOLDS
+    value = {"overall": {"roc_auc": {"min_absolute_change": 0.005}},
+             "cohort": {"accuracy": {"min_absolute_change": -0.05}}}  # fmt: skip
+    with pytest.raises(PermissionDenied):
+        settings.set_value(engine, ANA, judge.SETTING_KEY, value)
+    with pytest.raises(InvalidInput, match="Unknown metric"):
+        settings.set_value(engine, admin, judge.SETTING_KEY, {"overall": {"f1": {}}})
+    with pytest.raises(InvalidInput, match="at least one overall gate"):
+        settings.set_value(engine, admin, judge.SETTING_KEY, {"overall": {}, "cohort": {}})
+    settings.set_value(engine, admin, judge.SETTING_KEY, value)
+    config = judge.config_from_settings(engine, n_resamples=50)
+    assert config.thresholds == {"roc_auc": judge.MetricThreshold(min_absolute_change=0.005)}
+    assert config.cohort_thresholds == {"accuracy": judge.MetricThreshold(min_absolute_change=-0.05)}
+    assert config.n_resamples == 50
+    assert judge.thresholds_setting_value(config) == settings.get(engine, judge.SETTING_KEY)
+    assert audit.count_events(engine, audit.AuditFilter(action="setting.change")) == 1
+
+
 def test_a_worse_candidate_fails_its_gates_and_small_cohorts_are_not_gated():
     rng = np.random.default_rng(0)
     n = 3000
