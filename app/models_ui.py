@@ -159,9 +159,19 @@ def lineage_table(v: ModelVersion, parent: ModelVersion | None) -> pd.DataFrame:
             else "none",
         ),  # fmt: skip
         ("Seed", str(t.get("seed", "—"))),
+        ("Code", code_line(t.get("code"))),
         ("Approval request", f"#{t['approval_request_id']}" if t.get("approval_request_id") else "—"),
     ]
     return pd.DataFrame(rows, columns=["", "value"])
+
+
+def code_line(code: Mapping[str, Any] | None) -> str:
+    """Which code fitted the version: the Loopdeck commit and the library versions."""
+    if not code:
+        return "—"
+    commit = code.get("loopdeck_commit")
+    libs = ", ".join(f"{k} {v}" for k, v in code.items() if k != "loopdeck_commit" and v)
+    return (f"commit {commit[:12]}; " if commit else "") + libs
 
 
 def params_table(v: ModelVersion) -> pd.DataFrame:

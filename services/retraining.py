@@ -27,6 +27,7 @@ What a run does (the page, `python -m services retrain` and an approved retrain 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -326,6 +327,28 @@ def _round(value: float) -> float | None:
     return round(float(value), 4) if value is not None and np.isfinite(value) else None
 
 
+@functools.cache
+def code_versions() -> dict[str, str | None]:
+    """What code fitted a version: the Loopdeck commit (when run from a git checkout) and the versions
+    of the libraries that define the pipeline and its file format."""
+    import platform
+    import subprocess
+
+    import sklearn
+    import skops
+
+    from services.db import ROOT
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"loopdeck_commit": commit, "python": platform.python_version(), "scikit-learn": sklearn.__version__,
+            "skops": skops.__version__, "numpy": np.__version__, "pandas": pd.__version__}  # fmt: skip
+
+
 def json_params(estimator: Any, seed: int, base: ModelVersion) -> dict[str, Any]:
     clf = _final_step(estimator)
     params = {k: v for k, v in clf.get_params().items() if isinstance(v, (bool, int, float, str)) or v is None}
@@ -446,6 +469,7 @@ def retrain(
         "base_version": base.version,
         "base_version_id": base.id,
         "approval_request_id": approval_request_id,
+        "code": code_versions(),
     }
     card = _model_card(base, candidate, training_data, metrics, data, comment)
     report(0.96, "Registering the candidate (skops, checksum) ...")

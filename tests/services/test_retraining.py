@@ -107,6 +107,9 @@ def test_retraining_is_deterministic_with_a_seed_and_records_its_lineage(engine)
     t = v.training_data
     assert t["window_start"] == WINDOW[0].isoformat() and t["window_end"] == WINDOW[1].isoformat()
     assert t["rows"] + t["validation_rows"] == 480 == t["outcome_rows"] and t["seed"] == 7 and t["base_version"] == 1
+    import sklearn
+
+    assert t["code"]["scikit-learn"] == sklearn.__version__ and {"python", "skops", "loopdeck_commit"} <= set(t["code"])
     assert v.params["estimator"] == "LogisticRegression" and v.params["cloned_from"] == "v1" and v.params["seed"] == 7
     assert v.params["max_iter"] == 500  # the base's parameters, cloned
     assert set(v.metrics) >= {"accuracy", "roc_auc", "log_loss", "brier", "cohorts"}
