@@ -4,10 +4,12 @@
                                [--dataset ID] [--seed 0] [--trigger manual|schedule|alert:ID] [--no-progress]
     python -m services routing [--model churn] [--json]
     python -m services judge --model churn --candidate 3 [--champion 2] [--resamples 1000] [--json]
+    python -m services guardrails [--model churn] [--max-drop 0.02] [--min-rows 200]
 
 Dates are UTC days (or ISO timestamps); --train-to is excluded. `retrain` prints progress on a
 terminal and the registered version; `routing` prints what production should serve right now (the
-same JSON as the routing file written on every change); `judge` prints the verdict and its gates.
+same JSON as the routing file written on every change); `judge` prints the verdict and its gates;
+`guardrails` (for a schedule) records shadow scores and checks the canaries' and shadows' guard rails.
 """
 
 from __future__ import annotations
@@ -146,8 +148,44 @@ def run_judge(args: argparse.Namespace) -> int:
     return 0 if panel.verdict != "fail" else 1
 
 
+# --- guard rails ---------------------------------------------------------------------------------------
+
+
+def configure_guardrails(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Record the shadows' scores, then check every canary and shadow against the champion (for a schedule): "
+        "a breach raises an alert and proposes a rollback. Exit code 1 when a guard rail is breached."
+    )
+    p.add_argument("--model", default=None, help="one model (default: every model)")
+    p.add_argument("--max-drop", type=float, default=None,
+                   help="tolerance for stages whose request set none (default 0.02)")  # fmt: skip
+    p.add_argument("--min-rows", type=int, default=200, help="labelled rows needed on each side")
+
+
+def run_guardrails(args: argparse.Namespace) -> int:
+    from services import registry, rollout
+    from services.db import make_engine
+    from services.roles import Actor
+
+    engine, actor = make_engine(), Actor.cli()
+    breached = False
+    try:
+        for name in [args.model] if args.model else registry.model_names(engine):
+            scored = rollout.record_shadow_scores(engine, actor, name)
+            drop = rollout.DEFAULT_MAX_DROP if args.max_drop is None else args.max_drop
+            checks = rollout.check_guardrails(engine, actor, name, max_drop=drop, min_rows=args.min_rows)
+            print(f"{name}: {scored:,} shadow scores recorded; {len(checks)} stage(s) checked")
+            for c in checks:
+                print(f"  {c.message()}")
+                breached = breached or c.breached
+    finally:
+        engine.dispose()
+    return 1 if breached else 0
+
+
 COMMANDS = {
     "retrain": (configure_retrain, run_retrain),
     "routing": (configure_routing, run_routing),
     "judge": (configure_judge, run_judge),
+    "guardrails": (configure_guardrails, run_guardrails),
 }

@@ -279,6 +279,13 @@ def test_guard_rails_and_shadow_scores(engine, churn):
         rollout.guardrail_condition(0.1, "roc_auc")
     breaches = sum(c.breached for c in checks.values()) + sum(c.breached for c in again)
     assert audit.count_events(engine, audit.AuditFilter(action="rollout.guardrail_breach")) == breaches
+    # The scheduled command does the same and exits 1 on a breach (the open alert is not raised again).
+    from services.__main__ import main
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LOOPDECK_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+        assert main(["guardrails", "--model", "churn"]) == 1
+    assert len(alerts.list_alerts(engine, model_name="churn")) == 1
 
 
 def test_racing_executions_keep_exactly_one_champion(engine, churn):
