@@ -40,7 +40,7 @@ def configure_retrain(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", type=int, default=None, help="id of a feedback training set (corrected labels)")
     p.add_argument("--seed", type=int, default=0, help="random seed (same inputs + seed = same model)")
     p.add_argument("--trigger", default="manual", help="manual, schedule or alert:<alert id>")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress (bar on a terminal, lines otherwise)")
 
 
 def run_retrain(args: argparse.Namespace) -> int:
@@ -59,6 +59,8 @@ def run_retrain(args: argparse.Namespace) -> int:
 
     def progress(fraction: float, message: str) -> None:
         if bar is None:
+            if not args.no_progress:  # not a terminal (a schedule, a log): one line per step
+                print(f"{fraction:4.0%}  {message}", file=sys.stderr, flush=True)
             return
         step = int(fraction * 100)
         if step > last[0]:

@@ -282,6 +282,13 @@ def test_cli_retrain_and_routing(engine, capsys, monkeypatch, tmp_path):
     out = capsys.readouterr().out
     assert code == 0 and "Registered churn v2 (candidate, parent v1)" in out
     assert registry.find_version(engine, "churn", 2).training_data["seed"] == 4
+    code = main(["retrain", "--model", "churn", "--base-version", "1", "--train-from", "2026-08-01",
+                 "--train-to", "2026-09-10", "--trigger", "schedule"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0 and "Registered churn v3" in captured.out
+    lines = captured.err.splitlines()  # not a terminal: progress as lines, in order, up to 100%
+    assert len(lines) >= 5 and lines[-1].startswith("100%  Registered churn v3")
+    assert registry.find_version(engine, "churn", 3).trigger == "schedule"
     assert main(["routing", "--model", "churn", "--json"]) == 0
     assert '"version": 1' in capsys.readouterr().out
     assert main(["retrain", "--model", "churn", "--base-version", "9", "--train-from", "2026-08-01",
