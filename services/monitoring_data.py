@@ -14,7 +14,9 @@ and decoding took 0.45 s as Parquet (zstd, 21 MB: decoding dominates), 0.15-0.2 
 (39 MB) and 0.2 s as uncompressed IPC (87 MB: reading dominates); lz4 IPC is the fastest at half the
 size of uncompressed, about 60 bytes per prediction. (Blocks written as Parquet by an earlier
 version are still read.) Decoded blocks stay in an in-process LRU (bounded by bytes, keyed by
-database, block id and generation): revisiting a window costs no I/O at all.
+database, block id and generation): revisiting a window costs no I/O at all. After the Monitoring
+page draws, `prefetch` decodes the version's other days in a background thread (newest first, up to
+half the cache), so the next window change mostly reads from memory too.
 
 Incremental build. `monitoring_sync` keeps the highest prediction and outcome ids already folded
 into blocks. `refresh()` finds the (model version, day) pairs touched by newer predictions or newer
