@@ -3,6 +3,7 @@ and a refused action changes nothing (no row, no audit event). Feature areas add
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -16,8 +17,10 @@ from services import (
     experiments,
     feedback,
     ingest,
+    judge,
     monitoring,
     registry,
+    retraining,
     settings,
     themes,
     training_sets,
@@ -60,6 +63,11 @@ def _labelled(engine, admin):
 
 def _model(engine, admin):
     return factories.model_version(engine)
+
+
+def _canary(engine, admin):
+    mv = factories.model_version(engine)
+    return registry.record_deployment(engine, admin, mv, "canary", 0.1).id
 
 
 def _request(engine, admin):
@@ -202,6 +210,23 @@ ACTIONS = [
     Action("acknowledge alert", Role.analyst, lambda e, a, s: alerts.acknowledge(e, a, s, "on it"), _alert),
     Action("resolve alert", Role.analyst, lambda e, a, s: alerts.resolve(e, a, s), _alert),
     Action("file alert to backlog", Role.analyst, lambda e, a, s: alerts.to_backlog(e, a, s), _alert),
+    Action(
+        "request retraining",
+        Role.analyst,
+        lambda e, a, s: retraining.request_retrain(
+            e, a, s, datetime(2026, 8, 1, tzinfo=UTC), datetime(2026, 9, 1, tzinfo=UTC), comment="weekly"
+        ),
+        _model,
+    ),
+    Action(
+        "edit model card", Role.analyst, lambda e, a, s: registry.update_model_card(e, a, s, {"owner": "ml"}), _model
+    ),
+    Action("end a canary", Role.approver, lambda e, a, s: registry.end_deployment(e, a, s, reason="done"), _canary),
+    Action(
+        "set the judge's gates",
+        Role.admin,
+        lambda e, a, s: settings.set_value(e, a, judge.SETTING_KEY, judge.default_thresholds_setting()),
+    ),
 ]
 
 
