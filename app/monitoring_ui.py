@@ -751,13 +751,19 @@ def _rule_forms(engine: Engine, actor: Actor, sel: Selection, rules: Sequence) -
                     lambda rule: f"Rule {rule.name} created. Evaluate the rules to check it now.",
                 )  # fmt: skip
     if rules:
-        with st.expander("Pause or resume a rule", icon=":material/pause_circle:"):
+        with st.expander("Change, pause or resume a rule", icon=":material/pause_circle:"):
             by_id = {r.id: r for r in rules}
             rid = st.selectbox("Rule", list(by_id),
                                format_func=lambda i: f"{by_id[i].name} ({'on' if by_id[i].enabled else 'paused'})",
                                key="mon_rule_toggle_id")  # fmt: skip
             rule = by_id[rid]
-            if st.button("Pause" if rule.enabled else "Resume", key="mon_rule_toggle"):
+            cols = st.columns([2, 1, 1])
+            threshold = cols[0].number_input("Threshold", value=float(rule.threshold), format="%.4f",
+                                             key=f"mon_rule_edit_threshold_{rid}")  # fmt: skip
+            if cols[1].button("Save threshold", key="mon_rule_save_threshold", disabled=threshold == rule.threshold):
+                widgets.attempt(lambda: alerts.update_rule_threshold(engine, actor, rid, threshold),
+                                f"Rule {rule.name}: threshold {threshold:g}.")  # fmt: skip
+            if cols[2].button("Pause" if rule.enabled else "Resume", key="mon_rule_toggle"):
                 widgets.attempt(lambda: alerts.set_rule_enabled(engine, actor, rid, not rule.enabled),
                                 f"Rule {rule.name} {'paused' if rule.enabled else 'resumed'}.")  # fmt: skip
 

@@ -185,6 +185,18 @@ def test_alert_rules_and_evaluation_from_the_page(demo_db):
     assert at.session_state["mon_tab"] == "Performance" and at.selectbox(key="mon_cur").value == "custom"
     assert f"current {window.label}" in texts(at) and "platform = android or ios" in texts(at)
 
+    # The rule's threshold changes, and it pauses (both audited by the service).
+    at = to_tab(at, "Alerts")
+    at.number_input(key=f"mon_rule_edit_threshold_{rule.id}").set_value(0.75)
+    at.run()
+    at.button(key="mon_rule_save_threshold").click()
+    at.run()
+    at.button(key="mon_rule_toggle").click()
+    at.run()
+    no_exception(at)
+    changed = alerts.list_rules(demo_db)[0]
+    assert (changed.threshold, changed.enabled) == (0.75, False)
+
     viewer = open_as(demo_db, "viewer@loopdeck.demo")
     viewer.session_state["mon_alert_state"] = "all"
     viewer = to_tab(viewer, "Alerts")
