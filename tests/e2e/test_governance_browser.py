@@ -65,6 +65,7 @@ class Server:
     base: str
     db_url: str
     routing: Path
+    alert_id: int  # an open alert on churn (mobile accuracy), as the monitoring evaluation opens it
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +85,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
         mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
         load_demo(engine, echo=lambda _: None, scale=0.1)
     settings.set_value(engine, Actor.system("e2e"), "approvals.required", {"promote": 1, "rollback": 1})
+    alert_id = _open_alert(engine)
     engine.dispose()
 
     port, log = _free_port(), folder / "streamlit.log"
@@ -98,7 +100,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(base, proc, log)
-        yield Server(base, url, folder / "routing")
+        yield Server(base, url, folder / "routing", alert_id)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -107,6 +109,23 @@ def server(tmp_path_factory) -> Iterator[Server]:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+
+
+def _open_alert(engine) -> int:
+    from services.db import write_session
+    from services.schema import Alert, AlertRule
+
+    with write_session(engine) as session:
+        rule = AlertRule(name="mobile accuracy", model_name="churn", metric="accuracy", threshold=0.8,
+                         cohort={"platform": ["ios", "android"]})  # fmt: skip
+        session.add(rule)
+        session.flush()
+        alert = Alert(rule_id=rule.id, model_version_id=2, value=0.74, evidence={
+            "model": "churn", "model_version": 2, "threshold": 0.8, "comparison": "<", "cohort": rule.cohort,
+            "window": {"start": "2026-10-01", "end": "2026-10-07"}})  # fmt: skip
+        session.add(alert)
+        session.flush()
+        return int(alert.id)
 
 
 @pytest.fixture(scope="module")
@@ -244,3 +263,51 @@ def test_promotion_with_four_eyes_then_a_rollback(server, page):
     _view(page, "Deployments")
     expect(_grid_cell(page, "#2")).to_be_attached()
     assert '"version": 2' in (server.routing / "churn.json").read_text().split('"champion"')[1][:400]
+
+
+def test_retraining_from_an_alert_is_approved_then_runs_after_the_confirmation(server, page):
+    """The analyst asks to retrain because of an alert (attached as evidence); the approver sees the
+    request counted in the sidebar, approves it, confirms what will run, and the run registers a
+    candidate that records the alert as its trigger."""
+    import re
+
+    _sign_in(page, server.base, ANALYST)
+    _open(page, "Models", "Models")
+    _view(page, "Retrain")
+    page.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Trigger", exact=True)).click()
+    page.get_by_role("option", name=re.compile(rf"^Alert #{server.alert_id} \(open\)")).click()
+    _settled(page)
+    page.get_by_role("textbox", name=re.compile("^Why")).fill("mobile accuracy alert: retrain on recent data")
+    page.get_by_role("button", name="Request approval to retrain").click()
+    expect(page.get_by_text(re.compile(r"Retraining requested \(#\d+\); once approved"))).to_be_visible()
+    _settled(page)
+    _sign_out(page)
+
+    _sign_in(page, server.base, APPROVER)
+    expect(page.get_by_test_id("stSidebar").get_by_role("link", name="Approvals (1)")).to_be_visible()
+    _open(page, "Approvals", "Approvals")
+    expect(page.get_by_text(f"Evidence: alert #{server.alert_id}")).to_be_visible()
+    page.get_by_role("textbox", name="Your comment").fill("the alert is real")
+    page.get_by_role("button", name="Approve", exact=True).click()
+    expect(page.get_by_text(re.compile(r"Approved #\d+ \(1 of 1; now approved\)\."))).to_be_visible()
+    _settled(page)
+    _view(page, "All requests")
+    page.get_by_role("button", name="Start the retraining …").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text(re.compile(rf"^1\. A retraining run of churn starts in the background from v2 .*"
+                                         rf"trigger alert:{server.alert_id}\."))).to_be_visible()  # fmt: skip
+    dialog.get_by_role("button", name="Execute now").click()
+    expect(page.get_by_text(re.compile(r"Registered churn v\d+ \(candidate, parent v2\)"))).to_be_visible()
+    _settled(page)
+
+    from services import approvals, registry
+    from services.db import make_engine
+
+    engine = make_engine(server.db_url)
+    try:
+        request = approvals.list_requests(engine)[0]
+        assert request.kind == "retrain" and request.status == "executed"
+        version = registry.get_version(engine, request.result["model_version_id"])
+        assert version.trigger == f"alert:{server.alert_id}" and version.status == "candidate"
+    finally:
+        engine.dispose()
