@@ -638,7 +638,10 @@ def _deployments(p: ModelsPage) -> None:
         if not canaries:
             st.caption("No canary or shadow is serving.")
         for v, d in canaries:
-            st.text(f"v{v.version}: {d.stage} {d.traffic_share:.0%} since {_when(d.started_at)} (deployment #{d.id})")
+            drop, source = rollout.stage_guardrail(p.engine, d)
+            st.text(f"v{v.version}: {d.stage} {d.traffic_share:.0%} since {_when(d.started_at)} (deployment #{d.id}); "
+                    f"guard rail: accuracy at most {drop:g} below the champion"
+                    + (" (default)" if source == "default" else ""))  # fmt: skip
         if canaries:
             end = st.selectbox("End one", [d.id for _, d in canaries], key="mdl_end_canary",
                                format_func=lambda i: f"deployment #{i}")  # fmt: skip

@@ -21,6 +21,11 @@ get one execution and one refusal, and a reader never sees a model with no champ
 champion's status and deployments change in the same commit. The history is never overwritten:
 ended deployments get ended_at, ended_by and end_reason.
 
+Guard rails: each canary or shadow request may carry a condition (payload "guardrail": accuracy at
+most `max_drop` below the champion's on the same requests; default 0.02). `check_guardrails` (the
+Models page's button, `python -m services guardrails` on a schedule) compares them; a breach raises
+a critical alert on the stage's version and proposes a rollback of that stage (an approval request).
+
 Routing: after every change the routing that production should use right now (champion version
 and share, challengers and their shares, shadows) is written to <routing dir>/<model>.json
 (LOOPDECK_ROUTING_DIR, default data/routing/); `python -m services routing --json` prints the same.
@@ -517,6 +522,11 @@ class GuardrailCheck:
             f"v{self.version} ({self.stage}): {self.metric} {self.challenger:.3f} vs champion {self.champion:.3f} "
             f"(may be at most {self.max_drop:g} worse): {verdict}.{extra}"
         )
+
+
+def stage_guardrail(engine: Engine, d: Deployment, default_drop: float = DEFAULT_MAX_DROP) -> tuple[float, str]:
+    """(tolerance, "stage" or "default"): the guard rail a canary or shadow is checked against."""
+    return _stage_condition(engine, d, default_drop)
 
 
 def _stage_condition(engine: Engine, d: Deployment, default_drop: float) -> tuple[float, str]:

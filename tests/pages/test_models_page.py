@@ -174,6 +174,8 @@ def test_rollback_request_and_model_card_edit(open_as, demo_db):
     at = _view(open_as("analyst"), "Deployments")
     assert at.get("plotly_chart")
     assert at.selectbox(key="mdl_rollback_to").value == 1  # v1 was the previous champion
+    assert any(t.value.startswith("v1: canary 10%") and t.value.endswith(
+        "guard rail: accuracy at most 0.02 below the champion (default)") for t in at.text)  # fmt: skip
     at.text_input(key="mdl_rollback_reason").input("v2 misreads mobile sessions")
     at = _ok(at.button(key="mdl_rollback_request").click().run())
     request = approvals.list_requests(demo_db)[0]
