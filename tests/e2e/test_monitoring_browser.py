@@ -1,6 +1,7 @@
 """Monitoring in a real browser: an analyst opens Monitoring on the demo (scale 0.1, in a temp SQLite
 file), changes the current window, and finds the mobile cohort flagged on the Performance tab; the drift
-over time names the release day.
+over time names the release day. On the Alerts tab an analyst evaluates a mobile-accuracy rule, selects
+the alert it opens, acknowledges it with a comment and files it to the backlog.
 
 Starts `streamlit run` on a free port and drives Debian's Chromium with Playwright (as the foundation's
 browser test does). The demo's monitoring blocks are left unbuilt, so the page builds them on first view
@@ -62,7 +63,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float = 
 def _demo_without_blocks(folder: Path) -> str:
     import sqlalchemy as sa
 
+    from services import alerts
     from services.db import make_engine
+    from services.roles import Actor, Role
     from tests.services.test_monitoring import demo_database
 
     path = folder / "loopdeck.db"
@@ -71,6 +74,10 @@ def _demo_without_blocks(folder: Path) -> str:
     with engine.begin() as conn:  # forget the blocks: the page builds them on first view
         conn.execute(sa.text("DELETE FROM monitoring_block"))
         conn.execute(sa.text("DELETE FROM monitoring_sync"))
+    # A rule another analyst set up; the browser evaluates it and works the alert.
+    alerts.create_rule(engine, Actor("lead@loopdeck.demo", Role.analyst), name="Mobile accuracy",
+                       model_name="churn", metric="accuracy", threshold=0.82, window="7d",
+                       cohort={"platform": ["ios", "android"]})  # fmt: skip
     engine.dispose()
     return f"sqlite:///{path}"
 
@@ -135,17 +142,20 @@ def _choose(page, label: str, option: str) -> None:
     _settled(page)
 
 
-def test_analyst_changes_the_window_and_sees_the_mobile_cohort_flagged(server, page):
-    page.goto(server)
+def _sign_in_to_monitoring(page, base: str) -> None:
+    page.goto(base)
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.get_by_role("textbox", name="E-mail").fill(ANALYST)
     page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     _settled(page)
-
     page.get_by_test_id("stSidebar").get_by_role("link", name="Monitoring").click()
     expect(page.get_by_role("heading", name="Monitoring", exact=True)).to_be_visible()
+
+
+def test_analyst_changes_the_window_and_sees_the_mobile_cohort_flagged(server, page):
+    _sign_in_to_monitoring(page, server)
     # First view: the blocks are built behind a progress box, then the drift tab shows the story.
     expect(page.get_by_text("Monitoring data refreshed")).to_be_visible()
     expect(page.get_by_text("2 of 9", exact=True)).to_be_visible()
@@ -165,3 +175,43 @@ def test_analyst_changes_the_window_and_sees_the_mobile_cohort_flagged(server, p
     _settled(page)
     expect(page.get_by_text("Started drifting", exact=False)).to_be_visible()
     expect(page.get_by_text("sessions_per_week from 2026-09-30", exact=False)).to_be_visible()
+
+
+def test_analyst_evaluates_the_rules_acknowledges_the_alert_and_files_it_to_the_backlog(server, page):
+    _sign_in_to_monitoring(page, server)
+    _settled(page)
+    page.get_by_role("tab", name="Alerts", exact=True).click()
+    _settled(page)
+    expect(page.get_by_text("No open alerts.")).to_be_visible()
+    page.get_by_role("button", name="Evaluate rules now").click()
+    _settled(page)
+    expect(page.get_by_text("1 new alert(s).")).to_be_visible()
+
+    # Select the alert (the grid is a canvas: click the row's selection marker by position).
+    grid = page.get_by_test_id("stDataFrame").first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 20, box["y"] + 35 + 17)
+    _settled(page)
+    detail = page.get_by_test_id("stMarkdown").filter(has_text="Alert 1")
+    expect(detail).to_contain_text("accuracy")
+    expect(detail).to_contain_text("for platform = ios or android on churn v2")
+
+    ack = page.get_by_test_id("stForm").filter(has=page.get_by_role("button", name="Acknowledge"))
+    ack.get_by_role("textbox", name="Comment").fill("Mobile team is looking at the 5.0 session counter")
+    ack.get_by_role("button", name="Acknowledge").click()
+    _settled(page)
+    expect(page.get_by_text("Alert 1 acknowledged.")).to_be_visible()
+
+    page.get_by_test_id("stButtonGroup").filter(has_text="Acknowledged").get_by_text("Acknowledged").click()
+    _settled(page)
+    grid = page.get_by_test_id("stDataFrame").first
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 20, box["y"] + 35 + 17)
+    _settled(page)
+    expect(page.get_by_text("Acknowledged by analyst@loopdeck.demo", exact=False)).to_be_visible()
+    backlog = page.get_by_test_id("stForm").filter(has=page.get_by_role("button", name="Add to backlog"))
+    backlog.get_by_role("textbox", name="Backlog item title").fill("Fix the mobile session counter")
+    backlog.get_by_role("button", name="Add to backlog").click()
+    _settled(page)
+    expect(page.get_by_text("created from alert 1.", exact=False)).to_be_visible()
