@@ -100,6 +100,14 @@ def request_change(
     if not comment:
         raise InvalidInput("Say why: a request needs a comment.")
     subject_type, subject_id = KINDS[kind], str(subject_id)
+    payload = dict(payload or {})
+    if kind == "canary" and payload.get("guardrail") is not None:
+        from services.rollout import guardrail_condition  # rollout builds on this module
+
+        rail = payload["guardrail"]
+        if not isinstance(rail, dict) or set(rail) - {"metric", "max_drop"} or "max_drop" not in rail:
+            raise InvalidInput("A guard rail is {'metric': 'accuracy', 'max_drop': <number>}.")
+        payload["guardrail"] = guardrail_condition(rail["max_drop"], rail.get("metric", "accuracy"))
     required = required_approvals(engine, kind)
     with write_session(engine) as session:
         fingerprint = FINGERPRINTS[subject_type](session, subject_id)

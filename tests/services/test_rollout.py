@@ -273,6 +273,10 @@ def test_guard_rails_and_shadow_scores(engine, churn):
     assert next(c for c in again if c.version == 2).alert_id == checks[2].alert_id  # nor alerted twice
     assert len(alerts.list_alerts(engine, model_name="churn")) == 1
     assert audit.count_events(engine, audit.AuditFilter(action="alert.open")) == 1
+    with pytest.raises(InvalidInput, match="A guard rail is"):
+        approvals.request_change(engine, ANA, "canary", v3, "x", {"stage": "canary", "guardrail": {"drop": 1}})
+    with pytest.raises(InvalidInput, match="between 0 and 1"):
+        approvals.request_change(engine, ANA, "canary", v3, "x", {"stage": "canary", "guardrail": {"max_drop": 2}})
     with pytest.raises(InvalidInput, match="between 0 and 1"):
         rollout.guardrail_condition(-0.1)
     with pytest.raises(InvalidInput, match="watch"):
