@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from services import audit, settings
 from services.db import read_session, write_session
@@ -274,7 +274,14 @@ def count_awaiting(engine: Engine, actor: Actor) -> int:
     """How many pending requests this user may still decide (0 below the approver role): the inbox badge."""
     if not actor.can(Role.approver):
         return 0
-    return len(list_requests(engine, awaiting=actor))
+    decided = select(ApprovalDecision.id).where(
+        ApprovalDecision.request_id == ApprovalRequest.id, ApprovalDecision.actor == actor.label, ApprovalDecision.valid
+    )
+    query = select(func.count()).select_from(ApprovalRequest).where(
+        ApprovalRequest.status == "pending", ApprovalRequest.requested_by != actor.label, ~decided.exists()
+    )  # one count, without reading the evidence snapshots: it runs on every page view (the sidebar badge)
+    with read_session(engine) as session:
+        return int(session.exec(query).one())
 
 
 # --- execution (services/rollout and services/retraining call these inside their transaction) ----

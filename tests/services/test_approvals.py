@@ -109,8 +109,13 @@ def test_awaiting_list_for_an_approver(engine, subjects):
     b = approvals.request_change(engine, APP1, "stop-experiment", "exp-1", "y")
     assert [r.id for r in approvals.list_requests(engine, awaiting=APP1)] == [a.id]
     assert [r.id for r in approvals.list_requests(engine, awaiting=APP2)] == [b.id, a.id]
+    assert approvals.count_awaiting(engine, APP1) == 1 and approvals.count_awaiting(engine, APP2) == 2
+    assert approvals.count_awaiting(engine, ANA) == 0  # below the approver role
     approvals.decide(engine, APP2, a.id, "approve")
     assert [r.id for r in approvals.list_requests(engine, awaiting=APP2)] == [b.id]
+    assert approvals.count_awaiting(engine, APP2) == 1  # decided: no longer counted (promote needs 2)
+    approvals.decide(engine, APP2, b.id, "reject", "no")
+    assert approvals.count_awaiting(engine, APP2) == 0 and approvals.count_awaiting(engine, APP1) == 1
 
 
 def test_racing_approvers_produce_one_consistent_outcome(engine, subjects):
