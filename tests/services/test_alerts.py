@@ -296,3 +296,28 @@ def test_role_x_action_table(engine):
                 assert _events(engine) == before, f"refused {action.name} by {role.name} left an audit event"
     # Reading is open to every role.
     assert alerts.list_rules(engine) and alerts.list_alerts(engine) is not None
+
+
+def test_command_line_refreshes_evaluates_and_lists(tmp_path, monkeypatch, capsys):
+    from services.__main__ import main
+    from services.db import make_engine, migrate
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("LOOPDECK_DATABASE_URL", url)
+    engine = make_engine(url)
+    migrate(engine)
+    synthetic(engine, days=24, per_day=150, shift_day=16)
+    alerts.create_rule(engine, ANALYST, name="ios accuracy", model_name="churn", metric="accuracy",
+                       threshold=0.66, window="7d", cohort={"platform": "ios"})  # fmt: skip
+    assert main(["monitoring", "refresh"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert main(["alerts", "evaluate"]) == 1  # an alert opened: a scheduler can notify
+    out = capsys.readouterr().out
+    assert "[warning] ios accuracy: accuracy = " in out and out.strip().endswith("1 new alert.")
+    assert main(["alerts", "evaluate", "--model", "churn"]) == 0
+    assert "0 new alerts." in capsys.readouterr().out
+    assert main(["alerts", "list", "--state", "open"]) == 0
+    assert "open" in capsys.readouterr().out
+    [event] = audit.list_events(engine, audit.AuditFilter(action="alert.open")).itertuples(index=False)
+    assert event.actor.startswith("cli:")
+    engine.dispose()
