@@ -53,8 +53,11 @@ class ImportResult:
         return (
             f"{self.rows:,} rows: {self.new:,} new, {self.known:,} already known, "
             f"{self.redactions:,} redaction{'' if self.redactions == 1 else 's'}, {self.seconds:.1f} s"
-            + (f"; {len(self.alerts_opened)} new alert{'' if len(self.alerts_opened) == 1 else 's'}"
-               if self.alerts_opened else "")
+            + (
+                f"; {len(self.alerts_opened)} new alert{'' if len(self.alerts_opened) == 1 else 's'}"
+                if self.alerts_opened
+                else ""
+            )
             + (f"; alert rules not evaluated: {self.alerts_error}" if self.alerts_error else "")
         )
 

@@ -143,7 +143,6 @@ def test_reads_come_from_the_cache_until_a_block_changes(engine, monkeypatch):
     assert len(decoded) == 3  # only the rebuilt day is read again
 
 
-
 def test_prefetch_decodes_a_versions_blocks_in_the_background(engine, monkeypatch):
     mv = model(engine)
     import_predictions(engine, predictions_frame(300, 6))
@@ -171,6 +170,7 @@ def test_prefetch_decodes_a_versions_blocks_in_the_background(engine, monkeypatc
     monkeypatch.setattr(md, "block_index", lambda *a: 1 / 0)
     md.prefetch(engine, mv).join(timeout=30)
     assert not md._prefetching
+
 
 def test_rebuild_follows_deleted_predictions(engine):
     mv = model(engine)
