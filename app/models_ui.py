@@ -823,7 +823,7 @@ def _panel(p: ModelsPage, panel: judge.JudgePanel) -> None:
 def _request_actions(p: ModelsPage, panel: judge.JudgePanel) -> None:
     st.markdown("**Ask for a change** (the panel above is attached as evidence, as it is now)")
     comment = st.text_area("Comment", key="mdl_req_comment", placeholder="Why this change, and what you checked")
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3 = st.columns(3, vertical_alignment="bottom")
     evidence = panel.to_evidence()
     cid = panel.candidate.id
     if c1.button("Request promotion", key="mdl_req_promote", icon=":material/rocket_launch:"):
@@ -833,8 +833,8 @@ def _request_actions(p: ModelsPage, panel: judge.JudgePanel) -> None:
         )  # fmt: skip
     share = c2.selectbox("Canary share", [0.05, 0.10, 0.25, 0.5], format_func=lambda s: f"{s:.0%}",
                          key="mdl_req_share")  # fmt: skip
-    drop = c3.number_input("Guard rail: accuracy at most this much below the champion", min_value=0.0,
-                           max_value=0.5, value=rollout.DEFAULT_MAX_DROP, step=0.005, format="%.3f",
+    drop = c3.number_input("Guard rail (canary or shadow): accuracy at most this much below the champion",
+                           min_value=0.0, max_value=0.5, value=rollout.DEFAULT_MAX_DROP, step=0.005, format="%.3f",
                            key="mdl_req_guardrail",
                            help="Checked on the stage's labelled requests; a breach raises an alert and proposes "
                                 "a rollback.")  # fmt: skip
