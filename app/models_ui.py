@@ -638,9 +638,9 @@ def _deployments(p: ModelsPage) -> None:
         if not canaries:
             st.caption("No canary or shadow is serving.")
         for v, d in canaries:
-            drop, source = rollout.stage_guardrail(p.engine, d)
+            metric, drop, source = rollout.stage_guardrail(p.engine, d)
             st.text(f"v{v.version}: {d.stage} {d.traffic_share:.0%} since {_when(d.started_at)} (deployment #{d.id}); "
-                    f"guard rail: accuracy at most {drop:g} below the champion"
+                    f"guard rail: {metric} at most {drop:g} below the champion"
                     + (" (default)" if source == "default" else ""))  # fmt: skip
         if canaries:
             end = st.selectbox("End one", [d.id for _, d in canaries], key="mdl_end_canary",
@@ -833,12 +833,14 @@ def _request_actions(p: ModelsPage, panel: judge.JudgePanel) -> None:
         )  # fmt: skip
     share = c2.selectbox("Canary share", [0.05, 0.10, 0.25, 0.5], format_func=lambda s: f"{s:.0%}",
                          key="mdl_req_share")  # fmt: skip
-    drop = c3.number_input("Guard rail (canary or shadow): accuracy at most this much below the champion",
+    rail_metric = c3.selectbox("Guard rail (canary or shadow)", list(rollout.GUARDRAIL_METRICS),
+                               key="mdl_req_guardrail_metric")  # fmt: skip
+    drop = c3.number_input(f"{rail_metric} at most this much below the champion's",
                            min_value=0.0, max_value=0.5, value=rollout.DEFAULT_MAX_DROP, step=0.005, format="%.3f",
                            key="mdl_req_guardrail",
                            help="Checked on the stage's labelled requests; a breach raises an alert and proposes "
                                 "a rollback.")  # fmt: skip
-    rail = rollout.guardrail_condition(drop)
+    rail = rollout.guardrail_condition(drop, rail_metric)
     if c2.button("Request canary", key="mdl_req_canary"):
         widgets.attempt(
             lambda: approvals.request_change(p.engine, p.me, "canary", cid, comment,

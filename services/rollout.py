@@ -21,10 +21,11 @@ get one execution and one refusal, and a reader never sees a model with no champ
 champion's status and deployments change in the same commit. The history is never overwritten:
 ended deployments get ended_at, ended_by and end_reason.
 
-Guard rails: each canary or shadow request may carry a condition (payload "guardrail": accuracy at
-most `max_drop` below the champion's on the same requests; default 0.02). `check_guardrails` (the
-Models page's button, `python -m services guardrails` on a schedule) compares them; a breach raises
-a critical alert on the stage's version and proposes a rollback of that stage (an approval request).
+Guard rails: each canary or shadow request may carry a condition (payload "guardrail": its accuracy
+or ROC AUC at most `max_drop` below the champion's over the same period; default accuracy, 0.02).
+`check_guardrails` (the Models page's button, `python -m services guardrails` on a schedule) compares
+them; a breach raises a critical alert on the stage's version and proposes a rollback of that stage
+(an approval request).
 
 Routing: after every change the routing that production should use right now (champion version
 and share, challengers and their shares, shadows) is written to <routing dir>/<model>.json
@@ -204,7 +205,7 @@ def _plan_in(session: Session, request: ApprovalRequest) -> Plan:
             ]
         steps += [f"Its earlier {d.stage} ({_pct(d.traffic_share)}, deployment #{d.id}) ends." for d in own]
         rail = payload.get("guardrail") if isinstance(payload.get("guardrail"), dict) else {}
-        drop = float(rail.get("max_drop", DEFAULT_MAX_DROP))
+        drop = float(rail.get("max_drop", DEFAULT_MAX_DROP))  # validated when requested
         steps.append(
             f"Guard rail{'' if rail else ' (default)'}: its {rail.get('metric', 'accuracy')} may be at most {drop:g} "
             "below the champion's on the same requests; a breach raises an alert and proposes a rollback."
@@ -474,14 +475,15 @@ def record_shadow_scores(engine: Engine, actor: Actor, model_name: str, limit: i
 
 # --- guard rails -------------------------------------------------------------------------------------
 
-GUARDRAIL_METRICS = ("accuracy",)
+GUARDRAIL_METRICS = ("accuracy", "roc_auc")  # both: higher is better
 DEFAULT_MAX_DROP = 0.02
 GUARDRAIL_RULE_PREFIX = "Guard rail (rollout): "
 
 
 def guardrail_condition(max_drop: float, metric: str = "accuracy") -> dict[str, Any]:
     """The guard-rail condition a canary/shadow request carries in its payload ("guardrail"): the stage
-    breaches when its `metric` is more than `max_drop` below the champion's over the same requests."""
+    breaches when its `metric` (accuracy or roc_auc) is more than `max_drop` below the champion's over
+    the same period (a canary: the requests each served; a shadow: the same requests, scored by both)."""
     if metric not in GUARDRAIL_METRICS:
         raise InvalidInput(f"Guard rails watch {', '.join(GUARDRAIL_METRICS)}, not {metric!r}.")
     try:
@@ -512,6 +514,8 @@ class GuardrailCheck:
     def message(self) -> str:
         if not self.enough_data:
             return f"v{self.version} ({self.stage}): not enough labelled rows yet ({self.rows[0]:,}/{self.rows[1]:,})."
+        if self.challenger is None or self.champion is None:
+            return f"v{self.version} ({self.stage}): {self.metric} is undefined (one class only) on these rows."
         verdict = "BREACHED" if self.breached else "ok"
         extra = ""
         if self.breached:
@@ -524,33 +528,55 @@ class GuardrailCheck:
         )
 
 
-def stage_guardrail(engine: Engine, d: Deployment, default_drop: float = DEFAULT_MAX_DROP) -> tuple[float, str]:
-    """(tolerance, "stage" or "default"): the guard rail a canary or shadow is checked against."""
+def stage_guardrail(
+    engine: Engine, d: Deployment, default_drop: float = DEFAULT_MAX_DROP
+) -> tuple[str, float, str]:
+    """(metric, tolerance, "stage" or "default"): the guard rail a canary or shadow is checked against."""
     return _stage_condition(engine, d, default_drop)
 
 
-def _stage_condition(engine: Engine, d: Deployment, default_drop: float) -> tuple[float, str]:
-    """The guard-rail tolerance of a stage: the one its approval request set, else the default."""
+def _stage_condition(engine: Engine, d: Deployment, default_drop: float) -> tuple[str, float, str]:
+    """The guard rail of a stage: the one its approval request set, else accuracy with the default."""
     if d.approval_request_id is not None:
         payload = approvals.get_request(engine, d.approval_request_id).request.payload or {}
         rail = payload.get("guardrail")
         if isinstance(rail, dict) and rail.get("max_drop") is not None:
-            return float(rail["max_drop"]), "stage"
-    return float(default_drop), "default"
+            metric = str(rail.get("metric") or "accuracy")
+            return (metric if metric in GUARDRAIL_METRICS else "accuracy"), float(rail["max_drop"]), "stage"
+    return "accuracy", float(default_drop), "default"
 
 
-def guardrail_rule_id(engine: Engine, actor: Actor, model_name: str) -> int:
-    """The alert rule that guard-rail alerts of a model belong to, created once through services.alerts.
+def _metric(metric: str, rows: list) -> float | None:
+    """rows: (predicted label, actual label, score). None without rows (or one class only, for AUC)."""
+    if not rows:
+        return None
+    predicted, actual, score = (np.asarray(c, dtype=np.float64) for c in zip(*rows, strict=True))
+    if metric == "accuracy":
+        return float(np.mean(predicted == actual))
+    if np.unique(actual).size < 2:
+        return None
+    from sklearn.metrics import roc_auc_score
 
-    It is disabled and its condition (accuracy < 0) can never hold, so the monitoring evaluation
-    never opens an alert on it: only a guard-rail breach does (check_guardrails)."""
+    return float(roc_auc_score(actual, score))
+
+
+def guardrail_rule_name(model_name: str, metric: str) -> str:
+    return f"{GUARDRAIL_RULE_PREFIX}{model_name} {metric}"
+
+
+def guardrail_rule_id(engine: Engine, actor: Actor, model_name: str, metric: str = "accuracy") -> int:
+    """The alert rule that a model's guard-rail alerts on `metric` belong to, created once through
+    services.alerts.
+
+    It is disabled and its condition (metric < 0) can never hold, so the monitoring evaluation never
+    opens an alert on it: only a guard-rail breach does (check_guardrails)."""
     from services import alerts
 
-    name = GUARDRAIL_RULE_PREFIX + model_name
+    name = guardrail_rule_name(model_name, metric)
     for rule in alerts.list_rules(engine, model_name):
         if rule.name == name:
             return int(rule.id)
-    rule = alerts.create_rule(engine, actor, name=name, model_name=model_name, metric="accuracy", threshold=0.0,
+    rule = alerts.create_rule(engine, actor, name=name, model_name=model_name, metric=metric, threshold=0.0,
                               comparison="<", window="7d", severity="critical")  # fmt: skip
     alerts.set_rule_enabled(engine, actor, rule.id, False)
     return int(rule.id)
@@ -584,9 +610,10 @@ def check_guardrails(
     engine: Engine, actor: Actor, model_name: str, max_drop: float = DEFAULT_MAX_DROP, min_rows: int = 200,
     propose: bool = True,
 ) -> list[GuardrailCheck]:  # fmt: skip
-    """Accuracy of each open canary (on the requests it served) or shadow (on its recorded scores)
-    against the champion's over the same period. Each stage's condition is the one its request set
-    (payload "guardrail", see guardrail_condition), else `max_drop`. A breach raises an alert (critical,
+    """The guard-rail metric (accuracy or ROC AUC) of each open canary (on the requests it served) or
+    shadow (on its recorded scores) against the champion's over the same period. Each stage's condition
+    is the one its request set (payload "guardrail", see guardrail_condition), else accuracy and
+    `max_drop`. A breach raises an alert (critical,
     on the stage's version) and proposes a rollback of that stage (an approval request by the checker,
     with the numbers as evidence) unless one is open already; the breach, the alert and their audit
     events are written together."""
@@ -597,11 +624,11 @@ def check_guardrails(
     out = []
     for version, d in a.challengers:
         since = to_utc(d.started_at)
-        drop, source = _stage_condition(engine, d, max_drop)
+        metric, drop, source = _stage_condition(engine, d, max_drop)
         with read_session(engine) as session:
             p, o = Prediction.__table__.c, Outcome.__table__.c
             base = (
-                select(p.model_version_id, p.predicted_label, o.actual_label)
+                select(p.predicted_label, o.actual_label, p.score)
                 .join(Outcome, o.request_id == p.request_id)
                 .where(p.ts >= since)
             )
@@ -609,19 +636,19 @@ def check_guardrails(
             if d.stage == "shadow":
                 s = ShadowScore.__table__.c
                 chall = session.exec(
-                    select(s.deployment_id, s.predicted_label, o.actual_label)
+                    select(s.predicted_label, o.actual_label, s.score)
                     .join(Outcome, o.request_id == s.request_id)
                     .where(s.deployment_id == d.id)
                 ).all()
             else:
                 chall = session.exec(base.where(p.model_version_id == version.id)).all()
-        acc = [float(np.mean([r[1] == r[2] for r in rows])) if rows else None for rows in (chall, champ)]
+        acc = [_metric(metric, list(rows)) for rows in (chall, champ)]
         enough = len(chall) >= min_rows and len(champ) >= min_rows
-        breached = bool(enough and acc[0] < acc[1] - drop)
+        breached = bool(enough and acc[0] is not None and acc[1] is not None and acc[0] < acc[1] - drop)
         request_id = alert_id = None
         if breached and propose:
             now = utcnow()
-            evidence = {"kind": "guardrail", "metric": "accuracy", "challenger": acc[0], "champion": acc[1],
+            evidence = {"kind": "guardrail", "metric": metric, "challenger": acc[0], "champion": acc[1],
                         "rows": [len(chall), len(champ)], "max_drop": drop, "condition_from": source,
                         "deployment_id": d.id, "stage": d.stage, "since": since.isoformat()}  # fmt: skip
             open_ = [r for r in approvals.list_requests(engine) if r.kind == "rollback" and r.subject_id == model_name
@@ -631,13 +658,13 @@ def check_guardrails(
             else:
                 request_id = request_rollback(
                     engine, actor, model_name,
-                    f"Guard rail breached: v{version.version} ({d.stage}) accuracy {acc[0]:.3f} vs champion "
+                    f"Guard rail breached: v{version.version} ({d.stage}) {metric} {acc[0]:.3f} vs champion "
                     f"{acc[1]:.3f}, more than {drop:g} worse. Proposed automatically.",
                     end_deployment_id=d.id, evidence=evidence,
                 ).id  # fmt: skip
-            rule_id = guardrail_rule_id(engine, actor, model_name)
+            rule_id = guardrail_rule_id(engine, actor, model_name, metric)
             alert_evidence = {
-                **evidence, "rule": GUARDRAIL_RULE_PREFIX + model_name, "model": model_name,
+                **evidence, "rule": guardrail_rule_name(model_name, metric), "model": model_name,
                 "model_version": version.version, "model_version_id": version.id, "value": acc[0],
                 "comparison": "<", "threshold": round(acc[1] - drop, 6), "cohort": None,
                 "window": {"start": since.date().isoformat(), "end": now.date().isoformat()},
@@ -646,10 +673,11 @@ def check_guardrails(
             with write_session(engine) as session:
                 alert_id = _raise_alert(session, actor, rule_id, version, acc[0], since, now, alert_evidence)
                 audit.record(session, actor, "rollout.guardrail_breach", "deployment", d.id,
-                             {"model_name": model_name, "version": version.version, "challenger": acc[0],
+                             {"model_name": model_name, "version": version.version, "metric": metric,
+                              "challenger": acc[0],
                               "champion": acc[1], "max_drop": drop, "rollback_request_id": request_id,
                               "alert_id": alert_id})  # fmt: skip
-        out.append(GuardrailCheck(d.id, version.version, d.stage, "accuracy", acc[0], acc[1],
+        out.append(GuardrailCheck(d.id, version.version, d.stage, metric, acc[0], acc[1],
                                   (len(chall), len(champ)), drop, breached, enough, request_id, alert_id,
                                   source))  # fmt: skip
     return out

@@ -168,6 +168,12 @@ def test_the_judge_panel_leads_to_a_promotion_request_with_its_evidence(open_as,
     assert request.evidence["verdict"] == "pass" and request.evidence["holdout"]["rows"] > 500
     at = at.button(key="mdl_req_promote").click().run()  # the same change again: refused, shown as a message
     assert not at.exception and [e.value for e in at.error] == ["Request \\#1 for the same change is still pending\\."]
+    at.selectbox(key="mdl_req_guardrail_metric").set_value("roc_auc")
+    at.number_input(key="mdl_req_guardrail").set_value(0.01)
+    at = _ok(at.button(key="mdl_req_canary").click().run())
+    canary = approvals.get_request(demo_db, 2).request
+    assert canary.kind == "canary" and canary.payload == {
+        "stage": "canary", "traffic_share": 0.05, "guardrail": {"metric": "roc_auc", "max_drop": 0.01}}  # fmt: skip
 
 
 def test_rollback_request_and_model_card_edit(open_as, demo_db):

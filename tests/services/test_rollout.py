@@ -242,8 +242,8 @@ def test_guard_rails_and_shadow_scores(engine, churn):
     v1, v2, v3 = churn
     rollout.execute(engine, APP1, _approved(engine, "canary", v2, {"stage": "canary", "traffic_share": 0.1}))
     shadow = _approved(engine, "canary", v3, {"stage": "shadow", "traffic_share": 0.0,
-                                              "guardrail": rollout.guardrail_condition(0.6)})  # fmt: skip
-    assert any("may be at most 0.6 below the champion" in step for step in rollout.plan(engine, shadow).steps)
+                                              "guardrail": rollout.guardrail_condition(0.6, "roc_auc")})  # fmt: skip
+    assert any("roc_auc may be at most 0.6 below the champion" in s for s in rollout.plan(engine, shadow).steps)
     rollout.execute(engine, APP1, shadow)
     start = registry.list_deployments(engine, "churn")[-1].started_at.replace(tzinfo=UTC) + timedelta(seconds=1)
     _served(engine, v1, 300, start, correct_every=20)  # champion: 95% right
@@ -255,8 +255,9 @@ def test_guard_rails_and_shadow_scores(engine, churn):
     checks = {c.version: c for c in rollout.check_guardrails(engine, ANA, "churn", max_drop=0.02, min_rows=200)}
     assert checks[2].breached and checks[2].request_id is not None and "BREACHED" in checks[2].message()
     assert checks[3].enough_data and checks[3].max_drop == 0.6 and checks[3].source == "stage"
+    assert checks[3].metric == "roc_auc" and checks[3].champion == pytest.approx(0.5)  # constant champion scores
     assert not checks[3].breached and checks[3].alert_id is None
-    assert checks[2].max_drop == 0.02 and checks[2].source == "default"
+    assert checks[2].max_drop == 0.02 and checks[2].source == "default" and checks[2].metric == "accuracy"
     # The breach raised an alert (critical, on v2), readable and actionable through services.alerts.
     view = alerts.get_alert(engine, checks[2].alert_id)
     assert view.alert.state == "open" and view.alert.model_version_id == v2 and view.rule.severity == "critical"
@@ -280,7 +281,7 @@ def test_guard_rails_and_shadow_scores(engine, churn):
     with pytest.raises(InvalidInput, match="between 0 and 1"):
         rollout.guardrail_condition(-0.1)
     with pytest.raises(InvalidInput, match="watch"):
-        rollout.guardrail_condition(0.1, "roc_auc")
+        rollout.guardrail_condition(0.1, "f1")
     breaches = sum(c.breached for c in checks.values()) + sum(c.breached for c in again)
     assert audit.count_events(engine, audit.AuditFilter(action="rollout.guardrail_breach")) == breaches
     # The scheduled command does the same and exits 1 on a breach (the open alert is not raised again).
