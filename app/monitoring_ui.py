@@ -74,6 +74,7 @@ def drift_frame(report: mon.DriftReport) -> pd.DataFrame:
                 "column": r.column,
                 "role": r.role,
                 "test": r.method_label,
+                "statistic": r.statistic,
                 "score": r.score,
                 "threshold": r.threshold,
                 "decides when": "p < threshold" if r.is_p_value else "distance >= threshold",
@@ -370,6 +371,9 @@ def _drift_tab(engine: Engine, actor: Actor, sel: Selection) -> None:
     st.dataframe(
         drift_frame(report), hide_index=True, width="stretch", key="mon_drift_table",
         column_config={
+            "statistic": st.column_config.NumberColumn(
+                "statistic", format="%.4g", help="The test's statistic: KS D, chi-square, z, Anderson-Darling; the raw "
+                "Wasserstein distance (before dividing by the reference std); for other distances the distance."),
             "score": st.column_config.NumberColumn("score", format="%.4g",
                                                    help="The p-value for a p-value test, else the distance."),
             "threshold": st.column_config.NumberColumn("threshold", format="%.4g"),

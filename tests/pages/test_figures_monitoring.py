@@ -144,4 +144,5 @@ def test_drift_table_and_headline():
     frame = ui.drift_frame(report)
     assert frame.loc[0, "verdict"] == "drifted" and frame.loc[0, "tested"] == "50,000 / 50,000 (sample)"
     assert frame.loc[0, "decides when"] == "distance >= threshold" and frame.loc[0, "test chosen"] == "default rule"
+    assert (frame.loc[0, "statistic"], frame.loc[0, "score"], frame.loc[0, "threshold"]) == (0.2, 0.4, 0.1)
     assert ui.drift_headline(report).startswith("1 of 1 features drifted (100%): dataset drift")
