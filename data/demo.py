@@ -20,12 +20,15 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlmodel import func, select
 
 from data import scenario as sc
 from services import experiments, registry, themes, users
+from services.db import read_session
 from services.errors import Conflict
 from services.ingest import import_frame
 from services.roles import Actor
+from services.schema import AuditEvent, ModelVersion, Prediction, User
 
 ACTOR_NAME = "demo-loader"
 Echo = Callable[[str], Any]
@@ -57,6 +60,20 @@ class _Steps:
         self.summary.seconds[name] = round(seconds, 2)
         self.echo(f"  {name:<22} {seconds:6.1f} s  {detail(result) if detail else ''}".rstrip())
         return result
+
+
+def why_not_fresh(engine: Engine) -> str | None:
+    """Why this database must not get the demo on start, or None when it is a fresh install. The demo
+    creates accounts whose passwords are published in the README, so it only ever loads into a database
+    that has no users, no audit history and no data at all (a team database with accounts but no data
+    yet keeps its accounts to itself)."""
+    with read_session(engine) as session:
+        for model, what in ((User, "accounts"), (AuditEvent, "audit events"), (ModelVersion, "model versions"),
+                            (Prediction, "predictions")):  # fmt: skip
+            n = session.exec(select(func.count()).select_from(model)).one()
+            if n:
+                return f"the database already has {n:,} {what}"
+    return None
 
 
 def load_demo(

@@ -23,7 +23,9 @@ def _engine():
 
 
 def _init_db_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--demo", action="store_true", help="load the demo scenario when the database is empty")
+    p.add_argument(
+        "--demo", action="store_true", help="load the demo into a fresh database (no users, audit events or data)"
+    )
 
 
 def _init_db(args: argparse.Namespace) -> int:
@@ -33,14 +35,13 @@ def _init_db(args: argparse.Namespace) -> int:
     migrate(engine)
     print(f"Schema is at the latest migration ({database_url().split('@')[-1]}).")
     if args.demo:
-        from services.overview import database_is_empty
+        from data.demo import load_demo, why_not_fresh
 
-        if database_is_empty(engine):
-            from data.demo import load_demo
-
+        reason = why_not_fresh(engine)
+        if reason is None:
             load_demo(engine, echo=print)
         else:
-            print("Database already has data: demo not loaded.")
+            print(f"Demo not loaded: {reason} (it loads only into a fresh database).")
     return 0
 
 

@@ -125,3 +125,18 @@ def test_concurrent_writers_keep_one_intact_chain(engine):
     report = audit.verify(engine)
     assert report.intact, report.message()
     assert report.checked == 60
+
+
+def test_time_filter_keeps_events_in_the_half_open_window(engine, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+    for hour in range(4):  # events at 09:00, 10:00, 11:00, 12:00
+        monkeypatch.setattr(audit, "utcnow", lambda h=hour: start + timedelta(hours=h))
+        with write_session(engine) as session:
+            audit.record(session, ACTOR, "thing.change", "thing", hour)
+    window = audit.AuditFilter(since=start + timedelta(hours=1), until=start + timedelta(hours=3))
+    assert list(audit.list_events(engine, window)["subject_id"]) == ["2", "1"]  # 10:00 and 11:00, newest first
+    assert audit.count_events(engine, audit.AuditFilter(since=start + timedelta(hours=3))) == 1
+    assert audit.count_events(engine, audit.AuditFilter(until=start)) == 0
+    assert audit.verify(engine).intact

@@ -50,3 +50,38 @@ def test_audit_verify_exit_codes(db_url, capsys):
         conn.execute(sa.text("UPDATE audit_event SET actor = 'mallory@example.com' WHERE id = 1"))
     assert main(["audit", "verify"]) == 1
     assert "BROKEN at event 1" in capsys.readouterr().out
+
+
+@pytest.fixture
+def demo_loads(monkeypatch):
+    """Record init-db's calls of the demo loader (the load itself has its own tests)."""
+    calls = []
+    monkeypatch.setattr("data.demo.load_demo", lambda engine, echo=print: calls.append(engine.url))
+    return calls
+
+
+def test_init_db_demo_loads_into_a_fresh_database(tmp_path, monkeypatch, demo_loads, capsys):
+    monkeypatch.setenv("LOOPDECK_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert main(["init-db", "--demo"]) == 0
+    assert len(demo_loads) == 1
+    with make_engine(f"sqlite:///{tmp_path / 'fresh.db'}").connect() as conn:  # migrated to head first
+        assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar() == 1
+
+
+def test_init_db_demo_never_loads_into_a_database_with_accounts(db_url, demo_loads, capsys):
+    """A team database with accounts but no data yet must not get the demo's published passwords."""
+    users.create_first_admin(make_engine(db_url), "root@example.com", "Root", "password-123")
+    assert main(["init-db", "--demo"]) == 0
+    assert demo_loads == []
+    assert "Demo not loaded: the database already has 1 accounts" in capsys.readouterr().out
+
+
+def test_init_db_demo_never_loads_over_an_audit_history(db_url, demo_loads, capsys):
+    engine = make_engine(db_url)
+    users.create_first_admin(engine, "root@example.com", "Root", "password-123")
+    with engine.begin() as conn:
+        # accounts gone, but the history says this is not a new install
+        conn.execute(sa.text("DELETE FROM user_account"))
+    assert main(["init-db", "--demo"]) == 0
+    assert demo_loads == []
+    assert "audit events" in capsys.readouterr().out
