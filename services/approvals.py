@@ -44,7 +44,22 @@ def _fingerprint_model_version(session: Session, subject_id: str) -> str:
     row = session.get(ModelVersion, int(subject_id))
     if row is None:
         raise NotFound(f"No model version with id {subject_id}.")
-    return _digest([row.artifact_sha256, row.metrics, row.params, row.feature_schema, row.status])
+    # everything a reviewer judged: the artifact and its lineage, the evaluation, the model card
+    # (editable on the Models page), the training data snapshot, and the status
+    return _digest(
+        {
+            "artifact_sha256": row.artifact_sha256,
+            "artifact_uri": row.artifact_uri,
+            "metrics": row.metrics,
+            "params": row.params,
+            "feature_schema": row.feature_schema,
+            "model_card": row.model_card,
+            "training_data": row.training_data,
+            "parent_id": row.parent_id,
+            "trigger": row.trigger,
+            "status": row.status,
+        }
+    )
 
 
 def _fingerprint_model(session: Session, subject_id: str) -> str:
@@ -277,8 +292,10 @@ def count_awaiting(engine: Engine, actor: Actor) -> int:
     decided = select(ApprovalDecision.id).where(
         ApprovalDecision.request_id == ApprovalRequest.id, ApprovalDecision.actor == actor.label, ApprovalDecision.valid
     )
-    query = select(func.count()).select_from(ApprovalRequest).where(
-        ApprovalRequest.status == "pending", ApprovalRequest.requested_by != actor.label, ~decided.exists()
+    query = (
+        select(func.count())
+        .select_from(ApprovalRequest)
+        .where(ApprovalRequest.status == "pending", ApprovalRequest.requested_by != actor.label, ~decided.exists())
     )  # one count, without reading the evidence snapshots: it runs on every page view (the sidebar badge)
     with read_session(engine) as session:
         return int(session.exec(query).one())

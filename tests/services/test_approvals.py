@@ -1,9 +1,11 @@
 """Four-eyes approvals: self-approval refused for every kind, required counts, reset on change."""
 
+import json
+
 import pytest
 import sqlalchemy as sa
 
-from services import approvals, audit, settings
+from services import approvals, audit, registry, settings
 from services.db import write_session
 from services.errors import Conflict, InvalidInput, PermissionDenied, SelfApprovalError
 from services.roles import Actor, Role
@@ -70,6 +72,40 @@ def test_a_change_to_the_subject_resets_the_approvals(engine, subjects):
     approvals.decide(engine, APP1, row.id, "approve")  # APP1 looks again and approves the new state
     assert approvals.decide(engine, APP2, row.id, "approve").request.status == "approved"
     assert audit.count_events(engine, audit.AuditFilter(action="approval.reset")) == 1
+
+
+def test_editing_the_model_card_after_approval_resets_the_approvals(engine, subjects):
+    mv = subjects["promote"]
+    settings.set_value(engine, ADMIN, "approvals.required", {"promote": 1})
+    row = approvals.request_change(engine, ANA, "promote", mv, "go")
+    assert approvals.decide(engine, APP1, row.id, "approve").request.status == "approved"
+    # an analyst edits the model card through the service after the approval
+    registry.update_model_card(engine, ANA, mv, {"known_limitations": "none worth mentioning"})
+    assert approvals.refresh(engine, row.id) is True
+    view = approvals.get_request(engine, row.id)
+    assert view.request.status == "pending" and view.approvals == 0
+    assert [d.valid for d in view.decisions] == [False]
+    # the approved state can no longer be executed
+    with pytest.raises(Conflict, match="only approved"), write_session(engine) as session:
+        approvals.lock_for_execution(session, row.id)
+    events = audit.list_events(engine, audit.AuditFilter(action="approval.reset"))
+    assert [(e.subject_id, json.loads(e.payload)["invalidated_decisions"]) for e in events.itertuples()] == [
+        (str(row.id), 1)
+    ]
+    # an unchanged card (same text again) is no change: nothing resets
+    assert approvals.decide(engine, APP2, row.id, "approve").request.status == "approved"
+    registry.update_model_card(engine, ANA, mv, {"known_limitations": "none worth mentioning"})
+    assert approvals.refresh(engine, row.id) is False
+
+
+def test_a_change_to_the_training_data_snapshot_resets_the_approvals(engine, subjects):
+    mv = subjects["canary"]
+    row = approvals.request_change(engine, ANA, "canary", mv, "try on 10%")
+    assert approvals.decide(engine, APP1, row.id, "approve").request.status == "approved"
+    with engine.begin() as conn:  # the lineage is rewritten behind the approvers' back
+        conn.execute(sa.text("UPDATE model_version SET training_data = '{\"rows\": 1}' WHERE id = :i"), {"i": mv})
+    assert approvals.refresh(engine, row.id) is True
+    assert approvals.get_request(engine, row.id).request.status == "pending"
 
 
 def test_a_rollout_in_between_resets_a_rollback_request(engine, subjects):
