@@ -12,6 +12,11 @@ Approvals and staged rollout rules come on top of this (services/rollout, servic
 call the in-session functions (`deploy_in_session`, `end_in_session`) so that a deployment, the
 approval it executes and their audit events commit together.
 
+Four-eyes holds here too: an approver changes what serves only by executing an approved request
+(services/rollout passes the request it has locked). A deployment without a request
+(`record_deployment`, `end_deployment`, or the in-session functions without `approval_request_id`)
+is an admin's or the system's (the demo loader, an import of history), never a lone approver's.
+
 Aliases: the champion is the version with an open full deployment (exactly one per model while it
 serves); challengers are versions with an open canary or shadow deployment.
 """
@@ -40,7 +45,7 @@ from services import audit
 from services.db import ROOT, read_session, write_session
 from services.errors import Conflict, InvalidInput, NotFound
 from services.roles import Actor, Role, require
-from services.schema import Deployment, ModelVersion
+from services.schema import ApprovalRequest, Deployment, ModelVersion
 from services.timeutil import to_utc, utcnow
 
 ARTIFACT_DIR_ENV = "LOOPDECK_ARTIFACT_DIR"
@@ -419,6 +424,34 @@ def _check_share(stage: str, traffic_share: float) -> float:
     return share
 
 
+def _check_authority(
+    session: Session,
+    actor: Actor,
+    approval_request_id: int | None,
+    action: str,
+    kinds: tuple[str, ...],
+    version: ModelVersion,
+) -> None:
+    """An approver acts on what serves only under an approved request of a matching kind about this
+    model (the caller has locked it with approvals.lock_for_execution); without one, only an admin
+    (or the system)."""
+    require(actor, Role.approver, action)
+    if approval_request_id is None:
+        require(actor, Role.admin, f"{action} without an approved request (request the change instead)")
+        return
+    request = session.get(ApprovalRequest, approval_request_id)
+    if request is None:
+        raise NotFound(f"No approval request #{approval_request_id}.")
+    if request.status != "approved" or request.kind not in kinds:
+        raise Conflict(f"Request #{request.id} ({request.kind}, {request.status}) does not authorise you to {action}.")
+    subject = str(version.id) if request.subject_type == "model_version" else version.model_name
+    if request.subject_id != subject:
+        raise Conflict(
+            f"Request #{request.id} is about {request.subject_type} {request.subject_id}, "
+            f"not {version.model_name} v{version.version}."
+        )
+
+
 def deploy_in_session(
     session: Session,
     actor: Actor,
@@ -432,13 +465,18 @@ def deploy_in_session(
     """record_deployment inside the caller's transaction (the caller commits; see record_deployment).
 
     Locks the model's versions first, then writes; the audit event goes last so that the audit
-    chain's lock is always taken after the model's (one lock order for every writer)."""
+    chain's lock is always taken after the model's (one lock order for every writer).
+    With `approval_request_id`, the request must be an approved promote, canary or rollback request;
+    without one, the actor must be an admin (see the module docstring)."""
     require(actor, Role.approver, "deploy model versions")
     share = _check_share(stage, traffic_share)
     when = to_utc(started_at) if started_at else utcnow()
     row = session.get(ModelVersion, model_version_id)
     if row is None:
         raise NotFound(f"No model version with id {model_version_id}.")
+    _check_authority(
+        session, actor, approval_request_id, "deploy model versions", ("promote", "canary", "rollback"), row
+    )
     versions = {v.id: v for v in lock_model(session, row.model_name)}
     row = versions[row.id]
     open_rows = open_deployments_in(session, list(versions))
@@ -524,8 +562,11 @@ def record_deployment(
     canary/shadow: ends this version's open canary or shadow (a new traffic share is a new row); a
     candidate or archived version becomes challenger. A version that serves full cannot also be a
     canary or shadow.
+
+    No approval request is involved, so this is for admins and the system (the demo loader, importing
+    a deployment history): approvers deploy by executing an approved request (services/rollout).
     """
-    require(actor, Role.approver, "deploy model versions")
+    require(actor, Role.admin, "deploy model versions without an approved request (request the change instead)")
     _check_share(stage, traffic_share)
     with write_session(engine) as session:
         deployment = deploy_in_session(session, actor, model_version_id, stage, traffic_share, started_at, reason)
@@ -550,13 +591,15 @@ def end_in_session(
     approval_request_id: int | None = None,
 ) -> Deployment:
     """end_deployment inside the caller's transaction. Ending a full deployment is refused: a model
-    always keeps a champion (replace it with deploy_in_session instead)."""
+    always keeps a champion (replace it with deploy_in_session instead). Needs an approved rollback
+    request (`approval_request_id`) or an admin, like deploy_in_session."""
     require(actor, Role.approver, "end deployments")
     when = to_utc(ended_at) if ended_at else utcnow()
     deployment = session.get(Deployment, deployment_id)
     if deployment is None:
         raise NotFound(f"No deployment with id {deployment_id}.")
     version = session.get(ModelVersion, deployment.model_version_id)
+    _check_authority(session, actor, approval_request_id, "end deployments", ("rollback",), version)
     versions = {v.id: v for v in lock_model(session, version.model_name)}
     version = versions[version.id]
     session.refresh(deployment)
@@ -599,8 +642,9 @@ def end_in_session(
 def end_deployment(
     engine: Engine, actor: Actor, deployment_id: int, ended_at: datetime | None = None, reason: str = ""
 ) -> Deployment:
-    """Stop one open canary or shadow deployment without starting another."""
-    require(actor, Role.approver, "end deployments")
+    """Stop one open canary or shadow deployment without starting another. Admins and the system only:
+    approvers end a canary by executing an approved rollback request (services/rollout)."""
+    require(actor, Role.admin, "end deployments without an approved request (request a rollback instead)")
     with write_session(engine) as session:
         deployment = end_in_session(session, actor, deployment_id, ended_at, reason)
         model_name = session.get(ModelVersion, deployment.model_version_id).model_name

@@ -174,8 +174,8 @@ ACTIONS = [
             model_card={},
         ),
     ),
-    Action(
-        "record deployment", Role.approver, lambda e, a, s: registry.record_deployment(e, a, s, "canary", 0.1), _model
+    Action(  # without an approved request: admin (or the system) only; approvers go through rollout
+        "record deployment", Role.admin, lambda e, a, s: registry.record_deployment(e, a, s, "canary", 0.1), _model
     ),
     Action(
         "register experiment",
@@ -221,7 +221,7 @@ ACTIONS = [
     Action(
         "edit model card", Role.analyst, lambda e, a, s: registry.update_model_card(e, a, s, {"owner": "ml"}), _model
     ),
-    Action("end a canary", Role.approver, lambda e, a, s: registry.end_deployment(e, a, s, reason="done"), _canary),
+    Action("end a canary", Role.admin, lambda e, a, s: registry.end_deployment(e, a, s, reason="done"), _canary),
     Action(
         "set the judge's gates",
         Role.admin,

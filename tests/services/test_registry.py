@@ -26,6 +26,7 @@ from services.schema import ModelVersion
 
 ANALYST = Actor("ana@test.io", Role.analyst)
 APPROVER = Actor("apo@test.io", Role.approver)
+ADMIN = Actor("adm@test.io", Role.admin)  # deployments without an approval request: admins and the system
 VIEWER = Actor("vic@test.io", Role.viewer)
 SCHEMA = {"x": "numeric", "y": "numeric", "plan": "categorical"}
 T0 = datetime(2026, 8, 1, tzinfo=UTC)
@@ -209,11 +210,11 @@ def test_non_json_metrics_and_non_estimators_are_refused(engine):
 
 def test_deployment_history_is_never_overwritten(engine):
     v1, v2 = _register(engine), _register(engine)
-    d1 = registry.record_deployment(engine, APPROVER, v1.id, "full", 1.0, started_at=T0, reason="first")
-    c2 = registry.record_deployment(engine, APPROVER, v2.id, "canary", 0.1, started_at=T0 + timedelta(days=45))
+    d1 = registry.record_deployment(engine, ADMIN, v1.id, "full", 1.0, started_at=T0, reason="first")
+    c2 = registry.record_deployment(engine, ADMIN, v2.id, "canary", 0.1, started_at=T0 + timedelta(days=45))
     assert registry.get_version(engine, v2.id).status == "challenger"
-    c2b = registry.record_deployment(engine, APPROVER, v2.id, "canary", 0.25, started_at=T0 + timedelta(days=47))
-    f2 = registry.record_deployment(engine, APPROVER, v2.id, "full", 1.0, started_at=T0 + timedelta(days=50))
+    c2b = registry.record_deployment(engine, ADMIN, v2.id, "canary", 0.25, started_at=T0 + timedelta(days=47))
+    f2 = registry.record_deployment(engine, ADMIN, v2.id, "full", 1.0, started_at=T0 + timedelta(days=50))
     history = {d.id: d for d in registry.list_deployments(engine, "churn")}
     assert list(history) == [d1.id, c2.id, c2b.id, f2.id]
 
@@ -227,7 +228,7 @@ def test_deployment_history_is_never_overwritten(engine):
     assert [d.stage for d in history.values() if d.ended_at is None] == ["full"]
     assert registry.get_version(engine, v1.id).status == "archived"
     assert registry.get_version(engine, v2.id).status == "champion"
-    assert history[d1.id].reason == "first" and history[d1.id].started_by == APPROVER.label
+    assert history[d1.id].reason == "first" and history[d1.id].started_by == ADMIN.label
 
 
 def test_every_deployment_change_rewrites_the_routing_file(engine, tmp_path):
@@ -235,13 +236,13 @@ def test_every_deployment_change_rewrites_the_routing_file(engine, tmp_path):
 
     v1, v2 = _register(engine), _register(engine)
     path = tmp_path / "routing" / "churn.json"
-    registry.record_deployment(engine, APPROVER, v1.id, "full", 1.0, started_at=T0)
+    registry.record_deployment(engine, ADMIN, v1.id, "full", 1.0, started_at=T0)
     assert json.loads(path.read_text())["champion"]["version"] == 1
-    canary = registry.record_deployment(engine, APPROVER, v2.id, "canary", 0.1, started_at=T0 + timedelta(days=1))
+    canary = registry.record_deployment(engine, ADMIN, v2.id, "canary", 0.1, started_at=T0 + timedelta(days=1))
     routing = json.loads(path.read_text())
     assert routing["champion"]["traffic_share"] == pytest.approx(0.9)
     assert [(c["version"], c["traffic_share"]) for c in routing["challengers"]] == [(2, 0.1)]
-    registry.end_deployment(engine, APPROVER, canary.id, ended_at=T0 + timedelta(days=2), reason="enough")
+    registry.end_deployment(engine, ADMIN, canary.id, ended_at=T0 + timedelta(days=2), reason="enough")
     routing = json.loads(path.read_text())
     assert routing["challengers"] == [] and routing["champion"]["traffic_share"] == 1.0
     assert [p.name for p in path.parent.iterdir()] == ["churn.json"]  # no temporary file left behind
@@ -249,9 +250,9 @@ def test_every_deployment_change_rewrites_the_routing_file(engine, tmp_path):
 
 def test_old_champion_serving_a_holdout_is_a_challenger(engine):
     v1, v2 = _register(engine), _register(engine)
-    registry.record_deployment(engine, APPROVER, v1.id, "full", 1.0, started_at=T0)
-    registry.record_deployment(engine, APPROVER, v2.id, "full", 0.9, started_at=T0 + timedelta(days=50))
-    registry.record_deployment(engine, APPROVER, v1.id, "canary", 0.1, started_at=T0 + timedelta(days=50))
+    registry.record_deployment(engine, ADMIN, v1.id, "full", 1.0, started_at=T0)
+    registry.record_deployment(engine, ADMIN, v2.id, "full", 0.9, started_at=T0 + timedelta(days=50))
+    registry.record_deployment(engine, ADMIN, v1.id, "canary", 0.1, started_at=T0 + timedelta(days=50))
     assert registry.get_version(engine, v1.id).status == "challenger"
     open_ = [d for d in registry.list_deployments(engine) if d.ended_at is None]
     assert sorted((d.model_version_id, d.stage) for d in open_) == sorted([(v2.id, "full"), (v1.id, "canary")])
@@ -259,12 +260,12 @@ def test_old_champion_serving_a_holdout_is_a_challenger(engine):
 
 def test_deployment_rules(engine):
     v1 = _register(engine)
-    registry.record_deployment(engine, APPROVER, v1.id, "full", 1.0, started_at=T0)
+    registry.record_deployment(engine, ADMIN, v1.id, "full", 1.0, started_at=T0)
     with pytest.raises(InvalidInput, match="already serves full"):
-        registry.record_deployment(engine, APPROVER, v1.id, "canary", 0.1)
+        registry.record_deployment(engine, ADMIN, v1.id, "canary", 0.1)
     v2 = _register(engine)
     with pytest.raises(InvalidInput, match="cannot end before it started"):
-        registry.record_deployment(engine, APPROVER, v2.id, "full", 1.0, started_at=T0 - timedelta(days=1))
+        registry.record_deployment(engine, ADMIN, v2.id, "full", 1.0, started_at=T0 - timedelta(days=1))
     for stage, share, message in (
         ("blue", 0.5, "Unknown stage"),
         ("canary", 1.5, "between 0 and 1"),
@@ -272,14 +273,14 @@ def test_deployment_rules(engine):
         ("canary", "lots", "number"),
     ):
         with pytest.raises(InvalidInput, match=message):
-            registry.record_deployment(engine, APPROVER, v2.id, stage, share)
+            registry.record_deployment(engine, ADMIN, v2.id, stage, share)
     with pytest.raises(NotFound):
-        registry.record_deployment(engine, APPROVER, 999, "full", 1.0)
-    shadow = registry.record_deployment(engine, APPROVER, v2.id, "shadow", 0.0, started_at=T0 + timedelta(days=1))
-    ended = registry.end_deployment(engine, APPROVER, shadow.id, ended_at=T0 + timedelta(days=2), reason="done")
+        registry.record_deployment(engine, ADMIN, 999, "full", 1.0)
+    shadow = registry.record_deployment(engine, ADMIN, v2.id, "shadow", 0.0, started_at=T0 + timedelta(days=1))
+    ended = registry.end_deployment(engine, ADMIN, shadow.id, ended_at=T0 + timedelta(days=2), reason="done")
     assert ended.ended_at is not None
     with pytest.raises(Conflict, match="already ended"):
-        registry.end_deployment(engine, APPROVER, shadow.id)
+        registry.end_deployment(engine, ADMIN, shadow.id)
 
 
 # --- roles and audit ---------------------------------------------------------------------------
@@ -289,18 +290,23 @@ def test_roles(engine):
     with pytest.raises(PermissionDenied, match="analyst"):
         _register(engine, actor=VIEWER)
     row = _register(engine, actor=ANALYST)
-    with pytest.raises(PermissionDenied, match="approver"):
-        registry.record_deployment(engine, ANALYST, row.id, "full", 1.0)
-    deployment = registry.record_deployment(engine, APPROVER, row.id, "full", 1.0)
-    with pytest.raises(PermissionDenied):
-        registry.end_deployment(engine, ANALYST, deployment.id)
+    for actor in (ANALYST, APPROVER):  # four-eyes: a lone approver does not change what serves
+        with pytest.raises(PermissionDenied, match="admin"):
+            registry.record_deployment(engine, actor, row.id, "full", 1.0)
+    deployment = registry.record_deployment(engine, ADMIN, row.id, "full", 1.0)
+    canary = registry.record_deployment(engine, ADMIN, _register(engine).id, "canary", 0.1)
+    for actor in (ANALYST, APPROVER):
+        with pytest.raises(PermissionDenied, match="admin"):
+            registry.end_deployment(engine, actor, canary.id)
+    assert registry.aliases(engine, "churn").champion.id == row.id and deployment.ended_at is None
+    assert [d.id for d in registry.list_deployments(engine) if d.ended_at is None] == [deployment.id, canary.id]
     with pytest.raises(PermissionDenied):
         experiments.register_experiment(engine, VIEWER, "exp", "Exp", "", _variants(), "converted")
 
 
 def test_audit_events(engine):
     row = _register(engine)
-    deployment = registry.record_deployment(engine, APPROVER, row.id, "full", 1.0, started_at=T0)
+    deployment = registry.record_deployment(engine, ADMIN, row.id, "full", 1.0, started_at=T0)
     events = audit.list_events(engine)
     by_action = {e.action: e for e in events.itertuples()}
     assert by_action["model.register"].subject_id == str(row.id)
@@ -312,8 +318,47 @@ def test_audit_events(engine):
     # A refused action writes nothing.
     before = audit.count_events(engine)
     with pytest.raises(InvalidInput):
-        registry.record_deployment(engine, APPROVER, row.id, "canary", 0.1)
+        registry.record_deployment(engine, ADMIN, row.id, "canary", 0.1)
     assert audit.count_events(engine) == before
+
+
+def test_in_session_deployments_need_an_approved_request_about_this_model(engine):
+    """deploy_in_session/end_in_session (what services/rollout calls) take an approver only with an
+    approved request of a matching kind about the same model; without one, an admin."""
+    from services import approvals
+    from services.db import write_session
+
+    v1, v2 = _register(engine), _register(engine)
+    other = _register(engine, model_name="fraud")
+    registry.record_deployment(engine, ADMIN, v1.id, "full", 1.0, started_at=T0)
+    canary = registry.record_deployment(engine, ADMIN, v2.id, "canary", 0.1, started_at=T0 + timedelta(days=1))
+    pending = approvals.request_change(engine, ANALYST, "promote", v2.id, "v2 is better")
+    elsewhere = approvals.request_change(engine, ANALYST, "promote", other.id, "fraud v1")
+    approvals.decide(engine, APPROVER, elsewhere.id, "approve")
+    approvals.decide(engine, Actor("apo2@test.io", Role.approver), elsewhere.id, "approve")
+    before = audit.count_events(engine)
+    refusals = [
+        (PermissionDenied, "admin", lambda s: registry.deploy_in_session(s, APPROVER, v2.id, "full", 1.0)),
+        (PermissionDenied, "admin", lambda s: registry.end_in_session(s, APPROVER, canary.id)),
+        (Conflict, r"\(promote, pending\)", lambda s: registry.deploy_in_session(
+            s, APPROVER, v2.id, "full", 1.0, approval_request_id=pending.id)),
+        (Conflict, "not churn v2", lambda s: registry.deploy_in_session(
+            s, APPROVER, v2.id, "full", 1.0, approval_request_id=elsewhere.id)),
+        (Conflict, r"\(promote, approved\)", lambda s: registry.end_in_session(
+            s, APPROVER, canary.id, approval_request_id=elsewhere.id)),
+        (NotFound, "#999", lambda s: registry.end_in_session(s, APPROVER, canary.id, approval_request_id=999)),
+    ]  # fmt: skip
+    for error, message, call in refusals:
+        with pytest.raises(error, match=message), write_session(engine) as session:
+            call(session)
+    assert audit.count_events(engine) == before
+    assert registry.aliases(engine, "churn").champion.id == v1.id
+    # the approved request about this version authorises the approver (what rollout does)
+    approvals.decide(engine, APPROVER, pending.id, "approve")
+    approvals.decide(engine, Actor("apo2@test.io", Role.approver), pending.id, "approve")
+    with write_session(engine) as session:
+        registry.deploy_in_session(session, APPROVER, v2.id, "full", 1.0, approval_request_id=pending.id)
+    assert registry.aliases(engine, "churn").champion.id == v2.id
 
 
 # --- experiments (minimal) ---------------------------------------------------------------------

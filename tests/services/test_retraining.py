@@ -236,9 +236,19 @@ def test_retraining_from_an_alert_is_requested_with_the_alert_as_evidence(engine
         rule = AlertRule(name="mobile accuracy", model_name="churn", metric="accuracy", threshold=0.8)
         session.add(rule)
         session.flush()
-        alert = Alert(rule_id=rule.id, model_version_id=base, value=0.71,
-                      evidence={"model": "churn", "model_version": 1, "threshold": 0.8, "comparison": "<",
-                                "window": {"start": "2026-09-01", "end": "2026-09-07"}, "cohort": {"platform": "ios"}})
+        alert = Alert(
+            rule_id=rule.id,
+            model_version_id=base,
+            value=0.71,
+            evidence={
+                "model": "churn",
+                "model_version": 1,
+                "threshold": 0.8,
+                "comparison": "<",
+                "window": {"start": "2026-09-01", "end": "2026-09-07"},
+                "cohort": {"platform": "ios"},
+            },
+        )
         session.add(alert)
         session.flush()
         alert_id = alert.id
@@ -274,7 +284,7 @@ def test_cli_retrain_and_routing(engine, capsys, monkeypatch, tmp_path):
     from services.__main__ import main
 
     base = _setup(engine)
-    registry.record_deployment(engine, APP, base, "full", 1.0, started_at=T0)
+    registry.record_deployment(engine, ADMIN, base, "full", 1.0, started_at=T0)
     monkeypatch.setenv("LOOPDECK_DATABASE_URL", engine.url.render_as_string(hide_password=False))
     settings.get(engine, "approvals.required")  # the schema is there
     code = main(["retrain", "--model", "churn", "--base-version", "1", "--train-from", "2026-08-01",

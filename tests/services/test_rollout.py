@@ -56,7 +56,7 @@ def _register(engine, seed: int = 0) -> int:
 def churn(engine):
     """v1 serving full since T0, v2 and v3 candidates; one approval each kind needs."""
     ids = [_register(engine, s) for s in (0, 1, 2)]
-    registry.record_deployment(engine, APP1, ids[0], "full", 1.0, started_at=T0, reason="first model")
+    registry.record_deployment(engine, ADMIN, ids[0], "full", 1.0, started_at=T0, reason="first model")
     settings.set_value(engine, ADMIN, "approvals.required", {k: 1 for k in approvals.KINDS})
     return ids
 
