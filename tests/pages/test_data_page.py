@@ -32,6 +32,20 @@ def _open_data(signed_in, role="analyst"):
     return at.switch_page("pages/data.py").run()
 
 
+def _import(at):
+    """Click Import: the page starts the import in the background and shows its progress; once the job
+    is over the next run shows the outcome (AppTest does not poll fragments, so the test waits)."""
+    from app import jobs
+
+    at.button(key="data_import").click().run()
+    assert not at.exception
+    job_id = at.session_state["data_job"]
+    assert [p.value for p in at.get("progress")] or jobs.job_board().get(job_id).done  # progress while it runs
+    job = jobs.job_board().wait(job_id, timeout=120)
+    assert job is not None and job.done
+    return at.run()
+
+
 def test_viewer_has_no_data_page(signed_in):
     at = signed_in("viewer")
     with pytest.raises(ValueError, match="Could not find a navigation page"):
@@ -56,7 +70,7 @@ def test_import_a_sample_then_a_broken_file(signed_in, demo_model, page_db):
     data = (SAMPLES / "predictions.csv").read_bytes()
     at.file_uploader(key="data_upload_predictions").set_value(("predictions.csv", data, "text/csv"))
     at.run()
-    at.button(key="data_import").click().run()
+    _import(at)
     assert not at.exception
     assert not at.error, [e.value for e in at.error]
     assert [s.value for s in at.success][0].startswith(
@@ -70,7 +84,7 @@ def test_import_a_sample_then_a_broken_file(signed_in, demo_model, page_db):
     broken = data.replace(b",0.91,", b",not-a-score,").replace(b"req-0002,demo-churn,1,", b"req-0002,nope,1,")
     at.file_uploader(key="data_upload_predictions").set_value(("broken.csv", broken, "text/csv"))
     at.run()
-    at.button(key="data_import").click().run()
+    _import(at)
     assert not at.exception
     assert at.error[0].value.startswith("The file was not imported: 2 problems")
     problems = _table(at, "message")
@@ -99,7 +113,42 @@ def test_an_import_that_breaches_an_alert_rule_says_so(signed_in, demo_model, pa
         ("predictions.csv", (SAMPLES / "predictions.csv").read_bytes(), "text/csv")
     )
     at.run()
-    at.button(key="data_import").click().run()
+    _import(at)
     assert not at.exception
     assert [s.value for s in at.success][0].endswith("; 1 new alert.") and len(seen) == 1
     assert "found 1 new breach: see Monitoring, Alerts" in at.warning[0].value
+
+
+def test_the_import_runs_in_the_background_and_a_click_meanwhile_does_not_stop_it(
+    signed_in, demo_model, page_db, monkeypatch
+):
+    """While the import runs the Import button is disabled and the page answers other clicks; the
+    import still commits (a script-run import would have been stopped with its transaction)."""
+    import threading
+
+    from app import jobs
+    from services import ingest
+
+    release = threading.Event()
+    real = ingest.import_file
+
+    def slow_import(*args, **kwargs):
+        kwargs["progress"](0.5, "halfway")
+        assert release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "import_file", slow_import)
+    at = _open_data(signed_in)
+    at.file_uploader(key="data_upload_predictions").set_value(
+        ("predictions.csv", (SAMPLES / "predictions.csv").read_bytes(), "text/csv")
+    )
+    at.run()
+    at.button(key="data_import").click().run()
+    assert at.button(key="data_import").disabled
+    at.segmented_control(key="data_kind").set_value("outcomes").run()  # another click while it runs
+    assert not at.exception
+    release.set()
+    assert jobs.job_board().wait(at.session_state["data_job"], timeout=60).done
+    at.run()
+    assert [s.value for s in at.success][0].startswith("Imported predictions: 10 rows: 10 new")
+    assert audit.count_events(page_db, AuditFilter(action="data.import")) == 1
