@@ -16,8 +16,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.description = "Import predictions, outcomes, feedback, exposures or metrics from CSV or Parquet."
     p.add_argument("kind", choices=list(KINDS), help="what the file holds")
     p.add_argument("file", help="path of the CSV or Parquet file")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bar (there is none either when stderr is not a terminal)")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (there is none either when stderr is not a terminal)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +34,10 @@ def run(args: argparse.Namespace) -> int:
     show = not args.no_progress and sys.stderr.isatty()
     bar = None
     if show:
-        bar = tqdm(total=100, unit="%", file=sys.stderr, leave=False, bar_format="{l_bar}{bar}| {elapsed}")
+        # At most 100 steps: redraw on each (no time throttle) so short imports show their stages too.
+        bar = tqdm(
+            total=100, unit="%", file=sys.stderr, leave=False, mininterval=0, bar_format="{l_bar}{bar}| {elapsed}"
+        )
     last = [0]
 
     def progress(fraction: float, message: str) -> None:

@@ -48,3 +48,16 @@ def test_cli_lists_problems_and_exits_2(cli_db, capsys, tmp_path):
 def test_cli_missing_file(cli_db, capsys, tmp_path):
     assert main(["ingest", "outcomes", str(tmp_path / "nope.csv"), "--no-progress"]) == 2
     assert "nope.csv: cannot read the file" in capsys.readouterr().err
+
+
+def test_cli_shows_a_progress_bar_on_a_terminal(cli_db, monkeypatch, capsys):
+    """On a terminal the import draws a tqdm bar on stderr through its stages; piped, it draws none."""
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["ingest", "predictions", str(SAMPLES / "predictions.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "reading the file:" in err and "writing 10 new rows:  98%|" in err, err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert main(["ingest", "predictions", str(SAMPLES / "predictions.csv")]) == 0
+    assert "%" not in capsys.readouterr().err
