@@ -1,5 +1,5 @@
 """Malformed files never half-import: either the whole file goes in, or the database is unchanged.
-Property-based on SQLite (hypothesis), plus fixed awkward cases on both databases."""
+Property-based (hypothesis) and fixed awkward cases, on both databases."""
 
 from __future__ import annotations
 
@@ -74,18 +74,19 @@ def malformed(draw) -> tuple[str, bytes]:
 
 
 @pytest.fixture
-def seeded_sqlite(sqlite_engine):
-    seed(sqlite_engine)
-    return sqlite_engine
+def seeded(engine):
+    """SQLite, and Postgres (COPY path) when LOOPDECK_TEST_POSTGRES_URL is set."""
+    seed(engine)
+    return engine
 
 
 @settings(max_examples=50, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=malformed())
-def test_all_or_nothing(seeded_sqlite, case):
+def test_all_or_nothing(seeded, case):
     kind, data = case
     data = data.replace(PLACEHOLDER.encode(), f"{next(_batch):06d}".encode())
-    engine = seeded_sqlite
+    engine = seeded
     before = counts(engine)
     try:
         result = ingest.import_file(engine, ANALYST, kind, data, file_name="fuzz.csv")
