@@ -4,7 +4,8 @@ Champion and its age; open alerts by severity; drift status and the headline met
 the CBPE estimate for the recent, mostly unlabelled weeks (both from services/monitoring, which reads
 the columnar day blocks and caches its results); feedback inflow and the untriaged / overdue count;
 running experiments; approvals awaiting the user; the top backlog items; the last decisions from the
-audit log (retrains, promotions, rollbacks, experiment conclusions, closed backlog items).
+audit log (retrains, promotions, rollbacks, experiment conclusions, closed backlog items), each once:
+an executed approval request is one decision with its request's kind.
 """
 
 from __future__ import annotations
@@ -373,9 +374,16 @@ DECISION_ACTIONS = (
 class Decision:
     ts: datetime
     actor: str
-    action: str
-    kind: str  # retrain, promotion, rollback, experiment, backlog, model
+    action: str  # the audit action that stands for the decision (approval.execute for an executed request)
+    kind: str  # retrain, promotion, canary, rollback, rollout, experiment, backlog, model
     text: str
+    request_id: int | None = None  # the approval request it executed, if any
+
+
+# an executed request's kind -> the decision's kind, and the words its effects are told with
+REQUEST_KINDS = {"promote": "promotion", "canary": "canary", "rollback": "rollback", "retrain": "retrain",
+                 "stop-experiment": "experiment"}  # fmt: skip
+REQUEST_PREFIX = {"promote": "Promoted", "canary": "Canary started", "rollback": "Rolled back"}
 
 
 def _describe(action: str, p: dict[str, Any]) -> tuple[str, str]:
@@ -388,13 +396,13 @@ def _describe(action: str, p: dict[str, Any]) -> tuple[str, str]:
     if action == "model.deploy":
         share = p.get("traffic_share")
         share_text = f" at {share:.0%}" if isinstance(share, int | float) else ""
-        return "promotion", f"{model} deployed {p.get('stage', '')}{share_text}"
+        kind = "promotion" if p.get("stage") == "full" else "canary"
+        return kind, f"{model} deployed {p.get('stage', '')}{share_text}"
     if action == "model.undeploy":
         return "rollout", f"{model} {p.get('stage', '')} deployment ended"
     if action == "approval.execute":
         kind = str(p.get("kind", ""))
-        label = {"rollback": "rollback", "promote": "promotion", "canary": "promotion", "retrain": "retrain"}
-        return label.get(kind, "approval"), f"Approved {kind} executed ({p.get('subject', '')})"
+        return REQUEST_KINDS.get(kind, "approval"), f"Approved {kind} executed ({p.get('subject', '')})"
     if action in ("experiment.conclude", "experiment.stop"):
         verb = "concluded" if action == "experiment.conclude" else "stopped"
         outcome = f": {p['outcome']}" if p.get("outcome") else ""
@@ -406,28 +414,83 @@ def _describe(action: str, p: dict[str, Any]) -> tuple[str, str]:
     return "other", action
 
 
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _group_key(event_id: int, action: str, subject_id: str, p: dict[str, Any]) -> tuple[str, Any]:
+    """Events written by one decision share a key: an executed request and the deployments, the stopped
+    experiment or the registered retrain it caused (all written in the same transaction)."""
+    if action == "approval.execute":
+        result = p.get("result") if isinstance(p.get("result"), dict) else {}
+        if p.get("kind") == "retrain" and _as_int(result.get("model_version_id")) is not None:
+            return ("version", _as_int(result["model_version_id"]))
+        return ("request", _as_int(subject_id))
+    if action in ("model.deploy", "model.undeploy") and _as_int(p.get("approval_request_id")) is not None:
+        return ("request", _as_int(p["approval_request_id"]))
+    if action == "experiment.stop" and _as_int(p.get("request_id")) is not None:
+        return ("request", _as_int(p["request_id"]))
+    if action == "model.register":
+        return ("version", _as_int(subject_id))
+    return ("event", event_id)
+
+
+def _merge(events: list[tuple[datetime, str, str, str, dict[str, Any]]]) -> Decision:
+    """One decision from its events (newest first): an executed request is told once, with its own kind
+    and what it did; a lone event is told as it is."""
+    execute = next((e for e in events if e[2] == "approval.execute"), None)
+    if execute is None:
+        ts, actor, action, _, data = events[0]
+        kind, text = _describe(action, data)
+        return Decision(to_utc(ts), actor, action, kind, text)
+    ts, actor, action, subject_id, data = execute
+    request_kind = str(data.get("kind", ""))
+    kind, text = _describe(action, data)
+    effects = [_describe(a, d)[1] for _, _, a, _, d in reversed(events) if a != "approval.execute"]
+    if effects:
+        prefix = REQUEST_PREFIX.get(request_kind)
+        text = (f"{prefix}: " if prefix else "") + "; ".join(effects)
+    request_id = _as_int(subject_id)
+    return Decision(to_utc(ts), actor, action, kind, f"{text} (request #{request_id})", request_id)
+
+
+DECISIONS_BATCH = 40  # audit events read per round trip while collecting the last decisions
+
+
 def decisions(
     engine: Engine, limit: int = 10, since: datetime | None = None, until: datetime | None = None,
 ) -> list[Decision]:  # fmt: skip
-    """The last decisions from the audit log, newest first."""
-    query = select(AuditEvent.ts, AuditEvent.actor, AuditEvent.action, AuditEvent.payload).where(
-        AuditEvent.action.in_(DECISION_ACTIONS)
-    )
+    """The last decisions from the audit log, newest first, each once: an executed approval request is one
+    decision with its request's kind (a rollback is a rollback, not also a promotion by its deployment)."""
+    query = select(AuditEvent.id, AuditEvent.ts, AuditEvent.actor, AuditEvent.action, AuditEvent.subject_id,
+                   AuditEvent.payload).where(AuditEvent.action.in_(DECISION_ACTIONS))  # fmt: skip
     if since is not None:
         query = query.where(AuditEvent.ts >= since)
     if until is not None:
         query = query.where(AuditEvent.ts < until)
+    groups: OrderedDict[tuple[str, Any], list[tuple[datetime, str, str, str, dict[str, Any]]]] = OrderedDict()
+    batch, last_id = max(4 * limit, DECISIONS_BATCH), None
     with read_session(engine) as session:
-        rows = session.exec(query.order_by(AuditEvent.id.desc()).limit(limit)).all()
-    out = []
-    for ts, actor, action, payload in rows:
-        try:
-            data = json.loads(payload) if payload else {}
-        except ValueError:
-            data = {}
-        kind, text = _describe(action, data if isinstance(data, dict) else {})
-        out.append(Decision(to_utc(ts), actor, action, kind, text))
-    return out
+        # One decision's events are written in one transaction, so their ids are adjacent: once a group
+        # beyond the first `limit` has started, those `limit` groups are complete.
+        while len(groups) <= limit:
+            page = query if last_id is None else query.where(AuditEvent.id < last_id)
+            rows = session.exec(page.order_by(AuditEvent.id.desc()).limit(batch)).all()
+            for event_id, ts, actor, action, subject_id, payload in rows:
+                try:
+                    data = json.loads(payload) if payload else {}
+                except ValueError:
+                    data = {}
+                data = data if isinstance(data, dict) else {}
+                key = _group_key(event_id, action, subject_id, data)
+                groups.setdefault(key, []).append((ts, actor, action, subject_id, data))
+            if len(rows) < batch:
+                break
+            last_id = rows[-1][0]
+    return [_merge(events) for events in list(groups.values())[:limit]]
 
 
 # --- everything, for the report ---------------------------------------------------------------------

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services import approvals, backlog, overview, registry, report
+from services import approvals, backlog, overview, registry, report, rollout, settings
 from services.__main__ import main
 from services.db import write_session
 from services.errors import InvalidInput
@@ -32,6 +32,45 @@ def test_champion_and_its_age_at_a_moment(engine):
     assert overview.champions(engine, at=t0 - timedelta(days=1)) == []
     kinds = [d.kind for d in overview.decisions(engine)]
     assert kinds[:2] == ["promotion", "promotion"]  # the factory's versions are not registered through the registry
+
+
+def test_each_decision_is_shown_once_with_its_true_kind(engine, tmp_path, monkeypatch):
+    """An executed request writes the approval.execute event and the deployments it made; the timeline
+    tells it once: a rollback is a rollback, not also a "promotion" by its deploy event."""
+    monkeypatch.setenv(rollout.ROUTING_DIR_ENV, str(tmp_path / "routing"))
+    v1, v2, v3 = (factories.model_version(engine, version=n) for n in (1, 2, 3))
+    registry.record_deployment(engine, ADMIN, v1, "full", 1.0, started_at=datetime(2026, 9, 1, tzinfo=UTC))
+    settings.set_value(engine, ADMIN, "approvals.required", {k: 1 for k in approvals.KINDS})
+
+    def run(kind, subject, **kw):
+        if kind == "rollback":
+            row = rollout.request_rollback(engine, ANALYST, "churn", "v2 hurts mobile", **kw)
+        else:
+            row = approvals.request_change(engine, ANALYST, kind, subject, "go", kw or None)
+        approvals.decide(engine, APPROVER, row.id, "approve")
+        rollout.execute(engine, APPROVER, row.id)
+        return row.id
+
+    promote = run("promote", v2)
+    canary = run("canary", v3, traffic_share=0.1)
+    end_canary = run("rollback", None, end_deployment_id=registry.aliases(engine, "churn").challengers[0][1].id)
+    rollback = run("rollback", None)
+    got = [(d.kind, d.request_id, d.actor, d.text) for d in overview.decisions(engine)]
+    assert got == [
+        ("rollback", rollback, APPROVER.label,
+         f"Rolled back: churn v1 deployed full at 100% (request #{rollback})"),
+        ("rollback", end_canary, APPROVER.label,
+         f"Rolled back: churn v3 canary deployment ended (request #{end_canary})"),
+        ("canary", canary, APPROVER.label, f"Canary started: churn v3 deployed canary at 10% (request #{canary})"),
+        ("promotion", promote, APPROVER.label, f"Promoted: churn v2 deployed full at 100% (request #{promote})"),
+        ("promotion", None, ADMIN.label, "churn v1 deployed full at 100%"),  # no request: the admin's own
+    ]  # fmt: skip
+    assert registry.aliases(engine, "churn").champion.id == v1
+    # the limit counts decisions, not audit events; a page boundary never splits one
+    monkeypatch.setattr(overview, "DECISIONS_BATCH", 1)
+    assert [d.request_id for d in overview.decisions(engine, limit=1)] == [rollback]
+    assert [d.request_id for d in overview.decisions(engine, limit=2)] == [rollback, end_canary]
+    assert [(d.request_id, d.text) for d in overview.decisions(engine, limit=4)] == [x[1::2] for x in got[:4]]
 
 
 def test_alerts_by_severity(engine):

@@ -4,6 +4,7 @@ progress reported; approved retrain requests executed with the registration; the
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from services import approvals, audit, feedback, registry, retraining, settings, training_sets
+from services import approvals, audit, feedback, overview, registry, retraining, settings, training_sets
 from services.db import write_session
 from services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from services.roles import Actor, Role
@@ -226,6 +227,13 @@ def test_an_approved_retrain_request_is_executed_with_the_registration(engine):
     assert [v.version for v in registry.list_versions(engine, "churn")] == [1, 2, 3]
     actions = audit.list_events(engine)["action"].tolist()
     assert actions.count("approval.execute") == 2 and audit.verify(engine).intact
+    # the Overview tells each executed retrain once, as a retrain, with its request
+    decisions = [(d.kind, d.request_id, d.text) for d in overview.decisions(engine)]
+    assert decisions == [
+        ("retrain", again.id, f"Retrained: churn v3 registered (trigger manual) (request #{again.id})"),
+        ("retrain", row.id, f"Retrained: churn v2 registered (trigger schedule) (request #{row.id})"),
+        ("model", None, "Registered churn v1"),
+    ]
 
 
 def test_retraining_from_an_alert_is_requested_with_the_alert_as_evidence(engine):
@@ -299,8 +307,25 @@ def test_cli_retrain_and_routing(engine, capsys, monkeypatch, tmp_path):
     lines = captured.err.splitlines()  # not a terminal: progress as lines, in order, up to 100%
     assert len(lines) >= 5 and lines[-1].startswith("100%  Registered churn v3")
     assert registry.find_version(engine, "churn", 3).trigger == "schedule"
+    v2, v3 = registry.find_version(engine, "churn", 2), registry.find_version(engine, "churn", 3)
+    canary = registry.record_deployment(engine, ADMIN, v2.id, "canary", 0.25, started_at=T0 + timedelta(days=50))
+    shadow = registry.record_deployment(engine, ADMIN, v3.id, "shadow", 0.0, started_at=T0 + timedelta(days=51))
     assert main(["routing", "--model", "churn", "--json"]) == 0
-    assert '"version": 1' in capsys.readouterr().out
+    routing = json.loads(capsys.readouterr().out)
+    v1 = registry.get_version(engine, base)
+    assert routing["model_name"] == "churn"
+    champion = routing["champion"]
+    assert (champion["version"], champion["model_version_id"], champion["stage"]) == (1, base, "full")
+    assert champion["traffic_share"] == pytest.approx(0.75)  # the canary takes its 25% from the champion
+    assert (champion["artifact_sha256"], champion["since"]) == (v1.artifact_sha256, T0.isoformat())
+    assert [(c["version"], c["model_version_id"], c["stage"], c["traffic_share"], c["deployment_id"])
+            for c in routing["challengers"]] == [(2, v2.id, "canary", 0.25, canary.id)]  # fmt: skip
+    assert [(c["version"], c["stage"], c["traffic_share"], c["deployment_id"]) for c in routing["shadows"]] == [
+        (3, "shadow", 0.0, shadow.id)
+    ]
+    assert champion["traffic_share"] + sum(c["traffic_share"] for c in routing["challengers"]) == pytest.approx(1.0)
+    on_disk = json.loads((tmp_path / "routing" / "churn.json").read_text())  # the file production reads
+    assert {k: v for k, v in on_disk.items() if k != "as_of"} == {k: v for k, v in routing.items() if k != "as_of"}
     assert main(["retrain", "--model", "churn", "--base-version", "9", "--train-from", "2026-08-01",
                  "--train-to", "2026-09-10"]) == 2  # fmt: skip
     assert "No version 9" in capsys.readouterr().err
