@@ -687,7 +687,10 @@ def _similar(p: Page, item: Mapping[str, Any], n_duplicates: int) -> None:
     if dupes.empty and (same_theme is None or same_theme.empty):
         st.caption("No near-duplicates, and no theme yet (re-cluster on the Themes view).")
     if not dupes.empty:
-        st.caption(f"{n_duplicates} near-duplicate(s): the same text up to case, digits and punctuation")
+        st.caption(
+            f"{n_duplicates} near-duplicate(s): the same text up to a typo, a changed word or the word order "
+            "(character 3-gram TF-IDF cosine ≥ 0.9)"
+        )
         st.dataframe(
             dupes[["feedback_id", "status", "rating", "text"]], hide_index=True, width="stretch", column_config=config
         )
