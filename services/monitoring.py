@@ -10,9 +10,9 @@ Drift (per column: each feature, the prediction score and predicted label, the o
 Evidently's default rule via services/stats/drift_select (reference <= 1000 rows: KS / chi-square /
 z-test at p < 0.05; above: normed Wasserstein / Jensen-Shannon at >= 0.1), dataset drift when the
 share of drifted features is >= 0.5, and a saved per-column override of test and threshold. Numeric
-tests read a uniform sample of at most monitoring_data.SAMPLE_SIZE rows per window; categorical
-tests read the exact counts of the whole window (see monitoring_data for what sampling does to
-verdicts).
+tests read a uniform sample of at most monitoring_data.SAMPLE_SIZE non-missing values per column and
+window, the test being chosen from the whole window's counts; categorical tests read the exact counts
+of the whole window (see monitoring_data for what sampling does to verdicts).
 
 Performance (wherever outcomes are known): services/stats/performance, per cohort (one field, two
 fields, or every field one at a time, ranked by how far each cohort falls below the rest, cohorts
@@ -120,12 +120,14 @@ METHOD_NOTES: dict[str, str] = {
     ),
 }
 SAMPLING_NOTE = (
-    f"Numeric tests read a uniform sample of at most {md.SAMPLE_SIZE:,} rows per window (the same rows for every "
-    f"column); categorical tests read the exact counts of the whole window. At {md.SAMPLE_SIZE:,} rows the normed "
-    f"Wasserstein distance between two samples of one distribution stays below "
-    f"{md.wasserstein_sampling_error(md.SAMPLE_SIZE):.3f} in 99% of draws, so a sampled verdict at 0.1 can differ "
-    "from the full-data verdict only when the full-data distance is that close to the threshold. p-values of "
-    "tests chosen by a user (KS, Anderson-Darling) are those of the sample."
+    f"Numeric tests read a uniform sample of at most {md.SAMPLE_SIZE:,} of each column's values per window (all "
+    "of them when there are fewer; the same rows for every column without missing values); categorical tests read "
+    "the exact counts of the whole window. The test is chosen from the whole window's counts, so a sampled window "
+    "gets the test the whole window would get ('reference n' is the whole window's, 'tested' what the test read). "
+    f"At {md.SAMPLE_SIZE:,} values the normed Wasserstein distance between two samples of one distribution stays "
+    f"below {md.wasserstein_sampling_error(md.SAMPLE_SIZE):.3f} in 99% of draws, so a sampled verdict at 0.1 can "
+    "differ from the full-data verdict only when the full-data distance is that close to the threshold. p-values "
+    "of tests chosen by a user (KS, Anderson-Darling) on a sampled window are those of the sample."
 )
 PERFORMANCE_NOTE = (
     "95% intervals: Wilson for accuracy, precision, recall and positive rate; a stratified percentile bootstrap "
@@ -562,7 +564,7 @@ class DriftRow:
     reason: str
     n_reference: int  # non-missing values in the reference window
     n_current: int
-    tested_reference: int  # values the test read (a sample for numeric columns above SAMPLE_SIZE rows)
+    tested_reference: int  # values the test read (a sample for numeric columns above SAMPLE_SIZE values)
     tested_current: int
     n_unique: int
     applicable: tuple[str, ...]
@@ -617,6 +619,9 @@ class _Prepared:
     counts: dict[str, pd.Series]  # column -> value counts (whole window; index = category text)
     missing: dict[str, int]
     sampled: bool
+    # Sampled numeric columns whose sample shows at most 5 distinct values: the whole window's distinct
+    # values (at most 6 kept), so the default rule's "more than 5 values?" reads the whole window.
+    distinct: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _numeric_values(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -634,17 +639,32 @@ def _category_series(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _prepare(sl: _Slice, kinds: Mapping[str, str], seed: int) -> _Prepared:
+    """Numeric columns: a uniform sample of at most SAMPLE_SIZE of the column's non-missing values (all
+    of them when there are fewer), drawn with one seed, so columns without missing values read the same
+    rows. Sampling the present values, not the rows, keeps a sparse column whole: a column with 1,490
+    values in a 100,000-row window reads all 1,490."""
     frame = sl.frame
-    idx = md.uniform_sample(len(frame), md.SAMPLE_SIZE, seed)
-    sample = frame if idx is None else frame.iloc[idx]
-    numeric, numeric_n, counts, missing = {}, {}, {}, {}
+    numeric, numeric_n, counts, missing, distinct = {}, {}, {}, {}, {}
+    positions: dict[int, np.ndarray | None] = {}  # sample positions per count of present values
+    sampled = False
     for column, kind in kinds.items():
         if kind == "numeric":
             full = _numeric_values(frame, column)
-            finite = int(np.isfinite(full).sum())
+            present = np.isfinite(full)
+            finite = int(present.sum())
             numeric_n[column] = finite
             missing[column] = len(full) - finite
-            numeric[column] = SortedColumn.of(full if idx is None else _numeric_values(sample, column))
+            if finite not in positions:
+                positions[finite] = md.uniform_sample(finite, md.SAMPLE_SIZE, seed)
+            idx = positions[finite]
+            if idx is None:
+                numeric[column] = SortedColumn.of(full)
+            else:
+                values = full if finite == len(full) else full[present]
+                numeric[column] = SortedColumn.of(values[idx])
+                sampled = True
+                if numeric[column].n_unique <= ds.LOW_CARDINALITY_MAX_UNIQUE:
+                    distinct[column] = _few_distinct(values)
         else:
             s = _category_series(frame, column)
             vc = s.value_counts(dropna=True, sort=False)
@@ -652,7 +672,22 @@ def _prepare(sl: _Slice, kinds: Mapping[str, str], seed: int) -> _Prepared:
             vc.index = [str(v) for v in vc.index]
             counts[column] = vc
             missing[column] = int(s.isna().sum()) if column != OUTCOME_LABEL else 0
-    return _Prepared(len(frame), numeric, numeric_n, counts, missing, idx is not None)
+    return _Prepared(len(frame), numeric, numeric_n, counts, missing, sampled, distinct)
+
+
+def _few_distinct(values: np.ndarray) -> np.ndarray:
+    """Up to LOW_CARDINALITY_MAX_UNIQUE + 1 distinct values of finite `values`, sorted (one hash pass)."""
+    return np.sort(pd.unique(values)[: ds.LOW_CARDINALITY_MAX_UNIQUE + 1])
+
+
+def _whole_window_unique(column: str, ref: _Prepared, cur: _Prepared) -> int | None:
+    """Distinct values of a numeric column over both whole windows when a sample may have missed some
+    (None when the samples answer the default rule's question already)."""
+    if column not in ref.distinct and column not in cur.distinct:
+        return None
+    r = ref.distinct.get(column, ref.numeric[column].distinct)
+    c = cur.distinct.get(column, cur.numeric[column].distinct)
+    return int(np.union1d(r, c).size)
 
 
 def _aligned_counts(ref: pd.Series, cur: pd.Series, missing_ref: int = 0, missing_cur: int = 0) -> CategoryCounts:
@@ -723,15 +758,18 @@ def _column_result(
     if kind == "numeric":
         prepared = ds.PreparedColumn("numeric", ref.numeric[column], cur.numeric[column])
         n_ref, n_cur = ref.numeric_n[column], cur.numeric_n[column]
+        n_unique = _whole_window_unique(column, ref, cur)
     else:
         counts = _aligned_counts(ref.counts[column], cur.counts[column], ref.missing[column], cur.missing[column])
         prepared = ds.PreparedColumn("categorical", counts=counts)
         n_ref, n_cur = counts.n_reference, counts.n_current
+        n_unique = None
     note_extra = ""
+    # The test is chosen from the whole windows' counts: a sampled window gets the test the whole one would.
     try:
-        result = ds.column_drift(column, prepared, override=override)
+        result = ds.column_drift(column, prepared, override=override, n_reference=n_ref, n_unique=n_unique)
     except ValueError as exc:  # a saved override that no longer applies to this data
-        result = ds.column_drift(column, prepared)
+        result = ds.column_drift(column, prepared, n_reference=n_ref, n_unique=n_unique)
         note_extra = f" The saved override was not applied: {exc}."
     r = result.result
     if with_distribution:
@@ -840,7 +878,7 @@ def drift_over_time(
 
     Same tests, thresholds and overrides as the drift report; numeric columns read uniform samples of at
     most OVER_TIME_SAMPLE rows of the reference and of each window (the chart's noise floor for the normed
-    Wasserstein distance is then about 0.013, 0.025 in 99% of windows), categorical columns their exact
+    Wasserstein distance is then about 0.013, 0.028 in 99% of windows), categorical columns their exact
     counts."""
     info = get_version(engine, model_version_id)
     if not info.has_data:
@@ -858,11 +896,14 @@ def drift_over_time(
         frame = whole.frame
         kinds = _ordered({c: k for c, k in ref_kinds.items() if c in OUTPUT_COLUMNS or md.FEATURE_PREFIX + c in frame})
         seed = md.seed_for("over_time", info.id, reference, filt, ref_token)
-        ref = _Prepared(
-            ref_full.n,
-            {c: _subsample(v, OVER_TIME_SAMPLE, seed) for c, v in ref_full.numeric.items()},
-            ref_full.numeric_n, ref_full.counts, ref_full.missing, ref_full.sampled,
-        )  # fmt: skip
+        ref_numeric = {c: _subsample(v, OVER_TIME_SAMPLE, seed) for c, v in ref_full.numeric.items()}
+        ref_distinct = {  # what the subsample may have missed, from the report's sample or whole window
+            c: ref_full.distinct.get(c, ref_full.numeric[c].distinct[: ds.LOW_CARDINALITY_MAX_UNIQUE + 1])
+            for c, v in ref_numeric.items()
+            if v.n < ref_full.numeric[c].n and v.n_unique <= ds.LOW_CARDINALITY_MAX_UNIQUE
+        }
+        ref = _Prepared(ref_full.n, ref_numeric, ref_full.numeric_n, ref_full.counts, ref_full.missing,
+                        ref_full.sampled or bool(ref_distinct), ref_full.distinct | ref_distinct)  # fmt: skip
         win = _window_index(frame, windows)
         order = np.argsort(win, kind="stable")
         bounds = np.searchsorted(win[order], np.arange(len(windows) + 1))
@@ -885,12 +926,15 @@ def drift_over_time(
             rows_i = order[bounds[i] : bounds[i + 1]]
             idx = md.uniform_sample(rows_i.size, OVER_TIME_SAMPLE, md.seed_for(seed, w))
             sample = rows_i if idx is None else rows_i[idx]
-            cur_numeric, cur_n, cur_counts, cur_missing = {}, {}, {}, {}
+            cur_numeric, cur_n, cur_counts, cur_missing, cur_distinct = {}, {}, {}, {}, {}
             for c, values in numeric.items():
                 full = values[rows_i]
-                finite = int(np.isfinite(full).sum())
+                present = np.isfinite(full)
+                finite = int(present.sum())
                 cur_n[c], cur_missing[c] = finite, full.size - finite
                 cur_numeric[c] = SortedColumn.of(values[sample])
+                if idx is not None and cur_numeric[c].n_unique <= ds.LOW_CARDINALITY_MAX_UNIQUE:
+                    cur_distinct[c] = _few_distinct(full[present])
             for c, (codes, labels) in cats.items():
                 sub = codes[rows_i]
                 valid = sub >= 0
@@ -898,7 +942,7 @@ def drift_over_time(
                 keep = counts > 0
                 cur_counts[c] = pd.Series(counts[keep], index=[lab for lab, k in zip(labels, keep, strict=True) if k])
                 cur_missing[c] = 0 if c == OUTCOME_LABEL else int((~valid).sum())
-            cur = _Prepared(rows_i.size, cur_numeric, cur_n, cur_counts, cur_missing, idx is not None)
+            cur = _Prepared(rows_i.size, cur_numeric, cur_n, cur_counts, cur_missing, idx is not None, cur_distinct)
             n_drifted = n_features = 0
             for column, kind in kinds.items():
                 r = _column_result(column, kind, ref, cur, saved.get(column), with_distribution=False)

@@ -232,15 +232,22 @@ def column_drift(
     kind: ColumnKind | None = None,
     override: ColumnOverride | None = None,
     all_tests: bool = False,
+    n_reference: int | None = None,
+    n_unique: int | None = None,
 ) -> ColumnDrift:
-    """Drift of one column: the default (or overridden) test, and optionally every applicable test."""
+    """Drift of one column: the default (or overridden) test, and optionally every applicable test.
+
+    When the prepared column holds samples, `n_reference` (the whole reference window's non-missing
+    values) and `n_unique` (distinct values over both whole windows) give the default rule what the
+    whole windows hold, so a sampled window gets the test its whole window would get; by default
+    both are counted on the prepared column."""
     if isinstance(reference, PreparedColumn):
         col = reference
     else:
         kind = kind or infer_kind(reference)
         col = prepare_column(reference, current, kind)
-    n_unique = col.n_unique()
-    choice = choose_test(col.kind, col.n_reference, n_unique, override)
+    n_unique = col.n_unique() if n_unique is None else n_unique
+    choice = choose_test(col.kind, col.n_reference if n_reference is None else n_reference, n_unique, override)
     result = run_test(col, choice.method, choice.threshold)
     others: tuple[DriftResult, ...] = ()
     if all_tests:

@@ -158,3 +158,65 @@ def test_homogeneity_flags_five_percent_of_no_drift_windows_goodness_of_fit_far_
     assert 0.03 <= ours_rate <= 0.075
     assert gof_rate > 0.4
     assert gof_rate > 5 * ours_rate
+
+
+def _chi2_on_bins(ref: np.ndarray, cur: np.ndarray, edges) -> tuple[float, float, int]:
+    """scipy's 2 x K homogeneity test (no Yates) on the histogram counts of both windows over `edges`,
+    bins empty in both windows left out (they have no expected count)."""
+    table = np.vstack([np.histogram(ref, edges)[0], np.histogram(cur, edges)[0]])
+    table = table[:, table.sum(axis=0) > 0]
+    res = stats.chi2_contingency(table, correction=False)
+    return float(res.statistic), float(res.pvalue), int(res.dof)
+
+
+@pytest.mark.parametrize(
+    ("make", "shift"),
+    [
+        (lambda rng, n: rng.normal(0, 1, n), 0.08),  # continuous: Sturges bins over both windows
+        (lambda rng, n: rng.exponential(2.0, n), 0.25),
+        (lambda rng, n: rng.integers(0, 60, n).astype(float), 1.0),  # > 20 distinct values: binned too
+        (lambda rng, n: np.concatenate([rng.normal(0, 1, n - 3), [25.0, 26.0, 40.0]]), 0.0),  # empty middle bins
+    ],
+)
+def test_chi_square_override_on_a_binned_numeric_column_equals_scipy(make, shift):
+    rng = np.random.default_rng(31)
+    ref, cur = make(rng, 2400), make(rng, 1700) + shift
+    result = column_drift("x", pd.Series(ref), pd.Series(cur), override=ColumnOverride(method="chisquare"))
+    assert result.choice.method == "chisquare" and result.choice.overridden
+    edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins="sturges")  # Evidently's bins
+    statistic, p_value, dof = _chi2_on_bins(ref, cur, edges)
+    assert result.result.statistic == pytest.approx(statistic, rel=1e-10)
+    assert result.result.p_value == pytest.approx(p_value, rel=1e-9, abs=1e-300)
+    assert result.result.detail == f"2 x {dof + 1} table, {dof} df"
+    assert result.drifted == (p_value < 0.05)
+    assert (result.result.n_reference, result.result.n_current) == (2400, 1700)
+
+
+def test_chi_square_override_on_a_few_valued_numeric_column_counts_each_value_like_scipy():
+    rng = np.random.default_rng(32)
+    ref = rng.choice([0.0, 1.0, 2.5, 4.0, 7.0, 9.0], 1500, p=[0.3, 0.2, 0.2, 0.1, 0.1, 0.1])
+    cur = rng.choice([0.0, 1.0, 2.5, 4.0, 7.0, 9.0], 900, p=[0.2, 0.2, 0.2, 0.2, 0.1, 0.1])
+    result = column_drift("x", ref, cur, kind="numeric", override=ColumnOverride(method="chisquare", threshold=0.01))
+    values = np.unique(np.concatenate([ref, cur]))  # <= 20 distinct reference values: one bin per value
+    table = np.array([[int((w == v).sum()) for v in values] for w in (ref, cur)])
+    expected = stats.chi2_contingency(table, correction=False)
+    assert result.result.statistic == pytest.approx(expected.statistic, rel=1e-10)
+    assert result.result.p_value == pytest.approx(expected.pvalue, rel=1e-9)
+    assert result.choice.threshold == 0.01 and result.drifted == (expected.pvalue < 0.01)
+
+
+def test_the_whole_windows_counts_choose_the_test_when_the_prepared_column_is_a_sample():
+    """A sampled window gets its whole window's test: the rule reads the counts it is given, not the sample's."""
+    rng = np.random.default_rng(33)
+    ref, cur = rng.normal(size=700), rng.normal(size=700)  # a 700-value sample of each window
+    sampled = column_drift("x", ref, cur)
+    assert sampled.choice.method == "ks"  # what the sample alone would get
+    whole = column_drift("x", ref, cur, n_reference=1490)
+    assert whole.choice.method == "wasserstein" and whole.result.method == "wasserstein"
+    assert whole.choice.reason.startswith("reference 1,490 rows > 1,000")
+    assert whole.result.n_reference == 700  # what the test read
+    # Distinct values: a sample of a 6-valued column that missed its rare value still gets the 6-value test.
+    few = rng.integers(0, 5, 3000).astype(float), rng.integers(0, 5, 3000).astype(float)
+    assert column_drift("x", *few).choice.method == "jensenshannon"
+    six = column_drift("x", *few, n_unique=6)
+    assert six.choice.method == "wasserstein" and six.n_unique == 6
