@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
 from data import scenario as sc
-from services import experiments, registry, themes, users
+from services import experiments, monitoring_data, registry, themes, users
 from services.db import read_session
 from services.errors import Conflict
 from services.ingest import import_frame
@@ -201,6 +201,9 @@ def load_demo(
         lambda: themes.run_clustering(engine, actor, n_themes=len(sc.themes.THEMES)),
         lambda r: f"{len(r.themes)} themes, {r.duplicate_items} near-duplicates",
     )
+    # Build the monitoring day blocks now, so the first Overview and Monitoring views show the story
+    # (drift, accuracy by week) instead of asking for a refresh.
+    steps.run("monitoring blocks", lambda: monitoring_data.refresh(engine), lambda r: r.summary())
     _report(echo, s, summary)
     return summary
 

@@ -344,6 +344,16 @@ def test_audit_chain_is_intact_and_names_the_loader(demo):
     assert actions["user.add"] == 4 and actions["experiment.register"] == 2 and actions["experiment.conclude"] == 1
 
 
+def test_monitoring_blocks_are_built_with_the_demo(demo):
+    """The first Overview and Monitoring views show the story without asking for a refresh."""
+    from services import monitoring_data as md
+
+    assert not md.needs_refresh(demo.engine)
+    champion = demo.summary.model_version_ids[2]
+    assert len(md.block_index(demo.engine, champion)) > 0
+    assert any(line.strip().startswith("monitoring blocks") for line in demo.output)
+
+
 def test_loading_twice_is_refused(demo):
     before = audit.count_events(demo.engine)
     with pytest.raises(Conflict, match="already"):
