@@ -1,6 +1,7 @@
 """Monitoring in a real browser: an analyst opens Monitoring on the demo (scale 0.1, in a temp SQLite
-file), changes the current window, and finds the mobile cohort flagged on the Performance tab; the drift
-over time names the release day. On the Alerts tab an analyst evaluates a mobile-accuracy rule, selects
+file), changes the current window and sees the Performance tab follow it (the window, the number of
+predictions and outcomes, the rows of the flagged iOS cohort all change) with the mobile cohort flagged
+in both windows, new since the reference in the longer one; the drift over time names the release day. On the Alerts tab an analyst evaluates a mobile-accuracy rule, selects
 the alert it opens, acknowledges it with a comment and files it to the backlog.
 
 Starts `streamlit run` on a free port and drives Debian's Chromium with Playwright (as the foundation's
@@ -11,6 +12,7 @@ behind its progress box, as it would after an upgrade.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -154,6 +156,28 @@ def _sign_in_to_monitoring(page, base: str) -> None:
     expect(page.get_by_role("heading", name="Monitoring", exact=True)).to_be_visible()
 
 
+PERFORMANCE_CAPTION = re.compile(r"Current window (\S+ to \S+): ([\d,]+) of ([\d,]+) predictions have outcomes")
+IOS_FLAGGED = re.compile(r"platform = ios: accuracy ([\d.]+) on ([\d,]+) rows")
+
+
+def _performance_readout(page, window: str) -> tuple[str, int, int, float, int]:
+    """(window, labelled, predictions, ios accuracy, ios rows) as the Performance tab shows them, once it
+    shows `window`."""
+    caption = page.get_by_test_id("stCaptionContainer").filter(has_text="predictions have outcomes")
+    expect(caption).to_contain_text(f"Current window {window}:")
+    found = PERFORMANCE_CAPTION.search(caption.inner_text())
+    assert found, caption.inner_text()
+    flagged = page.get_by_test_id("stAlertContentError").filter(has_text="Flagged cohorts")
+    expect(flagged).to_contain_text("platform = ios")
+    ios = IOS_FLAGGED.search(flagged.inner_text())
+    assert ios, flagged.inner_text()
+    return found.group(1), _count(found.group(2)), _count(found.group(3)), float(ios.group(1)), _count(ios.group(2))
+
+
+def _count(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
 def test_analyst_changes_the_window_and_sees_the_mobile_cohort_flagged(server, page):
     _sign_in_to_monitoring(page, server)
     # First view: the blocks are built behind a progress box, then the drift tab shows the story.
@@ -161,15 +185,20 @@ def test_analyst_changes_the_window_and_sees_the_mobile_cohort_flagged(server, p
     expect(page.get_by_text("2 of 9", exact=True)).to_be_visible()
     _settled(page)
 
-    _choose(page, "Current window", "Everything after the reference")
-    expect(page.get_by_text("current 2026-09-29 to 2026-10-29", exact=False)).to_be_visible()
-
+    # The default current window (the last 28 days): iOS is flagged there already.
     page.get_by_role("tab", name="Performance", exact=True).click()
     _settled(page)
+    before = _performance_readout(page, "2026-10-02 to 2026-10-29")
+
+    # A longer window, from the day after the reference: every number on the tab follows it.
+    _choose(page, "Current window", "Everything after the reference")
+    expect(page.get_by_text("current 2026-09-29 to 2026-10-29", exact=False)).to_be_visible()
+    after = _performance_readout(page, "2026-09-29 to 2026-10-29")
     flagged = page.get_by_test_id("stAlertContentError").filter(has_text="Flagged cohorts")
-    expect(flagged).to_be_visible()
-    expect(flagged).to_contain_text("platform = ios")
     expect(flagged).to_contain_text("new since the reference window")
+    # Four more days: more predictions, more labelled ones, and more iOS rows behind the flag.
+    assert after[2] > before[2] and after[1] > before[1], (before, after)
+    assert after[4] > before[4], (before, after)
 
     page.get_by_role("tab", name="Drift over time", exact=True).click()
     _settled(page)
