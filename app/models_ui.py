@@ -257,6 +257,27 @@ def config_from_table(table: pd.DataFrame, base: judge.JudgeConfig) -> judge.Jud
     return replace(base, thresholds=parsed["overall"], cohort_thresholds=parsed["cohort"])
 
 
+def gate_option(gate: judge.Gate) -> str:
+    """A failed gate in the backlog chooser: scope, metric, rule and both values."""
+    return f"{gate.scope}: {gate.rule} (candidate {gate.candidate:.4f}, champion {gate.champion:.4f})"
+
+
+def gate_backlog_key(panel: judge.JudgePanel, gate: judge.Gate) -> str:
+    """The key of the backlog form for one gate (stable across reruns of the same panel, distinct per gate)."""
+    slug = "".join(ch if ch.isalnum() else "_" for ch in f"{gate.scope}_{gate.metric}_{gate.rule}")
+    return f"jd_{panel.candidate.id}_{panel.champion.id}_{slug}"
+
+
+def gate_backlog_description(panel: judge.JudgePanel, gate: judge.Gate) -> str:
+    h = panel.holdout
+    return (
+        f"The judge's {gate.metric} gate ({gate.scope}) failed for {panel.candidate.label} against "
+        f"{panel.champion.label}: {gate.rule}; candidate {gate.candidate:.4f}, champion {gate.champion:.4f}"
+        + (f" ({gate.note})" if gate.note else "")
+        + f". Holdout: {h.rows:,} labelled predictions after {_when(h.start)}; judged {_when(panel.computed_at)}."
+    )
+
+
 def gates_table(gates: pd.DataFrame) -> pd.DataFrame:
     out = gates.copy()
     out["result"] = [GATE_ICONS.get(r, r) for r in out["result"]]
@@ -353,8 +374,11 @@ def payload_lines(request: ApprovalRequest) -> list[str]:
     if request.kind == "canary":
         stage = p.get("stage", "canary")
         rail = p.get("guardrail") or {}
-        guard = f"; guard rail: {rail.get('metric', 'accuracy')} at most {rail['max_drop']:g} below the champion" \
-            if rail.get("max_drop") is not None else ""
+        guard = (
+            f"; guard rail: {rail.get('metric', 'accuracy')} at most {rail['max_drop']:g} below the champion"
+            if rail.get("max_drop") is not None
+            else ""
+        )
         return [f"stage {stage}" + ("" if stage == "shadow" else f", {float(p.get('traffic_share', 0)):.0%}")
                 + guard]  # fmt: skip
     if request.kind == "rollback":
@@ -696,8 +720,11 @@ def _retrain(p: ModelsPage) -> None:
         comment = st.text_area("Why (kept in the model card; required to request approval)", key="mdl_rt_comment")
         b1, b2 = st.columns(2)
         submitted = b1.form_submit_button("Start retraining", type="primary", key="mdl_rt_submit")
-        requested = b2.form_submit_button("Request approval to retrain", key="mdl_rt_request",
-                                          help="An approver approves it; then it runs from the Approvals page.")
+        requested = b2.form_submit_button(
+            "Request approval to retrain",
+            key="mdl_rt_request",
+            help="An approver approves it; then it runs from the Approvals page.",
+        )
     if submitted:
         _start_retrain(p, base, start, end, dataset, int(seed), trigger, comment)
     if requested:
@@ -741,7 +768,15 @@ def _start_retrain(p: ModelsPage, base: int, start: date | None, end: date | Non
         engine,
         label,
         lambda progress: retraining.retrain(
-            engine, me, base, _as_utc(start), _as_utc(end), dataset, seed=seed, trigger=trigger, progress=progress,
+            engine,
+            me,
+            base,
+            _as_utc(start),
+            _as_utc(end),
+            dataset,
+            seed=seed,
+            trigger=trigger,
+            progress=progress,
             comment=comment,
         ),
     )
@@ -809,6 +844,8 @@ def _panel(p: ModelsPage, panel: judge.JudgePanel) -> None:
     st.dataframe(gates_table(panel.gates_frame()), hide_index=True, width="stretch", key="mdl_jd_gates",
                  column_config={"candidate": st.column_config.NumberColumn(format="%.4f"),
                                 "champion": st.column_config.NumberColumn(format="%.4f")})  # fmt: skip
+    if panel.failed and p.can_request:
+        _failed_gate_to_backlog(p, panel)
     frame = panel.metrics_frame()
     st.markdown("**Overall** (95% CI; difference = candidate - champion, paired)")
     st.dataframe(overall_metrics_table(frame), hide_index=True, width="stretch", key="mdl_jd_overall")
@@ -818,6 +855,25 @@ def _panel(p: ModelsPage, panel: judge.JudgePanel) -> None:
     st.plotly_chart(figs.calibration_figure(panel.calibration), key="mdl_jd_calibration", width="stretch")
     if p.can_request:
         _request_actions(p, panel)
+
+
+def _failed_gate_to_backlog(p: ModelsPage, panel: judge.JudgePanel) -> None:
+    """A failed gate becomes a backlog item (app/backlog_ui's form; evidence "judge_gate")."""
+    from app import backlog_ui
+
+    with st.expander("File a failed gate in the backlog", icon=":material/playlist_add:"):
+        failed = list(panel.failed)
+        index = 0
+        if len(failed) > 1:
+            index = st.selectbox("Failed gate", list(range(len(failed))), key="mdl_jd_backlog_gate",
+                                 format_func=lambda i: gate_option(failed[i]))  # fmt: skip
+        gate = failed[index]
+        where = "overall" if gate.scope == "overall" else f"on {gate.scope}"
+        backlog_ui.create_from_evidence(
+            p.engine, p.me, panel.gate_evidence(gate),
+            f"{panel.candidate.label} fails the {gate.metric} gate {where} against v{panel.champion.version}",
+            key=gate_backlog_key(panel, gate), description=gate_backlog_description(panel, gate),
+        )  # fmt: skip
 
 
 def _request_actions(p: ModelsPage, panel: judge.JudgePanel) -> None:
@@ -1035,8 +1091,12 @@ def _confirm_execute(me: Actor, engine: Engine, request_id: int, digest: str) ->
     if yes.button("Execute now", type="primary", key="apr_confirm_yes", disabled=not plan.executable):
         _close_confirm()
         if plan.kind == "retrain":  # a training job: it runs in the background, the request marked with it
-            start_retrain(me, engine, f"Retraining for request #{request_id}",
-                          lambda progress: retraining.retrain_from_request(engine, me, request_id, progress))
+            start_retrain(
+                me,
+                engine,
+                f"Retraining for request #{request_id}",
+                lambda progress: retraining.retrain_from_request(engine, me, request_id, progress),
+            )
             st.rerun()
         widgets.attempt(lambda: rollout.execute(engine, me, request_id, expected_digest=digest),
                         lambda x: x.summary())  # fmt: skip

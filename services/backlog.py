@@ -67,7 +67,9 @@ REACH_DAYS = 28  # reach per week is averaged over the last 4 weeks of data
 @dataclass(frozen=True)
 class EvidenceRef:
     """A typed reference to what justifies an item: ref_type in EVIDENCE_TYPES, ref_id its id there.
-    cohort_gap: ref_id "model:field=value", detail {"field", "value"}; drift: "model:feature"."""
+    cohort_gap: ref_id "model:field=value", detail {"field", "value"}; drift: "model:feature";
+    judge_gate: "model:v<candidate>-vs-v<champion>:<scope>:<metric>", detail with the rule, both values,
+    the holdout and the cohort of a cohort gate (services/judge.JudgePanel.gate_evidence)."""
 
     ref_type: str
     ref_id: str
@@ -252,8 +254,10 @@ def add_in_session(
     if not title:
         raise InvalidInput("A backlog item needs a title.")
     refs = list(links)
-    if source_type in EVIDENCE_TYPES and source_id and not any(
-        r.ref_type == source_type and r.ref_id == str(source_id) for r in refs
+    if (
+        source_type in EVIDENCE_TYPES
+        and source_id
+        and not any(r.ref_type == source_type and r.ref_id == str(source_id) for r in refs)
     ):
         refs.insert(0, EvidenceRef(source_type, str(source_id), title[:200], {}))
     for ref in refs:

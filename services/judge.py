@@ -23,7 +23,8 @@ are loaded with the checksum verified), so the comparison is paired:
   Cohorts smaller than `min_cohort_rows` are shown but not gated.
 
 The verdict passes when every gate that could be checked passes. `JudgePanel.to_evidence()` is the
-JSON snapshot attached to an approval request (the panel as it was when the change was requested).
+JSON snapshot attached to an approval request (the panel as it was when the change was requested);
+`JudgePanel.gate_evidence(gate)` is a failed gate as a backlog evidence link ("judge_gate").
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from services import registry, retraining, settings
+from services.backlog import EvidenceRef
 from services.errors import InvalidInput
 from services.schema import ModelVersion
 from services.stats import calibration, paired
@@ -332,6 +334,39 @@ class JudgePanel:
                 ),
             }
         )
+
+    def gate_evidence(self, gate: Gate) -> EvidenceRef:
+        """A gate (typically a failed one) as a "judge_gate" backlog evidence link:
+        ref_id "<model>:v<candidate>-vs-v<champion>:<scope>:<metric>"; detail holds the rule, both
+        values, the holdout and, for a cohort gate, the cohort (reach: predictions per week in it)."""
+        cohort = None
+        if gate.scope != "overall" and "=" in gate.scope:
+            field_name, value = gate.scope.split("=", 1)
+            cohort = {field_name: value}
+        c, b, h = self.candidate, self.champion, self.holdout
+        where = "overall" if gate.scope == "overall" else f"on {gate.scope}"
+        label = (
+            f"{c.label} {VERBS[gate.passed]} the {gate.metric} gate {where} against v{b.version}: "
+            f"{gate.candidate:.4f} vs {gate.champion:.4f} ({gate.rule})"
+        )
+        detail = _clean(
+            {
+                "model_name": c.model_name,
+                "candidate_version_id": c.id, "candidate_version": c.version,
+                "champion_version_id": b.id, "champion_version": b.version,
+                "scope": gate.scope, "metric": gate.metric, "rule": gate.rule,
+                "candidate": gate.candidate, "champion": gate.champion,
+                "passed": gate.passed, "note": gate.note, "cohort": cohort,
+                "holdout": {"start_after": h.start.isoformat(), "end_before": h.end.isoformat() if h.end else None,
+                            "rows": h.rows},
+                "computed_at": self.computed_at.isoformat(),
+            }
+        )  # fmt: skip
+        ref_id = f"{c.model_name}:v{c.version}-vs-v{b.version}:{gate.scope}:{gate.metric}"
+        return EvidenceRef("judge_gate", ref_id[:300], label[:500], detail)
+
+
+VERBS = {True: "passes", False: "fails", None: "was not checked at"}
 
 
 def _result(passed: bool | None) -> str:

@@ -202,9 +202,19 @@ def test_an_alert_leads_to_a_retrain_request_with_the_alert_attached(open_as, de
                          cohort={"platform": ["ios", "android"]})  # fmt: skip
         session.add(rule)
         session.flush()
-        alert = Alert(rule_id=rule.id, model_version_id=2, value=0.74, evidence={
-            "model": "churn", "model_version": 2, "threshold": 0.8, "comparison": "<",
-            "window": {"start": "2026-10-01", "end": "2026-10-07"}, "cohort": {"platform": ["ios", "android"]}})
+        alert = Alert(
+            rule_id=rule.id,
+            model_version_id=2,
+            value=0.74,
+            evidence={
+                "model": "churn",
+                "model_version": 2,
+                "threshold": 0.8,
+                "comparison": "<",
+                "window": {"start": "2026-10-01", "end": "2026-10-07"},
+                "cohort": {"platform": ["ios", "android"]},
+            },
+        )
         session.add(alert)
         session.flush()
         session.expunge(alert)
@@ -230,3 +240,56 @@ def test_an_admin_saves_the_judges_default_gates(open_as, demo_db):
     at = _ok(at.button(key="mdl_jd_save_gates").click().run())
     assert settings.get(demo_db, judge.SETTING_KEY) == judge.default_thresholds_setting()
     assert audit.count_events(demo_db, audit.AuditFilter(action="setting.change")) == 1
+
+
+def test_a_failed_judge_gate_becomes_a_backlog_item_with_its_evidence(open_as, demo_db):
+    """Strict gates (v1 must beat v2 by 0.2 in accuracy and in ROC AUC) fail; the analyst files the ROC
+    AUC one from the judge panel: a proposed item linked to the gate ("judge_gate"), reach from it."""
+    from services import backlog, judge, settings
+    from services.roles import Actor, Role
+
+    lenient = {"min_relative_change": -1.0, "greater_is_better": False}
+    strict = {"overall": {"accuracy": {"min_absolute_change": 0.2}, "roc_auc": {"min_absolute_change": 0.2},
+                          "log_loss": lenient}, "cohort": {}}  # fmt: skip
+    settings.set_value(demo_db, Actor("root@example.com", Role.admin), judge.SETTING_KEY, strict)
+    before = {i.id for i in backlog.ranked(demo_db, statuses=())}
+    viewer = _view(open_as("viewer"), "Judge")  # a viewer sees the failed gates, not the backlog form
+    viewer.selectbox(key="mdl_jd_resamples").set_value(200)
+    viewer = viewer.button(key="mdl_jd_run").click().run()
+    assert not viewer.exception and viewer.error[0].value.startswith("Verdict: FAIL. churn v1 fails 2 of 3 gates")
+    assert not any(b.label == "Create backlog item" for b in viewer.button)
+
+    at = _view(open_as("analyst"), "Judge")
+    assert (at.selectbox(key="mdl_jd_candidate").value, at.selectbox(key="mdl_jd_champion").value) == (1, 2)
+    at.selectbox(key="mdl_jd_resamples").set_value(200)
+    at = at.button(key="mdl_jd_run").click().run()
+    verdict = "Verdict: FAIL. churn v1 fails 2 of 3 gates against churn v2."
+    assert not at.exception and [e.value for e in at.error] == [verdict]
+    chooser = at.selectbox(key="mdl_jd_backlog_gate")
+    assert [o.split(" (")[0] for o in chooser.options] == [
+        "overall: accuracy >= champion + 0.2", "overall: roc_auc >= champion + 0.2"]  # fmt: skip
+    at = chooser.set_value(1).run()
+    panel = at.session_state[models_ui.K_PANEL]
+    gate = panel.failed[1]
+    key = models_ui.gate_backlog_key(panel, gate)
+    assert at.text_input(key=f"bl_from_title_{key}").value == "churn v1 fails the roc_auc gate overall against v2"
+    at = next(b for b in at.button if b.label == "Create backlog item").click().run()
+    assert not at.exception and [e.value for e in at.error] == [verdict]  # the panel stays; no refusal
+    created = [i for i in backlog.ranked(demo_db, statuses=()) if i.id not in before]
+    assert len(created) == 1
+    item = created[0]
+    assert any(s.value == f"Backlog item #{item.id} created." for s in at.success)
+    assert (item.title, item.kind, item.status, item.created_by) == (
+        "churn v1 fails the roc_auc gate overall against v2", "model_improvement", "proposed",
+        "analyst@loopdeck.demo")  # fmt: skip
+    assert item.description.startswith("The judge's roc_auc gate (overall) failed for churn v1 against churn v2")
+    assert item.reach and item.reach > 0 and item.reach_basis == "predictions per week (last 28 days)"
+    [evidence] = backlog.get_item(demo_db, item.id).evidence
+    assert (evidence.ref_type, evidence.ref_id) == ("judge_gate", "churn:v1-vs-v2:overall:roc_auc")
+    assert evidence.label.startswith("churn v1 fails the roc_auc gate overall against v2: ")
+    d = evidence.detail
+    assert (d["candidate_version"], d["champion_version"], d["scope"], d["metric"], d["passed"], d["cohort"]) == (
+        1, 2, "overall", "roc_auc", False, None)  # fmt: skip
+    assert d["rule"] == "roc_auc >= champion + 0.2" and d["candidate"] < d["champion"] + 0.2
+    assert d["candidate"] == pytest.approx(gate.candidate, abs=1e-6) and d["holdout"]["rows"] == panel.holdout.rows
+    assert audit.count_events(demo_db, audit.AuditFilter(action="backlog.create", subject_id=str(item.id))) == 1

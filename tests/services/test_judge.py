@@ -117,6 +117,38 @@ def test_a_worse_candidate_fails_its_gates_and_small_cohorts_are_not_gated():
     assert json.loads(json.dumps(evidence)) == evidence and evidence["verdict"] == "pass"
 
 
+def test_a_failed_cohort_gate_is_backlog_evidence_reaching_its_cohort(engine):
+    """JudgePanel.gate_evidence: a "judge_gate" link whose reach is the predictions per week in the gate's
+    cohort (the Models page files it with app/backlog_ui.create_from_evidence)."""
+    from services import backlog
+    from tests.services import factories
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    y = (rng.random(n) < 0.3).astype(int)
+    signal = rng.normal(size=n) + 1.5 * y
+    champion = 1 / (1 + np.exp(-(signal - 0.8)))
+    candidate = 1 / (1 + np.exp(-(signal + rng.normal(scale=2.0, size=n) - 0.8)))
+    cohorts = pd.DataFrame({"platform": rng.choice(["web", "ios"], n)})
+    holdout = judge.Holdout(pd.Timestamp("2026-10-10", tz="UTC"), None, n, int(y.sum()), None, None)
+    panel = judge.evaluate_panel(y, candidate, champion, cohorts, judge.JudgeConfig(n_resamples=200), _side(3),
+                                 _side(2), holdout)  # fmt: skip
+    gate = next(g for g in panel.failed if g.scope == "platform=ios" and g.metric == "roc_auc")
+    ref = panel.gate_evidence(gate)
+    assert (ref.ref_type, ref.ref_id) == ("judge_gate", "churn:v3-vs-v2:platform=ios:roc_auc")
+    assert ref.label.startswith("churn v3 fails the roc_auc gate on platform=ios against v2: ")
+    assert ref.detail["cohort"] == {"platform": "ios"} and ref.detail["passed"] is False
+    assert ref.detail["rule"] == gate.rule and ref.detail["holdout"]["rows"] == n
+    assert json.loads(json.dumps(ref.detail)) == ref.detail  # plain JSON, stored as it is
+    mv = factories.model_version(engine)
+    factories.predictions(engine, mv, 56)  # one an hour, platform alternating ios / web
+    item = backlog.create_item(engine, ANA, kind="model_improvement", title="Fix iOS AUC", links=[ref])
+    assert item.reach == pytest.approx(28.0 * 7 / backlog.REACH_DAYS)  # the 28 ios predictions, per week
+    assert item.reach_basis == f"predictions per week for platform = ios (last {backlog.REACH_DAYS} days)"
+    [stored] = backlog.get_item(engine, item.id).evidence
+    assert (stored.ref_type, stored.ref_id, stored.detail) == ("judge_gate", ref.ref_id, ref.detail)
+
+
 # --- the demo story ------------------------------------------------------------------------------
 
 
