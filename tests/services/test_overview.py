@@ -55,7 +55,11 @@ def test_each_decision_is_shown_once_with_its_true_kind(engine, tmp_path, monkey
     canary = run("canary", v3, traffic_share=0.1)
     end_canary = run("rollback", None, end_deployment_id=registry.aliases(engine, "churn").challengers[0][1].id)
     rollback = run("rollback", None)
+    with write_session(engine) as session:
+        session.add(Experiment(key="exp-1", name="Offer", status="running", variants=[{"key": "a"}, {"key": "b"}]))
+    stop = run("stop-experiment", "exp-1")
     got = [(d.kind, d.request_id, d.actor, d.text) for d in overview.decisions(engine)]
+    assert got.pop(0) == ("experiment", stop, APPROVER.label, f"Experiment exp-1 stopped (request #{stop})")
     assert got == [
         ("rollback", rollback, APPROVER.label,
          f"Rolled back: churn v1 deployed full at 100% (request #{rollback})"),
@@ -68,9 +72,9 @@ def test_each_decision_is_shown_once_with_its_true_kind(engine, tmp_path, monkey
     assert registry.aliases(engine, "churn").champion.id == v1
     # the limit counts decisions, not audit events; a page boundary never splits one
     monkeypatch.setattr(overview, "DECISIONS_BATCH", 1)
-    assert [d.request_id for d in overview.decisions(engine, limit=1)] == [rollback]
-    assert [d.request_id for d in overview.decisions(engine, limit=2)] == [rollback, end_canary]
-    assert [(d.request_id, d.text) for d in overview.decisions(engine, limit=4)] == [x[1::2] for x in got[:4]]
+    assert [d.request_id for d in overview.decisions(engine, limit=1)] == [stop]
+    assert [d.request_id for d in overview.decisions(engine, limit=3)] == [stop, rollback, end_canary]
+    assert [(d.request_id, d.text) for d in overview.decisions(engine, limit=5)][1:] == [x[1::2] for x in got[:4]]
 
 
 def test_alerts_by_severity(engine):
