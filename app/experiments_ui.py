@@ -48,6 +48,7 @@ READINGS = {
 CORRECTIONS = {"": "Off", "holm": "Holm", "bh": "Benjamini-Hochberg"}
 OUTCOME_NAMES = {"ship": "Ship", "do-not-ship": "Do not ship", "iterate": "Iterate"}
 NO_MODEL = 0
+TOP = readout_svc.TOP_SEGMENTS
 
 
 # --- pure helpers ------------------------------------------------------------------------------------
@@ -331,12 +332,17 @@ def results_table(results: pd.DataFrame, reading: str, relative: bool, corrected
     return base.reset_index(drop=True)
 
 
-def segment_table(results: pd.DataFrame, segment_srm: pd.DataFrame, metric: str, reading: str, relative: bool):
-    """One metric across segments (the overall row first) with each segment's SRM p-value."""
-    part = results[results["metric"] == metric]
+def segment_table(
+    results: pd.DataFrame, segment_srm: pd.DataFrame, field: str, metric: str, reading: str, relative: bool
+) -> pd.DataFrame:
+    """One metric across the segments of one cohort field (the overall row first) with each segment's
+    SRM p-value."""
+    mine = (results["segment"] == readout_svc.ALL) | (results["field"] == field)
+    part = results[mine & (results["metric"] == metric)]
     table = results_table(part, reading, relative)
     table.insert(0, "segment", part["segment"].to_numpy())
-    srm_p = dict(zip(segment_srm["segment"], segment_srm["srm_p"], strict=True)) if len(segment_srm) else {}
+    srm = segment_srm[segment_srm["field"] == field] if len(segment_srm) else segment_srm
+    srm_p = dict(zip(srm["segment"], srm["srm_p"], strict=True)) if len(srm) else {}
     table["SRM p"] = [_num(srm_p[s], 3) if s in srm_p else fmt.DASH for s in table["segment"]]
     return table.drop(columns=["metric"])
 
@@ -770,11 +776,14 @@ def _read_view(me: Actor, engine: Engine) -> None:
     _health(readout)
     _alerts_and_stop(me, engine, readout, reading)
     st.subheader("Results")
-    segment = readout_svc.ALL
+    field, segment = "", readout_svc.ALL
     if readout.segments:
-        segment = st.selectbox("Segment", [readout_svc.ALL, *readout.segments], key="exp_segment",
-                               format_func=lambda s: "All units" if s == readout_svc.ALL else s)  # fmt: skip
-    results = readout.results[readout.results["segment"] == segment]
+        c = st.columns(2)
+        field = c[0].selectbox("Segment by", list(readout.segments), key="exp_segment_by",
+                               help="A cohort field of the exposures (their cohort_<field> columns).")  # fmt: skip
+        segment = c[1].selectbox("Segment", [readout_svc.ALL, *readout.segments[field]], key=f"exp_segment_{field}",
+                                 format_func=lambda s: "All units" if s == readout_svc.ALL else s)  # fmt: skip
+    results = readout.by_segment(field, segment)
     frame = reading_frame(results, reading, relative)
     lift_fig = figs.lift_figure(frame, f"{READINGS[reading]}: lift vs {readout.control}", relative)
     st.plotly_chart(lift_fig, key="exp_lift_fig")
@@ -792,10 +801,13 @@ def _read_view(me: Actor, engine: Engine) -> None:
     if readout.segments:
         with st.expander("By segment"):
             metric = st.selectbox("Metric", list(readout.metrics["metric"]), key="exp_seg_metric")
-            st.dataframe(segment_table(readout.results, readout.segment_srm, metric, reading, relative),
+            st.dataframe(segment_table(readout.results, readout.segment_srm, field, metric, reading, relative),
                          hide_index=True, width="stretch", key="exp_seg_table")  # fmt: skip
+            st.caption(f"{md(field)}: its {TOP} largest values by units; the rest pooled as {readout_svc.OTHER}, "
+                       f"units without it as {readout_svc.NONE}.")  # fmt: skip
     else:
-        st.caption("Segments: by variant only (the exposures of this experiment carry no segment).")
+        st.caption("Segments: by variant only (the exposures of this experiment carry no cohort field; import "
+                   "them with cohort_<field> columns).")  # fmt: skip
     arms_fig = figs.arms_figure(readout.arms)
     figures.append(arms_fig)
     bandit_fig = _bandit(engine, readout)

@@ -600,6 +600,13 @@ def _experiments(rng: np.random.Generator, scale: float) -> tuple[list[Experimen
                 }
             )
         )
+    # Each unit's cohort fields (platform, region, tier) on its exposure, for results by segment; drawn from
+    # their own generator so the rest of the story (and every number it produces) stays the same.
+    cohort_rng = np.random.default_rng(20261122)
+    for frame in exposures:
+        for name, values, p in (("platform", PLATFORMS, PLATFORM_P), ("region", REGIONS, REGION_P),
+                                ("tier", TIERS, TIER_P)):  # fmt: skip
+            frame[f"cohort_{name}"] = _choice(cohort_rng, values, p, len(frame))
     return [offer, model_ab], pd.concat(exposures, ignore_index=True), pd.concat(metrics, ignore_index=True)
 
 

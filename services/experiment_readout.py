@@ -18,9 +18,11 @@ Data conventions:
 - Units exposed to more than one arm are left out of every metric (and counted in a health check).
 - A metric whose values are all 0 or 1 is a conversion; any other metric is a mean.
 - Good direction: higher for goal metrics; for a guardrail the opposite of its bad direction.
-- Segments come from Exposure.segment (optional): the 20 largest values, the rest pooled as
-  "(other)", units without one as "(none)". The SQL groups by variant x segment x metric once; the
-  overall row is the sum of the segment rows (the sums are additive), so segments cost no extra query.
+- Segments come from the exposures' cohort fields (Exposure.cohorts: platform, region, tier...; any
+  number of them): for each field, its 20 largest values, the rest pooled as "(other)", units without
+  the field as "(none)". The rollups keep the sums overall and per (field, value); "(none)" is the
+  overall sums minus the field's values (the sums are additive). Results are keyed by (field,
+  segment); the overall rows have field "" and segment "(all)".
 
 `aggregate` is the only function that touches the database; `compute` is pure (tests call both).
 """
@@ -99,9 +101,10 @@ class ReadoutOptions:
 
 @dataclass(frozen=True, eq=False)
 class Aggregates:
-    """The sums a readout needs. `cells`: variant, segment (NONE for units without one), metric and
-    the sums (y the value, x the pre-period value with NULL as 0), n_pre (units that have a pre
-    value), min_y, max_y. `exposures`: variant, segment, units (every exposure row, for SRM)."""
+    """The sums a readout needs. `cells`: variant, field, segment, metric and the sums (y the value, x
+    the pre-period value with NULL as 0), n_pre (units that have a pre value), min_y, max_y; field ""
+    and segment "" is every unit, (field, NONE) the units without the field. `exposures`: variant,
+    field, segment, units (every exposure row, for SRM), keyed the same way."""
 
     cells: pd.DataFrame
     exposures: pd.DataFrame
@@ -145,9 +148,9 @@ class Readout:
     variants: tuple[str, ...]
     arms: pd.DataFrame  # variant, planned share, units, share, planned per arm, progress
     metrics: pd.DataFrame  # metric, role, type, direction, cuped (has pre values)
-    segments: tuple[str, ...]  # segment labels (without ALL); empty when the data has none
-    results: pd.DataFrame  # one row per segment x metric x treatment arm; see RESULT_COLUMNS
-    segment_srm: pd.DataFrame  # segment, units, srm_p
+    segments: dict[str, tuple[str, ...]]  # cohort field -> its segment labels (top 20, OTHER, NONE); {} if none
+    results: pd.DataFrame  # one row per (field, segment) x metric x treatment arm; see RESULT_COLUMNS
+    segment_srm: pd.DataFrame  # field, segment, units, srm_p
     health: tuple[HealthItem, ...]
     alerts: tuple[Alert, ...]
     stopping: StopAdvice
@@ -164,8 +167,20 @@ class Readout:
     def comparisons(self) -> int:
         return len(self.results)
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The cohort fields the results are broken down by."""
+        return tuple(self.segments)
 
-# Columns of Readout.results (besides segment, metric, role, type, direction, variant):
+    def by_segment(self, field: str, segment: str = ALL) -> pd.DataFrame:
+        """The results of one segment of a field (ALL: the overall rows)."""
+        r = self.results
+        if segment == ALL:
+            return r[r["segment"] == ALL]
+        return r[(r["field"] == field) & (r["segment"] == segment)]
+
+
+# Columns of Readout.results (besides field, segment, metric, role, type, direction, variant):
 RESULT_COLUMNS = (
     # frequentist fixed horizon
     "n_control", "n_treatment", "mean_control", "mean_treatment", "abs_lift", "abs_ci_low", "abs_ci_high",
@@ -193,8 +208,10 @@ RESULT_COLUMNS = (
 # the experiment's rollups from scratch. On Postgres the refresh takes SHARE locks on the two source
 # tables, so every id up to the watermark is committed (no import still in flight below it).
 
-_CELL_COLUMNS = ["variant", "segment", "metric", "n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy", "n_pre",
-                 "min_y", "max_y"]  # fmt: skip
+_CELL_COLUMNS = ["variant", "field", "segment", "metric", "n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy",
+                 "n_pre", "min_y", "max_y"]  # fmt: skip
+_EXPOSURE_COLUMNS = ["variant", "field", "segment", "units"]
+_KEYS = ("variant", "field", "segment", "metric")
 
 
 @dataclass(frozen=True)
@@ -206,38 +223,60 @@ class RollupStatus:
     generation: int
 
 
-def _cells_select(experiment_id: int):
+def _cohort_value(field: str | None):
+    """The SQL expression of one cohort field's value of an exposure ("" for the overall row): JSON
+    extraction as text, which SQLAlchemy writes for each dialect (json_extract / ->>)."""
+    if field is None:
+        return sa.literal_column("''")
+    return Exposure.__table__.c.cohorts[field].as_string()
+
+
+def _cells_select(experiment_id: int, field: str | None = None, where=()):
+    """Sums of the experiment's metric rows joined to their exposures, by variant x metric, and by the
+    value of `field` (units without it left out) or overall (field None). The value is computed in a
+    subquery and grouped on by name: a JSON path is a bound parameter, which Postgres does not match
+    between the select list and GROUP BY."""
     e, m = Exposure.__table__, MetricObservation.__table__
-    x = sa.func.coalesce(m.c.pre_value, 0.0)
-    y = m.c.value
-    return (
+    value = _cohort_value(field)
+    rows = (
         sa.select(
             e.c.variant,
-            e.c.segment,
+            value.label("segment"),
             m.c.metric,
-            sa.func.count().label("n"),
-            sa.func.sum(y).label("sum_y"),
-            sa.func.sum(y * y).label("sum_y2"),
-            sa.func.sum(x).label("sum_x"),
-            sa.func.sum(x * x).label("sum_x2"),
-            sa.func.sum(x * y).label("sum_xy"),
-            sa.func.count(m.c.pre_value).label("n_pre"),
-            sa.func.min(y).label("min_y"),
-            sa.func.max(y).label("max_y"),
+            m.c.value.label("y"),
+            sa.func.coalesce(m.c.pre_value, 0.0).label("x"),
+            m.c.pre_value,
         )  # fmt: skip
         .select_from(e.join(m, sa.and_(m.c.experiment_id == e.c.experiment_id, m.c.unit_id == e.c.unit_id)))
-        .where(e.c.experiment_id == experiment_id)
-        .group_by(e.c.variant, e.c.segment, m.c.metric)
+        .where(e.c.experiment_id == experiment_id, *where)
     )
+    if field is not None:
+        rows = rows.where(value.is_not(None), value != "")
+    r = rows.subquery("cells")
+    return sa.select(
+        r.c.variant,
+        r.c.segment,
+        r.c.metric,
+        sa.func.count().label("n"),
+        sa.func.sum(r.c.y).label("sum_y"),
+        sa.func.sum(r.c.y * r.c.y).label("sum_y2"),
+        sa.func.sum(r.c.x).label("sum_x"),
+        sa.func.sum(r.c.x * r.c.x).label("sum_x2"),
+        sa.func.sum(r.c.x * r.c.y).label("sum_xy"),
+        sa.func.count(r.c.pre_value).label("n_pre"),
+        sa.func.min(r.c.y).label("min_y"),
+        sa.func.max(r.c.y).label("max_y"),
+    ).group_by(r.c.variant, r.c.segment, r.c.metric)
 
 
-def _exposures_select(experiment_id: int):
+def _exposures_select(experiment_id: int, field: str | None = None, after_id: int = 0):
     e = Exposure.__table__
-    return (
-        sa.select(e.c.variant, e.c.segment, sa.func.count().label("units"))
-        .where(e.c.experiment_id == experiment_id)
-        .group_by(e.c.variant, e.c.segment)
-    )
+    value = _cohort_value(field)
+    rows = sa.select(e.c.variant, value.label("segment")).where(e.c.experiment_id == experiment_id, e.c.id > after_id)
+    if field is not None:
+        rows = rows.where(value.is_not(None), value != "")
+    r = rows.subquery("exposed")
+    return sa.select(r.c.variant, r.c.segment, sa.func.count().label("units")).group_by(r.c.variant, r.c.segment)
 
 
 def _multi_select(experiment_id: int):
@@ -250,21 +289,49 @@ def _multi_select(experiment_id: int):
     )
 
 
-def _frame(conn, query, columns: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame(conn.execute(query).all(), columns=columns)
-    if "segment" in frame.columns:  # NULL (no segment) is kept as "" in the rollups
-        frame["segment"] = frame["segment"].fillna("").astype(object)
-    for c in columns:
-        if c not in ("variant", "segment", "metric"):
+def cohort_fields(conn, experiment_id: int, after_id: int = 0) -> list[str]:
+    """The cohort fields of the experiment's exposures (those with id > after_id), sorted. The keys of a
+    JSON column are listed by each dialect's own table function (jsonb_object_keys / json_each)."""
+    params = {"e": experiment_id, "after": after_id}
+    if conn.dialect.name == "postgresql":
+        sql = ("SELECT DISTINCT jsonb_object_keys(cohorts) FROM exposure WHERE experiment_id = :e AND id > :after "
+               "AND jsonb_typeof(cohorts) = 'object'")  # fmt: skip
+    else:
+        sql = ("SELECT DISTINCT j.key FROM exposure, json_each(exposure.cohorts) AS j "
+               "WHERE exposure.experiment_id = :e AND exposure.id > :after "
+               "AND json_type(exposure.cohorts) = 'object'")  # fmt: skip
+    return sorted(str(k) for (k,) in conn.execute(sa.text(sql), params) if k)
+
+
+def _frame(conn, query, columns: list[str], field: str = "") -> pd.DataFrame:
+    """Rows of a cells / exposures query, with the field they are about ("" overall)."""
+    names = [c for c in columns if c != "field"]
+    frame = pd.DataFrame(conn.execute(query).all(), columns=names)
+    frame.insert(1, "field", field)
+    frame["segment"] = frame["segment"].fillna("").astype(str).astype(object)
+    for c in names:
+        if c not in _KEYS:
             frame[c] = frame[c].astype(float)
     return frame
+
+
+def _cells(conn, experiment_id: int, fields: list[str], where=()) -> pd.DataFrame:
+    frames = [_frame(conn, _cells_select(experiment_id, field, where), _CELL_COLUMNS, field or "")
+              for field in (None, *fields)]  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def _exposure_units(conn, experiment_id: int, fields: list[str], after_id: int = 0) -> pd.DataFrame:
+    frames = [_frame(conn, _exposures_select(experiment_id, field, after_id), _EXPOSURE_COLUMNS, field or "")
+              for field in (None, *fields)]  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
 
 
 def _full(conn, experiment_id: int) -> tuple[pd.DataFrame, pd.DataFrame, int, int]:
     """(cells, exposures, units_total, multi_units) straight from the source rows."""
     e = Exposure.__table__
-    exposures = _frame(conn, _exposures_select(experiment_id), ["variant", "segment", "units"])
-    multi_q = _multi_select(experiment_id)
+    fields = cohort_fields(conn, experiment_id)
+    exposures = _exposure_units(conn, experiment_id, fields)
     per_unit = (
         sa.select((sa.func.count() - 1).label("extra"))
         .where(e.c.experiment_id == experiment_id)
@@ -273,15 +340,14 @@ def _full(conn, experiment_id: int) -> tuple[pd.DataFrame, pd.DataFrame, int, in
         .subquery()
     )
     multi, extra = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(per_unit.c.extra), 0))).one()
-    cells_q = _cells_select(experiment_id)
-    if multi:
-        cells_q = cells_q.where(e.c.unit_id.not_in(multi_q))
-    cells = _frame(conn, cells_q, _CELL_COLUMNS)
-    units_total = int(exposures["units"].sum()) - int(extra)
+    where = [e.c.unit_id.not_in(_multi_select(experiment_id))] if multi else []
+    cells = _cells(conn, experiment_id, fields, where)
+    overall = exposures[exposures["field"] == ""]
+    units_total = int(overall["units"].sum()) - int(extra)
     return cells, exposures, units_total, int(multi)
 
 
-def _delta(conn, experiment_id: int, e_max: int, m_max: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _delta(conn, experiment_id: int, e_max: int, m_max: int, fields: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Sums of what arrived after the watermarks (new metric rows x all exposures, older metric rows x
     new exposures) and the new exposures; units in several arms left out."""
     e, m = Exposure.__table__, MetricObservation.__table__
@@ -289,13 +355,12 @@ def _delta(conn, experiment_id: int, e_max: int, m_max: int) -> tuple[pd.DataFra
     single = ~sa.exists().where(
         other.c.experiment_id == e.c.experiment_id, other.c.unit_id == e.c.unit_id, other.c.variant != e.c.variant
     )
-    new_metrics = _cells_select(experiment_id).where(m.c.id > m_max, single)
+    new_metrics = _cells(conn, experiment_id, fields, [m.c.id > m_max, single])
     # `id + 0`: keeps SQLite from scanning every older metric row per new exposure by the rowid range
     # (it must look the unit's rows up by (experiment_id, unit_id) instead).
-    new_exposures = _cells_select(experiment_id).where(e.c.id > e_max, (m.c.id + 0) <= m_max, single)
-    cells = pd.concat([_frame(conn, new_metrics, _CELL_COLUMNS), _frame(conn, new_exposures, _CELL_COLUMNS)])
-    exposures = _frame(conn, _exposures_select(experiment_id).where(e.c.id > e_max), ["variant", "segment", "units"])
-    return cells, exposures
+    new_exposures = _cells(conn, experiment_id, fields, [e.c.id > e_max, (m.c.id + 0) <= m_max, single])
+    exposures = _exposure_units(conn, experiment_id, fields, e_max)
+    return pd.concat([new_metrics, new_exposures], ignore_index=True), exposures
 
 
 def _merge(old: pd.DataFrame, new: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -311,12 +376,17 @@ def _merge(old: pd.DataFrame, new: pd.DataFrame, keys: list[str]) -> pd.DataFram
 
 def _read_rollup(conn, experiment_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     r, x = ExperimentRollup.__table__, ExperimentExposureRollup.__table__
-    cells = _frame(conn, sa.select(*[r.c[c] for c in _CELL_COLUMNS]).where(r.c.experiment_id == experiment_id),
-                   _CELL_COLUMNS)  # fmt: skip
-    exposures = _frame(
-        conn, sa.select(x.c.variant, x.c.segment, x.c.units).where(x.c.experiment_id == experiment_id),
-        ["variant", "segment", "units"],
-    )  # fmt: skip
+    cells = pd.DataFrame(
+        conn.execute(sa.select(*[r.c[c] for c in _CELL_COLUMNS]).where(r.c.experiment_id == experiment_id)).all(),
+        columns=_CELL_COLUMNS,
+    )
+    exposures = pd.DataFrame(
+        conn.execute(sa.select(*[x.c[c] for c in _EXPOSURE_COLUMNS]).where(x.c.experiment_id == experiment_id)).all(),
+        columns=_EXPOSURE_COLUMNS,
+    )
+    for frame in (cells, exposures):
+        for c in frame.columns:
+            frame[c] = frame[c].astype(object) if c in _KEYS else frame[c].astype(float)
     return cells, exposures
 
 
@@ -330,8 +400,8 @@ def _write_rollup(conn, experiment_id: int, cells: pd.DataFrame, exposures: pd.D
     if len(exposures):
         conn.execute(
             sa.insert(x),
-            [{"experiment_id": experiment_id, "variant": v, "segment": s, "units": int(u)}
-             for v, s, u in exposures[["variant", "segment", "units"]].itertuples(index=False)],
+            [{"experiment_id": experiment_id, "variant": v, "field": f, "segment": s, "units": int(u)}
+             for v, f, s, u in exposures[_EXPOSURE_COLUMNS].itertuples(index=False)],
         )  # fmt: skip
 
 
@@ -389,15 +459,20 @@ def refresh_rollup(engine: Engine, experiment_id: int, *, full: bool = False) ->
                 mode = "incremental"
                 new_e = _count_after(conn, e, experiment_id, state["exposure_max_id"])
                 new_m = _count_after(conn, m, experiment_id, state["metric_max_id"])
-                cells, exposures = _delta(conn, experiment_id, state["exposure_max_id"], state["metric_max_id"])
                 old_cells, old_exposures = _read_rollup(conn, experiment_id)
-                cells = _merge(old_cells, cells, ["variant", "segment", "metric"])
-                exposures = _merge(old_exposures, exposures, ["variant", "segment"])
+                # The fields seen so far (the exposure rollup has a row for each) and any the new rows bring.
+                known = set(old_exposures["field"]) - {""}
+                fields = sorted(known | set(cohort_fields(conn, experiment_id, state["exposure_max_id"])))
+                cells, exposures = _delta(conn, experiment_id, state["exposure_max_id"], state["metric_max_id"],
+                                          fields)  # fmt: skip
+                cells = _merge(old_cells, cells, ["variant", "field", "segment", "metric"])
+                exposures = _merge(old_exposures, exposures, ["variant", "field", "segment"])
                 units_total, multi = state["units_total"] + new_e, state["multi_units"]
                 e_rows, m_rows = state["exposure_rows"] + new_e, state["metric_rows"] + new_m
         if mode == "full":
             cells, exposures, units_total, multi = _full(conn, experiment_id)
-            e_rows = int(exposures["units"].sum()) if len(exposures) else 0
+            overall = exposures[exposures["field"] == ""]
+            e_rows = int(overall["units"].sum()) if len(overall) else 0
             m_rows = int(
                 conn.execute(
                     sa.select(sa.func.count()).where(MetricObservation.__table__.c.experiment_id == experiment_id)
@@ -430,9 +505,8 @@ def aggregate(engine: Engine, experiment_id: int, *, refresh: bool = True) -> Ag
         state = conn.execute(sa.select(state_t).where(state_t.c.experiment_id == experiment_id)).mappings().first()
     units_total = state["units_total"] if state else 0
     multi = state["multi_units"] if state else 0
-    return Aggregates(
-        _null_segments(cells), _null_segments(exposures), units_total, multi, time.perf_counter() - started
-    )
+    cells, exposures = _with_none(cells, exposures)
+    return Aggregates(cells, exposures, units_total, multi, time.perf_counter() - started)
 
 
 def aggregate_raw(engine: Engine, experiment_id: int) -> Aggregates:
@@ -440,16 +514,30 @@ def aggregate_raw(engine: Engine, experiment_id: int) -> Aggregates:
     started = time.perf_counter()
     with engine.connect() as conn:
         cells, exposures, units_total, multi = _full(conn, experiment_id)
-    return Aggregates(
-        _null_segments(cells), _null_segments(exposures), units_total, multi, time.perf_counter() - started
-    )
+    cells, exposures = _with_none(cells, exposures)
+    return Aggregates(cells, exposures, units_total, multi, time.perf_counter() - started)
 
 
-def _null_segments(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rollups keep "" for "no segment"; the readout calls it NONE."""
-    if "segment" in frame.columns:
-        frame = frame.assign(segment=frame["segment"].replace("", NONE).fillna(NONE))
-    return frame
+def _with_none(cells: pd.DataFrame, exposures: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Add, for each cohort field, the units without it (segment NONE): the overall sums minus the sums
+    over the field's values (the sums are additive; min_y and max_y are unknown there, NaN)."""
+
+    def add(frame: pd.DataFrame, keys: list[str], sums: list[str]) -> pd.DataFrame:
+        if frame.empty:
+            return frame
+        overall = frame[frame["field"] == ""].groupby(keys)[sums].sum()
+        parts = [frame]
+        for name in sorted(set(frame["field"]) - {""}):
+            mine = frame[frame["field"] == name].groupby(keys)[sums].sum().reindex(overall.index, fill_value=0)
+            rest = overall - mine
+            lead = "n" if "n" in sums else "units"
+            rest = rest[rest[lead] > 0.5].reset_index()
+            if len(rest):
+                parts.append(rest.assign(field=name, segment=NONE))
+        out = pd.concat(parts, ignore_index=True)
+        return out[frame.columns]
+
+    return add(cells, ["variant", "metric"], list(SUMS)), add(exposures, ["variant"], ["units"])
 
 
 def data_version(engine: Engine, experiment_id: int) -> int:
@@ -512,9 +600,9 @@ def _metric_table(exp: Experiment, cells: pd.DataFrame) -> pd.DataFrame:
     return table[["metric", "role", "type", "direction", "cuped", "observations"]].reset_index(drop=True)
 
 
-def _segment_labels(exposures: pd.DataFrame, use: bool) -> tuple[dict[Any, str], tuple[str, ...]]:
-    """raw segment value -> label (top 20 by units, the rest OTHER, NULL NONE); () when not segmented."""
-    if not use or exposures.empty or (exposures["segment"] == NONE).all():
+def _segment_labels(exposures: pd.DataFrame) -> tuple[dict[Any, str], tuple[str, ...]]:
+    """One field's exposures: value -> label (top 20 by units, the rest OTHER; NONE counts as a value)."""
+    if exposures.empty or (exposures["segment"] == NONE).all():
         return {}, ()
     units = exposures.groupby("segment")["units"].sum().sort_values(ascending=False)
     top = list(units.index[:TOP_SEGMENTS])
@@ -563,17 +651,29 @@ def compute(
     t0 = time.perf_counter()
     control, variants, allocation = _variants(exp)
     alpha = float(exp.alpha or 0.05)
-    metrics_table = _metric_table(exp, agg.cells)
+    overall_cells = agg.cells[agg.cells["field"] == ""] if len(agg.cells) else agg.cells
+    metrics_table = _metric_table(exp, overall_cells)
     metric_names = list(metrics_table["metric"])
-    mapping, seg_labels = _segment_labels(agg.exposures, options.segments)
-    cells = agg.cells.copy()
-    cells["seg"] = cells["segment"].map(mapping).fillna(OTHER) if mapping else ""
-    segments_order = [ALL, *seg_labels]
-    cube = _cube(cells.assign(seg=ALL), [ALL], metric_names, variants)
+    # Segments: (field, label) groups after the overall one; each field's values mapped to its labels.
+    seg_labels: dict[str, tuple[str, ...]] = {}
+    mappings: dict[str, dict] = {}
+    fields = sorted(set(agg.exposures["field"]) - {""}) if options.segments and len(agg.exposures) else []
+    for f in fields:
+        mapping, labels = _segment_labels(agg.exposures[agg.exposures["field"] == f])
+        if labels:
+            seg_labels[f], mappings[f] = labels, mapping
+    groups = [("", ALL)] + [(f, label) for f, labels in seg_labels.items() for label in labels]
+    cube = _cube(overall_cells.assign(seg=_group_key("", ALL)), [_group_key("", ALL)], metric_names, variants)
     if seg_labels:
-        seg_cube = _cube(cells, list(seg_labels), metric_names, variants)
+        cells = agg.cells[agg.cells["field"].isin(list(seg_labels))]
+        label = pd.Series(OTHER, index=cells.index, dtype=object)
+        for f, mapping in mappings.items():
+            mine = (cells["field"] == f).to_numpy()
+            label[mine] = cells.loc[mine, "segment"].map(mapping).fillna(OTHER)
+        cells = cells.assign(seg=cells["field"].astype(str) + "\x1f" + label.astype(str))
+        seg_cube = _cube(cells, [_group_key(f, lab) for f, lab in groups[1:]], metric_names, variants)
         cube = {c: np.concatenate([cube[c], seg_cube[c]], axis=0) for c in SUMS}
-    S, M, V = len(segments_order), len(metric_names), len(variants)
+    S, M, V = len(groups), len(metric_names), len(variants)
     T = V - 1
 
     # Flatten to comparisons: (segment, metric, treatment) in C order.
@@ -583,7 +683,8 @@ def compute(
     def trt(c: str) -> np.ndarray:
         return cube[c][:, :, 1:].ravel()
 
-    seg_col = np.repeat(np.asarray(segments_order, dtype=object), M * T)
+    field_col = np.repeat(np.asarray([f for f, _ in groups], dtype=object), M * T)
+    seg_col = np.repeat(np.asarray([label for _, label in groups], dtype=object), M * T)
     met_idx = np.tile(np.repeat(np.arange(M), T), S)
     var_col = np.tile(np.asarray(variants[1:], dtype=object), S * M)
     mtype = metrics_table["type"].to_numpy()[met_idx]
@@ -697,6 +798,7 @@ def compute(
         progress = np.minimum(n_c, n_t) / planned
     results = pd.DataFrame(
         {
+            "field": field_col,
             "segment": seg_col,
             "metric": np.asarray(metric_names, dtype=object)[met_idx],
             "role": role,
@@ -716,7 +818,8 @@ def compute(
     )  # fmt: skip
 
     # Arms, health, alerts, the stopping rule and the bandit.
-    units = agg.exposures.groupby("variant")["units"].sum() if len(agg.exposures) else pd.Series(dtype=float)
+    overall_exposures = agg.exposures[agg.exposures["field"] == ""] if len(agg.exposures) else agg.exposures
+    units = overall_exposures.groupby("variant")["units"].sum() if len(agg.exposures) else pd.Series(dtype=float)
     arm_units = np.asarray([float(units.get(v, 0)) for v in variants])
     arms = pd.DataFrame(
         {
@@ -728,7 +831,7 @@ def compute(
             "progress": arm_units / planned if planned == planned else np.full(V, np.nan),
         }
     )
-    segment_srm = _segment_srm(agg.exposures, mapping, seg_labels, variants, allocation)
+    segment_srm = _segment_srm(agg.exposures, mappings, seg_labels, variants, allocation)
     health = _health(arm_units, allocation, agg, results, variants)
     alerts = _alerts(exp, health, results)
     stopping = _stopping(exp, results)
@@ -757,16 +860,25 @@ def compute(
     )
 
 
+def _group_key(field: str, label: str) -> str:
+    return f"{field}\x1f{label}"
+
+
 def _segment_srm(
-    exposures: pd.DataFrame, mapping: dict, labels: tuple[str, ...], variants: tuple[str, ...], allocation: np.ndarray
-) -> pd.DataFrame:
-    if not labels:
-        return pd.DataFrame(columns=["segment", "units", "srm_p"])
-    frame = exposures.assign(seg=exposures["segment"].map(mapping).fillna(OTHER))
-    table = frame.pivot_table(index="seg", columns="variant", values="units", aggfunc="sum", fill_value=0)
-    table = table.reindex(index=list(labels), columns=list(variants), fill_value=0)
-    p = srm.srm_p_values(table.to_numpy(dtype=float), allocation)
-    return pd.DataFrame({"segment": list(labels), "units": table.sum(axis=1).to_numpy(dtype=int), "srm_p": p})
+    exposures: pd.DataFrame, mappings: dict[str, dict], labels: dict[str, tuple[str, ...]],
+    variants: tuple[str, ...], allocation: np.ndarray,
+) -> pd.DataFrame:  # fmt: skip
+    columns = ["field", "segment", "units", "srm_p"]
+    parts = []
+    for name, mapping in mappings.items():
+        mine = exposures[exposures["field"] == name]
+        frame = mine.assign(seg=mine["segment"].map(mapping).fillna(OTHER))
+        table = frame.pivot_table(index="seg", columns="variant", values="units", aggfunc="sum", fill_value=0)
+        table = table.reindex(index=list(labels[name]), columns=list(variants), fill_value=0)
+        p = srm.srm_p_values(table.to_numpy(dtype=float), allocation)
+        parts.append(pd.DataFrame({"field": name, "segment": list(labels[name]),
+                                   "units": table.sum(axis=1).to_numpy(dtype=int), "srm_p": p}))  # fmt: skip
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
 
 def _health(

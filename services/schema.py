@@ -231,7 +231,7 @@ class Exposure(SQLModel, table=True):
     unit_id: str = Field(max_length=200)
     variant: str = Field(max_length=100)
     ts: datetime
-    segment: str | None = Field(default=None, max_length=200)  # optional cohort for results by segment
+    cohorts: dict | None = json_field()  # {field: value} (platform, region, tier...): results by segment
 
 
 class MetricObservation(SQLModel, table=True):
@@ -250,19 +250,22 @@ class MetricObservation(SQLModel, table=True):
 
 
 class ExperimentRollup(SQLModel, table=True):
-    """Derived: metric sums per experiment x variant x segment x metric ("" = no segment), units in
-    several arms left out. Kept up to date by services.experiment_readout (incrementally as exposures
-    and metric observations arrive; rebuilt from them when in doubt). Never edited by hand."""
+    """Derived: metric sums per experiment x variant x (cohort field, value) x metric (field "" and
+    value "": every unit, the overall row; units without the field are the overall row minus the
+    field's values), units in several arms left out. Kept up to date by services.experiment_readout
+    (incrementally as exposures and metric observations arrive; rebuilt from them when in doubt).
+    Never edited by hand."""
 
     __tablename__ = "experiment_rollup"
     __table_args__ = (
-        sa.UniqueConstraint("experiment_id", "variant", "segment", "metric", name="uq_experiment_rollup"),
+        sa.UniqueConstraint("experiment_id", "variant", "field", "segment", "metric", name="uq_experiment_rollup"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     experiment_id: int = Field(foreign_key="experiment.id")
     variant: str = Field(max_length=100)
-    segment: str = Field(default="", max_length=200)
+    field: str = Field(default="", max_length=100)  # the cohort field ("" = overall)
+    segment: str = Field(default="", max_length=200)  # its value
     metric: str = Field(max_length=200)
     n: float = 0.0
     sum_y: float = 0.0
@@ -276,16 +279,18 @@ class ExperimentRollup(SQLModel, table=True):
 
 
 class ExperimentExposureRollup(SQLModel, table=True):
-    """Derived: exposed units per experiment x variant x segment (every exposure row; for SRM)."""
+    """Derived: exposed units per experiment x variant x (cohort field, value) (every exposure row; for
+    SRM); field "" and value "" is every unit."""
 
     __tablename__ = "experiment_exposure_rollup"
     __table_args__ = (
-        sa.UniqueConstraint("experiment_id", "variant", "segment", name="uq_experiment_exposure_rollup"),
+        sa.UniqueConstraint("experiment_id", "variant", "field", "segment", name="uq_experiment_exposure_rollup"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     experiment_id: int = Field(foreign_key="experiment.id")
     variant: str = Field(max_length=100)
+    field: str = Field(default="", max_length=100)
     segment: str = Field(default="", max_length=200)
     units: int = 0
 
@@ -334,14 +339,20 @@ class AlertRule(SQLModel, table=True):
 
 
 class Alert(SQLModel, table=True):
-    """One breach of a rule on one model version and window. open -> acknowledged -> resolved."""
+    """One breach of a rule on one model version and window, or one guard-rail alert of an experiment
+    (experiment_id and signature set, under the disabled rule "Experiment guard-rails":
+    services/experiment_guard.py; opened once per experiment and signature). open -> acknowledged ->
+    resolved."""
 
     __table_args__ = (
         sa.UniqueConstraint("rule_id", "model_version_id", "window_start", "window_end", name="uq_alert_window"),
+        sa.UniqueConstraint("experiment_id", "signature", name="uq_alert_experiment_signature"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     rule_id: int = Field(foreign_key="alert_rule.id", index=True)
+    experiment_id: int | None = Field(default=None, foreign_key="experiment.id", index=True)
+    signature: str | None = Field(default=None, max_length=500)  # experiment alerts: kind:metric:variant
     model_version_id: int | None = Field(default=None, foreign_key="model_version.id")
     state: str = Field(default="open", max_length=20, index=True)  # open, acknowledged, resolved
     value: float | None = None

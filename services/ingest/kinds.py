@@ -2,15 +2,20 @@
 
 Column types: "text", "integer", "number" (float), "timestamp" (ISO 8601; without an offset it is
 taken as UTC) and, for the prediction feature columns, "number or text".
-Columns whose name is `feature_<name>` / `cohort_<name>` (predictions only) are "prefix" columns:
-any number of them may appear.
+Columns whose name is `feature_<name>` (predictions) / `cohort_<name>` (predictions and exposures)
+are "prefix" columns: any number of them may appear.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
+
+# A cohort field of an exposure: a plain name (it becomes a key of a JSON column and a label on the page).
+COHORT_FIELD_MAX = 64
+COHORT_FIELD = re.compile(rf"[A-Za-z][A-Za-z0-9_]{{0,{COHORT_FIELD_MAX - 1}}}")
 
 
 @dataclass(frozen=True)
@@ -124,19 +129,24 @@ KINDS: dict[str, KindSpec] = {
     ),
     "exposures": KindSpec(
         name="exposures",
-        description="Which unit saw which variant of an experiment.",
+        description="Which unit saw which variant of an experiment, with the unit's cohort fields "
+                    "(results by segment).",
         columns=[
             _c("experiment_key", "text", True, "Key of an existing experiment.", max_length=200),
             _c("unit_id", "text", True, "The randomisation unit (user, session...).", max_length=200),
             _c("variant", "text", True, "One of the experiment's variant keys.", max_length=100),
             _c("ts", "timestamp", True, "First exposure time."),
-            _c("segment", "text", False, "Optional segment of the unit (e.g. platform), for results by segment.",
-               max_length=200),
+            _c("cohort_<name>", "text", False,
+               "Any number of cohort fields of the unit (platform, region, tier...), for results by segment; "
+               "stored as text without the prefix. The name: a letter, then letters, digits or _ "
+               f"(at most {COHORT_FIELD_MAX} characters). Empty cells are left out.", prefix=True),
+            _c("segment", "text", False, "Legacy: the same as a cohort_segment column.", max_length=200),
         ],
         natural_key=("experiment_key", "unit_id", "variant"),
         table="exposure",
         example={"experiment_key": "exp-retention-offer", "unit_id": "user-42", "variant": "treatment",
-                 "ts": "2024-05-03T10:00:00Z", "segment": "mobile"},
+                 "ts": "2024-05-03T10:00:00Z", "cohort_platform": "ios", "cohort_region": "EU",
+                 "cohort_tier": "pro"},
     ),
     "metrics": KindSpec(
         name="metrics",

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from services import pii
 from services.ingest import convert
-from services.ingest.kinds import KindSpec
+from services.ingest.kinds import COHORT_FIELD, COHORT_FIELD_MAX, KindSpec
 from services.ingest.problems import ProblemLog, quote
 from services.schema import Experiment, ModelVersion
 
@@ -202,6 +202,8 @@ def check_frame(
     spec: KindSpec, frame: pd.DataFrame, catalog: Catalog, log: ProblemLog, progress: Progress | None = None
 ) -> Prepared:
     header = check_header(spec, list(frame.columns), log)
+    if spec.name == "exposures":
+        check_cohort_fields(header, header.fixed.get("segment"), log)
     log.raise_if_any()  # rows cannot be checked against a wrong header
     rows = _Rows(spec, frame, header, log)
     prep = Prepared(spec, len(frame))
@@ -286,12 +288,7 @@ def _predictions(rows: _Rows, typed, catalog: Catalog, prep: Prepared, header: H
             rows.flag(feature.bad, col, _quoted(rows.frame[col], feature.what or "not a valid value"))
         prep.features.append((name, feature))
         step(f"checked {col}")
-    for col, name in header.cohorts:
-        c = convert.to_text(rows.frame[col])
-        nul = c.values.str.contains("\x00", regex=False).to_numpy(dtype=bool, na_value=False)
-        rows.flag(nul, col, "contains a NUL character")
-        prep.cohorts.append((name, c.values))
-        step(f"checked {col}")
+    _cohorts(rows, prep, header, step)
     prep.columns = {
         "request_id": typed["request_id"],
         "model_version_id": pd.Series(pd.arrays.IntegerArray(np.where(ids < 0, 0, ids), ids < 0)),
@@ -299,6 +296,31 @@ def _predictions(rows: _Rows, typed, catalog: Catalog, prep: Prepared, header: H
         "score": typed["score"],
         "predicted_label": typed["predicted_label"],
     }
+
+
+def _cohorts(rows: _Rows, prep: Prepared, header: Header, step) -> None:
+    for col, name in header.cohorts:
+        c = convert.to_text(rows.frame[col])
+        nul = c.values.str.contains("\x00", regex=False).to_numpy(dtype=bool, na_value=False)
+        rows.flag(nul, col, "contains a NUL character")
+        prep.cohorts.append((name, c.values))
+        step(f"checked {col}")
+
+
+def check_cohort_fields(header: Header, legacy_segment: str | None, log: ProblemLog) -> None:
+    """Exposures: each cohort field a plain name (it becomes a JSON key and a label), each field once
+    (names compared case-insensitively; the legacy `segment` column is the field "segment")."""
+    seen: dict[str, str] = {}
+    named = list(header.cohorts) + ([(legacy_segment, "segment")] if legacy_segment else [])
+    for col, name in named:
+        if not COHORT_FIELD.fullmatch(name):
+            log.add(f"cohort column {quote(col)}: the field name {quote(name)} must start with a letter and have "
+                    f"only letters, digits and _ (at most {COHORT_FIELD_MAX} characters)", column=col)
+        elif name.lower() in seen:
+            log.add(f"cohort field {quote(name)} appears more than once (columns {quote(seen[name.lower()])} and "
+                    f"{quote(col)})", column=col)
+        else:
+            seen[name.lower()] = col
 
 
 def _merge_schemas(schemas: list[dict]) -> dict[str, str]:
@@ -364,7 +386,10 @@ def _experiment_rows(rows: _Rows, typed, catalog: Catalog, prep: Prepared) -> No
     exp_id = pd.Series(pd.arrays.IntegerArray(np.where(ids < 0, 0, ids), ids < 0))
     if rows.spec.name == "exposures":
         prep.columns = {"experiment_id": exp_id, "unit_id": typed["unit_id"], "variant": typed["variant"],
-                        "ts": typed["ts"], "segment": typed.get("segment", _nulls(rows.n, "str"))}
+                        "ts": typed["ts"]}
+        _cohorts(rows, prep, rows.header, lambda message: None)
+        if "segment" in typed:  # the legacy column: the cohort field "segment" (empty cells left out)
+            prep.cohorts.append(("segment", typed["segment"]))
     else:
         prep.columns = {
             "experiment_id": exp_id, "unit_id": typed["unit_id"], "metric": typed["metric"],

@@ -43,7 +43,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("updated_by", "text"),
     ],
     "exposures": [
-        ("experiment_id", "int"), ("unit_id", "text"), ("variant", "text"), ("ts", "ts"), ("segment", "text"),
+        ("experiment_id", "int"), ("unit_id", "text"), ("variant", "text"), ("ts", "ts"), ("cohorts", "json"),
     ],
     "metrics": [
         ("experiment_id", "int"), ("unit_id", "text"), ("metric", "text"), ("value", "float"),

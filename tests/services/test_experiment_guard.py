@@ -1,7 +1,7 @@
 """Guard-rails: SRM or a guardrail significantly worse raises an alert (audited, once per alert) and
 proposes to stop the experiment through an approval request; an approver other than the requester
-decides and the stop is executed through services.experiments. Also: exposures imported with their
-optional `segment` column come back as results by segment. SQLite and Postgres."""
+decides and the stop is executed through services.experiments. Also: exposures imported with the
+legacy `segment` column come back as results by the cohort field "segment". SQLite and Postgres."""
 
 from __future__ import annotations
 
@@ -130,7 +130,8 @@ def test_imported_segments_come_back_as_results_by_segment(engine):
     ingest.import_file(engine, ANA, "metrics", metrics.to_csv(index=False).encode(), "metrics.csv")
 
     readout = er.read_experiment(engine, exp.key)
-    assert set(readout.segments) == {"mobile", "desktop", "tablet", er.NONE}
+    assert readout.fields == ("segment",)  # the legacy column is the cohort field "segment"
+    assert set(readout.segments["segment"]) == {"mobile", "desktop", "tablet", er.NONE}
     rows = readout.results[readout.results["metric"] == "conv"].set_index("segment")
     for seg in ("mobile", "desktop", "tablet"):
         mask = segment == seg

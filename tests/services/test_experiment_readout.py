@@ -40,13 +40,19 @@ def make_experiment(engine, key="exp", variants=("control", "a", "b"), shares=No
     return experiments.start_experiment(engine, ANA, key, at=T0)
 
 
+def cohorts_of(exposures: pd.DataFrame) -> list[dict]:
+    """Each exposure's cohort fields from its `cohort_<field>` columns (and a `segment` column, the
+    field "segment"), missing values left out: as the import stores them."""
+    names = {c: c.removeprefix("cohort_") for c in exposures.columns if c.startswith("cohort_") or c == "segment"}
+    records = exposures[list(names)].to_dict("records")
+    return [{names[c]: v for c, v in r.items() if v is not None and not pd.isna(v) and v != ""} for r in records]
+
+
 def insert(engine, exp_id: int, exposures: pd.DataFrame, metrics: pd.DataFrame) -> None:
     with write_session(engine) as session:
         if len(exposures):
-            rows = exposures.assign(experiment_id=exp_id, ts=T0).to_dict("records")
-            for r in rows:
-                if r.get("segment") is not None and pd.isna(r["segment"]):
-                    r["segment"] = None
+            base = exposures[["unit_id", "variant"]].assign(experiment_id=exp_id, ts=T0)
+            rows = [{**r, "cohorts": c} for r, c in zip(base.to_dict("records"), cohorts_of(exposures), strict=True)]
             session.execute(sa.insert(Exposure.__table__), rows)
         if len(metrics):
             rows = metrics.assign(experiment_id=exp_id).to_dict("records")
@@ -57,12 +63,15 @@ def insert(engine, exp_id: int, exposures: pd.DataFrame, metrics: pd.DataFrame) 
 
 
 def simulate(n=1500, seed=1, variants=("control", "a", "b"), start=0, segments=("eu", "us", None)):
-    """Units with a variant and segment; conv (0/1), rev (mean, with pre_value), contacts (counts)."""
+    """Units with a variant and two cohort fields, region (`segments`, None: no region) and platform
+    (web or ios); conv (0/1), rev (mean, with pre_value), contacts (counts)."""
     rng = np.random.default_rng(seed)
     units = [f"u{start + i:06d}" for i in range(n)]
     arm = rng.integers(0, len(variants), n)
     seg = np.asarray(segments, dtype=object)[rng.integers(0, len(segments), n)]
-    exposures = pd.DataFrame({"unit_id": units, "variant": np.asarray(variants)[arm], "segment": seg})
+    platform = np.asarray(["web", "ios"], dtype=object)[rng.integers(0, 2, n)]
+    exposures = pd.DataFrame({"unit_id": units, "variant": np.asarray(variants)[arm], "cohort_region": seg,
+                              "cohort_platform": platform})  # fmt: skip
     pre = rng.lognormal(3, 0.6, n)
     lift = 1 + 0.08 * arm
     metrics = pd.concat(
@@ -87,10 +96,10 @@ def loaded(engine):
     return engine, exp, exposures, metrics
 
 
-def _values(exposures, metrics, metric, variant, segment=er.ALL):
+def _values(exposures, metrics, metric, variant, field="", segment=er.ALL):
     frame = exposures.merge(metrics[metrics["metric"] == metric], on="unit_id")
     if segment != er.ALL:
-        frame = frame[frame["segment"].fillna(er.NONE) == segment]
+        frame = frame[frame[f"cohort_{field}"].fillna(er.NONE) == segment]
     part = frame[frame["variant"] == variant]
     return part["value"].to_numpy(), part["pre_value"].fillna(0).to_numpy()
 
@@ -100,17 +109,19 @@ def test_readout_equals_the_statistics_called_directly(loaded, relative):
     engine, exp, exposures, metrics = loaded
     dt = "relative" if relative else "absolute"
     readout = er.read_experiment(engine, exp.key, er.ReadoutOptions(difference_type=dt, prior_sd=0.2, prior_mean=0.01))
-    assert readout.comparisons == (1 + 3) * 3 * 2  # (all + eu, us, none) x 3 metrics x 2 treatment arms
+    # (all + platform: ios, web + region: eu, us, none) x 3 metrics x 2 treatment arms
+    assert readout.comparisons == (1 + 2 + 3) * 3 * 2
+    assert readout.fields == ("platform", "region")
+    assert set(readout.segments["platform"]) == {"ios", "web"}
+    assert set(readout.segments["region"]) == {"eu", "us", er.NONE}
     prior = bayesian.GaussianPrior(mean=0.01, variance=0.04, proper=True)
-    for segment in (er.ALL, "eu", er.NONE):
+    for field, segment in (("", er.ALL), ("region", "eu"), ("region", er.NONE), ("platform", "ios")):
         for metric, direction in (("conv", "higher"), ("rev", "higher"), ("contacts", "lower")):
-            y_c, x_c = _values(exposures, metrics, metric, "control", segment)
+            y_c, x_c = _values(exposures, metrics, metric, "control", field, segment)
             for variant in ("a", "b"):
-                y_t, x_t = _values(exposures, metrics, metric, variant, segment)
-                row = readout.results[
-                    (readout.results["segment"] == segment) & (readout.results["metric"] == metric)
-                    & (readout.results["variant"] == variant)
-                ].iloc[0]  # fmt: skip
+                y_t, x_t = _values(exposures, metrics, metric, variant, field, segment)
+                part = readout.by_segment(field, segment)
+                [row] = part[(part["metric"] == metric) & (part["variant"] == variant)].to_dict("records")
                 kw = dict(direction=direction, difference_type=dt)
                 if metric == "conv":
                     ref = abtest.two_proportion_ztest(len(y_c), y_c.sum(), len(y_t), y_t.sum(), **kw)
@@ -155,9 +166,9 @@ def test_correction_across_goal_metrics(loaded):
     plain = er.read_experiment(engine, exp.key)
     for method in ("holm", "bh"):
         corrected = er.read_experiment(engine, exp.key, er.ReadoutOptions(correction=method))
-        for segment in (er.ALL, "us"):
-            before = plain.results[plain.results["segment"] == segment]
-            after = corrected.results[corrected.results["segment"] == segment]
+        for field, segment in (("", er.ALL), ("region", "us"), ("platform", "web")):
+            before = plain.by_segment(field, segment)
+            after = corrected.by_segment(field, segment)
             goal = before["role"].isin(["primary", "secondary"]).to_numpy()
             ref = multiple.adjust_p_values(before["p_value"].to_numpy()[goal], method=method)
             assert after["p_adjusted"].to_numpy()[goal] == pytest.approx(ref.adjusted_p_values, **TOL)
@@ -174,13 +185,15 @@ def test_rollups_kept_incrementally_equal_a_fresh_aggregation(loaded):
     assert er.refresh_rollup(engine, exp.id).mode == "fresh"
 
     def same() -> None:
-        keys = ["variant", "segment", "metric"]
+        keys = ["variant", "field", "segment", "metric"]
         got = er.aggregate(engine, exp.id).cells.sort_values(keys).reset_index(drop=True)
         want = er.aggregate_raw(engine, exp.id).cells.sort_values(keys).reset_index(drop=True)
         pd.testing.assert_frame_equal(got[want.columns], want, check_exact=False, rtol=1e-12, check_dtype=False)
 
-    # New units with their metrics; metrics that arrive before their unit's exposure; late metrics.
+    # New units with their metrics; metrics that arrive before their unit's exposure; late metrics; the
+    # new units bring a cohort field the earlier ones do not have (tier).
     new_exp, new_met = simulate(n=300, seed=2, start=10_000)
+    new_exp["cohort_tier"] = np.where(np.arange(300) % 3 == 0, "pro", "free")
     early = new_met[new_met["unit_id"].isin(new_exp["unit_id"][:50])]
     insert(engine, exp.id, pd.DataFrame(), early)
     assert er.refresh_rollup(engine, exp.id).mode == "incremental"
@@ -190,12 +203,16 @@ def test_rollups_kept_incrementally_equal_a_fresh_aggregation(loaded):
     assert status.mode == "incremental" and status.exposure_rows == 1800
     same()
     assert er.aggregate(engine, exp.id).units_total == 1800
+    tier = er.compute(experiments.find_experiment(engine, exp.key), er.aggregate(engine, exp.id))
+    assert set(tier.segments["tier"]) == {"free", "pro", er.NONE}
+    none = tier.by_segment("tier", er.NONE)
+    arms = none[none["metric"] == "conv"]
+    assert arms["n_control"].iloc[0] + arms["n_treatment"].sum() == 1500  # the earlier units have no tier
 
     # A unit seen in a second arm: rebuilt, and left out of every metric.
     first_unit = exposures.iloc[0]
     other = "a" if first_unit["variant"] != "a" else "b"
-    insert(engine, exp.id, pd.DataFrame({"unit_id": [first_unit["unit_id"]], "variant": [other], "segment": [None]}),
-           pd.DataFrame())  # fmt: skip
+    insert(engine, exp.id, pd.DataFrame({"unit_id": [first_unit["unit_id"]], "variant": [other]}), pd.DataFrame())
     assert er.refresh_rollup(engine, exp.id).mode == "full"
     same()
     agg = er.aggregate(engine, exp.id)
@@ -215,7 +232,7 @@ def test_health_checks_alerts_and_the_stop_advice(engine):
     n_c, n_t = 120, 400  # a broken split (planned 50/50) and too few units in control
     units = [f"u{i}" for i in range(n_c + n_t)]
     variant = np.array(["control"] * n_c + ["treatment"] * n_t)
-    exposures = pd.DataFrame({"unit_id": units, "variant": variant, "segment": None})
+    exposures = pd.DataFrame({"unit_id": units, "variant": variant})
     treated = variant == "treatment"
     conv = (rng.random(n_c + n_t) < np.where(treated, 0.9, 0.3)).astype(float)
     contacts = rng.poisson(np.where(treated, 3.0, 0.5)).astype(float)
@@ -238,7 +255,7 @@ def test_health_checks_alerts_and_the_stop_advice(engine):
     assert "contacts" in readout.alerts[1].message and all(a.propose_stop for a in readout.alerts)
     assert readout.stopping.rule == "sequential" and readout.stopping.may_stop_for_win
     assert readout.stopping.winners == ("treatment",)
-    assert readout.segments == () and readout.segment_srm.empty
+    assert readout.segments == {} and readout.segment_srm.empty
     weights = dict(zip(readout.variants, readout.bandit.weights, strict=True))
     assert readout.bandit.updated and weights["treatment"] > 0.98 and weights["control"] >= 0.01
     evidence = er.evidence(readout)
@@ -247,29 +264,50 @@ def test_health_checks_alerts_and_the_stop_advice(engine):
     history = er.bandit_history(engine, exp.key)
     assert set(history["variant"]) == {"control", "treatment"} and history["weight"].between(0, 1).all()
     csv = er.results_csv(readout).decode()
-    assert csv.splitlines()[0].startswith("segment,metric,role")
+    assert csv.splitlines()[0].startswith("field,segment,metric,role")
 
 
-def test_segments_top_twenty_and_other(engine):
+def test_segments_top_twenty_and_other_per_cohort_field(engine):
+    """Two cohort fields read side by side: country has 25 values (the 20 largest, the other 5 pooled),
+    tier 3 values and some units without one; each field's segments add up to the overall row."""
     exp = make_experiment(engine, key="seg", variants=("control", "treatment"))
     n = 2600
     rng = np.random.default_rng(9)
     units = [f"u{i}" for i in range(n)]
-    segment = np.array([f"s{i:02d}" for i in range(25)] * (n // 25) + ["s00"] * (n % 25), dtype=object)
-    exposures = pd.DataFrame({"unit_id": units, "variant": np.where(rng.random(n) < 0.5, "control", "treatment"),
-                              "segment": segment})  # fmt: skip
-    metrics = pd.DataFrame({"unit_id": units, "metric": "conv", "value": (rng.random(n) < 0.4).astype(float),
-                            "pre_value": np.nan})  # fmt: skip
+    country = np.array([f"c{i:02d}" for i in range(25)] * (n // 25) + ["c00"] * (n % 25), dtype=object)
+    tier = np.asarray(["free", "pro", "enterprise", None], dtype=object)[np.arange(n) % 4]
+    variant = np.where(rng.random(n) < 0.5, "control", "treatment")
+    conv = (rng.random(n) < np.where(tier == "pro", 0.6, 0.3)).astype(float)
+    exposures = pd.DataFrame({"unit_id": units, "variant": variant, "cohort_country": country, "cohort_tier": tier})
+    metrics = pd.DataFrame({"unit_id": units, "metric": "conv", "value": conv, "pre_value": np.nan})
     insert(engine, exp.id, exposures, metrics)
     readout = er.read_experiment(engine, exp.key)
-    assert len(readout.segments) == 21 and readout.segments[0] == "s00" and readout.segments[-1] == er.OTHER
-    rows = readout.results[readout.results["metric"] == "conv"].set_index("segment")
-    assert rows.loc[er.OTHER, "n_control"] + rows.loc[er.OTHER, "n_treatment"] == 5 * 104
-    by_segment = rows.drop(index=er.ALL)
-    assert by_segment["n_control"].sum() == rows.loc[er.ALL, "n_control"]
-    assert len(readout.segment_srm) == 21
+    assert readout.fields == ("country", "tier")
+    countries = readout.segments["country"]
+    assert len(countries) == 21 and countries[0] == "c00" and countries[-1] == er.OTHER
+    assert set(countries[1:20]) == {f"c{i:02d}" for i in range(1, 20)}  # c20..c24 pooled (ties keep the order)
+    assert set(readout.segments["tier"]) == {"free", "pro", "enterprise", er.NONE}
+    overall = readout.overall[readout.overall["metric"] == "conv"].iloc[0]
+    for field in ("country", "tier"):
+        rows = readout.results[(readout.results["field"] == field) & (readout.results["metric"] == "conv")]
+        assert rows["n_control"].sum() == overall["n_control"] and rows["n_treatment"].sum() == overall["n_treatment"]
+    other = readout.by_segment("country", er.OTHER).iloc[0]
+    assert other["n_control"] + other["n_treatment"] == 5 * 104
+    for value in ("pro", er.NONE):
+        mask = (tier == "pro") if value == "pro" else np.asarray([t is None for t in tier])
+        row = readout.by_segment("tier", value).iloc[0]
+        assert row["n_control"] == int((mask & (variant == "control")).sum())
+        assert row["mean_treatment"] == pytest.approx(conv[mask & (variant == "treatment")].mean(), rel=1e-12)
+    srm_rows = readout.segment_srm
+    assert len(srm_rows) == 21 + 4 and set(srm_rows["field"]) == {"country", "tier"}
+    tier_srm = srm_rows[srm_rows["field"] == "tier"].set_index("segment")
+    pro = tier == "pro"
+    ref = srm.srm_test([int((pro & (variant == v)).sum()) for v in ("control", "treatment")], [0.5, 0.5])
+    assert tier_srm.loc["pro", "srm_p"] == pytest.approx(ref.p_value, **TOL)
     unsegmented = er.read_experiment(engine, exp.key, er.ReadoutOptions(segments=False))
-    assert unsegmented.segments == () and set(unsegmented.results["segment"]) == {er.ALL}
+    assert unsegmented.segments == {} and set(unsegmented.results["segment"]) == {er.ALL}
+    csv = pd.read_csv(pd.io.common.BytesIO(er.results_csv(readout)), keep_default_na=False)
+    assert {("tier", "pro"), ("country", er.OTHER), ("", er.ALL)} <= set(zip(csv["field"], csv["segment"], strict=True))
 
 
 def test_the_demos_concluded_experiment_reads_as_a_win_with_cuped(engine):
@@ -285,7 +323,9 @@ def test_the_demos_concluded_experiment_reads_as_a_win_with_cuped(engine):
         offer.planned_sample_size, offer.stopping_rule,
     )  # fmt: skip
     experiments.start_experiment(engine, ANA, exp.key, at=offer.start_at)
-    mine = exposures[exposures["experiment_key"] == offer.key][["unit_id", "variant"]].assign(segment=None)
+    mine = exposures[exposures["experiment_key"] == offer.key].drop(columns=["experiment_key", "ts"])
+    assert set(mine["cohort_platform"]) == set(sc.PLATFORMS)  # the demo's exposures carry three cohort fields
+    assert set(mine["cohort_region"]) == set(sc.REGIONS) and set(mine["cohort_tier"]) == set(sc.TIERS)
     values = metrics[metrics["experiment_key"] == offer.key][["unit_id", "metric", "value", "pre_value"]]
     insert(engine, exp.id, mine, values)
     experiments.conclude(engine, ANA, exp.key, offer.decision, at=offer.end_at, outcome="ship")
@@ -295,6 +335,8 @@ def test_the_demos_concluded_experiment_reads_as_a_win_with_cuped(engine):
     assert rows.loc["retained_30d", "verdict"] == "win" and rows.loc["retained_30d", "rel_lift"] > 0.03
     assert rows.loc["retained_30d", "seq_verdict"] == "win" and rows.loc["retained_30d", "bayes_verdict"] == "win"
     assert rows.loc["revenue_30d", "variance_reduction"] > 0
+    assert readout.fields == ("platform", "region", "tier")
+    assert set(readout.segments["platform"]) == set(sc.PLATFORMS) and set(readout.segments["tier"]) == set(sc.TIERS)
     assert rows.loc["revenue_30d", "cuped_ci_high"] - rows.loc["revenue_30d", "cuped_ci_low"] < (
         rows.loc["revenue_30d", "rel_ci_high"] - rows.loc["revenue_30d", "rel_ci_low"]
     )

@@ -333,8 +333,9 @@ def test_experiment_natural_ids(engine):
     again = ingest.import_file(engine, ANALYST, "metrics", SAMPLES / "metrics.csv")
     assert (again.new, again.known) == (0, 6)
     with read_session(engine) as session:
-        segments = {(e.unit_id, e.variant): e.segment for e in session.exec(select(Exposure)).all()}
-    assert segments[("user-001", "control")] == "mobile" and segments[("user-999", "control")] is None
+        cohorts = {(e.unit_id, e.variant): e.cohorts for e in session.exec(select(Exposure)).all()}
+    assert cohorts[("user-001", "control")] == {"platform": "ios", "region": "EU", "tier": "free"}
+    assert cohorts[("user-005", "control")] == {"region": "NA"} and cohorts[("user-999", "control")] == {}
 
 
 def test_many_rows_in_chunks_with_known_rows_mixed_in(engine, monkeypatch):
