@@ -63,9 +63,13 @@ class QueueFilter:
     cohort: tuple[tuple[str, str], ...] = ()  # ((field, value), ...)
     has_outcome: bool | None = None
     overdue_only: bool = False
-    text: str = ""
-    since: datetime | None = None
-    until: datetime | None = None
+    text: str = ""  # in the text or the feedback id, case-insensitive; % and _ match themselves
+    since: datetime | None = None  # feedback received at or after
+    until: datetime | None = None  # ... and before
+    score_min: float | None = None  # the linked prediction's score, inclusive
+    score_max: float | None = None
+    predicted_labels: tuple[int, ...] = ()
+    actual_labels: tuple[int, ...] = ()  # the outcome's label (items without an outcome drop out)
 
 
 @dataclass(frozen=True)
@@ -105,11 +109,22 @@ def _apply_filter(query, f: QueueFilter, cutoff: datetime):
         conditions.append(Prediction.cohorts[cohort_field].as_string() == value)
     if f.has_outcome is not None:
         conditions.append(Outcome.id.is_not(None) if f.has_outcome else Outcome.id.is_(None))
+    if f.actual_labels:
+        conditions.append(Outcome.actual_label.in_(f.actual_labels))
+    if f.predicted_labels:
+        conditions.append(Prediction.predicted_label.in_(f.predicted_labels))
+    if f.score_min is not None:
+        conditions.append(Prediction.score >= f.score_min)
+    if f.score_max is not None:
+        conditions.append(Prediction.score <= f.score_max)
     if f.overdue_only:
         conditions.append(sa.and_(Feedback.status == "new", Feedback.ts < cutoff))
     if f.text.strip():
-        pattern = f"%{f.text.strip()}%"
-        conditions.append(or_(Feedback.text.ilike(pattern), Feedback.feedback_id.ilike(pattern)))
+        # autoescape: the search's own % and _ are literal characters, not LIKE wildcards.
+        words = f.text.strip()
+        conditions.append(
+            or_(Feedback.text.icontains(words, autoescape=True), Feedback.feedback_id.icontains(words, autoescape=True))
+        )
     if f.since:
         conditions.append(Feedback.ts >= to_utc(f.since))
     if f.until:
@@ -145,9 +160,9 @@ class QueueCounts:
 
 
 def _needed_joins(query, f: QueueFilter):
-    if f.model_version_ids or f.cohort:
+    if f.model_version_ids or f.cohort or f.predicted_labels or f.score_min is not None or f.score_max is not None:
         query = query.outerjoin(Prediction, Prediction.request_id == Feedback.request_id)
-    if f.has_outcome is not None:
+    if f.has_outcome is not None or f.actual_labels:
         query = query.outerjoin(Outcome, Outcome.request_id == Feedback.request_id)
     return query
 
@@ -182,13 +197,15 @@ def queue_rows(
         ids = list(session.exec(ids_query.order_by(order, Feedback.id.desc()).limit(limit).offset(offset)).all())
         rows = []
         if ids:
-            rows = session.exec(
-                _joined(select(*QUEUE_COLUMNS).select_from(Feedback)).where(Feedback.id.in_(ids))
-            ).all()
+            rows = session.exec(_joined(select(*QUEUE_COLUMNS).select_from(Feedback)).where(Feedback.id.in_(ids))).all()
     position = {pk: i for i, pk in enumerate(ids)}
     records = sorted((dict(r._mapping) for r in rows), key=lambda r: position[r["id"]])
+    return _queue_frame(records, to_utc(now) if now else utcnow(), cutoff)
+
+
+def _queue_frame(records: list[dict[str, Any]], reference: datetime, cutoff: datetime) -> pd.DataFrame:
+    """Joined queue rows -> the queue's frame: age in days, the SLA flag, one cohort_* column per field."""
     frame = pd.DataFrame(records, columns=[c.key for c in QUEUE_COLUMNS])
-    reference = to_utc(now) if now else utcnow()
     if len(frame):
         ts = pd.to_datetime(frame["ts"], utc=True)
         frame["age_days"] = ((reference - ts).dt.total_seconds() / 86400).round(1)
@@ -314,16 +331,49 @@ def get_item(engine: Engine, feedback_pk: int) -> ItemDetail:
         assignee = session.get(User, item.assignee_id).email if item.assignee_id else None
         duplicates = 0
         if item.duplicate_group is not None:
-            duplicates = session.exec(
-                select(func.count()).select_from(Feedback).where(Feedback.duplicate_group == item.duplicate_group)
-            ).one() - 1
+            duplicates = (
+                session.exec(
+                    select(func.count()).select_from(Feedback).where(Feedback.duplicate_group == item.duplicate_group)
+                ).one()
+                - 1
+            )
     return ItemDetail(item.model_dump(), theme, assignee, prediction, outcome, duplicates)
 
 
-def export_csv(engine: Engine, f: QueueFilter = QueueFilter(), sort: str = "newest", limit: int = 1_000_000) -> bytes:
-    page = list_queue(engine, f, sort, limit=limit)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defuse_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """CSV formula injection: a spreadsheet runs a cell that begins with = + - @ (or a tab or carriage
+    return before one) as a formula, so such text cells get a leading apostrophe and open as text.
+    Numbers are left alone (a negative score is a number, not a formula)."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(
+                lambda v: f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
+            )
+    return out
+
+
+def export_csv(
+    engine: Engine, f: QueueFilter = QueueFilter(), sort: str = "newest", limit: int = 1_000_000,
+    now: datetime | None = None,
+) -> bytes:  # fmt: skip
+    """Every item of the view as CSV, in the view's order, with its prediction, outcome, age and SLA
+    flag. One joined query with the filter in SQL: no list of ids goes in as bound parameters (Postgres
+    takes at most 65,535 a statement, and a view can hold more items than that)."""
+    order = SORTS.get(sort)
+    if order is None:
+        raise InvalidInput(f"Unknown sort {sort!r}; choose one of {', '.join(SORTS)}.")
+    _, cutoff = _sla_cutoff(engine, now)
+    query = _apply_filter(_joined(select(*QUEUE_COLUMNS).select_from(Feedback)), f, cutoff)
+    with read_session(engine) as session:
+        rows = session.exec(query.order_by(order, Feedback.id.desc()).limit(limit)).all()
+    frame = _queue_frame([dict(r._mapping) for r in rows], to_utc(now) if now else utcnow(), cutoff)
     buffer = io.StringIO()
-    page.rows.to_csv(buffer, index=False)
+    # CRLF rows (RFC 4180): a text holding a bare carriage return is then quoted, not split into two rows.
+    defuse_formulas(frame).to_csv(buffer, index=False, lineterminator="\r\n")
     return buffer.getvalue().encode("utf-8")
 
 

@@ -1,11 +1,19 @@
 """Feedback triage services: transitions, bulk atomicity, optimistic versions, SLA, assignment, roles."""
 
+import csv
+import io
+from datetime import timedelta
+
+import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from services import audit, feedback, settings, users
 from services.errors import Conflict, InvalidInput, PermissionDenied
 from services.feedback import Edit, Patch, QueueFilter
 from services.roles import Actor, Role
+from services.schema import Feedback
+from services.timeutil import utcnow
 from tests.services import factories
 
 ANA = Actor("ana@example.com", Role.analyst)
@@ -51,10 +59,54 @@ def test_queue_joins_prediction_outcome_and_cohorts(engine, queue):
         (QueueFilter(has_outcome=True), 2),
         (QueueFilter(statuses=("labelled",)), 0),
         (QueueFilter(assignee=feedback.UNASSIGNED), 10),
+        # The fixture's predictions score 0.0 ... 0.5 (request i scores i / 10, label 1 from 0.5 on),
+        # items i link request i % 6, and only request 0 has an outcome (label 1).
+        (QueueFilter(score_min=0.3), 4),
+        (QueueFilter(score_max=0.1), 4),
+        (QueueFilter(score_min=0.2, score_max=0.3), 4),
+        (QueueFilter(score_min=0.45, score_max=0.5), 1),
+        (QueueFilter(predicted_labels=(1,)), 1),
+        (QueueFilter(predicted_labels=(0,)), 9),
+        (QueueFilter(predicted_labels=(0, 1)), 10),
+        (QueueFilter(actual_labels=(1,)), 2),
+        (QueueFilter(actual_labels=(0,)), 0),
+        (QueueFilter(actual_labels=(1,), predicted_labels=(0,), score_max=0.0), 2),
     ],
 )
 def test_filters(engine, queue, flt, expected):
     assert feedback.list_queue(engine, flt).total == expected
+    assert len(feedback.queue_ids(engine, flt)) == expected  # review mode walks the same items
+
+
+def test_filters_pick_the_right_rows(engine, queue):
+    rows = feedback.list_queue(engine, QueueFilter(score_min=0.2, score_max=0.3, actual_labels=())).rows
+    assert set(rows["score"]) == {0.2, 0.3}
+    rows = feedback.list_queue(engine, QueueFilter(actual_labels=(1,))).rows
+    assert set(rows["id"]) == {queue[0], queue[6]} and set(rows["actual_label"]) == {1}
+
+
+def test_date_range_filter(engine, queue):
+    """since is inclusive, until exclusive; the queue fixture's items are minutes old."""
+    old = factories.feedback(engine, 3, age_days=4, source="email")
+    now = utcnow()
+    assert feedback.list_queue(engine, QueueFilter(since=now - timedelta(days=1))).total == 10
+    assert feedback.list_queue(engine, QueueFilter(until=now - timedelta(days=1))).total == 3
+    window = QueueFilter(since=now - timedelta(days=5), until=now - timedelta(days=3))
+    assert set(feedback.list_queue(engine, window).rows["id"]) == set(old)
+    assert feedback.list_queue(engine, QueueFilter(since=now - timedelta(minutes=3, seconds=30))).total == 4
+    assert feedback.list_queue(engine, QueueFilter(since=now + timedelta(minutes=1))).total == 0
+
+
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [("50%", ["down 50% since May"]), ("5_0", ["code 5_0 again"]), ("50", ["down 50% since May", "down 500 since May"]),
+     ("%", ["down 50% since May"]), ("_", ["code 5_0 again"]), ("/", ["a/b test"])],
+)  # fmt: skip
+def test_search_treats_percent_and_underscore_literally(engine, search, expected):
+    for text in ("down 50% since May", "down 500 since May", "code 5_0 again", "code 5x0 again", "a/b test"):
+        factories.feedback(engine, 1, text=text, source=text)
+    rows = feedback.list_queue(engine, QueueFilter(text=search)).rows
+    assert sorted(rows["text"]) == sorted(expected)
 
 
 def test_sorts_and_paging(engine, queue):
@@ -186,3 +238,58 @@ def test_item_detail_and_export(engine, queue):
     facets = feedback.facets(engine)
     assert facets.assignees == ["ana@example.com", "bob@example.com"]  # viewers cannot be assigned
     assert facets.cohort_fields["platform"] == ["ios", "web"]
+
+
+def test_export_binds_no_parameter_per_row(engine, queue):
+    """The export is one joined query: its bound parameters do not grow with the number of items
+    (an id list would; Postgres refuses more than 65,535 parameters in a statement)."""
+    factories.feedback(engine, 150, source="bulk")
+    largest = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        largest.append(len(parameters) if isinstance(parameters, (dict, list, tuple)) else 0)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        data = feedback.export_csv(engine, QueueFilter(sources=("bulk", "app")))
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    frame = pd.read_csv(io.BytesIO(data))
+    assert len(frame) == 160 and max(largest) < 20
+    first = feedback.list_queue(engine, QueueFilter(), limit=3).rows
+    assert list(frame["feedback_id"][:3]) == list(first["feedback_id"])  # the view's order
+    assert {"score", "predicted_label", "actual_label", "age_days", "overdue", "cohort_platform"} <= set(frame.columns)
+
+
+def test_export_of_more_items_than_postgres_takes_parameters(engine):
+    """70,000 items in one view (Postgres binds at most 65,535 parameters a statement)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the parameter limit is Postgres's; SQLite runs the bound-parameter test above")
+    now = utcnow()
+    rows = [
+        {"feedback_id": f"bulk-{i}", "ts": now - timedelta(seconds=i), "text": f"item {i}", "status": "new",
+         "priority": "normal", "version": 1, "updated_at": now, "updated_by": "", "redactions": 0, "source": "app"}
+        for i in range(70_000)
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Feedback.__table__), rows)
+    frame = pd.read_csv(io.BytesIO(feedback.export_csv(engine, sort="oldest")))
+    assert len(frame) == 70_000
+    assert frame["feedback_id"].iloc[0] == "bulk-69999" and frame["feedback_id"].iloc[-1] == "bulk-0"
+
+
+def test_export_defuses_spreadsheet_formulas(engine):
+    texts = ['=HYPERLINK("http://evil.test")', "+1+2", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "fine = ok", "a-b\r\nc"]
+    for i, text in enumerate(texts):
+        factories.feedback(engine, 1, text=text, source=f"s{i}", rating=None)
+    factories.feedback(engine, 1, text="plain", source="=cmd|' /C calc'!A0")
+    data = feedback.export_csv(engine, sort="oldest").decode()
+    header, *records = csv.reader(io.StringIO(data, newline=""))  # as a spreadsheet reads it
+    assert len(records) == 9
+    frame = pd.DataFrame(records, columns=header)
+    exported = dict(zip(frame["source"], frame["text"], strict=True))
+    for i, text in enumerate(texts[:6]):
+        assert exported[f"s{i}"] == "'" + text, text
+    assert exported["s6"] == "fine = ok" and exported["s7"] == "a-b\r\nc"
+    assert "'=cmd|' /C calc'!A0" in set(frame["source"])
+    assert feedback.defuse_formulas(pd.DataFrame({"score": [-0.5]}))["score"].tolist() == [-0.5]
