@@ -5,13 +5,15 @@ Pure functions, no database. `redact(text)` returns the text with each finding r
 
 What counts (and what deliberately does not):
 - E-mail: local@domain.tld (tld of 2+ letters).
-- IBAN: two capital letters, two check digits, 11-30 letters/digits, optionally grouped by single
-  spaces; accepted only when the ISO 13616 mod-97 check passes ("DE89 3704 0044 0532 0130 00").
-  Lower-case IBANs are not recognised.
+- IBAN: two capital letters, two check digits, 11-30 letters/digits. Written in the IBAN's own
+  layout (groups of 4 separated by single spaces, "DE89 3704 0044 0532 0130 00") it is IBAN-like
+  and redacted even when a typo breaks its check digits; unbroken, it must pass the ISO 13616
+  mod-97 check (so product codes are left alone). Lower-case IBANs are not recognised.
 - Card: 13-19 digits, either unbroken or in groups separated by one kind of separator (space or
-  dash) in a card layout (groups of 4, or Amex/Diners 4-6-5 / 4-6-4); accepted only when the Luhn
-  check passes. A 13-19 digit number that happens to pass Luhn (1 in 10) is redacted as [CARD]
-  even if it was an order number -- the safe side.
+  dash) in a card layout (groups of 4, or Amex/Diners 4-6-5 / 4-6-4). In a card layout it is
+  card-like and redacted even when a typo breaks the Luhn check; unbroken, it must pass Luhn. An
+  unbroken 13-19 digit number that happens to pass Luhn (1 in 10) is redacted as [CARD] even if it
+  was an order number -- the safe side.
 - Phone: "+" or "00" followed by 8-15 digits in groups (spaces, dashes, dots, slashes, "(0)");
   national numbers starting with a trunk 0 and 9-12 digits ("030 1234567", "06 12 34 56 78",
   "(020) 7946 0958"), using one kind of separator; North-American layouts
@@ -93,7 +95,19 @@ def _card_layout_ok(candidate: str) -> bool:
 
 def _is_card(candidate: str) -> bool:
     digits = re.sub(r"\D", "", candidate)
-    return 13 <= len(digits) <= 19 and _card_layout_ok(candidate) and luhn_ok(digits)
+    if not (13 <= len(digits) <= 19 and _card_layout_ok(candidate)):
+        return False
+    return digits != candidate or luhn_ok(digits)  # grouped in a card layout: card-like, checksum or not
+
+
+_IBAN_GROUPED_RE = re.compile(r"[A-Z]{2}\d{2}(?: [A-Z0-9]{4})+(?: [A-Z0-9]{1,3})?")
+
+
+def _is_iban(candidate: str) -> bool:
+    """Grouped in the IBAN layout: IBAN-like, check digits or not; unbroken: mod-97 must pass."""
+    if " " in candidate:
+        return _IBAN_GROUPED_RE.fullmatch(candidate) is not None and 15 <= len(candidate.replace(" ", "")) <= 34
+    return iban_ok(candidate)
 
 
 def _is_phone(candidate: str) -> bool:
@@ -175,7 +189,7 @@ def redact(text: str | None) -> tuple[str, int]:
         text, n = _email_sub(text)
         total += n
     if sum(ch.isdigit() for ch in text) >= 8:
-        text, n = _sub(_IBAN_RE, IBAN, iban_ok, text)
+        text, n = _sub(_IBAN_RE, IBAN, _is_iban, text)
         total += n
         # what still looks like an IBAN failed its checksum: not an IBAN, and not a card or phone either
         protected = [m.span() for m in _IBAN_RE.finditer(text)]

@@ -46,6 +46,11 @@ REDACTED = [
     ("3782 822463 10005", CARD, 1),
     ("5555 5555 5555 4444 and 4012 8888 8888 1881", "[CARD] and [CARD]", 2),
     ("card:4111111111111111", "card:[CARD]", 1),
+    # card-like: in a card layout, a typo that breaks Luhn does not make it less of a card number
+    ("card 4111 1111 1111 1112 ok", "card [CARD] ok", 1),
+    ("4111-1111-1111-1112", CARD, 1),
+    # IBAN-like: in the IBAN layout, broken check digits do not make it less of an account number
+    ("IBAN DE88 3704 0044 0532 0130 00 thanks", "IBAN [IBAN] thanks", 1),
     # IBANs (mod-97-valid)
     ("IBAN DE89 3704 0044 0532 0130 00 thanks", "IBAN [IBAN] thanks", 1),
     ("DE89370400440532013000", IBAN, 1),
@@ -89,8 +94,8 @@ UNTOUCHED = [
     "tracking 1Z999AA10123456784",
     "ts 1714564800",
     "Ticket 2024-0001234",
-    "4111 1111 1111 1112",  # fails Luhn
-    "DE88 3704 0044 0532 0130 00",  # fails mod-97 (remainder not Luhn-valid either)
+    "4111111111111112",  # unbroken and fails Luhn: not card-like enough
+    "DE88370400440532013000",  # unbroken and fails mod-97
     "user@localhost",
     "a@b.c",
     "I waited 45 minutes, 3 times",
