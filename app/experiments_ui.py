@@ -842,16 +842,17 @@ def _alerts_and_stop(me: Actor, engine: Engine, readout, reading: str) -> None:
         st.error(md(alert.message), icon=":material/warning:")
     if readout.alerts and exp.status == "running":
         if me.can(Role.analyst):
-            try:  # idempotent: raises each alert once and files one stop proposal
+            try:  # idempotent: opens each alert once and files one stop proposal (imports and the CLI do too)
                 result = guard.raise_alerts(engine, me, readout, reading)
             except LoopdeckError as exc:
                 st.error(str(exc))
             else:
-                if result.proposed:
+                if result.proposed or result.opened:
                     st.warning(md(result.message), icon=":material/pan_tool:")
-        else:
-            st.caption("These alerts are raised and a stop is proposed (an approval request) when an analyst "
-                       "reads the experiment.")  # fmt: skip
+        opened = [a for a in guard.experiment_alerts(engine, exp.id) if a.state != "resolved"]
+        if opened:
+            st.caption(f"Alerts {', '.join(f'#{a.id} ({a.state})' for a in opened)} are in Monitoring's alert list; "
+                       "the guard-rails are checked after every exposures or metrics import.")  # fmt: skip
     if exp.status == "concluded":
         outcome = OUTCOME_NAMES.get(exp.outcome or "", "decision recorded")
         st.success(f"Concluded ({outcome}): {md(exp.decision or '')}", icon=":material/gavel:")

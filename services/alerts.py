@@ -439,6 +439,8 @@ class AlertView:
     @property
     def summary(self) -> str:
         e = self.alert.evidence or {}
+        if self.alert.experiment_id is not None:  # an experiment's guard-rail alert (services.experiment_guard)
+            return str(e.get("summary") or e.get("message") or "")
         where = f" for {cohort_label(e.get('cohort'))}" if e.get("cohort") else ""
         threshold = e.get("threshold", self.rule.threshold)
         return (

@@ -1,7 +1,9 @@
 """The import service: read -> validate -> (one transaction) check against the database, write new rows,
 audit. All or nothing: any bad row rejects the whole file and nothing is written. After new predictions
 or outcomes are committed, the alert rules are evaluated (services.alerts.evaluate_after_import, its own
-audited transaction; one lookup when no rule is enabled).
+audited transaction; one lookup when no rule is enabled); after new exposures or metric observations,
+the guard-rails of the running experiments the file touched (services.experiment_guard: SRM and
+guardrail alerts, the stop proposal).
 
 Idempotency: a row whose natural id (request_id, feedback_id, experiment+unit+variant,
 experiment+unit+metric) is already in the database is "known": it is skipped and the stored row is
@@ -39,6 +41,7 @@ from services.timeutil import utcnow
 Progress = Callable[[float, str], None]
 AUDIT_ACTION = "data.import"
 ALERTING_KINDS = ("predictions", "outcomes")  # what alert rules watch: evaluated after these imports
+GUARDED_KINDS = ("exposures", "metrics")  # what the experiments' guard-rails read: checked after these imports
 logger = logging.getLogger(__name__)
 
 # Share of the progress bar per stage.
@@ -161,6 +164,10 @@ def _run(engine: Engine, actor: Actor, spec: KindSpec, loaded: readers.Loaded, s
     if spec.name in ALERTING_KINDS and n_new:
         report(_WRITE, "evaluating alert rules")
         opened, alerts_error = _evaluate_alerts(engine, actor, import_id)
+    if spec.name in GUARDED_KINDS and n_new:
+        report(_WRITE, "checking the experiments' guard-rails")
+        touched = prep.columns["experiment_id"][~known].dropna()
+        opened, alerts_error = _evaluate_guards(engine, actor, import_id, pd.unique(touched).tolist())
     seconds = time.perf_counter() - started
     report(1.0, "done")
     return ImportResult(spec.name, loaded.file_name, prep.n, n_new, n_known, redactions, seconds,
@@ -179,6 +186,19 @@ def _evaluate_alerts(engine: Engine, actor: Actor, import_id: str) -> tuple[tupl
         return tuple(a.id for a in alerts.evaluate_after_import(engine, actor, import_id)), ""
     except Exception as exc:  # the import is committed: say so rather than fail it
         logger.exception("alert rules were not evaluated after import %s", import_id)
+        return (), f"{type(exc).__name__}: {exc}"
+
+
+def _evaluate_guards(engine: Engine, actor: Actor, import_id: str, experiment_ids: list) -> tuple[tuple[int, ...], str]:
+    """The guard-rails of the running experiments among those the import touched (their own
+    transactions). A failure here does not undo the import: it is reported with the result and logged."""
+    try:
+        from services import experiment_guard  # the readout and its statistics, loaded on first use
+
+        results = experiment_guard.evaluate_after_import(engine, actor, experiment_ids)
+        return tuple(i for r in results for i in r.opened), ""
+    except Exception as exc:  # the import is committed: say so rather than fail it
+        logger.exception("experiment guard-rails were not checked after import %s", import_id)
         return (), f"{type(exc).__name__}: {exc}"
 
 

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from app import experiments_ui as ui
+from services import alerts as monitoring_alerts
 from services import approvals, audit, experiments
 from services.audit import AuditFilter
 from services.roles import Actor, Role
@@ -181,6 +182,9 @@ def test_stop_is_proposed_approved_elsewhere_and_executed(signed_in, page_db, ma
     assert "Request approval to stop" not in [b.label for b in at.button]
     alerts = audit.list_events(page_db, AuditFilter(action="experiment.alert"))
     assert len(alerts) == 1 and "srm::" in json.loads(alerts.iloc[0]["payload"])["signatures"]
+    # A real alert: in Monitoring's list, pointed at from the Read view.
+    [srm_alert] = [v.alert for v in monitoring_alerts.list_alerts(page_db, "open") if v.alert.signature == "srm::"]
+    assert any(f"#{srm_alert.id} (open)" in t and "Monitoring" in t for t in texts(at.caption))
     approvals.decide(page_db, APPROVER, request.id, "approve", "agreed")
     at.run()
     button(at, f"Stop the experiment (request #{request.id})").click().run()

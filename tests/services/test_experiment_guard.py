@@ -1,6 +1,8 @@
-"""Guard-rails: SRM or a guardrail significantly worse raises an alert (audited, once per alert) and
-proposes to stop the experiment through an approval request; an approver other than the requester
-decides and the stop is executed through services.experiments. Also: exposures imported with the
+"""Guard-rails: SRM or a guardrail significantly worse opens an alert (a row of the alert table that
+Monitoring lists and the Overview counts; audited, once per alert) and proposes to stop the experiment
+through an approval request; an approver other than the requester decides and the stop is executed
+through services.experiments. The guard runs after every exposures / metrics import and from the shell
+(`python -m services experiments guard`). Also: exposures imported with the
 legacy `segment` column come back as results by the cohort field "segment". SQLite and Postgres."""
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services import approvals, audit, experiments, ingest
+from services import alerts, approvals, audit, experiments, ingest, overview
 from services import experiment_guard as guard
 from services import experiment_readout as er
+from services.__main__ import main
 from services.errors import PermissionDenied
 from services.roles import Actor, Role
 from tests.services.test_experiment_readout import ANA, insert, make_experiment
@@ -68,11 +71,23 @@ def test_srm_and_a_guardrail_breach_raise_an_alert_and_propose_to_stop(engine):
     events = alert_events(engine, exp)
     assert len(events) == 1 and events.iloc[0]["actor"] == ANA.label
     assert json.loads(events.iloc[0]["payload"])["signatures"] == ["srm::", "guardrail:contacts:treatment"]
+    # Real alerts: Monitoring's list (open, with the experiment's summary) and the Overview's counts.
+    views = alerts.list_alerts(engine, "open")
+    assert sorted(v.alert.id for v in views) == sorted(first.opened) and len(first.opened) == 2
+    srm_view = next(v for v in views if v.alert.signature == "srm::")
+    assert srm_view.alert.experiment_id == exp.id and srm_view.rule.name == guard.RULE_NAME
+    assert srm_view.rule.severity == "critical" and not srm_view.rule.enabled
+    assert srm_view.alert.value == pytest.approx(readout.health[0].value) and srm_view.alert.value < 0.001
+    assert srm_view.summary.startswith(f"{exp.key}: Sample ratio mismatch")
+    contacts = next(v for v in views if v.alert.signature == "guardrail:contacts:treatment")
+    assert contacts.alert.value < 0.05 and contacts.alert.evidence["rel_lift"] > 0.5
+    assert overview.alert_counts(engine).open_by_severity == {"critical": 2}
+    assert request.payload["alert_ids"] == list(first.opened)
 
     # Reading again (another analyst, another page view) raises nothing new and files nothing.
     again = guard.raise_alerts(engine, BEN, er.read_experiment(engine, exp.key))
-    assert not again.proposed and again.raised == () and again.request.id == request.id
-    assert len(alert_events(engine, exp)) == 1
+    assert not again.proposed and again.raised == () and again.opened == () and again.request.id == request.id
+    assert len(alert_events(engine, exp)) == 1 and len(alerts.list_alerts(engine)) == 2
     assert [r.id for r in experiments.stop_requests(engine, exp.key)] == [request.id]
     assert [h["signatures"] for h in guard.alert_history(engine, exp.key)] == [list(first.raised)]
 
@@ -82,6 +97,11 @@ def test_srm_and_a_guardrail_breach_raise_an_alert_and_propose_to_stop(engine):
     assert stopped.status == "stopped"
     after = guard.raise_alerts(engine, ANA, er.read_experiment(engine, exp.key))
     assert after.request is None and not after.proposed and "stopped" in after.message
+    # The alerts go through Monitoring's lifecycle.
+    alerts.acknowledge(engine, BEN, srm_view.alert.id, "split fixed; experiment stopped")
+    alerts.resolve(engine, BEN, contacts.alert.id, "stopped")
+    counts = overview.alert_counts(engine)
+    assert counts.open_by_severity == {} and counts.acknowledged == 1
     assert audit.verify(engine).intact
 
 
@@ -97,8 +117,9 @@ def test_a_rejected_stop_is_not_filed_again_for_the_same_alerts_but_a_new_alert_
     extra = er.Alert("guardrail", "Guardrail latency is significantly worse.", metric="latency", variant="treatment")
     worse = dataclasses.replace(readout, alerts=(*readout.alerts, extra))
     filed = guard.raise_alerts(engine, ANA, worse)
-    assert filed.proposed and filed.raised == ("guardrail:latency:treatment",)
+    assert filed.proposed and filed.raised == ("guardrail:latency:treatment",) and len(filed.opened) == 1
     assert filed.request.id != request.id and len(alert_events(engine, exp)) == 2
+    assert len(guard.experiment_alerts(engine, exp.key)) == 3
 
 
 def test_no_alert_no_request(engine):
@@ -142,3 +163,67 @@ def test_imported_segments_come_back_as_results_by_segment(engine):
     assert rows.loc[er.NONE, "n_control"] + rows.loc[er.NONE, "n_treatment"] == n // 4
     csv = pd.read_csv(pd.io.common.BytesIO(er.results_csv(readout)))
     assert {"mobile", "desktop", "tablet"} <= set(csv["segment"])
+
+
+def _broken_files(key: str) -> tuple[bytes, bytes]:
+    """A 50/50 plan with 150 vs 450 units (SRM) and support contacts far up in treatment (guardrail)."""
+    rng = np.random.default_rng(8)
+    n_c, n_t = 150, 450
+    units = [f"user-{i:04d}" for i in range(n_c + n_t)]
+    variant = np.array(["control"] * n_c + ["treatment"] * n_t)
+    exposures = pd.DataFrame({"experiment_key": key, "unit_id": units, "variant": variant,
+                              "ts": "2026-09-01T10:00:00Z", "cohort_platform": "web"})  # fmt: skip
+    contacts = rng.poisson(np.where(variant == "treatment", 3.0, 0.5))
+    metrics = pd.DataFrame({"experiment_key": key, "unit_id": units, "metric": "contacts", "value": contacts})
+    return exposures.to_csv(index=False).encode(), metrics.to_csv(index=False).encode()
+
+
+def test_an_import_alone_opens_the_alerts_and_files_the_stop_request_once(engine):
+    exp = make_experiment(engine, key="imported", variants=("control", "treatment"))
+    other = make_experiment(engine, key="bystander", variants=("control", "treatment"))
+    exposures, metrics = _broken_files(exp.key)
+
+    first = ingest.import_file(engine, ANA, "exposures", exposures, "exposures.csv")
+    assert first.new == 600 and first.alerts_error == ""
+    [srm_alert] = guard.experiment_alerts(engine, exp.key)
+    assert srm_alert.signature == "srm::" and srm_alert.state == "open" and list(first.alerts_opened) == [srm_alert.id]
+    [request] = experiments.stop_requests(engine, exp.key)
+    assert request.status == "pending" and request.requested_by == ANA.label and request.payload["automatic"]
+    assert request.payload["alert_ids"] == [srm_alert.id]
+
+    # The metrics bring the guardrail alert; the stop request already pending is not filed again.
+    second = ingest.import_file(engine, ANA, "metrics", metrics, "metrics.csv")
+    assert [a.signature for a in guard.experiment_alerts(engine, exp.key)] == ["guardrail:contacts:treatment", "srm::"]
+    assert len(second.alerts_opened) == 1
+    # Re-importing the same files (nothing new) and evaluating again open nothing and file nothing.
+    assert ingest.import_file(engine, ANA, "exposures", exposures, "exposures.csv").alerts_opened == ()
+    again = guard.evaluate(engine, BEN, exp.key)
+    assert again.opened == () and not again.proposed and again.request.id == request.id
+    assert len(guard.experiment_alerts(engine, exp.key)) == 2
+    assert [r.id for r in experiments.stop_requests(engine, exp.key)] == [request.id]
+    # Another experiment the files did not touch is not read; a concluded one is not guarded.
+    assert guard.experiment_alerts(engine, other.key) == [] and experiments.stop_requests(engine, other.key) == []
+    assert len(alerts.list_alerts(engine, "open")) == 2
+    assert audit.verify(engine).intact
+
+
+def test_the_guard_from_the_shell_exits_1_when_a_new_alert_opened(engine, monkeypatch, capsys):
+    monkeypatch.setenv("LOOPDECK_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    broken = broken_experiment(engine, key="cron-broken")
+    calm = make_experiment(engine, key="cron-calm", variants=("control", "treatment"))
+    units = [f"c{i}" for i in range(400)]
+    conv = (np.random.default_rng(2).random(400) < 0.3).astype(float)
+    metrics = pd.DataFrame({"unit_id": units, "metric": "conv", "value": conv, "pre_value": np.nan})
+    insert(engine, calm.id, pd.DataFrame({"unit_id": units, "variant": ["control", "treatment"] * 200}), metrics)
+
+    assert main(["experiments", "guard"]) == 1
+    out = capsys.readouterr().out
+    assert "cron-broken: 2 alerts" in out and "cron-calm: ok" in out and "2 new alerts." in out
+    [request] = experiments.stop_requests(engine, broken.key)
+    assert f"stop request #{request.id} proposed" in out and request.requested_by.startswith("cli:")
+    assert main(["experiments", "guard", "--experiment", broken.key]) == 0
+    out = capsys.readouterr().out
+    assert "cron-calm" not in out and "0 new alerts." in out
+    assert len(guard.experiment_alerts(engine, broken.key)) == 2
+    assert len(experiments.stop_requests(engine, broken.key)) == 1
+    assert main(["experiments", "guard", "--experiment", "nope"]) == 2
