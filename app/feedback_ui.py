@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
@@ -62,6 +63,12 @@ class FilterState:
     overdue: bool = False
     text: str = ""
     sort: str = "newest"
+    since: date | None = None  # received on or after this UTC day
+    until: date | None = None  # ... and on or before this one
+    score_min: float | None = None  # the prediction's score, 0..1, inclusive
+    score_max: float | None = None
+    predicted: tuple[int, ...] = ()  # the predicted label
+    actual: tuple[int, ...] = ()  # the outcome's label
 
     def is_default(self) -> bool:
         return self == FilterState()
@@ -72,9 +79,12 @@ PARAMS: dict[str, str] = {
     "statuses": "status", "sources": "source", "ratings": "rating", "categories": "category",
     "theme_ids": "theme", "assignee": "assignee", "priorities": "priority", "model_ids": "model",
     "cohort_field": "cohort", "cohort_value": "value", "outcome": "outcome", "overdue": "overdue",
-    "text": "q", "sort": "sort",
+    "text": "q", "sort": "sort", "since": "from", "until": "to", "score_min": "score_min",
+    "score_max": "score_max", "predicted": "predicted", "actual": "actual",
 }  # fmt: skip
-INT_TUPLES = {"ratings", "theme_ids", "model_ids"}
+INT_TUPLES = {"ratings", "theme_ids", "model_ids", "predicted", "actual"}
+DATES = {"since", "until"}
+SCORES = {"score_min", "score_max"}
 TRUE = {"1", "true", "yes", "on"}
 
 
@@ -104,6 +114,22 @@ def _strings(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value.strip()) if value else None
+    except ValueError:
+        return None
+
+
+def _score(value: str) -> float | None:
+    """A score bound from the URL: a number in 0..1 (rounded to 4 places), else no bound."""
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return round(number, 4) if 0.0 <= number <= 1.0 else None
+
+
 def state_from_params(params: Mapping[str, str | list[str]]) -> FilterState:
     """URL query parameters (a value or a list of values each) -> FilterState. Unknown or malformed
     values are dropped, never an error: a hand-edited link still opens."""
@@ -124,6 +150,10 @@ def state_from_params(params: Mapping[str, str | list[str]]) -> FilterState:
             kwargs[f.name] = _strings(values(f.name))
         elif f.name == "overdue":
             kwargs[f.name] = last(f.name).lower() in TRUE
+        elif f.name in DATES:
+            kwargs[f.name] = _date(last(f.name))
+        elif f.name in SCORES:
+            kwargs[f.name] = _score(last(f.name))
         else:
             kwargs[f.name] = last(f.name)
     state = FilterState(**kwargs)
@@ -132,6 +162,8 @@ def state_from_params(params: Mapping[str, str | list[str]]) -> FilterState:
         statuses=tuple(s for s in state.statuses if s in feedback.STATUSES),
         priorities=tuple(p for p in state.priorities if p in feedback.PRIORITIES),
         ratings=tuple(r for r in state.ratings if 1 <= r <= 5),
+        predicted=tuple(v for v in state.predicted if v in LABELS),
+        actual=tuple(v for v in state.actual if v in LABELS),
         outcome=state.outcome if state.outcome in OUTCOMES else "",
         sort=state.sort if state.sort in feedback.SORTS else "newest",
         text=state.text[:200],
@@ -152,6 +184,10 @@ def params_from_state(state: FilterState) -> dict[str, str | list[str]]:
             params[name] = [str(v) for v in value]
         elif isinstance(value, bool):
             params[name] = "1"
+        elif isinstance(value, date):
+            params[name] = value.isoformat()
+        elif isinstance(value, float):
+            params[name] = f"{value:g}"
         else:
             params[name] = str(value)
     return params
@@ -204,6 +240,10 @@ def state_from_widgets(values: Mapping[str, Any]) -> FilterState:
             value = tuple(value or ())
         elif f.name == "overdue":
             value = bool(value)
+        elif f.name in SCORES and value is not None:
+            value = round(float(value), 4)
+        elif f.name in DATES and isinstance(value, datetime):
+            value = value.date()
         elif value is None:
             value = getattr(default, f.name)
         kwargs[f.name] = value
@@ -230,6 +270,12 @@ def queue_filter(state: FilterState, me: str) -> QueueFilter:
         has_outcome={"yes": True, "no": False}.get(state.outcome),
         overdue_only=state.overdue,
         text=state.text.strip(),
+        since=datetime.combine(state.since, time.min, tzinfo=UTC) if state.since else None,
+        until=datetime.combine(state.until, time.min, tzinfo=UTC) + timedelta(days=1) if state.until else None,
+        score_min=state.score_min,
+        score_max=state.score_max,
+        predicted_labels=state.predicted,
+        actual_labels=state.actual,
     )
 
 
@@ -615,6 +661,19 @@ def _filters(me: Actor, facets: feedback.QueueFacets, current: FilterState) -> F
             format_func=lambda o: {"": "either", "yes": "yes", "no": "no"}[o],
         )  # fmt: skip
         row[4].toggle("Overdue only", key=widget_key("overdue"), help="New items older than the SLA.")
+        row = st.columns(6, vertical_alignment="bottom")
+        # value=None: each can be emptied again (no bound), not only changed.
+        day = {"value": None, "format": "YYYY-MM-DD", "help": "A UTC day, included."}
+        row[0].date_input("Received from", key=widget_key("since"), **day)
+        row[1].date_input("Received to", key=widget_key("until"), **day)
+        score = dict(value=None, min_value=0.0, max_value=1.0, step=0.05, format="%.2f", placeholder="any")
+        row[2].number_input("Score from", key=widget_key("score_min"), **score)
+        row[3].number_input("Score to", key=widget_key("score_max"), **score)
+        row[4].multiselect("Predicted label", LABELS, key=widget_key("predicted"), placeholder="any")
+        row[5].multiselect(
+            "Outcome label", LABELS, key=widget_key("actual"), placeholder="any",
+            help="The actual label, where the outcome is known.",
+        )  # fmt: skip
     shortcuts = st.columns([1, 1, 5])
     shortcuts[0].button(
         "My queue", icon=":material/person:", key="fb_my_queue", help="Open items assigned to me, oldest first.",
