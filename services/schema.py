@@ -194,6 +194,42 @@ class TrainingDatasetItem(SQLModel, table=True):
     labelled_at: datetime | None = None
 
 
+def immutable_table_ddl(table: str, dialect: str) -> list[str]:
+    """Triggers that refuse every UPDATE and DELETE of `table`'s rows (training dataset versions are
+    immutable in the database, not only by convention). Migration 0009 creates the same triggers;
+    the listeners below add them to tables made by metadata.create_all (tests, the demo)."""
+    message = f"{table} rows are immutable: a training dataset version never changes once created"
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{op} refused: {message}'); END"
+            for op in ("UPDATE", "DELETE")
+        ]
+    if dialect == "postgresql":
+        return [
+            "CREATE OR REPLACE FUNCTION loopdeck_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            "BEGIN RAISE EXCEPTION USING MESSAGE = TG_OP || ' refused: ' || TG_ARGV[0]; END $$",
+            f"CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION loopdeck_refuse_change('{message}')",
+        ]
+    return []
+
+
+def drop_immutable_table_ddl(table: str, dialect: str) -> list[str]:
+    if dialect == "sqlite":
+        return [f"DROP TRIGGER IF EXISTS {table}_no_{op}" for op in ("update", "delete")]
+    if dialect == "postgresql":
+        return [f"DROP TRIGGER IF EXISTS {table}_immutable ON {table}"]
+    return []
+
+
+IMMUTABLE_TABLES = (TrainingDataset.__table__, TrainingDatasetItem.__table__)
+for _table in IMMUTABLE_TABLES:
+    for _dialect in ("sqlite", "postgresql"):
+        for _statement in immutable_table_ddl(_table.name, _dialect):
+            sa.event.listen(_table, "after_create", sa.DDL(_statement).execute_if(dialect=_dialect))
+
+
 # --- experiments -------------------------------------------------------------------------------
 
 

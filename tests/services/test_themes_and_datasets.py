@@ -1,13 +1,15 @@
 """Themes on the feedback table, renames that survive re-clustering, backlog items from a theme,
 and immutable, versioned training sets."""
 
+import os
+
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
 from data import themes as demo_themes
-from services import audit, backlog, feedback, themes, training_sets
-from services.db import write_session
+from services import audit, backlog, feedback, schema, themes, training_sets
+from services.db import make_engine, migrate, write_session
 from services.errors import InvalidInput, PermissionDenied
 from services.feedback import Patch
 from services.roles import Actor, Role
@@ -88,6 +90,17 @@ def test_viewers_cannot_cluster_or_rename(engine, planted):
         themes.run_clustering(engine, VIC)
     with pytest.raises(InvalidInput):
         themes.run_clustering(engine, ANA, n_themes=1)
+    theme = themes.run_clustering(engine, ANA, n_themes=6).themes[0]
+    with pytest.raises(PermissionDenied):
+        themes.rename_theme(engine, VIC, theme.id, "Viewer's name")
+    with pytest.raises(InvalidInput, match="1 to 200 characters"):
+        themes.rename_theme(engine, ANA, theme.id, "   ")
+    assert theme.label in set(themes.list_themes(engine)["label"])
+    assert "Viewer's name" not in set(themes.list_themes(engine)["label"])
+    assert audit.count_events(engine, audit.AuditFilter(action="theme.rename")) == 0
+    renamed = themes.rename_theme(engine, ANA, theme.id, "Analyst's name")
+    assert renamed.label == "Analyst's name" and renamed.renamed
+    assert audit.count_events(engine, audit.AuditFilter(action="theme.rename")) == 1
 
 
 def _label(engine, pks, label):
@@ -113,10 +126,110 @@ def test_training_set_versions_are_immutable_snapshots(engine, planted):
     items = training_sets.dataset_items(engine, v2.id)
     assert set(items["label"]) == {0, 1} and items["features"].notna().all()
     assert set(items["labelled_by"]) == {"ana@example.com"}
-    # Tampering behind Loopdeck's back is detected.
-    with engine.begin() as conn:
+    # The database refuses to change a version (see test_the_database_refuses_to_change_a_version).
+    with pytest.raises(sa.exc.DBAPIError, match="immutable"), engine.begin() as conn:
         conn.execute(sa.text("UPDATE training_dataset_item SET label = 1 WHERE dataset_id = :d"), {"d": v1.id})
-    assert not training_sets.verify_dataset(engine, v1.id).intact
+    assert training_sets.verify_dataset(engine, v1.id).intact
+
+
+def _without_the_triggers(engine, statement: str, params: dict) -> None:
+    """Run `statement` with the immutability triggers dropped, and put them back in the same
+    transaction (DDL is transactional on SQLite and Postgres): what someone with DDL rights could do."""
+    dialect = engine.dialect.name
+    tables = ("training_dataset", "training_dataset_item")
+    with engine.begin() as conn:
+        for table in tables:
+            for ddl in schema.drop_immutable_table_ddl(table, dialect):
+                conn.exec_driver_sql(ddl)
+        conn.execute(sa.text(statement), params)
+        for table in tables:
+            for ddl in schema.immutable_table_ddl(table, dialect):
+                conn.exec_driver_sql(ddl)
+
+
+def test_tampering_behind_the_triggers_is_detected_by_the_hash(engine, planted):
+    with engine.connect() as conn:
+        pks = conn.execute(sa.text("SELECT id FROM feedback WHERE request_id IS NOT NULL ORDER BY id")).scalars().all()
+    _label(engine, pks[:6], 0)
+    v1 = training_sets.create_dataset(engine, ANA, "tamper")
+    assert training_sets.verify_dataset(engine, v1.id).intact
+    _without_the_triggers(engine, "UPDATE training_dataset_item SET label = 1 WHERE dataset_id = :d", {"d": v1.id})
+    check = training_sets.verify_dataset(engine, v1.id)
+    assert not check.intact and check.expected == v1.content_sha256 and check.actual != check.expected
+    # The triggers are back.
+    with pytest.raises(sa.exc.DBAPIError, match="immutable"), engine.begin() as conn:
+        conn.execute(sa.text("UPDATE training_dataset_item SET label = 0 WHERE dataset_id = :d"), {"d": v1.id})
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE training_dataset SET item_count = 99 WHERE id = :d",
+        "UPDATE training_dataset SET content_sha256 = 'x' WHERE id = :d",
+        "DELETE FROM training_dataset WHERE id = :d",
+        "UPDATE training_dataset_item SET label = 1 - label WHERE dataset_id = :d",
+        "UPDATE training_dataset_item SET request_id = NULL WHERE dataset_id = :d",
+        "DELETE FROM training_dataset_item WHERE dataset_id = :d",
+    ],
+)
+def test_the_database_refuses_to_change_a_version(engine, planted, statement):
+    """Not only by convention: any UPDATE or DELETE of a dataset or its rows fails in the database."""
+    with engine.connect() as conn:
+        pks = conn.execute(sa.text("SELECT id FROM feedback WHERE request_id IS NOT NULL ORDER BY id")).scalars().all()
+    _label(engine, pks[:4], 1)
+    dataset = training_sets.create_dataset(engine, ANA, "locked")
+    with pytest.raises(sa.exc.DBAPIError, match="refused: training_dataset"), engine.begin() as conn:
+        conn.execute(sa.text(statement), {"d": dataset.id})
+    (kept,) = training_sets.list_datasets(engine)
+    assert (kept.item_count, kept.content_sha256) == (4, dataset.content_sha256)
+    assert len(training_sets.dataset_items(engine, dataset.id)) == 4
+    assert training_sets.verify_dataset(engine, dataset.id).intact
+    # New versions can still be made (INSERT is not refused).
+    assert training_sets.create_dataset(engine, ANA, "locked").version == 2
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def migrated_engine(request, tmp_path):
+    """An empty database brought to head by the migrations (the triggers come from migration 0009)."""
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
+        migrate(eng)
+        yield eng
+        eng.dispose()
+        return
+    postgres_url = os.environ.get("LOOPDECK_TEST_POSTGRES_URL")
+    if not postgres_url:
+        pytest.skip("LOOPDECK_TEST_POSTGRES_URL is not set: Postgres runs are skipped")
+    base = sa.engine.make_url(postgres_url)
+    name = f"{base.database}_immutable_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    eng = make_engine(base.set(database=name).render_as_string(hide_password=False))
+    try:
+        migrate(eng)
+        yield eng
+    finally:
+        eng.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def test_the_migrated_schema_refuses_to_change_a_version(migrated_engine):
+    engine = migrated_engine
+    pks = factories.feedback(engine, 3, factories.predictions(engine, factories.model_version(engine), 3))
+    _label(engine, pks, 1)
+    dataset = training_sets.create_dataset(engine, ANA, "migrated")
+    for statement in (
+        "UPDATE training_dataset SET name = 'other' WHERE id = :d",
+        "DELETE FROM training_dataset_item WHERE dataset_id = :d",
+        "UPDATE training_dataset_item SET label = 0 WHERE dataset_id = :d",
+    ):
+        with pytest.raises(sa.exc.DBAPIError, match="refused: training_dataset"), engine.begin() as conn:
+            conn.execute(sa.text(statement), {"d": dataset.id})
+    assert training_sets.verify_dataset(engine, dataset.id).intact
 
 
 def test_training_set_refuses_unlabelled_items_and_viewers(engine, planted):
