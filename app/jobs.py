@@ -80,6 +80,10 @@ class JobBoard:
             job = self._jobs.get(job_id or "")
             return replace(job) if job else None
 
+    def of(self, owner: str) -> list[Job]:
+        with self._lock:
+            return [replace(j) for j in self._jobs.values() if j.owner == owner]
+
     def wait(self, job_id: str, timeout: float | None = None) -> Job | None:
         with self._lock:
             job = self._jobs.get(job_id)

@@ -5,8 +5,8 @@ called by the thin pages/models.py and pages/approvals.py).
 Retraining runs in a background thread, and the page polls it with st.fragment(run_every=...):
 a fit takes seconds to minutes, and a script run that waited for it (st.status with progress) would
 hold the session: every click during the fit would interrupt the run (and with it the fit) or queue
-behind it. The thread calls only the service (never Streamlit); its progress goes to a job object
-in a process-wide board (st.cache_resource); the fragment redraws the progress bar every second and,
+behind it. The thread calls only the service (never Streamlit); its progress goes to a job in the
+process-wide board of app/jobs.py (shared with the Data page's imports); a fragment redraws the progress bar and,
 once the job is over, reruns the page so the new version shows everywhere. Jobs are per user: a
 second browser tab of the same user sees the same run.
 
@@ -16,12 +16,8 @@ User text (comments, reasons, model card fields, e-mails) is shown only through 
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from typing import Any
@@ -31,14 +27,14 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from app import figures_models as figs
+from app import format as fmt
 from app import widgets
+from app.jobs import Job, job_board, progress_panel
 from services import alerts, approvals, judge, registry, retraining, rollout, settings, training_sets
 from services.errors import LoopdeckError
 from services.roles import Actor, Role
 from services.schema import ApprovalRequest, ModelVersion
 from services.timeutil import to_utc, utcnow
-
-log = logging.getLogger(__name__)
 
 MODEL_VIEWS = ("Registry", "Deployments", "Retrain", "Judge")
 APPROVAL_VIEWS = ("Awaiting me", "All requests", "Rules")
@@ -395,94 +391,10 @@ def payload_lines(request: ApprovalRequest) -> list[str]:
 # --- background jobs -----------------------------------------------------------------------------
 
 
-@dataclass
-class Job:
-    id: str
-    owner: str
-    label: str
-    started: float = field(default_factory=time.monotonic)
-    fraction: float = 0.0
-    message: str = "Starting ..."
-    done: bool = False
-    error: str | None = None
-    result: str | None = None
-    version_id: int | None = None
-    seconds: float = 0.0
-    thread: threading.Thread | None = None
-
-
-class JobBoard:
-    """Process-wide, thread-safe registry of background retraining runs."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: dict[str, Job] = {}
-
-    def start(self, owner: str, label: str, work: Callable[[Callable[[float, str], None]], Any]) -> Job:
-        job = Job(uuid.uuid4().hex[:12], owner, label)
-
-        def progress(fraction: float, message: str) -> None:
-            with self._lock:
-                job.fraction, job.message = min(max(float(fraction), 0.0), 1.0), message
-
-        def run() -> None:
-            try:
-                result = work(progress)
-            except LoopdeckError as exc:
-                outcome = {"error": str(exc)}
-            except Exception as exc:  # shown to the user; the traceback goes to the server log
-                log.exception("retraining job %s failed", job.id)
-                outcome = {"error": f"The run failed unexpectedly: {type(exc).__name__}: {exc}"}
-            else:
-                outcome = {"result": result.summary(), "version_id": result.version.id, "fraction": 1.0}
-            with self._lock:
-                for key, value in outcome.items():
-                    setattr(job, key, value)
-                job.done, job.seconds = True, time.monotonic() - job.started
-
-        job.thread = threading.Thread(target=run, name=f"loopdeck-retrain-{job.id}", daemon=True)
-        with self._lock:
-            self._jobs[job.id] = job
-        job.thread.start()
-        return job
-
-    def get(self, job_id: str | None) -> Job | None:
-        with self._lock:
-            job = self._jobs.get(job_id or "")
-            return replace(job) if job else None
-
-    def of(self, owner: str) -> list[Job]:
-        with self._lock:
-            return [replace(j) for j in self._jobs.values() if j.owner == owner]
-
-    def wait(self, job_id: str, timeout: float | None = None) -> Job | None:
-        with self._lock:
-            job = self._jobs.get(job_id)
-        if job and job.thread:
-            job.thread.join(timeout)
-        return self.get(job_id)
-
-
-@st.cache_resource(show_spinner=False)
-def job_board() -> JobBoard:
-    return JobBoard()
-
-
 def start_retrain(me: Actor, engine: Engine, label: str, call: Callable[[Callable], Any]) -> Job:
     job = job_board().start(me.label, label, call)
     st.session_state[K_JOB] = job.id
     return job
-
-
-@st.fragment(run_every=1.0)
-def job_panel() -> None:
-    """Progress of this user's running retraining job, redrawn every second; when the job is over,
-    the whole page reruns once (the new version shows everywhere) and the polling stops."""
-    job = job_board().get(st.session_state.get(K_JOB))
-    if job is None or job.done:
-        st.rerun(scope="app")
-    st.progress(job.fraction, text=f"{job.label}: {job.message}")
-    st.caption(f"Running for {time.monotonic() - job.started:.0f} s in the background; keep working meanwhile.")
 
 
 def job_status() -> None:
@@ -491,12 +403,14 @@ def job_status() -> None:
     if job is None:
         return
     if not job.done:
-        job_panel()
+        progress_panel(K_JOB)
         return
-    if job.error:
-        st.error(f"{job.label} failed: {job.error}")
+    if job.error is not None:
+        st.error(f"{job.label} failed: {fmt.md_escape(str(job.error))}")
+    elif job.crash is not None:
+        st.error(f"{job.label} failed unexpectedly: {fmt.md_escape(job.crash)}")
     else:
-        st.success(f"{job.result}")
+        st.success(job.value.summary())
     if st.button("Dismiss", key=f"mdl_job_dismiss_{job.id}"):
         st.session_state.pop(K_JOB, None)
         st.rerun()

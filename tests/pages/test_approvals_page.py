@@ -131,7 +131,7 @@ def test_an_approved_retrain_request_runs_in_the_background(open_as, demo_db):  
     assert approvals.get_request(demo_db, request.id).request.status == "approved"
     at = _ok(at.button(key="apr_confirm_yes").click().run())
     job = models_ui.job_board().wait(at.session_state[models_ui.K_JOB], timeout=120)
-    assert job.error is None and "Registered churn v3" in job.result
+    assert job.error is None and job.crash is None and "Registered churn v3" in job.value.summary()
     done = approvals.get_request(demo_db, request.id).request
     assert done.status == "executed" and done.result["version"] == 3
     assert registry.find_version(demo_db, "churn", 3).trigger == "schedule"

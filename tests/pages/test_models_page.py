@@ -135,7 +135,7 @@ def test_an_analyst_retrains_in_the_background_and_the_candidate_appears(open_as
     at = _ok(at.button(key="mdl_rt_submit").click().run())
     job_id = at.session_state[models_ui.K_JOB]
     job = models_ui.job_board().wait(job_id, timeout=120)
-    assert job.done and job.error is None and "Registered churn v3" in job.result
+    assert job.done and job.error is None and job.crash is None and "Registered churn v3" in job.value.summary()
     at = _ok(at.run())
     assert any("Registered churn v3 (candidate, parent v2)" in s.value for s in at.success)
     at = _view(at, "Registry")
