@@ -780,8 +780,9 @@ def _read_view(me: Actor, engine: Engine) -> None:
     if readout.segments:
         c = st.columns(2)
         field = c[0].selectbox("Segment by", list(readout.segments), key="exp_segment_by",
+                               on_change=lambda: st.session_state.pop("exp_segment", None),
                                help="A cohort field of the exposures (their cohort_<field> columns).")  # fmt: skip
-        segment = c[1].selectbox("Segment", [readout_svc.ALL, *readout.segments[field]], key=f"exp_segment_{field}",
+        segment = c[1].selectbox("Segment", [readout_svc.ALL, *readout.segments[field]], key="exp_segment",
                                  format_func=lambda s: "All units" if s == readout_svc.ALL else s)  # fmt: skip
     results = readout.by_segment(field, segment)
     frame = reading_frame(results, reading, relative)

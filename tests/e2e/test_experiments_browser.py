@@ -1,7 +1,8 @@
 """The Experiments page in a real browser, on the demo (scale 0.1): the analyst designs a test (the
 DESIGN.md example, 10% -> 11%: 14,745 per arm), registers it from the design, starts it (the design
 frozen), amends it with a reason and concludes it; then reads the demo's running experiment
-churn-model-v2-ab four ways, shows the bandit allocation over time and exports CSV, HTML and PNG.
+churn-model-v2-ab four ways and by segment (platform, then region: any cohort field of the exposures),
+shows the bandit allocation over time and exports CSV, HTML and PNG.
 
 Starts `streamlit run` on a free port against a fresh SQLite file with the demo loaded and drives
 Debian's Chromium with Playwright (a small copy of the foundation test's harness, as the other
@@ -11,6 +12,7 @@ browser tests keep theirs).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -144,8 +146,11 @@ def _view(page, name: str) -> None:
     _settled(page, name)
 
 
-def _choose(page, label: str, option: str) -> None:
-    page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True)).click()
+def _choose(page, label: str, option: str, center: bool = False) -> None:
+    box = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True))
+    if center:  # a box at the bottom of the window: room below for its menu
+        box.evaluate("e => e.scrollIntoView({block: 'center'})")
+    box.click()
     page.get_by_role("option", name=option).click()
     _settled(page)
 
@@ -228,6 +233,20 @@ def test_analyst_designs_registers_and_reads_the_running_experiment(server, page
         page.get_by_role("radio", name=reading, exact=True).click()
         _settled(page, reading)
         expect(page.get_by_test_id("stDataFrame").first.get_by_text(header, exact=True)).to_be_attached()
+    # Results by segment: the demo's exposures carry three cohort fields; "Segment by" picks one.
+    _choose(page, "Segment", "ios", center=True)  # segment by platform, the first field
+    expect(page.get_by_test_id("stDataFrame").first.locator("td[role=gridcell]").filter(
+        has_text="retained_30d").first).to_be_attached()  # fmt: skip
+    _choose(page, "Segment by", "region", center=True)
+    _choose(page, "Segment", "EU", center=True)
+    expect(page.get_by_test_id("stDataFrame").first.locator("td[role=gridcell]").filter(
+        has_text="retained_30d").first).to_be_attached()  # fmt: skip
+    page.get_by_text("By segment", exact=True).click()
+    by_segment = page.get_by_test_id("stDataFrame").filter(has=page.get_by_text("segment", exact=True))
+    for seg in ("(all)", "NA", "EU", "APAC", "LATAM"):
+        cell = by_segment.locator("td[role=gridcell]").filter(has_text=re.compile(rf"^{re.escape(seg)}$"))
+        expect(cell.first).to_be_attached()
+    expect(by_segment.locator("td[role=gridcell]").filter(has_text=re.compile("^ios$"))).to_have_count(0)
     expect(page.get_by_role("heading", name="Bandit recommendation")).to_be_visible()
     over_time = page.get_by_test_id("stPlotlyChart").filter(has_text="Recommended allocation over time")
     expect(over_time).to_have_count(0)
@@ -239,7 +258,8 @@ def test_analyst_designs_registers_and_reads_the_running_experiment(server, page
     with page.expect_download() as info:
         page.get_by_role("button", name="Results (CSV)").click()
     csv = Path(info.value.path()).read_text()
-    assert csv.splitlines()[0].startswith("segment,metric,role") and "retained_30d" in csv
+    assert csv.splitlines()[0].startswith("field,segment,metric,role") and "retained_30d" in csv
+    assert "\nregion,EU,retained_30d," in csv and "\ntier,pro,retained_30d," in csv  # every field's segments
     with page.expect_download() as info:
         page.get_by_role("button", name="Charts (HTML)").click()
     assert Path(info.value.path()).read_text().count('class="plotly-graph-div"') >= 3

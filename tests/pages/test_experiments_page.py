@@ -144,17 +144,17 @@ def test_read_view_readings_and_options(signed_in, with_data):
     # Results by segment: the cohort fields of the exposures, one at a time.
     assert at.selectbox(key="exp_segment_by").options == ["platform", "region"]
     at.selectbox(key="exp_segment_by").set_value("region").run()
-    assert set(at.selectbox(key="exp_segment_region").options) == {"All units", "eu", "us", "(none)"}
+    assert set(at.selectbox(key="exp_segment").options) == {"All units", "eu", "us", "(none)"}
     by_region = frame(at, "SRM p")
     assert set(by_region["segment"]) == {"(all)", "eu", "us", "(none)"}
-    at.selectbox(key="exp_segment_region").set_value("eu").run()
+    at.selectbox(key="exp_segment").set_value("eu").run()
     assert not at.exception
     eu = frame(at, "verdict")
     assert len(eu) == 6 and eu["treatment"].tolist() != table["treatment"].tolist()  # not the overall means
     at.selectbox(key="exp_segment_by").set_value("platform").run()
-    assert not at.exception
+    assert not at.exception and at.selectbox(key="exp_segment").value == "(all)"  # the segment starts over
     assert set(frame(at, "SRM p")["segment"]) == {"(all)", "web", "ios"}
-    at.selectbox(key="exp_segment_platform").set_value("ios").run()
+    at.selectbox(key="exp_segment").set_value("ios").run()
     assert not at.exception and len(frame(at, "verdict")) == 6
     at.toggle(key="exp_bandit_history").set_value(True).run()
     assert not at.exception
