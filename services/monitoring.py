@@ -1387,18 +1387,22 @@ def _realized_by_window(frame: pd.DataFrame, win: np.ndarray) -> dict[int, dict[
 
 def estimate_window(
     engine: Engine, model_version_id: int, reference: Window, window: Window, cohort_filter: CohortFilter | None = None,
+    *, auc_band: bool = True,
 ) -> cbpe_stats.CBPEEstimate:  # fmt: skip
-    """CBPE for one window (e.g. the current one, or an alert rule's)."""
+    """CBPE for one window (e.g. the current one, or an alert rule's). auc_band=False skips the ROC AUC
+    band's label simulations (most of the cost) when only the other metrics are wanted; the AUC
+    estimate itself is still there, its band NaN."""
     info = get_version(engine, model_version_id)
     calibrator, _, _ = _calibrator(engine, info, reference, cohort_filter)
     sl = _load(engine, info.id, window, cohort_filter)
-    key = ("cbpe_window", md.engine_key(engine), info.id, reference, window, _norm_filter(cohort_filter), sl.token)
+    key = ("cbpe_window", md.engine_key(engine), info.id, reference, window, _norm_filter(cohort_filter), sl.token,
+           auc_band)  # fmt: skip
 
     def compute():
         raw = sl.frame["score"].to_numpy(dtype=np.float64)
         pred = sl.frame["predicted_label"].to_numpy() == 1
-        return cbpe_stats.estimate_performance(calibrator.calibrate(raw), pred, raw,
-                                               n_simulations=simulations_for(len(raw)))  # fmt: skip
+        simulations = simulations_for(len(raw)) if auc_band else 0
+        return cbpe_stats.estimate_performance(calibrator.calibrate(raw), pred, raw, n_simulations=simulations)
 
     return _results.get_or_compute(key, compute)
 
@@ -1466,7 +1470,8 @@ def metric_value(
                             "drifted": row.drifted, "is_p_value": row.is_p_value})  # fmt: skip
     if metric.startswith(ESTIMATED_PREFIX):
         name = metric.removeprefix(ESTIMATED_PREFIX)
-        est = estimate_window(engine, info.id, reference, window, cohort_filter)  # type: ignore[arg-type]
+        est = estimate_window(engine, info.id, reference, window, cohort_filter,  # type: ignore[arg-type]
+                              auc_band=name == "roc_auc")
         m = est.metric(name)
         return MetricValue(
             metric, m.value, est.n, window, {"reference": reference.as_dict(), "lower": m.lower, "upper": m.upper}

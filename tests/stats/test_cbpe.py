@@ -148,3 +148,15 @@ def test_calibrated_then_estimated_on_an_uncalibrated_model():
         acc, roc = _realized(window, raw, pred, y, e.window)
         assert abs(e.estimate.accuracy.value - acc) < 0.025
         assert abs(e.estimate.roc_auc.value - roc) < 0.04
+
+
+def test_without_auc_simulations_every_estimate_is_the_same_and_only_the_auc_band_is_missing():
+    """The Overview asks for estimated accuracy only and skips the AUC band's label simulations."""
+    rng = np.random.default_rng(3)
+    p = rng.beta(2, 3, 5_000)
+    full = cbpe.estimate_performance(p, n_simulations=200)
+    lean = cbpe.estimate_performance(p, n_simulations=0)
+    for name in ("accuracy", "precision", "recall", "f1"):
+        assert getattr(lean, name) == getattr(full, name)
+    assert lean.roc_auc.value == full.roc_auc.value and np.isfinite(full.roc_auc.sampling_error)
+    assert np.isnan(lean.roc_auc.sampling_error) and np.isnan(lean.roc_auc.lower)
