@@ -386,8 +386,11 @@ def _token(blocks: Sequence[md.BlockInfo]) -> tuple:
 
 def _load(
     engine: Engine, model_version_id: int, window: Window, cohort_filter: CohortFilter | None = None,
-    blocks: Sequence[md.BlockInfo] | None = None,
+    blocks: Sequence[md.BlockInfo] | None = None, *, base_only: bool = False,
 ) -> _Slice:  # fmt: skip
+    """The window's rows (cached by the blocks' generations). base_only: just id, ts, score, predicted
+    label and label (plus the filter's cohort fields), for metrics and CBPE: converting the feature
+    columns to pandas is most of a cold read, and they don't need them. A cached full frame serves too."""
     blocks = _blocks(engine, model_version_id, window) if blocks is None else blocks
     token = _token(blocks)
     filt = _norm_filter(cohort_filter)
@@ -395,7 +398,14 @@ def _load(
     hit = _frames.get(key)
     if hit is not None:
         return _Slice(hit, token)
-    frame = md.read_frame(engine, blocks)
+    columns = None
+    if base_only:
+        columns = (*md.BASE_COLUMNS, *(md.COHORT_PREFIX + name for name, _ in filt))
+        key = (*key, "base")
+        hit = _frames.get(key)
+        if hit is not None:
+            return _Slice(hit, token)
+    frame = md.read_frame(engine, blocks, columns)
     for field_name, values in filt:
         col = md.COHORT_PREFIX + field_name
         if col not in frame.columns:
@@ -1291,7 +1301,7 @@ def simulations_for(n_rows: int) -> int:
 def _calibrator(
     engine: Engine, info: VersionInfo, reference: Window, cohort_filter
 ) -> tuple[cbpe_stats.ScoreCalibrator, int, str]:
-    sl = _load(engine, info.id, reference, cohort_filter)
+    sl = _load(engine, info.id, reference, cohort_filter, base_only=True)
     filt = _norm_filter(cohort_filter)
     key = ("calibrator", md.engine_key(engine), info.id, reference, filt, sl.token)
 
@@ -1394,7 +1404,7 @@ def estimate_window(
     estimate itself is still there, its band NaN."""
     info = get_version(engine, model_version_id)
     calibrator, _, _ = _calibrator(engine, info, reference, cohort_filter)
-    sl = _load(engine, info.id, window, cohort_filter)
+    sl = _load(engine, info.id, window, cohort_filter, base_only=True)
     key = ("cbpe_window", md.engine_key(engine), info.id, reference, window, _norm_filter(cohort_filter), sl.token,
            auc_band)  # fmt: skip
 
@@ -1476,7 +1486,7 @@ def metric_value(
         return MetricValue(
             metric, m.value, est.n, window, {"reference": reference.as_dict(), "lower": m.lower, "upper": m.upper}
         )  # type: ignore[union-attr]
-    sl = _load(engine, info.id, window, cohort_filter)
+    sl = _load(engine, info.id, window, cohort_filter, base_only=True)
     lab = _labelled(sl.frame)
     y, score, pred = _binary_inputs(lab)
     b = resamples_for(len(lab)) if metric in perf.BOOTSTRAP_METRICS else 0

@@ -794,12 +794,14 @@ def empty_frame() -> pd.DataFrame:
     )
 
 
-def read_frame(engine: Engine, blocks: Sequence[BlockInfo]) -> pd.DataFrame:
+def read_frame(engine: Engine, blocks: Sequence[BlockInfo], columns: Sequence[str] | None = None) -> pd.DataFrame:
     """These blocks' rows as one DataFrame: categorical columns as pandas categories, `label` as float
-    (NaN until the outcome arrives)."""
+    (NaN until the outcome arrives). `columns`: only these (those a block lacks are left out)."""
     tables = read_blocks(engine, blocks)
     if not tables:
         return empty_frame()
+    if columns is not None:
+        tables = [t.select([c for c in columns if c in t.column_names]) for t in tables]
     frame = _unify(tables).to_pandas()
     frame["label"] = frame["label"].astype("float64")
     return frame
