@@ -98,6 +98,10 @@ def test_first_build_makes_one_block_per_day_with_every_row(engine):
     np.testing.assert_allclose(out["f:x"], expected["feature_x"])
     assert out["f:plan"].astype(str).tolist() == expected["feature_plan"].tolist()
     assert out["c:platform"].astype(str).tolist() == expected["cohort_platform"].tolist()
+    # Metrics and CBPE read only the base columns (and a filter's cohort field): the same rows, fewer columns.
+    base = md.read_frame(engine, blocks, ("id", "score", "predicted_label", "label", "c:platform", "f:absent"))
+    assert list(base.columns) == ["id", "score", "predicted_label", "label", "c:platform"]
+    pd.testing.assert_frame_equal(base.sort_values("id").reset_index(drop=True), out[list(base.columns)])
     assert (out["ts"] == expected["ts"]).all()
     labels = out["label"].to_numpy()
     assert np.isnan(labels[200:]).all()
