@@ -27,6 +27,20 @@ def fast_password_hashing(monkeypatch):
     monkeypatch.setattr("services.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
 
 
+def fresh_postgres_url(label: str) -> str:
+    """A Postgres database of its own for one test module (dropped and created anew), named after the
+    label and the xdist worker; for tests that load a whole scenario, which the shared, truncated
+    per-test database would not suit."""
+    base = sa.engine.make_url(POSTGRES_URL)
+    name = f"{base.database}_{label}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    admin = _admin_engine()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 def _admin_engine() -> Engine:
     return sa.create_engine(sa.engine.make_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
 

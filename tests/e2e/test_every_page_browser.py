@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
 
+from tests.conftest import fresh_postgres_url
 from tests.e2e import harness
 from tests.e2e.harness import Server
 
@@ -26,18 +26,6 @@ POSTGRES_URL = os.environ.get("LOOPDECK_TEST_POSTGRES_URL")
 SCALE = 0.05
 ACCOUNTS = {"admin": ("admin@loopdeck.demo", "demo-admin-2026"), "viewer": ("viewer@loopdeck.demo", "demo-viewer-2026")}
 TIMEOUT_MS = 60_000
-
-
-def _postgres_url() -> str:
-    """A database of its own, recreated for this run."""
-    base = sa.engine.make_url(POSTGRES_URL)
-    name = f"{base.database}_e2e_pages_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return base.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -53,7 +41,7 @@ def server(request, tmp_path_factory) -> Iterator[Server]:
     else:
         if not POSTGRES_URL:
             pytest.skip("LOOPDECK_TEST_POSTGRES_URL is not set: the Postgres browser run is skipped")
-        url = _postgres_url()
+        url = fresh_postgres_url("e2e_pages")
     artifacts = folder / "artifacts"
     engine = make_engine(url)
     migrate(engine)

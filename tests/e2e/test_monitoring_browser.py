@@ -1,8 +1,9 @@
 """Monitoring in a real browser: an analyst opens Monitoring on the demo (scale 0.1, in a temp SQLite
 file), changes the current window and sees the Performance tab follow it (the window, the number of
 predictions and outcomes, the rows of the flagged iOS cohort all change) with the mobile cohort flagged
-in both windows, new since the reference in the longer one; the drift over time names the release day. On the Alerts tab an analyst evaluates a mobile-accuracy rule, selects
-the alert it opens, acknowledges it with a comment and files it to the backlog.
+in both windows, new since the reference in the longer one; the drift over time names the release
+day. On the Alerts tab an analyst evaluates a mobile-accuracy rule, selects the alert it opens,
+acknowledges it with a comment and files it to the backlog.
 
 Starts `streamlit run` on a free port and drives Debian's Chromium with Playwright (as the foundation's
 browser test does). The demo's monitoring blocks are left unbuilt, so the page builds them on first view

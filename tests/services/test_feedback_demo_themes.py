@@ -20,20 +20,10 @@ from data.demo import load_demo
 from services import registry, themes
 from services.db import make_engine
 from services.schema import Feedback
+from tests.conftest import fresh_postgres_url
 
 SCALE = 0.1
 RELEASE = pd.Timestamp(sc.day_start(sc.RELEASE_DAY)).tz_convert(None)  # 2026-09-30, day 60
-
-
-def _postgres_url(base_url: str) -> str:
-    base = sa.engine.make_url(base_url)
-    name = f"{base.database}_demo_themes_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return base.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +40,7 @@ def demo(request, tmp_path_factory, scenario):
         url = os.environ.get("LOOPDECK_TEST_POSTGRES_URL")
         if not url:
             pytest.skip("LOOPDECK_TEST_POSTGRES_URL is not set: Postgres runs are skipped")
-        engine = make_engine(_postgres_url(url))
+        engine = make_engine(fresh_postgres_url("demo_themes"))
     SQLModel.metadata.create_all(engine)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
