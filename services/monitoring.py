@@ -33,7 +33,9 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -204,8 +206,29 @@ class VersionInfo:
         return self.first_day is not None and self.n_rows > 0
 
 
+_VERSIONS: ContextVar[tuple[str, list[VersionInfo]] | None] = ContextVar("monitoring_versions", default=None)
+
+
+@contextmanager
+def one_version_list(engine: Engine) -> Iterator[None]:
+    """Within the block, list_versions / get_version answer from one read instead of a query each (a page
+    or a summary that asks for a dozen numbers reads the version list once, and sees one state of it)."""
+    token = _VERSIONS.set((md.engine_key(engine), _read_versions(engine)))
+    try:
+        yield
+    finally:
+        _VERSIONS.reset(token)
+
+
 def list_versions(engine: Engine) -> list[VersionInfo]:
     """Every model version with the days and rows its monitoring blocks cover (versions with data first)."""
+    snapshot = _VERSIONS.get()
+    if snapshot is not None and snapshot[0] == md.engine_key(engine):
+        return list(snapshot[1])
+    return _read_versions(engine)
+
+
+def _read_versions(engine: Engine) -> list[VersionInfo]:
     with read_session(engine) as session:
         versions = session.exec(select(ModelVersion).order_by(ModelVersion.model_name, ModelVersion.version)).all()
     data = md.version_data(engine)

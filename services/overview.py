@@ -10,11 +10,13 @@ an executed approval request is one decision with its request's kind.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -24,7 +26,7 @@ from sqlmodel import func, select
 
 from services import approvals, backlog, feedback
 from services import monitoring as mon
-from services.db import read_session, utc_day
+from services.db import read_session, utc_day, write_session
 from services.errors import LoopdeckError
 from services.roles import Actor, Role
 from services.schema import (
@@ -32,6 +34,7 @@ from services.schema import (
     AlertRule,
     AuditEvent,
     Deployment,
+    DerivedSummary,
     Experiment,
     Exposure,
     Feedback,
@@ -40,6 +43,8 @@ from services.schema import (
     Prediction,
 )
 from services.timeutil import to_utc, utcnow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -244,7 +249,11 @@ def _main_version(engine: Engine) -> mon.VersionInfo | None:
 
 def monitoring_status(engine: Engine, metric: str = "accuracy") -> MonitoringStatus:
     """Drift of the champion (its first 14 days against its last 28, monitoring's defaults) and the
-    weekly headline metric: realized where outcomes are known, CBPE-estimated for the recent weeks."""
+    weekly headline metric: realized where outcomes are known, CBPE-estimated for the recent weeks.
+
+    The result is saved (derived_summary) under a digest of its inputs, the champion's block
+    generations and windows: a new process or another replica reads it in one query instead of
+    decoding the blocks again, and new data (a rebuilt block) changes the digest, so it is recomputed."""
     from services import monitoring_data as md
 
     try:
@@ -254,18 +263,112 @@ def monitoring_status(engine: Engine, metric: str = "accuracy") -> MonitoringSta
         return MonitoringStatus(None, None, str(exc))
     if info is None:
         return MonitoringStatus(None, None, None, stale)
+    try:
+        reference, current = mon.default_windows(info)
+    except LoopdeckError as exc:
+        return MonitoringStatus(None, None, str(exc), stale)
+    key = f"overview.monitoring:{info.id}:{metric}"
+    token = _summary_token(info, reference, current, metric, md.block_index(engine, info.id))
+    saved = _saved_summary(engine, key, token)
+    if saved is not None:
+        return MonitoringStatus(*saved, None, stale)
     drift = headline = None
     problems = []
     try:
-        reference, current = mon.default_windows(info)
-        report = mon.drift_report(engine, info.id, reference, current)
-        drift = DriftStatus(info.label, reference, current, report.n_features, report.n_drifted,
-                            report.share_drifted, report.drifted,
-                            tuple(r.column for r in report.features if r.drifted))  # fmt: skip
-        headline = _headline(engine, info, reference, metric)
+        with mon.one_version_list(engine):
+            report = mon.drift_report(engine, info.id, reference, current)
+            drift = DriftStatus(info.label, reference, current, report.n_features, report.n_drifted,
+                                report.share_drifted, report.drifted,
+                                tuple(r.column for r in report.features if r.drifted))  # fmt: skip
+            headline = _headline(engine, info, reference, metric)
     except LoopdeckError as exc:
         problems.append(str(exc))
+    if not problems:
+        _save_summary(engine, key, token, drift, headline)
     return MonitoringStatus(drift, headline, "; ".join(problems) or None, stale)
+
+
+SUMMARY_FORMAT = 1  # bump when the saved shape or what goes into it changes
+
+
+def _summary_token(info: mon.VersionInfo, reference: mon.Window, current: mon.Window, metric: str,
+                   blocks: list) -> str:  # fmt: skip
+    parts = [SUMMARY_FORMAT, info.id, info.label, metric, reference.label, current.label, MIN_LABELLED_SHARE,
+             HEADLINE_WEEKS, [(b.day.isoformat(), b.generation) for b in blocks]]  # fmt: skip
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def _window(d: dict[str, str]) -> mon.Window:
+    return mon.Window(date.fromisoformat(d["start"]), date.fromisoformat(d["end"]))
+
+
+def _summary_payload(drift: DriftStatus | None, headline: Headline | None) -> dict[str, Any]:
+    def num(x: Any) -> float | None:
+        return None if x is None or pd.isna(x) else float(x)
+
+    weeks = []
+    if headline is not None:
+        for row in headline.weeks.itertuples(index=False):
+            week = {"window_start": row.window_start.isoformat(), "window_end": row.window_end.isoformat(),
+                    "n": int(row.n)}  # fmt: skip
+            week.update({c: num(getattr(row, c)) for c in ("labelled_share", "realized", "estimate", "lower", "upper")})
+            weeks.append(week)
+    return {
+        "drift": None if drift is None else {
+            "version_label": drift.version_label, "reference": drift.reference.as_dict(),
+            "current": drift.current.as_dict(), "n_features": drift.n_features, "n_drifted": drift.n_drifted,
+            "share": drift.share, "dataset_drift": drift.dataset_drift, "drifted_columns": list(drift.drifted_columns),
+        },
+        "headline": None if headline is None else {
+            "version_label": headline.version_label, "metric": headline.metric, "weeks": weeks,
+            "last_realized": num(headline.last_realized), "previous_realized": num(headline.previous_realized),
+            "estimate_recent": num(headline.estimate_recent), "estimate_week": headline.estimate_week,
+            "labelled_share_recent": num(headline.labelled_share_recent),
+        },
+    }  # fmt: skip
+
+
+def _from_payload(payload: dict[str, Any]) -> tuple[DriftStatus | None, Headline | None]:
+    d, h = payload.get("drift"), payload.get("headline")
+    drift = None if d is None else DriftStatus(
+        d["version_label"], _window(d["reference"]), _window(d["current"]), d["n_features"], d["n_drifted"],
+        d["share"], d["dataset_drift"], tuple(d["drifted_columns"]))  # fmt: skip
+    headline = None
+    if h is not None:
+        weeks = pd.DataFrame(h["weeks"], columns=["window_start", "window_end", "n", "labelled_share", "realized",
+                                                  "estimate", "lower", "upper"])  # fmt: skip
+        for c in ("window_start", "window_end"):
+            weeks[c] = [date.fromisoformat(v) for v in weeks[c]]
+        for c in ("labelled_share", "realized", "estimate", "lower", "upper"):
+            weeks[c] = weeks[c].astype("float64")
+        headline = Headline(h["version_label"], h["metric"], weeks, h["last_realized"], h["previous_realized"],
+                            h["estimate_recent"], h["estimate_week"], h["labelled_share_recent"])  # fmt: skip
+    return drift, headline
+
+
+def _saved_summary(engine: Engine, key: str, token: str) -> tuple[DriftStatus | None, Headline | None] | None:
+    with read_session(engine) as session:
+        row = session.get(DerivedSummary, key)
+        if row is None or row.token != token:
+            return None
+        payload = row.payload
+    try:
+        return _from_payload(payload)
+    except (KeyError, TypeError, ValueError):  # an older shape: recompute
+        return None
+
+
+def _save_summary(engine: Engine, key: str, token: str, drift: DriftStatus | None, headline: Headline | None) -> None:
+    """Best effort: a replica saving the same summary at the same moment wins, this one moves on."""
+    try:
+        with write_session(engine) as session:
+            row = session.get(DerivedSummary, key)
+            if row is None:
+                session.add(DerivedSummary(key=key, token=token, payload=_summary_payload(drift, headline)))
+            else:
+                row.token, row.payload, row.computed_at = token, _summary_payload(drift, headline), utcnow()
+    except sa.exc.SQLAlchemyError:
+        log.warning("could not save the Overview's monitoring summary %s", key, exc_info=True)
 
 
 # --- feedback --------------------------------------------------------------------------------------

@@ -420,6 +420,19 @@ class DriftOverride(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class DerivedSummary(SQLModel, table=True):
+    """A small derived result saved for every process and replica to reuse (e.g. the Overview's drift and
+    weekly headline), valid while `token` (a digest of the inputs: block generations, windows) matches.
+    Derived data: recomputed, never edited, not audited."""
+
+    __tablename__ = "derived_summary"
+
+    key: str = Field(primary_key=True, max_length=200)
+    token: str = Field(max_length=64)
+    payload: Any = json_field(nullable=False)
+    computed_at: datetime = Field(default_factory=utcnow)
+
+
 class MonitoringBlock(SQLModel, table=True):
     """One UTC day of one model version's predictions (with their outcomes so far), columnar: an Arrow
     IPC file holding ts, score, predicted label, actual label, every feature and cohort field. Derived

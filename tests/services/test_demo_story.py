@@ -352,6 +352,9 @@ def test_monitoring_blocks_are_built_with_the_demo(demo):
     champion = demo.summary.model_version_ids[2]
     assert len(md.block_index(demo.engine, champion)) > 0
     assert any(line.strip().startswith("monitoring blocks") for line in demo.output)
+    with demo.engine.connect() as conn:  # the Overview's monitoring tile is saved for the first visitor
+        keys = [r[0] for r in conn.exec_driver_sql("SELECT key FROM derived_summary")]
+    assert keys == [f"overview.monitoring:{champion}:accuracy"]
 
 
 def test_loading_twice_is_refused(demo):

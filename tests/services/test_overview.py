@@ -149,3 +149,40 @@ def test_cli_writes_html_and_pdf(engine, tmp_path, monkeypatch, capsys):
     assert "Loopdeck weekly loop report: 2026-W43" in (tmp_path / "r.html").read_text()
     assert "written to" in capsys.readouterr().out
     assert main(["report", "--week", "last week", "--out", str(tmp_path / "x.html")]) == 2
+
+
+def test_monitoring_status_is_saved_for_other_processes_and_recomputed_when_a_block_changes(engine, monkeypatch):
+    """A new process (or another replica) reads the champion's drift and weekly headline back in one query,
+    without decoding a block; a rebuilt block (new data) changes the inputs' digest and recomputes it."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from services import monitoring as mon
+    from services import monitoring_data as md
+    from tests.services.test_monitoring import synthetic
+
+    synthetic(engine, days=21, labelled_days=14)
+    mon.clear_caches()
+    computed = overview.monitoring_status(engine)
+    assert computed.problem is None and computed.drift is not None and computed.headline is not None
+    assert computed.drift.n_drifted >= 1 and computed.headline.weeks["realized"].notna().any()
+
+    reads = []
+    real_read_blocks = md.read_blocks
+    monkeypatch.setattr(md, "read_blocks", lambda *a, **k: reads.append(1) or real_read_blocks(*a, **k))
+    mon.clear_caches()  # as in a fresh process
+    overview._HEADLINE_CACHE.clear()
+    again = overview.monitoring_status(engine)
+    assert reads == []
+    assert again.drift == computed.drift
+    pd.testing.assert_frame_equal(again.headline.weeks, computed.headline.weeks)
+    for name in ("last_realized", "previous_realized", "estimate_recent", "estimate_week", "labelled_share_recent"):
+        assert getattr(again.headline, name) == pytest.approx(getattr(computed.headline, name), nan_ok=True)
+
+    with engine.begin() as conn:  # a block rebuilt by new data
+        conn.execute(sa.text("UPDATE monitoring_block SET generation = generation + 1 "
+                             "WHERE id = (SELECT max(id) FROM monitoring_block)"))  # fmt: skip
+    mon.clear_caches()
+    overview._HEADLINE_CACHE.clear()
+    overview.monitoring_status(engine)
+    assert reads, "a changed block must be read again"
