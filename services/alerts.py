@@ -268,9 +268,14 @@ def evaluate_rules(
     block refresh commits on its own (derived data); the checks read; the new alerts and their audit
     events are one transaction, whose `alert_rule.evaluate` event names the trigger."""
     require(actor, Role.analyst, "evaluate alert rules")
-    md.refresh(engine, (lambda f, m: progress(0.5 * f, m)) if progress else None)
+    refreshed = md.refresh(engine, (lambda f, m: progress(0.5 * f, m)) if progress else None)
     rules = [r for r in list_rules(engine, model_name) if r.enabled]
-    return _evaluate(engine, actor, rules, model_name or "*", trigger, progress)
+    opened = _evaluate(engine, actor, rules, model_name or "*", trigger, progress)
+    if refreshed.changed:  # new blocks: save the Overview's monitoring summary now, not on its next view
+        from services import overview
+
+        overview.monitoring_status(engine)
+    return opened
 
 
 def evaluate_after_import(

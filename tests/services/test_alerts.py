@@ -321,3 +321,43 @@ def test_command_line_refreshes_evaluates_and_lists(tmp_path, monkeypatch, capsy
     [event] = audit.list_events(engine, audit.AuditFilter(action="alert.open")).itertuples(index=False)
     assert event.actor.startswith("cli:")
     engine.dispose()
+
+
+def _summary_keys(engine) -> list[str]:
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(sa.text("SELECT key FROM derived_summary"))]
+
+
+def _late_outcomes(engine, first_day: int, days: int, per_day: int) -> None:
+    ids = [f"s-{i}" for i in range(first_day * per_day, days * per_day)]
+    frame = pd.DataFrame({"request_id": ids, "ts": (START + timedelta(days=45)).isoformat(), "actual_label": 0})
+    ingest.import_frame(engine, ANALYST, "outcomes", frame, "late outcomes")
+
+
+def test_a_refresh_with_new_blocks_saves_the_overview_summary_from_the_shell_and_from_an_evaluation(
+    engine, tmp_path, monkeypatch, capsys
+):
+    """Whatever folds new data into the blocks also saves the Overview's monitoring summary, so its next
+    view (in any process) reads it instead of computing it."""
+    mv = synthetic(engine, days=21, per_day=100, labelled_days=14)
+    assert _summary_keys(engine) == []
+    _late_outcomes(engine, 14, 17, 100)
+    rule = alerts.create_rule(engine, ANALYST, name="accuracy", model_name="churn", metric="accuracy", threshold=0.1)
+    alerts.evaluate_rules(engine, ANALYST)
+    assert _summary_keys(engine) == [f"overview.monitoring:{mv}:accuracy"]
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM derived_summary")
+    alerts.evaluate_rules(engine, ANALYST)  # nothing new: nothing to save
+    assert _summary_keys(engine) == []
+
+    if engine.dialect.name == "sqlite":  # the shell command reads LOOPDECK_DATABASE_URL
+        from services.__main__ import main
+
+        monkeypatch.setenv("LOOPDECK_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+        alerts.set_rule_enabled(engine, ANALYST, rule.id, False)  # so the import itself refreshes nothing
+        _late_outcomes(engine, 17, 21, 100)
+        assert main(["monitoring", "refresh"]) == 0
+        assert "refreshed" in capsys.readouterr().out
+        assert _summary_keys(engine) == [f"overview.monitoring:{mv}:accuracy"]
