@@ -77,11 +77,6 @@ def loop_counts(engine: Engine) -> LoopCounts:
         )
 
 
-def database_is_empty(engine: Engine) -> bool:
-    with read_session(engine) as session:
-        return _count(session, Prediction) == 0 and _count(session, ModelVersion) == 0
-
-
 # --- champion ------------------------------------------------------------------------------------
 
 
