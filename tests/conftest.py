@@ -31,8 +31,13 @@ def fresh_postgres_url(label: str) -> str:
     """A Postgres database of its own for one test module (dropped and created anew), named after the
     label and the xdist worker; for tests that load a whole scenario, which the shared, truncated
     per-test database would not suit."""
+    return _recreate_database(f"{label}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
+
+
+def _recreate_database(suffix: str) -> str:
+    """Drop and create `<test database>_<suffix>`; its URL."""
     base = sa.engine.make_url(POSTGRES_URL)
-    name = f"{base.database}_{label}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    name = f"{base.database}_{suffix}"
     admin = _admin_engine()
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -50,18 +55,14 @@ def postgres_engine() -> Iterator[Engine]:
     """A database of its own for this test process (runs in parallel never share tables), dropped at the end."""
     if not POSTGRES_URL:
         pytest.skip("LOOPDECK_TEST_POSTGRES_URL is not set: Postgres runs are skipped")
-    base = sa.engine.make_url(POSTGRES_URL)
-    name = f"{base.database}_loopdeck_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
-    admin = _admin_engine()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine = make_engine(base.set(database=name).render_as_string(hide_password=False))
+    url = _recreate_database(f"loopdeck_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}")
+    engine = make_engine(url)
     SQLModel.metadata.create_all(engine)
     yield engine
     engine.dispose()
+    admin = _admin_engine()
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{sa.engine.make_url(url).database}" WITH (FORCE)')
     admin.dispose()
 
 
