@@ -187,6 +187,26 @@ def _choose(page, label: str, option: str) -> None:
     _settled(page)
 
 
+def _choose_matching(page, label: str, option, search: str, attempts: int = 3) -> None:
+    """Open a selectbox, type `search` to narrow its list (a long list is virtualized: an option far down
+    is not in the page until scrolled to) and pick the option. A rerun that redraws the form closes an
+    open list, so open it again (at most `attempts` times) instead of waiting on a list that is gone."""
+    box = page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True))
+    for attempt in range(attempts):
+        box.click()
+        page.keyboard.type(search)
+        try:
+            page.get_by_role("option", name=option).click(timeout=5_000 if attempt < attempts - 1 else None)
+        except sync_api.TimeoutError:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+            _settled(page)
+        else:
+            _settled(page)
+            return
+
+
 def _grid_cell(page, text: str):
     return page.get_by_test_id("stDataFrame").get_by_role("gridcell", name=text, exact=True, include_hidden=True)
 
@@ -274,9 +294,8 @@ def test_retraining_from_an_alert_is_approved_then_runs_after_the_confirmation(s
     _sign_in(page, server.base, ANALYST)
     _open(page, "Models", "Models")
     _view(page, "Retrain")
-    page.get_by_test_id("stSelectbox").filter(has=page.get_by_text("Trigger", exact=True)).click()
-    page.get_by_role("option", name=re.compile(rf"^Alert #{server.alert_id} \(open\)")).click()
-    _settled(page)
+    expect(page.get_by_role("button", name="Request approval to retrain")).to_be_visible()  # the form is drawn
+    _choose_matching(page, "Trigger", re.compile(rf"^Alert #{server.alert_id} \(open\)"), f"Alert #{server.alert_id} ")
     page.get_by_role("textbox", name=re.compile("^Why")).fill("mobile accuracy alert: retrain on recent data")
     page.get_by_role("button", name="Request approval to retrain").click()
     expect(page.get_by_text(re.compile(r"Retraining requested \(#\d+\); once approved"))).to_be_visible()
