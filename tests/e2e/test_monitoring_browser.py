@@ -139,6 +139,26 @@ def _settled(page) -> None:
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
+def _click_first_row(page, attempts: int = 3) -> None:
+    """Click the first row's selection marker in the page's first table (the grid is a canvas, so by
+    position). A run still drawing can replace the table under the locator: settle, look it up again."""
+    for attempt in range(attempts):
+        _settled(page)
+        grid = page.get_by_test_id("stDataFrame").first
+        try:
+            grid.scroll_into_view_if_needed(timeout=10_000)
+            box = grid.bounding_box()
+        except sync_api.Error:
+            if attempt == attempts - 1:
+                raise
+            continue
+        if box is None and attempt < attempts - 1:
+            continue
+        page.mouse.click(box["x"] + 20, box["y"] + 35 + 17)
+        _settled(page)
+        return
+
+
 def _choose(page, label: str, option: str) -> None:
     page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True)).click()
     page.get_by_role("option", name=option, exact=True).click()
@@ -218,11 +238,7 @@ def test_analyst_evaluates_the_rules_acknowledges_the_alert_and_files_it_to_the_
     expect(page.get_by_text("1 new alert(s).")).to_be_visible()
 
     # Select the alert (the grid is a canvas: click the row's selection marker by position).
-    grid = page.get_by_test_id("stDataFrame").first
-    grid.scroll_into_view_if_needed()
-    box = grid.bounding_box()
-    page.mouse.click(box["x"] + 20, box["y"] + 35 + 17)
-    _settled(page)
+    _click_first_row(page)
     detail = page.get_by_test_id("stMarkdown").filter(has_text="Alert 1")
     expect(detail).to_contain_text("accuracy")
     expect(detail).to_contain_text("for platform = ios or android on churn v2")
@@ -234,11 +250,7 @@ def test_analyst_evaluates_the_rules_acknowledges_the_alert_and_files_it_to_the_
     expect(page.get_by_text("Alert 1 acknowledged.")).to_be_visible()
 
     page.get_by_test_id("stButtonGroup").filter(has_text="Acknowledged").get_by_text("Acknowledged").click()
-    _settled(page)
-    grid = page.get_by_test_id("stDataFrame").first
-    box = grid.bounding_box()
-    page.mouse.click(box["x"] + 20, box["y"] + 35 + 17)
-    _settled(page)
+    _click_first_row(page)
     expect(page.get_by_text("Acknowledged by analyst@loopdeck.demo", exact=False)).to_be_visible()
     backlog = page.get_by_test_id("stForm").filter(has=page.get_by_role("button", name="Add to backlog"))
     backlog.get_by_role("textbox", name="Backlog item title").fill("Fix the mobile session counter")
