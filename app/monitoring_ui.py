@@ -12,9 +12,7 @@ drift tests, create alert rules, evaluate them, acknowledge, resolve and file al
 from __future__ import annotations
 
 import functools
-import logging
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -32,8 +30,6 @@ from services.errors import LoopdeckError
 from services.roles import Actor, Role
 from services.stats import drift as d
 from services.stats import performance as perf
-
-log = logging.getLogger(__name__)
 
 TABS = ("Drift", "Drift over time", "Performance", "Calibration", "Estimated performance", "Alerts")
 TAB_KEY = "mon_tab"
@@ -282,17 +278,8 @@ def _prepare_data(engine: Engine) -> None:
     )
     with st.status(label, expanded=True) as box:
         bar = st.progress(0.0, text="starting")
-        result = md.refresh(engine, progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
+        result = overview.refresh_monitoring(engine, lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
         box.update(label=result.summary(), state="complete", expanded=False)
-    if result.changed:  # save the Overview's monitoring summary in the background, not on its next view
-        threading.Thread(target=_save_overview_summary, args=(engine,), name="overview-summary", daemon=True).start()
-
-
-def _save_overview_summary(engine: Engine) -> None:
-    try:
-        overview.monitoring_status(engine)
-    except Exception:  # best effort: the Overview computes it on its next view instead
-        log.exception("could not save the Overview's monitoring summary")
 
 
 def _window_picker(info: mon.VersionInfo, label: str, key: str, presets: dict[str, str], default: str,

@@ -139,7 +139,6 @@ def main() -> int:
     from services import monitoring as mon
 
     mon.clear_caches()
-    overview._HEADLINE_CACHE.clear()
     fresh = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
     fresh.run()  # the sign-in page
     fresh.session_state[state.USER_ID] = admin_id

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
 from data import scenario as sc
-from services import experiments, monitoring_data, overview, registry, themes, users
+from services import experiments, overview, registry, themes, users
 from services.db import read_session
 from services.errors import Conflict
 from services.ingest import import_frame
@@ -203,9 +203,7 @@ def load_demo(
     )
     # Build the monitoring day blocks now, so the first Overview and Monitoring views show the story
     # (drift, accuracy by week) instead of asking for a refresh.
-    steps.run("monitoring blocks", lambda: monitoring_data.refresh(engine), lambda r: r.summary())
-    steps.run("overview summary", lambda: overview.monitoring_status(engine),
-              lambda m: m.problem or f"{m.drift.n_drifted if m.drift else 0} drifted features saved")  # fmt: skip
+    steps.run("monitoring blocks", lambda: overview.refresh_monitoring(engine), lambda r: r.summary())
     _report(echo, s, summary)
     return summary
 

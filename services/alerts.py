@@ -41,7 +41,6 @@ from sqlmodel import Session, select
 
 from services import audit, backlog
 from services import monitoring as mon
-from services import monitoring_data as md
 from services.db import read_session, write_session
 from services.errors import Conflict, InvalidInput, LoopdeckError, NotFound
 from services.roles import Actor, Role, require
@@ -268,14 +267,11 @@ def evaluate_rules(
     block refresh commits on its own (derived data); the checks read; the new alerts and their audit
     events are one transaction, whose `alert_rule.evaluate` event names the trigger."""
     require(actor, Role.analyst, "evaluate alert rules")
-    refreshed = md.refresh(engine, (lambda f, m: progress(0.5 * f, m)) if progress else None)
-    rules = [r for r in list_rules(engine, model_name) if r.enabled]
-    opened = _evaluate(engine, actor, rules, model_name or "*", trigger, progress)
-    if refreshed.changed:  # new blocks: save the Overview's monitoring summary now, not on its next view
-        from services import overview
+    from services import overview  # its refresh also saves the Overview's summary of the new blocks
 
-        overview.monitoring_status(engine)
-    return opened
+    overview.refresh_monitoring(engine, (lambda f, m: progress(0.5 * f, m)) if progress else None)
+    rules = [r for r in list_rules(engine, model_name) if r.enabled]
+    return _evaluate(engine, actor, rules, model_name or "*", trigger, progress)
 
 
 def evaluate_after_import(

@@ -53,16 +53,12 @@ def configure_monitoring(p: argparse.ArgumentParser) -> None:
 
 
 def run_monitoring(args: argparse.Namespace) -> int:
-    from services import monitoring_data as md
     from services import overview
     from services.db import make_engine
 
     engine = make_engine()
     try:
-        result = md.refresh(engine)
-        print(result.summary())
-        if result.changed:  # the Overview's monitoring summary, saved for its next view
-            overview.monitoring_status(engine)
+        print(overview.refresh_monitoring(engine).summary())
         return 0
     finally:
         engine.dispose()

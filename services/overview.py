@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from sqlmodel import func, select
 
 from services import approvals, backlog, feedback
 from services import monitoring as mon
+from services import monitoring_data as md
 from services.db import read_session, utc_day, write_session
 from services.errors import LoopdeckError
 from services.roles import Actor, Role
@@ -191,22 +192,12 @@ class MonitoringStatus:
 
 MIN_LABELLED_SHARE = 0.5  # a week counts as "realized" when at least half its predictions have outcomes
 HEADLINE_WEEKS = 7  # the trend covers the last 7 ISO weeks of the version's data
-_HEADLINE_CACHE: OrderedDict[tuple, Headline] = OrderedDict()
-_HEADLINE_LOCK = threading.Lock()
 
 
 def _headline(engine: Engine, info: mon.VersionInfo, reference: mon.Window, metric: str) -> Headline:
     """Realized and CBPE-estimated `metric` for each of the last HEADLINE_WEEKS weeks (monitoring's
-    metric_value per week: only those weeks' blocks are read). Cached in-process by the generations of
-    the version's blocks, so new data recomputes it and revisits cost one indexed query."""
-    from services import monitoring_data as md
-
-    blocks = md.block_index(engine, info.id)
-    key = (md.engine_key(engine), info.id, reference, metric, tuple((b.day, b.generation) for b in blocks))
-    with _HEADLINE_LOCK:
-        if key in _HEADLINE_CACHE:
-            _HEADLINE_CACHE.move_to_end(key)
-            return _HEADLINE_CACHE[key]
+    metric_value per week: only those weeks' blocks are read). Saved with the drift status by
+    monitoring_status, so it is computed once per change of the blocks."""
     assert info.first_day is not None and info.last_day is not None
     first = max(info.first_day, info.last_day - timedelta(days=7 * HEADLINE_WEEKS))
     windows = mon.rolling_windows(first, info.last_day, "week")[-HEADLINE_WEEKS:]
@@ -223,7 +214,7 @@ def _headline(engine: Engine, info: mon.VersionInfo, reference: mon.Window, metr
                                         "lower", "upper"])  # fmt: skip
     known = weeks[(weeks["labelled_share"] >= MIN_LABELLED_SHARE) & weeks["realized"].notna()]
     last = weeks.iloc[-1] if len(weeks) else None
-    result = Headline(
+    return Headline(
         info.label, metric, weeks,
         float(known["realized"].iloc[-1]) if len(known) else None,
         float(known["realized"].iloc[-2]) if len(known) > 1 else None,
@@ -231,11 +222,6 @@ def _headline(engine: Engine, info: mon.VersionInfo, reference: mon.Window, metr
         f"{last['window_start']:%Y-%m-%d} to {last['window_end']:%Y-%m-%d}" if last is not None else None,
         float(last["labelled_share"]) if last is not None else None,
     )  # fmt: skip
-    with _HEADLINE_LOCK:
-        _HEADLINE_CACHE[key] = result
-        while len(_HEADLINE_CACHE) > 32:
-            _HEADLINE_CACHE.popitem(last=False)
-    return result
 
 
 def _main_version(engine: Engine) -> mon.VersionInfo | None:
@@ -249,8 +235,6 @@ def monitoring_status(engine: Engine, metric: str = "accuracy") -> MonitoringSta
     The result is saved (derived_summary) under a digest of its inputs, the champion's block
     generations and windows: a new process or another replica reads it in one query instead of
     decoding the blocks again, and new data (a rebuilt block) changes the digest, so it is recomputed."""
-    from services import monitoring_data as md
-
     try:
         stale = md.needs_refresh(engine)
         info = _main_version(engine)
@@ -281,6 +265,16 @@ def monitoring_status(engine: Engine, metric: str = "accuracy") -> MonitoringSta
     if not problems:
         _save_summary(engine, key, token, drift, headline)
     return MonitoringStatus(drift, headline, "; ".join(problems) or None, stale)
+
+
+def refresh_monitoring(engine: Engine, progress: Callable[[float, str], None] | None = None) -> md.RefreshResult:
+    """Fold new predictions and outcomes into the monitoring blocks and, when blocks changed, save the
+    Overview's monitoring summary for them at once (its next view, in any process, reads it). Every
+    refresh goes through here: alert evaluation, `monitoring refresh`, the Monitoring page, the demo."""
+    result = md.refresh(engine, progress)
+    if result.changed:
+        monitoring_status(engine)
+    return result
 
 
 SUMMARY_FORMAT = 1  # bump when the saved shape or what goes into it changes

@@ -171,7 +171,6 @@ def test_monitoring_status_is_saved_for_other_processes_and_recomputed_when_a_bl
     real_read_blocks = md.read_blocks
     monkeypatch.setattr(md, "read_blocks", lambda *a, **k: reads.append(1) or real_read_blocks(*a, **k))
     mon.clear_caches()  # as in a fresh process
-    overview._HEADLINE_CACHE.clear()
     again = overview.monitoring_status(engine)
     assert reads == []
     assert again.drift == computed.drift
@@ -183,6 +182,5 @@ def test_monitoring_status_is_saved_for_other_processes_and_recomputed_when_a_bl
         conn.execute(sa.text("UPDATE monitoring_block SET generation = generation + 1 "
                              "WHERE id = (SELECT max(id) FROM monitoring_block)"))  # fmt: skip
     mon.clear_caches()
-    overview._HEADLINE_CACHE.clear()
     overview.monitoring_status(engine)
     assert reads, "a changed block must be read again"
