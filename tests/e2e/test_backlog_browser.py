@@ -29,7 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--no-first-run",
 ]  # fmt: skip
 ANALYST, PASSWORD = "analyst@loopdeck.demo", "demo-analyst-2026"  # data/scenario.py DEMO_USERS
-TIMEOUT_MS = 30_000
+TIMEOUT_MS = 60_000  # a loaded CI box (two workers, servers and browsers) can take tens of seconds per run
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed: browser tests are skipped", allow_module_level=True)
