@@ -1,9 +1,9 @@
 """The login gate: who is signed in, the sign-in and first-admin screens, and signing out.
 
 Only the user's id is kept in st.session_state; every run re-reads the account through
-services.users.current_actor, so a disabled account loses access on its next click.
+services.core.users.current_actor, so a disabled account loses access on its next click.
 With an [auth] section in secrets (Streamlit's OIDC config) "Sign in with SSO" is offered too;
-the identity provider's e-mail is mapped to a Loopdeck account by services.users.actor_for_sso.
+the identity provider's e-mail is mapped to a Loopdeck account by services.core.users.actor_for_sso.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException, StreamlitSecretNotFoundError
 
 from app import state, widgets
-from services import users
-from services.errors import LoopdeckError
-from services.roles import Actor, Role
+from services.core import users
+from services.core.errors import LoopdeckError
+from services.core.roles import Actor, Role
 
 # --- who is signed in ----------------------------------------------------------------------------
 

@@ -14,9 +14,11 @@ from sqlalchemy.engine import Engine
 
 from app import figures_backlog, widgets
 from app import format as fmt
-from services import backlog, proposals, scoring
-from services.backlog import EvidenceRef
-from services.roles import Actor, Role
+from services.backlog import items as backlog
+from services.backlog import scoring
+from services.backlog.items import EvidenceRef
+from services.core.roles import Actor, Role
+from services.overview import proposals
 
 PAGE_OF_EVIDENCE = {
     "alert": "pages/monitoring.py", "drift": "pages/monitoring.py", "cohort_gap": "pages/monitoring.py",

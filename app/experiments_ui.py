@@ -27,13 +27,14 @@ from sqlalchemy.engine import Engine
 from app import figures_experiments as figs
 from app import format as fmt
 from app import widgets
-from services import experiment_design as design_svc
-from services import experiment_guard as guard
-from services import experiment_readout as readout_svc
-from services import experiments, registry
-from services.db import database_url
-from services.errors import LoopdeckError
-from services.roles import Actor, Role
+from services.core.db import database_url
+from services.core.errors import LoopdeckError
+from services.core.roles import Actor, Role
+from services.experiments import design as design_svc
+from services.experiments import guard
+from services.experiments import lifecycle as experiments
+from services.experiments import readout as readout_svc
+from services.models import registry
 
 VIEW = "exp_view"
 VIEWS = ("Experiments", "Design", "Register", "Read")

@@ -24,11 +24,14 @@ from sqlalchemy.engine import Engine
 from app import figures_feedback as figs
 from app import format as fmt
 from app import state, widgets
-from services import backlog, feedback, settings, themes, training_sets, users
-from services.db import database_url
-from services.errors import Conflict, LoopdeckError
-from services.feedback import Edit, Patch, QueueFilter
-from services.roles import Actor, Role
+from services.backlog import items as backlog
+from services.core import settings, users
+from services.core.db import database_url
+from services.core.errors import Conflict, LoopdeckError
+from services.core.roles import Actor, Role
+from services.feedback import themes, training_sets
+from services.feedback import triage as feedback
+from services.feedback.triage import Edit, Patch, QueueFilter
 
 VIEWS = ("Queue", "Review", "Themes", "Training sets")
 LABELS = (0, 1)  # the models Loopdeck watches are binary classifiers (predicted_label 0/1)
@@ -476,7 +479,7 @@ def previous_before(ids: list[int], current: int) -> int | None:
 
 
 def themes_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """services.themes.list_themes -> the Themes table (negative share 0..1, the 14-day change)."""
+    """services.feedback.themes.list_themes -> the Themes table (negative share 0..1, the 14-day change)."""
     columns = ["id", "label", "top_terms", "items", "negative_share", "last_14d", "prior_14d", "change", "untriaged"]
     if frame.empty:
         return pd.DataFrame(columns=columns)
@@ -490,7 +493,7 @@ def themes_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def datasets_table(datasets: Iterable[Any]) -> pd.DataFrame:
-    """services.training_sets.list_datasets -> one row per version."""
+    """services.feedback.training_sets.list_datasets -> one row per version."""
     rows = [
         {
             "id": d.id,

@@ -11,7 +11,7 @@ KIND_LABELS = {"model_improvement": "Model improvement", "data_quality": "Data q
 
 def items_over_time(flow: pd.DataFrame) -> go.Figure:
     """Per week and kind: items created (bars up), closed (bars down) and open at the week's end (lines).
-    `flow`: week, kind, created, closed, open (services.backlog.weekly_flow)."""
+    `flow`: week, kind, created, closed, open (services.backlog.items.weekly_flow)."""
     fig = go.Figure()
     if flow.empty:
         fig.add_annotation(text="No backlog items yet", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")

@@ -199,7 +199,7 @@ def bandit_figure(variants, weights, current) -> go.Figure:
 
 
 def bandit_history_figure(history: pd.DataFrame) -> go.Figure:
-    """Recommended weight per arm over time (services.experiment_readout.bandit_history)."""
+    """Recommended weight per arm over time (services.experiments.readout.bandit_history)."""
     if history is None or history.empty:
         return _empty("No primary-metric observations yet.")
     fig = go.Figure()

@@ -27,7 +27,7 @@ def _empty(message: str) -> go.Figure:
 
 
 def theme_volume_figure(volume: pd.DataFrame, highlight: str | None = None, freq: str = "W") -> go.Figure:
-    """Items per theme per period (services.themes.theme_volume: theme, period, items, negative_share),
+    """Items per theme per period (services.feedback.themes.theme_volume: theme, period, items, negative_share),
     one line per theme. With `highlight`, that theme is drawn strong and the others muted."""
     if volume is None or volume.empty:
         return _empty("No themes yet: re-cluster the feedback first.")
@@ -61,7 +61,7 @@ def theme_volume_figure(volume: pd.DataFrame, highlight: str | None = None, freq
 
 
 def theme_mix_figure(mix: pd.DataFrame, by: str, theme: str = "") -> go.Figure:
-    """A theme's items by a cohort value or model version (services.themes.theme_mix: value, items,
+    """A theme's items by a cohort value or model version (services.feedback.themes.theme_mix: value, items,
     share) as horizontal bars, largest on top."""
     if mix is None or mix.empty:
         return _empty("No items of this theme are linked to a prediction.")

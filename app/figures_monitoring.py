@@ -45,7 +45,7 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def distribution_figure(dist, title: str, drifted: bool = False, height: int = 240) -> go.Figure:
-    """Reference vs current shares (services.monitoring.Distribution): bars per category or distinct value,
+    """Reference vs current shares (services.monitoring.views.Distribution): bars per category or distinct value,
     or a histogram on shared bins for a continuous column. The current window is red when it drifted."""
     if dist is None or not dist.labels:
         return empty_figure(f"{title}: no values in these windows", height)
@@ -87,7 +87,7 @@ def distribution_figure(dist, title: str, drifted: bool = False, height: int = 2
 def drift_over_time_figure(
     frame: pd.DataFrame, column: str, events: Sequence[tuple[date, str]] = (), height: int = 260,
 ) -> go.Figure:  # fmt: skip
-    """One column's drift score per window (services.monitoring.DriftOverTime.frame rows) with its
+    """One column's drift score per window (services.monitoring.views.DriftOverTime.frame rows) with its
     threshold line; windows that drifted are red, windows too small to judge grey. p-value tests drift below
     the line, distances at or above."""
     part = frame[frame["column"] == column].sort_values("window_start") if not frame.empty else frame
@@ -182,7 +182,7 @@ def cohort_metric_figure(
 
 
 def performance_over_time_figure(frame: pd.DataFrame, metric: str, height: int = 320) -> go.Figure:
-    """A metric per window (and per cohort) with 95% intervals (services.monitoring.PerformanceOverTime.frame)."""
+    """A metric per window (and per cohort) with 95% intervals (services.monitoring.views.PerformanceOverTime.frame)."""
     if frame is None or frame.empty:
         return empty_figure("No outcomes yet", height)
     fig = go.Figure()
@@ -246,7 +246,7 @@ def reliability_figure(diagrams: Mapping[str, object], height: int = 360) -> go.
 
 def cbpe_figure(frame: pd.DataFrame, metric: str, height: int = 340) -> go.Figure:
     """CBPE estimate per window with its band, beside the realized value (with its interval) where outcomes
-    are known (services.monitoring.CBPEReport.metric(...) rows)."""
+    are known (services.monitoring.views.CBPEReport.metric(...) rows)."""
     if frame is None or frame.empty:
         return empty_figure("No windows", height)
     f = frame.sort_values("window_start")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from services.audit import AuditFilter
-from services.timeutil import to_utc
+from services.core.audit import AuditFilter
+from services.core.timeutil import to_utc
 
 DASH = "—"
 
@@ -33,7 +33,7 @@ def locked_until(value: datetime | None, now: datetime) -> str:
 
 
 def users_frame(users, now: datetime) -> pd.DataFrame:
-    """services.users.UserView rows -> the Admin page table."""
+    """services.core.users.UserView rows -> the Admin page table."""
     columns = ["email", "name", "role", "status", "locked until", "last login", "created"]
     rows = [
         {
@@ -57,7 +57,7 @@ def user_label(user) -> str:
 
 
 def audit_frame(events: pd.DataFrame) -> pd.DataFrame:
-    """services.audit.list_events -> the Audit page table (payload stays raw JSON text)."""
+    """services.core.audit.list_events -> the Audit page table (payload stays raw JSON text)."""
     frame = pd.DataFrame(
         {
             "id": events["id"],

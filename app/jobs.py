@@ -19,7 +19,7 @@ from typing import Any
 
 import streamlit as st
 
-from services.errors import LoopdeckError
+from services.core.errors import LoopdeckError
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]

@@ -30,11 +30,15 @@ from app import figures_models as figs
 from app import format as fmt
 from app import widgets
 from app.jobs import Job, job_board, progress_panel
-from services import alerts, approvals, judge, registry, retraining, rollout, settings, training_sets
-from services.errors import LoopdeckError
-from services.roles import Actor, Role
-from services.schema import ApprovalRequest, ModelVersion
-from services.timeutil import to_utc, utcnow
+from services.core import settings
+from services.core.errors import LoopdeckError
+from services.core.roles import Actor, Role
+from services.core.schema import ApprovalRequest, ModelVersion
+from services.core.timeutil import to_utc, utcnow
+from services.feedback import training_sets
+from services.governance import approvals
+from services.models import judge, registry, retraining, rollout
+from services.monitoring import alerts
 
 MODEL_VIEWS = ("Registry", "Deployments", "Retrain", "Judge")
 APPROVAL_VIEWS = ("Awaiting me", "All requests", "Rules")

@@ -2,7 +2,7 @@
 
     Drift | Drift over time | Performance | Calibration | Estimated performance | Alerts
 
-Every number comes from services.monitoring / services.alerts (cached there per data version); this
+Every number comes from services.monitoring.views / services.monitoring.alerts (cached there per data version); this
 module only picks inputs, formats results (the *_frame helpers are pure and tested without Streamlit)
 and draws the figures of app/figures_monitoring. Viewers read everything; analysts and up also change
 drift tests, create alert rules, evaluate them, acknowledge, resolve and file alerts to the backlog
@@ -23,11 +23,13 @@ from sqlalchemy.engine import Engine
 
 from app import figures_monitoring as figs
 from app import widgets
-from services import alerts, overview, registry
-from services import monitoring as mon
-from services import monitoring_data as md
-from services.errors import LoopdeckError
-from services.roles import Actor, Role
+from services.core.errors import LoopdeckError
+from services.core.roles import Actor, Role
+from services.models import registry
+from services.monitoring import alerts
+from services.monitoring import blocks as md
+from services.monitoring import views as mon
+from services.overview import summary as overview
 from services.stats import drift as d
 from services.stats import performance as perf
 
@@ -193,7 +195,7 @@ def flagged_messages(report: mon.CohortReport) -> list[str]:
 
 
 def cbpe_frame(rows: pd.DataFrame) -> pd.DataFrame:
-    """services.monitoring.CBPEReport.metric(...) -> the table under the chart."""
+    """services.monitoring.views.CBPEReport.metric(...) -> the table under the chart."""
     if rows.empty:
         return pd.DataFrame()
     return pd.DataFrame(

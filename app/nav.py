@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.roles import Role
+from services.core.roles import Role
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +69,7 @@ def title_with_badge(title: str, count: int | None) -> str:
 def badges(actor, engine) -> dict[str, int]:
     """Counts for the sidebar: the approval requests this user may still decide (approvers and up).
     A failure to count never breaks the navigation."""
-    from services import approvals
+    from services.governance import approvals
 
     try:
         return {"pages/approvals.py": approvals.count_awaiting(engine, actor)}

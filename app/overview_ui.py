@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 
 from app import figures_overview, widgets
 from app import format as fmt
-from services import overview
-from services.roles import Actor, Role
+from services.core.roles import Actor, Role
+from services.overview import summary as overview
 
 SEVERITIES = ("critical", "warning", "info")
 
@@ -121,7 +121,7 @@ def _decisions(engine: Engine) -> None:
 
 
 def _report_downloads(engine: Engine, actor: Actor) -> None:
-    from services import report
+    from services.overview import report
 
     with st.expander("Weekly loop report", icon=":material/summarize:"):
         weeks = report.recent_weeks(engine)

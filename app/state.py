@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from services.db import database_url, make_engine, schema_problem
+from services.core.db import database_url, make_engine, schema_problem
 
 # st.session_state keys used by the app (pages read them only through app/ helpers).
 USER_ID = "loopdeck_user_id"  # the signed-in user's id; the only identity kept between runs

@@ -9,7 +9,7 @@ import streamlit as st
 
 from app import format as fmt
 from app import state
-from services.errors import LoopdeckError
+from services.core.errors import LoopdeckError
 
 Kind = Literal["success", "info", "warning", "error"]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from services import audit  # noqa: E402
-from services.db import make_engine, migrate, write_session  # noqa: E402
-from services.roles import Actor, Role  # noqa: E402
+from services.core import audit  # noqa: E402
+from services.core.db import make_engine, migrate, write_session  # noqa: E402
+from services.core.roles import Actor, Role  # noqa: E402
 
 
 def main() -> None:

@@ -18,8 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from data.demo import load_demo  # noqa: E402
-from services.db import make_engine, migrate  # noqa: E402
-from services.registry import ARTIFACT_DIR_ENV  # noqa: E402
+from services.core.db import make_engine, migrate  # noqa: E402
+from services.models.registry import ARTIFACT_DIR_ENV  # noqa: E402
 
 TARGET_SECONDS = 60.0
 

@@ -32,10 +32,10 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from services import experiment_readout as er  # noqa: E402
-from services import experiments  # noqa: E402
-from services.db import make_engine, migrate  # noqa: E402
-from services.roles import Actor  # noqa: E402
+from services.core.db import make_engine, migrate  # noqa: E402
+from services.core.roles import Actor  # noqa: E402
+from services.experiments import lifecycle as experiments  # noqa: E402
+from services.experiments import readout as er  # noqa: E402
 
 ARMS = ["control", "t1", "t2", "t3", "t4", "t5"]
 METRICS = [f"m{i:02d}" for i in range(20)]

@@ -26,12 +26,14 @@ import numpy as np  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from data import themes as demo_themes  # noqa: E402
-from services import feedback, themes, users  # noqa: E402
-from services.db import make_engine, migrate  # noqa: E402
-from services.feedback import Patch, QueueFilter  # noqa: E402
-from services.roles import Actor, Role  # noqa: E402
-from services.schema import Feedback, ModelVersion, Outcome, Prediction  # noqa: E402
-from services.timeutil import utcnow  # noqa: E402
+from services.core import users
+from services.core.db import make_engine, migrate  # noqa: E402
+from services.core.roles import Actor, Role  # noqa: E402
+from services.core.schema import Feedback, ModelVersion, Outcome, Prediction  # noqa: E402
+from services.core.timeutil import utcnow  # noqa: E402
+from services.feedback import themes
+from services.feedback import triage as feedback  # noqa: E402
+from services.feedback.triage import Patch, QueueFilter  # noqa: E402
 
 PASSWORD = "bench password 123"
 ANALYST = "analyst@bench.test"

@@ -98,10 +98,10 @@ def worker(backend: str, url: str, path: Path) -> None:
     from sqlmodel import SQLModel
 
     from services import ingest
-    from services.db import make_engine, write_session
+    from services.core.db import make_engine, write_session
+    from services.core.roles import Actor, Role
+    from services.core.schema import ModelVersion
     from services.ingest import write
-    from services.roles import Actor, Role
-    from services.schema import ModelVersion
 
     engine = make_engine(url)
     if backend == "postgres":

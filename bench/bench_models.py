@@ -5,7 +5,7 @@
    the target), then a candidate is retrained from the champion (v2, gradient boosting) over the whole
    period: read + fit + evaluate + register, every progress message printed with its time.
 2. The judge panel for 200,000 holdout rows, 10 cohorts (platform 3, region 4, tier 3) and 1,000
-   bootstrap resamples in under 10 s: services.judge.evaluate_panel on 200,000 fresh requests of the
+   bootstrap resamples in under 10 s: services.models.judge.evaluate_panel on 200,000 fresh requests of the
    scenario scored by the demo's v1 and v2 (the statistics: metrics with CIs, paired tests, gates,
    calibration). Then judge() end to end on the loaded database (read holdout, load both artifacts,
    score, panel) for a candidate trained up to 2026-09-15, for reference.
@@ -29,8 +29,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from data import scenario as sc  # noqa: E402
-from services import judge  # noqa: E402
-from services.registry import ARTIFACT_DIR_ENV  # noqa: E402
+from services.models import judge  # noqa: E402
+from services.models.registry import ARTIFACT_DIR_ENV  # noqa: E402
 
 RETRAIN_TARGET_S = 60.0
 JUDGE_TARGET_S = 10.0
@@ -66,9 +66,9 @@ def bench_judge_panel(resamples: int, n: int = 200_000) -> float:
 
 def bench_retrain(scale: float, resamples: int) -> None:
     from data.demo import load_demo
-    from services import registry, retraining
-    from services.db import make_engine, migrate
-    from services.roles import Actor
+    from services.core.db import make_engine, migrate
+    from services.core.roles import Actor
+    from services.models import registry, retraining
 
     folder = tempfile.mkdtemp(prefix="bench_models_")
     os.environ[ARTIFACT_DIR_ENV] = str(Path(folder) / "artifacts")

@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from services import monitoring_data as md  # noqa: E402
-from services.db import make_engine, migrate  # noqa: E402
+from services.core.db import make_engine, migrate  # noqa: E402
+from services.monitoring import blocks as md  # noqa: E402
 
 ANALYST = "analyst@loopdeck.demo"
 PAGE = "pages/monitoring.py"
@@ -95,8 +95,8 @@ def _app(url: str):
     from streamlit.testing.v1 import AppTest
 
     from app import state
-    from services import users
-    from services.roles import Actor
+    from services.core import users
+    from services.core.roles import Actor
 
     engine = make_engine(url)
     uid = next(u.id for u in users.list_users(engine, Actor.system()) if u.email == ANALYST)
@@ -121,7 +121,7 @@ def _timed(at) -> float:
 
 def one_run(url: str) -> tuple[dict[str, float], dict[str, float]]:
     """Wall-clock and CPU seconds of each step (CPU shows what the page costs when the box is shared)."""
-    from services import monitoring
+    from services.monitoring import views as monitoring
 
     at = _app(url)
     at.run()  # the Overview: AppTest's own one-time set-up (it scans installed packages for components)

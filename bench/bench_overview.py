@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from services.db import make_engine, migrate  # noqa: E402
+from services.core.db import make_engine, migrate  # noqa: E402
 
 ADMIN = "admin@loopdeck.demo"
 
@@ -35,7 +35,7 @@ ADMIN = "admin@loopdeck.demo"
 def build(url: str, scale: float, extra: int) -> None:
     from data import scenario as sc
     from data.demo import load_demo
-    from services import monitoring_data as md
+    from services.monitoring import blocks as md
 
     engine = make_engine(url)
     migrate(engine)
@@ -97,8 +97,8 @@ def main() -> int:
     from streamlit.testing.v1 import AppTest
 
     from app import state
-    from services import overview
-    from services.roles import Actor, Role
+    from services.core.roles import Actor, Role
+    from services.overview import summary as overview
 
     engine = make_engine(url)
     counts = overview.loop_counts(engine)
@@ -124,7 +124,7 @@ def main() -> int:
         return elapsed
 
     import app.overview_ui  # noqa: F401  (imports are not what we time: a server has them loaded)
-    import services.report  # noqa: F401
+    import services.overview.report  # noqa: F401
 
     with engine.begin() as conn:  # the worst case: the first view after new data, nothing saved yet
         conn.execute(sa.text("DELETE FROM derived_summary"))
@@ -136,7 +136,7 @@ def main() -> int:
     print(f"first render after new data (reads the blocks, computes drift and CBPE, saves them): {first:.3f} s")
 
     # A server restarted (or another replica) on the same data: in-process caches empty, summary saved.
-    from services import monitoring as mon
+    from services.monitoring import views as mon
 
     mon.clear_caches()
     fresh = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
@@ -169,7 +169,7 @@ def main() -> int:
     ):
         started = time.perf_counter()
         call()
-        print(f"  services.overview.{name:<22} {time.perf_counter() - started:7.3f} s (warm)")
+        print(f"  services.overview.summary.{name:<22} {time.perf_counter() - started:7.3f} s (warm)")
     engine.dispose()
     return 0 if worst < 1 else 1
 

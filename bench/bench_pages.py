@@ -24,8 +24,12 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from services import audit, overview, users  # noqa: E402
-from services.db import make_engine, migrate  # noqa: E402
+from services.core import (
+    audit,  # noqa: E402
+    users,
+)
+from services.core.db import make_engine, migrate  # noqa: E402
+from services.overview import summary as overview
 
 ADMIN, PASSWORD = "bench@loopdeck.test", "bench password"
 
@@ -54,7 +58,7 @@ def build(url: str, predictions: int, events: int) -> None:
             "INSERT INTO prediction (request_id, model_version_id, ts, score, predicted_label) VALUES (?, ?, ?, ?, ?)",
             list(rows),
         )
-        # A hash-chained audit trail after the admin's first event (same hashing as services.audit).
+        # A hash-chained audit trail after the admin's first event (same hashing as services.core.audit).
         prev = conn.execute(sa.text("SELECT hash FROM audit_event WHERE id = 1")).scalar_one()
         rows, ts = [], datetime.now(UTC)
         for event_id in range(2, events + 1):
@@ -104,13 +108,13 @@ def main() -> int:
     from streamlit.testing.v1 import AppTest
 
     from app import nav, state
-    from services.roles import Role
+    from services.core.roles import Role
 
     engine = make_engine(url)
     counts = overview.loop_counts(engine)
     print(f"database: {counts.predictions:,} predictions, {audit.count_events(engine):,} audit events")
     median, worst = timed(lambda: overview.loop_counts(engine), args.runs)
-    print(f"{'services.overview.loop_counts':<32} median {median:6.3f} s   worst {worst:6.3f} s")
+    print(f"{'services.overview.summary.loop_counts':<32} median {median:6.3f} s   worst {worst:6.3f} s")
 
     admin = users.authenticate(engine, ADMIN, PASSWORD)
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)

@@ -23,12 +23,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
 from data import scenario as sc
-from services import experiments, overview, registry, themes, users
-from services.db import read_session
-from services.errors import Conflict
+from services.core import users
+from services.core.db import read_session
+from services.core.errors import Conflict
+from services.core.roles import Actor
+from services.core.schema import AuditEvent, ModelVersion, Prediction, User
+from services.experiments import lifecycle as experiments
+from services.feedback import themes
 from services.ingest import import_frame
-from services.roles import Actor
-from services.schema import AuditEvent, ModelVersion, Prediction, User
+from services.models import registry
+from services.overview import summary as overview
 
 ACTOR_NAME = "demo-loader"
 Echo = Callable[[str], Any]
@@ -222,7 +226,7 @@ def _report(echo: Echo, s: sc.Scenario, summary: DemoSummary) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from services.db import database_url, make_engine, migrate
+    from services.core.db import database_url, make_engine, migrate
 
     parser = argparse.ArgumentParser(prog="python -m data.demo", description="Load the Loopdeck demo scenario.")
     parser.add_argument(

@@ -3,8 +3,8 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import services.schema  # noqa: F401  (registers the tables on SQLModel.metadata)
-from services.db import make_engine
+import services.core.schema  # noqa: F401  (registers the tables on SQLModel.metadata)
+from services.core.db import make_engine
 
 target_metadata = SQLModel.metadata
 

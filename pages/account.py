@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app import auth, state, widgets
-from services import users
+from services.core import users
 
 me = auth.actor()
 st.title("My account")

@@ -4,9 +4,9 @@ import streamlit as st
 
 from app import auth, state, widgets
 from app import format as fmt
-from services import users
-from services.roles import ROLE_NAMES, Role
-from services.timeutil import utcnow
+from services.core import users
+from services.core.roles import ROLE_NAMES, Role
+from services.core.timeutil import utcnow
 
 me = auth.require_role(Role.admin)
 engine = state.engine()

@@ -4,7 +4,7 @@ import streamlit as st
 
 from app import auth, state
 from app import format as fmt
-from services import audit
+from services.core import audit
 
 PAGE_SIZE = 50
 ALL = ""  # the "any" choice in the filter pickers

@@ -5,7 +5,7 @@ import streamlit as st
 from app import auth, jobs, state
 from app import format as fmt
 from services import ingest
-from services.roles import Role
+from services.core.roles import Role
 
 me = auth.require_role(Role.analyst)
 engine = state.engine()

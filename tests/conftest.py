@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-import services.schema  # noqa: F401
-from services.db import make_engine
-from services.roles import Actor, Role
+import services.core.schema  # noqa: F401
+from services.core.db import make_engine
+from services.core.roles import Actor, Role
 
 POSTGRES_URL = os.environ.get("LOOPDECK_TEST_POSTGRES_URL")
 
@@ -24,7 +24,7 @@ def fast_password_hashing(monkeypatch):
     The hashing code path is the same (the argon2 parameters are stored in each hash)."""
     from argon2 import PasswordHasher
 
-    monkeypatch.setattr("services.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    monkeypatch.setattr("services.core.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
 
 
 def fresh_postgres_url(label: str) -> str:

@@ -2,7 +2,7 @@
 
 BEFORE UPDATE and BEFORE DELETE triggers on training_dataset and training_dataset_item refuse every
 change to a created version (SQLite: RAISE(ABORT); Postgres: a plpgsql function that raises).
-services.schema attaches the same triggers to tables made by metadata.create_all. A later SQLite
+services.core.schema attaches the same triggers to tables made by metadata.create_all. A later SQLite
 batch migration of these tables recreates them, so it must create the triggers again.
 
 Revision ID: 0009_dataset_immutable

@@ -169,7 +169,7 @@ KINDS: dict[str, KindSpec] = {
 
 def template_csv(kind: str) -> bytes:
     """Header and one example row for `kind` (UTF-8 CSV), for a download button."""
-    from services.errors import InvalidInput
+    from services.core.errors import InvalidInput
 
     spec = KINDS.get(kind)
     if spec is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.errors import InvalidInput
+from services.core.errors import InvalidInput
 
 MAX_LISTED = 20
 

@@ -1,8 +1,8 @@
 """The import service: read -> validate -> (one transaction) check against the database, write new rows,
 audit. All or nothing: any bad row rejects the whole file and nothing is written. After new predictions
-or outcomes are committed, the alert rules are evaluated (services.alerts.evaluate_after_import, its own
+or outcomes are committed, the alert rules are evaluated (services.monitoring.alerts.evaluate_after_import, its own
 audited transaction; one lookup when no rule is enabled); after new exposures or metric observations,
-the guard-rails of the running experiments the file touched (services.experiment_guard: SRM and
+the guard-rails of the running experiments the file touched (services.experiments.guard: SRM and
 guardrail alerts, the stop proposal).
 
 Idempotency: a row whose natural id (request_id, feedback_id, experiment+unit+variant,
@@ -27,16 +27,16 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import audit
-from services.db import write_session
-from services.errors import Conflict, InvalidInput
+from services.core import audit
+from services.core.db import write_session
+from services.core.errors import Conflict, InvalidInput
+from services.core.roles import Actor, Role, require
+from services.core.schema import AlertRule
+from services.core.timeutil import utcnow
 from services.ingest import readers, write
 from services.ingest.kinds import KINDS, KindSpec
 from services.ingest.problems import ImportResult, ProblemLog
 from services.ingest.validate import Catalog, check_database, check_frame
-from services.roles import Actor, Role, require
-from services.schema import AlertRule
-from services.timeutil import utcnow
 
 Progress = Callable[[float, str], None]
 AUDIT_ACTION = "data.import"
@@ -181,7 +181,7 @@ def _evaluate_alerts(engine: Engine, actor: Actor, import_id: str) -> tuple[tupl
         with engine.connect() as conn:  # nothing watches: one lookup, and the statistics stack stays unloaded
             if conn.execute(sa.select(AlertRule.id).where(AlertRule.enabled.is_(True)).limit(1)).first() is None:  # type: ignore[attr-defined]
                 return (), ""
-        from services import alerts  # imports monitoring and the statistics (about 1 s the first time)
+        from services.monitoring import alerts  # imports monitoring and the statistics (about 1 s the first time)
 
         return tuple(a.id for a in alerts.evaluate_after_import(engine, actor, import_id)), ""
     except Exception as exc:  # the import is committed: say so rather than fail it
@@ -193,7 +193,9 @@ def _evaluate_guards(engine: Engine, actor: Actor, import_id: str, experiment_id
     """The guard-rails of the running experiments among those the import touched (their own
     transactions). A failure here does not undo the import: it is reported with the result and logged."""
     try:
-        from services import experiment_guard  # the readout and its statistics, loaded on first use
+        from services.experiments import (
+            guard as experiment_guard,  # the readout and its statistics, loaded on first use
+        )
 
         results = experiment_guard.evaluate_after_import(engine, actor, experiment_ids)
         return tuple(i for r in results for i in r.opened), ""

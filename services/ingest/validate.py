@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from services import pii
+from services.core.schema import Experiment, ModelVersion
+from services.feedback import pii
 from services.ingest import convert
 from services.ingest.kinds import COHORT_FIELD, COHORT_FIELD_MAX, KindSpec
 from services.ingest.problems import ProblemLog, quote
-from services.schema import Experiment, ModelVersion
 
 Progress = Callable[[float, str], None]
 

@@ -32,8 +32,8 @@ TIMEOUT_MS = 60_000
 def server(request, tmp_path_factory) -> Iterator[Server]:
     from data import scenario as sc
     from data.demo import load_demo
-    from services import registry
-    from services.db import make_engine, migrate
+    from services.core.db import make_engine, migrate
+    from services.models import registry
 
     folder = tmp_path_factory.mktemp(f"e2e_pages_{request.param}")
     if request.param == "sqlite":

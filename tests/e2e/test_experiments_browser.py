@@ -75,20 +75,20 @@ class Server:
 def server(tmp_path_factory) -> Iterator[Server]:
     from argon2 import PasswordHasher
 
-    import services.users
+    import services.core.users
     from data.demo import load_demo
-    from services.db import make_engine, migrate
+    from services.core.db import make_engine, migrate
 
     folder = tmp_path_factory.mktemp("e2e_experiments")
     url = f"sqlite:///{folder / 'loopdeck.db'}"
     engine = make_engine(url)
     migrate(engine)
-    hasher = services.users._hasher
-    services.users._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)  # fast demo accounts
+    hasher = services.core.users._hasher
+    services.core.users._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)  # fast demo accounts
     try:
         load_demo(engine, echo=lambda *_: None, scale=0.1)
     finally:
-        services.users._hasher = hasher
+        services.core.users._hasher = hasher
     engine.dispose()
     port, log = _free_port(), folder / "streamlit.log"
     env = {**os.environ, "LOOPDECK_DATABASE_URL": url}

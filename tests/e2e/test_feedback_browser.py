@@ -29,8 +29,8 @@ TIMEOUT_MS = 20_000
 def _seed(url: str) -> None:
     """An admin, an analyst, one model with twelve predictions and twelve new feedback items,
     the oldest of which carries markup."""
-    from services import users
-    from services.db import make_engine, migrate
+    from services.core import users
+    from services.core.db import make_engine, migrate
     from tests.services import factories
 
     engine = make_engine(url)

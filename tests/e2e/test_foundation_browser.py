@@ -29,9 +29,9 @@ TIMEOUT_MS = 15_000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[Server]:
-    from services import users
-    from services.db import make_engine, migrate, write_session
-    from services.schema import ModelVersion
+    from services.core import users
+    from services.core.db import make_engine, migrate, write_session
+    from services.core.schema import ModelVersion
 
     folder = tmp_path_factory.mktemp("e2e")
     url = f"sqlite:///{folder / 'loopdeck.db'}"
@@ -111,8 +111,8 @@ def test_admin_walks_every_page_adds_a_user_and_finds_it_in_the_audit_log(server
 
 
 def test_wrong_password_is_refused_and_an_analyst_sees_no_admin_page(server, page):
-    from services import users
-    from services.db import make_engine
+    from services.core import users
+    from services.core.db import make_engine
 
     engine = make_engine(server.db_url)
     boss = users.authenticate(engine, ADMIN, PASSWORD)

@@ -71,9 +71,10 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[Server]:
     from data.demo import load_demo
-    from services import registry, settings
-    from services.db import make_engine, migrate
-    from services.roles import Actor
+    from services.core import settings
+    from services.core.db import make_engine, migrate
+    from services.core.roles import Actor
+    from services.models import registry
 
     folder = tmp_path_factory.mktemp("e2e-governance")
     url = f"sqlite:///{folder / 'loopdeck.db'}"
@@ -112,8 +113,8 @@ def server(tmp_path_factory) -> Iterator[Server]:
 
 
 def _open_alert(engine) -> int:
-    from services.db import write_session
-    from services.schema import Alert, AlertRule
+    from services.core.db import write_session
+    from services.core.schema import Alert, AlertRule
 
     with write_session(engine) as session:
         rule = AlertRule(name="mobile accuracy", model_name="churn", metric="accuracy", threshold=0.8,
@@ -319,8 +320,9 @@ def test_retraining_from_an_alert_is_approved_then_runs_after_the_confirmation(s
     expect(page.get_by_text(re.compile(r"Registered churn v\d+ \(candidate, parent v2\)"))).to_be_visible()
     _settled(page)
 
-    from services import approvals, registry
-    from services.db import make_engine
+    from services.core.db import make_engine
+    from services.governance import approvals
+    from services.models import registry
 
     engine = make_engine(server.db_url)
     try:

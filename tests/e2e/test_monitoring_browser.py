@@ -66,9 +66,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float = 
 def _demo_without_blocks(folder: Path) -> str:
     import sqlalchemy as sa
 
-    from services import alerts
-    from services.db import make_engine
-    from services.roles import Actor, Role
+    from services.core.db import make_engine
+    from services.core.roles import Actor, Role
+    from services.monitoring import alerts
     from tests.services.test_monitoring import demo_database
 
     path = folder / "loopdeck.db"

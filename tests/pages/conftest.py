@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
 from app import state
-from services import users
-from services.db import make_engine, migrate
+from services.core import users
+from services.core.db import make_engine, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "streamlit_app.py"

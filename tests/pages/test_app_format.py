@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pandas as pd
 
 from app import format as fmt
-from services.audit import AuditFilter
-from services.users import UserView
+from services.core.audit import AuditFilter
+from services.core.users import UserView
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

@@ -12,8 +12,10 @@ import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from app import models_ui, state
-from services import approvals, registry, retraining, settings
-from services.roles import Actor, Role
+from services.core import settings
+from services.core.roles import Actor, Role
+from services.governance import approvals
+from services.models import registry, retraining
 from tests.pages.test_models_page import APP, demo_template  # noqa: F401  (demo_db builds on it)
 from tests.pages.test_models_page import demo_db as demo_db  # noqa: F401  (the fixture)
 

@@ -14,10 +14,10 @@ from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
 from app import backlog_ui, figures_backlog, state
-from services import backlog
-from services import monitoring as mon
-from services.db import make_engine
-from services.roles import Actor, Role
+from services.backlog import items as backlog
+from services.core.db import make_engine
+from services.core.roles import Actor, Role
+from services.monitoring import views as mon
 from tests.pages.conftest import APP
 from tests.services.test_monitoring import demo_database
 

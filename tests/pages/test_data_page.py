@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from services import audit
-from services.audit import AuditFilter
-from services.db import write_session
-from services.schema import ModelVersion
+from services.core import audit
+from services.core.audit import AuditFilter
+from services.core.db import write_session
+from services.core.schema import ModelVersion
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 pytest.importorskip("services.ingest")
@@ -95,9 +95,9 @@ def test_import_a_sample_then_a_broken_file(signed_in, demo_model, page_db):
 
 
 def test_an_import_that_breaches_an_alert_rule_says_so(signed_in, demo_model, page_db, monkeypatch):
-    from services import alerts
-    from services.roles import Actor, Role
-    from services.schema import Alert
+    from services.core.roles import Actor, Role
+    from services.core.schema import Alert
+    from services.monitoring import alerts
 
     alerts.create_rule(page_db, Actor("analyst@loopdeck.test", Role.analyst), name="drift share",
                        model_name="demo-churn", metric="drift_share", threshold=0.5)  # fmt: skip

@@ -10,10 +10,12 @@ import json
 import pytest
 
 from app import experiments_ui as ui
-from services import alerts as monitoring_alerts
-from services import approvals, audit, experiments
-from services.audit import AuditFilter
-from services.roles import Actor, Role
+from services.core import audit
+from services.core.audit import AuditFilter
+from services.core.roles import Actor, Role
+from services.experiments import lifecycle as experiments
+from services.governance import approvals
+from services.monitoring import alerts as monitoring_alerts
 from tests.services.test_experiment_readout import insert, make_experiment, simulate
 
 PAGE = "pages/experiments.py"

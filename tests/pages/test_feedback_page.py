@@ -1,6 +1,6 @@
 """The Feedback page through AppTest (filters and the URL, the data editor, the bulk bar, review mode,
 themes, training sets, admin settings, roles, inert text), its pure helpers, and the page's fast queue
-reads checked against services.feedback.list_queue."""
+reads checked against services.feedback.triage.list_queue."""
 
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ import pytest
 
 from app import feedback_ui as ui
 from data import themes as demo_themes
-from services import audit, feedback, settings, themes, training_sets, users
-from services.audit import AuditFilter
-from services.db import write_session
-from services.feedback import Edit, Patch, QueueFilter
-from services.roles import Actor
-from services.schema import Feedback
-from services.timeutil import utcnow
+from services.core import audit, settings, users
+from services.core.audit import AuditFilter
+from services.core.db import write_session
+from services.core.roles import Actor
+from services.core.schema import Feedback
+from services.core.timeutil import utcnow
+from services.feedback import themes, training_sets
+from services.feedback import triage as feedback
+from services.feedback.triage import Edit, Patch, QueueFilter
 from tests.pages.conftest import ROLES
 from tests.services import factories
 
@@ -712,7 +714,7 @@ def _reference_queue(engine, flt, sort, limit, offset, now):
     """The straightforward way: every join, one query for the page, one for each count."""
     from sqlmodel import func, select
 
-    from services.db import read_session
+    from services.core.db import read_session
 
     _, cutoff = feedback._sla_cutoff(engine, now)
     with read_session(engine) as session:

@@ -13,8 +13,8 @@ import pytest
 
 from app import experiments_ui as ui
 from app import figures_experiments as figs
-from services import experiment_design as design
-from services.errors import InvalidInput
+from services.core.errors import InvalidInput
+from services.experiments import design
 
 MARKUP = "<b>rev</b> <script>x</script>"
 

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 from app import figures_monitoring as figs
 from app import monitoring_ui as ui
-from services import monitoring as mon
+from services.monitoring import views as mon
 from services.stats.calibration import reliability_diagram
 from services.stats.drift import Method
 

@@ -7,9 +7,9 @@ import re
 import pytest
 
 from app import nav, state
-from services import audit, users
-from services.audit import AuditFilter
-from services.roles import Role
+from services.core import audit, users
+from services.core.audit import AuditFilter
+from services.core.roles import Role
 from tests.pages.conftest import PASSWORD, ROLES, app_test
 
 

@@ -16,9 +16,11 @@ from streamlit.testing.v1 import AppTest
 
 from app import models_ui, state
 from data.demo import load_demo
-from services import approvals, audit, registry, rollout
-from services.db import make_engine, migrate
-from services.schema import ModelVersion
+from services.core import audit
+from services.core.db import make_engine, migrate
+from services.core.schema import ModelVersion
+from services.governance import approvals
+from services.models import registry, rollout
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "streamlit_app.py"
@@ -33,7 +35,7 @@ def demo_template(tmp_path_factory) -> Path:
         migrate(engine)
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
-            mp.setattr("services.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+            mp.setattr("services.core.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
             load_demo(engine, echo=lambda _: None, scale=0.1)
         engine.dispose()
         _TEMPLATE["path"] = folder / "demo.db"
@@ -147,8 +149,8 @@ def test_an_analyst_retrains_in_the_background_and_the_candidate_appears(open_as
 def test_the_judge_panel_leads_to_a_promotion_request_with_its_evidence(open_as, demo_db):
     from datetime import UTC, datetime
 
-    from services import retraining
-    from services.roles import Actor, Role
+    from services.core.roles import Actor, Role
+    from services.models import retraining
 
     analyst = Actor("analyst@loopdeck.demo", Role.analyst)
     retraining.retrain(demo_db, analyst, 2, datetime(2026, 8, 1, tzinfo=UTC), datetime(2026, 10, 8, tzinfo=UTC))
@@ -194,8 +196,8 @@ def test_rollback_request_and_model_card_edit(open_as, demo_db):
 
 
 def test_an_alert_leads_to_a_retrain_request_with_the_alert_attached(open_as, demo_db):
-    from services.db import write_session
-    from services.schema import Alert, AlertRule
+    from services.core.db import write_session
+    from services.core.schema import Alert, AlertRule
 
     with write_session(demo_db) as session:  # an alert as the monitoring evaluation opens it
         rule = AlertRule(name="mobile accuracy", model_name="churn", metric="accuracy", threshold=0.8,
@@ -232,7 +234,8 @@ def test_an_alert_leads_to_a_retrain_request_with_the_alert_attached(open_as, de
 
 
 def test_an_admin_saves_the_judges_default_gates(open_as, demo_db):
-    from services import judge, settings
+    from services.core import settings
+    from services.models import judge
 
     at = _view(open_as("analyst"), "Judge")
     assert "mdl_jd_save_gates" not in _keys(at) and any("an admin sets the defaults" in c.value for c in at.caption)
@@ -245,8 +248,10 @@ def test_an_admin_saves_the_judges_default_gates(open_as, demo_db):
 def test_a_failed_judge_gate_becomes_a_backlog_item_with_its_evidence(open_as, demo_db):
     """Strict gates (v1 must beat v2 by 0.2 in accuracy and in ROC AUC) fail; the analyst files the ROC
     AUC one from the judge panel: a proposed item linked to the gate ("judge_gate"), reach from it."""
-    from services import backlog, judge, settings
-    from services.roles import Actor, Role
+    from services.backlog import items as backlog
+    from services.core import settings
+    from services.core.roles import Actor, Role
+    from services.models import judge
 
     lenient = {"min_relative_change": -1.0, "greater_is_better": False}
     strict = {"overall": {"accuracy": {"min_absolute_change": 0.2}, "roc_auc": {"min_absolute_change": 0.2},

@@ -7,10 +7,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import state
-from services import alerts, users
-from services import monitoring as mon
-from services.db import make_engine
-from services.roles import Actor, Role
+from services.core import users
+from services.core.db import make_engine
+from services.core.roles import Actor, Role
+from services.monitoring import alerts
+from services.monitoring import views as mon
 from tests.pages.conftest import app_test
 from tests.services.test_monitoring import demo_copy
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from app import figures_overview
-from services import backlog
-from services.roles import Actor, Role
+from services.backlog import items as backlog
+from services.core.roles import Actor, Role
 from tests.pages.test_backlog_page import demo_db as demo_db  # noqa: F401  (the fixture)
 from tests.pages.test_backlog_page import open_as as open_as  # noqa: F401  (the fixture)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from services.db import write_session
-from services.schema import Feedback, ModelVersion, Outcome, Prediction
-from services.timeutil import utcnow
+from services.core.db import write_session
+from services.core.schema import Feedback, ModelVersion, Outcome, Prediction
+from services.core.timeutil import utcnow
 
 
 def model_version(engine, name: str = "churn", version: int = 1) -> int:

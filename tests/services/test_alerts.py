@@ -10,13 +10,16 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from services import alerts, audit, backlog, ingest
-from services import monitoring as mon
-from services import monitoring_data as md
-from services.db import write_session
-from services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from services.roles import Actor, Role
-from services.schema import Alert, AlertRule
+from services import ingest
+from services.backlog import items as backlog
+from services.core import audit
+from services.core.db import write_session
+from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from services.core.roles import Actor, Role
+from services.core.schema import Alert, AlertRule
+from services.monitoring import alerts
+from services.monitoring import blocks as md
+from services.monitoring import views as mon
 from services.stats import drift as d
 from tests.services import factories
 from tests.services.test_monitoring import START, synthetic
@@ -299,8 +302,8 @@ def test_role_x_action_table(engine):
 
 
 def test_command_line_refreshes_evaluates_and_lists(tmp_path, monkeypatch, capsys):
-    from services.__main__ import main
-    from services.db import make_engine, migrate
+    from services.cli.main import main
+    from services.core.db import make_engine, migrate
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("LOOPDECK_DATABASE_URL", url)
@@ -353,7 +356,7 @@ def test_a_refresh_with_new_blocks_saves_the_overview_summary_from_the_shell_and
     assert _summary_keys(engine) == []
 
     if engine.dialect.name == "sqlite":  # the shell command reads LOOPDECK_DATABASE_URL
-        from services.__main__ import main
+        from services.cli.main import main
 
         monkeypatch.setenv("LOOPDECK_DATABASE_URL", engine.url.render_as_string(hide_password=False))
         alerts.set_rule_enabled(engine, ANALYST, rule.id, False)  # so the import itself refreshes nothing

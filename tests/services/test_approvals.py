@@ -5,11 +5,13 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from services import approvals, audit, registry, settings
-from services.db import write_session
-from services.errors import Conflict, InvalidInput, PermissionDenied, SelfApprovalError
-from services.roles import Actor, Role
-from services.schema import Deployment, Experiment
+from services.core import audit, settings
+from services.core.db import write_session
+from services.core.errors import Conflict, InvalidInput, PermissionDenied, SelfApprovalError
+from services.core.roles import Actor, Role
+from services.core.schema import Deployment, Experiment
+from services.governance import approvals
+from services.models import registry
 from tests.services import factories
 
 ANA = Actor("ana@example.com", Role.analyst)

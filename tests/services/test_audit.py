@@ -2,9 +2,9 @@
 
 import sqlalchemy as sa
 
-from services import audit
-from services.db import write_session
-from services.roles import Actor, Role
+from services.core import audit
+from services.core.db import write_session
+from services.core.roles import Actor, Role
 
 ACTOR = Actor(label="ana@test.io", role=Role.analyst)
 

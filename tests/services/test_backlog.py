@@ -5,13 +5,15 @@ from datetime import timedelta
 
 import pytest
 
-from services import audit, backlog, themes
-from services.backlog import EvidenceRef
-from services.db import write_session
-from services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from services.roles import Actor, Role
-from services.schema import Theme
-from services.timeutil import utcnow
+from services.backlog import items as backlog
+from services.backlog.items import EvidenceRef
+from services.core import audit
+from services.core.db import write_session
+from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from services.core.roles import Actor, Role
+from services.core.schema import Theme
+from services.core.timeutil import utcnow
+from services.feedback import themes
 from tests.services import factories
 
 ANALYST = Actor("ana@example.com", Role.analyst)
@@ -52,7 +54,7 @@ def test_reach_from_a_theme_is_feedback_per_week(engine):
         theme_id = theme.id
     pks = factories.feedback(engine, 14, rating=1)
     with write_session(engine) as session:
-        from services.schema import Feedback
+        from services.core.schema import Feedback
 
         for pk in pks:
             session.get(Feedback, pk).theme_id = theme_id

@@ -3,9 +3,9 @@
 import pytest
 import sqlalchemy as sa
 
-from services import users
-from services.__main__ import main
-from services.db import make_engine, migrate
+from services.cli.main import main
+from services.core import users
+from services.core.db import make_engine, migrate
 
 
 @pytest.fixture

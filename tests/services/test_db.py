@@ -3,8 +3,8 @@
 import pytest
 import sqlalchemy as sa
 
-from services.db import make_engine, write_session
-from services.schema import Outcome
+from services.core.db import make_engine, write_session
+from services.core.schema import Outcome
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys_on(tmp_path):

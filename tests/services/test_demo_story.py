@@ -22,10 +22,13 @@ from sqlmodel import SQLModel
 
 from data import scenario as sc
 from data.demo import DemoSummary, load_demo
-from services import audit, experiments, overview, registry, users
-from services.db import make_engine
-from services.errors import Conflict
-from services.schema import Exposure, Feedback, MetricObservation, ModelVersion, Outcome, Prediction, User
+from services.core import audit, users
+from services.core.db import make_engine
+from services.core.errors import Conflict
+from services.core.schema import Exposure, Feedback, MetricObservation, ModelVersion, Outcome, Prediction, User
+from services.experiments import lifecycle as experiments
+from services.models import registry
+from services.overview import summary as overview
 from services.stats.text_themes import purity
 
 SCALE = 0.1
@@ -78,7 +81,7 @@ def demo(request, tmp_path_factory, scenario):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
         # The cheap argon2 parameters of conftest's (function-scoped) fixture, for this module-scoped load.
-        mp.setattr("services.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+        mp.setattr("services.core.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
         summary = load_demo(engine, echo=output.append, scenario=scenario)
     yield Demo(engine, summary, output, folder / "artifacts")
     engine.dispose()
@@ -346,7 +349,7 @@ def test_audit_chain_is_intact_and_names_the_loader(demo):
 
 def test_monitoring_blocks_are_built_with_the_demo(demo):
     """The first Overview and Monitoring views show the story without asking for a refresh."""
-    from services import monitoring_data as md
+    from services.monitoring import blocks as md
 
     assert not md.needs_refresh(demo.engine)
     champion = demo.summary.model_version_ids[2]

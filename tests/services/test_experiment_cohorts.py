@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from sqlmodel import select
 
-from services import experiment_readout as er
 from services import ingest
-from services.db import read_session
+from services.core.db import read_session
+from services.core.schema import Exposure
+from services.experiments import readout as er
 from services.ingest import ImportRejected
-from services.schema import Exposure
 from services.stats import abtest
 from tests.services.test_experiment_readout import ANA, make_experiment
 

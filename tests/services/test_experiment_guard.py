@@ -1,7 +1,7 @@
 """Guard-rails: SRM or a guardrail significantly worse opens an alert (a row of the alert table that
 Monitoring lists and the Overview counts; audited, once per alert) and proposes to stop the experiment
 through an approval request; an approver other than the requester decides and the stop is executed
-through services.experiments. The guard runs after every exposures / metrics import and from the shell
+through services.experiments.lifecycle. The guard runs after every exposures / metrics import and from the shell
 (`python -m services experiments guard`). Also: exposures imported with the
 legacy `segment` column come back as results by the cohort field "segment". SQLite and Postgres."""
 
@@ -14,12 +14,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services import alerts, approvals, audit, experiments, ingest, overview
-from services import experiment_guard as guard
-from services import experiment_readout as er
-from services.__main__ import main
-from services.errors import PermissionDenied
-from services.roles import Actor, Role
+from services import ingest
+from services.cli.main import main
+from services.core import audit
+from services.core.errors import PermissionDenied
+from services.core.roles import Actor, Role
+from services.experiments import guard
+from services.experiments import lifecycle as experiments
+from services.experiments import readout as er
+from services.governance import approvals
+from services.monitoring import alerts
+from services.overview import summary as overview
 from tests.services.test_experiment_readout import ANA, insert, make_experiment
 
 BEN = Actor("ben@example.com", Role.analyst)

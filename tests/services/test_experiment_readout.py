@@ -14,11 +14,11 @@ import pytest
 import sqlalchemy as sa
 
 from data import scenario as sc
-from services import experiment_readout as er
-from services import experiments
-from services.db import write_session
-from services.roles import Actor, Role
-from services.schema import Exposure, MetricObservation
+from services.core.db import write_session
+from services.core.roles import Actor, Role
+from services.core.schema import Exposure, MetricObservation
+from services.experiments import lifecycle as experiments
+from services.experiments import readout as er
 from services.stats import abtest, bayesian, cuped, multiple, sequential, srm
 
 ANA = Actor("ana@example.com", Role.analyst)

@@ -12,10 +12,13 @@ from typing import Any
 
 import pytest
 
-from services import approvals, audit, experiment_readout, experiments
-from services.audit import AuditFilter
-from services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from services.roles import Actor, Role
+from services.core import audit
+from services.core.audit import AuditFilter
+from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from services.core.roles import Actor, Role
+from services.experiments import lifecycle as experiments
+from services.experiments import readout as experiment_readout
+from services.governance import approvals
 
 ANA = Actor("ana@example.com", Role.analyst)
 BEN = Actor("ben@example.com", Role.analyst)

@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from services import audit, feedback, settings, users
-from services.errors import Conflict, InvalidInput, PermissionDenied
-from services.feedback import Edit, Patch, QueueFilter
-from services.roles import Actor, Role
-from services.schema import Feedback
-from services.timeutil import utcnow
+from services.core import audit, settings, users
+from services.core.errors import Conflict, InvalidInput, PermissionDenied
+from services.core.roles import Actor, Role
+from services.core.schema import Feedback
+from services.core.timeutil import utcnow
+from services.feedback import triage as feedback
+from services.feedback.triage import Edit, Patch, QueueFilter
 from tests.services import factories
 
 ANA = Actor("ana@example.com", Role.analyst)

@@ -1,6 +1,6 @@
 """The demo's feedback story seen through the Themes view's own reads: the loader clusters the texts,
 and the clustered theme that holds most of the mobile-app complaints rises after the app 5.0 release
-on day 60 (2026-09-30). Read with services.themes (list_themes, theme_volume, theme_mix), as the
+on day 60 (2026-09-30). Read with services.feedback.themes (list_themes, theme_volume, theme_mix), as the
 Themes view does; the generator's truth is used only to pick which clustered theme is the mobile one.
 
 The demo is loaded once per backend (scale 0.1) into a database of its own."""
@@ -17,9 +17,10 @@ from sqlmodel import SQLModel
 
 from data import scenario as sc
 from data.demo import load_demo
-from services import registry, themes
-from services.db import make_engine
-from services.schema import Feedback
+from services.core.db import make_engine
+from services.core.schema import Feedback
+from services.feedback import themes
+from services.models import registry
 from tests.conftest import fresh_postgres_url
 
 SCALE = 0.1
@@ -44,7 +45,7 @@ def demo(request, tmp_path_factory, scenario):
     SQLModel.metadata.create_all(engine)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
-        mp.setattr("services.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+        mp.setattr("services.core.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
         load_demo(engine, echo=lambda _: None, scenario=scenario)
     yield engine
     engine.dispose()

@@ -14,12 +14,12 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from services import audit, ingest
-from services.db import read_session, write_session
-from services.errors import InvalidInput, PermissionDenied
-from services.ingest import ImportRejected, Problem
-from services.roles import Actor, Role
-from services.schema import (
+from services import ingest
+from services.core import audit
+from services.core.db import read_session, write_session
+from services.core.errors import InvalidInput, PermissionDenied
+from services.core.roles import Actor, Role
+from services.core.schema import (
     AuditEvent,
     Experiment,
     Exposure,
@@ -29,6 +29,7 @@ from services.schema import (
     Outcome,
     Prediction,
 )
+from services.ingest import ImportRejected, Problem
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 ANALYST = Actor("ana@test.io", Role.analyst)

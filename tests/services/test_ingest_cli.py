@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import SQLModel
 
-from services import audit
-from services.__main__ import main
-from services.db import make_engine
+from services.cli.main import main
+from services.core import audit
+from services.core.db import make_engine
 from tests.services.test_ingest import SAMPLES, counts, csv_bytes, prediction_rows, seed
 
 

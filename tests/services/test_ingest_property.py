@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from services import audit, ingest
-from services.db import read_session
+from services import ingest
+from services.core import audit
+from services.core.db import read_session
+from services.core.schema import Feedback
 from services.ingest import ImportRejected
-from services.schema import Feedback
 from tests.services.test_ingest import ANALYST, counts, csv_bytes, prediction_rows, seed
 
 _batch = itertools.count()
@@ -149,7 +150,7 @@ def test_awkward_text_round_trips(engine):
 
 
 def test_awkward_feature_and_cohort_values_round_trip(engine):
-    from services.schema import Prediction
+    from services.core.schema import Prediction
 
     seed(engine)
     rows = prediction_rows(len(AWKWARD_TEXTS))

@@ -19,11 +19,14 @@ from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 
 from data import scenario as sc
 from data.demo import load_demo
-from services import approvals, feedback, judge, registry, retraining, training_sets
-from services.db import make_engine
-from services.errors import InvalidInput
-from services.roles import Actor, Role
-from services.schema import Feedback
+from services.core.db import make_engine
+from services.core.errors import InvalidInput
+from services.core.roles import Actor, Role
+from services.core.schema import Feedback
+from services.feedback import training_sets
+from services.feedback import triage as feedback
+from services.governance import approvals
+from services.models import judge, registry, retraining
 
 POSTGRES_URL = os.environ.get("LOOPDECK_TEST_POSTGRES_URL")
 ANA = Actor("analyst@loopdeck.demo", Role.analyst)
@@ -72,8 +75,8 @@ def _side(version: int) -> judge.Side:
 
 
 def test_an_admin_sets_the_default_gates(engine):
-    from services import audit, settings
-    from services.errors import PermissionDenied
+    from services.core import audit, settings
+    from services.core.errors import PermissionDenied
 
     admin = Actor("root@test.io", Role.admin)
     assert judge.config_from_settings(engine).thresholds == judge.DEFAULT_THRESHOLDS
@@ -120,7 +123,7 @@ def test_a_worse_candidate_fails_its_gates_and_small_cohorts_are_not_gated():
 def test_a_failed_cohort_gate_is_backlog_evidence_reaching_its_cohort(engine):
     """JudgePanel.gate_evidence: a "judge_gate" link whose reach is the predictions per week in the gate's
     cohort (the Models page files it with app/backlog_ui.create_from_evidence)."""
-    from services import backlog
+    from services.backlog import items as backlog
     from tests.services import factories
 
     rng = np.random.default_rng(0)
@@ -184,7 +187,7 @@ def story(request, tmp_path_factory, scenario):
     SQLModel.metadata.create_all(engine)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
-        mp.setattr("services.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+        mp.setattr("services.core.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
         load_demo(engine, echo=lambda _: None, scenario=scenario)
         with engine.connect() as conn:
             versions = dict(conn.execute(sa.select(Feedback.id, Feedback.version).where(

@@ -7,8 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from services import audit, users
-from services.db import make_engine, migrate
+from services.core import audit, users
+from services.core.db import make_engine, migrate
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

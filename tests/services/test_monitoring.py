@@ -15,13 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services import audit, ingest
-from services import monitoring as mon
-from services import monitoring_data as md
-from services.db import make_engine, migrate, write_session
-from services.errors import InvalidInput, PermissionDenied
-from services.roles import Actor, Role
-from services.schema import ModelVersion
+from services import ingest
+from services.core import audit
+from services.core.db import make_engine, migrate, write_session
+from services.core.errors import InvalidInput, PermissionDenied
+from services.core.roles import Actor, Role
+from services.core.schema import ModelVersion
+from services.monitoring import blocks as md
+from services.monitoring import views as mon
 from services.stats import drift as d
 from tests.services import factories
 

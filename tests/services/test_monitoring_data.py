@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from services import ingest
-from services import monitoring_data as md
-from services.db import write_session
-from services.roles import Actor, Role
-from services.schema import ModelVersion, Prediction
+from services.core.db import write_session
+from services.core.roles import Actor, Role
+from services.core.schema import ModelVersion, Prediction
+from services.monitoring import blocks as md
 from tests.services import factories
 
 LOADER = Actor("loader@test.io", Role.analyst)

@@ -6,12 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services import approvals, backlog, overview, registry, report, rollout, settings
-from services.__main__ import main
-from services.db import write_session
-from services.errors import InvalidInput
-from services.roles import Actor, Role
-from services.schema import Alert, AlertRule, Experiment, Exposure
+from services.backlog import items as backlog
+from services.cli.main import main
+from services.core import settings
+from services.core.db import write_session
+from services.core.errors import InvalidInput
+from services.core.roles import Actor, Role
+from services.core.schema import Alert, AlertRule, Experiment, Exposure
+from services.governance import approvals
+from services.models import registry, rollout
+from services.overview import report
+from services.overview import summary as overview
 from tests.services import factories
 
 ADMIN = Actor("root@example.com", Role.admin)
@@ -157,8 +162,8 @@ def test_monitoring_status_is_saved_for_other_processes_and_recomputed_when_a_bl
     import pandas as pd
     import sqlalchemy as sa
 
-    from services import monitoring as mon
-    from services import monitoring_data as md
+    from services.monitoring import blocks as md
+    from services.monitoring import views as mon
     from tests.services.test_monitoring import synthetic
 
     synthetic(engine, days=21, labelled_days=14)

@@ -9,27 +9,20 @@ import pandas as pd
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from services import (
-    alerts,
-    approvals,
-    audit,
-    backlog,
-    experiments,
-    feedback,
-    ingest,
-    judge,
-    monitoring,
-    registry,
-    retraining,
-    settings,
-    themes,
-    training_sets,
-    users,
-)
-from services.db import write_session
-from services.errors import PermissionDenied
-from services.roles import Actor, Role
-from services.schema import Alert
+from services import ingest
+from services.backlog import items as backlog
+from services.core import audit, settings, users
+from services.core.db import write_session
+from services.core.errors import PermissionDenied
+from services.core.roles import Actor, Role
+from services.core.schema import Alert
+from services.experiments import lifecycle as experiments
+from services.feedback import themes, training_sets
+from services.feedback import triage as feedback
+from services.governance import approvals
+from services.models import judge, registry, retraining
+from services.monitoring import alerts
+from services.monitoring import views as monitoring
 from tests.services import factories
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.pii import CARD, EMAIL, IBAN, PHONE, iban_ok, luhn_ok, redact, redact_many
+from services.feedback.pii import CARD, EMAIL, IBAN, PHONE, iban_ok, luhn_ok, redact, redact_many
 
 REDACTED = [
     # e-mail

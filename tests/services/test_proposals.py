@@ -12,12 +12,15 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from data import scenario as sc
-from services import audit, backlog, proposals, registry
-from services import monitoring as mon
-from services import monitoring_data as md
-from services.db import make_engine, migrate
-from services.errors import NotFound, PermissionDenied
-from services.roles import Actor, Role
+from services.backlog import items as backlog
+from services.core import audit
+from services.core.db import make_engine, migrate
+from services.core.errors import NotFound, PermissionDenied
+from services.core.roles import Actor, Role
+from services.models import registry
+from services.monitoring import blocks as md
+from services.monitoring import views as mon
+from services.overview import proposals
 from tests.services.test_demo_story import _postgres_demo_url
 from tests.services.test_monitoring import demo_database
 
@@ -45,7 +48,7 @@ def demo(request, tmp_path_factory):
         folder = tmp_path_factory.mktemp("proposals-pg")
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
-            mp.setattr("services.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+            mp.setattr("services.core.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
             load_demo(engine, echo=lambda *_: None, scenario=sc.build_scenario(0.1))
         md.refresh(engine)
     mon.clear_caches()

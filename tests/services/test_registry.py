@@ -1,6 +1,6 @@
 """Model registry: skops artifacts (round trip, checksum, no pickles, type allow-list), version numbers,
 deployment history (never overwritten, one open full deployment), roles and audit events.
-Also the minimal experiment registry (services/experiments.py)."""
+Also the minimal experiment registry (services/experiments/lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from services import audit, experiments, registry
-from services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from services.roles import Actor, Role
-from services.schema import ModelVersion
+from services.core import audit
+from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from services.core.roles import Actor, Role
+from services.core.schema import ModelVersion
+from services.experiments import lifecycle as experiments
+from services.models import registry
 
 ANALYST = Actor("ana@test.io", Role.analyst)
 APPROVER = Actor("apo@test.io", Role.approver)
@@ -325,8 +327,8 @@ def test_audit_events(engine):
 def test_in_session_deployments_need_an_approved_request_about_this_model(engine):
     """deploy_in_session/end_in_session (what services/rollout calls) take an approver only with an
     approved request of a matching kind about the same model; without one, an admin."""
-    from services import approvals
-    from services.db import write_session
+    from services.core.db import write_session
+    from services.governance import approvals
 
     v1, v2 = _register(engine), _register(engine)
     other = _register(engine, model_name="fraud")

@@ -19,11 +19,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from services import approvals, audit, feedback, overview, registry, retraining, settings, training_sets
-from services.db import write_session
-from services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from services.roles import Actor, Role
-from services.schema import Alert, AlertRule, Feedback, Outcome, Prediction
+from services.core import audit, settings
+from services.core.db import write_session
+from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from services.core.roles import Actor, Role
+from services.core.schema import Alert, AlertRule, Feedback, Outcome, Prediction
+from services.feedback import training_sets
+from services.feedback import triage as feedback
+from services.governance import approvals
+from services.models import registry, retraining
+from services.overview import summary as overview
 
 ANA = Actor("ana@test.io", Role.analyst)
 APP = Actor("app@test.io", Role.approver)
@@ -274,7 +279,7 @@ def test_retraining_from_an_alert_is_requested_with_the_alert_as_evidence(engine
     assert row.payload["trigger"] == f"alert:{alert_id}" and row.payload["seed"] == 3
     with pytest.raises(Conflict, match="still pending"):
         retraining.request_retrain(engine, ANA, base, *WINDOW, trigger=f"alert:{alert_id}", comment="again")
-    from services.errors import SelfApprovalError
+    from services.core.errors import SelfApprovalError
 
     with pytest.raises(SelfApprovalError):
         approvals.decide(engine, Actor(ANA.label, Role.approver), row.id, "approve")
@@ -289,7 +294,7 @@ def test_retraining_from_an_alert_is_requested_with_the_alert_as_evidence(engine
 
 
 def test_cli_retrain_and_routing(engine, capsys, monkeypatch, tmp_path):
-    from services.__main__ import main
+    from services.cli.main import main
 
     base = _setup(engine)
     registry.record_deployment(engine, ADMIN, base, "full", 1.0, started_at=T0)

@@ -18,11 +18,13 @@ import sqlalchemy as sa
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from services import approvals, audit, registry, rollout, settings
-from services.db import write_session
-from services.errors import Conflict, InvalidInput, PermissionDenied, SelfApprovalError
-from services.roles import Actor, Role
-from services.schema import Experiment, ModelVersion, Outcome, Prediction, ShadowScore
+from services.core import audit, settings
+from services.core.db import write_session
+from services.core.errors import Conflict, InvalidInput, PermissionDenied, SelfApprovalError
+from services.core.roles import Actor, Role
+from services.core.schema import Experiment, ModelVersion, Outcome, Prediction, ShadowScore
+from services.governance import approvals
+from services.models import registry, rollout
 
 ANA = Actor("ana@test.io", Role.analyst)
 APP1 = Actor("app1@test.io", Role.approver)
@@ -237,7 +239,7 @@ def _served(engine, version_id: int, n: int, start: datetime, correct_every: int
 
 
 def test_guard_rails_and_shadow_scores(engine, churn):
-    from services import alerts
+    from services.monitoring import alerts
 
     v1, v2, v3 = churn
     rollout.execute(engine, APP1, _approved(engine, "canary", v2, {"stage": "canary", "traffic_share": 0.1}))
@@ -258,7 +260,7 @@ def test_guard_rails_and_shadow_scores(engine, churn):
     assert checks[3].metric == "roc_auc" and checks[3].champion == pytest.approx(0.5)  # constant champion scores
     assert not checks[3].breached and checks[3].alert_id is None
     assert checks[2].max_drop == 0.02 and checks[2].source == "default" and checks[2].metric == "accuracy"
-    # The breach raised an alert (critical, on v2), readable and actionable through services.alerts.
+    # The breach raised an alert (critical, on v2), readable and actionable through services.monitoring.alerts.
     view = alerts.get_alert(engine, checks[2].alert_id)
     assert view.alert.state == "open" and view.alert.model_version_id == v2 and view.rule.severity == "critical"
     evidence = view.alert.evidence
@@ -285,7 +287,7 @@ def test_guard_rails_and_shadow_scores(engine, churn):
     breaches = sum(c.breached for c in checks.values()) + sum(c.breached for c in again)
     assert audit.count_events(engine, audit.AuditFilter(action="rollout.guardrail_breach")) == breaches
     # The scheduled command does the same and exits 1 on a breach (the open alert is not raised again).
-    from services.__main__ import main
+    from services.cli.main import main
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LOOPDECK_DATABASE_URL", engine.url.render_as_string(hide_password=False))

@@ -2,8 +2,8 @@
 
 import pytest
 
-from services import scoring
-from services.errors import InvalidInput
+from services.backlog import scoring
+from services.core.errors import InvalidInput
 
 
 def test_rice_is_reach_times_impact_times_confidence_over_effort():

@@ -8,14 +8,17 @@ import pytest
 import sqlalchemy as sa
 
 from data import themes as demo_themes
-from services import audit, backlog, feedback, schema, themes, training_sets
-from services.db import make_engine, migrate, write_session
-from services.errors import InvalidInput, PermissionDenied
-from services.feedback import Patch
-from services.roles import Actor, Role
-from services.schema import Feedback
+from services.backlog import items as backlog
+from services.core import audit, schema
+from services.core.db import make_engine, migrate, write_session
+from services.core.errors import InvalidInput, PermissionDenied
+from services.core.roles import Actor, Role
+from services.core.schema import Feedback
+from services.core.timeutil import utcnow
+from services.feedback import themes, training_sets
+from services.feedback import triage as feedback
+from services.feedback.triage import Patch
 from services.stats.text_themes import purity
-from services.timeutil import utcnow
 from tests.services import factories
 
 ANA = Actor("ana@example.com", Role.analyst)

@@ -4,16 +4,16 @@ from datetime import timedelta
 
 import pytest
 
-from services import audit, users
-from services.errors import (
+from services.core import audit, users
+from services.core.errors import (
     AccountDisabled,
     AccountLocked,
     AuthenticationFailed,
     Conflict,
     InvalidInput,
 )
-from services.roles import Role
-from services.timeutil import utcnow
+from services.core.roles import Role
+from services.core.timeutil import utcnow
 
 PASSWORD = "correct horse"
 
@@ -35,7 +35,7 @@ def test_first_admin_only_on_an_empty_install(engine):
 def test_passwords_are_argon2_hashed(engine, first_admin):
     from sqlmodel import Session, select
 
-    from services.schema import User
+    from services.core.schema import User
 
     with Session(engine) as session:
         stored = session.exec(select(User.password_hash)).one()

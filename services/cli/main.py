@@ -1,0 +1,128 @@
+"""Command line: `python -m services <command>`. Each command calls the same services the pages use."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Callable
+
+from services.core.errors import LoopdeckError
+
+# name -> (configure parser, run). Each stage adds its commands in services/cli/<stage>.py.
+Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+
+
+def _engine():
+    from services.core.db import make_engine
+
+    return make_engine()
+
+
+# --- init-db -----------------------------------------------------------------------------------
+
+
+def _init_db_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--demo", action="store_true", help="load the demo into a fresh database (no users, audit events or data)"
+    )
+
+
+def _init_db(args: argparse.Namespace) -> int:
+    from services.core.db import database_url, migrate
+
+    engine = _engine()
+    migrate(engine)
+    print(f"Schema is at the latest migration ({database_url().split('@')[-1]}).")
+    if args.demo:
+        from data.demo import load_demo, why_not_fresh
+
+        reason = why_not_fresh(engine)
+        if reason is None:
+            load_demo(engine, echo=print)
+        else:
+            print(f"Demo not loaded: {reason} (it loads only into a fresh database).")
+    return 0
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+def _users_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="users_command", required=True)
+    add = sub.add_parser("add", help="add a user (prompts for the password)")
+    add.add_argument("--email", required=True)
+    add.add_argument("--role", required=True, choices=["viewer", "analyst", "approver", "admin"])
+    add.add_argument("--name", default="")
+    add.add_argument("--sso-only", action="store_true", help="no password: sign in through SSO only")
+    sub.add_parser("list", help="list users")
+
+
+def _users(args: argparse.Namespace) -> int:
+    from services.core import users
+    from services.core.roles import Actor
+
+    engine, actor = _engine(), Actor.cli()
+    if args.users_command == "add":
+        password = None
+        if not args.sso_only:
+            password = getpass.getpass(f"Password for {args.email}: ")
+            if getpass.getpass("Repeat the password: ") != password:
+                print("The passwords do not match.", file=sys.stderr)
+                return 2
+        view = users.add_user(engine, actor, args.email, args.role, password, name=args.name)
+        print(f"Added {view.email} as {view.role} (id {view.id}).")
+    else:
+        for u in users.list_users(engine, actor):
+            flags = " disabled" if u.disabled else ""
+            print(f"{u.id:>5}  {u.email:<40} {u.role:<9}{flags}")
+    return 0
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+def _audit_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="audit_command", required=True)
+    sub.add_parser("verify", help="check the hash chain of the audit log")
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from services.core import audit
+
+    report = audit.verify(_engine())
+    print(report.message())
+    return 0 if report.intact else 1
+
+
+COMMANDS: dict[str, Command] = {
+    "init-db": (_init_db_args, _init_db),
+    "users": (_users_args, _users),
+    "audit": (_audit_args, _audit),
+}
+
+
+def _load_feature_commands() -> None:
+    """Each stage's commands live in a module of services/cli/ exposing COMMANDS."""
+    import importlib
+    import pkgutil
+
+    from services import cli
+
+    for info in pkgutil.iter_modules(cli.__path__):
+        if info.name != "main":
+            COMMANDS.update(importlib.import_module(f"services.cli.{info.name}").COMMANDS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _load_feature_commands()
+    parser = argparse.ArgumentParser(prog="python -m services", description="Loopdeck from the shell.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (configure, _) in COMMANDS.items():
+        configure(sub.add_parser(name))
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command][1](args)
+    except LoopdeckError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

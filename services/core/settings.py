@@ -1,0 +1,108 @@
+"""Admin-editable settings with typed defaults. Every change is audited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from services.core import audit
+from services.core.db import read_session, write_session
+from services.core.errors import InvalidInput
+from services.core.roles import Actor, Role, require
+from services.core.schema import Setting
+from services.core.timeutil import utcnow
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    key: str
+    default: Any
+    description: str
+    validate: Callable[[Any], Any]  # returns the cleaned value or raises InvalidInput
+
+
+def _int_between(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{value!r} is not a whole number.") from None
+        if not low <= number <= high:
+            raise InvalidInput(f"{number} is outside {low}..{high}.")
+        return number
+
+    return check
+
+
+def _label_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = value.split(",")
+    cleaned = []
+    for item in value or []:
+        text = str(item).strip()
+        if text and text not in cleaned:
+            if len(text) > 100:
+                raise InvalidInput(f"'{text[:20]}...' is longer than 100 characters.")
+            cleaned.append(text)
+    if not cleaned:
+        raise InvalidInput("Give at least one value.")
+    return cleaned
+
+
+APPROVAL_KINDS = ("promote", "canary", "rollback", "retrain", "stop-experiment")
+
+
+def _approval_counts(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict):
+        raise InvalidInput("Give a number of approvals for each kind of request.")
+    unknown = set(value) - set(APPROVAL_KINDS)
+    if unknown:
+        raise InvalidInput(f"Unknown request kind(s): {', '.join(sorted(unknown))}.")
+    check = _int_between(1, 5)
+    return {kind: check(value.get(kind, 1)) for kind in APPROVAL_KINDS}
+
+
+SPECS: dict[str, SettingSpec] = {
+    spec.key: spec
+    for spec in [
+        SettingSpec("feedback.sla_days", 3, "Days a new feedback item may wait for triage.", _int_between(1, 90)),
+        SettingSpec(
+            "feedback.categories",
+            ["bug", "wrong prediction", "data quality", "feature request", "question", "other"],
+            "Categories analysts choose from.",
+            _label_list,
+        ),
+        SettingSpec(
+            "approvals.required",
+            {"promote": 2, "canary": 1, "rollback": 1, "retrain": 1, "stop-experiment": 1},
+            "Approvals each kind of request needs (the requester never counts).",
+            _approval_counts,
+        ),
+    ]
+}
+
+
+def get(engine: Engine, key: str) -> Any:
+    spec = SPECS[key]
+    with read_session(engine) as session:
+        row = session.get(Setting, key)
+    return spec.default if row is None else row.value
+
+
+def set_value(engine: Engine, actor: Actor, key: str, value: Any) -> Any:
+    require(actor, Role.admin, "change settings")
+    if key not in SPECS:
+        raise InvalidInput(f"Unknown setting {key!r}.")
+    cleaned = SPECS[key].validate(value)
+    with write_session(engine) as session:
+        row = session.get(Setting, key)
+        old = SPECS[key].default if row is None else row.value
+        if row is None:
+            row = Setting(key=key, value=cleaned)
+        row.value, row.updated_at, row.updated_by = cleaned, utcnow(), actor.label
+        session.add(row)
+        audit.record(session, actor, "setting.change", "setting", key, {"from": old, "to": cleaned})
+    return cleaned

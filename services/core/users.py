@@ -1,0 +1,295 @@
+"""Accounts: local passwords (argon2), lockout, roles, and the first admin of a fresh install."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+
+from services.core import audit
+from services.core.db import read_session, write_session
+from services.core.errors import (
+    AccountDisabled,
+    AccountLocked,
+    AuthenticationFailed,
+    Conflict,
+    InvalidInput,
+    NotFound,
+)
+from services.core.roles import Actor, Role, require
+from services.core.schema import User
+from services.core.timeutil import to_utc, utcnow
+
+MAX_FAILED_ATTEMPTS = 5
+LOCKOUT = timedelta(minutes=15)
+MIN_PASSWORD_LENGTH = 8
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+_hasher = PasswordHasher()
+# Verified against when the e-mail is unknown, so a wrong e-mail costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("loopdeck-timing-equaliser")
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: int
+    email: str
+    name: str
+    role: str
+    disabled: bool
+    locked_until: datetime | None
+    failed_attempts: int
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+def _view(user: User) -> UserView:
+    return UserView(
+        user.id,
+        user.email,
+        user.name,
+        user.role,
+        user.disabled,
+        user.locked_until,
+        user.failed_attempts,
+        user.created_at,
+        user.last_login_at,
+    )
+
+
+def _actor(user: User) -> Actor:
+    return Actor(label=user.email, role=Role.parse(user.role), user_id=user.id)
+
+
+def _clean_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if not EMAIL_PATTERN.match(email):
+        raise InvalidInput(f"'{email}' is not a valid e-mail address.")
+    return email
+
+
+def _check_password(password: str) -> None:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+
+
+def _get(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user with id {user_id}.")
+    return user
+
+
+def _admins_left(session: Session, excluding: int) -> int:
+    return session.exec(
+        select(func.count())
+        .select_from(User)
+        .where(User.role == Role.admin.name, User.disabled.is_(False), User.id != excluding)
+    ).one()
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def count_users(engine: Engine) -> int:
+    with read_session(engine) as session:
+        return session.exec(select(func.count()).select_from(User)).one()
+
+
+def list_users(engine: Engine, actor: Actor) -> list[UserView]:
+    require(actor, Role.admin, "list users")
+    with read_session(engine) as session:
+        return [_view(u) for u in session.exec(select(User).order_by(User.email)).all()]
+
+
+def user_emails(engine: Engine) -> list[str]:
+    """E-mails of active users (for assignee pickers)."""
+    with read_session(engine) as session:
+        return list(session.exec(select(User.email).where(User.disabled.is_(False)).order_by(User.email)).all())
+
+
+def current_actor(engine: Engine, user_id: int) -> Actor | None:
+    """Re-read the signed-in user on every page run: a disabled or deleted account loses access at once."""
+    with read_session(engine) as session:
+        user = session.get(User, user_id)
+        if user is None or user.disabled:
+            return None
+        return _actor(user)
+
+
+# --- signing in --------------------------------------------------------------------------------
+
+
+def authenticate(engine: Engine, email: str, password: str, now: datetime | None = None) -> Actor:
+    """Check a local password. Five failures in a row lock the account for 15 minutes."""
+    now = to_utc(now) if now else utcnow()
+    email = (email or "").strip().lower()
+    failure: AuthenticationFailed | None = None
+    with write_session(engine) as session:
+        user = session.exec(select(User).where(User.email == email)).first()
+        if user is None or not user.password_hash:
+            _verify(_DUMMY_HASH, password)
+            raise AuthenticationFailed("Wrong e-mail or password.")
+        if user.disabled:
+            raise AccountDisabled("This account is disabled. Ask an admin to enable it.")
+        if user.locked_until and to_utc(user.locked_until) > now:
+            minutes = max(1, int((to_utc(user.locked_until) - now).total_seconds() // 60) + 1)
+            raise AccountLocked(f"Too many failed attempts: this account is locked for {minutes} more minute(s).")
+        if _verify(user.password_hash, password):
+            user.failed_attempts, user.locked_until, user.last_login_at = 0, None, now
+            if _hasher.check_needs_rehash(user.password_hash):
+                user.password_hash = _hasher.hash(password)
+            session.add(user)
+            audit.record(session, user.email, "user.login", "user", user.id, {})
+            return _actor(user)
+        user.failed_attempts += 1
+        payload = {"failed_attempts": user.failed_attempts}
+        if user.failed_attempts >= MAX_FAILED_ATTEMPTS:
+            user.locked_until = now + LOCKOUT
+            user.failed_attempts = 0
+            payload["locked_until"] = user.locked_until.isoformat()
+            audit.record(session, user.email, "user.locked", "user", user.id, payload)
+            failure = AccountLocked("Too many failed attempts: this account is locked for 15 minutes.")
+        else:
+            audit.record(session, user.email, "user.login_failed", "user", user.id, payload)
+            failure = AuthenticationFailed("Wrong e-mail or password.")
+        session.add(user)
+    raise failure  # after the commit, so the failed attempt is counted
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password or "")
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def actor_for_sso(engine: Engine, email: str) -> Actor:
+    """An OIDC-authenticated user: their role comes from the Loopdeck account with that e-mail."""
+    email = (email or "").strip().lower()
+    with write_session(engine) as session:
+        user = session.exec(select(User).where(User.email == email)).first()
+        if user is None:
+            raise AuthenticationFailed(f"{email} has no Loopdeck account. Ask an admin to add it.")
+        if user.disabled:
+            raise AccountDisabled("This account is disabled. Ask an admin to enable it.")
+        user.last_login_at = utcnow()
+        session.add(user)
+        audit.record(session, user.email, "user.login", "user", user.id, {"method": "oidc"})
+        return _actor(user)
+
+
+# --- changing accounts -------------------------------------------------------------------------
+
+
+def create_first_admin(engine: Engine, email: str, name: str, password: str) -> UserView:
+    """Only on a fresh install (no users at all): the person at the keyboard becomes the admin."""
+    email = _clean_email(email)
+    _check_password(password)
+    with write_session(engine) as session:
+        if session.exec(select(func.count()).select_from(User)).one() > 0:
+            raise Conflict("Loopdeck already has users; ask an admin for an account.")
+        user = User(email=email, name=name.strip(), role=Role.admin.name, password_hash=_hasher.hash(password))
+        session.add(user)
+        session.flush()
+        audit.record(session, email, "user.create_first_admin", "user", user.id, {"email": email, "role": "admin"})
+        return _view(user)
+
+
+def add_user(engine: Engine, actor: Actor, email: str, role: str, password: str | None, name: str = "") -> UserView:
+    """Add an account. Without a password the user can only sign in through SSO."""
+    require(actor, Role.admin, "add users")
+    email = _clean_email(email)
+    role_value = _parse_role(role)
+    if password is not None:
+        _check_password(password)
+    with write_session(engine) as session:
+        if session.exec(select(User).where(User.email == email)).first():
+            raise Conflict(f"A user with e-mail {email} already exists.")
+        user = User(
+            email=email,
+            name=(name or "").strip(),
+            role=role_value.name,
+            password_hash=_hasher.hash(password) if password else None,
+        )
+        session.add(user)
+        session.flush()
+        audit.record(
+            session, actor, "user.add", "user", user.id, {"email": email, "role": role_value.name, "name": user.name}
+        )
+        return _view(user)
+
+
+def _parse_role(role: str) -> Role:
+    try:
+        return Role.parse(role)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def change_role(engine: Engine, actor: Actor, user_id: int, role: str) -> UserView:
+    require(actor, Role.admin, "change roles")
+    new_role = _parse_role(role)
+    with write_session(engine) as session:
+        user = _get(session, user_id)
+        old = user.role
+        if old == new_role.name:
+            return _view(user)
+        if old == Role.admin.name and _admins_left(session, user.id) == 0:
+            raise Conflict("This is the last active admin; make someone else admin first.")
+        user.role = new_role.name
+        session.add(user)
+        audit.record(
+            session, actor, "user.change_role", "user", user.id, {"email": user.email, "from": old, "to": new_role.name}
+        )
+        return _view(user)
+
+
+def set_disabled(engine: Engine, actor: Actor, user_id: int, disabled: bool) -> UserView:
+    require(actor, Role.admin, "enable or disable accounts")
+    with write_session(engine) as session:
+        user = _get(session, user_id)
+        if user.disabled == disabled:
+            return _view(user)
+        if disabled and user.role == Role.admin.name and _admins_left(session, user.id) == 0:
+            raise Conflict("This is the last active admin; it cannot be disabled.")
+        user.disabled = disabled
+        session.add(user)
+        action = "user.disable" if disabled else "user.enable"
+        audit.record(session, actor, action, "user", user.id, {"email": user.email})
+        return _view(user)
+
+
+def unlock(engine: Engine, actor: Actor, user_id: int) -> UserView:
+    require(actor, Role.admin, "unlock accounts")
+    with write_session(engine) as session:
+        user = _get(session, user_id)
+        user.locked_until, user.failed_attempts = None, 0
+        session.add(user)
+        audit.record(session, actor, "user.unlock", "user", user.id, {"email": user.email})
+        return _view(user)
+
+
+def set_password(engine: Engine, actor: Actor, user_id: int, password: str) -> UserView:
+    """Admins reset anyone's password; every user may change their own."""
+    if actor.user_id != user_id:
+        require(actor, Role.admin, "reset another user's password")
+    _check_password(password)
+    with write_session(engine) as session:
+        user = _get(session, user_id)
+        user.password_hash = _hasher.hash(password)
+        user.locked_until, user.failed_attempts = None, 0
+        session.add(user)
+        audit.record(session, actor, "user.set_password", "user", user.id, {"email": user.email})
+        return _view(user)
+
+
+def sign_out(engine: Engine, actor: Actor) -> None:
+    """Record the end of a session (the app forgets the user; this leaves the trace)."""
+    with write_session(engine) as session:
+        audit.record(session, actor, "user.logout", "user", actor.user_id or actor.label, {})
