@@ -1,6 +1,6 @@
 """Loopdeck entrypoint: page config, the login gate, and navigation filtered by role.
 
-    streamlit run streamlit_app.py      (or: python3 run.py app)
+streamlit run streamlit_app.py      (or: python3 run.py app)
 """
 
 import streamlit as st

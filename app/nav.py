@@ -85,8 +85,13 @@ def navigation_pages(role: Role, counts: dict[str, int] | None = None):
     counts = counts or {}
     return {
         section: [
-            st.Page(s.path, title=title_with_badge(s.title, counts.get(s.path)), icon=s.icon, url_path=s.url_path,
-                    default=s.default)  # fmt: skip
+            st.Page(
+                s.path,
+                title=title_with_badge(s.title, counts.get(s.path)),
+                icon=s.icon,
+                url_path=s.url_path,
+                default=s.default,
+            )  # fmt: skip
             for s in specs
         ]
         for section, specs in sections(role).items()

@@ -44,7 +44,8 @@ def make_data(rows_per_day: int, seed: int = 11) -> pd.DataFrame:
         frames.append(
             pd.DataFrame(
                 {
-                    "timestamp": pd.Timestamp("2026-01-01") + pd.Timedelta(days=day)
+                    "timestamp": pd.Timestamp("2026-01-01")
+                    + pd.Timedelta(days=day)
                     + pd.to_timedelta(rng.integers(0, 86_400, rows_per_day), unit="s"),
                     "score": score.round(6),
                     "pred": (score >= 0.5).astype(int),

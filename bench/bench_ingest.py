@@ -37,14 +37,16 @@ def make_file(rows: int, folder: Path, shuffled: bool = False) -> Path:
     if not shuffled:
         offsets.sort()
     ids = rng.integers(0, 2**63, (rows, 2))
-    frame = pd.DataFrame({
-        "request_id": [f"{a:016x}-{b:016x}" for a, b in ids.tolist()],
-        "model_name": MODEL[0],
-        "model_version": np.int64(MODEL[1]),
-        "ts": pd.Timestamp("2024-05-01", tz="UTC") + pd.to_timedelta(offsets, "us"),
-        "score": rng.random(rows),
-        "predicted_label": rng.integers(0, 2, rows),
-    })
+    frame = pd.DataFrame(
+        {
+            "request_id": [f"{a:016x}-{b:016x}" for a, b in ids.tolist()],
+            "model_name": MODEL[0],
+            "model_version": np.int64(MODEL[1]),
+            "ts": pd.Timestamp("2024-05-01", tz="UTC") + pd.to_timedelta(offsets, "us"),
+            "score": rng.random(rows),
+            "predicted_label": rng.integers(0, 2, rows),
+        }
+    )
     for i in range(10):
         frame[f"feature_num_{i}"] = rng.normal(i, 1 + i, rows)
     for i in range(5):
@@ -127,18 +129,30 @@ def worker(backend: str, url: str, path: Path) -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     checked = max((t for t, m in marks if m.startswith("checked")), default=0.0)
     written_from = next((t for t, m in marks if m.startswith("writing")), 0.0)
-    print(f"{backend:<9} {fmt:<8} {result.rows:,} rows in {result.seconds:.2f} s = "
-          f"{result.rows / result.seconds:,.0f} rows/s   peak RSS {peak_mb:,.0f} MB   "
-          f"(read+validate {checked:.2f} s, write {result.seconds - written_from:.2f} s)")
+    print(
+        f"{backend:<9} {fmt:<8} {result.rows:,} rows in {result.seconds:.2f} s = "
+        f"{result.rows / result.seconds:,.0f} rows/s   peak RSS {peak_mb:,.0f} MB   "
+        f"(read+validate {checked:.2f} s, write {result.seconds - written_from:.2f} s)"
+    )
     db_s = server if dbname else timings.get("database", 0.0)
-    print(f"{'':<18} in the write: {timings.get('database', 0):.2f} s in the database driver, "
-          f"{timings.get('format_wait', 0):.2f} s waiting for formatting; CPU: this process {cpu:.2f} s"
-          + (f", Postgres backend {server:.2f} s" if dbname else "")
-          + (f"; the database alone: {result.rows / db_s:,.0f} rows per second of "
-             f"{'backend CPU' if dbname else 'executemany'}" if db_s else ""), flush=True)
+    print(
+        f"{'':<18} in the write: {timings.get('database', 0):.2f} s in the database driver, "
+        f"{timings.get('format_wait', 0):.2f} s waiting for formatting; CPU: this process {cpu:.2f} s"
+        + (f", Postgres backend {server:.2f} s" if dbname else "")
+        + (
+            f"; the database alone: {result.rows / db_s:,.0f} rows per second of "
+            f"{'backend CPU' if dbname else 'executemany'}"
+            if db_s
+            else ""
+        ),
+        flush=True,
+    )
     again = ingest.import_file(engine, actor, "predictions", path)
-    print(f"{backend:<9} {fmt:<8} re-import (all rows known): {again.seconds:.2f} s = "
-          f"{again.rows / again.seconds:,.0f} rows/s  [{again.summary()}]", flush=True)
+    print(
+        f"{backend:<9} {fmt:<8} re-import (all rows known): {again.seconds:.2f} s = "
+        f"{again.rows / again.seconds:,.0f} rows/s  [{again.summary()}]",
+        flush=True,
+    )
     engine.dispose()
 
 
@@ -168,9 +182,11 @@ def run_all(args: argparse.Namespace, folder: Path) -> None:
         csv_path = folder / "predictions.csv"
         pd.read_parquet(path).to_csv(csv_path, index=False)
     order = "random time order" if args.shuffled_ts else "time order"
-    print(f"file      {path.name}: {args.rows:,} rows in {order}, {path.stat().st_size / 2**20:,.0f} MiB "
-          f"(made in {time.perf_counter() - t0:.1f} s); targets: SQLite >= 100,000 rows/s, "
-          f"Postgres >= 150,000 rows/s, peak < 1,536 MB")
+    print(
+        f"file      {path.name}: {args.rows:,} rows in {order}, {path.stat().st_size / 2**20:,.0f} MiB "
+        f"(made in {time.perf_counter() - t0:.1f} s); targets: SQLite >= 100,000 rows/s, "
+        f"Postgres >= 150,000 rows/s, peak < 1,536 MB"
+    )
     runs = []
     if args.backend in ("both", "sqlite"):
         runs.append(("sqlite", f"sqlite:///{folder / 'bench_ingest.db'}"))

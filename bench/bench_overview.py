@@ -147,8 +147,9 @@ def main() -> int:
     restarted = time.perf_counter() - started
     if fresh.exception:
         raise RuntimeError(fresh.exception[0].value)
-    print(f"first render after a restart, same data (caches cleared; the saved summary, no block read): "
-          f"{restarted:.3f} s")
+    print(
+        f"first render after a restart, same data (caches cleared; the saved summary, no block read): {restarted:.3f} s"
+    )
     cold = render()
     seconds = [render() for _ in range(args.runs)]
     median, worst = statistics.median(seconds), max(seconds)

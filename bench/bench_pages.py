@@ -50,8 +50,13 @@ def build(url: str, predictions: int, events: int) -> None:
         # Plain DB-API executemany of tuples: the fastest way in (timestamps in SQLAlchemy's SQLite format).
         t0 = start.replace(tzinfo=None)
         rows = (
-            (f"req-{i}", 1 + i % 3, (t0 + timedelta(seconds=2 * i)).isoformat(" ", "microseconds"),
-             (i * 7919 % 1000) / 1000, int(i * 7919 % 1000 >= 500))
+            (
+                f"req-{i}",
+                1 + i % 3,
+                (t0 + timedelta(seconds=2 * i)).isoformat(" ", "microseconds"),
+                (i * 7919 % 1000) / 1000,
+                int(i * 7919 % 1000 >= 500),
+            )
             for i in range(predictions)
         )
         conn.exec_driver_sql(
@@ -65,8 +70,17 @@ def build(url: str, predictions: int, events: int) -> None:
             payload = audit.canonical_json({"email": ADMIN, "n": event_id})
             digest = audit.event_hash(event_id, ts, ADMIN, "user.unlock", "user", str(admin.id), payload, prev)
             rows.append(
-                {"id": event_id, "ts": ts, "actor": ADMIN, "action": "user.unlock", "subject_type": "user",
-                 "subject_id": str(admin.id), "payload": payload, "prev_hash": prev, "hash": digest}
+                {
+                    "id": event_id,
+                    "ts": ts,
+                    "actor": ADMIN,
+                    "action": "user.unlock",
+                    "subject_type": "user",
+                    "subject_id": str(admin.id),
+                    "payload": payload,
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
             )
             prev = digest
         if rows:
@@ -101,8 +115,10 @@ def main() -> int:
     if not path.exists():
         started = time.perf_counter()
         build(url, args.predictions, args.events)
-        print(f"built {path} ({args.predictions:,} predictions, {args.events:,} audit events) "
-              f"in {time.perf_counter() - started:.1f} s")
+        print(
+            f"built {path} ({args.predictions:,} predictions, {args.events:,} audit events) "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
     os.environ["LOOPDECK_DATABASE_URL"] = url
 
     from streamlit.testing.v1 import AppTest

@@ -26,7 +26,9 @@ with add_tab:
         role = st.selectbox("Role", ROLE_NAMES, key=f"{form}_role")
         sso_only = st.checkbox("SSO only (no password)", key=f"{form}_sso", help="The user signs in through SSO.")
         password = st.text_input(
-            "Initial password", type="password", key=f"{form}_password",
+            "Initial password",
+            type="password",
+            key=f"{form}_password",
             help=f"At least {users.MIN_PASSWORD_LENGTH} characters; ignored for SSO-only accounts.",
         )
         submitted = st.form_submit_button("Add user", type="primary")
@@ -80,7 +82,9 @@ with change_tab:
                     widgets.attempt(lambda: users.set_disabled(engine, me, user.id, False), f"{user.email} is enabled.")
             else:
                 st.button(
-                    "Disable ...", key="admin_disable", icon=":material/block:",
+                    "Disable ...",
+                    key="admin_disable",
+                    icon=":material/block:",
                     on_click=lambda: st.session_state.update({CONFIRM_DISABLE: (user.id, user.email)}),
                 )
             if st.button("Unlock", key="admin_unlock", help="Clears a lock-out and the count of failed sign-ins."):

@@ -124,7 +124,7 @@ def _is_phone(candidate: str) -> bool:
     if digits.startswith("0"):
         # one kind of separator between plain groups ("0.25 0.50 0.75" is a list of numbers)
         gaps = {
-            candidate[a.end():b.start()]
+            candidate[a.end() : b.start()]
             for a, b in zip(groups, groups[1:], strict=False)
             if not (a.group().startswith("(") or b.group().startswith("("))
         }
@@ -137,14 +137,13 @@ def _is_phone(candidate: str) -> bool:
 def _longest_prefix(candidate: str, accept, min_groups: int = 1) -> int:
     """Length of the longest prefix of `candidate`, ending at a group boundary, that `accept`s (0: none)."""
     ends = [m.end() for m in re.finditer(r"\(\d+\)|\d+|[A-Z0-9]+", candidate)]
-    for end in reversed(ends[min_groups - 1:]):
+    for end in reversed(ends[min_groups - 1 :]):
         if accept(candidate[:end]):
             return end
     return 0
 
 
-def _sub(pattern: re.Pattern, token: str, accept, text: str,
-         protected: list[tuple[int, int]] = ()) -> tuple[str, int]:
+def _sub(pattern: re.Pattern, token: str, accept, text: str, protected: list[tuple[int, int]] = ()) -> tuple[str, int]:
     out: list[str] = []
     count = 0
     pos = 0
@@ -158,7 +157,7 @@ def _sub(pattern: re.Pattern, token: str, accept, text: str,
             continue
         end = _longest_prefix(m.group(), accept)
         if end:
-            out.append(text[pos:m.start()])
+            out.append(text[pos : m.start()])
             out.append(token)
             count += 1
             pos = search_from = m.start() + end

@@ -152,8 +152,7 @@ def to_timestamp(s: pd.Series) -> Converted:
             ts = pd.to_datetime(s, utc=True, format="ISO8601", errors="coerce")
         else:
             missing = _missing_text(t, na_tokens=False)
-            ts = pd.to_datetime(t.where(~missing) if missing.any() else t, utc=True, format="ISO8601",
-                                errors="coerce")
+            ts = pd.to_datetime(t.where(~missing) if missing.any() else t, utc=True, format="ISO8601", errors="coerce")
         bad = ~missing & _np(ts.isna())
     else:  # numbers, booleans: not a timestamp
         missing = _np(s.isna())
@@ -220,5 +219,9 @@ def to_feature(s: pd.Series, declared: str | None) -> Feature:
         c = to_text(s)
         return Feature(c.values, False, c.bad)
     c = _finite(s, num, missing, bad)
-    return Feature(c.values, True, c.bad, "not a number (the model's feature schema says numeric)"
-                   if declared == "numeric" else c.what)
+    return Feature(
+        c.values,
+        True,
+        c.bad,
+        "not a number (the model's feature schema says numeric)" if declared == "numeric" else c.what,
+    )

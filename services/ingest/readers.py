@@ -170,8 +170,9 @@ def _read_csv(data: bytes, name: str) -> pd.DataFrame:
     if len(frame) == 0:
         raise _reject(name, "the file has a header but no rows")
     # columns without a name and without values (trailing separators, as spreadsheets export them)
-    unnamed = [col for i, col in enumerate(frame.columns)
-               if (i >= len(header) or not header[i]) and frame[col].isna().all()]
+    unnamed = [
+        col for i, col in enumerate(frame.columns) if (i >= len(header) or not header[i]) and frame[col].isna().all()
+    ]
     if unnamed:
         frame = frame.drop(columns=unnamed)
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -196,10 +197,14 @@ def _read_csv_arrow(data: bytes, sep: str, header: list[str]) -> pd.DataFrame | 
             pa.BufferReader(data),
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
             parse_options=pacsv.ParseOptions(
-                delimiter=sep, newlines_in_values=True, invalid_row_handler=on_invalid_row,
+                delimiter=sep,
+                newlines_in_values=True,
+                invalid_row_handler=on_invalid_row,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names}, null_values=[""], strings_can_be_null=True,
+                column_types={n: pa.string() for n in names},
+                null_values=[""],
+                strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
             ),
         )
@@ -215,8 +220,15 @@ def _read_csv_pandas(data: bytes, sep: str, name: str) -> pd.DataFrame:
         # In chunks: the parser makes a Python object per cell before the column becomes compact
         # (pyarrow-backed) text, so one big read would hold every cell as an object at once.
         chunks = pd.read_csv(
-            io.BytesIO(data), sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-            encoding="utf-8", skipinitialspace=False, on_bad_lines="error", chunksize=CSV_CHUNK_ROWS,
+            io.BytesIO(data),
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            encoding="utf-8",
+            skipinitialspace=False,
+            on_bad_lines="error",
+            chunksize=CSV_CHUNK_ROWS,
         )
         parts = list(chunks)
         return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)

@@ -111,8 +111,9 @@ def import_frame(
     return _run(engine, actor, spec, loaded, started, report)
 
 
-def _run(engine: Engine, actor: Actor, spec: KindSpec, loaded: readers.Loaded, started: float,
-         report: _Reporter) -> ImportResult:
+def _run(
+    engine: Engine, actor: Actor, spec: KindSpec, loaded: readers.Loaded, started: float, report: _Reporter
+) -> ImportResult:
     log = ProblemLog(loaded.file_name, loaded.row_offset)
     with engine.connect() as conn:
         catalog = Catalog.load(conn, spec.name)
@@ -130,8 +131,10 @@ def _run(engine: Engine, actor: Actor, spec: KindSpec, loaded: readers.Loaded, s
         with write_session(engine) as session:
             conn = session.connection()
             if write.is_postgres(conn):  # one import per table at a time: known-id lookups stay true
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                             {"k": f"loopdeck.ingest.{write.TABLES[spec.name]}"})
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                    {"k": f"loopdeck.ingest.{write.TABLES[spec.name]}"},
+                )
             report(_CHECK, "checking against the database")
             check_database(conn, prep, log, write.existing)
             log.raise_if_any()
@@ -141,23 +144,45 @@ def _run(engine: Engine, actor: Actor, spec: KindSpec, loaded: readers.Loaded, s
             n_new = prep.n - n_known
             report(_DB, f"writing {n_new:,} new rows")
             write_stage = report.stage(_DB, _WRITE)
-            write.insert(conn, spec.name, columns, new_rows, prep.n,
-                         lambda done: write_stage(done / max(n_new, 1), f"wrote {done:,} of {n_new:,} rows"))
+            write.insert(
+                conn,
+                spec.name,
+                columns,
+                new_rows,
+                prep.n,
+                lambda done: write_stage(done / max(n_new, 1), f"wrote {done:,} of {n_new:,} rows"),
+            )
             redactions = 0
             if prep.redactions is not None:
                 redactions = int(prep.redactions[~known].sum())
-            audit.record(session, actor, AUDIT_ACTION, "import", import_id, {
-                "kind": spec.name, "file_name": loaded.file_name, "format": loaded.format, "rows": prep.n,
-                "new": n_new, "known": n_known, "redactions": redactions, "sha256": loaded.sha256,
-            })
+            audit.record(
+                session,
+                actor,
+                AUDIT_ACTION,
+                "import",
+                import_id,
+                {
+                    "kind": spec.name,
+                    "file_name": loaded.file_name,
+                    "format": loaded.format,
+                    "rows": prep.n,
+                    "new": n_new,
+                    "known": n_known,
+                    "redactions": redactions,
+                    "sha256": loaded.sha256,
+                },
+            )
             report(_WRITE, "committing")
     except (sqlite3.IntegrityError, sa.exc.IntegrityError) as exc:
-        raise Conflict(f"{loaded.file_name} was not imported: the database changed while importing ({exc}). "
-                       "Try again.") from None
+        raise Conflict(
+            f"{loaded.file_name} was not imported: the database changed while importing ({exc}). Try again."
+        ) from None
     except Exception as exc:
         if _is_psycopg_integrity(exc):
-            raise Conflict(f"{loaded.file_name} was not imported: the database changed while importing "
-                           f"({str(exc).splitlines()[0]}). Try again.") from None
+            raise Conflict(
+                f"{loaded.file_name} was not imported: the database changed while importing "
+                f"({str(exc).splitlines()[0]}). Try again."
+            ) from None
         raise
     opened: tuple[int, ...] = ()
     alerts_error = ""
@@ -170,8 +195,19 @@ def _run(engine: Engine, actor: Actor, spec: KindSpec, loaded: readers.Loaded, s
         opened, alerts_error = _evaluate_guards(engine, actor, import_id, pd.unique(touched).tolist())
     seconds = time.perf_counter() - started
     report(1.0, "done")
-    return ImportResult(spec.name, loaded.file_name, prep.n, n_new, n_known, redactions, seconds,
-                        import_id, loaded.sha256, opened, alerts_error)
+    return ImportResult(
+        spec.name,
+        loaded.file_name,
+        prep.n,
+        n_new,
+        n_known,
+        redactions,
+        seconds,
+        import_id,
+        loaded.sha256,
+        opened,
+        alerts_error,
+    )
 
 
 def _evaluate_alerts(engine: Engine, actor: Actor, import_id: str) -> tuple[tuple[int, ...], str]:
@@ -214,8 +250,7 @@ def _is_psycopg_integrity(exc: Exception) -> bool:
 
 def _constants(kind: str, actor: Actor) -> dict[str, object]:
     if kind == "feedback":
-        return {"status": "new", "priority": "normal", "version": 1, "updated_at": utcnow(),
-                "updated_by": actor.label}
+        return {"status": "new", "priority": "normal", "version": 1, "updated_at": utcnow(), "updated_by": actor.label}
     return {}
 
 
@@ -228,10 +263,18 @@ def import_history(engine: Engine, limit: int = 200) -> pd.DataFrame:
     rows = []
     for ev in events.itertuples(index=False):
         payload = json.loads(ev.payload) if ev.payload else {}
-        rows.append({
-            "when": ev.ts, "who": ev.actor, "kind": payload.get("kind"), "file_name": payload.get("file_name"),
-            "rows": payload.get("rows"), "new": payload.get("new"), "known": payload.get("known"),
-            "redactions": payload.get("redactions", 0), "import_id": ev.subject_id,
-            "sha256": payload.get("sha256"),
-        })
+        rows.append(
+            {
+                "when": ev.ts,
+                "who": ev.actor,
+                "kind": payload.get("kind"),
+                "file_name": payload.get("file_name"),
+                "rows": payload.get("rows"),
+                "new": payload.get("new"),
+                "known": payload.get("known"),
+                "redactions": payload.get("redactions", 0),
+                "import_id": ev.subject_id,
+                "sha256": payload.get("sha256"),
+            }
+        )
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)

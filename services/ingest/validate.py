@@ -39,8 +39,9 @@ class Catalog:
         experiments: dict[str, tuple[int, list[str]]] = {}
         if kind == "predictions":
             t = ModelVersion.__table__
-            for id_, name, version, schema in conn.execute(sa.select(t.c.id, t.c.model_name, t.c.version,
-                                                                      t.c.feature_schema)):
+            for id_, name, version, schema in conn.execute(
+                sa.select(t.c.id, t.c.model_name, t.c.version, t.c.feature_schema)
+            ):
                 versions[(name, int(version))] = (id_, schema if isinstance(schema, dict) else None)
         if kind in ("exposures", "metrics"):
             t = Experiment.__table__
@@ -93,9 +94,9 @@ def check_header(spec: KindSpec, columns: list[str], log: ProblemLog) -> Header:
             continue
         stem = next((p for p in prefixes if low.startswith(p) and len(col) > len(p)), None)
         if stem == "feature_":
-            header.features.append((col, col[len(stem):]))
+            header.features.append((col, col[len(stem) :]))
         elif stem == "cohort_":
-            header.cohorts.append((col, col[len(stem):]))
+            header.cohorts.append((col, col[len(stem) :]))
         else:
             expected = ", ".join(c.name for c in spec.columns)
             log.add(f"unknown column {quote(col)}; the {spec.name} columns are: {expected}", column=col or None)
@@ -273,13 +274,19 @@ def _predictions(rows: _Rows, typed, catalog: Catalog, prep: Prepared, header: H
     if unknown.any():
         known_names = {name for name, _ in catalog.model_versions}
         no_model = unknown & ~names.isin(known_names).to_numpy()
-        rows.flag(no_model, header.fixed["model_name"], lambda pos: [
-            f"unknown model version {names.iloc[p]} v{int(ver[p])}: no model {quote(names.iloc[p])} is registered"
-            for p in pos
-        ])
-        rows.flag(unknown & ~no_model, header.fixed["model_version"], lambda pos: [
-            f"unknown model version {names.iloc[p]} v{int(ver[p])}: register it first" for p in pos
-        ])
+        rows.flag(
+            no_model,
+            header.fixed["model_name"],
+            lambda pos: [
+                f"unknown model version {names.iloc[p]} v{int(ver[p])}: no model {quote(names.iloc[p])} is registered"
+                for p in pos
+            ],
+        )
+        rows.flag(
+            unknown & ~no_model,
+            header.fixed["model_version"],
+            lambda pos: [f"unknown model version {names.iloc[p]} v{int(ver[p])}: register it first" for p in pos],
+        )
     rows.in_range(typed["score"], "score", 0.0, 1.0)
     declared = _merge_schemas(schemas)
     for col, name in header.features:
@@ -314,11 +321,17 @@ def check_cohort_fields(header: Header, legacy_segment: str | None, log: Problem
     named = list(header.cohorts) + ([(legacy_segment, "segment")] if legacy_segment else [])
     for col, name in named:
         if not COHORT_FIELD.fullmatch(name):
-            log.add(f"cohort column {quote(col)}: the field name {quote(name)} must start with a letter and have "
-                    f"only letters, digits and _ (at most {COHORT_FIELD_MAX} characters)", column=col)
+            log.add(
+                f"cohort column {quote(col)}: the field name {quote(name)} must start with a letter and have "
+                f"only letters, digits and _ (at most {COHORT_FIELD_MAX} characters)",
+                column=col,
+            )
         elif name.lower() in seen:
-            log.add(f"cohort field {quote(name)} appears more than once (columns {quote(seen[name.lower()])} and "
-                    f"{quote(col)})", column=col)
+            log.add(
+                f"cohort field {quote(name)} appears more than once (columns {quote(seen[name.lower()])} and "
+                f"{quote(col)})",
+                column=col,
+            )
         else:
             seen[name.lower()] = col
 
@@ -330,8 +343,11 @@ def _merge_schemas(schemas: list[dict]) -> dict[str, str]:
     for schema in schemas:
         for name, kind in schema.items():
             kind = str(kind).lower()
-            kind = "numeric" if kind in ("numeric", "number", "float", "int", "integer") else (
-                "categorical" if kind in ("categorical", "category", "text", "string", "str") else None)
+            kind = (
+                "numeric"
+                if kind in ("numeric", "number", "float", "int", "integer")
+                else ("categorical" if kind in ("categorical", "category", "text", "string", "str") else None)
+            )
             if kind is None:
                 continue
             if merged.get(name, kind) != kind:
@@ -379,21 +395,32 @@ def _experiment_rows(rows: _Rows, typed, catalog: Catalog, prep: Prepared) -> No
             wrong = mask & variant.notna().to_numpy() & ~variant.isin(hit[1]).to_numpy()
             if wrong.any():
                 allowed = ", ".join(hit[1]) or "(none defined)"
-                rows.flag(wrong, rows.header.fixed["variant"], lambda pos, k=key, a=allowed: [
-                    f"unknown variant {quote(variant.iloc[p])} for experiment {quote(k)} (its variants: {a})"
-                    for p in pos
-                ])
+                rows.flag(
+                    wrong,
+                    rows.header.fixed["variant"],
+                    lambda pos, k=key, a=allowed: [
+                        f"unknown variant {quote(variant.iloc[p])} for experiment {quote(k)} (its variants: {a})"
+                        for p in pos
+                    ],
+                )
     exp_id = pd.Series(pd.arrays.IntegerArray(np.where(ids < 0, 0, ids), ids < 0))
     if rows.spec.name == "exposures":
-        prep.columns = {"experiment_id": exp_id, "unit_id": typed["unit_id"], "variant": typed["variant"],
-                        "ts": typed["ts"]}
+        prep.columns = {
+            "experiment_id": exp_id,
+            "unit_id": typed["unit_id"],
+            "variant": typed["variant"],
+            "ts": typed["ts"],
+        }
         _cohorts(rows, prep, rows.header, lambda message: None)
         if "segment" in typed:  # the legacy column: the cohort field "segment" (empty cells left out)
             prep.cohorts.append(("segment", typed["segment"]))
     else:
         prep.columns = {
-            "experiment_id": exp_id, "unit_id": typed["unit_id"], "metric": typed["metric"],
-            "value": typed["value"], "pre_value": typed.get("pre_value", _nulls(rows.n, "float64")),
+            "experiment_id": exp_id,
+            "unit_id": typed["unit_id"],
+            "metric": typed["metric"],
+            "value": typed["value"],
+            "pre_value": typed.get("pre_value", _nulls(rows.n, "float64")),
             "ts": typed.get("ts", _nulls(rows.n, "ts")),
         }
 
@@ -424,9 +451,14 @@ def check_database(conn: sa.Connection, prep: Prepared, log: ProblemLog, existin
             missing = has & ~found
             if missing.any():
                 what = "outcome" if kind == "outcomes" else "feedback"
-                log.add_rows(missing, "request_id", lambda pos: [
-                    f"{what} for an unknown prediction {quote(req.iloc[p])}: import the prediction first" for p in pos
-                ])
+                log.add_rows(
+                    missing,
+                    "request_id",
+                    lambda pos: [
+                        f"{what} for an unknown prediction {quote(req.iloc[p])}: import the prediction first"
+                        for p in pos
+                    ],
+                )
     table, key_cols = KNOWN_KEYS[kind]
     known = np.zeros(prep.n, dtype=bool)
     if ok.any() and not log:

@@ -32,27 +32,55 @@ CHUNK_ROWS = 50_000
 # kind -> [(column, type)] in insert order; types: text, int, float, ts, json
 COLUMNS: dict[str, list[tuple[str, str]]] = {
     "predictions": [
-        ("request_id", "text"), ("model_version_id", "int"), ("ts", "ts"), ("score", "float"),
-        ("predicted_label", "int"), ("features", "json"), ("cohorts", "json"),
+        ("request_id", "text"),
+        ("model_version_id", "int"),
+        ("ts", "ts"),
+        ("score", "float"),
+        ("predicted_label", "int"),
+        ("features", "json"),
+        ("cohorts", "json"),
     ],
     "outcomes": [("request_id", "text"), ("ts", "ts"), ("actual_label", "int"), ("actual_value", "float")],
     "feedback": [
-        ("feedback_id", "text"), ("request_id", "text"), ("ts", "ts"), ("source", "text"), ("rating", "int"),
-        ("text", "text"), ("redactions", "int"), ("category", "text"), ("status", "text"),
-        ("corrected_label", "int"), ("priority", "text"), ("version", "int"), ("updated_at", "ts"),
+        ("feedback_id", "text"),
+        ("request_id", "text"),
+        ("ts", "ts"),
+        ("source", "text"),
+        ("rating", "int"),
+        ("text", "text"),
+        ("redactions", "int"),
+        ("category", "text"),
+        ("status", "text"),
+        ("corrected_label", "int"),
+        ("priority", "text"),
+        ("version", "int"),
+        ("updated_at", "ts"),
         ("updated_by", "text"),
     ],
     "exposures": [
-        ("experiment_id", "int"), ("unit_id", "text"), ("variant", "text"), ("ts", "ts"), ("cohorts", "json"),
+        ("experiment_id", "int"),
+        ("unit_id", "text"),
+        ("variant", "text"),
+        ("ts", "ts"),
+        ("cohorts", "json"),
     ],
     "metrics": [
-        ("experiment_id", "int"), ("unit_id", "text"), ("metric", "text"), ("value", "float"),
-        ("pre_value", "float"), ("ts", "ts"),
+        ("experiment_id", "int"),
+        ("unit_id", "text"),
+        ("metric", "text"),
+        ("value", "float"),
+        ("pre_value", "float"),
+        ("ts", "ts"),
     ],
 }
 
-TABLES = {"predictions": "prediction", "outcomes": "outcome", "feedback": "feedback", "exposures": "exposure",
-          "metrics": "metric_observation"}
+TABLES = {
+    "predictions": "prediction",
+    "outcomes": "outcome",
+    "feedback": "feedback",
+    "exposures": "exposure",
+    "metrics": "metric_observation",
+}
 
 
 def is_postgres(conn: sa.Connection) -> bool:
@@ -110,8 +138,9 @@ def existing(conn: sa.Connection, table: str, columns: tuple[str, ...], keys: pd
             cur.execute(f"CREATE TEMP TABLE _ingest_keys (seq INTEGER PRIMARY KEY, pos INTEGER, {cols})")
             marks = ", ".join("?" * (len(columns) + 1))
             names = ", ".join(["pos"] + [f"k{i}" for i in range(len(columns))])
-            cur.executemany(f"INSERT INTO temp._ingest_keys ({names}) VALUES ({marks})",
-                            zip(order.tolist(), *values, strict=True))
+            cur.executemany(
+                f"INSERT INTO temp._ingest_keys ({names}) VALUES ({marks})", zip(order.tolist(), *values, strict=True)
+            )
             cur.execute(f"SELECT k.pos FROM temp._ingest_keys k JOIN {table} t ON {on} ORDER BY k.seq")
             positions = [r[0] for r in cur.fetchall()]
             cur.execute("DROP TABLE temp._ingest_keys")
@@ -330,8 +359,8 @@ def _join_copy_rows(columns: list[pa.Array]) -> memoryview:
     line = pc.binary_join_element_wise(*columns, "\t")
     line = pc.binary_join_element_wise(line, "\n", "")
     line = line.combine_chunks() if isinstance(line, pa.ChunkedArray) else line
-    offsets = np.frombuffer(line.buffers()[1], dtype=np.int32)[line.offset: line.offset + len(line) + 1]
-    return memoryview(line.buffers()[2])[offsets[0]: offsets[-1]]
+    offsets = np.frombuffer(line.buffers()[1], dtype=np.int32)[line.offset : line.offset + len(line) + 1]
+    return memoryview(line.buffers()[2])[offsets[0] : offsets[-1]]
 
 
 SQLITE_IMPORT_CACHE_KIB = 262_144  # page cache while importing: fewer spills, much less system time

@@ -96,7 +96,10 @@ def labelled_rows(
     p, o, mv = Prediction.__table__.c, Outcome.__table__.c, ModelVersion.__table__.c
     query = (
         sa.select(
-            p.request_id, sa.cast(p.ts, sa.String), o.actual_label, sa.cast(p.features, sa.Text),
+            p.request_id,
+            sa.cast(p.ts, sa.String),
+            o.actual_label,
+            sa.cast(p.features, sa.Text),
             sa.cast(p.cohorts, sa.Text),
         )  # fmt: skip
         .join(Outcome, o.request_id == p.request_id)
@@ -342,9 +345,12 @@ def code_versions() -> dict[str, str | None]:
     from services.core.db import ROOT
 
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5, check=True
-        ).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5, check=True
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         commit = None
     return {"loopdeck_commit": commit, "python": platform.python_version(), "scikit-learn": sklearn.__version__,

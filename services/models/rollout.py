@@ -530,9 +530,7 @@ class GuardrailCheck:
         )
 
 
-def stage_guardrail(
-    engine: Engine, d: Deployment, default_drop: float = DEFAULT_MAX_DROP
-) -> tuple[str, float, str]:
+def stage_guardrail(engine: Engine, d: Deployment, default_drop: float = DEFAULT_MAX_DROP) -> tuple[str, float, str]:
     """(metric, tolerance, "stage" or "default"): the guard rail a canary or shadow is checked against."""
     return _stage_condition(engine, d, default_drop)
 

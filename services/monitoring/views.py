@@ -1503,8 +1503,14 @@ def metric_value(
                             "drifted": row.drifted, "is_p_value": row.is_p_value})  # fmt: skip
     if metric.startswith(ESTIMATED_PREFIX):
         name = metric.removeprefix(ESTIMATED_PREFIX)
-        est = estimate_window(engine, info.id, reference, window, cohort_filter,  # type: ignore[arg-type]
-                              auc_band=name == "roc_auc")
+        est = estimate_window(
+            engine,
+            info.id,
+            reference,
+            window,
+            cohort_filter,  # type: ignore[arg-type]
+            auc_band=name == "roc_auc",
+        )
         m = est.metric(name)
         return MetricValue(
             metric, m.value, est.n, window, {"reference": reference.as_dict(), "lower": m.lower, "upper": m.upper}

@@ -86,12 +86,26 @@ def _drift(engine: Engine, info: mon.VersionInfo) -> list[Proposal]:
                 rule="drifted_feature",
                 kind="data_quality",
                 title=f"Investigate the drift of {row.column} ({info.model_name})",
-                why=(f"{row.column} drifts on {info.label}: {row.method_label} {row.score:.3g} against threshold "
-                     f"{row.threshold:g}, {current.label} vs {reference.label}."),  # fmt: skip
-                links=(EvidenceRef("drift", f"{info.model_name}:{row.column}", f"drift of {row.column}",
-                                   {"model": info.model_name, "model_version_id": info.id, "method": row.method,
-                                    "score": row.score, "threshold": row.threshold,
-                                    "reference": reference.as_dict(), "current": current.as_dict()}),),  # fmt: skip
+                why=(
+                    f"{row.column} drifts on {info.label}: {row.method_label} {row.score:.3g} against threshold "
+                    f"{row.threshold:g}, {current.label} vs {reference.label}."
+                ),  # fmt: skip
+                links=(
+                    EvidenceRef(
+                        "drift",
+                        f"{info.model_name}:{row.column}",
+                        f"drift of {row.column}",
+                        {
+                            "model": info.model_name,
+                            "model_version_id": info.id,
+                            "method": row.method,
+                            "score": row.score,
+                            "threshold": row.threshold,
+                            "reference": reference.as_dict(),
+                            "current": current.as_dict(),
+                        },
+                    ),
+                ),  # fmt: skip
                 strength=float(row.score if not row.is_p_value else 1 - row.score),
                 evidence={"model_version": info.label, "column": row.column, "score": round(row.score, 4)},
             )
@@ -117,12 +131,27 @@ def _cohorts(engine: Engine, info: mon.VersionInfo) -> list[Proposal]:
                 rule="cohort_gap",
                 kind="model_improvement",
                 title=f"Fix the accuracy gap on {fld} = {value} ({info.model_name})",
-                why=(f"{fld} = {value} is {abs(line.row.gap):.1%} below the rest on accuracy over {window.label} "
-                     f"({line.row.n:,} labelled rows); it was not flagged in {reference.label}."),  # fmt: skip
-                links=(EvidenceRef("cohort_gap", f"{info.model_name}:{fld}={value}", f"{fld} = {value} below the rest",
-                                   {"model": info.model_name, "model_version_id": info.id, "field": fld,
-                                    "value": value, "gap": line.row.gap, "n": line.row.n,
-                                    "window": window.as_dict(), "reference_gap": line.reference_gap}),),  # fmt: skip
+                why=(
+                    f"{fld} = {value} is {abs(line.row.gap):.1%} below the rest on accuracy over {window.label} "
+                    f"({line.row.n:,} labelled rows); it was not flagged in {reference.label}."
+                ),  # fmt: skip
+                links=(
+                    EvidenceRef(
+                        "cohort_gap",
+                        f"{info.model_name}:{fld}={value}",
+                        f"{fld} = {value} below the rest",
+                        {
+                            "model": info.model_name,
+                            "model_version_id": info.id,
+                            "field": fld,
+                            "value": value,
+                            "gap": line.row.gap,
+                            "n": line.row.n,
+                            "window": window.as_dict(),
+                            "reference_gap": line.reference_gap,
+                        },
+                    ),
+                ),  # fmt: skip
                 strength=float(-line.row.gap),
                 evidence={"gap": round(line.row.gap, 4), "n": line.row.n},
             )
@@ -174,11 +203,17 @@ def _themes(engine: Engine) -> list[Proposal]:
                 rule="growing_negative_theme",
                 kind="model_improvement",
                 title=f"Act on the feedback theme: {r.label}"[:300],
-                why=(f"{share:.0%} of its rated feedback is negative and it is growing: {growth} items in the last "
-                     f"{THEME_WINDOW_DAYS} days against the {THEME_WINDOW_DAYS} before."),  # fmt: skip
+                why=(
+                    f"{share:.0%} of its rated feedback is negative and it is growing: {growth} items in the last "
+                    f"{THEME_WINDOW_DAYS} days against the {THEME_WINDOW_DAYS} before."
+                ),  # fmt: skip
                 links=(
-                    EvidenceRef("theme", str(r.id), str(r.label)[:200],
-                                {"negative_share": round(share, 3), "recent": recent, "prior": prior}),
+                    EvidenceRef(
+                        "theme",
+                        str(r.id),
+                        str(r.label)[:200],
+                        {"negative_share": round(share, 3), "recent": recent, "prior": prior},
+                    ),
                 ),  # fmt: skip
                 strength=float(recent - prior),
                 evidence={"negative_share": round(share, 3), "recent": recent, "prior": prior},
@@ -199,8 +234,14 @@ def _alerts(engine: Engine) -> list[Proposal]:
                 kind="model_improvement",
                 title=f"{view.rule.name}: {view.summary}"[:300],
                 why=f"Alert {view.alert.id} ({view.rule.severity}) is open and not on the backlog.",
-                links=(EvidenceRef("alert", str(view.alert.id), view.rule.name[:200],
-                                   {"severity": view.rule.severity, "value": view.alert.value}),),  # fmt: skip
+                links=(
+                    EvidenceRef(
+                        "alert",
+                        str(view.alert.id),
+                        view.rule.name[:200],
+                        {"severity": view.rule.severity, "value": view.alert.value},
+                    ),
+                ),  # fmt: skip
                 strength={"critical": 3.0, "warning": 2.0}.get(view.rule.severity, 1.0),
                 evidence={"alert_id": view.alert.id, "severity": view.rule.severity},
             )

@@ -64,8 +64,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float) -
 
 
 @contextmanager
-def running_app(db_url: str, folder: Path, env: dict[str, str] | None = None,
-                startup_seconds: float = 60) -> Iterator[Server]:
+def running_app(
+    db_url: str, folder: Path, env: dict[str, str] | None = None, startup_seconds: float = 60
+) -> Iterator[Server]:
     """`streamlit run streamlit_app.py` on a free port against db_url; stopped (process group) on exit.
     Its output goes to folder/streamlit.log, quoted when it fails to start."""
     port, log = free_port(), folder / "streamlit.log"
@@ -76,8 +77,9 @@ def running_app(db_url: str, folder: Path, env: dict[str, str] | None = None,
         "--server.fileWatcherType", "none",
     ]  # fmt: skip
     with open(log, "wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(base, proc, log, startup_seconds)

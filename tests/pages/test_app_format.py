@@ -15,8 +15,15 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 def _user(**changes) -> UserView:
     values = dict(
-        id=1, email="ann@x.io", name="Ann", role="analyst", disabled=False, locked_until=None,
-        failed_attempts=0, created_at=NOW - timedelta(days=3), last_login_at=None,
+        id=1,
+        email="ann@x.io",
+        name="Ann",
+        role="analyst",
+        disabled=False,
+        locked_until=None,
+        failed_attempts=0,
+        created_at=NOW - timedelta(days=3),
+        last_login_at=None,
     )
     values.update(changes)
     return UserView(**values)
@@ -56,20 +63,41 @@ def test_audit_filter_from_form_values():
     assert fmt.audit_filter("", "", "", "  ") == AuditFilter()
     f = fmt.audit_filter("a@x.io", "user.add", "user", " 7 ", date(2026, 11, 1), date(2026, 11, 1))
     assert f == AuditFilter(
-        actor="a@x.io", action="user.add", subject_type="user", subject_id="7",
-        since=datetime(2026, 11, 1, tzinfo=UTC), until=datetime(2026, 11, 2, tzinfo=UTC),
+        actor="a@x.io",
+        action="user.add",
+        subject_type="user",
+        subject_id="7",
+        since=datetime(2026, 11, 1, tzinfo=UTC),
+        until=datetime(2026, 11, 2, tzinfo=UTC),
     )
 
 
 def test_audit_frame_keeps_payload_as_text():
     events = pd.DataFrame(
-        [{"id": 3, "ts": NOW, "actor": "a@x.io", "action": "user.add", "subject_type": "user",
-          "subject_id": "9", "payload": '{"name":"<b>x</b>"}', "hash": "ab" * 32}]
+        [
+            {
+                "id": 3,
+                "ts": NOW,
+                "actor": "a@x.io",
+                "action": "user.add",
+                "subject_type": "user",
+                "subject_id": "9",
+                "payload": '{"name":"<b>x</b>"}',
+                "hash": "ab" * 32,
+            }
+        ]
     )
     frame = fmt.audit_frame(events)
     assert frame.to_dict("records") == [
-        {"id": 3, "time": "2026-11-22 12:00 UTC", "actor": "a@x.io", "action": "user.add",
-         "subject": "user:9", "payload": '{"name":"<b>x</b>"}', "hash": "abababababab"}
+        {
+            "id": 3,
+            "time": "2026-11-22 12:00 UTC",
+            "actor": "a@x.io",
+            "action": "user.add",
+            "subject": "user:9",
+            "payload": '{"name":"<b>x</b>"}',
+            "hash": "abababababab",
+        }
     ]
     assert fmt.audit_frame(events.iloc[0:0]).empty
 

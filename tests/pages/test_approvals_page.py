@@ -148,8 +148,11 @@ def test_the_admin_sets_the_approvals_each_kind_needs(open_as, demo_db):  # noqa
     rules = at.data_editor[0].value
     assert dict(zip(rules["kind"], rules["approvals"], strict=True))["promote"] == 2
     row = list(rules["kind"]).index("promote")
-    at.session_state["apr_rules_editor"] = {"edited_rows": {row: {"approvals": 1}}, "added_rows": [],
-                                            "deleted_rows": []}  # fmt: skip  (a cell edit, as the browser sends it)
+    at.session_state["apr_rules_editor"] = {
+        "edited_rows": {row: {"approvals": 1}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }  # fmt: skip  (a cell edit, as the browser sends it)
     at = _ok(at.button(key="apr_rules_save").click().run())
     assert settings.get(demo_db, "approvals.required")["promote"] == 1
 

@@ -109,7 +109,11 @@ def test_create_move_and_close_an_item_with_its_outcome(open_as, demo_db):
     at = _ok(at.button[[b.label for b in at.button].index("Close as done")].click().run())
     done = backlog.get_item(demo_db, item.id).item
     assert (done.status, done.outcome_metric, done.outcome_before, done.outcome_after) == (
-        "done", "pipeline failures per week", 4.0, 0.0)
+        "done",
+        "pipeline failures per week",
+        4.0,
+        0.0,
+    )
     # open statuses by default: the done item leaves the list, the Done filter brings it back
     assert at.info and "No items match" in at.info[0].value
     at.multiselect(key="bl_filter_status").select("done")

@@ -61,8 +61,15 @@ def test_nav_lists_pages_by_role(tmp_path):
         (tmp_path / spec.path).write_text("")
     titles = {role: [p.title for p in nav.visible_pages(role, root=tmp_path)] for role in Role}
     everyone = [
-        "Overview", "Feedback", "Monitoring", "Experiments", "Models", "Backlog",
-        "Approvals", "Audit log", "My account",
+        "Overview",
+        "Feedback",
+        "Monitoring",
+        "Experiments",
+        "Models",
+        "Backlog",
+        "Approvals",
+        "Audit log",
+        "My account",
     ]
     assert titles[Role.viewer] == everyone
     assert titles[Role.analyst] == titles[Role.approver] == everyone[:1] + ["Data"] + everyone[1:]
@@ -212,7 +219,11 @@ def test_overview_shows_the_loop_counts(signed_in):
     at = signed_in("viewer")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {
-        "Predictions": "0", "Outcomes": "0", "Feedback": "0", "Model versions": "0", "Champion": "—",
+        "Predictions": "0",
+        "Outcomes": "0",
+        "Feedback": "0",
+        "Model versions": "0",
+        "Champion": "—",
     }
     assert at.info  # the empty-loop hint
 
@@ -266,6 +277,8 @@ def test_audit_paginates(signed_in, make_user, page_db):
     at.selectbox(key="audit_action").select("user.unlock").run()  # a new filter starts at page 1
     assert at.pagination[0].value == 1
     assert list(at.dataframe[0].value["id"]) == list(range(61, 11, -1))
+
+
 def test_audit_csv_download_is_offered(signed_in):
     at = _open_audit(signed_in)
     assert [b.label for b in at.download_button] == ["Download CSV"]

@@ -20,7 +20,6 @@ ANALYST = Actor("ana@example.com", Role.analyst)
 VIEWER = Actor("vic@example.com", Role.viewer)
 
 
-
 def test_create_by_hand_scores_with_rice(engine):
     item = backlog.create_item(
         engine, ANALYST, kind="tech_debt", title="  Move drift tests to one pass  ", reach=100, impact=1,

@@ -44,14 +44,24 @@ TABLES = (Prediction, Outcome, Feedback, Exposure, MetricObservation, AuditEvent
 def seed(engine) -> None:
     """What the sample files reference: model demo-churn v1 and experiment exp-demo-offer."""
     with write_session(engine) as session:
-        session.add(ModelVersion(
-            model_name=MODEL[0], version=MODEL[1],
-            feature_schema={"tenure_months": "numeric", "monthly_spend": "numeric", "plan": "categorical"},
-        ))
+        session.add(
+            ModelVersion(
+                model_name=MODEL[0],
+                version=MODEL[1],
+                feature_schema={"tenure_months": "numeric", "monthly_spend": "numeric", "plan": "categorical"},
+            )
+        )
         session.add(ModelVersion(model_name=MODEL[0], version=2))
-        session.add(Experiment(key=EXPERIMENT, name="Retention offer", variants=[
-            {"key": "control", "allocation": 0.5}, {"key": "treatment", "allocation": 0.5},
-        ]))
+        session.add(
+            Experiment(
+                key=EXPERIMENT,
+                name="Retention offer",
+                variants=[
+                    {"key": "control", "allocation": 0.5},
+                    {"key": "treatment", "allocation": 0.5},
+                ],
+            )
+        )
 
 
 def counts(engine) -> dict[str, int]:
@@ -71,9 +81,14 @@ def prediction_rows(n: int, start: int = 0, **overrides) -> list[dict]:
     rows = []
     for i in range(start, start + n):
         row = {
-            "request_id": f"r-{i:05d}", "model_name": MODEL[0], "model_version": MODEL[1],
-            "ts": f"2024-05-01T{i % 24:02d}:{i % 60:02d}:00Z", "score": round((i % 100) / 100, 2),
-            "predicted_label": i % 2, "feature_tenure_months": i % 50, "feature_plan": ["basic", "pro"][i % 2],
+            "request_id": f"r-{i:05d}",
+            "model_name": MODEL[0],
+            "model_version": MODEL[1],
+            "ts": f"2024-05-01T{i % 24:02d}:{i % 60:02d}:00Z",
+            "score": round((i % 100) / 100, 2),
+            "predicted_label": i % 2,
+            "feature_tenure_months": i % 50,
+            "feature_plan": ["basic", "pro"][i % 2],
             "cohort_region": ["EU", "US"][i % 2],
         }
         row.update(overrides)
@@ -100,9 +115,14 @@ def only_problem(exc: ImportRejected) -> Problem:
 def test_sample_files_import(engine):
     seed(engine)
     results = {}
-    for kind, name in [("predictions", "predictions.csv"), ("predictions", "predictions.parquet"),
-                       ("outcomes", "outcomes.csv"), ("feedback", "feedback.csv"),
-                       ("exposures", "exposures.csv"), ("metrics", "metrics.csv")]:
+    for kind, name in [
+        ("predictions", "predictions.csv"),
+        ("predictions", "predictions.parquet"),
+        ("outcomes", "outcomes.csv"),
+        ("feedback", "feedback.csv"),
+        ("exposures", "exposures.csv"),
+        ("metrics", "metrics.csv"),
+    ]:
         results[name] = ingest.import_file(engine, ANALYST, kind, SAMPLES / name)
     assert results["predictions.csv"].new == 10
     assert results["predictions.parquet"].new == 20
@@ -134,8 +154,9 @@ def test_viewer_may_not_import(engine):
     with pytest.raises(PermissionDenied):
         ingest.import_file(engine, Actor("v@test.io", Role.viewer), "predictions", SAMPLES / "predictions.csv")
     with pytest.raises(PermissionDenied):
-        ingest.import_frame(engine, Actor("v@test.io", Role.viewer), "predictions",
-                            pd.DataFrame(prediction_rows(1)), "frame")
+        ingest.import_frame(
+            engine, Actor("v@test.io", Role.viewer), "predictions", pd.DataFrame(prediction_rows(1)), "frame"
+        )
     assert counts(engine)["prediction"] == 0
     for role in (Role.analyst, Role.approver, Role.admin):
         ingest.import_file(engine, Actor(f"{role.name}@test.io", role), "predictions", SAMPLES / "predictions.csv")
@@ -163,9 +184,17 @@ def test_predictions_round_trip_exactly(engine):
     assert (result.rows, result.new, result.known) == (3, 3, 0)
     with write_session(engine) as session:  # a reference row through the ORM
         v1 = session.exec(select(ModelVersion).where(ModelVersion.version == 1)).one()
-        session.add(Prediction(request_id="orm", model_version_id=v1.id,
-                               ts=datetime(2024, 5, 1, 8, 0, 0, 123456, tzinfo=UTC), score=0.25, predicted_label=1,
-                               features={"tenure_months": 3}, cohorts={"region": "EU"}))
+        session.add(
+            Prediction(
+                request_id="orm",
+                model_version_id=v1.id,
+                ts=datetime(2024, 5, 1, 8, 0, 0, 123456, tzinfo=UTC),
+                score=0.25,
+                predicted_label=1,
+                features={"tenure_months": 3},
+                cohorts={"region": "EU"},
+            )
+        )
     with read_session(engine) as session:
         rows = {p.request_id: p for p in session.exec(select(Prediction)).all()}
         versions = {v.id: v.version for v in session.exec(select(ModelVersion)).all()}
@@ -184,21 +213,29 @@ def test_predictions_round_trip_exactly(engine):
     # comparisons in SQL see imported and ORM rows alike (SQLite compares the stored text)
     with read_session(engine) as session:
         same = session.exec(select(Prediction.request_id).where(Prediction.ts == orm.ts)).all()
-        later = session.exec(select(Prediction.request_id)
-                             .where(Prediction.ts > datetime(2024, 5, 1, 8, 0, 0, 123455, tzinfo=UTC))).all()
+        later = session.exec(
+            select(Prediction.request_id).where(Prediction.ts > datetime(2024, 5, 1, 8, 0, 0, 123455, tzinfo=UTC))
+        ).all()
     assert sorted(same) == ["a", "orm"]
     assert sorted(later) == ["a", "c", "orm"]
 
 
 def test_parquet_typed_columns_round_trip(engine, tmp_path):
     seed(engine)
-    frame = pd.DataFrame({
-        "request_id": ["p1", "p2"], "model_name": [MODEL[0]] * 2, "model_version": [1, 1],
-        "ts": pd.to_datetime(["2024-05-01T10:00:00.5+02:00", "2024-05-02T00:00:00Z"], utc=True, format="ISO8601"),
-        "score": [0.1, 0.9], "predicted_label": [0, 1],
-        "feature_tenure_months": [5, 6], "feature_monthly_spend": [1.25, None],
-        "feature_plan": pd.Categorical(["basic", "pro"]), "cohort_region": ["EU", None],
-    })
+    frame = pd.DataFrame(
+        {
+            "request_id": ["p1", "p2"],
+            "model_name": [MODEL[0]] * 2,
+            "model_version": [1, 1],
+            "ts": pd.to_datetime(["2024-05-01T10:00:00.5+02:00", "2024-05-02T00:00:00Z"], utc=True, format="ISO8601"),
+            "score": [0.1, 0.9],
+            "predicted_label": [0, 1],
+            "feature_tenure_months": [5, 6],
+            "feature_monthly_spend": [1.25, None],
+            "feature_plan": pd.Categorical(["basic", "pro"]),
+            "cohort_region": ["EU", None],
+        }
+    )
     path = tmp_path / "p.parquet"
     frame.to_parquet(path, index=False)
     result = ingest.import_file(engine, ANALYST, "predictions", path)
@@ -214,8 +251,11 @@ def test_parquet_typed_columns_round_trip(engine, tmp_path):
 def test_naive_and_offset_timestamps_in_a_frame(engine):
     seed(engine)
     frame = pd.DataFrame(prediction_rows(3))
-    frame["ts"] = [datetime(2024, 5, 1, 12, 0), datetime(2024, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=-5))),
-                   "2024-05-01T12:00:00+01:00"]
+    frame["ts"] = [
+        datetime(2024, 5, 1, 12, 0),
+        datetime(2024, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=-5))),
+        "2024-05-01T12:00:00+01:00",
+    ]
     ingest.import_frame(engine, ANALYST, "predictions", frame, "frame")
     with read_session(engine) as session:
         ts = {p.request_id: p.ts for p in session.exec(select(Prediction)).all()}
@@ -279,8 +319,13 @@ def test_feedback_text_is_redacted_before_storage(engine):
     assert feedback["fb-0002"].redactions == 0
     # the raw values are nowhere in the database
     with engine.connect() as conn:
-        dump = json.dumps([list(map(str, r)) for t in ("feedback", "audit_event")
-                           for r in conn.exec_driver_sql(f"SELECT * FROM {t}").all()])
+        dump = json.dumps(
+            [
+                list(map(str, r))
+                for t in ("feedback", "audit_event")
+                for r in conn.exec_driver_sql(f"SELECT * FROM {t}").all()
+            ]
+        )
     for raw in ("7946", "jane.doe@example.com", "3704 0044", "4111 1111"):
         assert raw not in dump
 
@@ -302,8 +347,9 @@ def test_reimport_and_overlap_create_no_duplicates(engine):
     assert (first.rows, first.new, first.known) == (100, 100, 0)
     same = ingest.import_file(engine, ANALYST, "predictions", csv_bytes(prediction_rows(100)), file_name="a.csv")
     assert (same.rows, same.new, same.known) == (100, 0, 100)
-    overlap = ingest.import_file(engine, ANALYST, "predictions", csv_bytes(prediction_rows(100, start=60)),
-                                 file_name="b.csv")
+    overlap = ingest.import_file(
+        engine, ANALYST, "predictions", csv_bytes(prediction_rows(100, start=60)), file_name="b.csv"
+    )
     assert (overlap.rows, overlap.new, overlap.known) == (100, 60, 40)
     assert counts(engine)["prediction"] == 160
     with engine.connect() as conn:
@@ -324,10 +370,12 @@ def test_known_rows_are_left_unchanged(engine):
 def test_experiment_natural_ids(engine):
     seed(engine)
     ingest.import_file(engine, ANALYST, "exposures", SAMPLES / "exposures.csv")
-    data = (b"experiment_key,unit_id,variant,ts\n"
-            b"exp-demo-offer,user-001,control,2024-06-01T00:00:00Z\n"  # known
-            b"exp-demo-offer,user-001,treatment,2024-06-01T00:00:00Z\n"  # new: other variant
-            b"exp-demo-offer,user-999,control,2024-06-01T00:00:00Z\n")
+    data = (
+        b"experiment_key,unit_id,variant,ts\n"
+        b"exp-demo-offer,user-001,control,2024-06-01T00:00:00Z\n"  # known
+        b"exp-demo-offer,user-001,treatment,2024-06-01T00:00:00Z\n"  # new: other variant
+        b"exp-demo-offer,user-999,control,2024-06-01T00:00:00Z\n"
+    )
     result = ingest.import_file(engine, ANALYST, "exposures", data)
     assert (result.new, result.known) == (2, 1)
     ingest.import_file(engine, ANALYST, "metrics", SAMPLES / "metrics.csv")
@@ -347,8 +395,14 @@ def test_many_rows_in_chunks_with_known_rows_mixed_in(engine, monkeypatch):
     ingest.import_frame(engine, ANALYST, "predictions", pd.DataFrame(prediction_rows(1000, start=0)), "a")
     ingest.import_frame(engine, ANALYST, "predictions", pd.DataFrame(prediction_rows(500, start=3000)), "b")
     calls = []
-    result = ingest.import_frame(engine, ANALYST, "predictions", pd.DataFrame(prediction_rows(5000)), "c",
-                                 progress=lambda f, m: calls.append((f, m)))
+    result = ingest.import_frame(
+        engine,
+        ANALYST,
+        "predictions",
+        pd.DataFrame(prediction_rows(5000)),
+        "c",
+        progress=lambda f, m: calls.append((f, m)),
+    )
     assert (result.rows, result.new, result.known) == (5000, 3500, 1500)
     assert counts(engine)["prediction"] == 5000
     fractions = [f for f, _ in calls]
@@ -373,8 +427,14 @@ def test_one_audit_event_per_import(engine):
     assert event.subject_id == result.import_id
     payload = json.loads(event.payload)
     assert payload == {
-        "kind": "predictions", "file_name": "preds.csv", "format": "csv", "rows": 10, "new": 10, "known": 0,
-        "redactions": 0, "sha256": hashlib.sha256(data).hexdigest(),
+        "kind": "predictions",
+        "file_name": "preds.csv",
+        "format": "csv",
+        "rows": 10,
+        "new": 10,
+        "known": 0,
+        "redactions": 0,
+        "sha256": hashlib.sha256(data).hexdigest(),
     }
     assert result.sha256 == payload["sha256"]
     ingest.import_file(engine, ANALYST, "predictions", data, file_name="preds.csv")
@@ -407,21 +467,24 @@ def test_missing_and_unknown_columns(engine):
     assert all(p.row is None and p.file == "bad.csv" for p in exc.problems)
 
 
-@pytest.mark.parametrize(("column", "value", "expected"), [
-    ("score", "abc", "not a finite number: 'abc'"),
-    ("score", "1.5", "score 1.5 is outside [0, 1]"),
-    ("score", "-0.1", "score -0.1 is outside [0, 1]"),
-    ("predicted_label", "1.5", "not an integer: '1.5'"),
-    ("predicted_label", "yes", "not an integer: 'yes'"),
-    ("model_version", "v1", "not an integer: 'v1'"),
-    ("ts", "2024-13-01T00:00:00", "not an ISO 8601 timestamp: '2024-13-01T00:00:00'"),
-    ("ts", "05/01/2024", "not an ISO 8601 timestamp: '05/01/2024'"),
-    ("ts", "", "missing value"),
-    ("request_id", "", "missing value"),
-    ("request_id", "x" * 201, "longer than 200 characters"),
-    ("model_version", "7", "unknown model version demo-churn v7"),
-    ("model_name", "other", "unknown model version other v1"),
-])
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("score", "abc", "not a finite number: 'abc'"),
+        ("score", "1.5", "score 1.5 is outside [0, 1]"),
+        ("score", "-0.1", "score -0.1 is outside [0, 1]"),
+        ("predicted_label", "1.5", "not an integer: '1.5'"),
+        ("predicted_label", "yes", "not an integer: 'yes'"),
+        ("model_version", "v1", "not an integer: 'v1'"),
+        ("ts", "2024-13-01T00:00:00", "not an ISO 8601 timestamp: '2024-13-01T00:00:00'"),
+        ("ts", "05/01/2024", "not an ISO 8601 timestamp: '05/01/2024'"),
+        ("ts", "", "missing value"),
+        ("request_id", "", "missing value"),
+        ("request_id", "x" * 201, "longer than 200 characters"),
+        ("model_version", "7", "unknown model version demo-churn v7"),
+        ("model_name", "other", "unknown model version other v1"),
+    ],
+)
 def test_bad_cell_is_named_by_row_and_column(engine, column, value, expected):
     seed(engine)
     rows = prediction_rows(5)
@@ -444,8 +507,10 @@ def test_duplicate_ids_inside_the_file(engine):
 
 def test_duplicate_composite_ids(engine):
     seed(engine)
-    data = (b"experiment_key,unit_id,metric,value\n"
-            b"exp-demo-offer,u1,converted,1\nexp-demo-offer,u1,revenue,2\nexp-demo-offer,u1,converted,0\n")
+    data = (
+        b"experiment_key,unit_id,metric,value\n"
+        b"exp-demo-offer,u1,converted,1\nexp-demo-offer,u1,revenue,2\nexp-demo-offer,u1,converted,0\n"
+    )
     problem = only_problem(rejected(engine, "metrics", data))
     assert problem.row == 4 and "duplicate experiment_key+unit_id+metric" in problem.message
 
@@ -457,8 +522,10 @@ def test_outcome_and_feedback_for_unknown_predictions(engine):
     problem = only_problem(rejected(engine, "outcomes", data))
     assert (problem.row, problem.column) == (3, "request_id")
     assert "outcome for an unknown prediction 'req-9999'" in problem.message
-    data = (b"feedback_id,ts,request_id,source,text\n"
-            b"f1,2024-05-08T00:00:00Z,,app,fine\nf2,2024-05-08T00:00:00Z,nope,app,hm\n")
+    data = (
+        b"feedback_id,ts,request_id,source,text\n"
+        b"f1,2024-05-08T00:00:00Z,,app,fine\nf2,2024-05-08T00:00:00Z,nope,app,hm\n"
+    )
     problem = only_problem(rejected(engine, "feedback", data))
     assert (problem.row, problem.column) == (3, "request_id")
     assert "feedback for an unknown prediction 'nope'" in problem.message
@@ -466,10 +533,12 @@ def test_outcome_and_feedback_for_unknown_predictions(engine):
 
 def test_unknown_experiment_and_variant(engine):
     seed(engine)
-    data = (b"experiment_key,unit_id,variant,ts\n"
-            b"exp-demo-offer,u1,control,2024-05-01T00:00:00Z\n"
-            b"exp-nope,u2,control,2024-05-01T00:00:00Z\n"
-            b"exp-demo-offer,u3,blue,2024-05-01T00:00:00Z\n")
+    data = (
+        b"experiment_key,unit_id,variant,ts\n"
+        b"exp-demo-offer,u1,control,2024-05-01T00:00:00Z\n"
+        b"exp-nope,u2,control,2024-05-01T00:00:00Z\n"
+        b"exp-demo-offer,u3,blue,2024-05-01T00:00:00Z\n"
+    )
     exc = rejected(engine, "exposures", data)
     assert exc.total == 2
     first, second = exc.problems
@@ -595,8 +664,17 @@ def test_timestamp_text_matches_what_sqlalchemy_stores():
 
     from services.ingest.write import format_timestamps
 
-    values = [0, 1, -1, 951_782_400_000_000, 1_714_564_800_123_456, 253_402_300_799_999_999,
-              -30_610_224_000_000_000, None, 4_102_444_800_000_000]
+    values = [
+        0,
+        1,
+        -1,
+        951_782_400_000_000,
+        1_714_564_800_123_456,
+        253_402_300_799_999_999,
+        -30_610_224_000_000_000,
+        None,
+        4_102_444_800_000_000,
+    ]
     arr = pa.array(values, pa.timestamp("us", tz="UTC"))
     expected = pc.strftime(arr, format="%Y-%m-%d %H:%M:%S")  # reference (slow) implementation
     assert format_timestamps(arr).to_pylist() == expected.to_pylist()

@@ -26,8 +26,28 @@ FEEDBACK_COLUMNS = ["feedback_id", "ts", "source", "rating", "text", "category"]
 cell_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
 odd_cell = st.one_of(
     cell_text,
-    st.sampled_from(["", "nan", "NULL", "1e400", "-1", "2", "0.5", "2024-02-30", "2024-05-01T25:00:00",
-                     "2024-05-01", "1.0", "abc", '"', "\\", "\t", "\x00", "+44 20 7946 0958", "9" * 30]),
+    st.sampled_from(
+        [
+            "",
+            "nan",
+            "NULL",
+            "1e400",
+            "-1",
+            "2",
+            "0.5",
+            "2024-02-30",
+            "2024-05-01T25:00:00",
+            "2024-05-01",
+            "1.0",
+            "abc",
+            '"',
+            "\\",
+            "\t",
+            "\x00",
+            "+44 20 7946 0958",
+            "9" * 30,
+        ]
+    ),
 )
 
 
@@ -41,10 +61,16 @@ def _prediction_frame(n: int, batch: str = PLACEHOLDER) -> pd.DataFrame:
 
 
 def _feedback_frame(n: int, texts: list[str], batch: str = PLACEHOLDER) -> pd.DataFrame:
-    return pd.DataFrame({
-        "feedback_id": [f"fb{batch}-{i}" for i in range(n)], "ts": "2024-05-01T00:00:00Z", "source": "app",
-        "rating": "3", "text": texts[:n] + [""] * (n - len(texts[:n])), "category": "",
-    })
+    return pd.DataFrame(
+        {
+            "feedback_id": [f"fb{batch}-{i}" for i in range(n)],
+            "ts": "2024-05-01T00:00:00Z",
+            "source": "app",
+            "rating": "3",
+            "text": texts[:n] + [""] * (n - len(texts[:n])),
+            "category": "",
+        }
+    )
 
 
 @st.composite
@@ -81,8 +107,9 @@ def seeded(engine):
     return engine
 
 
-@settings(max_examples=50, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(case=malformed())
 def test_all_or_nothing(seeded, case):
     kind, data = case
@@ -103,8 +130,9 @@ def test_all_or_nothing(seeded, case):
     assert result.new + result.known == result.rows
     assert after[table] == before[table] + result.new
     assert after["audit_event"] == before["audit_event"] + 1
-    assert {k: v for k, v in after.items() if k not in (table, "audit_event")} == \
-           {k: v for k, v in before.items() if k not in (table, "audit_event")}
+    assert {k: v for k, v in after.items() if k not in (table, "audit_event")} == {
+        k: v for k, v in before.items() if k not in (table, "audit_event")
+    }
 
 
 # --- fixed cases, both databases ---------------------------------------------------------------
@@ -134,8 +162,18 @@ def test_fixed_bad_files_change_nothing(engine, data):
 
 
 AWKWARD_TEXTS = [
-    "tab\there", "new\nline", "cr\rlf\r\n", "back\\slash \\N \\t", 'quote " and \'', "ünïcødé ✓ 日本語 🚀",
-    "\x01\x1f control", "  leading and trailing  ", "", "comma, separated; semi", "\\", "\u2028 sep",
+    "tab\there",
+    "new\nline",
+    "cr\rlf\r\n",
+    "back\\slash \\N \\t",
+    "quote \" and '",
+    "ünïcødé ✓ 日本語 🚀",
+    "\x01\x1f control",
+    "  leading and trailing  ",
+    "",
+    "comma, separated; semi",
+    "\\",
+    "\u2028 sep",
 ]
 
 
