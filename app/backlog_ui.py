@@ -21,9 +21,9 @@ from services.core.roles import Actor, Role
 from services.overview import proposals
 
 PAGE_OF_EVIDENCE = {
-    "alert": "pages/monitoring.py", "drift": "pages/monitoring.py", "cohort_gap": "pages/monitoring.py",
-    "theme": "pages/feedback.py", "feedback": "pages/feedback.py", "experiment": "pages/experiments.py",
-    "judge_gate": "pages/models.py",
+    "alert": "pages/monitoring/page.py", "drift": "pages/monitoring/page.py", "cohort_gap": "pages/monitoring/page.py",
+    "theme": "pages/feedback/page.py", "feedback": "pages/feedback/page.py", "experiment": "pages/experiments/page.py",
+    "judge_gate": "pages/models/page.py",
 }  # fmt: skip
 STATUS_LABELS = {"proposed": "Proposed", "planned": "Planned", "in_progress": "In progress", "done": "Done",
                  "dropped": "Dropped"}  # fmt: skip

@@ -1,6 +1,6 @@
 """The Experiments page: pure helpers first (form values -> service arguments, readout -> tables and
 figure frames; tested without a browser), then the views that draw it (`render`, called by the thin
-pages/experiments.py).
+pages/experiments/page.py).
 
 Views: Experiments (the list, one experiment's record, its lifecycle: start, edit a draft, amend a
 started one with a reason, resume, conclude), Design (sample size, duration, MDE, power curves),

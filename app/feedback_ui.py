@@ -1,6 +1,6 @@
 """The Feedback page: pure helpers first (the filter <-> URL codec, the data editor's rows <-> triage
 edits, the tables; tested without a browser), then the views that draw it (`render`, called by the thin
-pages/feedback.py). The drawing lives in this module rather than in the page script because Streamlit
+pages/feedback/page.py). The drawing lives in this module rather than in the page script because Streamlit
 re-parses a page script on every run (for "magic"), while a module is compiled once.
 
 Feedback text, theme names, categories and e-mails come from users: the page shows them only through

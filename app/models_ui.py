@@ -1,6 +1,6 @@
 """The Models and Approvals pages: pure helpers first (tables from service results, tested without a
 browser), then the background retraining jobs, then the views (`render_models`, `render_approvals`,
-called by the thin pages/models.py and pages/approvals.py).
+called by the thin pages/models/page.py and pages/approvals/page.py).
 
 Retraining runs in a background thread, and the page polls it with st.fragment(run_every=...):
 a fit takes seconds to minutes, and a script run that waited for it (st.status with progress) would
@@ -454,7 +454,8 @@ def render_models(me: Actor, engine: Engine) -> None:
         _alias_line(aliases)
     awaiting = approvals.count_awaiting(engine, me)
     if awaiting:
-        top[2].page_link("pages/approvals.py", label=f"Approvals awaiting you: {awaiting}", icon=":material/approval:")
+        label = f"Approvals awaiting you: {awaiting}"
+        top[2].page_link("pages/approvals/page.py", label=label, icon=":material/approval:")
     page = ModelsPage(me, engine, model_name, registry.list_versions(engine, model_name), aliases)
     job_status()
     view = st.segmented_control("View", MODEL_VIEWS, default="Registry", required=True, key=K_VIEW,

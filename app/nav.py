@@ -1,6 +1,6 @@
 """Which pages exist and who may open them.
 
-To add a screen: write pages/<name>.py and make sure it has a row in PAGES below (the minimum
+To add a screen: write pages/<name>/page.py and make sure it has a row in PAGES below (the minimum
 role that may open it). A row whose file does not exist yet is skipped, so the planned screens
 are listed here already and appear in the sidebar as soon as their file lands.
 The services check permissions again on every action; hiding a page is only a convenience.
@@ -18,34 +18,35 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class PageSpec:
-    path: str  # relative to the repository root, e.g. "pages/overview.py"
+    path: str  # relative to the repository root, e.g. "pages/overview/page.py"
     title: str
     icon: str
     section: str
-    url_path: str  # must differ from the file name: see below
+    url_path: str
     min_role: Role = Role.viewer
     default: bool = False
 
 
-# Why url_path differs from the file name: Streamlit still knows its old pages/ folder convention
-# and, on the first run of a server process (and on every AppTest run), serves pages/<name>.py at
-# /<name> directly, without this entrypoint and its login gate. With distinct URL paths every
-# request goes through streamlit_app.py. (Pages also re-check the signed-in user themselves.)
+# Why each screen is a folder (pages/<screen>/page.py) and no script sits directly in pages/:
+# Streamlit still knows its old pages/ folder convention and, on the first run of a server process,
+# serves pages/<name>.py at /<name> without this entrypoint and its login gate. It only looks at
+# scripts directly in pages/, so with none there every request goes through streamlit_app.py.
+# (Pages also re-check the signed-in user themselves.)
 
 
 # The sidebar, in order. Sections group pages under a heading.
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("pages/overview.py", "Overview", ":material/dashboard:", "Loop", "home", default=True),
-    PageSpec("pages/data.py", "Data", ":material/upload_file:", "Loop", "data-import", Role.analyst),
-    PageSpec("pages/feedback.py", "Feedback", ":material/feedback:", "Loop", "feedback-queue"),
-    PageSpec("pages/monitoring.py", "Monitoring", ":material/monitor_heart:", "Loop", "monitor"),
-    PageSpec("pages/experiments.py", "Experiments", ":material/science:", "Loop", "ab-tests"),
-    PageSpec("pages/models.py", "Models", ":material/model_training:", "Loop", "model-registry"),
-    PageSpec("pages/backlog.py", "Backlog", ":material/checklist:", "Loop", "improvement-backlog"),
-    PageSpec("pages/approvals.py", "Approvals", ":material/approval:", "Governance", "approval-requests", Role.viewer),
-    PageSpec("pages/audit.py", "Audit log", ":material/receipt_long:", "Governance", "audit-log"),
-    PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", "Governance", "user-admin", Role.admin),
-    PageSpec("pages/account.py", "My account", ":material/account_circle:", "Account", "my-account"),
+    PageSpec("pages/overview/page.py", "Overview", ":material/dashboard:", "Loop", "home", default=True),
+    PageSpec("pages/data/page.py", "Data", ":material/upload_file:", "Loop", "data-import", Role.analyst),
+    PageSpec("pages/feedback/page.py", "Feedback", ":material/feedback:", "Loop", "feedback-queue"),
+    PageSpec("pages/monitoring/page.py", "Monitoring", ":material/monitor_heart:", "Loop", "monitor"),
+    PageSpec("pages/experiments/page.py", "Experiments", ":material/science:", "Loop", "ab-tests"),
+    PageSpec("pages/models/page.py", "Models", ":material/model_training:", "Loop", "model-registry"),
+    PageSpec("pages/backlog/page.py", "Backlog", ":material/checklist:", "Loop", "improvement-backlog"),
+    PageSpec("pages/approvals/page.py", "Approvals", ":material/approval:", "Governance", "approval-requests"),
+    PageSpec("pages/audit/page.py", "Audit log", ":material/receipt_long:", "Governance", "audit-log"),
+    PageSpec("pages/admin/page.py", "Admin", ":material/admin_panel_settings:", "Governance", "user-admin", Role.admin),
+    PageSpec("pages/account/page.py", "My account", ":material/account_circle:", "Account", "my-account"),
 )
 
 
@@ -72,7 +73,7 @@ def badges(actor, engine) -> dict[str, int]:
     from services.governance import approvals
 
     try:
-        return {"pages/approvals.py": approvals.count_awaiting(engine, actor)}
+        return {"pages/approvals/page.py": approvals.count_awaiting(engine, actor)}
     except Exception:  # noqa: BLE001 - the badge is a convenience; the page shows the inbox anyway
         return {}
 

@@ -48,7 +48,7 @@ def _champion_tile(engine: Engine) -> None:
         else:
             st.metric("Champion", fmt.DASH)
             st.caption("No version serves at full stage.")
-        st.page_link("pages/models.py", label="Models and rollouts", icon=":material/model_training:")
+        st.page_link("pages/models/page.py", label="Models and rollouts", icon=":material/model_training:")
 
 
 def _alerts_tile(engine: Engine) -> None:
@@ -59,7 +59,7 @@ def _alerts_tile(engine: Engine) -> None:
         other = {k: v for k, v in counts.open_by_severity.items() if k not in SEVERITIES}
         parts += [f"{v} {k}" for k, v in other.items()]
         st.caption((", ".join(parts) or "none open") + f" · {counts.acknowledged} acknowledged")
-        st.page_link("pages/monitoring.py", label="Alerts in Monitoring", icon=":material/notifications:")
+        st.page_link("pages/monitoring/page.py", label="Alerts in Monitoring", icon=":material/notifications:")
 
 
 def _feedback_tile(engine: Engine) -> None:
@@ -69,7 +69,7 @@ def _feedback_tile(engine: Engine) -> None:
                   help=f"New items; overdue means older than the {fb.sla_days}-day SLA.")  # fmt: skip
         st.caption(f"{fb.overdue:,} overdue · {fb.last_week:,} items in the last week of data "
                    f"({fb.previous_week:,} the week before)")  # fmt: skip
-        st.page_link("pages/feedback.py", label="Feedback queue", icon=":material/feedback:")
+        st.page_link("pages/feedback/page.py", label="Feedback queue", icon=":material/feedback:")
 
 
 def _experiments_tile(engine: Engine) -> None:
@@ -79,7 +79,7 @@ def _experiments_tile(engine: Engine) -> None:
         for e in running[:3]:
             progress = f", {e.progress:.0%} of planned sample" if e.progress is not None else ""
             st.caption(f"{e.name}: {_days(e.days_running)}, {e.exposures:,} exposures{progress}")
-        st.page_link("pages/experiments.py", label="Experiments", icon=":material/science:")
+        st.page_link("pages/experiments/page.py", label="Experiments", icon=":material/science:")
 
 
 def _approvals_tile(engine: Engine, actor: Actor) -> None:
@@ -91,7 +91,7 @@ def _approvals_tile(engine: Engine, actor: Actor) -> None:
                 st.caption(f"#{r.id} {r.kind} {r.subject_type} {r.subject_id} by {r.requested_by}")
         else:
             st.metric("Pending approvals", status.pending_total)
-        st.page_link("pages/approvals.py", label="Approvals", icon=":material/approval:")
+        st.page_link("pages/approvals/page.py", label="Approvals", icon=":material/approval:")
 
 
 def _backlog_tile(engine: Engine) -> None:
@@ -103,7 +103,7 @@ def _backlog_tile(engine: Engine) -> None:
         for it in items:
             score = f"{it.score:.3g}" if it.score is not None else "unscored"
             st.text(f"#{it.id} {it.title} ({it.status.replace('_', ' ')}, {score})")
-        st.page_link("pages/backlog.py", label="Backlog", icon=":material/checklist:")
+        st.page_link("pages/backlog/page.py", label="Backlog", icon=":material/checklist:")
 
 
 def _decisions(engine: Engine) -> None:
@@ -117,7 +117,7 @@ def _decisions(engine: Engine) -> None:
         hide_index=True, width="stretch",
         column_config={"when": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
     )  # fmt: skip
-    st.page_link("pages/audit.py", label="Audit log", icon=":material/receipt_long:")
+    st.page_link("pages/audit/page.py", label="Audit log", icon=":material/receipt_long:")
 
 
 def _report_downloads(engine: Engine, actor: Actor) -> None:
@@ -195,7 +195,7 @@ def _draw_monitoring(status: overview.MonitoringStatus, drift_col, metric_col) -
             st.caption("New rows arrived since the monitoring data was built: open Monitoring to refresh it.")
         if status.problem:
             st.caption(f"Monitoring: {status.problem}")
-        st.page_link("pages/monitoring.py", label="Drift in Monitoring", icon=":material/monitor_heart:")
+        st.page_link("pages/monitoring/page.py", label="Drift in Monitoring", icon=":material/monitor_heart:")
     with metric_col, st.container(border=True):
         if head is None:
             st.metric("Realized accuracy", fmt.DASH)
@@ -205,4 +205,4 @@ def _draw_monitoring(status: overview.MonitoringStatus, drift_col, metric_col) -
                       help="The last week where at least half the predictions have their outcome.")  # fmt: skip
             st.caption(f"Estimated (CBPE) for {head.estimate_week}: {_pct(head.estimate_recent)}, "
                        f"{_pct(head.labelled_share_recent)} labelled so far")  # fmt: skip
-        st.page_link("pages/monitoring.py", label="Performance in Monitoring", icon=":material/insights:")
+        st.page_link("pages/monitoring/page.py", label="Performance in Monitoring", icon=":material/insights:")

@@ -128,7 +128,7 @@ def bench_page(url: str) -> dict[str, float]:
         at.run()
         feedback_ui.cached_facets.clear()  # a first render computes the filter choices too
         start = time.perf_counter()
-        at.switch_page("pages/feedback.py").run()
+        at.switch_page("pages/feedback/page.py").run()
         firsts.append(time.perf_counter() - start)
         assert not at.exception, at.exception
         assert at.data_editor, "no queue editor on the page"

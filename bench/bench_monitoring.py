@@ -45,7 +45,7 @@ from services.core.db import make_engine, migrate  # noqa: E402
 from services.monitoring import blocks as md  # noqa: E402
 
 ANALYST = "analyst@loopdeck.demo"
-PAGE = "pages/monitoring.py"
+PAGE = "pages/monitoring/page.py"
 
 
 def build_database(url: str, scale: float) -> None:

@@ -29,7 +29,7 @@ def open_as(demo_db) -> Callable[..., AppTest]:  # noqa: F811
     with demo_db.connect() as conn:
         ids = dict(conn.execute(sa.text("SELECT role, id FROM user_account")).all())
 
-    def run(role: str, page: str = "pages/approvals.py") -> AppTest:
+    def run(role: str, page: str = "pages/approvals/page.py") -> AppTest:
         at = AppTest.from_file(str(APP), default_timeout=60)
         at.session_state[state.USER_ID] = ids[role]
         at.run()
@@ -92,7 +92,7 @@ def test_four_eyes_approve_execute_and_the_history(open_as, demo_db, candidate):
     assert approvals.get_request(demo_db, request.id).request.status == "executed"
     assert registry.aliases(demo_db, "churn").champion.id == candidate
     # The Models page's history shows it.
-    at = _ok(open_as("viewer", "pages/models.py"))
+    at = _ok(open_as("viewer", "pages/models/page.py"))
     at = _ok(at.segmented_control(key=models_ui.K_VIEW).set_value("Deployments").run())
     history = next(d.value for d in at.dataframe if "share" in d.value.columns)
     assert list(history.iloc[0][["version", "stage", "share", "to", "request"]]) == [
@@ -165,6 +165,6 @@ def test_the_navigation_shows_how_many_requests_await_the_user(demo_db, candidat
     approvals.request_change(demo_db, ANALYST, "promote", candidate, "fixes mobile", {"stage": "full"})
     approvals.request_change(demo_db, ANALYST, "canary", candidate, "try 5%",
                              {"stage": "canary", "traffic_share": 0.05})  # fmt: skip
-    assert nav.badges(APPROVER, demo_db) == {"pages/approvals.py": 2}
-    assert nav.badges(ANALYST, demo_db) == {"pages/approvals.py": 0}  # analysts do not approve
-    assert nav.badges(Actor("other@loopdeck.demo", Role.admin), demo_db) == {"pages/approvals.py": 2}
+    assert nav.badges(APPROVER, demo_db) == {"pages/approvals/page.py": 2}
+    assert nav.badges(ANALYST, demo_db) == {"pages/approvals/page.py": 0}  # analysts do not approve
+    assert nav.badges(Actor("other@loopdeck.demo", Role.admin), demo_db) == {"pages/approvals/page.py": 2}

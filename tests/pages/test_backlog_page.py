@@ -42,7 +42,7 @@ def open_as(demo_db) -> Callable[..., AppTest]:
     with demo_db.connect() as conn:
         ids = dict(conn.execute(sa.text("SELECT role, id FROM user_account")).all())
 
-    def run(role: str, page: str = "pages/backlog.py") -> AppTest:
+    def run(role: str, page: str = "pages/backlog/page.py") -> AppTest:
         at = AppTest.from_file(str(APP), default_timeout=90)
         at.session_state[state.USER_ID] = ids[role]
         at.run()
@@ -146,7 +146,7 @@ def test_items_over_time_figure_and_table():
 
 
 def test_a_concluded_experiment_files_a_backlog_item_with_its_exposures_as_reach(open_as, demo_db):
-    at = _ok(open_as("analyst", "pages/experiments.py"))
+    at = _ok(open_as("analyst", "pages/experiments/page.py"))
     at.selectbox(key="exp_pick_manage").select("retention-offer-v1")
     at = _ok(at.run())
     at.text_input(key=next(t.key for t in at.text_input if t.key and t.key.startswith("bl_from_title_"))).input(

@@ -29,7 +29,7 @@ def _table(at, column: str):
 
 def _open_data(signed_in, role="analyst"):
     at = signed_in(role)
-    return at.switch_page("pages/data.py").run()
+    return at.switch_page("pages/data/page.py").run()
 
 
 def _import(at):
@@ -49,7 +49,7 @@ def _import(at):
 def test_viewer_has_no_data_page(signed_in):
     at = signed_in("viewer")
     with pytest.raises(ValueError, match="Could not find a navigation page"):
-        at.switch_page("pages/data.py")
+        at.switch_page("pages/data/page.py")
 
 
 def test_schema_and_template_follow_the_kind(signed_in):

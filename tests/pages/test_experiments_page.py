@@ -18,7 +18,7 @@ from services.governance import approvals
 from services.monitoring import alerts as monitoring_alerts
 from tests.services.test_experiment_readout import insert, make_experiment, simulate
 
-PAGE = "pages/experiments.py"
+PAGE = "pages/experiments/page.py"
 APPROVER = Actor("approver@loopdeck.test", Role.approver)
 
 

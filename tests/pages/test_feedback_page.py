@@ -27,7 +27,7 @@ from services.feedback.triage import Edit, Patch, QueueFilter
 from tests.pages.conftest import ROLES
 from tests.services import factories
 
-PAGE = "pages/feedback.py"
+PAGE = "pages/feedback/page.py"
 MARKUP = "<script>alert(1)</script> see [link](http://x.test) and **bold** <b>b</b>\n# heading"
 
 

@@ -44,8 +44,8 @@ def test_every_page_renders_for_each_role(signed_in, role):
 def test_admin_page_is_not_registered_for_non_admins(signed_in, role):
     at = signed_in(role)
     with pytest.raises(ValueError, match="Could not find a navigation page"):
-        at.switch_page("pages/admin.py")
-    at.switch_page("pages/audit.py").run()
+        at.switch_page("pages/admin/page.py")
+    at.switch_page("pages/audit/page.py").run()
     assert texts(at.title) == ["Audit log"]
 
 
@@ -56,8 +56,8 @@ def test_sidebar_shows_who_is_signed_in(signed_in):
 
 
 def test_nav_lists_pages_by_role(tmp_path):
-    (tmp_path / "pages").mkdir()
     for spec in nav.PAGES:
+        (tmp_path / spec.path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / spec.path).write_text("")
     titles = {role: [p.title for p in nav.visible_pages(role, root=tmp_path)] for role in Role}
     everyone = [
@@ -83,10 +83,11 @@ def test_foundation_pages_exist():
 
 
 def test_a_planned_page_appears_once_its_file_exists(tmp_path):
-    (tmp_path / "pages").mkdir()
-    (tmp_path / "pages" / "overview.py").write_text("")
+    for screen in ("overview", "backlog"):
+        (tmp_path / "pages" / screen).mkdir(parents=True)
+    (tmp_path / "pages" / "overview" / "page.py").write_text("")
     assert [p.title for p in nav.visible_pages(Role.admin, root=tmp_path)] == ["Overview"]
-    (tmp_path / "pages" / "backlog.py").write_text("")
+    (tmp_path / "pages" / "backlog" / "page.py").write_text("")
     assert [p.title for p in nav.visible_pages(Role.viewer, root=tmp_path)] == ["Overview", "Backlog"]
 
 
@@ -233,7 +234,7 @@ def test_overview_shows_the_loop_counts(signed_in):
 
 def _open_audit(signed_in, role="viewer"):
     at = signed_in(role)
-    return at.switch_page("pages/audit.py").run()
+    return at.switch_page("pages/audit/page.py").run()
 
 
 def test_audit_lists_and_filters_events(signed_in, make_user):
@@ -289,7 +290,7 @@ def test_audit_csv_download_is_offered(signed_in):
 
 def _open_admin(signed_in):
     at = signed_in("admin")
-    return at.switch_page("pages/admin.py").run()
+    return at.switch_page("pages/admin/page.py").run()
 
 
 def _add_user(at, email, name, role, password="", sso_only=False):
@@ -387,7 +388,7 @@ def test_the_last_admin_cannot_disable_themselves(signed_in, page_db):
 
 def test_change_own_password(signed_in, make_user, page_db):
     at = signed_in("viewer")
-    at.switch_page("pages/account.py").run()
+    at.switch_page("pages/account/page.py").run()
     at.text_input[0].input("short")
     at.text_input[1].input("short")
     next(b for b in at.button if b.label == "Change password").click()
@@ -401,11 +402,11 @@ def test_change_own_password(signed_in, make_user, page_db):
     assert users.authenticate(page_db, "viewer@loopdeck.test", "a much longer one").role == Role.viewer
 
 
-def test_url_paths_differ_from_file_names():
-    """Streamlit's legacy pages/ convention would serve pages/<stem>.py at /<stem> without the gate."""
-    from pathlib import Path
-
-    assert all(p.url_path != Path(p.path).stem for p in nav.PAGES)
+def test_no_page_script_sits_directly_in_pages():
+    """Streamlit's legacy pages/ convention serves pages/<stem>.py at /<stem> without the gate on a
+    server's first run; each screen is a folder, so there is no such script to serve."""
+    assert not list((nav.ROOT / "pages").glob("*.py"))
+    assert all(p.path.startswith("pages/") and p.path.endswith("/page.py") for p in nav.PAGES)
     assert len({p.url_path for p in nav.PAGES}) == len(nav.PAGES)
 
 

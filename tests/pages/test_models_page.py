@@ -61,7 +61,7 @@ def open_as(demo_db) -> Callable[..., AppTest]:
     with demo_db.connect() as conn:
         ids = dict(conn.execute(sa.text("SELECT role, id FROM user_account")).all())
 
-    def run(role: str, page: str = "pages/models.py") -> AppTest:
+    def run(role: str, page: str = "pages/models/page.py") -> AppTest:
         at = AppTest.from_file(str(APP), default_timeout=60)
         at.session_state[state.USER_ID] = ids[role]
         at.run()

@@ -15,7 +15,7 @@ from services.monitoring import views as mon
 from tests.pages.conftest import app_test
 from tests.services.test_monitoring import demo_copy
 
-PAGE = "pages/monitoring.py"
+PAGE = "pages/monitoring/page.py"
 
 
 @pytest.fixture
@@ -36,6 +36,7 @@ def open_as(engine, email: str) -> AppTest:
     uid = next(u.id for u in users.list_users(engine, Actor.system()) if u.email == email)
     at = app_test()
     at.session_state[state.USER_ID] = uid
+    at.run()  # pages are registered by the entrypoint's st.navigation on the first run
     at.switch_page(PAGE)
     return at.run()
 

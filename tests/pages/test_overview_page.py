@@ -28,7 +28,7 @@ def _links(at: AppTest) -> dict[str, str]:
 def test_overview_tiles_on_the_demo(open_as, demo_db):  # noqa: F811
     backlog.create_item(demo_db, ANALYST, kind="data_quality", title="Fix session counting <b>now</b>",
                         reach=1000, impact=2, confidence=0.8, effort=2)  # fmt: skip
-    at = _ok(open_as("approver", "pages/overview.py"))
+    at = _ok(open_as("approver", "pages/overview/page.py"))
     assert at.title[0].value == "Overview"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Champion"] == "churn v2"
@@ -51,7 +51,7 @@ def test_overview_tiles_on_the_demo(open_as, demo_db):  # noqa: F811
 
 
 def test_weekly_report_download(open_as):  # noqa: F811
-    at = _ok(open_as("viewer", "pages/overview.py"))
+    at = _ok(open_as("viewer", "pages/overview/page.py"))
     assert at.selectbox(key="ov_report_week").value == "2026-W44"
     at.selectbox(key="ov_report_week").select("2026-W43")
     at = _ok(at.button(key="ov_report_prepare").click().run())
