@@ -5,74 +5,33 @@ churn-model-v2-ab four ways and by segment (platform, then region: any cohort fi
 shows the bandit allocation over time and exports CSV, HTML and PNG.
 
 Starts `streamlit run` on a free port against a fresh SQLite file with the demo loaded and drives
-Debian's Chromium with Playwright (a small copy of the foundation test's harness, as the other
-browser tests keep theirs).
+Debian's Chromium with Playwright (tests/e2e/harness.py).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from app.figures_experiments import png_unavailable
+from tests.e2e import harness
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]  # fmt: skip
 ANALYST, PASSWORD = "analyst@loopdeck.demo", "demo-analyst-2026"  # data/scenario.py DEMO_USERS
 TIMEOUT_MS = 30_000
 
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is not installed: browser tests are skipped", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: browser tests are skipped")
+sync_api = harness.skip_without_browser()
 expect = sync_api.expect
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"streamlit did not answer /_stcore/health within {seconds}s:\n{log.read_text()}")
-
-
-@dataclass(frozen=True)
-class Server:
-    base: str
-    db_url: str
+HEIGHT = 1000
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[Server]:
+def server(tmp_path_factory) -> Iterator[harness.Server]:
     from argon2 import PasswordHasher
 
     import services.core.users
@@ -90,55 +49,24 @@ def server(tmp_path_factory) -> Iterator[Server]:
     finally:
         services.core.users._hasher = hasher
     engine.dispose()
-    port, log = _free_port(), folder / "streamlit.log"
-    env = {**os.environ, "LOOPDECK_DATABASE_URL": url}
-    command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-        "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_healthy(base, proc, log)
-        yield Server(base, url)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+    with harness.running_app(url, folder) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with harness.chromium(sync_api) as chromium:
+        yield chromium
 
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    expect.set_options(timeout=TIMEOUT_MS)
-    yield page
-    context.close()
+    with harness.new_page(sync_api, browser, TIMEOUT_MS, width=1500, height=HEIGHT) as page:
+        yield page
 
 
 def _settled(page, where: str = "") -> None:
-    page.wait_for_timeout(300)
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
-    expect(page.get_by_test_id("stException"), f"{where or page.url} shows an exception").to_have_count(0)
+    harness.settled(sync_api, page, where)
 
 
 def _view(page, name: str) -> None:

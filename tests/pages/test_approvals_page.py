@@ -8,14 +8,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
-from app import models_ui, state
+from app import models_ui
 from services.core import settings
 from services.core.roles import Actor, Role
 from services.governance import approvals
 from services.models import registry, retraining
+from tests.pages.helpers import button_keys, ok, opener_by_role
 from tests.pages.test_models_page import APP, demo_template  # noqa: F401  (demo_db builds on it)
 from tests.pages.test_models_page import demo_db as demo_db  # noqa: F401  (the fixture)
 
@@ -26,16 +26,7 @@ ADMIN = Actor("admin@loopdeck.demo", Role.admin)
 
 @pytest.fixture
 def open_as(demo_db) -> Callable[..., AppTest]:  # noqa: F811
-    with demo_db.connect() as conn:
-        ids = dict(conn.execute(sa.text("SELECT role, id FROM user_account")).all())
-
-    def run(role: str, page: str = "pages/approvals/page.py") -> AppTest:
-        at = AppTest.from_file(str(APP), default_timeout=60)
-        at.session_state[state.USER_ID] = ids[role]
-        at.run()
-        return at.switch_page(page).run()
-
-    return run
+    return opener_by_role(demo_db, "pages/approvals/page.py", timeout=60)
 
 
 @pytest.fixture
@@ -45,16 +36,6 @@ def candidate(demo_db) -> int:  # noqa: F811
         demo_db, ANALYST, 2, datetime(2026, 8, 1, tzinfo=UTC), datetime(2026, 10, 8, tzinfo=UTC), seed=0
     )
     return result.version.id
-
-
-def _ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
-
-
-def _keys(at: AppTest) -> set[str]:
-    return {b.key for b in at.button if b.key}
 
 
 def _texts(at: AppTest) -> list[str]:
@@ -69,31 +50,31 @@ def test_four_eyes_approve_execute_and_the_history(open_as, demo_db, candidate):
                                                    "candidate": 0.83, "champion": 0.8, "result": "pass",
                                                    "note": ""}], "metrics": []})  # fmt: skip
     # The requester: no approve button, the four-eyes note instead.
-    at = _ok(open_as("analyst"))
+    at = ok(open_as("analyst"))
     assert any("needs the approver role" in i.value for i in at.info)
-    at = _ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("All requests").run())
+    at = ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("All requests").run())
     assert any("someone else must approve it" in i.value for i in at.info)
-    assert f"apr_approve_{request.id}" not in _keys(at) and f"apr_cancel_{request.id}" in _keys(at)
+    assert f"apr_approve_{request.id}" not in button_keys(at) and f"apr_cancel_{request.id}" in button_keys(at)
     # The approver: the inbox with its badge, the evidence, the plan.
-    at = _ok(open_as("approver"))
+    at = ok(open_as("approver"))
     assert any("1 awaiting you" in m.value and "orange-badge" in m.value for m in at.markdown)  # st.badge
     assert "v3 fixes mobile" in _texts(at) and "v3 passes" in _texts(at)
     assert any("churn v3 starts serving full traffic (90%) as the champion." in t for t in _texts(at))
     at.text_input(key=f"apr_comment_{request.id}").input("mobile fixed, web flat")
-    at = _ok(at.button(key=f"apr_approve_{request.id}").click().run())
+    at = ok(at.button(key=f"apr_approve_{request.id}").click().run())
     assert any("now approved" in s.value for s in at.success)
-    at = _ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("All requests").run())
-    at = _ok(at.button(key=f"apr_execute_{request.id}").click().run())
+    at = ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("All requests").run())
+    at = ok(at.button(key=f"apr_execute_{request.id}").click().run())
     steps = [t for t in _texts(at) if t[:2] in ("1.", "2.", "3.", "4.")]
     assert steps[0] == "1. churn v3 starts serving full traffic (90%) as the champion."
     assert "churn v2 stops serving full traffic" in steps[1] and "keeps its canary" in steps[2]
-    at = _ok(at.button(key="apr_confirm_yes").click().run())
+    at = ok(at.button(key="apr_confirm_yes").click().run())
     assert any(f"Request #{request.id} executed" in s.value for s in at.success)
     assert approvals.get_request(demo_db, request.id).request.status == "executed"
     assert registry.aliases(demo_db, "churn").champion.id == candidate
     # The Models page's history shows it.
-    at = _ok(open_as("viewer", "pages/models/page.py"))
-    at = _ok(at.segmented_control(key=models_ui.K_VIEW).set_value("Deployments").run())
+    at = ok(open_as("viewer", "pages/models/page.py"))
+    at = ok(at.segmented_control(key=models_ui.K_VIEW).set_value("Deployments").run())
     history = next(d.value for d in at.dataframe if "share" in d.value.columns)
     assert list(history.iloc[0][["version", "stage", "share", "to", "request"]]) == [
         "v3", "full", "90%", "serving", f"#{request.id}"
@@ -103,21 +84,24 @@ def test_four_eyes_approve_execute_and_the_history(open_as, demo_db, candidate):
 def test_reject_needs_a_comment_and_the_dialog_can_be_cancelled(open_as, demo_db, candidate):  # noqa: F811
     canary = approvals.request_change(demo_db, ANALYST, "canary", candidate, "try 10%",
                                       {"stage": "canary", "traffic_share": 0.1})  # fmt: skip
-    at = _ok(open_as("approver"))
+    at = ok(open_as("approver"))
     at = at.button(key=f"apr_reject_{canary.id}").click().run()
     assert [e.value for e in at.error] and "comment" in at.error[0].value
     at.text_input(key=f"apr_comment_{canary.id}").input("wait for the holdout")
-    at = _ok(at.button(key=f"apr_reject_{canary.id}").click().run())
+    at = ok(at.button(key=f"apr_reject_{canary.id}").click().run())
     assert approvals.get_request(demo_db, canary.id).request.status == "rejected"
     again = approvals.request_change(demo_db, ANALYST, "canary", candidate, "try 5%",
                                      {"stage": "canary", "traffic_share": 0.05})  # fmt: skip
     approvals.decide(demo_db, APPROVER, again.id, "approve")
-    at = _ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("All requests").run())
+    at = ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("All requests").run())
     at.selectbox(key=models_ui.K_APR_SELECTED).set_value(again.id)
-    at = _ok(at.button(key=f"apr_execute_{again.id}").click().run())
-    assert "apr_confirm_no" in _keys(at)
-    at = _ok(at.button(key="apr_confirm_no").click().run())
-    assert "apr_confirm_yes" not in _keys(at) and approvals.get_request(demo_db, again.id).request.status == "approved"
+    at = ok(at.button(key=f"apr_execute_{again.id}").click().run())
+    assert "apr_confirm_no" in button_keys(at)
+    at = ok(at.button(key="apr_confirm_no").click().run())
+    assert (
+        "apr_confirm_yes" not in button_keys(at)
+        and approvals.get_request(demo_db, again.id).request.status == "approved"
+    )
 
 
 def test_an_approved_retrain_request_runs_in_the_background(open_as, demo_db):  # noqa: F811
@@ -125,13 +109,13 @@ def test_an_approved_retrain_request_runs_in_the_background(open_as, demo_db):  
                "train_to": "2026-10-08T00:00:00+00:00", "seed": 0, "trigger": "schedule"}  # fmt: skip
     request = approvals.request_change(demo_db, ANALYST, "retrain", "churn", "weekly retrain", payload)
     approvals.decide(demo_db, APPROVER, request.id, "approve")
-    at = _ok(open_as("analyst"))
-    at = _ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("All requests").run())
-    at = _ok(at.button(key=f"apr_retrain_{request.id}").click().run())
+    at = ok(open_as("analyst"))
+    at = ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("All requests").run())
+    at = ok(at.button(key=f"apr_retrain_{request.id}").click().run())
     steps = _texts(at)  # the confirmation dialog says what will run before anything does
     assert any("starts in the background from v2" in t and "2026-08-01 to 2026-10-08" in t for t in steps)
     assert approvals.get_request(demo_db, request.id).request.status == "approved"
-    at = _ok(at.button(key="apr_confirm_yes").click().run())
+    at = ok(at.button(key="apr_confirm_yes").click().run())
     job = models_ui.job_board().wait(at.session_state[models_ui.K_JOB], timeout=120)
     assert job.error is None and job.crash is None and "Registered churn v3" in job.value.summary()
     done = approvals.get_request(demo_db, request.id).request
@@ -140,11 +124,11 @@ def test_an_approved_retrain_request_runs_in_the_background(open_as, demo_db):  
 
 
 def test_the_admin_sets_the_approvals_each_kind_needs(open_as, demo_db):  # noqa: F811
-    at = _ok(open_as("approver"))
-    at = _ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("Rules").run())
-    assert "apr_rules_save" not in _keys(at) and any("An admin sets these." in c.value for c in at.caption)
-    at = _ok(open_as("admin"))
-    at = _ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("Rules").run())
+    at = ok(open_as("approver"))
+    at = ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("Rules").run())
+    assert "apr_rules_save" not in button_keys(at) and any("An admin sets these." in c.value for c in at.caption)
+    at = ok(open_as("admin"))
+    at = ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("Rules").run())
     rules = at.data_editor[0].value
     assert dict(zip(rules["kind"], rules["approvals"], strict=True))["promote"] == 2
     row = list(rules["kind"]).index("promote")
@@ -153,7 +137,7 @@ def test_the_admin_sets_the_approvals_each_kind_needs(open_as, demo_db):  # noqa
         "added_rows": [],
         "deleted_rows": [],
     }  # fmt: skip  (a cell edit, as the browser sends it)
-    at = _ok(at.button(key="apr_rules_save").click().run())
+    at = ok(at.button(key="apr_rules_save").click().run())
     assert settings.get(demo_db, "approvals.required")["promote"] == 1
 
 

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
@@ -18,7 +17,7 @@ from services.backlog import items as backlog
 from services.core.db import make_engine
 from services.core.roles import Actor, Role
 from services.monitoring import views as mon
-from tests.pages.conftest import APP
+from tests.pages.helpers import button_keys, ok, opener_by_role
 from tests.services.test_monitoring import demo_database
 
 ANALYST = Actor("analyst@loopdeck.demo", Role.analyst)
@@ -39,38 +38,19 @@ def demo_db(tmp_path_factory, tmp_path, monkeypatch) -> Iterator[Engine]:
 
 @pytest.fixture
 def open_as(demo_db) -> Callable[..., AppTest]:
-    with demo_db.connect() as conn:
-        ids = dict(conn.execute(sa.text("SELECT role, id FROM user_account")).all())
-
-    def run(role: str, page: str = "pages/backlog/page.py") -> AppTest:
-        at = AppTest.from_file(str(APP), default_timeout=90)
-        at.session_state[state.USER_ID] = ids[role]
-        at.run()
-        return at.switch_page(page).run()
-
-    return run
-
-
-def _ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
-
-
-def _keys(at: AppTest) -> set[str]:
-    return {b.key for b in at.button if b.key}
+    return opener_by_role(demo_db, "pages/backlog/page.py", timeout=90)
 
 
 def test_analyst_accepts_the_drift_proposal_as_planned(open_as, demo_db):
-    at = _ok(open_as("analyst"))
+    at = ok(open_as("analyst"))
     assert at.title[0].value == "Backlog"
-    keys = _keys(at)
+    keys = button_keys(at)
     assert "bl_prop_plan_drift_churn_sessions_per_week" in keys
     assert any(k.startswith("bl_prop_plan_theme_") for k in keys)
     assert at.info and "No items match" in at.info[0].value
-    at = _ok(at.button(key="bl_prop_plan_drift_churn_sessions_per_week").click().run())
+    at = ok(at.button(key="bl_prop_plan_drift_churn_sessions_per_week").click().run())
     assert any("Planned as item #" in s.value for s in at.success)
-    assert "bl_prop_plan_drift_churn_sessions_per_week" not in _keys(at)
+    assert "bl_prop_plan_drift_churn_sessions_per_week" not in button_keys(at)
     items = backlog.ranked(demo_db)
     assert [(i.status, i.proposal_key) for i in items] == [("planned", "drift:churn:sessions_per_week")]
     frame = at.dataframe[0].value
@@ -80,33 +60,33 @@ def test_analyst_accepts_the_drift_proposal_as_planned(open_as, demo_db):
 
 
 def test_dismiss_is_remembered_and_can_be_restored(open_as):
-    at = _ok(open_as("analyst"))
-    theme_key = next(k for k in _keys(at) if k.startswith("bl_prop_dismiss_theme_"))
+    at = ok(open_as("analyst"))
+    theme_key = next(k for k in button_keys(at) if k.startswith("bl_prop_dismiss_theme_"))
     suffix = theme_key.removeprefix("bl_prop_dismiss_")
     at.text_input(key=f"bl_prop_reason_{suffix}").input("known issue")
-    at = _ok(at.button(key=theme_key).click().run())
-    assert theme_key not in _keys(at)
-    restore = next(k for k in _keys(at) if k.startswith("bl_prop_restore_"))
-    at = _ok(at.button(key=restore).click().run())
-    assert theme_key in _keys(at)
+    at = ok(at.button(key=theme_key).click().run())
+    assert theme_key not in button_keys(at)
+    restore = next(k for k in button_keys(at) if k.startswith("bl_prop_restore_"))
+    at = ok(at.button(key=restore).click().run())
+    assert theme_key in button_keys(at)
 
 
 def test_create_move_and_close_an_item_with_its_outcome(open_as, demo_db):
-    at = _ok(open_as("analyst"))
+    at = ok(open_as("analyst"))
     at.text_input(key="bl_new_title").input("Pin the feature pipeline <b>versions</b>")
     at.selectbox(key="bl_new_kind").select("tech_debt")
     at.number_input(key="bl_new_reach").set_value(500.0)
     at.number_input(key="bl_new_effort").set_value(2.0)
-    at = _ok(at.button[[b.label for b in at.button].index("Create item")].click().run())
+    at = ok(at.button[[b.label for b in at.button].index("Create item")].click().run())
     item = backlog.ranked(demo_db)[0]
     assert item.title == "Pin the feature pipeline <b>versions</b>" and item.score == pytest.approx(500 * 1 * 0.8 / 2)
     assert at.subheader[0].value.endswith("<b>versions</b>")  # shown as text in a heading, never as HTML
-    at = _ok(at.button(key=f"bl_move_{item.id}_in_progress").click().run())
+    at = ok(at.button(key=f"bl_move_{item.id}_in_progress").click().run())
     assert backlog.get_item(demo_db, item.id).item.status == "in_progress"
     at.text_input(key=f"bl_close_metric_{item.id}").input("pipeline failures per week")
     at.number_input(key=f"bl_close_before_{item.id}").set_value(4.0)
     at.number_input(key=f"bl_close_after_{item.id}").set_value(0.0)
-    at = _ok(at.button[[b.label for b in at.button].index("Close as done")].click().run())
+    at = ok(at.button[[b.label for b in at.button].index("Close as done")].click().run())
     done = backlog.get_item(demo_db, item.id).item
     assert (done.status, done.outcome_metric, done.outcome_before, done.outcome_after) == (
         "done",
@@ -117,15 +97,15 @@ def test_create_move_and_close_an_item_with_its_outcome(open_as, demo_db):
     # open statuses by default: the done item leaves the list, the Done filter brings it back
     assert at.info and "No items match" in at.info[0].value
     at.multiselect(key="bl_filter_status").select("done")
-    at = _ok(at.run())
+    at = ok(at.run())
     assert list(at.dataframe[0].value["status"]) == ["Done"]
 
 
 def test_viewer_reads_without_buttons(open_as, demo_db):
     backlog.create_item(demo_db, ANALYST, kind="data_quality", title="Dedupe events", status="planned")
-    at = _ok(open_as("viewer"))
+    at = ok(open_as("viewer"))
     assert list(at.dataframe[0].value["title"]) == ["Dedupe events"]
-    assert not any(k.startswith(("bl_prop_", "bl_move_")) for k in _keys(at))
+    assert not any(k.startswith(("bl_prop_", "bl_move_")) for k in button_keys(at))
     assert "Create item" not in [b.label for b in at.button]
 
 
@@ -146,13 +126,13 @@ def test_items_over_time_figure_and_table():
 
 
 def test_a_concluded_experiment_files_a_backlog_item_with_its_exposures_as_reach(open_as, demo_db):
-    at = _ok(open_as("analyst", "pages/experiments/page.py"))
+    at = ok(open_as("analyst", "pages/experiments/page.py"))
     at.selectbox(key="exp_pick_manage").select("retention-offer-v1")
-    at = _ok(at.run())
+    at = ok(at.run())
     at.text_input(key=next(t.key for t in at.text_input if t.key and t.key.startswith("bl_from_title_"))).input(
         "Ship the offer to mobile too"
     )
-    at = _ok(at.button[[b.label for b in at.button].index("Create backlog item")].click().run())
+    at = ok(at.button[[b.label for b in at.button].index("Create backlog item")].click().run())
     item = backlog.ranked(demo_db)[0]
     assert item.title == "Ship the offer to mobile too" and item.source_type is None
     detail = backlog.get_item(demo_db, item.id)

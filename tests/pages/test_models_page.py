@@ -21,6 +21,7 @@ from services.core.db import make_engine, migrate
 from services.core.schema import ModelVersion
 from services.governance import approvals
 from services.models import registry, rollout
+from tests.pages.helpers import button_keys, ok, opener_by_role
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "streamlit_app.py"
@@ -58,26 +59,11 @@ def demo_db(tmp_path_factory, tmp_path, monkeypatch) -> Iterator[Engine]:
 
 @pytest.fixture
 def open_as(demo_db) -> Callable[..., AppTest]:
-    with demo_db.connect() as conn:
-        ids = dict(conn.execute(sa.text("SELECT role, id FROM user_account")).all())
-
-    def run(role: str, page: str = "pages/models/page.py") -> AppTest:
-        at = AppTest.from_file(str(APP), default_timeout=60)
-        at.session_state[state.USER_ID] = ids[role]
-        at.run()
-        return at.switch_page(page).run()
-
-    return run
-
-
-def _ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
+    return opener_by_role(demo_db, "pages/models/page.py", timeout=60)
 
 
 def _view(at: AppTest, view: str) -> AppTest:
-    return _ok(at.segmented_control(key=models_ui.K_VIEW).set_value(view).run())
+    return ok(at.segmented_control(key=models_ui.K_VIEW).set_value(view).run())
 
 
 def _table(at: AppTest, column: str):
@@ -87,12 +73,8 @@ def _table(at: AppTest, column: str):
     return found[0]
 
 
-def _keys(at: AppTest) -> set[str]:
-    return {b.key for b in at.button if b.key}
-
-
 def test_a_viewer_sees_every_view_and_no_actions(open_as):
-    at = _ok(open_as("viewer"))
+    at = ok(open_as("viewer"))
     assert at.title[0].value == "Models"
     assert "**Champion:** v2" in at.markdown[0].value and "v1 canary 10%" in at.markdown[0].value
     versions = _table(at, "estimator")
@@ -103,19 +85,19 @@ def test_a_viewer_sees_every_view_and_no_actions(open_as):
     _view(at, "Deployments")
     history = _table(at, "share")
     assert len(history) == 4 and list(history["to"]).count("serving") == 2
-    assert "mdl_rollback_request" not in _keys(at)
+    assert "mdl_rollback_request" not in button_keys(at)
     _view(at, "Retrain")
-    assert any("analyst role" in i.value for i in at.info) and "mdl_rt_submit" not in _keys(at)
+    assert any("analyst role" in i.value for i in at.info) and "mdl_rt_submit" not in button_keys(at)
     _view(at, "Judge")
     at.selectbox(key="mdl_jd_resamples").set_value(200)
-    at = _ok(at.button(key="mdl_jd_run").click().run())
+    at = ok(at.button(key="mdl_jd_run").click().run())
     assert at.success[0].value.startswith("Verdict: ")  # v1 vs v2: a viewer may look
-    assert "mdl_req_promote" not in _keys(at)
+    assert "mdl_req_promote" not in button_keys(at)
 
 
 def test_artifact_check_passes_and_catches_a_changed_file(open_as, demo_db, tmp_path):
-    at = _ok(open_as("analyst"))
-    at = _ok(at.button(key="mdl_verify_2").click().run())
+    at = ok(open_as("analyst"))
+    at = ok(at.button(key="mdl_verify_2").click().run())
     assert "Checksum matches" in at.success[0].value
     # Point v2 at a copy of its file and change one byte: the check (and any load) refuses it.
     with demo_db.connect() as conn:
@@ -134,11 +116,11 @@ def test_artifact_check_passes_and_catches_a_changed_file(open_as, demo_db, tmp_
 def test_an_analyst_retrains_in_the_background_and_the_candidate_appears(open_as, demo_db):
     at = _view(open_as("analyst"), "Retrain")
     assert at.date_input(key="mdl_rt_to").value.isoformat() == "2026-10-08"  # leaves a labelled holdout
-    at = _ok(at.button(key="mdl_rt_submit").click().run())
+    at = ok(at.button(key="mdl_rt_submit").click().run())
     job_id = at.session_state[models_ui.K_JOB]
     job = models_ui.job_board().wait(job_id, timeout=120)
     assert job.done and job.error is None and job.crash is None and "Registered churn v3" in job.value.summary()
-    at = _ok(at.run())
+    at = ok(at.run())
     assert any("Registered churn v3 (candidate, parent v2)" in s.value for s in at.success)
     at = _view(at, "Registry")
     assert list(_table(at, "estimator")["version"])[0] == "v3"
@@ -156,14 +138,14 @@ def test_the_judge_panel_leads_to_a_promotion_request_with_its_evidence(open_as,
     retraining.retrain(demo_db, analyst, 2, datetime(2026, 8, 1, tzinfo=UTC), datetime(2026, 10, 8, tzinfo=UTC))
     at = _view(open_as("analyst"), "Judge")
     at.selectbox(key="mdl_jd_resamples").set_value(200)
-    at = _ok(at.button(key="mdl_jd_run").click().run())
+    at = ok(at.button(key="mdl_jd_run").click().run())
     assert at.success[0].value.startswith("Verdict: PASS. churn v3 passes all ")
     assert at.success[0].value.endswith(" gates against churn v2.")
     gates = _table(at, "rule")
     assert set(gates["result"]) <= {"✅ pass", "➖ not checked"} and "platform=ios" in set(gates["scope"])
     assert len(at.get("plotly_chart")) == 2
     at.text_area(key="mdl_req_comment").input("v3 fixes the mobile cohort")
-    at = _ok(at.button(key="mdl_req_promote").click().run())
+    at = ok(at.button(key="mdl_req_promote").click().run())
     assert any("Promotion requested (#1)" in s.value for s in at.success)
     request = approvals.get_request(demo_db, 1).request
     assert (request.kind, request.subject_id, request.requested_by) == ("promote", "3", "analyst@loopdeck.demo")
@@ -172,7 +154,7 @@ def test_the_judge_panel_leads_to_a_promotion_request_with_its_evidence(open_as,
     assert not at.exception and [e.value for e in at.error] == ["Request \\#1 for the same change is still pending\\."]
     at.selectbox(key="mdl_req_guardrail_metric").set_value("roc_auc")
     at.number_input(key="mdl_req_guardrail").set_value(0.01)
-    at = _ok(at.button(key="mdl_req_canary").click().run())
+    at = ok(at.button(key="mdl_req_canary").click().run())
     canary = approvals.get_request(demo_db, 2).request
     assert canary.kind == "canary" and canary.payload == {
         "stage": "canary", "traffic_share": 0.05, "guardrail": {"metric": "roc_auc", "max_drop": 0.01}}  # fmt: skip
@@ -185,12 +167,12 @@ def test_rollback_request_and_model_card_edit(open_as, demo_db):
     assert any(t.value.startswith("v1: canary 10%") and t.value.endswith(
         "guard rail: accuracy at most 0.02 below the champion (default)") for t in at.text)  # fmt: skip
     at.text_input(key="mdl_rollback_reason").input("v2 misreads mobile sessions")
-    at = _ok(at.button(key="mdl_rollback_request").click().run())
+    at = ok(at.button(key="mdl_rollback_request").click().run())
     request = approvals.list_requests(demo_db)[0]
     assert request.kind == "rollback" and request.payload == {"to_version_id": 1, "to_version": 1}
     at = _view(at, "Registry")
     at.text_area(key="mdl_card_2_limitations").input("Misreads sessions from mobile app 5.0 (since 2026-09-30).")
-    at = _ok(at.button(key="mdl_card_save_2").click().run())
+    at = ok(at.button(key="mdl_card_save_2").click().run())
     assert registry.get_version(demo_db, 2).model_card["limitations"].startswith("Misreads sessions")
     assert audit.count_events(demo_db, audit.AuditFilter(action="model.card")) == 1
 
@@ -225,7 +207,7 @@ def test_an_alert_leads_to_a_retrain_request_with_the_alert_attached(open_as, de
     assert options[:2] == ["By hand", "Schedule"] and any(o.startswith(f"Alert #{alert.id}") for o in options)
     at.selectbox(key="mdl_rt_trigger").set_value(f"alert:{alert.id}")
     at.text_area(key="mdl_rt_comment").input("the mobile accuracy alert: retrain with the corrected labels")
-    at = _ok(at.button(key="mdl_rt_request").click().run())
+    at = ok(at.button(key="mdl_rt_request").click().run())
     assert any("Retraining requested (#1)" in s.value for s in at.success)
     request = approvals.get_request(demo_db, 1).request
     assert request.kind == "retrain" and request.payload["trigger"] == f"alert:{alert.id}"
@@ -238,9 +220,11 @@ def test_an_admin_saves_the_judges_default_gates(open_as, demo_db):
     from services.models import judge
 
     at = _view(open_as("analyst"), "Judge")
-    assert "mdl_jd_save_gates" not in _keys(at) and any("an admin sets the defaults" in c.value for c in at.caption)
+    assert "mdl_jd_save_gates" not in button_keys(at) and any(
+        "an admin sets the defaults" in c.value for c in at.caption
+    )
     at = _view(open_as("admin"), "Judge")
-    at = _ok(at.button(key="mdl_jd_save_gates").click().run())
+    at = ok(at.button(key="mdl_jd_save_gates").click().run())
     assert settings.get(demo_db, judge.SETTING_KEY) == judge.default_thresholds_setting()
     assert audit.count_events(demo_db, audit.AuditFilter(action="setting.change")) == 1
 

@@ -9,16 +9,11 @@ from streamlit.testing.v1 import AppTest
 from app import figures_overview
 from services.backlog import items as backlog
 from services.core.roles import Actor, Role
+from tests.pages.helpers import ok
 from tests.pages.test_backlog_page import demo_db as demo_db  # noqa: F401  (the fixture)
 from tests.pages.test_backlog_page import open_as as open_as  # noqa: F401  (the fixture)
 
 ANALYST = Actor("analyst@loopdeck.demo", Role.analyst)
-
-
-def _ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
 
 
 def _links(at: AppTest) -> dict[str, str]:
@@ -28,7 +23,7 @@ def _links(at: AppTest) -> dict[str, str]:
 def test_overview_tiles_on_the_demo(open_as, demo_db):  # noqa: F811
     backlog.create_item(demo_db, ANALYST, kind="data_quality", title="Fix session counting <b>now</b>",
                         reach=1000, impact=2, confidence=0.8, effort=2)  # fmt: skip
-    at = _ok(open_as("approver", "pages/overview/page.py"))
+    at = ok(open_as("approver", "pages/overview/page.py"))
     assert at.title[0].value == "Overview"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Champion"] == "churn v2"
@@ -51,10 +46,10 @@ def test_overview_tiles_on_the_demo(open_as, demo_db):  # noqa: F811
 
 
 def test_weekly_report_download(open_as):  # noqa: F811
-    at = _ok(open_as("viewer", "pages/overview/page.py"))
+    at = ok(open_as("viewer", "pages/overview/page.py"))
     assert at.selectbox(key="ov_report_week").value == "2026-W44"
     at.selectbox(key="ov_report_week").select("2026-W43")
-    at = _ok(at.button(key="ov_report_prepare").click().run())
+    at = ok(at.button(key="ov_report_prepare").click().run())
     week, page, pdf = at.session_state["ov_report"]
     assert week == "2026-W43" and "What changed since last week" in page and pdf.startswith(b"%PDF")
 
