@@ -43,7 +43,9 @@ def ensure_environment(requirements: str) -> None:
 def run_app(extra: list[str]) -> int:
     ensure_environment("requirements.txt")
     subprocess.run([str(PYTHON), "-m", "services", "init-db", "--demo"], cwd=ROOT, check=True)
-    port = os.environ.get("LOOPDECK_PORT", "8501")
+    from services.core import config  # standard library only, so it runs before the venv's packages
+
+    port = str(config.ui_port())
     command = [str(PYTHON), "-m", "streamlit", "run", "streamlit_app.py", "--server.port", port, *extra]
     print(f"Loopdeck: http://localhost:{port}", flush=True)
     return subprocess.call(command, cwd=ROOT)

@@ -1,13 +1,12 @@
 """Engine and sessions. One engine per process; one session (one transaction) per action.
 
-LOOPDECK_DATABASE_URL picks the database (default: SQLite at data/loopdeck.db).
+LOOPDECK_DATABASE_URL picks the database (default: SQLite at data/loopdeck.db; see services/core/config.py).
 SQLite runs in WAL mode with foreign keys on; write transactions start with BEGIN IMMEDIATE so
 two writers queue on the lock instead of failing halfway.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,12 +16,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from services.core.config import database_url
+
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SQLITE_PATH = ROOT / "data" / "loopdeck.db"
-
-
-def database_url() -> str:
-    return os.environ.get("LOOPDECK_DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}"
 
 
 def is_sqlite(engine: Engine) -> bool:

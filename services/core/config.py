@@ -1,0 +1,72 @@
+"""Every environment variable Loopdeck reads, in one place (the README's Configuration table lists them).
+
+Each setting is a function read at call time, not a module constant, so a test or a shell can change
+the environment without reloading modules. Standard library only: run.py imports this module before
+the virtual environment exists.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR = ROOT / "data"
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str
+    meaning: str
+
+
+# The catalogue the README's table is checked against (tests/architecture/test_config.py).
+VARIABLES: tuple[Variable, ...] = (
+    Variable("LOOPDECK_DATABASE_URL", "sqlite:///data/loopdeck.db", "SQLAlchemy URL of the database"),
+    Variable("LOOPDECK_PORT", "8501", "port of the web UI started by `python3 run.py app`"),
+    Variable("LOOPDECK_ARTIFACT_DIR", "data/artifacts", "folder of the model artifacts (skops files)"),
+    Variable("LOOPDECK_ROUTING_DIR", "data/routing", "folder of the published routing files, one per model"),
+    Variable("LOOPDECK_MONITORING_CACHE_MB", "512", "memory for decoded monitoring day blocks, per process"),
+    Variable("LOOPDECK_DEMO", "unset", "Docker image only: `1` loads the demo into an empty database"),
+)
+
+
+def _get(name: str) -> str | None:
+    """The variable's value, or None when it is unset or empty (an empty value means "use the default")."""
+    return os.environ.get(name) or None
+
+
+def database_url() -> str:
+    return _get("LOOPDECK_DATABASE_URL") or f"sqlite:///{DATA_DIR / 'loopdeck.db'}"
+
+
+def ui_port() -> int:
+    return _int("LOOPDECK_PORT", 8501)
+
+
+def artifact_dir() -> Path:
+    return Path(_get("LOOPDECK_ARTIFACT_DIR") or DATA_DIR / "artifacts")
+
+
+def routing_dir() -> Path:
+    return Path(_get("LOOPDECK_ROUTING_DIR") or DATA_DIR / "routing")
+
+
+def monitoring_cache_bytes() -> int:
+    return _int("LOOPDECK_MONITORING_CACHE_MB", 512) * 2**20
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value Loopdeck cannot use; the message names it."""
+
+
+def _int(name: str, default: int) -> int:
+    raw = _get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number; it is {raw!r}.") from None
