@@ -6,10 +6,22 @@ st.session_state: every service call opens and closes its own transaction.
 
 from __future__ import annotations
 
+import logging
+
+import sqlalchemy as sa
 import streamlit as st
 from sqlalchemy.engine import Engine
 
+from services.core import db_errors
 from services.core.db import database_url, make_engine, schema_problem
+from services.core.errors import DatabaseUnavailable
+
+LOG = logging.getLogger("loopdeck")
+# What visitors read when the database cannot be opened: no host, port, user or path (the log has them).
+DATABASE_DOWN = (
+    "Loopdeck cannot open its database right now. Please try again in a minute; if it persists, "
+    "the administrator finds the cause in the server log."
+)
 
 # st.session_state keys used by the app (pages read them only through app/ helpers).
 USER_ID = "loopdeck_user_id"  # the signed-in user's id; the only identity kept between runs
@@ -33,5 +45,14 @@ def _schema_problem(url: str) -> str | None:
 
 
 def schema_problem_message() -> str | None:
-    """Checked once per process and URL: a database that is not migrated gets a clear message."""
-    return _schema_problem(database_url())
+    """Checked once per process and URL: a database that is not migrated gets a clear message. A
+    database that cannot be opened gets a generic one (not cached: it may come back), and the cause
+    goes to the server log."""
+    try:
+        return _schema_problem(database_url())
+    except (DatabaseUnavailable, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        if not isinstance(exc, DatabaseUnavailable) and not db_errors.is_connection_error(exc):
+            raise
+        reason = db_errors.explain(exc)
+        LOG.error("database unavailable: %s (hint: %s)", reason, reason.hint)
+        return DATABASE_DOWN

@@ -7,6 +7,9 @@ import getpass
 import sys
 from collections.abc import Callable
 
+import sqlalchemy as sa
+
+from services.core import db_errors
 from services.core.errors import LoopdeckError
 
 # name -> (configure parser, run). Each stage adds its commands in services/cli/<stage>.py.
@@ -123,6 +126,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command][1](args)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        if not db_errors.is_connection_error(exc):
+            raise
+        return _print_error(db_errors.explain(exc))
     except LoopdeckError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _print_error(exc)
+
+
+def _print_error(exc: LoopdeckError) -> int:
+    """One line (and a hint where there is one) instead of a traceback."""
+    print(f"error: {exc}", file=sys.stderr)
+    if getattr(exc, "hint", ""):
+        print(f"hint: {exc.hint}", file=sys.stderr)
+    return 2

@@ -16,6 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from services.core import db_errors
 from services.core.config import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +27,16 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def make_engine(url: str | None = None) -> Engine:
+    """An engine for the URL (default: LOOPDECK_DATABASE_URL). A URL that cannot name a database, or
+    names a driver that is not installed, raises DatabaseUnavailable saying so."""
     url = url or database_url()
+    try:
+        return _create_engine(url)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise db_errors.explain(exc) from exc
+
+
+def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":

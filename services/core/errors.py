@@ -35,3 +35,12 @@ class AccountDisabled(AuthenticationFailed):
 
 class SelfApprovalError(PermissionDenied):
     pass
+
+
+class DatabaseUnavailable(LoopdeckError):
+    """The database cannot be opened. The message is for the operator (it names the cause, never the
+    password); `hint` says what to do; screens show signed-out visitors only a generic line."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
