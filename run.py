@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Loopdeck's two set-up commands; needs only Python 3.11+.
 
-python3 run.py app    create .venv, install pinned deps, migrate data/loopdeck.db, load the demo
-                      on first start, serve http://localhost:8501
+python3 run.py app    create .venv, install pinned deps, migrate the database, load the demo on first
+                      start (default SQLite file only, or with --demo), serve http://localhost:8501
+                      (bound to 127.0.0.1 unless LOOPDECK_HOST says otherwise)
 python3 run.py test   create .venv, install pinned deps (+ dev), run the whole test suite
                       (extra arguments go to pytest)
 """
@@ -42,12 +43,18 @@ def ensure_environment(requirements: str) -> None:
 
 def run_app(extra: list[str]) -> int:
     ensure_environment("requirements.txt")
-    subprocess.run([str(PYTHON), "-m", "services", "init-db", "--demo"], cwd=ROOT, check=True)
     from services.core import config  # standard library only, so it runs before the venv's packages
 
-    port = str(config.ui_port())
-    command = [str(PYTHON), "-m", "streamlit", "run", "streamlit_app.py", "--server.port", port, *extra]
-    print(f"Loopdeck: http://localhost:{port}", flush=True)
+    # The demo's accounts have published passwords: load it only into the default SQLite file, or
+    # into another database when asked with --demo. A team database starts with the first-admin form.
+    wants_demo = "--demo" in extra or config.uses_default_database()
+    extra = [arg for arg in extra if arg != "--demo"]
+    init_db = [str(PYTHON), "-m", "services", "init-db", *(["--demo"] if wants_demo else [])]
+    subprocess.run(init_db, cwd=ROOT, check=True)
+    host, port = config.ui_host(), str(config.ui_port())
+    command = [str(PYTHON), "-m", "streamlit", "run", "streamlit_app.py", "--server.port", port,
+               "--server.address", host, *extra]  # fmt: skip
+    print(f"Loopdeck: http://{'localhost' if host == '127.0.0.1' else host}:{port}", flush=True)
     return subprocess.call(command, cwd=ROOT)
 
 

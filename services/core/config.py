@@ -26,6 +26,7 @@ class Variable:
 VARIABLES: tuple[Variable, ...] = (
     Variable("LOOPDECK_DATABASE_URL", "sqlite:///data/loopdeck.db", "SQLAlchemy URL of the database"),
     Variable("LOOPDECK_PORT", "8501", "port of the web UI started by `python3 run.py app`"),
+    Variable("LOOPDECK_HOST", "127.0.0.1", "address the web UI listens on (`0.0.0.0` to accept other machines)"),
     Variable("LOOPDECK_ARTIFACT_DIR", "data/artifacts", "folder of the model artifacts (skops files)"),
     Variable("LOOPDECK_ROUTING_DIR", "data/routing", "folder of the published routing files, one per model"),
     Variable("LOOPDECK_MONITORING_CACHE_MB", "512", "memory for decoded monitoring day blocks, per process"),
@@ -40,6 +41,15 @@ def _get(name: str) -> str | None:
 
 def database_url() -> str:
     return _get("LOOPDECK_DATABASE_URL") or f"sqlite:///{DATA_DIR / 'loopdeck.db'}"
+
+
+def uses_default_database() -> bool:
+    """True when LOOPDECK_DATABASE_URL is unset: the SQLite file in data/ (where the demo may load)."""
+    return _get("LOOPDECK_DATABASE_URL") is None
+
+
+def ui_host() -> str:
+    return _get("LOOPDECK_HOST") or "127.0.0.1"
 
 
 def ui_port() -> int:
