@@ -4,7 +4,9 @@ LOOPDECK_TEST_POSTGRES_URL is set (each xdist worker gets its own Postgres datab
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +18,30 @@ from services.core.db import make_engine
 from services.core.roles import Actor, Role
 
 POSTGRES_URL = os.environ.get("LOOPDECK_TEST_POSTGRES_URL")
+ROOT = Path(__file__).resolve().parents[1]
+
+# Tests never write into the checkout's data/: files a service writes (model artifacts, routing files)
+# go to a folder of this test process, and so do the servers and shells the tests start (they inherit
+# the environment). Set here, at import, before any test or fixture runs.
+_SCRATCH = Path(tempfile.mkdtemp(prefix=f"loopdeck-tests-{os.getpid()}-"))
+os.environ["LOOPDECK_ARTIFACT_DIR"] = str(_SCRATCH / "artifacts")
+os.environ["LOOPDECK_ROUTING_DIR"] = str(_SCRATCH / "routing")
+
+
+def _data_folder_state() -> dict[str, int]:
+    """Every file under the checkout's data/ with its modification time (ns)."""
+    return {str(p.relative_to(ROOT)): p.stat().st_mtime_ns for p in (ROOT / "data").rglob("*") if p.is_file()}
+
+
+_DATA_BEFORE = _data_folder_state()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if a test wrote into the checkout's data/ (added or changed a file there)."""
+    changed = sorted(k for k, v in _data_folder_state().items() if _DATA_BEFORE.get(k) != v)
+    if changed:
+        print(f"\nTests wrote into the checkout's data/: {changed[:10]}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +57,7 @@ def fresh_postgres_url(label: str) -> str:
     """A Postgres database of its own for one test module (dropped and created anew), named after the
     label and the xdist worker; for tests that load a whole scenario, which the shared, truncated
     per-test database would not suit."""
-    return _recreate_database(f"{label}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
+    return _recreate_database(f"{label}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}")
 
 
 def _recreate_database(suffix: str) -> str:
@@ -44,6 +70,14 @@ def _recreate_database(suffix: str) -> str:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     admin.dispose()
     return base.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(url: str) -> None:
+    """Drop a database made by fresh_postgres_url (at the end of its module)."""
+    admin = _admin_engine()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{sa.engine.make_url(url).database}" WITH (FORCE)')
+    admin.dispose()
 
 
 def _admin_engine() -> Engine:

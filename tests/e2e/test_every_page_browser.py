@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import fresh_postgres_url
+from tests.conftest import drop_database, fresh_postgres_url
 from tests.e2e import harness
 from tests.e2e.harness import Server
 
@@ -51,6 +51,8 @@ def server(request, tmp_path_factory) -> Iterator[Server]:
     engine.dispose()
     with harness.running_app(url, folder, env={registry.ARTIFACT_DIR_ENV: str(artifacts)}) as running:
         yield running
+    if request.param == "postgres":
+        drop_database(url)
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,7 @@ from services.experiments import lifecycle as experiments
 from services.models import registry
 from services.overview import summary as overview
 from services.stats.text_themes import purity
+from tests.conftest import drop_database, fresh_postgres_url
 
 SCALE = 0.1
 POSTGRES_URL = os.environ.get("LOOPDECK_TEST_POSTGRES_URL")
@@ -48,18 +49,6 @@ class Demo:
         return self.summary.scenario
 
 
-def _postgres_demo_url() -> str:
-    """A database of its own (other tests truncate the shared one between tests)."""
-    base = sa.engine.make_url(POSTGRES_URL)
-    name = f"{base.database}_demo_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return base.set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="module")
 def scenario() -> sc.Scenario:
     return sc.build_scenario(SCALE)  # once for both backends
@@ -73,9 +62,7 @@ def demo(request, tmp_path_factory, scenario):
     else:
         if not POSTGRES_URL:
             pytest.skip("LOOPDECK_TEST_POSTGRES_URL is not set: Postgres runs are skipped")
-        engine = make_engine(_postgres_demo_url())
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
+        engine = make_engine(fresh_postgres_url("demo"))  # of its own: other tests truncate the shared one
     SQLModel.metadata.create_all(engine)
     output: list[str] = []
     with pytest.MonkeyPatch.context() as mp:
@@ -85,6 +72,8 @@ def demo(request, tmp_path_factory, scenario):
         summary = load_demo(engine, echo=output.append, scenario=scenario)
     yield Demo(engine, summary, output, folder / "artifacts")
     engine.dispose()
+    if request.param == "postgres":
+        drop_database(engine.url.render_as_string(hide_password=False))
 
 
 def _read(engine, query) -> pd.DataFrame:
