@@ -114,7 +114,8 @@ def bench_page(url: str) -> dict[str, float]:
     """AppTest timings of the Feedback page, signed in as an analyst."""
     from streamlit.testing.v1 import AppTest
 
-    from app import feedback_ui, state
+    from app import state
+    from pages.feedback import context, keys
 
     os.environ["LOOPDECK_DATABASE_URL"] = url
     engine = make_engine(url)
@@ -126,7 +127,7 @@ def bench_page(url: str) -> dict[str, float]:
         at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
         at.session_state[state.USER_ID] = analyst.user_id
         at.run()
-        feedback_ui.cached_facets.clear()  # a first render computes the filter choices too
+        context.cached_facets.clear()  # a first render computes the filter choices too
         start = time.perf_counter()
         at.switch_page("pages/feedback/page.py").run()
         firsts.append(time.perf_counter() - start)
@@ -141,16 +142,16 @@ def bench_page(url: str) -> dict[str, float]:
         searches.append(time.perf_counter() - start)
         assert not at.exception, at.exception
         start = time.perf_counter()
-        at.segmented_control(key=feedback_ui.VIEW).set_value("Review").run()
+        at.segmented_control(key=keys.VIEW).set_value("Review").run()
         reviews.append(time.perf_counter() - start)
-        feedback_ui.cached_theme_volume.clear()  # the first visit reads the volumes
+        context.cached_theme_volume.clear()  # the first visit reads the volumes
         start = time.perf_counter()
-        at.segmented_control(key=feedback_ui.VIEW).set_value("Themes").run()
+        at.segmented_control(key=keys.VIEW).set_value("Themes").run()
         theme_views.append(time.perf_counter() - start)
         assert not at.exception, at.exception
-        at.segmented_control(key=feedback_ui.VIEW).set_value("Queue").run()
+        at.segmented_control(key=keys.VIEW).set_value("Queue").run()
         start = time.perf_counter()
-        at.segmented_control(key=feedback_ui.VIEW).set_value("Themes").run()
+        at.segmented_control(key=keys.VIEW).set_value("Themes").run()
         theme_views_again.append(time.perf_counter() - start)
     figures["first render"] = statistics.median(firsts)
     figures["filter change"] = statistics.median(changes)

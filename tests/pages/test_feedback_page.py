@@ -13,8 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app import feedback_ui as ui
+from app import format as fmt
 from data import themes as demo_themes
+from pages.feedback import admin, keys, review, screen
+from pages.feedback import editor_rows as er
+from pages.feedback import filter_state as fs
+from pages.feedback import queue as queue_view
 from services.core import audit, settings, users
 from services.core.audit import AuditFilter
 from services.core.db import write_session
@@ -95,8 +99,8 @@ def test_every_view_renders_for_each_role(signed_in, queue, role):
     at = open_page(signed_in, role)
     assert texts(at.title) == ["Feedback"]
     assert {m.label: m.value for m in at.metric} == {"Matching": "12", "Overdue (SLA 3 days)": "3", "Untriaged": "12"}
-    for view in ui.VIEWS:
-        at.segmented_control(key=ui.VIEW).set_value(view).run()
+    for view in screen.VIEWS:
+        at.segmented_control(key=keys.VIEW).set_value(view).run()
         assert not at.exception, (view, at.exception)
         assert not at.error, (view, texts(at.error))
     assert ("Admin: SLA and categories" in labels(at.expander)) == (role == "admin")
@@ -109,19 +113,19 @@ def test_a_viewer_sees_the_queue_read_only(signed_in, queue):
     buttons = labels(at.button)
     for hidden in ("Save edits", "Apply to selected", "Discard edits", "Create"):
         assert hidden not in buttons
-    at.segmented_control(key=ui.VIEW).set_value("Review").run()
+    at.segmented_control(key=keys.VIEW).set_value("Review").run()
     assert "Save and next" not in labels(at.button) and not at.radio
     assert "Viewers read; analysts and above triage." in texts(at.caption)
-    at.segmented_control(key=ui.VIEW).set_value("Themes").run()
+    at.segmented_control(key=keys.VIEW).set_value("Themes").run()
     assert "Re-cluster themes" not in labels(at.button)
-    at.segmented_control(key=ui.VIEW).set_value("Training sets").run()
+    at.segmented_control(key=keys.VIEW).set_value("Training sets").run()
     assert "Create a new version" not in labels(at.button)
 
 
 def test_overdue_rows_are_flagged(signed_in, queue):
     at = open_page(signed_in)
     table = at.data_editor[0].value
-    flagged = set(table.loc[table["sla"] == ui.SLA_FLAG, "feedback_id"])
+    flagged = set(table.loc[table["sla"] == er.SLA_FLAG, "feedback_id"])
     assert flagged == {f"fb-email-5-{i}" for i in range(3)}
 
 
@@ -241,11 +245,11 @@ def test_my_queue_shows_what_is_assigned_to_me(signed_in, queue, page_db):
 
 def test_the_view_is_in_the_url_too(signed_in, queue):
     at = open_page(signed_in, view="review", source="email")
-    assert at.segmented_control(key=ui.VIEW).value == "Review"
+    assert at.segmented_control(key=keys.VIEW).value == "Review"
     assert "**1 of 3**" in texts(at.markdown)
-    at.segmented_control(key=ui.VIEW).set_value("Themes").run()
+    at.segmented_control(key=keys.VIEW).set_value("Themes").run()
     assert at.query_params == {"source": "email", "view": "themes"}  # the filter waits in the URL
-    at.segmented_control(key=ui.VIEW).set_value("Queue").run()
+    at.segmented_control(key=keys.VIEW).set_value("Queue").run()
     assert at.multiselect(key="fb_source").value == ["email"] and len(shown_ids(at)) == 3
 
 
@@ -278,7 +282,7 @@ def test_a_refused_edit_keeps_the_edits_and_says_why(signed_in, queue, page_db):
     row = list(at.data_editor[0].value["feedback_id"]).index("fb-app-0-0")
     edit(at, {row: {"status": "labelled"}})  # labelled needs a label
     at.button(key="fb_save_edits").click().run()
-    assert texts(at.error) == [ui.md_escape("1 item(s) cannot be changed, so nothing was saved: item fb-app-0-0: "
+    assert texts(at.error) == [fmt.md_escape("1 item(s) cannot be changed, so nothing was saved: item fb-app-0-0: "
                                             "a labelled item needs a corrected label")]  # fmt: skip
     assert item(page_db, queue[0]).item["status"] == "new"
     assert at.button(key="fb_save_edits").label == "Save edits (1)"
@@ -291,7 +295,7 @@ def test_a_row_someone_else_changed_is_refused(signed_in, queue, page_db):
     feedback.update_items(page_db, actor(page_db, "approver"), {queue[0]: 1}, Patch(priority="urgent"))
     at.button(key="fb_save_edits").click().run()
     expected = "were changed by someone else since you loaded them: fb-app-0-0 (by approver@loopdeck.test)"
-    assert ui.md_escape(expected) in at.error[0].value
+    assert fmt.md_escape(expected) in at.error[0].value
     assert item(page_db, queue[0]).item["priority"] == "urgent"  # not overwritten
     assert list(at.data_editor[0].value.set_index("feedback_id").loc[["fb-app-0-0"], "priority"]) == ["urgent"]
 
@@ -319,7 +323,7 @@ def test_bulk_bar_sets_the_selected_rows(signed_in, queue, page_db):
     assert "**Bulk: 5 selected row(s)**" in texts(at.markdown)
     at.selectbox(key="fb_bulk_status").select("in_review").run()
     at.selectbox(key="fb_bulk_category").select("wrong prediction").run()
-    at.selectbox(key="fb_bulk_assignee").select(ui.ME).run()
+    at.selectbox(key="fb_bulk_assignee").select(fs.ME).run()
     at.selectbox(key="fb_bulk_corrected_label").select(0).run()
     at.button(key="fb_bulk_apply").click().run()
     assert not at.exception
@@ -398,16 +402,16 @@ def test_export_follows_the_new_filters(signed_in, queue, downloads, page_db):
 
 def test_export_csv_matches_the_filter(page_db, queue):
     # The page hands export_csv the same QueueFilter it shows (the download itself needs a browser).
-    flt = ui.queue_filter(ui.state_from_params({"source": "email"}), "me@x")
+    flt = fs.queue_filter(fs.state_from_params({"source": "email"}), "me@x")
     frame = pd.read_csv(__import__("io").BytesIO(feedback.export_csv(page_db, flt)))
     assert sorted(frame["feedback_id"]) == [f"fb-email-5-{i}" for i in range(3)]
 
 
 def test_paging_through_a_long_queue(signed_in, page_db, make_user):
     make_user("analyst")
-    factories.feedback(page_db, ui.PAGE_SIZE + 5)
+    factories.feedback(page_db, queue_view.PAGE_SIZE + 5)
     at = open_page(signed_in)
-    assert len(at.data_editor[0].value) == ui.PAGE_SIZE
+    assert len(at.data_editor[0].value) == queue_view.PAGE_SIZE
     assert at.pagination
     at.pagination[0].select(2).run()
     assert len(at.data_editor[0].value) == 5
@@ -436,7 +440,7 @@ def test_open_an_item_beside_its_prediction(signed_in, queue, page_db):
 def test_review_save_and_next_changes_the_item_and_advances(signed_in, queue, page_db):
     at = open_page(signed_in, view="review", status="new", sort="oldest")
     assert "**1 of 12**" in texts(at.markdown)
-    first = at.session_state[ui.REVIEW_ITEM]
+    first = at.session_state[keys.REVIEW_ITEM]
     at.radio(key=f"fb_rv_{first}_1_label").set_value(1)
     at.selectbox(key=f"fb_rv_{first}_1_category").select("wrong prediction")
     at.button(key="FormSubmitter:" + f"fb_rv_{first}_1_form-Save and next").click().run()
@@ -446,13 +450,13 @@ def test_review_save_and_next_changes_the_item_and_advances(signed_in, queue, pa
     assert saved.item["category"] == "wrong prediction" and saved.item["label_set_by"] == "analyst@loopdeck.test"
     # The saved item left the "new" filter: the next one is now first of 11.
     assert "**1 of 11**" in texts(at.markdown)
-    assert at.session_state[ui.REVIEW_ITEM] != first
+    assert at.session_state[keys.REVIEW_ITEM] != first
     assert audit.count_events(page_db, AuditFilter(action="feedback.update", subject_id=str(first))) == 1
 
 
 def test_review_label_buttons_save_and_advance(signed_in, queue, page_db):
     at = open_page(signed_in, view="review", sort="oldest")
-    first = at.session_state[ui.REVIEW_ITEM]
+    first = at.session_state[keys.REVIEW_ITEM]
     shortcuts = {b.label: b.proto.shortcut for b in at.button if b.label.endswith("and next")}
     assert shortcuts == {"Save and next": "ctrl+enter", "Label 0 and next": "0", "Label 1 and next": "1"}
     next(b for b in at.button if b.label == "Label 0 and next").click().run()
@@ -464,24 +468,24 @@ def test_review_label_buttons_save_and_advance(signed_in, queue, page_db):
 
 def test_review_previous_and_next(signed_in, queue):
     at = open_page(signed_in, view="review")
-    start = at.session_state[ui.REVIEW_ITEM]
+    start = at.session_state[keys.REVIEW_ITEM]
     at.button(key="fb_rv_next").click().run()
     assert "**2 of 12**" in texts(at.markdown)
     at.button(key="fb_rv_prev").click().run()
-    assert at.session_state[ui.REVIEW_ITEM] == start and "**1 of 12**" in texts(at.markdown)
+    assert at.session_state[keys.REVIEW_ITEM] == start and "**1 of 12**" in texts(at.markdown)
     at.button(key="fb_rv_prev").click().run()
     assert "**12 of 12**" in texts(at.markdown)  # wraps around
 
 
 def test_review_refuses_a_stale_item(signed_in, queue, page_db):
     at = open_page(signed_in, view="review", sort="oldest")
-    first = at.session_state[ui.REVIEW_ITEM]
+    first = at.session_state[keys.REVIEW_ITEM]
     feedback.update_items(page_db, actor(page_db, "approver"), {first: 1}, Patch(status="escalated"))
     at.radio(key=f"fb_rv_{first}_1_label").set_value(0)
     at.button(key="FormSubmitter:" + f"fb_rv_{first}_1_form-Save and next").click().run()
     assert "changed by someone else" in at.error[0].value.replace("\\", "")
     assert item(page_db, first).item["status"] == "escalated"
-    assert at.session_state[ui.REVIEW_ITEM] == first  # stays, now showing the current version
+    assert at.session_state[keys.REVIEW_ITEM] == first  # stays, now showing the current version
     assert at.radio(key=f"fb_rv_{first}_2_label")
 
 
@@ -528,16 +532,16 @@ def test_recluster_rename_and_backlog_from_a_theme(signed_in, themed, page_db):
     assert message.startswith("Backlog item #1 created")
     assert audit.count_events(page_db, AuditFilter(action="theme.rename")) == 1
     at.button(key="fb_theme_to_queue").click().run()
-    assert at.segmented_control(key=ui.VIEW).value == "Queue"
+    assert at.segmented_control(key=keys.VIEW).value == "Queue"
     assert at.multiselect(key="fb_theme").value == [theme_id]
     assert at.query_params["theme"] == str(theme_id)
     assert len(at.data_editor[0].value) == themes.list_themes(page_db).set_index("id").loc[theme_id, "items"]
     # Re-clustering replaces the themes: the old theme id leaves the filter, the renamed name carries over.
-    at.segmented_control(key=ui.VIEW).set_value("Themes").run()
+    at.segmented_control(key=keys.VIEW).set_value("Themes").run()
     at.button(key="fb_recluster").click().run()
     assert not at.exception, at.exception
     assert "Mobile <b>trouble</b>" in list(at.dataframe[0].value["label"])
-    at.segmented_control(key=ui.VIEW).set_value("Queue").run()
+    at.segmented_control(key=keys.VIEW).set_value("Queue").run()
     assert not at.exception and at.multiselect(key="fb_theme").value == []
 
 
@@ -555,10 +559,10 @@ def test_training_set_from_eligible_and_from_selected_rows(signed_in, queue, pag
     next(b for b in at.button if b.label == "Verify").click().run()
     assert texts(at.success)[0].startswith("Intact: the 4 rows hash to")
     # From rows ticked in the Queue: two of the labelled ones.
-    at.segmented_control(key=ui.VIEW).set_value("Queue").run()
+    at.segmented_control(key=keys.VIEW).set_value("Queue").run()
     ids = list(at.data_editor[0].value["feedback_id"])
     edit(at, {ids.index("fb-app-0-0"): {"select": True}, ids.index("fb-app-0-1"): {"select": True}})
-    at.segmented_control(key=ui.VIEW).set_value("Training sets").run()
+    at.segmented_control(key=keys.VIEW).set_value("Training sets").run()
     next(t for t in at.text_input if t.label == "Name").input("churn-corrections")
     next(r for r in at.radio if r.label == "Items").set_value("selected")
     next(b for b in at.button if b.label == "Create a new version").click().run()
@@ -584,31 +588,31 @@ def test_admin_sets_the_sla_and_categories(signed_in, queue, page_db):
 
 
 def test_filter_state_round_trips_through_the_url():
-    state_ = ui.FilterState(
+    state_ = fs.FilterState(
         statuses=("new", "escalated"), sources=("email",), ratings=(1, 2), categories=("bug",), theme_ids=(3,),
-        assignee=ui.ME, priorities=("high",), model_ids=(7,), cohort_field="platform", cohort_value="ios",
+        assignee=fs.ME, priorities=("high",), model_ids=(7,), cohort_field="platform", cohort_value="ios",
         outcome="no", overdue=True, text="logs me out", sort="oldest", since=date(2026, 9, 1),
         until=date(2026, 9, 30), score_min=0.25, score_max=0.9, predicted=(1,), actual=(0, 1),
     )  # fmt: skip
-    params = ui.params_from_state(state_)
+    params = fs.params_from_state(state_)
     assert params["status"] == ["new", "escalated"] and params["overdue"] == "1" and params["q"] == "logs me out"
     assert params["from"] == "2026-09-01" and params["to"] == "2026-09-30"
     assert params["score_min"] == "0.25" and params["score_max"] == "0.9"
     assert params["predicted"] == ["1"] and params["actual"] == ["0", "1"]
-    assert ui.state_from_params(params) == state_
-    assert ui.params_from_state(ui.FilterState()) == {}
-    assert ui.state_from_widgets(ui.widget_values(state_)) == state_
+    assert fs.state_from_params(params) == state_
+    assert fs.params_from_state(fs.FilterState()) == {}
+    assert fs.state_from_widgets(fs.widget_values(state_)) == state_
 
 
 def test_queue_filter_from_the_state():
-    flt = ui.queue_filter(
-        ui.FilterState(assignee=ui.ME, cohort_field="platform", cohort_value="ios", outcome="yes", text=" x "), "a@b"
+    flt = fs.queue_filter(
+        fs.FilterState(assignee=fs.ME, cohort_field="platform", cohort_value="ios", outcome="yes", text=" x "), "a@b"
     )
     assert flt == QueueFilter(assignee="a@b", cohort=(("platform", "ios"),), has_outcome=True, text="x")
-    assert ui.queue_filter(ui.FilterState(cohort_field="platform"), "a@b").cohort == ()
-    assert ui.queue_filter(ui.FilterState(assignee=feedback.UNASSIGNED), "a@b").assignee == feedback.UNASSIGNED
-    dated = ui.queue_filter(
-        ui.FilterState(since=date(2026, 9, 1), until=date(2026, 9, 30), score_min=0.5, predicted=(1,), actual=(0,)),
+    assert fs.queue_filter(fs.FilterState(cohort_field="platform"), "a@b").cohort == ()
+    assert fs.queue_filter(fs.FilterState(assignee=feedback.UNASSIGNED), "a@b").assignee == feedback.UNASSIGNED
+    dated = fs.queue_filter(
+        fs.FilterState(since=date(2026, 9, 1), until=date(2026, 9, 30), score_min=0.5, predicted=(1,), actual=(0,)),
         "a@b",
     )
     assert dated.since == datetime(2026, 9, 1, tzinfo=UTC)
@@ -621,15 +625,15 @@ def test_sanitize_drops_values_the_widgets_cannot_show():
         sources=["app"], categories=["bug"], themes=[(1, "t")], assignees=["a@b"], model_versions=[(2, "m v1")],
         cohort_fields={"platform": ["ios", "web"]},
     )  # fmt: skip
-    dirty = ui.FilterState(
+    dirty = fs.FilterState(
         sources=("app", "fax"), categories=("bug", "gone"), theme_ids=(1, 9), model_ids=(2, 3), assignee="x@y",
         cohort_field="platform", cohort_value="tv",
     )  # fmt: skip
-    clean = ui.sanitize(dirty, facets)
-    assert clean == ui.FilterState(
+    clean = fs.sanitize(dirty, facets)
+    assert clean == fs.FilterState(
         sources=("app",), categories=("bug",), theme_ids=(1,), model_ids=(2,), cohort_field="platform"
     )
-    assert ui.sanitize(ui.FilterState(cohort_field="tier", cohort_value="pro"), facets).cohort_field == ""
+    assert fs.sanitize(fs.FilterState(cohort_field="tier", cohort_value="pro"), facets).cohort_field == ""
 
 
 SNAP = [
@@ -641,7 +645,7 @@ SNAP = [
 
 
 def test_edited_rows_become_edits_with_the_drawn_versions():
-    edits = ui.edits_from_editor(
+    edits = er.edits_from_editor(
         {"0": {"status": "labelled", "corrected_label": 1.0, "select": True}, 1: {"category": None, "assignee": ""}},
         SNAP,
     )
@@ -652,39 +656,40 @@ def test_edited_rows_become_edits_with_the_drawn_versions():
 
 
 def test_edits_that_change_nothing_are_no_edits():
-    assert ui.edits_from_editor({0: {"select": True}}, SNAP) == []
-    assert ui.edits_from_editor({1: {"status": "labelled", "priority": "high", "corrected_label": 1}}, SNAP) == []
-    assert ui.edits_from_editor({0: {"status": None, "priority": None}}, SNAP) == []  # cannot be emptied
-    assert ui.edits_from_editor({5: {"status": "dismissed"}}, SNAP) == []  # a row that is not there
-    assert ui.edits_from_editor({1: {"corrected_label": None}}, SNAP) == [Edit(11, 1, Patch(clear_label=True))]
+    assert er.edits_from_editor({0: {"select": True}}, SNAP) == []
+    assert er.edits_from_editor({1: {"status": "labelled", "priority": "high", "corrected_label": 1}}, SNAP) == []
+    assert er.edits_from_editor({0: {"status": None, "priority": None}}, SNAP) == []  # cannot be emptied
+    assert er.edits_from_editor({5: {"status": "dismissed"}}, SNAP) == []  # a row that is not there
+    assert er.edits_from_editor({1: {"corrected_label": None}}, SNAP) == [Edit(11, 1, Patch(clear_label=True))]
 
 
 def test_selection_and_pending_edits():
     rows = {0: {"select": True}, 1: {"select": False, "priority": "low"}}
-    assert ui.selected(rows, SNAP) == {10: 3}
-    assert ui.pending_cell_edits(rows) == 1
-    assert ui.pending_cell_edits({0: {"select": True}}) == 0
+    assert er.selected(rows, SNAP) == {10: 3}
+    assert er.pending_cell_edits(rows) == 1
+    assert er.pending_cell_edits({0: {"select": True}}) == 0
 
 
 def test_bulk_patch_from_the_bar():
-    assert ui.bulk_patch().is_empty()
-    assert ui.bulk_patch(status="dismissed", category=ui.NONE, assignee=ui.ME, me="a@b") == Patch(
+    assert er.bulk_patch().is_empty()
+    assert er.bulk_patch(status="dismissed", category=er.NONE, assignee=fs.ME, me="a@b") == Patch(
         status="dismissed", category="", assignee="a@b"
     )
-    assert ui.bulk_patch(assignee=feedback.UNASSIGNED, label=ui.CLEAR) == Patch(assignee="", clear_label=True)
-    assert ui.bulk_patch(priority="urgent", label=0) == Patch(priority="urgent", corrected_label=0)
+    assert er.bulk_patch(assignee=feedback.UNASSIGNED, label=er.CLEAR) == Patch(assignee="", clear_label=True)
+    assert er.bulk_patch(priority="urgent", label=0) == Patch(priority="urgent", corrected_label=0)
 
 
 def test_review_helpers():
-    assert ui.review_status_options("labelled") == ["labelled", "in_review"]
-    assert ui.review_default_status("new") == "labelled" and ui.review_default_status("dismissed") == "dismissed"
-    assert ui.next_after([1, 2, 3], 3) == 1 and ui.previous_before([1, 2, 3], 1) == 3
-    assert ui.next_after([1], 1) is None and ui.next_after([4, 5], 9) == 4
-    assert ui.review_position([4, 5], 5) == 1 and ui.review_position([4, 5], 9) == 0
+    assert review.review_status_options("labelled") == ["labelled", "in_review"]
+    assert review.review_default_status("new") == "labelled"
+    assert review.review_default_status("dismissed") == "dismissed"
+    assert review.next_after([1, 2, 3], 3) == 1 and review.previous_before([1, 2, 3], 1) == 3
+    assert review.next_after([1], 1) is None and review.next_after([4, 5], 9) == 4
+    assert review.review_position([4, 5], 5) == 1 and review.review_position([4, 5], 9) == 0
 
 
 def test_md_escape_makes_markup_inert():
-    escaped = ui.md_escape("**x** [a](http://b) <script> :red[y] `z`")
+    escaped = fmt.md_escape("**x** [a](http://b) <script> :red[y] `z`")
     assert "**" not in escaped.replace("\\*", "") and "](" not in escaped.replace("\\]\\(", "")
     assert escaped.startswith("\\*\\*x\\*\\*")
 
@@ -692,9 +697,9 @@ def test_md_escape_makes_markup_inert():
 def test_queue_table_of_no_rows_keeps_its_columns():
     columns = [c.key for c in feedback.QUEUE_COLUMNS if c.key != "cohorts"]
     frame = pd.DataFrame(columns=[*columns, "age_days", "overdue"])
-    table = ui.queue_table(frame)
-    assert table.empty and list(table.columns[:4]) == [ui.SELECT, "sla", "feedback_id", "age_days"]
-    assert table[ui.SELECT].dtype == bool and table["corrected_label"].dtype == "Int64"
+    table = er.queue_table(frame)
+    assert table.empty and list(table.columns[:4]) == [er.SELECT, "sla", "feedback_id", "age_days"]
+    assert table[er.SELECT].dtype == bool and table["corrected_label"].dtype == "Int64"
 
 
 def test_an_empty_queue_renders(signed_in, page_db):
@@ -704,7 +709,7 @@ def test_an_empty_queue_renders(signed_in, page_db):
 
 
 def test_categories_from_the_admin_box():
-    assert ui.categories_from_text("bug\n login ,\n\nbilling") == ["bug", "login", "billing"]
+    assert admin.categories_from_text("bug\n login ,\n\nbilling") == ["bug", "login", "billing"]
 
 
 # --- the queue's two-step reads agree with one plain joined query ---------------------------------

@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from app import figures_monitoring as figs
-from app import monitoring_ui as ui
+from pages.monitoring import frames
 from services.monitoring import views as mon
 from services.stats.calibration import reliability_diagram
 from services.stats.drift import Method
@@ -125,7 +125,7 @@ def test_cbpe_band_estimate_and_realized():
     names = [t.name for t in fig.data]
     assert names[1:] == ["estimate band (+-3 SE)", "estimated (CBPE)", "realized"]
     assert fig.data[1].fill == "tonexty" and len(fig.data[3].x) == 2  # realized only where labels are known
-    table = ui.cbpe_frame(frame)
+    table = frames.cbpe_frame(frame)
     assert table["band (+-3 SE)"].iloc[0] == "[0.780, 0.860]" and table["realized 95% CI"].iloc[2] == "—"
 
 
@@ -141,8 +141,8 @@ def test_drift_table_and_headline():
     report = mon.DriftReport(1, "churn", mon.Window(date(2026, 1, 1), date(2026, 1, 14)),
                              mon.Window(date(2026, 2, 1), date(2026, 2, 28)), (), (row,), 1, 1, 1.0, 0.5, True,
                              60_000, 70_000)  # fmt: skip
-    frame = ui.drift_frame(report)
+    frame = frames.drift_frame(report)
     assert frame.loc[0, "verdict"] == "drifted" and frame.loc[0, "tested"] == "50,000 / 50,000 (sample)"
     assert frame.loc[0, "decides when"] == "distance >= threshold" and frame.loc[0, "test chosen"] == "default rule"
     assert (frame.loc[0, "statistic"], frame.loc[0, "score"], frame.loc[0, "threshold"]) == (0.2, 0.4, 0.1)
-    assert ui.drift_headline(report).startswith("1 of 1 features drifted (100%): dataset drift")
+    assert frames.drift_headline(report).startswith("1 of 1 features drifted (100%): dataset drift")

@@ -421,7 +421,7 @@ def test_a_sampled_window_gets_the_whole_windows_test_and_verdicts(engine, monke
     shows the whole windows' counts beside them, the test is the one the unsampled report chose (a
     500-value sample alone would get KS, 5 values a chi-square or Jensen-Shannon), the verdicts agree
     where they cannot be noise, and a second computation reads the same sample."""
-    from app.monitoring_ui import drift_frame
+    from pages.monitoring.frames import drift_frame
 
     mv = _sampling_story(engine)
     before, after = W(date(2026, 3, 2), date(2026, 3, 7)), W(date(2026, 3, 8), date(2026, 3, 11))

@@ -1,0 +1,226 @@
+"""The Monitoring tables and messages, pure (tested without a browser): a service report in, a
+DataFrame or a sentence out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+from services.monitoring import alerts
+from services.monitoring import views as mon
+from services.stats import performance as perf
+
+METRIC_LABELS = {
+    "accuracy": "accuracy", "precision": "precision", "recall": "recall", "f1": "F1", "roc_auc": "ROC AUC",
+    "log_loss": "log loss", "brier": "Brier score", "positive_rate": "positive rate",
+}  # fmt: skip
+GRANULARITY_LABELS = {"day": "Daily", "week": "Weekly"}
+
+
+def num(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return f"{value:.{digits}f}"
+
+
+def interval(lo: float | None, hi: float | None, digits: int = 3) -> str:
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return "—"
+    return f"[{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def escape_md(text: str) -> str:
+    """User text inside markdown: escape what markdown would read."""
+    for ch in "\\`*_{}[]<>()#+-.!|$~":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def drift_frame(report: mon.DriftReport) -> pd.DataFrame:
+    """One row per column: the test, its score against the threshold, the verdict, and what it read."""
+    rows = []
+    for r in report.rows:
+        if r.n_reference == 0 or r.n_current == 0:
+            verdict = "no data"
+        else:
+            verdict = "drifted" if r.drifted else "no drift"
+        sampled = r.tested_reference < r.n_reference or r.tested_current < r.n_current
+        rows.append(
+            {
+                "column": r.column,
+                "role": r.role,
+                "test": r.method_label,
+                "statistic": r.statistic,
+                "score": r.score,
+                "threshold": r.threshold,
+                "decides when": "p < threshold" if r.is_p_value else "distance >= threshold",
+                "verdict": verdict,
+                "reference n": r.n_reference,
+                "current n": r.n_current,
+                "tested": f"{r.tested_reference:,} / {r.tested_current:,}" + (" (sample)" if sampled else ""),
+                "test chosen": "set by a user" if r.overridden else "default rule",
+                "why": r.reason,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def drift_headline(report: mon.DriftReport) -> str:
+    verdict = "dataset drift" if report.drifted else "no dataset drift"
+    return (
+        f"{report.n_drifted} of {report.n_features} features drifted ({report.share_drifted:.0%}): {verdict} "
+        f"(dataset drift when at least {report.drift_share:.0%} of the features drift)."
+    )
+
+
+def shifts(over: mon.DriftOverTime, columns: Sequence[str]) -> list[mon.Shift]:
+    """Columns whose drift score moved across the threshold once, earliest first."""
+    found = [s for s in (mon.shift_of(over, c) for c in columns) if s is not None]
+    return sorted(found, key=lambda s: (s.day, s.column))
+
+
+def shift_message(shift: mon.Shift) -> str:
+    return (
+        f"**{escape_md(shift.column)}** from {shift.day:%Y-%m-%d} (median score {shift.before:.3g} before, "
+        f"{shift.after:.3g} after; threshold {shift.threshold:g})"
+    )
+
+
+def cohort_frame(report: mon.CohortReport) -> pd.DataFrame:
+    """The ranked cohorts: value with interval, gap to the rest with interval, and the flags."""
+    m = report.rank_by
+    rows = []
+    for line in report.lines:
+        r = line.row
+        mc = r.metrics[m]
+        if r.too_small:
+            status = f"too small (< {report.min_size})"
+        elif r.flagged:
+            status = "flagged"
+        elif r.rank is None:
+            status = "not rankable"
+        else:
+            status = ""
+        since = ""
+        if line.reference_gap is not None:
+            since = (
+                "new since the reference"
+                if line.new_since_reference
+                else ("flagged in the reference too" if r.flagged and line.reference_flagged else "")
+            )
+        rows.append(
+            {
+                "cohort": line.label,
+                "n": r.n,
+                METRIC_LABELS[m]: mc.value,
+                "95% CI": interval(mc.ci_low, mc.ci_high),
+                "gap to the rest": r.gap,
+                "gap 95% CI": interval(r.gap_ci_low, r.gap_ci_high),
+                "status": status,
+                "rank": line.rank,
+                "gap in the reference": line.reference_gap,
+                "since the reference": since,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def cohort_points(report: mon.CohortReport) -> pd.DataFrame:
+    """Input of figures.cohort_metric_figure."""
+    m = report.rank_by
+    return pd.DataFrame(
+        [
+            {"label": line.label, "value": line.row.metrics[m].value, "ci_low": line.row.metrics[m].ci_low,
+             "ci_high": line.row.metrics[m].ci_high, "n": line.row.n, "flagged": line.row.flagged,
+             "too_small": line.row.too_small}
+            for line in report.lines
+        ]
+    )  # fmt: skip
+
+
+def metrics_frame(report: mon.CohortReport) -> pd.DataFrame:
+    """Every metric with its interval, per cohort (one or two fields) and over all rows."""
+    rows = []
+    entries = ([("all rows", report.overall)] if report.overall is not None else []) + [
+        (line.label, line.row.metrics) for line in report.lines
+    ]
+    for label, ms in entries:
+        row: dict[str, object] = {"cohort": label, "n": ms.n}
+        for mc in ms.metrics:
+            row[METRIC_LABELS[mc.metric]] = f"{num(mc.value)} {interval(mc.ci_low, mc.ci_high)}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def flagged_messages(report: mon.CohortReport) -> list[str]:
+    m = report.rank_by
+    out = []
+    for line in report.flagged:
+        r = line.row
+        worse = "above" if m in perf.LOWER_IS_BETTER else "below"
+        text = (
+            f"{line.label}: {METRIC_LABELS[m]} {num(r.metrics[m].value)} on {r.n:,} rows, "
+            f"{abs(r.gap):.3f} {worse} the rest {interval(r.gap_ci_low, r.gap_ci_high)}"
+        )
+        if line.new_since_reference:
+            text += " (new since the reference window)"
+        out.append(text)
+    return out
+
+
+def cbpe_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """services.monitoring.views.CBPEReport.metric(...) -> the table under the chart."""
+    if rows.empty:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            "window": [f"{s:%Y-%m-%d}" for s in pd.to_datetime(rows["window_start"])],
+            "predictions": rows["n"],
+            "labelled": rows["n_labelled"],
+            "labelled share": rows["labelled_share"],
+            "estimated": rows["estimate"],
+            "band (+-3 SE)": [interval(lo, hi) for lo, hi in zip(rows["lower"], rows["upper"], strict=True)],
+            "realized": rows["realized"],
+            "realized 95% CI": [
+                interval(lo, hi) for lo, hi in zip(rows["realized_ci_low"], rows["realized_ci_high"], strict=True)
+            ],
+        }
+    )
+
+
+def alerts_frame(views: Sequence[alerts.AlertView]) -> pd.DataFrame:
+    rows = []
+    for v in views:
+        a, e = v.alert, v.alert.evidence or {}
+        rows.append(
+            {
+                "id": a.id,
+                "state": a.state,
+                "severity": v.rule.severity,
+                "rule": v.rule.name,
+                "model": f"{e.get('model', v.rule.model_name)} v{e.get('model_version', '?')}",
+                "metric": v.rule.metric,
+                "value": a.value,
+                "condition": f"{v.comparison} {e.get('threshold', v.rule.threshold):g}",
+                "cohort": alerts.cohort_label(e.get("cohort")),
+                "window": v.window.label if v.window else "",
+                "opened": a.opened_at,
+                "backlog item": a.backlog_item_id,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def rules_frame(rules: Sequence) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"id": r.id, "name": r.name, "model": r.model_name, "metric": r.metric,
+             "condition": f"{r.comparison} {r.threshold:g}", "window": r.window,
+             "cohort": alerts.cohort_label(r.cohort),
+             "severity": r.severity, "enabled": r.enabled, "created by": r.created_by}
+            for r in rules
+        ]
+    )  # fmt: skip

@@ -1,0 +1,116 @@
+"""The top of the Monitoring screen: bring the monitoring data up to date, then pick the model version,
+the reference and current windows and an optional cohort filter that every tab uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from pages.monitoring import keys
+from pages.monitoring.common import ALL_ROWS, CUSTOM, set_default
+from services.core.errors import LoopdeckError
+from services.monitoring import blocks as md
+from services.monitoring import views as mon
+from services.overview import summary as overview
+
+
+@dataclass(frozen=True)
+class Selection:
+    info: mon.VersionInfo
+    reference: mon.Window
+    current: mon.Window
+    cohort_filter: dict[str, list[str]]
+    features: dict[str, str]
+    fields: list[str]
+    field_values: dict[str, list[str]]
+
+
+def prepare_data(engine: Engine) -> None:
+    """Fold new predictions and outcomes into the day blocks, with progress (first time: all of them)."""
+    status = md.sync_status(engine)
+    if not status.needs_refresh:
+        return
+    label = (
+        "Preparing the monitoring data: every prediction is read once, later imports only add their days ..."
+        if status.first_build
+        else "Adding new predictions and outcomes to the monitoring data ..."
+    )
+    with st.status(label, expanded=True) as box:
+        bar = st.progress(0.0, text="starting")
+        result = overview.refresh_monitoring(engine, lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
+        box.update(label=result.summary(), state="complete", expanded=False)
+
+
+def _window_picker(info: mon.VersionInfo, label: str, key: str, range_prefix: str, presets: dict[str, str],
+                   default: str, column, reference: mon.Window | None = None) -> mon.Window:  # fmt: skip
+    set_default(key, default)
+    options = [*presets, CUSTOM]
+    if st.session_state[key] not in options:
+        st.session_state[key] = default
+    choice = column.selectbox(label, options, format_func=lambda o: presets.get(o, "Custom range"), key=key)
+    assert info.first_day is not None and info.last_day is not None
+    if choice != CUSTOM:
+        try:
+            return mon.preset_window(info, choice, reference)
+        except LoopdeckError as exc:
+            column.warning(str(exc))
+            return mon.preset_window(info, default, reference)
+    range_key = f"{range_prefix}{info.id}"
+    fallback = mon.preset_window(info, default, reference)
+    stored = st.session_state.get(range_key)
+    if not stored or any(x < info.first_day or x > info.last_day for x in stored):
+        st.session_state[range_key] = (fallback.start, fallback.end)
+    picked = column.date_input(
+        f"{label}: days (UTC)", min_value=info.first_day, max_value=info.last_day, key=range_key, format="YYYY-MM-DD"
+    )
+    picked = tuple(picked) if isinstance(picked, list | tuple) else (picked,)
+    start = picked[0] if picked else fallback.start
+    end = picked[1] if len(picked) > 1 else start
+    return mon.Window(start, end)
+
+
+def select(engine: Engine, versions: list[mon.VersionInfo]) -> Selection:
+    by_id = {v.id: v for v in versions}
+    default = mon.default_version(versions) or versions[0]
+    set_default(keys.VERSION, default.id)
+    if st.session_state[keys.VERSION] not in by_id:
+        st.session_state[keys.VERSION] = default.id
+    top = st.columns([2, 2, 2, 3])
+    vid = top[0].selectbox(
+        "Model version", list(by_id), format_func=lambda i: f"{by_id[i].label}, {by_id[i].n_rows:,} predictions",
+        key=keys.VERSION,
+    )  # fmt: skip
+    info = by_id[vid]
+    reference = _window_picker(info, "Reference window", keys.REF, keys.REF_RANGE_PREFIX, mon.REFERENCE_PRESETS,
+                               "first14", top[1])  # fmt: skip
+    current = _window_picker(info, "Current window", keys.CUR, keys.CUR_RANGE_PREFIX, mon.CURRENT_PRESETS, "last28",
+                             top[2], reference)  # fmt: skip
+    features, fields, values = mon.version_columns(engine, info)
+    field_key = f"{keys.FILTER_FIELD_PREFIX}{vid}"
+    set_default(field_key, ALL_ROWS)
+    if st.session_state[field_key] not in [ALL_ROWS, *fields]:
+        st.session_state[field_key] = ALL_ROWS
+    with top[3]:
+        inner = st.columns(2)
+        field = inner[0].selectbox(
+            "Only rows where", [ALL_ROWS, *fields], format_func=lambda f: f or "(all rows)", key=field_key,
+            help="Restrict every tab to one cohort, e.g. platform = ios or android.",
+        )  # fmt: skip
+        cohort_filter: dict[str, list[str]] = {}
+        if field:
+            chosen = inner[1].multiselect(
+                f"{field} is", values.get(field, []), key=f"{keys.FILTER_VALUES_PREFIX}{vid}_{field}"
+            )
+            if chosen:
+                cohort_filter = {field: list(chosen)}
+    overlap = current.start <= reference.end and reference.start <= current.end
+    st.caption(
+        f"{info.label}: data from {info.first_day:%Y-%m-%d} to {info.last_day:%Y-%m-%d}, {info.n_rows:,} predictions, "
+        f"{info.n_labelled:,} with outcomes (last outcome for {info.last_labelled_day or '—'}). "
+        f"Reference {reference.label}, current {current.label}, {mon.filter_label(cohort_filter)}. Days are UTC."
+        + (" The two windows overlap." if overlap else "")
+    )
+    return Selection(info, reference, current, cohort_filter, features, fields, values)

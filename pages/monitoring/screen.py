@@ -1,0 +1,58 @@
+"""The Monitoring screen (run by pages/monitoring/page.py): windows and cohort filter on top, then lazy
+tabs (only the open tab computes).
+
+    Drift | Drift over time | Performance | Calibration | Estimated performance | Alerts
+
+Every number comes from services.monitoring.views / services.monitoring.alerts (cached there per data
+version); the views only pick inputs, format results (frames.py, pure and tested without Streamlit)
+and draw the figures of app/figures_monitoring. Viewers read everything; analysts and up also change
+drift tests, create alert rules, evaluate them, acknowledge, resolve and file alerts to the backlog
+(the services refuse anyone else anyway).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from pages.monitoring import alerts, calibration, drift, drift_over_time, estimated, header, keys, performance
+from pages.monitoring.common import set_default
+from services.core.errors import LoopdeckError
+from services.core.roles import Actor
+from services.monitoring import blocks as md
+from services.monitoring import views as mon
+
+TABS = ("Drift", "Drift over time", "Performance", "Calibration", "Estimated performance", "Alerts")
+
+
+def render(actor: Actor, engine: Engine) -> None:
+    st.title("Monitoring")
+    st.caption("Is the model still right, for whom, and since when? Drift of inputs and outputs, performance per "
+               "cohort where outcomes are known, calibration, estimates where they are not yet, and "
+               "alerts.")  # fmt: skip
+    header.prepare_data(engine)
+    versions = [v for v in mon.list_versions(engine) if v.has_data]
+    if not versions:
+        st.info("No predictions yet. Import predictions (and later their outcomes) on the Data page; they appear here.")
+        return
+    sel = header.select(engine, versions)
+    set_default(keys.TAB, TABS[0])
+    tabs = st.tabs(TABS, key=keys.TAB, on_change="rerun")
+    renderers = (
+        lambda: drift.draw(engine, actor, sel),
+        lambda: drift_over_time.draw(engine, sel),
+        lambda: performance.draw(engine, sel),
+        lambda: calibration.draw(engine, sel),
+        lambda: estimated.draw(engine, sel),
+        lambda: alerts.draw(engine, actor, sel),
+    )
+    for tab, draw in zip(tabs, renderers, strict=True):
+        if tab.open is False:
+            continue
+        with tab:
+            try:
+                draw()
+            except LoopdeckError as exc:
+                st.error(str(exc))
+    # While the user reads, decode the version's other days so that a window change reads no blob.
+    md.prefetch(engine, sel.info.id)
