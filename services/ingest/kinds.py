@@ -15,6 +15,12 @@ from dataclasses import dataclass, field
 
 # A cohort field of an exposure: a plain name (it becomes a key of a JSON column and a label on the page).
 COHORT_FIELD_MAX = 64
+# Width bounds: every step after an import (blocks, readouts, segment tables) costs per column, per
+# cohort field and per cohort value, so a file cannot make them unbounded.
+MAX_COLUMNS = 1000
+MAX_FEATURES = 500
+MAX_COHORT_FIELDS = 20
+MAX_COHORT_VALUES = 1000  # distinct values of one cohort field in one file
 COHORT_FIELD = re.compile(rf"[A-Za-z][A-Za-z0-9_]{{0,{COHORT_FIELD_MAX - 1}}}")
 
 

@@ -20,7 +20,15 @@ import sqlalchemy as sa
 from services.core.schema import Experiment, ModelVersion
 from services.feedback import pii
 from services.ingest import convert
-from services.ingest.kinds import COHORT_FIELD, COHORT_FIELD_MAX, KindSpec
+from services.ingest.kinds import (
+    COHORT_FIELD,
+    COHORT_FIELD_MAX,
+    MAX_COHORT_FIELDS,
+    MAX_COHORT_VALUES,
+    MAX_COLUMNS,
+    MAX_FEATURES,
+    KindSpec,
+)
 from services.ingest.problems import ProblemLog, quote
 
 Progress = Callable[[float, str], None]
@@ -79,6 +87,22 @@ class Header:
     fixed: dict[str, str]  # spec column name -> file column name
     features: list[tuple[str, str]]  # (file column, feature name)
     cohorts: list[tuple[str, str]]
+
+
+def check_width(columns: list[str], log: ProblemLog) -> bool:
+    """False (with the problem logged) when the file has more columns than any import may have; the
+    header is then not read column by column."""
+    if len(columns) > MAX_COLUMNS:
+        log.add(f"the file has {len(columns):,} columns; an import may have at most {MAX_COLUMNS:,}")
+        return False
+    return True
+
+
+def check_header_width(header: Header, log: ProblemLog) -> None:
+    if len(header.features) > MAX_FEATURES:
+        log.add(f"the file has {len(header.features):,} feature_ columns; at most {MAX_FEATURES:,} are allowed")
+    if len(header.cohorts) > MAX_COHORT_FIELDS:
+        log.add(f"the file has {len(header.cohorts):,} cohort_ columns; at most {MAX_COHORT_FIELDS} are allowed")
 
 
 def check_header(spec: KindSpec, columns: list[str], log: ProblemLog) -> Header:
@@ -202,7 +226,10 @@ def _duplicates(rows: _Rows, keys: dict[str, pd.Series]) -> None:
 def check_frame(
     spec: KindSpec, frame: pd.DataFrame, catalog: Catalog, log: ProblemLog, progress: Progress | None = None
 ) -> Prepared:
+    if not check_width(list(frame.columns), log):
+        log.raise_if_any()
     header = check_header(spec, list(frame.columns), log)
+    check_header_width(header, log)
     if spec.name == "exposures":
         check_cohort_fields(header, header.fixed.get("segment"), log)
     log.raise_if_any()  # rows cannot be checked against a wrong header
@@ -310,6 +337,13 @@ def _cohorts(rows: _Rows, prep: Prepared, header: Header, step) -> None:
         c = convert.to_text(rows.frame[col])
         nul = c.values.str.contains("\x00", regex=False).to_numpy(dtype=bool, na_value=False)
         rows.flag(nul, col, "contains a NUL character")
+        distinct = c.values.nunique()
+        if distinct > MAX_COHORT_VALUES:
+            rows.log.add(
+                f"cohort field {quote(name)} has {distinct:,} distinct values in this file; at most "
+                f"{MAX_COHORT_VALUES:,} are allowed (a cohort groups many rows: an id is not a cohort)",
+                column=col,
+            )
         prep.cohorts.append((name, c.values))
         step(f"checked {col}")
 
