@@ -140,3 +140,13 @@ def md_escape(text: Any) -> str:
     """Text made inert inside a markdown element (st.success, st.error, ...): service messages
     can quote what users typed (a name, an e-mail, a category)."""
     return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
+GATE_ICONS = {"pass": "✅ pass", "fail": "❌ fail", "not checked": "➖ not checked"}
+
+
+def gates_table(gates: pd.DataFrame) -> pd.DataFrame:
+    """The judge's gates (a panel's, or a request's evidence) with an icon for each result."""
+    out = gates.copy()
+    out["result"] = [GATE_ICONS.get(r, r) for r in out["result"]]
+    return out

@@ -123,7 +123,7 @@ def main() -> int:
             raise RuntimeError(at.exception[0].value)
         return elapsed
 
-    import app.overview_ui  # noqa: F401  (imports are not what we time: a server has them loaded)
+    import pages.overview.screen  # noqa: F401  (imports are not what we time: a server has them loaded)
     import services.overview.report  # noqa: F401
 
     with engine.begin() as conn:  # the worst case: the first view after new data, nothing saved yet

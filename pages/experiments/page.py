@@ -1,7 +1,8 @@
-"""Experiments: design A/B tests, pre-register them, read them without fooling yourself (drawn by
-app/experiments_ui). Every action is one service call; the services check the role and write the
-audit events; stopping goes through an approval request."""
+"""Experiments: design A/B tests, pre-register them, read them without fooling yourself (drawn by the view
+modules of pages/experiments/). Every action is one service call; the services check the role and write
+the audit events; stopping goes through an approval request."""
 
-from app import auth, experiments_ui, state
+from app import auth, state
+from pages.experiments import screen
 
-experiments_ui.render(auth.actor(), state.engine())
+screen.render(auth.actor(), state.engine())

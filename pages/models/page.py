@@ -1,7 +1,8 @@
 """Models: the registry (lineage, metrics, model card, artifact check), the deployment history, retraining
 in the background, and the judge (candidate vs champion) with requests for promotion, canary, shadow
-and rollback. Drawn by app/models_ui; every action is one service call."""
+and rollback. Drawn by the view modules of pages/models/; every action is one service call."""
 
-from app import auth, models_ui, state
+from app import auth, state
+from pages.models import screen
 
-models_ui.render_models(auth.actor(), state.engine())
+screen.render(auth.actor(), state.engine())

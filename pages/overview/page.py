@@ -3,7 +3,8 @@ Reads one service function per tile (services/overview); the weekly report downl
 
 import streamlit as st
 
-from app import auth, overview_ui, state
+from app import auth, state
+from pages.overview import screen
 
-overview_ui.render_overview(auth.actor(), state.engine())
+screen.render(auth.actor(), state.engine())
 st.caption("Times are UTC.")

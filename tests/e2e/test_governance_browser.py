@@ -22,6 +22,7 @@ pytestmark = pytest.mark.e2e
 ANALYST = ("analyst@loopdeck.demo", "demo-analyst-2026")
 APPROVER = ("approver@loopdeck.demo", "demo-approver-2026")
 TIMEOUT_MS = 30_000
+FIT_TIMEOUT_MS = 120_000  # a retraining fit in the background: 30 s was too short on a loaded 2-core box
 
 sync_api = harness.skip_without_browser()
 expect = sync_api.expect
@@ -177,7 +178,7 @@ def test_promotion_with_four_eyes_then_a_rollback(server, page):
     _view(page, "Retrain")
     page.get_by_role("button", name="Start retraining").click()
     expect(page.get_by_test_id("stProgress")).to_be_visible()  # the page is not frozen: progress is polled
-    expect(page.get_by_text("Registered churn v3 (candidate, parent v2)")).to_be_visible()
+    expect(page.get_by_text("Registered churn v3 (candidate, parent v2)")).to_be_visible(timeout=FIT_TIMEOUT_MS)
     _settled(page)
     _view(page, "Judge")
     _choose(page, "Resamples", "200")
@@ -255,7 +256,8 @@ def test_retraining_from_an_alert_is_approved_then_runs_after_the_confirmation(s
     expect(dialog.get_by_text(re.compile(rf"^1\. A retraining run of churn starts in the background from v2 .*"
                                          rf"trigger alert:{server.alert_id}\."))).to_be_visible()  # fmt: skip
     dialog.get_by_role("button", name="Execute now").click()
-    expect(page.get_by_text(re.compile(r"Registered churn v\d+ \(candidate, parent v2\)"))).to_be_visible()
+    registered = page.get_by_text(re.compile(r"Registered churn v\d+ \(candidate, parent v2\)"))
+    expect(registered).to_be_visible(timeout=FIT_TIMEOUT_MS)
     _settled(page)
 
     from services.core.db import make_engine

@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import models_ui
+from app.jobs import job_board
+from pages.approvals import keys as approval_keys
+from pages.models import keys as model_keys
 from services.core import settings
 from services.core.roles import Actor, Role
 from services.governance import approvals
@@ -52,9 +54,10 @@ def test_four_eyes_approve_execute_and_the_history(open_as, demo_db, candidate):
     # The requester: no approve button, the four-eyes note instead.
     at = ok(open_as("analyst"))
     assert any("needs the approver role" in i.value for i in at.info)
-    at = ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("All requests").run())
+    at = ok(at.segmented_control(key=approval_keys.VIEW).set_value("All requests").run())
     assert any("someone else must approve it" in i.value for i in at.info)
-    assert f"apr_approve_{request.id}" not in button_keys(at) and f"apr_cancel_{request.id}" in button_keys(at)
+    assert f"apr_approve_{request.id}" not in button_keys(at)
+    assert f"apr_cancel_{request.id}" in button_keys(at)
     # The approver: the inbox with its badge, the evidence, the plan.
     at = ok(open_as("approver"))
     assert any("1 awaiting you" in m.value and "orange-badge" in m.value for m in at.markdown)  # st.badge
@@ -63,7 +66,7 @@ def test_four_eyes_approve_execute_and_the_history(open_as, demo_db, candidate):
     at.text_input(key=f"apr_comment_{request.id}").input("mobile fixed, web flat")
     at = ok(at.button(key=f"apr_approve_{request.id}").click().run())
     assert any("now approved" in s.value for s in at.success)
-    at = ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("All requests").run())
+    at = ok(at.segmented_control(key=approval_keys.VIEW).set_value("All requests").run())
     at = ok(at.button(key=f"apr_execute_{request.id}").click().run())
     steps = [t for t in _texts(at) if t[:2] in ("1.", "2.", "3.", "4.")]
     assert steps[0] == "1. churn v3 starts serving full traffic (90%) as the champion."
@@ -74,7 +77,7 @@ def test_four_eyes_approve_execute_and_the_history(open_as, demo_db, candidate):
     assert registry.aliases(demo_db, "churn").champion.id == candidate
     # The Models page's history shows it.
     at = ok(open_as("viewer", "pages/models/page.py"))
-    at = ok(at.segmented_control(key=models_ui.K_VIEW).set_value("Deployments").run())
+    at = ok(at.segmented_control(key=model_keys.VIEW).set_value("Deployments").run())
     history = next(d.value for d in at.dataframe if "share" in d.value.columns)
     assert list(history.iloc[0][["version", "stage", "share", "to", "request"]]) == [
         "v3", "full", "90%", "serving", f"#{request.id}"
@@ -93,15 +96,13 @@ def test_reject_needs_a_comment_and_the_dialog_can_be_cancelled(open_as, demo_db
     again = approvals.request_change(demo_db, ANALYST, "canary", candidate, "try 5%",
                                      {"stage": "canary", "traffic_share": 0.05})  # fmt: skip
     approvals.decide(demo_db, APPROVER, again.id, "approve")
-    at = ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("All requests").run())
-    at.selectbox(key=models_ui.K_APR_SELECTED).set_value(again.id)
+    at = ok(at.segmented_control(key=approval_keys.VIEW).set_value("All requests").run())
+    at.selectbox(key=approval_keys.SELECTED).set_value(again.id)
     at = ok(at.button(key=f"apr_execute_{again.id}").click().run())
     assert "apr_confirm_no" in button_keys(at)
     at = ok(at.button(key="apr_confirm_no").click().run())
-    assert (
-        "apr_confirm_yes" not in button_keys(at)
-        and approvals.get_request(demo_db, again.id).request.status == "approved"
-    )
+    assert "apr_confirm_yes" not in button_keys(at)
+    assert approvals.get_request(demo_db, again.id).request.status == "approved"
 
 
 def test_an_approved_retrain_request_runs_in_the_background(open_as, demo_db):  # noqa: F811
@@ -110,13 +111,13 @@ def test_an_approved_retrain_request_runs_in_the_background(open_as, demo_db):  
     request = approvals.request_change(demo_db, ANALYST, "retrain", "churn", "weekly retrain", payload)
     approvals.decide(demo_db, APPROVER, request.id, "approve")
     at = ok(open_as("analyst"))
-    at = ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("All requests").run())
+    at = ok(at.segmented_control(key=approval_keys.VIEW).set_value("All requests").run())
     at = ok(at.button(key=f"apr_retrain_{request.id}").click().run())
     steps = _texts(at)  # the confirmation dialog says what will run before anything does
     assert any("starts in the background from v2" in t and "2026-08-01 to 2026-10-08" in t for t in steps)
     assert approvals.get_request(demo_db, request.id).request.status == "approved"
     at = ok(at.button(key="apr_confirm_yes").click().run())
-    job = models_ui.job_board().wait(at.session_state[models_ui.K_JOB], timeout=120)
+    job = job_board().wait(at.session_state[approval_keys.JOB], timeout=120)
     assert job.error is None and job.crash is None and "Registered churn v3" in job.value.summary()
     done = approvals.get_request(demo_db, request.id).request
     assert done.status == "executed" and done.result["version"] == 3
@@ -125,10 +126,10 @@ def test_an_approved_retrain_request_runs_in_the_background(open_as, demo_db):  
 
 def test_the_admin_sets_the_approvals_each_kind_needs(open_as, demo_db):  # noqa: F811
     at = ok(open_as("approver"))
-    at = ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("Rules").run())
+    at = ok(at.segmented_control(key=approval_keys.VIEW).set_value("Rules").run())
     assert "apr_rules_save" not in button_keys(at) and any("An admin sets these." in c.value for c in at.caption)
     at = ok(open_as("admin"))
-    at = ok(at.segmented_control(key=models_ui.K_APR_VIEW).set_value("Rules").run())
+    at = ok(at.segmented_control(key=approval_keys.VIEW).set_value("Rules").run())
     rules = at.data_editor[0].value
     assert dict(zip(rules["kind"], rules["approvals"], strict=True))["promote"] == 2
     row = list(rules["kind"]).index("promote")

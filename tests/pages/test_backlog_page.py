@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
-from app import backlog_ui, figures_backlog, state
+from app import figures_backlog, state
+from pages.backlog.tables import items_frame
 from services.backlog import items as backlog
 from services.core.db import make_engine
 from services.core.roles import Actor, Role
@@ -121,7 +122,7 @@ def test_items_over_time_figure_and_table():
     assert list(closed.y) == [0, -1]
     assert figures_backlog.items_over_time(flow.iloc[0:0]).layout.annotations[0].text == "No backlog items yet"
     items = [backlog.BacklogItem(id=1, kind="tech_debt", title="t", status="planned", scoring="rice", score=2.0)]
-    shown = backlog_ui.items_frame(items)
+    shown = items_frame(items)
     assert list(shown.columns)[:3] == ["rank", "id", "title"] and shown.loc[0, "kind"] == "Tech debt"
 
 

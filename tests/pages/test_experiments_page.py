@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from app import experiments_ui as ui
+from pages.experiments import keys
 from services.core import audit
 from services.core.audit import AuditFilter
 from services.core.roles import Actor, Role
@@ -30,7 +30,7 @@ def open_page(signed_in, role: str = "analyst"):
 
 
 def view(at, name: str):
-    at.segmented_control(key=ui.VIEW).set_value(name).run()
+    at.segmented_control(key=keys.VIEW).set_value(name).run()
     assert not at.exception, at.exception
     return at
 
@@ -70,7 +70,7 @@ def test_design_view_sizes_and_hands_over_to_the_register_form(signed_in):
     assert any("With 2,000 units in control" in t for t in texts(at.text))
     planned = max(int(m.value.replace(",", "")) for m in at.metric[:2])
     button(at, "Register an experiment with this design").click().run()
-    assert at.segmented_control(key=ui.VIEW).value == "Register"
+    assert at.segmented_control(key=keys.VIEW).value == "Register"
     assert at.number_input(key="exp_r_planned").value == planned
     assert at.number_input(key="exp_r_n").value == 3
     assert [at.number_input(key=f"exp_r_vshare_{i}").value for i in range(3)] == [50.0, 25.0, 25.0]
@@ -88,7 +88,7 @@ def test_register_start_freeze_amend_and_conclude(signed_in, page_db):
     button(at, "Register (draft)").click().run()
     assert not at.exception, at.exception
     assert any("Registered checkout-v2 as a draft" in t for t in texts(at.success))
-    assert at.segmented_control(key=ui.VIEW).value == "Experiments"
+    assert at.segmented_control(key=keys.VIEW).value == "Experiments"
     exp = experiments.get_experiment(page_db, "checkout-v2")
     assert exp.status == "draft" and exp.guardrail_metrics == [{"metric": "refunds", "bad_direction": "increase"}]
 

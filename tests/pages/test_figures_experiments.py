@@ -11,8 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from app import experiments_ui as ui
 from app import figures_experiments as figs
+from pages.experiments import readout_tables, tables
 from services.core.errors import InvalidInput
 from services.experiments import design
 
@@ -103,13 +103,13 @@ def _results() -> pd.DataFrame:
     )
 
 
-@pytest.mark.parametrize("reading", list(ui.READINGS))
+@pytest.mark.parametrize("reading", list(readout_tables.READINGS))
 def test_reading_frames_tables_and_the_lift_figure(reading):
     results = _results()
-    frame = ui.reading_frame(results, reading, relative=True)
+    frame = readout_tables.reading_frame(results, reading, relative=True)
     assert list(frame.columns) == ["label", "estimate", "ci_low", "ci_high", "verdict"]
     assert len(frame) == (1 if reading == "cuped" else 3)
-    table = ui.results_table(results, reading, relative=True)
+    table = readout_tables.results_table(results, reading, relative=True)
     assert len(table) == 3 and "verdict" in table.columns
     fig = figs.lift_figure(frame, f"{reading}: lift vs control")
     assert isinstance(fig, go.Figure) and fig.data
@@ -127,11 +127,11 @@ def test_reading_frames_tables_and_the_lift_figure(reading):
 
 def test_cuped_arms_bandit_figures_and_html_export():
     results = _results()
-    cf = figs.cuped_figure(ui.cuped_frame(results, relative=True))
+    cf = figs.cuped_figure(readout_tables.cuped_frame(results, relative=True))
     assert [t.name for t in cf.data] == ["unadjusted", "CUPED-adjusted"] and len(cf.data[0].x) == 1
     assert (
         "No metric has pre-period values"
-        in figs.cuped_figure(ui.cuped_frame(results.iloc[[0]], True)).layout.annotations[0].text
+        in figs.cuped_figure(readout_tables.cuped_frame(results.iloc[[0]], True)).layout.annotations[0].text
     )
     arms = pd.DataFrame({"variant": ["control", "<i>t</i>"], "planned_share": [0.5, 0.5], "units": [480, 520],
                          "share": [0.48, 0.52]})  # fmt: skip
@@ -174,22 +174,22 @@ def test_png_export_zips_one_png_per_chart():
 
 
 def test_form_helpers():
-    assert ui.metric_list(" a, b ,, a\nc ") == ["a", "b", "c"]
-    assert ui.guardrails_from_text("x, y", "z") == [
+    assert tables.metric_list(" a, b ,, a\nc ") == ["a", "b", "c"]
+    assert tables.guardrails_from_text("x, y", "z") == [
         {"metric": "x", "bad_direction": "increase"}, {"metric": "y", "bad_direction": "increase"},
         {"metric": "z", "bad_direction": "decrease"},
     ]  # fmt: skip
-    assert ui.guardrail_texts(ui.guardrails_from_text("x, y", "z")) == ("x, y", "z")
-    variants = ui.variants_from_inputs(["control", "treatment"], [10, 90], [ui.NO_MODEL, 7])
+    assert tables.guardrail_texts(tables.guardrails_from_text("x, y", "z")) == ("x, y", "z")
+    variants = tables.variants_from_inputs(["control", "treatment"], [10, 90], [tables.NO_MODEL, 7])
     assert variants == [
         {"key": "control", "allocation": 0.1, "model_version_id": None},
         {"key": "treatment", "allocation": 0.9, "model_version_id": 7},
     ]
-    assert ui.default_variant_keys(3) == ["control", "treatment", "treatment-2"]
-    inp = ui.design_input("conversion", 10.0, None, 10.0, "relative", 0.05, 0.8, "", 2, 1000)
+    assert tables.default_variant_keys(3) == ["control", "treatment", "treatment-2"]
+    inp = tables.design_input("conversion", 10.0, None, 10.0, "relative", 0.05, 0.8, "", 2, 1000)
     assert inp.baseline == 0.1 and inp.mde == pytest.approx(0.1) and inp.allocation == (0.5, 0.5)
-    absolute = ui.design_input("conversion", 10.0, None, 1.0, "absolute", 0.05, 0.8, "10/90", 2, 0)
+    absolute = tables.design_input("conversion", 10.0, None, 1.0, "absolute", 0.05, 0.8, "10/90", 2, 0)
     assert absolute.mde == pytest.approx(0.01) and absolute.daily_traffic is None
-    prefill = ui.prefill_from_design(inp, design.design(inp))
+    prefill = tables.prefill_from_design(inp, design.design(inp))
     assert prefill["planned_sample_size"] == 14745 and prefill["shares"] == [50.0, 50.0]
-    assert ui.md("a*b_[c](d)<x>") == r"a\*b\_\[c\]\(d\)\<x\>"
+    assert tables.md("a*b_[c](d)<x>") == r"a\*b\_\[c\]\(d\)\<x\>"

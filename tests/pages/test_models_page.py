@@ -14,8 +14,11 @@ from argon2 import PasswordHasher
 from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
-from app import models_ui, state
+from app import state
+from app.jobs import job_board
 from data.demo import load_demo
+from pages.models import keys
+from pages.models.judge_tables import gate_backlog_key
 from services.core import audit
 from services.core.db import make_engine, migrate
 from services.core.schema import ModelVersion
@@ -63,7 +66,7 @@ def open_as(demo_db) -> Callable[..., AppTest]:
 
 
 def _view(at: AppTest, view: str) -> AppTest:
-    return ok(at.segmented_control(key=models_ui.K_VIEW).set_value(view).run())
+    return ok(at.segmented_control(key=keys.VIEW).set_value(view).run())
 
 
 def _table(at: AppTest, column: str):
@@ -117,8 +120,8 @@ def test_an_analyst_retrains_in_the_background_and_the_candidate_appears(open_as
     at = _view(open_as("analyst"), "Retrain")
     assert at.date_input(key="mdl_rt_to").value.isoformat() == "2026-10-08"  # leaves a labelled holdout
     at = ok(at.button(key="mdl_rt_submit").click().run())
-    job_id = at.session_state[models_ui.K_JOB]
-    job = models_ui.job_board().wait(job_id, timeout=120)
+    job_id = at.session_state[keys.JOB]
+    job = job_board().wait(job_id, timeout=120)
     assert job.done and job.error is None and job.crash is None and "Registered churn v3" in job.value.summary()
     at = ok(at.run())
     assert any("Registered churn v3 (candidate, parent v2)" in s.value for s in at.success)
@@ -212,7 +215,7 @@ def test_an_alert_leads_to_a_retrain_request_with_the_alert_attached(open_as, de
     request = approvals.get_request(demo_db, 1).request
     assert request.kind == "retrain" and request.payload["trigger"] == f"alert:{alert.id}"
     assert request.evidence["kind"] == "alert" and request.evidence["alert_id"] == alert.id
-    assert models_ui.K_JOB not in at.session_state  # nothing runs before it is approved
+    assert keys.JOB not in at.session_state  # nothing runs before it is approved
 
 
 def test_an_admin_saves_the_judges_default_gates(open_as, demo_db):
@@ -258,9 +261,9 @@ def test_a_failed_judge_gate_becomes_a_backlog_item_with_its_evidence(open_as, d
     assert [o.split(" (")[0] for o in chooser.options] == [
         "overall: accuracy >= champion + 0.2", "overall: roc_auc >= champion + 0.2"]  # fmt: skip
     at = chooser.set_value(1).run()
-    panel = at.session_state[models_ui.K_PANEL]
+    panel = at.session_state[keys.PANEL]
     gate = panel.failed[1]
-    key = models_ui.gate_backlog_key(panel, gate)
+    key = gate_backlog_key(panel, gate)
     assert at.text_input(key=f"bl_from_title_{key}").value == "churn v1 fails the roc_auc gate overall against v2"
     at = next(b for b in at.button if b.label == "Create backlog item").click().run()
     assert not at.exception and [e.value for e in at.error] == [verdict]  # the panel stays; no refusal

@@ -122,7 +122,7 @@ def test_a_worse_candidate_fails_its_gates_and_small_cohorts_are_not_gated():
 
 def test_a_failed_cohort_gate_is_backlog_evidence_reaching_its_cohort(engine):
     """JudgePanel.gate_evidence: a "judge_gate" link whose reach is the predictions per week in the gate's
-    cohort (the Models page files it with app/backlog_ui.create_from_evidence)."""
+    cohort (the Models page files it with app/backlog_form.create_from_evidence)."""
     from services.backlog import items as backlog
     from tests.services import factories
 

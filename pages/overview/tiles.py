@@ -1,15 +1,12 @@
-"""The Overview screen: one tile per part of the loop, each linking to its page, the headline metric's
-trend, the last decisions, and the weekly loop report (HTML and PDF) to download."""
+"""The tiles of the Overview screen: one per part of the loop, each linking to the screen with the detail."""
 
 from __future__ import annotations
 
 import math
 
-import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from app import figures_overview, widgets
 from app import format as fmt
 from services.core.roles import Actor, Role
 from services.overview import summary as overview
@@ -27,7 +24,7 @@ def _days(value: float | None) -> str:
     return f"{value:.0f} days" if value >= 2 else f"{value * 24:.0f} hours"
 
 
-def _counts_row(counts: overview.LoopCounts) -> None:
+def counts_row(counts: overview.LoopCounts) -> None:
     tiles = st.columns(5)
     tiles[0].metric("Predictions", fmt.count(counts.predictions))
     tiles[1].metric("Outcomes", fmt.count(counts.outcomes), help="Delayed ground truth joined to predictions.")
@@ -36,7 +33,7 @@ def _counts_row(counts: overview.LoopCounts) -> None:
     tiles[4].metric("Champion", counts.champion or fmt.DASH, help="The version serving all traffic now.")
 
 
-def _champion_tile(engine: Engine) -> None:
+def champion_tile(engine: Engine) -> None:
     with st.container(border=True):
         champions = overview.champions(engine)
         if champions:
@@ -51,7 +48,7 @@ def _champion_tile(engine: Engine) -> None:
         st.page_link("pages/models/page.py", label="Models and rollouts", icon=":material/model_training:")
 
 
-def _alerts_tile(engine: Engine) -> None:
+def alerts_tile(engine: Engine) -> None:
     with st.container(border=True):
         counts = overview.alert_counts(engine)
         st.metric("Open alerts", fmt.count(counts.open_total))
@@ -62,7 +59,7 @@ def _alerts_tile(engine: Engine) -> None:
         st.page_link("pages/monitoring/page.py", label="Alerts in Monitoring", icon=":material/notifications:")
 
 
-def _feedback_tile(engine: Engine) -> None:
+def feedback_tile(engine: Engine) -> None:
     with st.container(border=True):
         fb = overview.feedback_status(engine)
         st.metric("Untriaged feedback", fmt.count(fb.untriaged),
@@ -72,7 +69,7 @@ def _feedback_tile(engine: Engine) -> None:
         st.page_link("pages/feedback/page.py", label="Feedback queue", icon=":material/feedback:")
 
 
-def _experiments_tile(engine: Engine) -> None:
+def experiments_tile(engine: Engine) -> None:
     with st.container(border=True):
         running = overview.running_experiments(engine)
         st.metric("Running experiments", len(running))
@@ -82,7 +79,7 @@ def _experiments_tile(engine: Engine) -> None:
         st.page_link("pages/experiments/page.py", label="Experiments", icon=":material/science:")
 
 
-def _approvals_tile(engine: Engine, actor: Actor) -> None:
+def approvals_tile(engine: Engine, actor: Actor) -> None:
     with st.container(border=True):
         status = overview.approval_status(engine, actor)
         if actor.can(Role.approver):
@@ -94,7 +91,7 @@ def _approvals_tile(engine: Engine, actor: Actor) -> None:
         st.page_link("pages/approvals/page.py", label="Approvals", icon=":material/approval:")
 
 
-def _backlog_tile(engine: Engine) -> None:
+def backlog_tile(engine: Engine) -> None:
     with st.container(border=True):
         items = overview.top_backlog(engine)
         st.markdown("**Top of the backlog**")
@@ -106,80 +103,7 @@ def _backlog_tile(engine: Engine) -> None:
         st.page_link("pages/backlog/page.py", label="Backlog", icon=":material/checklist:")
 
 
-def _decisions(engine: Engine) -> None:
-    st.subheader("Last decisions", anchor=False)
-    rows = overview.decisions(engine, limit=10)
-    if not rows:
-        st.caption("No decisions recorded yet.")
-        return
-    st.dataframe(
-        pd.DataFrame([{"when": d.ts, "what": d.kind, "decision": d.text, "by": d.actor} for d in rows]),
-        hide_index=True, width="stretch",
-        column_config={"when": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
-    )  # fmt: skip
-    st.page_link("pages/audit/page.py", label="Audit log", icon=":material/receipt_long:")
-
-
-def _report_downloads(engine: Engine, actor: Actor) -> None:
-    from services.overview import report
-
-    with st.expander("Weekly loop report", icon=":material/summarize:"):
-        weeks = report.recent_weeks(engine)
-        week = st.selectbox("Week", weeks, key="ov_report_week")
-        if st.button("Prepare the report", key="ov_report_prepare"):
-            built = widgets.attempt(lambda: report.weekly_report(engine, actor, week), rerun=False)
-            if built is not None:
-                st.session_state["ov_report"] = (week, report.to_html(built), report.to_pdf(built))
-        ready = st.session_state.get("ov_report")
-        if ready and ready[0] == week:
-            cols = st.columns(2)
-            cols[0].download_button("Download HTML", ready[1], file_name=f"loopdeck-{week}.html", mime="text/html",
-                                    key="ov_report_html")  # fmt: skip
-            cols[1].download_button("Download PDF", ready[2], file_name=f"loopdeck-{week}.pdf",
-                                    mime="application/pdf", key="ov_report_pdf")  # fmt: skip
-
-
-def render_overview(actor: Actor, engine: Engine) -> None:
-    st.title("Overview")
-    widgets.show_flash()
-    counts = overview.loop_counts(engine)
-    if counts.predictions == 0 and counts.model_versions == 0:
-        _counts_row(counts)
-        st.info(
-            "The loop is empty. Import predictions, outcomes and feedback on the Data page "
-            "(analysts and admins), or load the demo with `python -m services init-db --demo`."
-        )
-        return
-    row = st.columns(4)
-    with row[0]:
-        _champion_tile(engine)
-    with row[1]:
-        _alerts_tile(engine)
-    status = overview.monitoring_status(engine)
-    _draw_monitoring(status, row[2], row[3])
-    row2 = st.columns(4)
-    with row2[0]:
-        _feedback_tile(engine)
-    with row2[1]:
-        _experiments_tile(engine)
-    with row2[2]:
-        _approvals_tile(engine, actor)
-    with row2[3]:
-        _backlog_tile(engine)
-    left, right = st.columns([3, 2])
-    with left:
-        st.subheader("Headline metric by week", anchor=False)
-        weeks = status.headline.weeks if status.headline else pd.DataFrame()
-        metric = status.headline.metric if status.headline else "accuracy"
-        st.plotly_chart(figures_overview.headline_trend(weeks, metric), width="stretch", key="ov_trend")
-    with right:
-        _decisions(engine)
-    _report_downloads(engine, actor)
-    with st.expander("Counts"):
-        _counts_row(counts)
-
-
-def _draw_monitoring(status: overview.MonitoringStatus, drift_col, metric_col) -> None:
+def monitoring_tiles(status: overview.MonitoringStatus, drift_col, metric_col) -> None:
     drift, head = status.drift, status.headline
     with drift_col, st.container(border=True):
         if drift is None:

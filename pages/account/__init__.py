@@ -1,0 +1,1 @@
+"""The My account screen (view modules; page.py is the entry)."""

@@ -1,0 +1,5 @@
+"""Every session-state key of the My account screen, in one place. The values are what tests use: never
+change them."""
+
+OWN_PASSWORD = "own_password"  # the change-my-password form (cleared on submit)
+SIGN_OUT = "account_sign_out"  # "Sign out"

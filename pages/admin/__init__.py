@@ -1,0 +1,1 @@
+"""The Admin screen: accounts (view modules; page.py is the entry)."""

@@ -1,0 +1,27 @@
+"""Every session-state key of the Admin screen, in one place. A name with a prefix comment is the start of
+a dynamic key. The values are what tests use: never change them.
+
+The two forms are named through widgets.form_key (NAME_<n>, a new n after each success, so the form
+starts empty); each field's key is that form key plus a suffix below, e.g. add_user_0_email."""
+
+USERS = "admin_users"  # the users table
+
+# Add a user
+ADD_USER = "add_user"  # the form's name
+EMAIL = "_email"  # field suffix: e-mail
+NAME = "_name"  # field suffix: name
+ROLE = "_role"  # field suffix: role
+SSO = "_sso"  # field suffix: SSO only
+PASSWORD = "_password"  # field suffix: the password (also in the reset form)
+
+# Change an account
+ACCOUNT = "admin_account"  # the account picked
+ACCOUNT_ROLE = "admin_role_"  # + user id: its new role
+CHANGE_ROLE = "admin_change_role"  # "Change role"
+ENABLE = "admin_enable"  # "Enable"
+DISABLE = "admin_disable"  # "Disable ..." (opens the confirmation)
+UNLOCK = "admin_unlock"  # "Unlock"
+RESET_PASSWORD = "reset_password"  # the reset-password form's name
+CONFIRM_DISABLE = "admin_confirm_disable"  # (user id, e-mail) while the disable confirmation is open
+DISABLE_CONFIRM = "admin_disable_confirm"  # "Disable" in the confirmation
+DISABLE_CANCEL = "admin_disable_cancel"  # "Cancel" in the confirmation

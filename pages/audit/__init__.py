@@ -1,0 +1,1 @@
+"""The Audit log screen: filters, the events, the chain check and export (view modules)."""

@@ -1,0 +1,1 @@
+"""The Backlog screen: ranked items, one item, proposals, items over time (view modules; page.py is the entry)."""

@@ -1,0 +1,89 @@
+"""Nothing is served without the login gate: every page URL, old and new, opened signed out on a fresh
+server shows only the sign-in screen.
+
+Why a fresh server for each URL: Streamlit still knows its old pages/ folder convention. On the first
+script run of a server process it looks for scripts directly in pages/ and serves pages/<name>.py at
+/<name> without running streamlit_app.py (the gate); the first st.navigation call turns that off for the
+whole process. So only a first run can show the hole, and each URL gets one (its own server process,
+against the same empty, migrated database, which makes the gate show the first-admin set-up).
+A last test opens every URL in turn on one server, which covers later runs too.
+
+The URLs: the url_path of each app/nav.PAGES entry, the old file-name URLs of every screen (/admin,
+/models, ...), and /page (the entry file's name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app import nav
+from tests.e2e import harness
+
+pytestmark = pytest.mark.e2e
+
+sync_api = harness.skip_without_browser()
+expect = sync_api.expect
+
+TIMEOUT_MS = 60_000
+LEGACY = ["admin", "account", "approvals", "audit", "backlog", "data", "experiments", "feedback", "models",
+          "monitoring", "overview", "page"]  # fmt: skip
+NEW = [spec.url_path for spec in nav.PAGES]
+URLS = [*LEGACY, *NEW]
+# Every screen's title (and its old file name as a title, which Streamlit's old convention would show).
+SCREEN_TITLES = sorted({spec.title for spec in nav.PAGES} | {name.title() for name in LEGACY} | {"Audit log"})
+
+
+@pytest.fixture(scope="module")
+def db_url(tmp_path_factory) -> str:
+    """An empty, migrated SQLite database (no accounts yet)."""
+    from services.core.db import make_engine, migrate
+
+    folder = tmp_path_factory.mktemp("gate_db")
+    url = f"sqlite:///{folder / 'loopdeck.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with harness.chromium(sync_api) as chromium:
+        yield chromium
+
+
+def _assert_only_the_gate(page, url: str) -> None:
+    """The sign-in screen (on an empty database: the first-admin set-up) and nothing of any screen."""
+    expect(page.get_by_role("heading", name="Loopdeck", exact=True), f"{url}: no sign-in screen").to_be_visible()
+    expect(page.get_by_role("heading", name="Create the first admin account")).to_be_visible()
+    expect(page.get_by_role("button", name="Create admin account")).to_be_visible()
+    harness.settled(sync_api, page, url)
+    assert page.get_by_role("heading", level=1).all_inner_texts() == ["Loopdeck"], url
+    for title in SCREEN_TITLES:
+        expect(page.get_by_role("heading", name=title, exact=True), f"{url} shows {title}").to_have_count(0)
+    expect(page.get_by_test_id("stSidebarNav"), f"{url} shows the navigation").to_have_count(0)
+
+
+@pytest.mark.parametrize("path", URLS)
+def test_the_first_run_of_a_fresh_server_at_a_page_url_shows_only_the_sign_in(path, db_url, browser, tmp_path):
+    with harness.running_app(db_url, tmp_path) as server, harness.new_page(sync_api, browser, TIMEOUT_MS) as page:
+        url = f"{server.base}/{path}"
+        page.goto(url)
+        _assert_only_the_gate(page, url)
+
+
+def test_every_page_url_in_turn_shows_only_the_sign_in(db_url, browser, tmp_path):
+    with harness.running_app(db_url, tmp_path) as server, harness.new_page(sync_api, browser, TIMEOUT_MS) as page:
+        for path in URLS:
+            url = f"{server.base}/{path}"
+            page.goto(url)
+            _assert_only_the_gate(page, url)
+
+
+def test_no_script_sits_directly_in_pages():
+    """What the browser tests above guard against, checked without a browser: Streamlit's old convention
+    only serves scripts directly in pages/."""
+    assert not list((Path(harness.ROOT) / "pages").glob("*.py"))
