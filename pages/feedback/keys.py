@@ -33,7 +33,12 @@ SEL_BACKLOG_CREATE = "fb_sel_backlog_create"  # its "Create" button
 REVIEW_ITEM = "fb_review_item"  # the pk of the item under review
 REVIEW_PREV = "fb_rv_prev"  # the "Previous" button
 REVIEW_NEXT = "fb_rv_next"  # the "Next" button
-REVIEW_PREFIX = "fb_rv_"  # + "<item pk>_<version>", then "_form", "_label", "_status", "_category", "_priority"
+REVIEW_PREFIX = "fb_rv_"  # + "<item pk>_<version>", then one of the suffixes below
+REVIEW_FORM = "_form"  # suffix: the review form of one item version
+REVIEW_LABEL = "_label"  # suffix: its corrected-label radio
+REVIEW_STATUS = "_status"  # suffix: its status select
+REVIEW_CATEGORY = "_category"  # suffix: its category select
+REVIEW_PRIORITY = "_priority"  # suffix: its priority select
 
 # --- themes -------------------------------------------------------------------------------------
 N_THEMES = "fb_n_themes"  # the "Number of themes" slider
@@ -50,7 +55,10 @@ RENAME_FORM_PREFIX = "fb_rename_"  # + theme id: the rename form
 THEME_BACKLOG_FORM_PREFIX = "fb_theme_backlog_"  # + theme id: the "Create backlog item" form
 
 # --- training sets ------------------------------------------------------------------------------
-DATASET_FORM = "fb_dataset"  # the new-version form (widgets.form_key adds a generation; fields add "_name", ...)
+DATASET_FORM = "fb_dataset"  # the new-version form (widgets.form_key adds a generation; fields add a suffix)
+DATASET_NAME = "_name"  # suffix: its name field
+DATASET_DESCRIPTION = "_description"  # suffix: its description field
+DATASET_SOURCE = "_source"  # suffix: its eligible/selected choice
 VERIFY_PREFIX = "fb_verify_"  # + training set id: its "Verify" button
 
 # --- admin --------------------------------------------------------------------------------------

@@ -60,11 +60,11 @@ def _save_review(engine: Engine, item_id: int, version: int, next_id: int | None
         return
     prefix = f"{keys.REVIEW_PREFIX}{item_id}_{version}"
     if label is None:
-        label = st.session_state.get(f"{prefix}_label")
+        label = st.session_state.get(f"{prefix}{keys.REVIEW_LABEL}")
     patch = Patch(
-        status=st.session_state.get(f"{prefix}_status"),
-        category=st.session_state.get(f"{prefix}_category") or "",
-        priority=st.session_state.get(f"{prefix}_priority"),
+        status=st.session_state.get(f"{prefix}{keys.REVIEW_STATUS}"),
+        category=st.session_state.get(f"{prefix}{keys.REVIEW_CATEGORY}") or "",
+        priority=st.session_state.get(f"{prefix}{keys.REVIEW_PRIORITY}"),
         corrected_label=None if label is None else int(label),
     )
     result = act(
@@ -113,23 +113,22 @@ def _review_form(p: Page, detail: feedback.ItemDetail, next_id: int | None) -> N
     if item["category"] and item["category"] not in categories:
         categories.append(item["category"])
     predicted = detail.prediction["predicted_label"] if detail.prediction else None
-    with st.form(f"{prefix}_form"):
+    with st.form(f"{prefix}{keys.REVIEW_FORM}"):
         cols = st.columns(4)
         cols[0].radio(
-            "Corrected label", LABELS, horizontal=True, key=f"{prefix}_label",
+            "Corrected label", LABELS, horizontal=True, key=f"{prefix}{keys.REVIEW_LABEL}",
             index=LABELS.index(item["corrected_label"]) if item["corrected_label"] in LABELS else None,
             help=None if predicted is None else f"The model predicted {predicted}.",
         )  # fmt: skip
-        cols[1].selectbox(
-            "Status", statuses, index=statuses.index(review_default_status(item["status"])), key=f"{prefix}_status"
-        )
+        status_index = statuses.index(review_default_status(item["status"]))
+        cols[1].selectbox("Status", statuses, index=status_index, key=f"{prefix}{keys.REVIEW_STATUS}")
         cols[2].selectbox(
-            "Category", categories, index=categories.index(item["category"] or ""), key=f"{prefix}_category",
+            "Category", categories, index=categories.index(item["category"] or ""),
+            key=f"{prefix}{keys.REVIEW_CATEGORY}",
             format_func=lambda c: c or "(none)",
         )  # fmt: skip
-        cols[3].selectbox(
-            "Priority", feedback.PRIORITIES, index=feedback.PRIORITIES.index(item["priority"]), key=f"{prefix}_priority"
-        )
+        priority_index = feedback.PRIORITIES.index(item["priority"])
+        cols[3].selectbox("Priority", feedback.PRIORITIES, index=priority_index, key=f"{prefix}{keys.REVIEW_PRIORITY}")
         version = (p.engine, item["id"], item["version"])
         buttons = st.columns([2, 2, 2, 1, 3], vertical_alignment="center")
         buttons[0].form_submit_button(

@@ -68,10 +68,10 @@ def _new_dataset(p: Page, eligible: int, chosen: list[int]) -> None:
     form = widgets.form_key(keys.DATASET_FORM)
     with st.form(form):
         cols = st.columns([2, 3])
-        name = cols[0].text_input("Name", key=f"{form}_name", placeholder="e.g. churn-corrections")
-        description = cols[1].text_input("Description", key=f"{form}_description")
+        name = cols[0].text_input("Name", key=f"{form}{keys.DATASET_NAME}", placeholder="e.g. churn-corrections")
+        description = cols[1].text_input("Description", key=f"{form}{keys.DATASET_DESCRIPTION}")
         source = st.radio(
-            "Items", ["eligible", "selected"], horizontal=True, key=f"{form}_source",
+            "Items", ["eligible", "selected"], horizontal=True, key=f"{form}{keys.DATASET_SOURCE}",
             format_func=lambda s: f"all eligible ({eligible:,})" if s == "eligible"
             else f"the rows selected in the Queue ({len(chosen):,})",
         )  # fmt: skip

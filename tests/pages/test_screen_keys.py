@@ -119,12 +119,15 @@ def test_a_screen_with_view_modules_declares_its_keys_in_keys_py(screen):
 
 
 def test_key_values_are_unique_across_the_app():
+    """Keys and prefixes are unique; suffixes (values starting with "_", always appended to a prefix of
+    their screen) may repeat, e.g. "_name" in two forms."""
     owners: dict[str, list[str]] = defaultdict(list)
     for screen in SCREENS:
         keys_py = screen / "keys.py"
         if keys_py.is_file():
             for name, (value, _) in _declared(keys_py).items():
-                owners[value].append(f"{screen.name}.{name}")
+                if not value.startswith("_"):
+                    owners[value].append(f"{screen.name}.{name}")
     shared = {value: names for value, names in owners.items() if len(names) > 1}
     assert owners, "no screen declares keys"
     assert not shared, f"key values declared more than once: {shared}"
