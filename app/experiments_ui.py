@@ -34,6 +34,7 @@ from services.experiments import design as design_svc
 from services.experiments import guard
 from services.experiments import lifecycle as experiments
 from services.experiments import readout as readout_svc
+from services.governance import executor
 from services.models import registry
 
 VIEW = "exp_view"
@@ -873,11 +874,13 @@ def _alerts_and_stop(me: Actor, engine: Engine, readout, reading: str) -> None:
     if open_request is not None and open_request.status == "pending":
         st.info(f"Stop request #{open_request.id} is waiting for an approver (requested by "
                 f"{md(open_request.requested_by)}).")  # fmt: skip
-    if open_request is not None and open_request.status == "approved" and me.can(Role.analyst):
+    if open_request is not None and open_request.status == "approved":
         st.warning(f"Stop request #{open_request.id} is approved.")
-        if st.button(f"Stop the experiment (request #{open_request.id})", type="primary", icon=":material/stop:",
-                     key="exp_stop_exec"):  # fmt: skip
-            widgets.attempt(lambda: experiments.stop_experiment(engine, me, exp.key, open_request.id),
+        if not me.can(executor.execute_role(open_request.kind)):  # the kind's role, as on the Approvals page
+            st.caption("An approver executes it.")
+        elif st.button(f"Stop the experiment (request #{open_request.id})", type="primary", icon=":material/stop:",
+                       key="exp_stop_exec"):  # fmt: skip
+            widgets.attempt(lambda: executor.execute(engine, me, open_request.id),
                             f"{exp.key} is stopped (request #{open_request.id} executed).")  # fmt: skip
         return
     if open_request is None and me.can(Role.analyst):

@@ -36,7 +36,7 @@ from services.core.roles import Actor, Role
 from services.core.schema import ApprovalRequest, ModelVersion
 from services.core.timeutil import to_utc, utcnow
 from services.feedback import training_sets
-from services.governance import approvals
+from services.governance import approvals, executor
 from services.models import judge, registry, retraining, rollout
 from services.monitoring import alerts
 
@@ -930,7 +930,7 @@ def _request_detail(me: Actor, engine: Engine, request_id: int, versions: Mappin
 
 def _plan_lines(engine: Engine, request_id: int) -> None:
     try:
-        plan = rollout.plan(engine, request_id)
+        plan = executor.preview(engine, request_id)
     except LoopdeckError as exc:
         st.error(str(exc))
         return
@@ -964,14 +964,15 @@ def _actions(me: Actor, engine: Engine, view: approvals.RequestView) -> None:
                 widgets.attempt(lambda: approvals.decide(engine, me, r.id, "reject", comment),
                                 f"Rejected #{r.id}.")  # fmt: skip
     if r.status == "approved":
+        role = executor.execute_role(r.kind)  # the kind's: the same role on every page and in the shell
         if r.kind == "retrain":
-            if me.can(Role.analyst) and st.button("Start the retraining …", key=f"apr_retrain_{r.id}", type="primary"):
-                st.session_state[K_CONFIRM] = (r.id, rollout.plan(engine, r.id).digest)
+            if me.can(role) and st.button("Start the retraining …", key=f"apr_retrain_{r.id}", type="primary"):
+                st.session_state[K_CONFIRM] = (r.id, executor.preview(engine, r.id).digest)
                 st.rerun()
-        elif me.can(Role.approver):
+        elif me.can(role):
             if st.button("Execute …", key=f"apr_execute_{r.id}", type="primary", icon=":material/rocket_launch:"):
                 try:
-                    plan = rollout.plan(engine, r.id)
+                    plan = executor.preview(engine, r.id)
                 except LoopdeckError as exc:
                     st.error(str(exc))
                 else:
@@ -994,7 +995,7 @@ def _close_confirm() -> None:
 @st.dialog("Confirm: this is exactly what will happen", width="large", on_dismiss=_close_confirm)
 def _confirm_execute(me: Actor, engine: Engine, request_id: int, digest: str) -> None:
     try:
-        plan = rollout.plan(engine, request_id)
+        plan = executor.preview(engine, request_id)
     except LoopdeckError as exc:
         st.error(str(exc))
         return
@@ -1014,10 +1015,10 @@ def _confirm_execute(me: Actor, engine: Engine, request_id: int, digest: str) ->
                 me,
                 engine,
                 f"Retraining for request #{request_id}",
-                lambda progress: retraining.retrain_from_request(engine, me, request_id, progress),
+                lambda progress: executor.execute(engine, me, request_id, progress=progress),
             )
             st.rerun()
-        widgets.attempt(lambda: rollout.execute(engine, me, request_id, expected_digest=digest),
+        widgets.attempt(lambda: executor.execute(engine, me, request_id, expected_digest=digest),
                         lambda x: x.summary())  # fmt: skip
     if no.button("Cancel", key="apr_confirm_no"):
         _close_confirm()

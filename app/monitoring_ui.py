@@ -29,7 +29,7 @@ from services.models import registry
 from services.monitoring import alerts
 from services.monitoring import blocks as md
 from services.monitoring import views as mon
-from services.overview import summary as overview
+from services.monitoring.refresh import refresh_monitoring
 from services.stats import drift as d
 from services.stats import performance as perf
 
@@ -280,7 +280,7 @@ def _prepare_data(engine: Engine) -> None:
     )
     with st.status(label, expanded=True) as box:
         bar = st.progress(0.0, text="starting")
-        result = overview.refresh_monitoring(engine, lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
+        result = refresh_monitoring(engine, lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
         box.update(label=result.summary(), state="complete", expanded=False)
 
 

@@ -12,10 +12,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import services.core.schema  # noqa: F401
+from services import kinds
 from services.core.db import make_engine
 from services.core.roles import Actor, Role
 
 POSTGRES_URL = os.environ.get("LOOPDECK_TEST_POSTGRES_URL")
+kinds.load()  # the request kinds, as every entry point registers them (services/kinds.py)
 
 
 @pytest.fixture(autouse=True)

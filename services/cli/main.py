@@ -7,6 +7,7 @@ import getpass
 import sys
 from collections.abc import Callable
 
+from services import kinds
 from services.core.errors import LoopdeckError
 
 # name -> (configure parser, run). Each stage adds its commands in services/cli/<stage>.py.
@@ -115,6 +116,7 @@ def _load_feature_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    kinds.load()  # every feature's request kinds, before any command files, decides or executes a request
     _load_feature_commands()
     parser = argparse.ArgumentParser(prog="python -m services", description="Loopdeck from the shell.")
     sub = parser.add_subparsers(dest="command", required=True)

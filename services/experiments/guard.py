@@ -137,7 +137,7 @@ def raise_alerts(engine: Engine, actor: Actor, readout: er.Readout, reading: str
                            experiment=exp.key)  # fmt: skip
     opened: list[int] = []
     with write_session(engine) as session:
-        row = experiments._find(session, exp.id, lock=True)  # one guard at a time per experiment
+        row = experiments.find_in(session, exp.id, lock=True)  # one guard at a time per experiment
         if row.status != "running":
             return GuardResult(alerts, (), None, False, f"{row.key} is {row.status}: nothing to stop.",
                                experiment=exp.key)  # fmt: skip

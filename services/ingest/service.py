@@ -33,10 +33,12 @@ from services.core.errors import Conflict, InvalidInput
 from services.core.roles import Actor, Role, require
 from services.core.schema import AlertRule
 from services.core.timeutil import utcnow
+from services.experiments import guard as experiment_guard
 from services.ingest import readers, write
 from services.ingest.kinds import KINDS, KindSpec
 from services.ingest.problems import ImportResult, ProblemLog
 from services.ingest.validate import Catalog, check_database, check_frame
+from services.monitoring import alerts
 
 Progress = Callable[[float, str], None]
 AUDIT_ACTION = "data.import"
@@ -214,11 +216,9 @@ def _evaluate_alerts(engine: Engine, actor: Actor, import_id: str) -> tuple[tupl
     """Evaluate the alert rules on the committed import (their own transaction, audited with the import id).
     A failure here does not undo the import: it is reported with the result and logged."""
     try:
-        with engine.connect() as conn:  # nothing watches: one lookup, and the statistics stack stays unloaded
+        with engine.connect() as conn:  # nothing watches: one lookup, no refresh of the blocks
             if conn.execute(sa.select(AlertRule.id).where(AlertRule.enabled.is_(True)).limit(1)).first() is None:  # type: ignore[attr-defined]
                 return (), ""
-        from services.monitoring import alerts  # imports monitoring and the statistics (about 1 s the first time)
-
         return tuple(a.id for a in alerts.evaluate_after_import(engine, actor, import_id)), ""
     except Exception as exc:  # the import is committed: say so rather than fail it
         logger.exception("alert rules were not evaluated after import %s", import_id)
@@ -229,10 +229,6 @@ def _evaluate_guards(engine: Engine, actor: Actor, import_id: str, experiment_id
     """The guard-rails of the running experiments among those the import touched (their own
     transactions). A failure here does not undo the import: it is reported with the result and logged."""
     try:
-        from services.experiments import (
-            guard as experiment_guard,  # the readout and its statistics, loaded on first use
-        )
-
         results = experiment_guard.evaluate_after_import(engine, actor, experiment_ids)
         return tuple(i for r in results for i in r.opened), ""
     except Exception as exc:  # the import is committed: say so rather than fail it

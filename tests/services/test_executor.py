@@ -16,8 +16,7 @@ from services.core.errors import Conflict, PermissionDenied
 from services.core.roles import Actor, Role
 from services.core.schema import ApprovalDecision, Experiment
 from services.experiments import lifecycle as experiments
-from services.governance import approvals
-from services.models import rollout
+from services.governance import approvals, executor
 
 ANA = Actor("ana@example.com", Role.analyst)
 BEN = Actor("ben@example.com", Role.analyst)
@@ -36,13 +35,15 @@ def approved_stop(engine, key: str = "exp-1") -> int:
     return request.id
 
 
+# Before the executor, the Approvals page executed a stop through rollout.execute and the Experiments
+# page through lifecycle.stop_experiment (the two paths these tests were written against, and failed
+# on). Both pages now call the one executor.
 def execute_from_approvals_page(engine, actor, request_id):
-    return rollout.execute(engine, actor, request_id)
+    return executor.execute(engine, actor, request_id)
 
 
 def execute_from_experiments_page(engine, actor, request_id):
-    key = approvals.get_request(engine, request_id).request.subject_id
-    return experiments.stop_experiment(engine, actor, key, request_id)
+    return executor.execute(engine, actor, request_id)
 
 
 @pytest.mark.parametrize("execute", [execute_from_approvals_page, execute_from_experiments_page])
