@@ -31,8 +31,8 @@ LAYERS: list[set[str]] = [
 FORBIDDEN_ROOTS = {"streamlit", "fastapi", "starlette", "app", "pages", "api", "worker"}
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -61,8 +61,9 @@ def _imports(path: Path, module: str, known: set[str]) -> set[str]:
     return out
 
 
-def import_graph(root: Path = SERVICES) -> dict[str, set[str]]:
-    files = {_module_name(p): p for p in root.rglob("*.py")}
+def import_graph(package: Path = SERVICES) -> dict[str, set[str]]:
+    """module -> the modules it imports, for every module under `package` (named from its parent)."""
+    files = {_module_name(p, package.parent): p for p in package.rglob("*.py")}
     known = set(files)
     return {m: _imports(p, m, known) for m, p in files.items()}
 
@@ -131,12 +132,7 @@ def test_the_graph_sees_function_level_imports(tmp_path):
     (pkg / "a" / "__init__.py").write_text("")
     (pkg / "a" / "x.py").write_text("def f():\n    from services.a import y\n")
     (pkg / "a" / "y.py").write_text("from services.a import x\n")
-    global ROOT
-    old, ROOT = ROOT, tmp_path
-    try:
-        g = import_graph(pkg)
-    finally:
-        ROOT = old
+    g = import_graph(pkg)
     assert find_cycles(g) == [["services.a.x", "services.a.y"]]
 
 
@@ -175,3 +171,17 @@ def test_packages_on_one_level_do_not_import_each_other_both_ways(graph):
                 deps.setdefault(here, set()).add(there)
     both = sorted({tuple(sorted((a, b))) for a, bs in deps.items() for b in bs if a in deps.get(b, set())})
     assert not both, f"packages importing each other: {both}"
+
+
+def test_a_lower_package_importing_a_higher_one_is_found(tmp_path):
+    pkg = tmp_path / "services"
+    for sub in ("core", "governance", "models"):
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "governance" / "approvals.py").write_text("def f():\n    from services.models import rollout\n")
+    (pkg / "models" / "rollout.py").write_text("import streamlit\n")
+    g = import_graph(pkg)
+    assert g["services.governance.approvals"] == {"services.models.rollout"}
+    assert _level(_package("services.models.rollout")) < _level(_package("services.governance.approvals"))
+    assert "streamlit" in g["services.models.rollout"]
