@@ -58,7 +58,8 @@ def _stop(session: Session, request: ApprovalRequest, actor: Actor, prepared: An
     session.add(row)
     payload = {**snapshot(row), "from": "running", "request_id": request.id, "comment": request.comment}
     audit.record(session, actor, "experiment.stop", "experiment", row.id, payload)
-    return {"experiment": row.key, "status": row.status, "end_at": row.end_at.isoformat()}
+    step = f"Experiment {row.key} stopped: running -> stopped at {row.end_at:%Y-%m-%d %H:%M} UTC."
+    return {"steps": [step], "experiment": row.key, "status": row.status, "end_at": row.end_at.isoformat()}
 
 
 STOP = RequestKind(

@@ -16,6 +16,7 @@ removes the artifact file again when the transaction fails.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -168,7 +169,9 @@ def _fit(engine: Engine, actor: Actor, request: ApprovalRequest, progress: Progr
 def _register(session: Session, request: ApprovalRequest, actor: Actor, c: retraining.Candidate) -> dict[str, Any]:
     if request.subject_id != c.base.model_name:
         raise InvalidInput(f"Request #{request.id} is about {request.subject_id}, not {c.base.model_name}.")
+    started = time.perf_counter()
     c.version = registry.register_in_session(session, actor, c.new)
+    c.registered(time.perf_counter() - started)
     return {"model_version_id": c.version.id, "version": c.version.version}
 
 

@@ -106,7 +106,13 @@ class Candidate:
     metrics: dict[str, Any]
     seconds: dict[str, float]
     base: ModelVersion
+    report: Progress = quiet
     version: ModelVersion | None = None  # once registered
+
+    def registered(self, seconds: float) -> None:
+        """Record the registration's time and report the end of the run."""
+        self.seconds["register"] = round(seconds, 2)
+        self.report(1.0, f"Registered {self.version.model_name} v{self.version.version} as a candidate.")
 
     def result(self) -> RetrainResult:
         assert self.version is not None, "registered first"
@@ -194,7 +200,7 @@ def fit_candidate(
         params=json_params(candidate, seed, base), metrics=metrics, training_data=training_data, model_card=card,
         parent_id=base.id, trigger=trigger,
     )  # fmt: skip
-    return Candidate(new, data, metrics, seconds, base)
+    return Candidate(new, data, metrics, seconds, base, report)
 
 
 def _round(value: float) -> float | None:
@@ -221,8 +227,7 @@ def retrain(
                       progress=report, comment=comment)  # fmt: skip
     t3 = time.perf_counter()
     c.version = registry.register_prepared(engine, actor, c.new)
-    c.seconds["register"] = round(time.perf_counter() - t3, 2)
-    report(1.0, f"Registered {c.version.model_name} v{c.version.version} as a candidate.")
+    c.registered(time.perf_counter() - t3)
     return c.result()
 
 
@@ -234,10 +239,7 @@ def retrain_from_request(
     kind = approvals.get_request(engine, request_id).request.kind
     if kind != "retrain":
         raise InvalidInput(f"Request #{request_id} is a {kind} request, not a retrain request.")
-    done = executor.execute(engine, actor, request_id, progress=progress)
-    if progress is not None:
-        progress(1.0, f"Registered {done.prepared.version.model_name} v{done.prepared.version.version} as a candidate.")
-    return done.prepared.result()
+    return executor.execute(engine, actor, request_id, progress=progress).prepared.result()
 
 
 def request_retrain(
