@@ -6,6 +6,9 @@ streamlit run streamlit_app.py      (or: python3 run.py app)
 import streamlit as st
 
 from app import auth, nav, state, widgets
+from services import kinds
+
+kinds.load()  # every feature's request kinds (services/kinds.py): the Approvals page lists and executes them
 
 st.set_page_config(page_title="Loopdeck", page_icon=":material/all_inclusive:", layout="wide")
 

@@ -32,7 +32,7 @@ from services.experiments import lifecycle as experiments
 from services.feedback import themes
 from services.ingest import import_frame
 from services.models import registry
-from services.overview import summary as overview
+from services.monitoring.refresh import refresh_monitoring
 
 ACTOR_NAME = "demo-loader"
 Echo = Callable[[str], Any]
@@ -207,7 +207,7 @@ def load_demo(
     )
     # Build the monitoring day blocks now, so the first Overview and Monitoring views show the story
     # (drift, accuracy by week) instead of asking for a refresh.
-    steps.run("monitoring blocks", lambda: overview.refresh_monitoring(engine), lambda r: r.summary())
+    steps.run("monitoring blocks", lambda: refresh_monitoring(engine), lambda r: r.summary())
     _report(echo, s, summary)
     return summary
 

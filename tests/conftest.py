@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import services.core.schema  # noqa: F401
+from services import kinds
 from services.core.db import make_engine
 from services.core.roles import Actor, Role
 
@@ -42,6 +43,9 @@ def pytest_sessionfinish(session, exitstatus):
     if changed:
         print(f"\nTests wrote into the checkout's data/: {changed[:10]}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+kinds.load()  # the request kinds, as every entry point registers them (services/kinds.py)
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,7 @@ from app import retrain_jobs, widgets
 from pages.approvals import keys
 from services.core.errors import LoopdeckError
 from services.core.roles import Actor, Role
-from services.governance import approvals
-from services.models import retraining, rollout
+from services.governance import approvals, executor
 
 
 def render(me: Actor, engine: Engine, view: approvals.RequestView) -> None:
@@ -38,16 +37,15 @@ def render(me: Actor, engine: Engine, view: approvals.RequestView) -> None:
                 widgets.attempt(lambda: approvals.decide(engine, me, r.id, "reject", comment),
                                 f"Rejected #{r.id}.")  # fmt: skip
     if r.status == "approved":
+        role = executor.execute_role(r.kind)  # the kind's: the same role on every page and in the shell
         if r.kind == "retrain":
-            if me.can(Role.analyst) and st.button(
-                "Start the retraining …", key=f"{keys.RETRAIN}{r.id}", type="primary"
-            ):
-                st.session_state[keys.CONFIRM] = (r.id, rollout.plan(engine, r.id).digest)
+            if me.can(role) and st.button("Start the retraining …", key=f"{keys.RETRAIN}{r.id}", type="primary"):
+                st.session_state[keys.CONFIRM] = (r.id, executor.preview(engine, r.id).digest)
                 st.rerun()
-        elif me.can(Role.approver):
+        elif me.can(role):
             if st.button("Execute …", key=f"{keys.EXECUTE}{r.id}", type="primary", icon=":material/rocket_launch:"):
                 try:
-                    plan = rollout.plan(engine, r.id)
+                    plan = executor.preview(engine, r.id)
                 except LoopdeckError as exc:
                     st.error(str(exc))
                 else:
@@ -70,7 +68,7 @@ def _close_confirm() -> None:
 @st.dialog("Confirm: this is exactly what will happen", width="large", on_dismiss=_close_confirm)
 def confirm_execute(me: Actor, engine: Engine, request_id: int, digest: str) -> None:
     try:
-        plan = rollout.plan(engine, request_id)
+        plan = executor.preview(engine, request_id)
     except LoopdeckError as exc:
         st.error(str(exc))
         return
@@ -89,10 +87,10 @@ def confirm_execute(me: Actor, engine: Engine, request_id: int, digest: str) -> 
             retrain_jobs.start(
                 me,
                 f"Retraining for request #{request_id}",
-                lambda progress: retraining.retrain_from_request(engine, me, request_id, progress),
+                lambda progress: executor.execute(engine, me, request_id, progress=progress),
             )
             st.rerun()
-        widgets.attempt(lambda: rollout.execute(engine, me, request_id, expected_digest=digest),
+        widgets.attempt(lambda: executor.execute(engine, me, request_id, expected_digest=digest),
                         lambda x: x.summary())  # fmt: skip
     if no.button("Cancel", key=keys.CONFIRM_NO):
         _close_confirm()

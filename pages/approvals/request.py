@@ -23,8 +23,7 @@ from pages.approvals.tables import (
 from services.core.errors import LoopdeckError
 from services.core.roles import Actor
 from services.core.schema import ModelVersion
-from services.governance import approvals
-from services.models import rollout
+from services.governance import approvals, executor
 
 
 def render(me: Actor, engine: Engine, request_id: int, versions: Mapping[int, ModelVersion]) -> None:
@@ -78,7 +77,7 @@ def render(me: Actor, engine: Engine, request_id: int, versions: Mapping[int, Mo
 
 def _plan_lines(engine: Engine, request_id: int) -> None:
     try:
-        plan = rollout.plan(engine, request_id)
+        plan = executor.preview(engine, request_id)
     except LoopdeckError as exc:
         st.error(str(exc))
         return

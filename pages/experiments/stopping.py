@@ -15,6 +15,7 @@ from services.core.roles import Actor, Role
 from services.experiments import guard
 from services.experiments import lifecycle as experiments
 from services.experiments import readout as readout_svc
+from services.governance import executor
 
 
 def render(me: Actor, engine: Engine, readout, reading: str) -> None:
@@ -52,11 +53,13 @@ def render(me: Actor, engine: Engine, readout, reading: str) -> None:
     if open_request is not None and open_request.status == "pending":
         st.info(f"Stop request #{open_request.id} is waiting for an approver (requested by "
                 f"{md(open_request.requested_by)}).")  # fmt: skip
-    if open_request is not None and open_request.status == "approved" and me.can(Role.analyst):
+    if open_request is not None and open_request.status == "approved":
         st.warning(f"Stop request #{open_request.id} is approved.")
-        if st.button(f"Stop the experiment (request #{open_request.id})", type="primary", icon=":material/stop:",
-                     key=keys.STOP_EXEC):  # fmt: skip
-            widgets.attempt(lambda: experiments.stop_experiment(engine, me, exp.key, open_request.id),
+        if not me.can(executor.execute_role(open_request.kind)):  # the kind's role, as on the Approvals page
+            st.caption("An approver executes it.")
+        elif st.button(f"Stop the experiment (request #{open_request.id})", type="primary", icon=":material/stop:",
+                       key=keys.STOP_EXEC):  # fmt: skip
+            widgets.attempt(lambda: executor.execute(engine, me, open_request.id),
                             f"{exp.key} is stopped (request #{open_request.id} executed).")  # fmt: skip
         return
     if open_request is None and me.can(Role.analyst):

@@ -14,7 +14,7 @@ from pages.monitoring.common import ALL_ROWS, CUSTOM, set_default
 from services.core.errors import LoopdeckError
 from services.monitoring import blocks as md
 from services.monitoring import views as mon
-from services.overview import summary as overview
+from services.monitoring.refresh import refresh_monitoring
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def prepare_data(engine: Engine) -> None:
     )
     with st.status(label, expanded=True) as box:
         bar = st.progress(0.0, text="starting")
-        result = overview.refresh_monitoring(engine, lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
+        result = refresh_monitoring(engine, lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
         box.update(label=result.summary(), state="complete", expanded=False)
 
 

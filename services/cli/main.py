@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from services import kinds
 from services.core import db_errors
 from services.core.errors import LoopdeckError
 
@@ -118,6 +119,7 @@ def _load_feature_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    kinds.load()  # every feature's request kinds, before any command files, decides or executes a request
     _load_feature_commands()
     parser = argparse.ArgumentParser(prog="python -m services", description="Loopdeck from the shell.")
     sub = parser.add_subparsers(dest="command", required=True)

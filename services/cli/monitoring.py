@@ -54,11 +54,11 @@ def configure_monitoring(p: argparse.ArgumentParser) -> None:
 
 def run_monitoring(args: argparse.Namespace) -> int:
     from services.core.db import make_engine
-    from services.overview import summary as overview
+    from services.monitoring.refresh import refresh_monitoring
 
     engine = make_engine()
     try:
-        print(overview.refresh_monitoring(engine).summary())
+        print(refresh_monitoring(engine).summary())
         return 0
     finally:
         engine.dispose()

@@ -1,7 +1,7 @@
 """Guard-rails of a running experiment: when a readout shows a sample-ratio mismatch or a guardrail
 metric significantly worse than control, open an alert and propose to stop the experiment (an
 approval request of kind stop-experiment, decided by an approver other than the requester, executed
-by services.experiments.lifecycle.stop_experiment).
+by the governance executor, services/governance/executor.py).
 
 The alerts are real alerts: rows of the alert table that services.monitoring.alerts lists, acknowledges and
 resolves (the Monitoring page's alert list, the Overview's open-alert counts). Each belongs to the one
@@ -137,7 +137,7 @@ def raise_alerts(engine: Engine, actor: Actor, readout: er.Readout, reading: str
                            experiment=exp.key)  # fmt: skip
     opened: list[int] = []
     with write_session(engine) as session:
-        row = experiments._find(session, exp.id, lock=True)  # one guard at a time per experiment
+        row = experiments.find_in(session, exp.id, lock=True)  # one guard at a time per experiment
         if row.status != "running":
             return GuardResult(alerts, (), None, False, f"{row.key} is {row.status}: nothing to stop.",
                                experiment=exp.key)  # fmt: skip

@@ -12,16 +12,17 @@ an edit is refused, and the only way to change it is `amend_experiment` with a r
 audit log records with the design before and after.
 
 Stopping goes through the four-eyes approvals (kind "stop-experiment", subject the experiment key):
-`request_stop` files the request with the readout as evidence; `stop_experiment` executes an approved
-one (experiment stopped, request executed, both audited, in one transaction).
+`request_stop` files the request with the readout as evidence; the governance executor executes an
+approved one (services/experiments/requests.py: experiment stopped, request executed, both audited,
+in one transaction).
 
 Roles: reading is open to every signed-in user; designing, registering, starting, amending,
-requesting a stop, executing an approved stop and concluding need the analyst role.
+requesting a stop and concluding need the analyst role; executing an approved stop needs the approver
+role (the kind's, the same on every page and in the shell).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -36,14 +37,19 @@ from services.core.audit import AuditFilter
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import ApprovalRequest, Experiment, ModelVersion
+from services.core.schema import ApprovalRequest, Experiment
 from services.core.timeutil import to_utc, utcnow
+from services.experiments.validation import (  # noqa: F401  (re-exported: the design's vocabulary)
+    BAD_DIRECTIONS,
+    DESIGN_FIELDS,
+    METRIC_TYPES,
+    STOPPING_RULES,
+    check_changes,
+    check_model_versions,
+)
 from services.governance import approvals
 
-METRIC_TYPES = ("conversion", "mean")
-STOPPING_RULES = ("fixed", "sequential")
 STATUSES = ("draft", "running", "stopped", "concluded")
-BAD_DIRECTIONS = ("increase", "decrease")
 OUTCOMES = ("ship", "do-not-ship", "iterate")
 OUTCOME_ALIASES = {"win": "ship", "lose": "do-not-ship", "inconclusive": "iterate", "do not ship": "do-not-ship"}
 TRANSITIONS = {
@@ -54,173 +60,10 @@ TRANSITIONS = {
 }
 STOP_KIND = "stop-experiment"
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,199}$")
-METRIC_PATTERN = re.compile(r"^\S.{0,199}$")
-# The fields of the design (what pre-registration freezes); update_draft and amend_experiment take these.
-DESIGN_FIELDS = (
-    "name", "hypothesis", "variants", "primary_metric", "secondary_metrics", "guardrail_metrics", "metric_type",
-    "mde", "mde_relative", "alpha", "power", "planned_sample_size", "stopping_rule", "start_at", "design",
-)  # fmt: skip
 MAX_REASON = 2000
 
 
-# --- validation ------------------------------------------------------------------------------------
-
-
-def _metric(name: Any, what: str) -> str:
-    name = str(name or "").strip()
-    if not METRIC_PATTERN.match(name):
-        raise InvalidInput(f"{what} must be a metric name of 1 to 200 characters.")
-    return name
-
-
-def _variants(variants: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    if not isinstance(variants, (list, tuple)) or len(variants) < 2:
-        raise InvalidInput("An experiment needs at least two variants.")
-    out, keys = [], set()
-    for v in variants:
-        if not isinstance(v, dict):
-            raise InvalidInput("Each variant must be a dict with key, allocation and optionally model_version_id.")
-        key = str(v.get("key") or "").strip()
-        if not key or len(key) > 100:
-            raise InvalidInput("Each variant needs a key of 1 to 100 characters.")
-        if key in keys:
-            raise InvalidInput(f"Variant key {key!r} appears twice.")
-        keys.add(key)
-        try:
-            allocation = float(v.get("allocation"))
-        except (TypeError, ValueError):
-            raise InvalidInput(f"Variant {key!r} needs a numeric allocation.") from None
-        if not math.isfinite(allocation) or not 0.0 < allocation <= 1.0:
-            raise InvalidInput(f"Variant {key!r}: the allocation must be above 0 and at most 1.")
-        model_version_id = v.get("model_version_id")
-        if model_version_id is not None and (
-            isinstance(model_version_id, bool) or not isinstance(model_version_id, int)
-        ):
-            raise InvalidInput(f"Variant {key!r}: model_version_id must be an integer id or empty.")
-        out.append({"key": key, "model_version_id": model_version_id, "allocation": allocation})
-    total = sum(v["allocation"] for v in out)
-    if abs(total - 1.0) > 1e-6:
-        raise InvalidInput(f"The allocations must add up to 1 (they add up to {total:g}).")
-    return out
-
-
-def _guardrails(guardrails: Sequence[Any]) -> list[dict[str, str]]:
-    out = []
-    for g in guardrails or ():
-        if isinstance(g, str):
-            g = {"metric": g, "bad_direction": "increase"}
-        if not isinstance(g, dict):
-            raise InvalidInput("A guardrail is a metric name or {metric, bad_direction}.")
-        direction = str(g.get("bad_direction") or "increase")
-        if direction not in BAD_DIRECTIONS:
-            raise InvalidInput(f"bad_direction must be one of: {', '.join(BAD_DIRECTIONS)}.")
-        out.append({"metric": _metric(g.get("metric"), "A guardrail"), "bad_direction": direction})
-    return out
-
-
-def _probability(value: float, what: str, high: float = 1.0) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{what} must be a number.") from None
-    if not 0.0 < value < high:
-        raise InvalidInput(f"{what} must be between 0 and {high:g}.")
-    return value
-
-
-def _mde(mde: Any) -> float | None:
-    if mde is None:
-        return None
-    try:
-        mde = float(mde)
-    except (TypeError, ValueError):
-        raise InvalidInput("The minimum detectable effect must be a number.") from None
-    if not math.isfinite(mde) or mde <= 0:
-        raise InvalidInput("The minimum detectable effect must be above 0.")
-    return mde
-
-
-def _planned(n: Any) -> int | None:
-    if n is None:
-        return None
-    if isinstance(n, bool) or not isinstance(n, (int, float)) or int(n) != n or n <= 0:
-        raise InvalidInput("The planned sample size (per arm) must be a positive whole number.")
-    return int(n)
-
-
-def _design_record(design: Any) -> dict | None:
-    if design is None:
-        return None
-    if not isinstance(design, Mapping):
-        raise InvalidInput("The design record must be a mapping of the design screen's inputs.")
-    text = audit.canonical_json(dict(design))
-    if len(text) > 20_000:
-        raise InvalidInput("The design record is too large.")
-    return dict(design)
-
-
-def _clean(name: str, value: Any) -> Any:
-    """One design field, validated and normalised (the same rules as register_experiment)."""
-    if name == "name":
-        return str(value or "").strip()[:300]
-    if name == "hypothesis":
-        return str(value or "").strip()
-    if name == "variants":
-        return _variants(value)
-    if name == "primary_metric":
-        return _metric(value, "The primary metric")
-    if name == "secondary_metrics":
-        return [_metric(m, "A secondary metric") for m in value or ()]
-    if name == "guardrail_metrics":
-        return _guardrails(value)
-    if name == "metric_type":
-        if value not in METRIC_TYPES:
-            raise InvalidInput(f"metric_type must be one of: {', '.join(METRIC_TYPES)}.")
-        return value
-    if name == "mde":
-        return _mde(value)
-    if name == "mde_relative":
-        return bool(value)
-    if name == "alpha":
-        return _probability(value, "alpha", 0.5)
-    if name == "power":
-        return _probability(value, "power")
-    if name == "planned_sample_size":
-        return _planned(value)
-    if name == "stopping_rule":
-        if value not in STOPPING_RULES:
-            raise InvalidInput(f"stopping_rule must be one of: {', '.join(STOPPING_RULES)}.")
-        return value
-    if name == "start_at":
-        if value is not None and not isinstance(value, datetime):
-            raise InvalidInput("The start date must be a date and time.")
-        return to_utc(value) if value else None
-    if name == "design":
-        return _design_record(value)
-    raise InvalidInput(
-        f"{name!r} is not a field of an experiment's design; it can be one of: {', '.join(DESIGN_FIELDS)}."
-    )
-
-
-def _check_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
-    if not isinstance(changes, Mapping) or not changes:
-        raise InvalidInput("Nothing to change.")
-    unknown = sorted(set(changes) - set(DESIGN_FIELDS))
-    if unknown:
-        raise InvalidInput(f"{unknown[0]!r} cannot be changed; the design fields are: {', '.join(DESIGN_FIELDS)}.")
-    return {name: _clean(name, value) for name, value in changes.items()}
-
-
-def _check_model_versions(session: Session, variants: list[dict[str, Any]]) -> None:
-    ids = [v["model_version_id"] for v in variants if v["model_version_id"] is not None]
-    if ids:
-        found = set(session.exec(select(ModelVersion.id).where(ModelVersion.id.in_(ids))).all())
-        missing = sorted(set(ids) - found)
-        if missing:
-            raise NotFound(f"No model version with id {missing[0]}.")
-
-
-def _find(session: Session, ref: str | int, lock: bool = False) -> Experiment:
+def find_in(session: Session, ref: str | int, lock: bool = False) -> Experiment:
     """By id (int) or key (str)."""
     column = Experiment.id if isinstance(ref, int) and not isinstance(ref, bool) else Experiment.key
     query = select(Experiment).where(column == ref)
@@ -236,7 +79,7 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _snapshot(row: Experiment) -> dict[str, Any]:
+def snapshot(row: Experiment) -> dict[str, Any]:
     return {
         "key": row.key,
         "status": row.status,
@@ -307,7 +150,7 @@ def register_experiment(
         raise InvalidInput(
             f"Experiment key {key!r} is not valid: lower-case letters, digits, '.', '_' or '-' (at most 200)."
         )
-    fields = _check_changes(
+    fields = check_changes(
         {
             "name": name or key, "hypothesis": hypothesis, "variants": variants, "primary_metric": primary_metric,
             "secondary_metrics": secondary_metrics, "guardrail_metrics": guardrail_metrics,
@@ -319,7 +162,7 @@ def register_experiment(
     with write_session(engine) as session:
         if session.exec(select(Experiment.id).where(Experiment.key == key)).first() is not None:
             raise Conflict(f"An experiment with key {key} already exists.")
-        _check_model_versions(session, fields["variants"])
+        check_model_versions(session, fields["variants"])
         row = Experiment(key=key, status="draft", created_by=actor.label, **fields)
         session.add(row)
         try:
@@ -332,7 +175,7 @@ def register_experiment(
             "experiment.register",
             "experiment",
             row.id,
-            {**_snapshot(row), **{k: v for k, v in design_of(row).items() if k not in ("variants", "primary_metric")}},
+            {**snapshot(row), **{k: v for k, v in design_of(row).items() if k not in ("variants", "primary_metric")}},
         )
         return row
 
@@ -340,13 +183,13 @@ def register_experiment(
 def update_draft(engine: Engine, actor: Actor, ref: str | int, changes: Mapping[str, Any]) -> Experiment:
     """Edit the design of a draft. Refused once the experiment has started (use amend_experiment)."""
     require(actor, Role.analyst, "edit experiment designs")
-    clean = _check_changes(changes)
+    clean = check_changes(changes)
     with write_session(engine) as session:
-        row = _find(session, ref, lock=True)
+        row = find_in(session, ref, lock=True)
         if row.status != "draft":
             raise Conflict(_frozen_message(row))
         if "variants" in clean:
-            _check_model_versions(session, clean["variants"])
+            check_model_versions(session, clean["variants"])
         before, after = _apply(row, clean)
         if not after:
             raise InvalidInput("Nothing changed: the draft already has these values.")
@@ -368,9 +211,9 @@ def amend_experiment(
         raise InvalidInput("An amendment needs its reason: say why the pre-registered design changes.")
     if len(reason) > MAX_REASON:
         raise InvalidInput(f"The reason is limited to {MAX_REASON:,} characters.")
-    clean = _check_changes(changes)
+    clean = check_changes(changes)
     with write_session(engine) as session:
-        row = _find(session, ref, lock=True)
+        row = find_in(session, ref, lock=True)
         if row.status == "draft":
             raise InvalidInput(
                 f"Experiment {row.key} is a draft: edit its design directly; amendments are for started experiments."
@@ -408,7 +251,7 @@ def set_status(
     engine: Engine, actor: Actor, experiment_id: int | str, status: str, at: datetime | None = None, comment: str = ""
 ) -> Experiment:
     """Start (draft -> running) or resume (stopped -> running) an experiment. Stopping goes through an
-    approved request (stop_experiment); concluding through conclude()."""
+    approved request (services.governance.executor); concluding through conclude()."""
     require(actor, Role.analyst, "change the status of experiments")
     if status == "stopped":
         raise InvalidInput(
@@ -418,7 +261,7 @@ def set_status(
         raise InvalidInput("The status can be set to running; use conclude() to conclude.")
     when = to_utc(at) if at else utcnow()
     with write_session(engine) as session:
-        row = _find(session, experiment_id, lock=True)
+        row = find_in(session, experiment_id, lock=True)
         if status not in TRANSITIONS[row.status]:
             raise Conflict(f"Experiment {row.key} is {row.status}; it cannot become {status}.")
         before = row.status
@@ -437,7 +280,7 @@ def set_status(
             "experiment.status",
             "experiment",
             row.id,
-            {**_snapshot(row), "from": before, "to": status, "comment": comment, "design": design_of(row)},
+            {**snapshot(row), "from": before, "to": status, "comment": comment, "design": design_of(row)},
         )
         return row
 
@@ -451,7 +294,7 @@ def request_stop(
     engine: Engine, actor: Actor, ref: str | int, comment: str, evidence: Mapping[str, Any] | None = None
 ) -> ApprovalRequest:
     """Propose to stop a running experiment: an approval request (kind stop-experiment) with the
-    readout as evidence. An approver other than the requester decides; stop_experiment executes it."""
+    readout as evidence. An approver other than the requester decides; the governance executor executes it."""
     require(actor, Role.analyst, "propose to stop experiments")
     exp = find_experiment(engine, ref)
     if exp.status != "running":
@@ -460,45 +303,6 @@ def request_stop(
         engine, actor, STOP_KIND, exp.key, comment, payload={"experiment": exp.key, "action": "stop"},
         evidence=dict(evidence or {}),
     )  # fmt: skip
-
-
-def stop_experiment(
-    engine: Engine, actor: Actor, ref: str | int, request_id: int, comment: str = "", at: datetime | None = None
-) -> Experiment:
-    """Execute an approved stop request: the experiment becomes stopped and the request executed, with
-    both audit events, in one transaction. Refused unless the request is approved, is a stop request
-    for this experiment, and the experiment has not changed since it was approved."""
-    require(actor, Role.analyst, "stop experiments")
-    when = to_utc(at) if at else utcnow()
-    if approvals.refresh(engine, request_id):
-        raise Conflict(
-            f"The experiment changed after request #{request_id} was approved, so its approvals were reset. "
-            "It needs a fresh approval."
-        )
-    with write_session(engine) as session:
-        request = session.exec(
-            select(ApprovalRequest).where(ApprovalRequest.id == request_id).with_for_update()
-        ).first()
-        if request is None:
-            raise NotFound(f"No approval request #{request_id}.")
-        row = _find(session, ref, lock=True)
-        if request.kind != STOP_KIND or request.subject_id != row.key:
-            raise InvalidInput(f"Request #{request_id} is not a request to stop experiment {row.key}.")
-        if request.status != "approved":
-            raise Conflict(f"Request #{request_id} is {request.status}: only an approved request can be executed.")
-        if row.status != "running":
-            raise Conflict(f"Experiment {row.key} is {row.status}: only a running experiment can be stopped.")
-        if approvals.FINGERPRINTS["experiment"](session, row.key) != request.subject_fingerprint:
-            raise Conflict(f"Experiment {row.key} changed after request #{request_id} was approved; ask again.")
-        row.status, row.end_at = "stopped", when
-        request.status = "executed"
-        session.add(row)
-        session.add(request)
-        audit.record(session, actor, "experiment.stop", "experiment", row.id,
-                     {**_snapshot(row), "from": "running", "request_id": request.id, "comment": comment})  # fmt: skip
-        audit.record(session, actor, "approval.execute", "approval_request", request.id,
-                     {"kind": request.kind, "subject": f"experiment:{row.key}", "status": "executed"})  # fmt: skip
-        return row
 
 
 def conclude(
@@ -524,7 +328,7 @@ def conclude(
             raise InvalidInput(f"The outcome is one of: {', '.join(OUTCOMES)}.")
     when = to_utc(at) if at else utcnow()
     with write_session(engine) as session:
-        row = _find(session, experiment_id, lock=True)
+        row = find_in(session, experiment_id, lock=True)
         if "concluded" not in TRANSITIONS[row.status]:
             raise Conflict(f"Experiment {row.key} is {row.status}; only a running or stopped one can be concluded.")
         before = row.status
@@ -540,7 +344,7 @@ def conclude(
             "experiment.conclude",
             "experiment",
             row.id,
-            {**_snapshot(row), "from": before, "outcome": outcome, "decision": decision},
+            {**snapshot(row), "from": before, "outcome": outcome, "decision": decision},
         )
         return row
 
@@ -559,7 +363,7 @@ def get_experiment(engine: Engine, key: str) -> Experiment:
 def find_experiment(engine: Engine, ref: str | int) -> Experiment:
     """By id (int) or key (str)."""
     with read_session(engine) as session:
-        return _find(session, ref)
+        return find_in(session, ref)
 
 
 def list_experiments(engine: Engine, status: str | None = None) -> list[Experiment]:

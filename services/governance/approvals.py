@@ -5,13 +5,13 @@ is requested with a comment and an evidence snapshot. Approvers other than the r
 or reject. A kind needs N approvals (admin setting; default 1, 2 for promotions to full traffic).
 Each request keeps a fingerprint of its subject; when the subject changes after the request, the
 approvals so far are reset and the approvers must look again.
+
+What a kind is (its subject, fingerprint and payload check) comes from the feature that registered it
+(services/governance/kinds.py); executing an approved request is services/governance/executor.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,69 +22,17 @@ from services.core import audit, settings
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, NotFound, SelfApprovalError
 from services.core.roles import Actor, Role, require
-from services.core.schema import ApprovalDecision, ApprovalRequest, Deployment, Experiment, ModelVersion
-from services.core.timeutil import utcnow
+from services.core.schema import ApprovalDecision, ApprovalRequest
+from services.governance import kinds
 
-# kind -> the type of subject it acts on
-KINDS: dict[str, str] = {
-    "promote": "model_version",
-    "canary": "model_version",
-    "rollback": "model",
-    "retrain": "model",
-    "stop-experiment": "experiment",
-}
+# the registered kinds (name -> RequestKind), live: features register theirs (services/governance/kinds.py)
+KINDS = kinds.REGISTRY
 OPEN_STATUSES = ("pending", "approved")
 
 
-def _digest(value: Any) -> str:
-    return hashlib.sha256(audit.canonical_json(value).encode()).hexdigest()
-
-
-def _fingerprint_model_version(session: Session, subject_id: str) -> str:
-    row = session.get(ModelVersion, int(subject_id))
-    if row is None:
-        raise NotFound(f"No model version with id {subject_id}.")
-    # everything a reviewer judged: the artifact and its lineage, the evaluation, the model card
-    # (editable on the Models page), the training data snapshot, and the status
-    return _digest(
-        {
-            "artifact_sha256": row.artifact_sha256,
-            "artifact_uri": row.artifact_uri,
-            "metrics": row.metrics,
-            "params": row.params,
-            "feature_schema": row.feature_schema,
-            "model_card": row.model_card,
-            "training_data": row.training_data,
-            "parent_id": row.parent_id,
-            "trigger": row.trigger,
-            "status": row.status,
-        }
-    )
-
-
-def _fingerprint_model(session: Session, subject_id: str) -> str:
-    """A model's serving state: which deployments are open. A rollout in between changes it."""
-    open_rows = session.exec(
-        select(Deployment.id)
-        .join(ModelVersion, ModelVersion.id == Deployment.model_version_id)
-        .where(ModelVersion.model_name == subject_id, Deployment.ended_at.is_(None))
-        .order_by(Deployment.id)
-    ).all()
-    return _digest(list(open_rows))
-
-
-def _fingerprint_experiment(session: Session, subject_id: str) -> str:
-    row = session.exec(select(Experiment).where(Experiment.key == subject_id)).first()
-    if row is None:
-        raise NotFound(f"No experiment with key {subject_id}.")
-    return _digest([row.variants, row.primary_metric, row.guardrail_metrics, row.status, row.planned_sample_size])
-
-
-FINGERPRINTS: dict[str, Callable[[Session, str], str]] = {
-    "model_version": _fingerprint_model_version,
-    "model": _fingerprint_model,
-    "experiment": _fingerprint_experiment,
-}
+def fingerprint(session: Session, row: ApprovalRequest) -> str:
+    """The current fingerprint of a request's subject, as its kind computes it."""
+    return kinds.get(row.kind).fingerprint(session, row.subject_id)
 
 
 def required_approvals(engine: Engine, kind: str) -> int:
@@ -109,23 +57,17 @@ def request_change(
     evidence: dict[str, Any] | None = None,
 ) -> ApprovalRequest:
     require(actor, Role.analyst, "request approvals")
-    if kind not in KINDS:
-        raise InvalidInput(f"Unknown request kind {kind!r}; expected one of: {', '.join(KINDS)}.")
+    spec = kinds.get(kind)
     comment = (comment or "").strip()
     if not comment:
         raise InvalidInput("Say why: a request needs a comment.")
-    subject_type, subject_id = KINDS[kind], str(subject_id)
+    subject_type, subject_id = spec.subject_type, str(subject_id)
     payload = dict(payload or {})
-    if kind == "canary" and payload.get("guardrail") is not None:
-        from services.models.rollout import guardrail_condition  # rollout builds on this module
-
-        rail = payload["guardrail"]
-        if not isinstance(rail, dict) or set(rail) - {"metric", "max_drop"} or "max_drop" not in rail:
-            raise InvalidInput("A guard rail is {'metric': 'accuracy', 'max_drop': <number>}.")
-        payload["guardrail"] = guardrail_condition(rail["max_drop"], rail.get("metric", "accuracy"))
     required = required_approvals(engine, kind)
     with write_session(engine) as session:
-        fingerprint = FINGERPRINTS[subject_type](session, subject_id)
+        if spec.validate is not None:
+            payload = spec.validate(session, payload)
+        subject_fingerprint = spec.fingerprint(session, subject_id)
         duplicate = session.exec(
             select(ApprovalRequest).where(
                 ApprovalRequest.kind == kind,
@@ -137,7 +79,7 @@ def request_change(
             raise Conflict(f"Request #{duplicate.id} for the same change is still {duplicate.status}.")
         row = ApprovalRequest(
             kind=kind, subject_type=subject_type, subject_id=subject_id, payload=payload or {},
-            evidence=evidence or {}, subject_fingerprint=fingerprint, required_approvals=required,
+            evidence=evidence or {}, subject_fingerprint=subject_fingerprint, required_approvals=required,
             comment=comment[:2000], requested_by=actor.label,
         )  # fmt: skip
         session.add(row)
@@ -150,14 +92,14 @@ def request_change(
         return row
 
 
-def _locked(session: Session, request_id: int) -> ApprovalRequest:
+def locked(session: Session, request_id: int) -> ApprovalRequest:
     row = session.exec(select(ApprovalRequest).where(ApprovalRequest.id == request_id).with_for_update()).first()
     if row is None:
         raise NotFound(f"No approval request #{request_id}.")
     return row
 
 
-def _valid_decisions(session: Session, request_id: int) -> list[ApprovalDecision]:
+def valid_decisions(session: Session, request_id: int) -> list[ApprovalDecision]:
     return list(
         session.exec(
             select(ApprovalDecision).where(ApprovalDecision.request_id == request_id, ApprovalDecision.valid)
@@ -165,12 +107,12 @@ def _valid_decisions(session: Session, request_id: int) -> list[ApprovalDecision
     )
 
 
-def _reset_if_changed(session: Session, actor: Actor | str, row: ApprovalRequest) -> bool:
-    current = FINGERPRINTS[row.subject_type](session, row.subject_id)
+def reset_if_changed(session: Session, actor: Actor | str, row: ApprovalRequest) -> bool:
+    current = fingerprint(session, row)
     if current == row.subject_fingerprint:
         return False
     invalidated = 0
-    for decision in _valid_decisions(session, row.id):
+    for decision in valid_decisions(session, row.id):
         decision.valid = False
         session.add(decision)
         invalidated += 1
@@ -186,10 +128,10 @@ def _reset_if_changed(session: Session, actor: Actor | str, row: ApprovalRequest
 def refresh(engine: Engine, request_id: int) -> bool:
     """Reset the request's approvals when its subject changed. True when it did."""
     with write_session(engine) as session:
-        row = _locked(session, request_id)
+        row = locked(session, request_id)
         if row.status not in OPEN_STATUSES:
             return False
-        return _reset_if_changed(session, "system", row)
+        return reset_if_changed(session, "system", row)
 
 
 def decide(engine: Engine, actor: Actor, request_id: int, verdict: str, comment: str = "") -> RequestView:
@@ -203,14 +145,14 @@ def decide(engine: Engine, actor: Actor, request_id: int, verdict: str, comment:
             "Review the current state and decide again."
         )
     with write_session(engine) as session:
-        row = _locked(session, request_id)
+        row = locked(session, request_id)
         if row.requested_by == actor.label:
             raise SelfApprovalError("Four-eyes rule: you cannot approve or reject your own request.")
         if row.status != "pending":
             raise Conflict(f"Request #{row.id} is {row.status}; only pending requests take decisions.")
-        if _reset_if_changed(session, actor, row):
+        if reset_if_changed(session, actor, row):
             raise Conflict(f"The subject of request #{row.id} changed just now; review it again.")
-        decisions = _valid_decisions(session, row.id)
+        decisions = valid_decisions(session, row.id)
         if any(d.actor == actor.label for d in decisions):
             raise Conflict(f"You already decided on request #{row.id}.")
         if verdict == "reject" and not (comment or "").strip():
@@ -239,7 +181,7 @@ def cancel(engine: Engine, actor: Actor, request_id: int, comment: str = "") -> 
     """The requester (or an admin) withdraws an open request."""
     require(actor, Role.analyst, "cancel requests")
     with write_session(engine) as session:
-        row = _locked(session, request_id)
+        row = locked(session, request_id)
         if row.requested_by != actor.label and not actor.can(Role.admin):
             raise SelfApprovalError("Only the requester or an admin can cancel a request.")
         if row.status not in OPEN_STATUSES:
@@ -299,53 +241,3 @@ def count_awaiting(engine: Engine, actor: Actor) -> int:
     )  # one count, without reading the evidence snapshots: it runs on every page view (the sidebar badge)
     with read_session(engine) as session:
         return int(session.exec(query).one())
-
-
-# --- execution (services/rollout and services/retraining call these inside their transaction) ----
-
-
-def lock_for_execution(
-    session: Session,
-    request_id: int,
-    kinds: tuple[str, ...] | None = None,
-    lock_subject: Callable[[Session, ApprovalRequest], Any] | None = None,
-) -> ApprovalRequest:
-    """Lock an approved request for executing it in the caller's transaction.
-
-    Refuses (Conflict) a request that is not approved (pending, rejected, cancelled, or executed
-    already: two approvers racing to execute get one execution and one refusal), one whose valid
-    approvals fall short, and one whose subject changed since it was approved: the caller should
-    call refresh() first, which persists the reset that such a change causes. `lock_subject(session,
-    row)` runs after the request is locked and before the subject is compared (lock the model there,
-    so that nothing changes it between the check and the execution)."""
-    row = _locked(session, request_id)
-    if kinds is not None and row.kind not in kinds:
-        raise InvalidInput(f"Request #{row.id} is a {row.kind} request, not {' or '.join(kinds)}.")
-    if row.status == "executed":
-        when = f" at {row.executed_at:%Y-%m-%d %H:%M} UTC" if row.executed_at else ""
-        raise Conflict(f"Request #{row.id} was already executed by {row.executed_by}{when}.")
-    if row.status != "approved":
-        raise Conflict(f"Request #{row.id} is {row.status}; only approved requests can be executed.")
-    if lock_subject is not None:
-        lock_subject(session, row)
-    if FINGERPRINTS[row.subject_type](session, row.subject_id) != row.subject_fingerprint:
-        raise Conflict(
-            f"The subject of request #{row.id} changed after it was approved: its approvals are reset. "
-            "The approvers need to look again."
-        )
-    approvals = sum(d.verdict == "approve" for d in _valid_decisions(session, row.id))
-    if approvals < row.required_approvals:
-        raise Conflict(f"Request #{row.id} has {approvals} of {row.required_approvals} approvals.")
-    return row
-
-
-def mark_executed(session: Session, actor: Actor, row: ApprovalRequest, result: dict[str, Any]) -> ApprovalRequest:
-    """Record the execution of a locked, approved request (after the change itself, same transaction)."""
-    row.status, row.executed_at, row.executed_by = "executed", utcnow(), actor.label
-    row.result = json.loads(audit.canonical_json(result or {}))
-    session.add(row)
-    audit.record(
-        session, actor, "approval.execute", "approval_request", row.id,
-        {"kind": row.kind, "subject": f"{row.subject_type}:{row.subject_id}", "result": row.result},
-    )  # fmt: skip
-    return row

@@ -13,6 +13,8 @@ import io
 import re
 from dataclasses import dataclass, field
 
+from services.core.errors import InvalidInput
+
 # A cohort field of an exposure: a plain name (it becomes a key of a JSON column and a label on the page).
 COHORT_FIELD_MAX = 64
 # Width bounds: every step after an import (blocks, readouts, segment tables) costs per column, per
@@ -218,8 +220,6 @@ KINDS: dict[str, KindSpec] = {
 
 def template_csv(kind: str) -> bytes:
     """Header and one example row for `kind` (UTF-8 CSV), for a download button."""
-    from services.core.errors import InvalidInput
-
     spec = KINDS.get(kind)
     if spec is None:
         raise InvalidInput(f"Unknown import kind {kind!r}; expected one of: {', '.join(KINDS)}.")

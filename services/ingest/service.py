@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from services.core import audit
 from services.core.db import write_session
@@ -33,10 +34,12 @@ from services.core.errors import Conflict, InvalidInput
 from services.core.roles import Actor, Role, require
 from services.core.schema import AlertRule
 from services.core.timeutil import utcnow
+from services.experiments import guard as experiment_guard
 from services.ingest import readers, write
 from services.ingest.kinds import KINDS, KindSpec
 from services.ingest.problems import ImportResult, ProblemLog
-from services.ingest.validate import Catalog, check_database, check_frame
+from services.ingest.validate import Catalog, Prepared, check_database, check_frame
+from services.monitoring import alerts
 
 Progress = Callable[[float, str], None]
 AUDIT_ACTION = "data.import"
@@ -111,6 +114,76 @@ def import_frame(
     return _run(engine, actor, spec, loaded, started, report)
 
 
+def _write_rows(
+    session: Session, actor: Actor, spec: KindSpec, prep: Prepared, columns: write.Columns, log: ProblemLog,
+    loaded: readers.Loaded, import_id: str, report: _Reporter,
+) -> tuple[int, int, np.ndarray, int]:  # fmt: skip
+    """Inside the import's transaction: check against the database, insert the new rows, audit.
+    (new rows, known rows, the known mask, redactions in the new rows)."""
+    conn = session.connection()
+    if write.is_postgres(conn):  # one import per table at a time: known-id lookups stay true
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+            {"k": f"loopdeck.ingest.{write.TABLES[spec.name]}"},
+        )
+    report(_CHECK, "checking against the database")
+    check_database(conn, prep, log, write.existing)
+    log.raise_if_any()
+    known = prep.known
+    n_known = int(known.sum())
+    new_rows = np.flatnonzero(~known) if n_known else None
+    n_new = prep.n - n_known
+    report(_DB, f"writing {n_new:,} new rows")
+    write_stage = report.stage(_DB, _WRITE)
+    write.insert(
+        conn,
+        spec.name,
+        columns,
+        new_rows,
+        prep.n,
+        lambda done: write_stage(done / max(n_new, 1), f"wrote {done:,} of {n_new:,} rows"),
+    )
+    redactions = 0
+    if prep.redactions is not None:
+        redactions = int(prep.redactions[~known].sum())
+    audit.record(
+        session,
+        actor,
+        AUDIT_ACTION,
+        "import",
+        import_id,
+        {
+            "kind": spec.name,
+            "file_name": loaded.file_name,
+            "format": loaded.format,
+            "rows": prep.n,
+            "new": n_new,
+            "known": n_known,
+            "redactions": redactions,
+            "sha256": loaded.sha256,
+        },
+    )
+    return n_new, n_known, known, redactions
+
+
+def _follow_ups(
+    engine: Engine, actor: Actor, kind: str, import_id: str, n_new: int, prep: Prepared, known: np.ndarray,
+    report: _Reporter,
+) -> tuple[tuple[int, ...], str]:  # fmt: skip
+    """After the commit: the alert rules (predictions, outcomes) or the touched experiments' guard rails
+    (exposures, metric observations), each in transactions of their own."""
+    opened: tuple[int, ...] = ()
+    alerts_error = ""
+    if kind in ALERTING_KINDS and n_new:
+        report(_WRITE, "evaluating alert rules")
+        opened, alerts_error = _evaluate_alerts(engine, actor, import_id)
+    if kind in GUARDED_KINDS and n_new:
+        report(_WRITE, "checking the experiments' guard-rails")
+        touched = prep.columns["experiment_id"][~known].dropna()
+        opened, alerts_error = _evaluate_guards(engine, actor, import_id, pd.unique(touched).tolist())
+    return opened, alerts_error
+
+
 def _run(
     engine: Engine, actor: Actor, spec: KindSpec, loaded: readers.Loaded, started: float, report: _Reporter
 ) -> ImportResult:
@@ -129,48 +202,8 @@ def _run(
     import_id = f"imp-{utcnow():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
     try:
         with write_session(engine) as session:
-            conn = session.connection()
-            if write.is_postgres(conn):  # one import per table at a time: known-id lookups stay true
-                conn.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                    {"k": f"loopdeck.ingest.{write.TABLES[spec.name]}"},
-                )
-            report(_CHECK, "checking against the database")
-            check_database(conn, prep, log, write.existing)
-            log.raise_if_any()
-            known = prep.known
-            n_known = int(known.sum())
-            new_rows = np.flatnonzero(~known) if n_known else None
-            n_new = prep.n - n_known
-            report(_DB, f"writing {n_new:,} new rows")
-            write_stage = report.stage(_DB, _WRITE)
-            write.insert(
-                conn,
-                spec.name,
-                columns,
-                new_rows,
-                prep.n,
-                lambda done: write_stage(done / max(n_new, 1), f"wrote {done:,} of {n_new:,} rows"),
-            )
-            redactions = 0
-            if prep.redactions is not None:
-                redactions = int(prep.redactions[~known].sum())
-            audit.record(
-                session,
-                actor,
-                AUDIT_ACTION,
-                "import",
-                import_id,
-                {
-                    "kind": spec.name,
-                    "file_name": loaded.file_name,
-                    "format": loaded.format,
-                    "rows": prep.n,
-                    "new": n_new,
-                    "known": n_known,
-                    "redactions": redactions,
-                    "sha256": loaded.sha256,
-                },
+            n_new, n_known, known, redactions = _write_rows(
+                session, actor, spec, prep, columns, log, loaded, import_id, report
             )
             report(_WRITE, "committing")
     except (sqlite3.IntegrityError, sa.exc.IntegrityError) as exc:
@@ -184,15 +217,7 @@ def _run(
                 f"({str(exc).splitlines()[0]}). Try again."
             ) from None
         raise
-    opened: tuple[int, ...] = ()
-    alerts_error = ""
-    if spec.name in ALERTING_KINDS and n_new:
-        report(_WRITE, "evaluating alert rules")
-        opened, alerts_error = _evaluate_alerts(engine, actor, import_id)
-    if spec.name in GUARDED_KINDS and n_new:
-        report(_WRITE, "checking the experiments' guard-rails")
-        touched = prep.columns["experiment_id"][~known].dropna()
-        opened, alerts_error = _evaluate_guards(engine, actor, import_id, pd.unique(touched).tolist())
+    opened, alerts_error = _follow_ups(engine, actor, spec.name, import_id, n_new, prep, known, report)
     seconds = time.perf_counter() - started
     report(1.0, "done")
     return ImportResult(
@@ -214,11 +239,9 @@ def _evaluate_alerts(engine: Engine, actor: Actor, import_id: str) -> tuple[tupl
     """Evaluate the alert rules on the committed import (their own transaction, audited with the import id).
     A failure here does not undo the import: it is reported with the result and logged."""
     try:
-        with engine.connect() as conn:  # nothing watches: one lookup, and the statistics stack stays unloaded
+        with engine.connect() as conn:  # nothing watches: one lookup, no refresh of the blocks
             if conn.execute(sa.select(AlertRule.id).where(AlertRule.enabled.is_(True)).limit(1)).first() is None:  # type: ignore[attr-defined]
                 return (), ""
-        from services.monitoring import alerts  # imports monitoring and the statistics (about 1 s the first time)
-
         return tuple(a.id for a in alerts.evaluate_after_import(engine, actor, import_id)), ""
     except Exception as exc:  # the import is committed: say so rather than fail it
         logger.exception("alert rules were not evaluated after import %s", import_id)
@@ -229,10 +252,6 @@ def _evaluate_guards(engine: Engine, actor: Actor, import_id: str, experiment_id
     """The guard-rails of the running experiments among those the import touched (their own
     transactions). A failure here does not undo the import: it is reported with the result and logged."""
     try:
-        from services.experiments import (
-            guard as experiment_guard,  # the readout and its statistics, loaded on first use
-        )
-
         results = experiment_guard.evaluate_after_import(engine, actor, experiment_ids)
         return tuple(i for r in results for i in r.opened), ""
     except Exception as exc:  # the import is committed: say so rather than fail it

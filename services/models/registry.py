@@ -5,20 +5,9 @@ Artifacts are written with skops (never pickle) under LOOPDECK_ARTIFACT_DIR (def
 one file per version, and their SHA-256 is stored with the version. Loading re-checks the checksum,
 refuses anything that is not a skops file, and trusts only the types on an allow-list.
 
-Deployments are never edited away: a deployment that stops serving gets `ended_at`. Starting a full
-deployment ends the model's current full deployment (and this version's canary/shadow); starting a
-canary or shadow ends the same version's earlier one at that stage (a new traffic share is a new row).
-Approvals and staged rollout rules come on top of this (services/rollout, services/approvals): they
-call the in-session functions (`deploy_in_session`, `end_in_session`) so that a deployment, the
-approval it executes and their audit events commit together.
-
-Four-eyes holds here too: an approver changes what serves only by executing an approved request
-(services/rollout passes the request it has locked). A deployment without a request
-(`record_deployment`, `end_deployment`, or the in-session functions without `approval_request_id`)
-is an admin's or the system's (the demo loader, an import of history), never a lone approver's.
-
-Aliases: the champion is the version with an open full deployment (exactly one per model while it
-serves); challengers are versions with an open canary or shadow deployment.
+The deployment history lives in services/models/deployments.py (writes) and serving.py (reads:
+aliases, open deployments); this module re-exports their names, so `registry.aliases`,
+`registry.record_deployment` and the like keep working for the pages, the shell and the demo.
 """
 
 from __future__ import annotations
@@ -26,11 +15,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import os
 import re
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,18 +26,34 @@ from typing import Any
 import skops.io as sio
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, func, select
 
-from services.core import audit
-from services.core.db import ROOT, read_session, write_session
+from services.core import audit, config
+from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import ApprovalRequest, Deployment, ModelVersion
+from services.core.schema import ModelVersion
 from services.core.timeutil import to_utc, utcnow
+from services.models.deployments import (  # noqa: F401  (re-exported: the registry's public names)
+    STAGES,
+    deploy_in_session,
+    end_deployment,
+    end_in_session,
+    record_deployment,
+)
+from services.models.serving import (  # noqa: F401  (re-exported)
+    Aliases,
+    aliases,
+    aliases_in,
+    list_deployments,
+    lock_model,
+    model_names,
+    open_deployments_in,
+    previous_champion,
+    previous_champion_in,
+)
 
 ARTIFACT_DIR_ENV = "LOOPDECK_ARTIFACT_DIR"
-DEFAULT_ARTIFACT_DIR = ROOT / "data" / "artifacts"
-STAGES = ("shadow", "canary", "full")
 FEATURE_KINDS = ("numeric", "categorical")
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
@@ -80,7 +83,7 @@ ALLOWED_UNTRUSTED_TYPES = frozenset(
 
 
 def artifact_dir() -> Path:
-    return Path(os.environ.get(ARTIFACT_DIR_ENV) or DEFAULT_ARTIFACT_DIR)
+    return config.artifact_dir()
 
 
 def _type_allowed(name: str) -> bool:
@@ -168,6 +171,88 @@ def _check_name(model_name: str) -> str:
 # --- model versions --------------------------------------------------------------------------------
 
 
+@dataclass
+class NewVersion:
+    """A version checked and serialised, ready to be written (register_in_session). `written` is the
+    artifact file once written, so that a failed transaction can remove it again (discard)."""
+
+    name: str
+    data: bytes
+    sha256: str
+    feature_schema: dict[str, str]
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    training_data: dict[str, Any]
+    model_card: dict[str, Any]
+    parent_id: int | None
+    trigger: str
+    created_at: datetime | None
+    written: Path | None = None
+
+    def discard(self) -> None:
+        _remove(self.written)
+        self.written = None
+
+
+def new_version(
+    model_name: str,
+    estimator: Any,
+    *,
+    feature_schema: dict[str, str],
+    params: dict[str, Any] | None,
+    metrics: dict[str, Any] | None,
+    training_data: dict[str, Any] | None,
+    model_card: dict[str, Any] | None,
+    parent_id: int | None = None,
+    trigger: str = "manual",
+    created_at: datetime | None = None,
+) -> NewVersion:
+    """Check a version's inputs and serialise the estimator with skops (no database, no file yet)."""
+    name = _check_name(model_name)
+    if not hasattr(estimator, "predict"):
+        raise InvalidInput("The model must be a fitted estimator with a predict method.")
+    data = dumps_artifact(estimator)
+    return NewVersion(
+        name, data, hashlib.sha256(data).hexdigest(), _check_schema(feature_schema), _plain_json(params, "params"),
+        _plain_json(metrics, "metrics"), _plain_json(training_data, "training_data"),
+        _plain_json(model_card, "model_card"), parent_id, (trigger or "manual")[:100], created_at,
+    )  # fmt: skip
+
+
+def register_in_session(session: Session, actor: Actor, new: NewVersion) -> ModelVersion:
+    """Write the next version of `new.name` (status "candidate") and its artifact file in the caller's
+    transaction; the caller calls new.discard() when the transaction fails."""
+    require(actor, Role.analyst, "register model versions")
+    if new.parent_id is not None:
+        parent = session.get(ModelVersion, new.parent_id)
+        if parent is None:
+            raise NotFound(f"No model version with id {new.parent_id} (the parent).")
+        if parent.model_name != new.name:
+            raise InvalidInput(f"The parent version belongs to {parent.model_name}, not {new.name}.")
+    last = session.exec(select(func.max(ModelVersion.version)).where(ModelVersion.model_name == new.name)).one()
+    version = (last or 0) + 1
+    path = _artifact_path(new.name, version, new.sha256)
+    new.written = _write_artifact(path, new.data)
+    row = ModelVersion(
+        model_name=new.name, version=version, created_by=actor.label,
+        created_at=to_utc(new.created_at) if new.created_at else utcnow(), training_data=new.training_data,
+        feature_schema=new.feature_schema, params=new.params, metrics=new.metrics, model_card=new.model_card,
+        artifact_uri=str(path), artifact_sha256=new.sha256, parent_id=new.parent_id, trigger=new.trigger,
+        status="candidate",
+    )  # fmt: skip
+    session.add(row)
+    try:
+        session.flush()
+    except sa.exc.IntegrityError:
+        raise Conflict(f"Another version of {new.name} was registered at the same time; try again.") from None
+    audit.record(
+        session, actor, "model.register", "model_version", row.id,
+        {"model_name": new.name, "version": version, "sha256": new.sha256, "artifact_uri": str(path),
+         "parent_id": new.parent_id, "trigger": row.trigger, "metrics": new.metrics},
+    )  # fmt: skip
+    return row
+
+
 def register_model_version(
     engine: Engine,
     actor: Actor,
@@ -182,78 +267,28 @@ def register_model_version(
     parent_id: int | None = None,
     trigger: str = "manual",
     created_at: datetime | None = None,
-    also: Callable[[Session, ModelVersion], None] | None = None,
 ) -> ModelVersion:
-    """Save `estimator` as the next version of `model_name` (status "candidate").
-
-    `also(session, row)` runs inside the same transaction once the row is written (before its audit
-    event), e.g. to mark the approval request that asked for this retraining as executed; when it
-    raises, nothing is registered and the artifact file is removed again."""
+    """Save `estimator` as the next version of `model_name` (status "candidate"), in one transaction;
+    when it fails, the artifact file is removed again."""
     require(actor, Role.analyst, "register model versions")
-    name = _check_name(model_name)
-    if not hasattr(estimator, "predict"):
-        raise InvalidInput("The model must be a fitted estimator with a predict method.")
-    schema = _check_schema(feature_schema)
-    params_, metrics_ = _plain_json(params, "params"), _plain_json(metrics, "metrics")
-    training_, card = _plain_json(training_data, "training_data"), _plain_json(model_card, "model_card")
-    data = dumps_artifact(estimator)
-    digest = hashlib.sha256(data).hexdigest()
-    written: Path | None = None
+    new = new_version(
+        model_name, estimator, feature_schema=feature_schema, params=params, metrics=metrics,
+        training_data=training_data, model_card=model_card, parent_id=parent_id, trigger=trigger,
+        created_at=created_at,
+    )  # fmt: skip
+    return register_prepared(engine, actor, new)
+
+
+def register_prepared(engine: Engine, actor: Actor, new: NewVersion) -> ModelVersion:
+    """register_in_session in a transaction of its own; the artifact file is removed when it fails."""
     try:
         with write_session(engine) as session:
-            if parent_id is not None:
-                parent = session.get(ModelVersion, parent_id)
-                if parent is None:
-                    raise NotFound(f"No model version with id {parent_id} (the parent).")
-                if parent.model_name != name:
-                    raise InvalidInput(f"The parent version belongs to {parent.model_name}, not {name}.")
-            last = session.exec(select(func.max(ModelVersion.version)).where(ModelVersion.model_name == name)).one()
-            version = (last or 0) + 1
-            path = _artifact_path(name, version, digest)
-            written = _write_artifact(path, data)
-            uri = str(path)
-            row = ModelVersion(
-                model_name=name,
-                version=version,
-                created_by=actor.label,
-                created_at=to_utc(created_at) if created_at else utcnow(),
-                training_data=training_,
-                feature_schema=schema,
-                params=params_,
-                metrics=metrics_,
-                model_card=card,
-                artifact_uri=uri,
-                artifact_sha256=digest,
-                parent_id=parent_id,
-                trigger=(trigger or "manual")[:100],
-                status="candidate",
-            )
-            session.add(row)
-            session.flush()
-            if also is not None:  # before the audit event: the chain's lock is always taken last
-                also(session, row)
-            audit.record(
-                session,
-                actor,
-                "model.register",
-                "model_version",
-                row.id,
-                {
-                    "model_name": name,
-                    "version": version,
-                    "sha256": digest,
-                    "artifact_uri": uri,
-                    "parent_id": parent_id,
-                    "trigger": row.trigger,
-                    "metrics": metrics_,
-                },
-            )
-            return row
+            return register_in_session(session, actor, new)
     except sa.exc.IntegrityError:
-        _remove(written)
-        raise Conflict(f"Another version of {name} was registered at the same time; try again.") from None
+        new.discard()
+        raise Conflict(f"Another version of {new.name} was registered at the same time; try again.") from None
     except BaseException:
-        _remove(written)
+        new.discard()
         raise
 
 
@@ -369,357 +404,3 @@ def update_model_card(engine: Engine, actor: Actor, model_version_id: int, chang
             {"changed": {k: {"from": before.get(k), "to": v} for k, v in changed.items()}},
         )  # fmt: skip
         return row
-
-
-# --- deployments -----------------------------------------------------------------------------------
-
-
-def lock_model(session: Session, model_name: str) -> list[ModelVersion]:
-    """Lock the model's version rows (in id order, so lockers queue instead of deadlocking):
-    deployments of one model are recorded one at a time. Returns the rows, fresh."""
-    rows = list(
-        session.exec(
-            select(ModelVersion)
-            .where(ModelVersion.model_name == model_name)
-            .order_by(ModelVersion.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).all()
-    )
-    if not rows:
-        raise NotFound(f"No model named {model_name}.")
-    return rows
-
-
-_lock_model = lock_model  # the old private name
-
-
-def open_deployments_in(session: Session, version_ids: list[int]) -> list[Deployment]:
-    return list(
-        session.exec(
-            select(Deployment)
-            .where(col(Deployment.model_version_id).in_(version_ids), col(Deployment.ended_at).is_(None))
-            .order_by(Deployment.started_at, Deployment.id)
-            .execution_options(populate_existing=True)
-        ).all()
-    )
-
-
-_open_deployments = open_deployments_in
-
-
-def _check_share(stage: str, traffic_share: float) -> float:
-    if stage not in STAGES:
-        raise InvalidInput(f"Unknown stage {stage!r}; expected one of: {', '.join(STAGES)}.")
-    try:
-        share = float(traffic_share)
-    except (TypeError, ValueError):
-        raise InvalidInput("traffic_share must be a number between 0 and 1.") from None
-    if not math.isfinite(share) or not 0.0 <= share <= 1.0:
-        raise InvalidInput("traffic_share must be between 0 and 1.")
-    if stage == "shadow" and share != 0.0:
-        raise InvalidInput("A shadow deployment serves no traffic: its share is 0.")
-    if stage != "shadow" and share <= 0.0:
-        raise InvalidInput(f"A {stage} deployment needs a traffic share above 0.")
-    return share
-
-
-def _check_authority(
-    session: Session,
-    actor: Actor,
-    approval_request_id: int | None,
-    action: str,
-    kinds: tuple[str, ...],
-    version: ModelVersion,
-) -> None:
-    """An approver acts on what serves only under an approved request of a matching kind about this
-    model (the caller has locked it with approvals.lock_for_execution); without one, only an admin
-    (or the system)."""
-    require(actor, Role.approver, action)
-    if approval_request_id is None:
-        require(actor, Role.admin, f"{action} without an approved request (request the change instead)")
-        return
-    request = session.get(ApprovalRequest, approval_request_id)
-    if request is None:
-        raise NotFound(f"No approval request #{approval_request_id}.")
-    if request.status != "approved" or request.kind not in kinds:
-        raise Conflict(f"Request #{request.id} ({request.kind}, {request.status}) does not authorise you to {action}.")
-    subject = str(version.id) if request.subject_type == "model_version" else version.model_name
-    if request.subject_id != subject:
-        raise Conflict(
-            f"Request #{request.id} is about {request.subject_type} {request.subject_id}, "
-            f"not {version.model_name} v{version.version}."
-        )
-
-
-def deploy_in_session(
-    session: Session,
-    actor: Actor,
-    model_version_id: int,
-    stage: str,
-    traffic_share: float,
-    started_at: datetime | None = None,
-    reason: str = "",
-    approval_request_id: int | None = None,
-) -> Deployment:
-    """record_deployment inside the caller's transaction (the caller commits; see record_deployment).
-
-    Locks the model's versions first, then writes; the audit event goes last so that the audit
-    chain's lock is always taken after the model's (one lock order for every writer).
-    With `approval_request_id`, the request must be an approved promote, canary or rollback request;
-    without one, the actor must be an admin (see the module docstring)."""
-    require(actor, Role.approver, "deploy model versions")
-    share = _check_share(stage, traffic_share)
-    when = to_utc(started_at) if started_at else utcnow()
-    row = session.get(ModelVersion, model_version_id)
-    if row is None:
-        raise NotFound(f"No model version with id {model_version_id}.")
-    _check_authority(
-        session, actor, approval_request_id, "deploy model versions", ("promote", "canary", "rollback"), row
-    )
-    versions = {v.id: v for v in lock_model(session, row.model_name)}
-    row = versions[row.id]
-    open_rows = open_deployments_in(session, list(versions))
-    if stage == "full":
-        to_end = [d for d in open_rows if d.stage == "full" or d.model_version_id == row.id]
-    else:
-        if any(d.model_version_id == row.id and d.stage == "full" for d in open_rows):
-            raise InvalidInput(f"{row.model_name} v{row.version} already serves full traffic.")
-        to_end = [d for d in open_rows if d.model_version_id == row.id and d.stage in (stage, "shadow", "canary")]
-    for d in to_end:
-        if to_utc(d.started_at) > when:
-            raise InvalidInput(
-                f"Deployment {d.id} started at {to_utc(d.started_at):%Y-%m-%d %H:%M} UTC, after "
-                f"{when:%Y-%m-%d %H:%M} UTC: a deployment cannot end before it started."
-            )
-        d.ended_at, d.ended_by = when, actor.label
-        d.end_reason = f"replaced by a {stage} deployment of v{row.version}"
-        session.add(d)
-    deployment = Deployment(
-        model_version_id=row.id,
-        stage=stage,
-        traffic_share=share,
-        started_at=when,
-        started_by=actor.label,
-        reason=(reason or "")[:2000],
-        approval_request_id=approval_request_id,
-    )
-    session.add(deployment)
-    ended_ids = {d.id for d in to_end}
-    still_open = {d.model_version_id for d in open_rows if d.id not in ended_ids}
-    status_changes: dict[int, tuple[str, str]] = {}
-
-    def set_status(version: ModelVersion, status: str) -> None:
-        if version.status != status:
-            status_changes[version.version] = (version.status, status)
-            version.status = status
-            session.add(version)
-
-    if stage == "full":
-        for d in to_end:
-            old = versions[d.model_version_id]
-            if old.id != row.id and d.stage == "full":
-                set_status(old, "challenger" if old.id in still_open else "archived")
-        set_status(row, "champion")
-    elif row.status != "champion":
-        set_status(row, "challenger")
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "model.deploy",
-        "deployment",
-        deployment.id,
-        {
-            "model_name": row.model_name,
-            "version": row.version,
-            "model_version_id": row.id,
-            "stage": stage,
-            "traffic_share": share,
-            "started_at": when.isoformat(),
-            "reason": deployment.reason,
-            "ended_deployments": [d.id for d in to_end],
-            "status_changes": {str(k): list(v) for k, v in status_changes.items()},
-            "approval_request_id": approval_request_id,
-        },
-    )
-    return deployment
-
-
-def record_deployment(
-    engine: Engine,
-    actor: Actor,
-    model_version_id: int,
-    stage: str,
-    traffic_share: float,
-    started_at: datetime | None = None,
-    reason: str = "",
-) -> Deployment:
-    """Start serving a version at `stage` with `traffic_share` (0..1) from `started_at` (default now).
-
-    full: ends the model's open full deployment and this version's open canary/shadow; the version
-    becomes champion, the replaced one archived (or challenger while it still serves a canary).
-    canary/shadow: ends this version's open canary or shadow (a new traffic share is a new row); a
-    candidate or archived version becomes challenger. A version that serves full cannot also be a
-    canary or shadow.
-
-    No approval request is involved, so this is for admins and the system (the demo loader, importing
-    a deployment history): approvers deploy by executing an approved request (services/rollout).
-    """
-    require(actor, Role.admin, "deploy model versions without an approved request (request the change instead)")
-    _check_share(stage, traffic_share)
-    with write_session(engine) as session:
-        deployment = deploy_in_session(session, actor, model_version_id, stage, traffic_share, started_at, reason)
-        model_name = session.get(ModelVersion, model_version_id).model_name
-    _write_routing(engine, model_name)
-    return deployment
-
-
-def _write_routing(engine: Engine, model_name: str) -> None:
-    """Every change of what serves rewrites the routing file production reads (services/rollout)."""
-    from services.models import rollout  # rollout builds on this module
-
-    rollout.write_routing_file(engine, model_name)
-
-
-def end_in_session(
-    session: Session,
-    actor: Actor,
-    deployment_id: int,
-    ended_at: datetime | None = None,
-    reason: str = "",
-    approval_request_id: int | None = None,
-) -> Deployment:
-    """end_deployment inside the caller's transaction. Ending a full deployment is refused: a model
-    always keeps a champion (replace it with deploy_in_session instead). Needs an approved rollback
-    request (`approval_request_id`) or an admin, like deploy_in_session."""
-    require(actor, Role.approver, "end deployments")
-    when = to_utc(ended_at) if ended_at else utcnow()
-    deployment = session.get(Deployment, deployment_id)
-    if deployment is None:
-        raise NotFound(f"No deployment with id {deployment_id}.")
-    version = session.get(ModelVersion, deployment.model_version_id)
-    _check_authority(session, actor, approval_request_id, "end deployments", ("rollback",), version)
-    versions = {v.id: v for v in lock_model(session, version.model_name)}
-    version = versions[version.id]
-    session.refresh(deployment)
-    if deployment.ended_at is not None:
-        raise Conflict(f"Deployment {deployment_id} already ended.")
-    if deployment.stage == "full":
-        raise InvalidInput(
-            "A full deployment is never just ended (the model would have no champion): promote or roll back instead."
-        )
-    if to_utc(deployment.started_at) > when:
-        raise InvalidInput("A deployment cannot end before it started.")
-    deployment.ended_at, deployment.ended_by, deployment.end_reason = when, actor.label, (reason or "")[:2000]
-    session.add(deployment)
-    session.flush()
-    status_change = None
-    still_serving = [d for d in open_deployments_in(session, [version.id]) if d.id != deployment.id]
-    if not still_serving and version.status == "challenger":
-        status_change = [version.status, "archived"]
-        version.status = "archived"
-        session.add(version)
-    audit.record(
-        session,
-        actor,
-        "model.undeploy",
-        "deployment",
-        deployment.id,
-        {
-            "model_name": version.model_name,
-            "version": version.version,
-            "stage": deployment.stage,
-            "ended_at": when.isoformat(),
-            "reason": reason,
-            "status_change": status_change,
-            "approval_request_id": approval_request_id,
-        },
-    )
-    return deployment
-
-
-def end_deployment(
-    engine: Engine, actor: Actor, deployment_id: int, ended_at: datetime | None = None, reason: str = ""
-) -> Deployment:
-    """Stop one open canary or shadow deployment without starting another. Admins and the system only:
-    approvers end a canary by executing an approved rollback request (services/rollout)."""
-    require(actor, Role.admin, "end deployments without an approved request (request a rollback instead)")
-    with write_session(engine) as session:
-        deployment = end_in_session(session, actor, deployment_id, ended_at, reason)
-        model_name = session.get(ModelVersion, deployment.model_version_id).model_name
-    _write_routing(engine, model_name)
-    return deployment
-
-
-def list_deployments(engine: Engine, model_name: str | None = None) -> list[Deployment]:
-    """The whole history, oldest first."""
-    query = select(Deployment).order_by(Deployment.started_at, Deployment.id)
-    if model_name is not None:
-        query = query.join(ModelVersion, ModelVersion.id == Deployment.model_version_id).where(
-            ModelVersion.model_name == model_name
-        )
-    with read_session(engine) as session:
-        return list(session.exec(query).all())
-
-
-def model_names(engine: Engine) -> list[str]:
-    with read_session(engine) as session:
-        return list(session.exec(select(ModelVersion.model_name).distinct().order_by(ModelVersion.model_name)).all())
-
-
-# --- aliases ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Aliases:
-    """Who serves now: the champion (open full deployment) and the challengers (open canary/shadow)."""
-
-    model_name: str
-    champion: ModelVersion | None
-    champion_deployment: Deployment | None
-    challengers: tuple[tuple[ModelVersion, Deployment], ...]
-
-    def label(self, version_id: int) -> str:
-        if self.champion is not None and self.champion.id == version_id:
-            return "champion"
-        return "challenger" if any(v.id == version_id for v, _ in self.challengers) else ""
-
-
-def aliases_in(session: Session, model_name: str) -> Aliases:
-    versions = {v.id: v for v in session.exec(select(ModelVersion).where(ModelVersion.model_name == model_name)).all()}
-    open_rows = open_deployments_in(session, list(versions)) if versions else []
-    full = [d for d in open_rows if d.stage == "full"]
-    champion = versions[full[-1].model_version_id] if full else None
-    challengers = tuple((versions[d.model_version_id], d) for d in open_rows if d.stage != "full")
-    return Aliases(model_name, champion, full[-1] if full else None, challengers)
-
-
-def aliases(engine: Engine, model_name: str) -> Aliases:
-    with read_session(engine) as session:
-        return aliases_in(session, model_name)
-
-
-def previous_champion_in(session: Session, model_name: str) -> ModelVersion | None:
-    """The version whose full deployment ended most recently and that is not the champion now:
-    what a one-step rollback goes back to."""
-    current = aliases_in(session, model_name).champion
-    rows = session.exec(
-        select(Deployment, ModelVersion)
-        .join(ModelVersion, ModelVersion.id == Deployment.model_version_id)
-        .where(
-            ModelVersion.model_name == model_name,
-            Deployment.stage == "full",
-            col(Deployment.ended_at).is_not(None),
-        )
-        .order_by(col(Deployment.ended_at).desc(), col(Deployment.id).desc())
-    ).all()
-    for _, version in rows:
-        if current is None or version.id != current.id:
-            return version
-    return None
-
-
-def previous_champion(engine: Engine, model_name: str) -> ModelVersion | None:
-    with read_session(engine) as session:
-        return previous_champion_in(session, model_name)

@@ -47,6 +47,7 @@ from services.core.roles import Actor, Role, require
 from services.core.schema import Alert, AlertRule, BacklogItem, ModelVersion
 from services.core.timeutil import utcnow
 from services.monitoring import views as mon
+from services.monitoring.refresh import refresh_monitoring  # also saves the Overview's summary of new blocks
 
 Progress = Callable[[float, str], None]
 
@@ -268,9 +269,7 @@ def evaluate_rules(
     block refresh commits on its own (derived data); the checks read; the new alerts and their audit
     events are one transaction, whose `alert_rule.evaluate` event names the trigger."""
     require(actor, Role.analyst, "evaluate alert rules")
-    from services.overview import summary as overview  # its refresh also saves the Overview's summary of the new blocks
-
-    overview.refresh_monitoring(engine, (lambda f, m: progress(0.5 * f, m)) if progress else None)
+    refresh_monitoring(engine, (lambda f, m: progress(0.5 * f, m)) if progress else None)
     rules = [r for r in list_rules(engine, model_name) if r.enabled]
     return _evaluate(engine, actor, rules, model_name or "*", trigger, progress)
 

@@ -189,9 +189,14 @@ def test_stop_is_proposed_approved_elsewhere_and_executed(signed_in, page_db, ma
     assert any(f"#{srm_alert.id} (open)" in t and "Monitoring" in t for t in texts(at.caption))
     approvals.decide(page_db, APPROVER, request.id, "approve", "agreed")
     at.run()
+    # Executing needs the approver role here as on the Approvals page (it was analyst here before).
+    assert f"Stop the experiment (request #{request.id})" not in [b.label for b in at.button]
+    assert any("An approver executes it" in t for t in texts(at.caption))
+    at = view(open_page(signed_in, "approver"), "Read")
     button(at, f"Stop the experiment (request #{request.id})").click().run()
     assert experiments.get_experiment(page_db, "broken").status == "stopped"
-    assert approvals.get_request(page_db, request.id).request.status == "executed"
+    executed = approvals.get_request(page_db, request.id).request
+    assert executed.status == "executed" and executed.executed_by and executed.executed_at and executed.result
 
 
 def test_a_viewer_reads_but_sees_no_actions(signed_in, with_data):

@@ -10,7 +10,7 @@ from services.core.db import write_session
 from services.core.errors import Conflict, InvalidInput, PermissionDenied, SelfApprovalError
 from services.core.roles import Actor, Role
 from services.core.schema import Deployment, Experiment
-from services.governance import approvals
+from services.governance import approvals, executor
 from services.models import registry
 from tests.services import factories
 
@@ -88,8 +88,8 @@ def test_editing_the_model_card_after_approval_resets_the_approvals(engine, subj
     assert view.request.status == "pending" and view.approvals == 0
     assert [d.valid for d in view.decisions] == [False]
     # the approved state can no longer be executed
-    with pytest.raises(Conflict, match="only approved"), write_session(engine) as session:
-        approvals.lock_for_execution(session, row.id)
+    with pytest.raises(Conflict, match="only approved"):
+        executor.execute(engine, APP2, row.id)
     events = audit.list_events(engine, audit.AuditFilter(action="approval.reset"))
     assert [(e.subject_id, json.loads(e.payload)["invalidated_decisions"]) for e in events.itertuples()] == [
         (str(row.id), 1)

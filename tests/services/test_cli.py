@@ -85,3 +85,29 @@ def test_init_db_demo_never_loads_over_an_audit_history(db_url, demo_loads, caps
     assert main(["init-db", "--demo"]) == 0
     assert demo_loads == []
     assert "audit events" in capsys.readouterr().out
+
+
+def test_approvals_execute_runs_the_same_executor(db_url, capsys):
+    from services.core.db import write_session
+    from services.core.roles import Actor, Role
+    from services.core.schema import Experiment
+    from services.experiments import lifecycle as experiments
+    from services.governance import approvals
+
+    engine = make_engine(db_url)
+    with write_session(engine) as session:
+        session.add(Experiment(key="exp-1", name="exp-1", status="running", primary_metric="m",
+                               variants=[{"key": "control", "allocation": 0.5},
+                                         {"key": "treatment", "allocation": 0.5}]))  # fmt: skip
+    request = experiments.request_stop(engine, Actor("ana@example.com", Role.analyst), "exp-1", "broken split")
+    assert main(["approvals", "execute", "--request", str(request.id)]) == 2  # pending: refused
+    assert "only approved" in capsys.readouterr().err
+    approvals.decide(engine, Actor("priya@example.com", Role.approver), request.id, "approve")
+    assert main(["approvals", "plan", "--request", str(request.id)]) == 0
+    digest = capsys.readouterr().out.strip().splitlines()[-1].split()[1]
+    assert main(["approvals", "execute", "--request", str(request.id), "--expect", digest]) == 0
+    assert f"Request #{request.id} executed" in capsys.readouterr().out
+    row = approvals.get_request(engine, request.id).request
+    assert row.status == "executed" and row.executed_by.startswith("cli:")
+    assert main(["approvals", "list", "--status", "executed"]) == 0
+    assert f"#{request.id}" in capsys.readouterr().out

@@ -22,7 +22,7 @@ from services.core.roles import Actor, Role
 from services.experiments import guard
 from services.experiments import lifecycle as experiments
 from services.experiments import readout as er
-from services.governance import approvals
+from services.governance import approvals, executor
 from services.monitoring import alerts
 from services.overview import summary as overview
 from tests.services.test_experiment_readout import ANA, insert, make_experiment
@@ -96,9 +96,10 @@ def test_srm_and_a_guardrail_breach_raise_an_alert_and_propose_to_stop(engine):
     assert [r.id for r in experiments.stop_requests(engine, exp.key)] == [request.id]
     assert [h["signatures"] for h in guard.alert_history(engine, exp.key)] == [list(first.raised)]
 
-    # Four eyes: the requester cannot decide; an approver approves; an analyst executes the stop.
+    # Four eyes: the requester cannot decide; an approver approves; an approver executes the stop.
     approvals.decide(engine, APPROVER, request.id, "approve", "the split is broken")
-    stopped = experiments.stop_experiment(engine, BEN, exp.key, request.id, "per approval")
+    executor.execute(engine, APPROVER, request.id)
+    stopped = experiments.get_experiment(engine, exp.key)
     assert stopped.status == "stopped"
     after = guard.raise_alerts(engine, ANA, er.read_experiment(engine, exp.key))
     assert after.request is None and not after.proposed and "stopped" in after.message

@@ -18,7 +18,7 @@ from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDen
 from services.core.roles import Actor, Role
 from services.experiments import lifecycle as experiments
 from services.experiments import readout as experiment_readout
-from services.governance import approvals
+from services.governance import approvals, executor
 
 ANA = Actor("ana@example.com", Role.analyst)
 BEN = Actor("ben@example.com", Role.analyst)
@@ -144,17 +144,14 @@ def test_stop_only_through_an_approved_request_in_one_transaction(engine):
     request = experiments.request_stop(engine, ANA, exp.key, "support contacts are up", evidence)
     assert request.kind == "stop-experiment" and request.subject_id == exp.key and request.evidence == evidence
     with pytest.raises(Conflict, match="pending"):
-        experiments.stop_experiment(engine, ANA, exp.key, request.id)
-    other = register(engine, key="exp-2")
-    experiments.start_experiment(engine, ANA, other.key)
+        executor.execute(engine, APPROVER, request.id)
     approvals.decide(engine, APPROVER, request.id, "approve", "agreed")
-    with pytest.raises(InvalidInput, match="not a request to stop"):
-        experiments.stop_experiment(engine, ANA, other.key, request.id)
     with pytest.raises(NotFound):
-        experiments.stop_experiment(engine, ANA, exp.key, 9999)
+        executor.execute(engine, APPROVER, 9999)
 
     before = audit.count_events(engine)
-    stopped = experiments.stop_experiment(engine, BEN, exp.key, request.id, "per approval")
+    executor.execute(engine, APPROVER, request.id)  # the governance executor, as every page and the shell
+    stopped = experiments.get_experiment(engine, exp.key)
     assert stopped.status == "stopped" and stopped.end_at is not None
     assert approvals.get_request(engine, request.id).request.status == "executed"
     assert audit.count_events(engine) == before + 2
@@ -162,7 +159,7 @@ def test_stop_only_through_an_approved_request_in_one_transaction(engine):
     assert list(last["action"]) == ["approval.execute", "experiment.stop"]
     assert json.loads(last.iloc[1]["payload"])["request_id"] == request.id
     with pytest.raises(Conflict):
-        experiments.stop_experiment(engine, BEN, exp.key, request.id)
+        executor.execute(engine, APPROVER, request.id)
     assert [r.id for r in experiments.stop_requests(engine, exp.key)] == [request.id]
 
     with pytest.raises(InvalidInput, match="comment"):
@@ -179,7 +176,7 @@ def test_an_amendment_after_approval_resets_it(engine):
     approvals.decide(engine, APPROVER, request.id, "approve")
     experiments.amend_experiment(engine, ANA, exp.key, {"planned_sample_size": 12000}, "more power")
     with pytest.raises(Conflict, match="reset"):
-        experiments.stop_experiment(engine, ANA, exp.key, request.id)
+        executor.execute(engine, APPROVER, request.id)
     assert experiments.get_experiment(engine, exp.key).status == "running"
     assert approvals.get_request(engine, request.id).request.status == "pending"
 
@@ -223,7 +220,7 @@ def _setup(engine, state: str, key: str) -> dict:
     if state in ("approved", "stopped"):
         approvals.decide(engine, APPROVER, out["request_id"], "approve")
     if state == "stopped":
-        experiments.stop_experiment(engine, ROOT, exp.key, out["request_id"])
+        executor.execute(engine, ROOT, out["request_id"])
     return out
 
 
@@ -245,8 +242,8 @@ ACTIONS = [
     ),  # fmt: skip
     Action(
         "execute an approved stop",
-        Role.analyst,
-        lambda e, a, s: experiments.stop_experiment(e, a, s["key"], s["request_id"]),
+        Role.approver,  # the kind's role, the same from every page and the shell
+        lambda e, a, s: executor.execute(e, a, s["request_id"]),
         "approved",
     ),  # fmt: skip
     Action(

@@ -13,7 +13,7 @@ from services.core.db import write_session
 from services.core.errors import InvalidInput
 from services.core.roles import Actor, Role
 from services.core.schema import Alert, AlertRule, Experiment, Exposure
-from services.governance import approvals
+from services.governance import approvals, executor
 from services.models import registry, rollout
 from services.overview import report
 from services.overview import summary as overview
@@ -53,7 +53,7 @@ def test_each_decision_is_shown_once_with_its_true_kind(engine, tmp_path, monkey
         else:
             row = approvals.request_change(engine, ANALYST, kind, subject, "go", kw or None)
         approvals.decide(engine, APPROVER, row.id, "approve")
-        rollout.execute(engine, APPROVER, row.id)
+        executor.execute(engine, APPROVER, row.id)
         return row.id
 
     promote = run("promote", v2)

@@ -21,7 +21,7 @@ from services.models import registry
 from services.monitoring import blocks as md
 from services.monitoring import views as mon
 from services.overview import proposals
-from tests.services.test_demo_story import _postgres_demo_url
+from tests.conftest import drop_database, fresh_postgres_url
 from tests.services.test_monitoring import demo_database
 
 ANALYST = Actor("analyst@loopdeck.demo", Role.analyst)
@@ -39,9 +39,7 @@ def demo(request, tmp_path_factory):
     else:
         if not os.environ.get("LOOPDECK_TEST_POSTGRES_URL"):
             pytest.skip("LOOPDECK_TEST_POSTGRES_URL is not set: Postgres runs are skipped")
-        engine = make_engine(_postgres_demo_url())
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
+        engine = make_engine(fresh_postgres_url("proposals"))
         migrate(engine)
         from data.demo import load_demo
 
@@ -54,6 +52,8 @@ def demo(request, tmp_path_factory):
     mon.clear_caches()
     yield engine
     engine.dispose()
+    if request.param == "postgres":
+        drop_database(engine.url.render_as_string(hide_password=False))
 
 
 def _by_rule(found: proposals.ProposalList) -> dict[str, list[proposals.Proposal]]:

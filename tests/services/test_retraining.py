@@ -26,7 +26,7 @@ from services.core.roles import Actor, Role
 from services.core.schema import Alert, AlertRule, Feedback, Outcome, Prediction
 from services.feedback import training_sets
 from services.feedback import triage as feedback
-from services.governance import approvals
+from services.governance import approvals, executor
 from services.models import registry, retraining
 from services.overview import summary as overview
 
@@ -208,12 +208,12 @@ def test_triggers_windows_and_roles(engine):
     assert suggestion.train_from == T0 and suggestion.train_to < suggestion.last_labelled
 
 
-def test_an_approved_retrain_request_is_executed_with_the_registration(engine):
+def test_an_approved_retrain_request_is_executed_with_the_registration(engine, monkeypatch):
     base = _setup(engine)
     payload = {"base_version_id": base, "train_from": WINDOW[0].isoformat(), "train_to": WINDOW[1].isoformat(),
                "seed": 5, "trigger": "schedule"}  # fmt: skip
     row = approvals.request_change(engine, ANA, "retrain", "churn", "weekly retrain", payload)
-    with pytest.raises(InvalidInput, match="pending"):
+    with pytest.raises(Conflict, match="pending"):
         retraining.retrain_from_request(engine, ANA, row.id)
     approvals.decide(engine, APP, row.id, "approve")
     result = retraining.retrain_from_request(engine, ANA, row.id)
@@ -221,21 +221,25 @@ def test_an_approved_retrain_request_is_executed_with_the_registration(engine):
     assert view.request.status == "executed" and view.request.executed_by == ANA.label
     assert view.request.result == {"model_version_id": result.version.id, "version": 2}
     assert result.version.trigger == "schedule" and result.version.training_data["approval_request_id"] == row.id
-    with pytest.raises(InvalidInput, match="executed"):
+    with pytest.raises(Conflict, match="executed"):
         retraining.retrain_from_request(engine, ANA, row.id)
-    # Executing through the lock twice (a race) leaves one version: the second registration rolls back.
+    # Two runs racing: both fit before either registers; the second is refused under the request's lock,
+    # registers nothing, and its artifact file is removed again.
     again = approvals.request_change(engine, ANA, "retrain", "churn", "again", payload)
     approvals.decide(engine, APP, again.id, "approve")
-    retraining.retrain(engine, ANA, base, *WINDOW, approval_request_id=again.id)
+    first = executor.execute(engine, ANA, again.id)
+    monkeypatch.setattr(executor, "_precheck", lambda row: None)  # the second passed the early check
+    files = {p for p in Path(first.prepared.version.artifact_uri).parent.iterdir()}
     with pytest.raises(Conflict, match="already executed"):
-        retraining.retrain(engine, ANA, base, *WINDOW, approval_request_id=again.id)
+        executor.execute(engine, ANA, again.id)
+    assert {p for p in Path(first.prepared.version.artifact_uri).parent.iterdir()} == files
     assert [v.version for v in registry.list_versions(engine, "churn")] == [1, 2, 3]
     actions = audit.list_events(engine)["action"].tolist()
     assert actions.count("approval.execute") == 2 and audit.verify(engine).intact
     # the Overview tells each executed retrain once, as a retrain, with its request
     decisions = [(d.kind, d.request_id, d.text) for d in overview.decisions(engine)]
     assert decisions == [
-        ("retrain", again.id, f"Retrained: churn v3 registered (trigger manual) (request #{again.id})"),
+        ("retrain", again.id, f"Retrained: churn v3 registered (trigger schedule) (request #{again.id})"),
         ("retrain", row.id, f"Retrained: churn v2 registered (trigger schedule) (request #{row.id})"),
         ("model", None, "Registered churn v1"),
     ]

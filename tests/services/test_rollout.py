@@ -19,11 +19,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from services.core import audit, settings
-from services.core.db import write_session
+from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, PermissionDenied, SelfApprovalError
 from services.core.roles import Actor, Role
-from services.core.schema import Experiment, ModelVersion, Outcome, Prediction, ShadowScore
-from services.governance import approvals
+from services.core.schema import Deployment, Experiment, ModelVersion, Outcome, Prediction, ShadowScore
+from services.governance import approvals, executor
 from services.models import registry, rollout
 
 ANA = Actor("ana@test.io", Role.analyst)
@@ -83,6 +83,11 @@ def _champions(engine) -> tuple[int, int]:
     return statuses, open_full
 
 
+def _deployment(engine, deployment_id: int) -> Deployment:
+    with read_session(engine) as session:
+        return session.get(Deployment, deployment_id)
+
+
 def test_promotion_executes_in_one_transaction_with_its_audit_events(engine, churn, folders):
     v1, v2, _ = churn
     rid = _approved(engine, "promote", v2, {"stage": "full"})
@@ -92,10 +97,10 @@ def test_promotion_executes_in_one_transaction_with_its_audit_events(engine, chu
     assert plan.steps[0] == "churn v2 starts serving full traffic (100%) as the champion."
     assert "churn v1 stops serving full traffic" in plan.steps[1] and "archived" in plan.steps[1]
     before = audit.count_events(engine)
-    done = rollout.execute(engine, APP2, rid, expected_digest=plan.digest)
+    done = executor.execute(engine, APP2, rid, expected_digest=plan.digest)
     assert done.request.status == "executed" and done.request.executed_by == APP2.label
-    assert done.request.result["deployment_id"] == done.deployment.id
-    assert done.deployment.approval_request_id == rid and done.deployment.reason.startswith(f"Request #{rid}")
+    deployment = _deployment(engine, done.result["deployment_id"])
+    assert deployment.approval_request_id == rid and deployment.reason.startswith(f"Request #{rid}")
     actions = audit.list_events(engine, limit=10)["action"].tolist()
     assert audit.count_events(engine) == before + 2 and set(actions[:2]) == {"model.deploy", "approval.execute"}
     statuses = {v.id: v.status for v in registry.list_versions(engine, "churn")}
@@ -116,20 +121,20 @@ def test_four_eyes_and_required_counts_hold_up_to_execution(engine, churn):
     with pytest.raises(SelfApprovalError):
         approvals.decide(engine, APP1, row.id, "approve")
     with pytest.raises(Conflict, match="pending"):
-        rollout.execute(engine, APP1, row.id)  # nobody approved yet
+        executor.execute(engine, APP1, row.id)  # nobody approved yet
     approvals.decide(engine, APP2, row.id, "approve")
     with pytest.raises(Conflict, match="pending"):
-        rollout.execute(engine, APP2, row.id)  # 1 of 2
+        executor.execute(engine, APP2, row.id)  # 1 of 2
     approvals.decide(engine, ADMIN, row.id, "approve")
     with pytest.raises(PermissionDenied):
-        rollout.execute(engine, ANA, row.id)  # analysts request, approvers execute
-    rollout.execute(engine, APP1, row.id)
+        executor.execute(engine, ANA, row.id)  # analysts request, approvers execute
+    executor.execute(engine, APP1, row.id)
     with pytest.raises(Conflict, match="already executed"):
-        rollout.execute(engine, APP2, row.id)
+        executor.execute(engine, APP2, row.id)
     rejected = approvals.request_change(engine, ANA, "canary", v3, "try", {"stage": "canary", "traffic_share": 0.1})
     approvals.decide(engine, APP1, rejected.id, "reject", "not yet")
     with pytest.raises(Conflict, match="rejected"):
-        rollout.execute(engine, APP1, rejected.id)
+        executor.execute(engine, APP1, rejected.id)
 
 
 def test_a_change_after_approval_resets_it_and_nothing_executes(engine, churn):
@@ -138,46 +143,48 @@ def test_a_change_after_approval_resets_it_and_nothing_executes(engine, churn):
     rollback = _approved(engine, "rollback", "churn", {"to_version_id": churn[0]})
     # Something else happens to the subject after approval: v2 starts a shadow (its status changes).
     shadow = _approved(engine, "canary", v2, {"stage": "shadow", "traffic_share": 0.0})
-    rollout.execute(engine, APP1, shadow)
+    executor.execute(engine, APP1, shadow)
     with pytest.raises(Conflict, match="reset"):
-        rollout.execute(engine, APP1, promote)
+        executor.execute(engine, APP1, promote)
     view = approvals.get_request(engine, promote)
     assert view.request.status == "pending" and view.approvals == 0
     with pytest.raises(Conflict, match="reset"):  # the model's serving state changed too
-        rollout.execute(engine, APP1, rollback)
+        executor.execute(engine, APP1, rollback)
     assert _champions(engine) == (1, 1) and registry.aliases(engine, "churn").champion.version == 1
     # A plan confirmed on an older state is refused.
     approvals.decide(engine, APP2, promote, "approve")
     stale = rollout.plan(engine, promote).digest
     canary = _approved(engine, "canary", v3, {"stage": "canary", "traffic_share": 0.2})
-    rollout.execute(engine, APP1, canary)
+    executor.execute(engine, APP1, canary)
     approvals.refresh(engine, promote)  # v2's own fingerprint did not change: still approved
     assert approvals.get_request(engine, promote).request.status == "approved"
     with pytest.raises(Conflict, match="changed since you confirmed"):
-        rollout.execute(engine, APP1, promote, expected_digest=stale)
-    done = rollout.execute(engine, APP1, promote, expected_digest=rollout.plan(engine, promote).digest)
-    assert done.deployment.traffic_share == pytest.approx(0.8)  # v3's canary keeps its 20%
+        executor.execute(engine, APP1, promote, expected_digest=stale)
+    done = executor.execute(engine, APP1, promote, expected_digest=rollout.plan(engine, promote).digest)
+    assert _deployment(engine, done.result["deployment_id"]).traffic_share == pytest.approx(
+        0.8
+    )  # v3's canary keeps its 20%
 
 
 def test_canary_shadow_rollback_and_the_history(engine, churn, folders):
     v1, v2, v3 = churn
-    rollout.execute(engine, APP1, _approved(engine, "canary", v2, {"stage": "shadow", "traffic_share": 0.0}))
+    executor.execute(engine, APP1, _approved(engine, "canary", v2, {"stage": "shadow", "traffic_share": 0.0}))
     canary = _approved(engine, "canary", v2, {"stage": "canary", "traffic_share": 0.25})
     plan = rollout.plan(engine, canary)
     assert "starts a canary: 25% of traffic" in plan.steps[0] and "serves the rest (75%)" in plan.steps[1]
     assert any("Its earlier shadow" in s for s in plan.steps)
-    rollout.execute(engine, APP1, canary)
+    executor.execute(engine, APP1, canary)
     routing = rollout.current_routing(engine, "churn")
     assert routing.champion.version == 1 and routing.champion.traffic_share == 0.75
     assert [(c.version, c.stage, c.traffic_share) for c in routing.challengers] == [(2, "canary", 0.25)]
-    rollout.execute(engine, APP1, _approved(engine, "promote", v2))
+    executor.execute(engine, APP1, _approved(engine, "promote", v2))
     # One step back: v1 (the previous champion) serves again; v2 is archived.
     request = rollout.request_rollback(engine, ANA, "churn", "v2 hurts the web cohort")
     assert request.payload == {"to_version_id": v1, "to_version": 1}
     approvals.decide(engine, APP2, request.id, "approve")
     steps = rollout.plan(engine, request.id).steps
     assert steps[0].startswith("churn goes back to v1") and any("single commit" in s for s in steps)
-    rollout.execute(engine, APP2, request.id)
+    executor.execute(engine, APP2, request.id)
     assert {v.version: v.status for v in registry.list_versions(engine, "churn")} == {
         1: "champion", 2: "archived", 3: "candidate"
     }  # fmt: skip
@@ -188,14 +195,14 @@ def test_canary_shadow_rollback_and_the_history(engine, churn, folders):
     assert [d.ended_at is None for d in history] == [False, False, False, False, True]
     assert json.loads((folders / "churn.json").read_text())["champion"]["version"] == 1
     # Any earlier version, and ending a canary.
-    rollout.execute(engine, APP1, _approved(engine, "canary", v3, {"stage": "canary", "traffic_share": 0.1}))
+    executor.execute(engine, APP1, _approved(engine, "canary", v3, {"stage": "canary", "traffic_share": 0.1}))
     end = rollout.request_rollback(engine, ANA, "churn", "stop v3", end_deployment_id=history[-1].id + 1)
     approvals.decide(engine, APP1, end.id, "approve")
-    rollout.execute(engine, APP1, end.id)
+    executor.execute(engine, APP1, end.id)
     assert registry.get_version(engine, v3).status == "archived" and not registry.aliases(engine, "churn").challengers
     to_v2 = rollout.request_rollback(engine, ANA, "churn", "back to v2", to_version_id=v2)
     approvals.decide(engine, APP1, to_v2.id, "approve")
-    rollout.execute(engine, APP1, to_v2.id)
+    executor.execute(engine, APP1, to_v2.id)
     assert registry.aliases(engine, "churn").champion.id == v2 and _champions(engine) == (1, 1)
 
 
@@ -207,19 +214,20 @@ def test_plans_that_cannot_run(engine, churn):
     bad = _approved(engine, "canary", v2, {"stage": "canary", "traffic_share": 1.5})
     assert "between 0 and 100%" in rollout.plan(engine, bad).blocker
     with pytest.raises(Conflict, match="cannot be executed now"):
-        rollout.execute(engine, APP1, bad)
+        executor.execute(engine, APP1, bad)
     assert approvals.get_request(engine, bad).request.status == "approved"  # nothing happened
-    with pytest.raises(InvalidInput, match="training job"):
-        rollout.execute(engine, APP1, _approved(engine, "retrain", "churn", {"base_version_id": v1}))
+    # a retrain request runs its training job through the same executor: this one names no window
+    with pytest.raises(InvalidInput, match="does not say what to train"):
+        executor.execute(engine, APP1, _approved(engine, "retrain", "churn", {"base_version_id": v1}))
 
 
-def test_stop_experiment_is_executed_through_the_experiments_service(engine, churn):
+def test_stop_experiment_is_executed_by_the_same_executor(engine, churn):
     with write_session(engine) as session:
         session.add(Experiment(key="exp-1", name="Exp", status="running", start_at=T0, primary_metric="m",
                                variants=[{"key": "control"}, {"key": "treatment"}]))  # fmt: skip
     rid = _approved(engine, "stop-experiment", "exp-1")
-    assert rollout.plan(engine, rid).steps[0].startswith("Experiment exp-1 stops")
-    done = rollout.execute(engine, APP1, rid)
+    assert executor.preview(engine, rid).steps[0].startswith("Experiment exp-1 stops")
+    done = executor.execute(engine, APP1, rid)
     assert done.request.status == "executed"
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT status FROM experiment WHERE key = 'exp-1'")).scalar_one() == "stopped"
@@ -242,11 +250,11 @@ def test_guard_rails_and_shadow_scores(engine, churn):
     from services.monitoring import alerts
 
     v1, v2, v3 = churn
-    rollout.execute(engine, APP1, _approved(engine, "canary", v2, {"stage": "canary", "traffic_share": 0.1}))
+    executor.execute(engine, APP1, _approved(engine, "canary", v2, {"stage": "canary", "traffic_share": 0.1}))
     shadow = _approved(engine, "canary", v3, {"stage": "shadow", "traffic_share": 0.0,
                                               "guardrail": rollout.guardrail_condition(0.6, "roc_auc")})  # fmt: skip
     assert any("roc_auc may be at most 0.6 below the champion" in s for s in rollout.plan(engine, shadow).steps)
-    rollout.execute(engine, APP1, shadow)
+    executor.execute(engine, APP1, shadow)
     start = registry.list_deployments(engine, "churn")[-1].started_at.replace(tzinfo=UTC) + timedelta(seconds=1)
     _served(engine, v1, 300, start, correct_every=20)  # champion: 95% right
     _served(engine, v2, 300, start, correct_every=3)  # canary: 67% right
@@ -321,7 +329,7 @@ def test_racing_executions_keep_exactly_one_champion(engine, churn):
 
             def run(actor, rid=rid):
                 try:
-                    rollout.execute(engine, actor, rid)
+                    executor.execute(engine, actor, rid)
                     return "ok"
                 except Conflict:
                     return "refused"
