@@ -26,7 +26,7 @@ from app import widgets
 from services.core.errors import LoopdeckError
 from services.core.roles import Actor, Role
 from services.models import registry
-from services.monitoring import alerts
+from services.monitoring import alerts, drift_time, drift_window, estimated, frames, overrides, performance
 from services.monitoring import blocks as md
 from services.monitoring import views as mon
 from services.overview import summary as overview
@@ -62,7 +62,7 @@ def _interval(lo: float | None, hi: float | None, digits: int = 3) -> str:
 # --- pure formatting (tested without a browser) --------------------------------------------------
 
 
-def drift_frame(report: mon.DriftReport) -> pd.DataFrame:
+def drift_frame(report: drift_window.DriftReport) -> pd.DataFrame:
     """One row per column: the test, its score against the threshold, the verdict, and what it read."""
     rows = []
     for r in report.rows:
@@ -91,7 +91,7 @@ def drift_frame(report: mon.DriftReport) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def drift_headline(report: mon.DriftReport) -> str:
+def drift_headline(report: drift_window.DriftReport) -> str:
     verdict = "dataset drift" if report.drifted else "no dataset drift"
     return (
         f"{report.n_drifted} of {report.n_features} features drifted ({report.share_drifted:.0%}): {verdict} "
@@ -99,20 +99,20 @@ def drift_headline(report: mon.DriftReport) -> str:
     )
 
 
-def shifts(over: mon.DriftOverTime, columns: Sequence[str]) -> list[mon.Shift]:
+def shifts(over: drift_time.DriftOverTime, columns: Sequence[str]) -> list[drift_time.Shift]:
     """Columns whose drift score moved across the threshold once, earliest first."""
-    found = [s for s in (mon.shift_of(over, c) for c in columns) if s is not None]
+    found = [s for s in (drift_time.shift_of(over, c) for c in columns) if s is not None]
     return sorted(found, key=lambda s: (s.day, s.column))
 
 
-def shift_message(shift: mon.Shift) -> str:
+def shift_message(shift: drift_time.Shift) -> str:
     return (
         f"**{_md(shift.column)}** from {shift.day:%Y-%m-%d} (median score {shift.before:.3g} before, "
         f"{shift.after:.3g} after; threshold {shift.threshold:g})"
     )
 
 
-def cohort_frame(report: mon.CohortReport) -> pd.DataFrame:
+def cohort_frame(report: performance.CohortReport) -> pd.DataFrame:
     """The ranked cohorts: value with interval, gap to the rest with interval, and the flags."""
     m = report.rank_by
     rows = []
@@ -151,7 +151,7 @@ def cohort_frame(report: mon.CohortReport) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def cohort_points(report: mon.CohortReport) -> pd.DataFrame:
+def cohort_points(report: performance.CohortReport) -> pd.DataFrame:
     """Input of figures.cohort_metric_figure."""
     m = report.rank_by
     return pd.DataFrame(
@@ -164,7 +164,7 @@ def cohort_points(report: mon.CohortReport) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def metrics_frame(report: mon.CohortReport) -> pd.DataFrame:
+def metrics_frame(report: performance.CohortReport) -> pd.DataFrame:
     """Every metric with its interval, per cohort (one or two fields) and over all rows."""
     rows = []
     entries = ([("all rows", report.overall)] if report.overall is not None else []) + [
@@ -178,7 +178,7 @@ def metrics_frame(report: mon.CohortReport) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def flagged_messages(report: mon.CohortReport) -> list[str]:
+def flagged_messages(report: performance.CohortReport) -> list[str]:
     m = report.rank_by
     out = []
     for line in report.flagged:
@@ -326,7 +326,7 @@ def _selection(engine: Engine, versions: list[mon.VersionInfo]) -> Selection:
     info = by_id[vid]
     reference = _window_picker(info, "Reference window", REF_KEY, mon.REFERENCE_PRESETS, "first14", top[1])
     current = _window_picker(info, "Current window", CUR_KEY, mon.CURRENT_PRESETS, "last28", top[2], reference)
-    features, fields, values = mon.version_columns(engine, info)
+    features, fields, values = frames.version_columns(engine, info)
     field_key = f"mon_filter_field_{vid}"
     _default(field_key, ALL_ROWS)
     if st.session_state[field_key] not in [ALL_ROWS, *fields]:
@@ -356,7 +356,7 @@ def _selection(engine: Engine, versions: list[mon.VersionInfo]) -> Selection:
 
 
 def _drift_tab(engine: Engine, actor: Actor, sel: Selection) -> None:
-    report = mon.drift_report(engine, sel.info.id, sel.reference, sel.current, sel.cohort_filter)
+    report = drift_window.drift_report(engine, sel.info.id, sel.reference, sel.current, sel.cohort_filter)
     c = st.columns(4)
     c[0].metric("Features drifted", f"{report.n_drifted} of {report.n_features}", f"{report.share_drifted:.0%}",
                 delta_color="off", help=f"Dataset drift at a share of at least {report.drift_share:.0%}.")  # fmt: skip
@@ -403,14 +403,14 @@ def _drift_tab(engine: Engine, actor: Actor, sel: Selection) -> None:
     if actor.can(Role.analyst):
         _override_editor(engine, actor, sel, report)
     else:
-        saved = mon.list_overrides(engine, sel.info.model_name)
+        saved = overrides.list_overrides(engine, sel.info.model_name)
         if saved:
             st.caption("Tests set by users: " + ", ".join(f"{o.column_name}: {o.method or 'default'} "
                                                           f"{o.threshold or ''}" for o in saved))  # fmt: skip
 
 
 @functools.lru_cache(maxsize=512)
-def _distribution_figure(dist: mon.Distribution, title: str, drifted: bool):
+def _distribution_figure(dist: drift_window.Distribution, title: str, drifted: bool):
     """Figures are rebuilt only for new distributions: a rerun or a revisited window reuses them (plotly's
     validation costs ~20 ms a figure; st.plotly_chart only reads the figure)."""
     return figs.distribution_figure(dist, title, drifted)
@@ -423,7 +423,7 @@ def _md(text: str) -> str:
     return text
 
 
-def _override_editor(engine: Engine, actor: Actor, sel: Selection, report: mon.DriftReport) -> None:
+def _override_editor(engine: Engine, actor: Actor, sel: Selection, report: drift_window.DriftReport) -> None:
     with st.expander("Change a column's test or threshold", icon=":material/tune:"):
         st.caption(f"Saved for the model {sel.info.model_name} (every version) and recorded in the audit log.")
         rows = {r.column: r for r in report.rows}
@@ -446,15 +446,15 @@ def _override_editor(engine: Engine, actor: Actor, sel: Selection, report: mon.D
         b = st.columns([1, 1, 4])
         if b[0].button("Save", type="primary", key="mon_ovr_save"):
             widgets.attempt(
-                lambda: mon.set_override(engine, actor, sel.info.model_name, column, method, float(threshold)),
+                lambda: overrides.set_override(engine, actor, sel.info.model_name, column, method, float(threshold)),
                 f"{column}: {d.METHOD_LABELS.get(method, method)} at {threshold:g} saved.",
             )
         if b[1].button("Reset to default", key="mon_ovr_reset"):
             widgets.attempt(
-                lambda: mon.clear_override(engine, actor, sel.info.model_name, column),
+                lambda: overrides.clear_override(engine, actor, sel.info.model_name, column),
                 lambda done: f"{column}: back to the default test." if done else f"{column} uses the default already.",
             )
-        saved = mon.list_overrides(engine, sel.info.model_name)
+        saved = overrides.list_overrides(engine, sel.info.model_name)
         if saved:
             st.dataframe(
                 pd.DataFrame([{"column": o.column_name, "test": d.METHOD_LABELS.get(o.method, o.method or "default"),
@@ -493,7 +493,7 @@ def _drift_over_time_tab(engine: Engine, sel: Selection) -> None:
     gran = st.segmented_control("Windows", list(GRANULARITY_LABELS), format_func=GRANULARITY_LABELS.get,
                                 default="day", key="mon_dot_granularity", required=True)  # fmt: skip
     over = _progress_call(
-        lambda p: mon.drift_over_time(engine, sel.info.id, sel.reference, gran or "day", sel.cohort_filter, p),
+        lambda p: drift_time.drift_over_time(engine, sel.info.id, sel.reference, gran or "day", sel.cohort_filter, p),
         "Drift per window",
     )
     columns = list(dict.fromkeys(over.frame["column"])) if not over.frame.empty else []
@@ -530,7 +530,7 @@ def _performance_tab(engine: Engine, sel: Selection) -> None:
     rank_by = cols[1].selectbox("Rank by", perf.METRICS, format_func=METRIC_LABELS.get, key="mon_rank_by")
     min_size = cols[2].number_input("Minimum cohort size", min_value=1, value=perf.DEFAULT_MIN_COHORT_SIZE, step=10,
                                     key="mon_min_size", help="Smaller cohorts are listed but not ranked.")  # fmt: skip
-    report = mon.cohort_report(engine, sel.info.id, sel.current, tuple(fields), rank_by, int(min_size),
+    report = performance.cohort_report(engine, sel.info.id, sel.current, tuple(fields), rank_by, int(min_size),
                                sel.cohort_filter, reference=sel.reference)  # fmt: skip
     share = report.n_labelled / report.n_predictions if report.n_predictions else 0
     st.caption(
@@ -572,7 +572,9 @@ def _performance_tab(engine: Engine, sel: Selection) -> None:
     split_key = f"mon_pot_field_{sel.info.id}"
     field = cols[2].selectbox("One line per", [ALL_ROWS, *sel.fields], format_func=lambda f: f or "(all rows)",
                               key=split_key)  # fmt: skip
-    over = mon.performance_over_time(engine, sel.info.id, gran or "week", metric, field or None, sel.cohort_filter)
+    over = performance.performance_over_time(
+        engine, sel.info.id, gran or "week", metric, field or None, sel.cohort_filter
+    )
     st.plotly_chart(figs.performance_over_time_figure(over.frame, METRIC_LABELS[metric]), key="mon_pot_chart",
                     config={"displayModeBar": False})  # fmt: skip
     if over.n_resamples:
@@ -584,7 +586,7 @@ def _calibration_tab(engine: Engine, sel: Selection) -> None:
     field = cols[0].selectbox("Per cohort of", [ALL_ROWS, *sel.fields], format_func=lambda f: f or "(all rows only)",
                               key=f"mon_cal_field_{sel.info.id}")  # fmt: skip
     n_bins = cols[1].slider("Bins", 5, 20, 10, key="mon_cal_bins")
-    report = mon.calibration_report(engine, sel.info.id, sel.current, field or None, int(n_bins),
+    report = performance.calibration_report(engine, sel.info.id, sel.current, field or None, int(n_bins),
                                     cohort_filter=sel.cohort_filter)  # fmt: skip
     cols[2].metric("ECE, all labelled rows", _num(report.overall.ece), help=mon.CALIBRATION_NOTE)
     diagrams = {"all rows": report.overall}
@@ -607,10 +609,10 @@ def _estimated_tab(engine: Engine, sel: Selection) -> None:
                                      default="week", key="mon_cbpe_granularity", required=True)  # fmt: skip
     metric = cols[1].selectbox("Metric", mon.CBPE_METRICS, format_func=METRIC_LABELS.get, key="mon_cbpe_metric")
     report = _progress_call(
-        lambda p: mon.cbpe_report(engine, sel.info.id, sel.reference, gran or "week", sel.cohort_filter),
+        lambda p: estimated.cbpe_report(engine, sel.info.id, sel.reference, gran or "week", sel.cohort_filter),
         "Estimating",
     )
-    est = mon.estimate_window(engine, sel.info.id, sel.reference, sel.current, sel.cohort_filter).metric(metric)
+    est = estimated.estimate_window(engine, sel.info.id, sel.reference, sel.current, sel.cohort_filter).metric(metric)
     cols[2].metric(f"Estimated {METRIC_LABELS[metric]}, current window", _num(est.value),
                    f"band {_interval(est.lower, est.upper)}", delta_color="off", help=mon.CBPE_NOTE)  # fmt: skip
     st.caption(

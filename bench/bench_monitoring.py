@@ -121,11 +121,11 @@ def _timed(at) -> float:
 
 def one_run(url: str) -> tuple[dict[str, float], dict[str, float]]:
     """Wall-clock and CPU seconds of each step (CPU shows what the page costs when the box is shared)."""
-    from services.monitoring import views as monitoring
+    from services.monitoring import frames
 
     at = _app(url)
     at.run()  # the Overview: AppTest's own one-time set-up (it scans installed packages for components)
-    monitoring.clear_caches()
+    frames.clear_caches()
     at.switch_page(PAGE)
     out = _Steps()
     out["first render"] = _timed(at)

@@ -136,9 +136,9 @@ def main() -> int:
     print(f"first render after new data (reads the blocks, computes drift and CBPE, saves them): {first:.3f} s")
 
     # A server restarted (or another replica) on the same data: in-process caches empty, summary saved.
-    from services.monitoring import views as mon
+    from services.monitoring import frames
 
-    mon.clear_caches()
+    frames.clear_caches()
     fresh = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
     fresh.run()  # the sign-in page
     fresh.session_state[state.USER_ID] = admin_id

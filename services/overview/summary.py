@@ -45,6 +45,7 @@ from services.core.timeutil import to_utc, utcnow
 from services.feedback import triage as feedback
 from services.governance import approvals
 from services.monitoring import blocks as md
+from services.monitoring import drift_window, metrics
 from services.monitoring import views as mon
 
 log = logging.getLogger(__name__)
@@ -205,8 +206,8 @@ def _headline(engine: Engine, info: mon.VersionInfo, reference: mon.Window, metr
     windows = mon.rolling_windows(first, info.last_day, "week")[-HEADLINE_WEEKS:]
     rows = []
     for w in windows:
-        realized = mon.metric_value(engine, info.id, metric, w)
-        est = mon.metric_value(engine, info.id, mon.ESTIMATED_PREFIX + metric, w, reference=reference)
+        realized = metrics.metric_value(engine, info.id, metric, w)
+        est = metrics.metric_value(engine, info.id, mon.ESTIMATED_PREFIX + metric, w, reference=reference)
         n = int(est.n)
         rows.append({"window_start": w.start, "window_end": w.end, "n": n,
                      "labelled_share": realized.n / n if n else float("nan"),
@@ -257,7 +258,7 @@ def monitoring_status(engine: Engine, metric: str = "accuracy") -> MonitoringSta
     problems = []
     try:
         with mon.one_version_list(engine):
-            report = mon.drift_report(engine, info.id, reference, current)
+            report = drift_window.drift_report(engine, info.id, reference, current)
             drift = DriftStatus(info.label, reference, current, report.n_features, report.n_drifted,
                                 report.share_drifted, report.drifted,
                                 tuple(r.column for r in report.features if r.drifted))  # fmt: skip

@@ -17,7 +17,7 @@ from app import backlog_ui, figures_backlog, state
 from services.backlog import items as backlog
 from services.core.db import make_engine
 from services.core.roles import Actor, Role
-from services.monitoring import views as mon
+from services.monitoring import frames
 from tests.pages.conftest import APP
 from tests.services.test_monitoring import demo_database
 
@@ -31,7 +31,7 @@ def demo_db(tmp_path_factory, tmp_path, monkeypatch) -> Iterator[Engine]:
     url = f"sqlite:///{path}"
     monkeypatch.setenv("LOOPDECK_DATABASE_URL", url)
     engine = make_engine(url)
-    mon.clear_caches()
+    frames.clear_caches()
     yield engine
     engine.dispose()
     state.get_engine.clear()

@@ -17,7 +17,7 @@ from services.core.db import write_session
 from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from services.core.roles import Actor, Role
 from services.core.schema import Alert, AlertRule
-from services.monitoring import alerts
+from services.monitoring import alerts, frames, overrides
 from services.monitoring import blocks as md
 from services.monitoring import views as mon
 from services.stats import drift as d
@@ -33,9 +33,9 @@ def actor(role: Role) -> Actor:
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    mon.clear_caches()
+    frames.clear_caches()
     yield
-    mon.clear_caches()
+    frames.clear_caches()
 
 
 def _events(engine, action: str | None = None) -> int:
@@ -259,7 +259,7 @@ def _model(engine, n):
 
 def _override(engine, n):
     name = _model(engine, n)
-    mon.set_override(engine, ANALYST, name, "x", d.Method.PSI, 0.2)
+    overrides.set_override(engine, ANALYST, name, "x", d.Method.PSI, 0.2)
     return name
 
 
@@ -277,9 +277,9 @@ ACTIONS = [
            lambda e, n: _alert(e, f"res{n}")),
     Action("file an alert to the backlog", Role.analyst, lambda e, a, s: alerts.to_backlog(e, a, s),
            lambda e, n: _alert(e, f"bl{n}")),
-    Action("change a drift test", Role.analyst, lambda e, a, s: mon.set_override(e, a, s, "x", d.Method.KS, 0.01),
+    Action("change a drift test", Role.analyst, lambda e, a, s: overrides.set_override(e, a, s, "x", d.Method.KS, 0.01),
            _model),
-    Action("reset a drift test", Role.analyst, lambda e, a, s: mon.clear_override(e, a, s, "x"), _override),
+    Action("reset a drift test", Role.analyst, lambda e, a, s: overrides.clear_override(e, a, s, "x"), _override),
 ]  # fmt: skip
 
 

@@ -163,11 +163,11 @@ def test_monitoring_status_is_saved_for_other_processes_and_recomputed_when_a_bl
     import sqlalchemy as sa
 
     from services.monitoring import blocks as md
-    from services.monitoring import views as mon
+    from services.monitoring import frames
     from tests.services.test_monitoring import synthetic
 
     synthetic(engine, days=21, labelled_days=14)
-    mon.clear_caches()
+    frames.clear_caches()
     computed = overview.monitoring_status(engine)
     assert computed.problem is None and computed.drift is not None and computed.headline is not None
     assert computed.drift.n_drifted >= 1 and computed.headline.weeks["realized"].notna().any()
@@ -175,7 +175,7 @@ def test_monitoring_status_is_saved_for_other_processes_and_recomputed_when_a_bl
     reads = []
     real_read_blocks = md.read_blocks
     monkeypatch.setattr(md, "read_blocks", lambda *a, **k: reads.append(1) or real_read_blocks(*a, **k))
-    mon.clear_caches()  # as in a fresh process
+    frames.clear_caches()  # as in a fresh process
     again = overview.monitoring_status(engine)
     assert reads == []
     assert again.drift == computed.drift
@@ -186,6 +186,6 @@ def test_monitoring_status_is_saved_for_other_processes_and_recomputed_when_a_bl
     with engine.begin() as conn:  # a block rebuilt by new data
         conn.execute(sa.text("UPDATE monitoring_block SET generation = generation + 1 "
                              "WHERE id = (SELECT max(id) FROM monitoring_block)"))  # fmt: skip
-    mon.clear_caches()
+    frames.clear_caches()
     overview.monitoring_status(engine)
     assert reads, "a changed block must be read again"

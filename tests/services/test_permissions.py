@@ -21,8 +21,7 @@ from services.feedback import themes, training_sets
 from services.feedback import triage as feedback
 from services.governance import approvals
 from services.models import judge, registry, retraining
-from services.monitoring import alerts
-from services.monitoring import views as monitoring
+from services.monitoring import alerts, overrides
 from tests.services import factories
 
 
@@ -106,7 +105,7 @@ def _alert(engine, admin):
 
 def _override(engine, admin):
     factories.model_version(engine)
-    monitoring.set_override(engine, admin, "churn", "x", "psi", 0.2)
+    overrides.set_override(engine, admin, "churn", "x", "psi", 0.2)
 
 
 ACTIONS = [
@@ -187,10 +186,8 @@ ACTIONS = [
         "request approval", Role.analyst, lambda e, a, s: approvals.request_change(e, a, "canary", s, "because"), _model
     ),
     Action("approve a request", Role.approver, lambda e, a, s: approvals.decide(e, a, s.id, "approve"), _request),
-    Action("set a drift test", Role.analyst, lambda e, a, s: monitoring.set_override(e, a, "churn", "x", "ks"), _model),
-    Action(
-        "reset a drift test", Role.analyst, lambda e, a, s: monitoring.clear_override(e, a, "churn", "x"), _override
-    ),
+    Action("set a drift test", Role.analyst, lambda e, a, s: overrides.set_override(e, a, "churn", "x", "ks"), _model),
+    Action("reset a drift test", Role.analyst, lambda e, a, s: overrides.clear_override(e, a, "churn", "x"), _override),
     Action(
         "create alert rule",
         Role.analyst,

@@ -19,7 +19,7 @@ from services.core.errors import NotFound, PermissionDenied
 from services.core.roles import Actor, Role
 from services.models import registry
 from services.monitoring import blocks as md
-from services.monitoring import views as mon
+from services.monitoring import frames
 from services.overview import proposals
 from tests.services.test_demo_story import _postgres_demo_url
 from tests.services.test_monitoring import demo_database
@@ -51,7 +51,7 @@ def demo(request, tmp_path_factory):
             mp.setattr("services.core.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
             load_demo(engine, echo=lambda *_: None, scenario=sc.build_scenario(0.1))
         md.refresh(engine)
-    mon.clear_caches()
+    frames.clear_caches()
     yield engine
     engine.dispose()
 
