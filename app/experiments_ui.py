@@ -30,8 +30,8 @@ from app import widgets
 from services.core.db import database_url
 from services.core.errors import LoopdeckError
 from services.core.roles import Actor, Role
+from services.experiments import analysis, guard, readout_service, rollups
 from services.experiments import design as design_svc
-from services.experiments import guard
 from services.experiments import lifecycle as experiments
 from services.experiments import readout as readout_svc
 from services.models import registry
@@ -389,7 +389,7 @@ def cached_aggregates(url: str, experiment_id: int, generation: int) -> readout_
     """The readout's sums for one rollup generation (a new generation means new data)."""
     from app import state
 
-    return readout_svc.aggregate(state.get_engine(url), experiment_id, refresh=False)
+    return rollups.aggregate(state.get_engine(url), experiment_id, refresh=False)
 
 
 def _model_labels(engine: Engine) -> dict[int, str]:
@@ -767,9 +767,9 @@ def _read_view(me: Actor, engine: Engine) -> None:
     exp = _select_experiment(rows, "exp_pick_read", "Experiment to read")
     reading, relative, options = _read_options()
     try:
-        status = readout_svc.refresh_rollup(engine, exp.id)
+        status = rollups.refresh_rollup(engine, exp.id)
         agg = cached_aggregates(database_url(), exp.id, status.generation)
-        readout = readout_svc.compute(exp, agg, options)
+        readout = analysis.compute(exp, agg, options)
     except LoopdeckError as exc:
         st.error(str(exc))
         return
@@ -887,7 +887,7 @@ def _alerts_and_stop(me: Actor, engine: Engine, readout, reading: str) -> None:
             with st.form(f"exp_stop_{exp.key}"):
                 comment = st.text_area("Why stop?", value=default, key=f"exp_stop_why_{exp.key}")
                 if st.form_submit_button("Request approval to stop", icon=":material/pan_tool:"):
-                    evidence = readout_svc.evidence(readout, reading)
+                    evidence = readout_service.evidence(readout, reading)
                     widgets.attempt(
                         lambda: experiments.request_stop(engine, me, exp.key, comment, evidence),
                         lambda r: f"Stop request #{r.id} filed; an approver other than you decides.",
@@ -909,7 +909,7 @@ def _bandit(engine: Engine, readout):
     cols[0].plotly_chart(fig, key="exp_bandit_fig")
     cols[1].dataframe(bandit_frame(readout), hide_index=True, width="stretch", key="exp_bandit_table")
     if st.toggle("Show the recommended allocation over time", key="exp_bandit_history"):
-        history = readout_svc.bandit_history(engine, readout.experiment.id)
+        history = readout_service.bandit_history(engine, readout.experiment.id)
         st.plotly_chart(figs.bandit_history_figure(history), key="exp_bandit_hist_fig")
     return fig
 
@@ -917,7 +917,7 @@ def _bandit(engine: Engine, readout):
 def _exports(readout, figures) -> None:
     key = readout.experiment.key
     c = st.columns(3)
-    c[0].download_button("Results (CSV)", data=readout_svc.results_csv(readout), file_name=f"{key}-results.csv",
+    c[0].download_button("Results (CSV)", data=readout_service.results_csv(readout), file_name=f"{key}-results.csv",
                          mime="text/csv", icon=":material/download:", on_click="ignore", key="exp_csv")  # fmt: skip
     c[1].download_button("Charts (HTML)", data=figs.to_html(figures), file_name=f"{key}-charts.html",
                          mime="text/html", icon=":material/download:", on_click="ignore", key="exp_html")  # fmt: skip
