@@ -26,7 +26,7 @@ from app import widgets
 from services.core.errors import LoopdeckError
 from services.core.roles import Actor, Role
 from services.models import registry
-from services.monitoring import alerts, drift_time, drift_window, estimated, frames, overrides, performance
+from services.monitoring import alerts, block_build, drift_time, drift_window, estimated, frames, overrides, performance
 from services.monitoring import blocks as md
 from services.monitoring import views as mon
 from services.overview import summary as overview
@@ -270,7 +270,7 @@ def _default(key: str, value) -> None:
 
 def _prepare_data(engine: Engine) -> None:
     """Fold new predictions and outcomes into the day blocks, with progress (first time: all of them)."""
-    status = md.sync_status(engine)
+    status = block_build.sync_status(engine)
     if not status.needs_refresh:
         return
     label = (

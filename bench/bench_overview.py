@@ -35,7 +35,7 @@ ADMIN = "admin@loopdeck.demo"
 def build(url: str, scale: float, extra: int) -> None:
     from data import scenario as sc
     from data.demo import load_demo
-    from services.monitoring import blocks as md
+    from services.monitoring import block_build
 
     engine = make_engine(url)
     migrate(engine)
@@ -69,7 +69,7 @@ def build(url: str, scale: float, extra: int) -> None:
             )  # fmt: skip
     print(f"  {extra:,} extra predictions written in {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
-    md.refresh(engine)
+    block_build.refresh(engine)
     print(f"  monitoring blocks built in {time.perf_counter() - t:.1f} s")
     engine.dispose()
 

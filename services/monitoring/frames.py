@@ -58,7 +58,7 @@ class ResultCache:
 
 _BLAS = ThreadpoolController()  # the BLAS libraries loaded by numpy and scipy (found once: ~1 ms)
 result_cache = ResultCache()
-frame_cache = md._LRU(256 * 2**20)
+frame_cache = md.LRU(256 * 2**20)
 
 
 def clear_caches() -> None:

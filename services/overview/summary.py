@@ -44,8 +44,8 @@ from services.core.schema import (
 from services.core.timeutil import to_utc, utcnow
 from services.feedback import triage as feedback
 from services.governance import approvals
+from services.monitoring import block_build, drift_window, metrics
 from services.monitoring import blocks as md
-from services.monitoring import drift_window, metrics
 from services.monitoring import views as mon
 
 log = logging.getLogger(__name__)
@@ -239,7 +239,7 @@ def monitoring_status(engine: Engine, metric: str = "accuracy") -> MonitoringSta
     generations and windows: a new process or another replica reads it in one query instead of
     decoding the blocks again, and new data (a rebuilt block) changes the digest, so it is recomputed."""
     try:
-        stale = md.needs_refresh(engine)
+        stale = block_build.needs_refresh(engine)
         info = _main_version(engine)
     except LoopdeckError as exc:
         return MonitoringStatus(None, None, str(exc))
@@ -270,11 +270,13 @@ def monitoring_status(engine: Engine, metric: str = "accuracy") -> MonitoringSta
     return MonitoringStatus(drift, headline, "; ".join(problems) or None, stale)
 
 
-def refresh_monitoring(engine: Engine, progress: Callable[[float, str], None] | None = None) -> md.RefreshResult:
+def refresh_monitoring(
+    engine: Engine, progress: Callable[[float, str], None] | None = None
+) -> block_build.RefreshResult:
     """Fold new predictions and outcomes into the monitoring blocks and, when blocks changed, save the
     Overview's monitoring summary for them at once (its next view, in any process, reads it). Every
     refresh goes through here: alert evaluation, `monitoring refresh`, the Monitoring page, the demo."""
-    result = md.refresh(engine, progress)
+    result = block_build.refresh(engine, progress)
     if result.changed:
         monitoring_status(engine)
     return result

@@ -349,9 +349,10 @@ def test_audit_chain_is_intact_and_names_the_loader(demo):
 
 def test_monitoring_blocks_are_built_with_the_demo(demo):
     """The first Overview and Monitoring views show the story without asking for a refresh."""
+    from services.monitoring import block_build
     from services.monitoring import blocks as md
 
-    assert not md.needs_refresh(demo.engine)
+    assert not block_build.needs_refresh(demo.engine)
     champion = demo.summary.model_version_ids[2]
     assert len(md.block_index(demo.engine, champion)) > 0
     assert any(line.strip().startswith("monitoring blocks") for line in demo.output)

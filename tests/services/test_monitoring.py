@@ -21,8 +21,17 @@ from services.core.db import make_engine, migrate, write_session
 from services.core.errors import InvalidInput, PermissionDenied
 from services.core.roles import Actor, Role
 from services.core.schema import ModelVersion
+from services.monitoring import (
+    block_build,
+    drift_time,
+    drift_window,
+    estimated,
+    frames,
+    metrics,
+    overrides,
+    performance,
+)
 from services.monitoring import blocks as md
-from services.monitoring import drift_time, drift_window, estimated, frames, metrics, overrides, performance
 from services.monitoring import views as mon
 from services.stats import drift as d
 from tests.services import factories
@@ -47,7 +56,7 @@ def demo_database(folder: Path) -> Path:
     engine = make_engine(f"sqlite:///{path}")
     migrate(engine)
     load_demo(engine, echo=lambda *_: None, scale=0.1)
-    md.refresh(engine)
+    block_build.refresh(engine)
     engine.dispose()
     _DEMO["path"] = path
     return path
@@ -285,7 +294,7 @@ def synthetic(engine, days: int = 10, per_day: int = 300, shift_day: int = 6, se
     outcomes = pd.DataFrame({"request_id": frame["request_id"][keep], "ts": (START + timedelta(days=40)).isoformat(),
                              "actual_label": y[keep]})  # fmt: skip
     ingest.import_frame(engine, ANALYST, "outcomes", outcomes, "synthetic")
-    md.refresh(engine)
+    block_build.refresh(engine)
     return mv
 
 
@@ -359,7 +368,7 @@ def test_results_are_cached_until_the_data_changes(engine):
                          "ts": "2026-03-05T12:00:00+00:00", "score": 0.9, "predicted_label": 1,
                          "feature_x": 50.0})  # fmt: skip
     ingest.import_frame(engine, ANALYST, "predictions", more, "one more")
-    md.refresh(engine)
+    block_build.refresh(engine)
     second = drift_window.drift_report(engine, mv, a, b)
     assert second is not first and second.n_current == first.n_current + 1
     assert drift_window.drift_report(engine, mv, a, W(date(2026, 3, 4), date(2026, 3, 4))).n_current == 200
@@ -414,7 +423,7 @@ def _sampling_story(engine, days: int = 10, per_day: int = 600, shift_day: int =
     outcomes = pd.DataFrame({"request_id": frame["request_id"], "ts": (START + timedelta(days=40)).isoformat(),
                              "actual_label": (rng.random(n) < score).astype(int)})  # fmt: skip
     ingest.import_frame(engine, ANALYST, "outcomes", outcomes, "sampling story")
-    md.refresh(engine)
+    block_build.refresh(engine)
     return mv
 
 

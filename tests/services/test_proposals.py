@@ -18,8 +18,7 @@ from services.core.db import make_engine, migrate
 from services.core.errors import NotFound, PermissionDenied
 from services.core.roles import Actor, Role
 from services.models import registry
-from services.monitoring import blocks as md
-from services.monitoring import frames
+from services.monitoring import block_build, frames
 from services.overview import proposals
 from tests.services.test_demo_story import _postgres_demo_url
 from tests.services.test_monitoring import demo_database
@@ -50,7 +49,7 @@ def demo(request, tmp_path_factory):
             mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
             mp.setattr("services.core.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
             load_demo(engine, echo=lambda *_: None, scenario=sc.build_scenario(0.1))
-        md.refresh(engine)
+        block_build.refresh(engine)
     frames.clear_caches()
     yield engine
     engine.dispose()
