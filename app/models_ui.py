@@ -33,7 +33,8 @@ from app.jobs import Job, job_board, progress_panel
 from services.core import settings
 from services.core.errors import LoopdeckError
 from services.core.roles import Actor, Role
-from services.core.schema import ApprovalRequest, ModelVersion
+from services.core.schema_governance import ApprovalRequest
+from services.core.schema_models import ModelVersion
 from services.core.timeutil import to_utc, utcnow
 from services.feedback import training_sets
 from services.governance import approvals

@@ -29,7 +29,9 @@ from data import themes as demo_themes  # noqa: E402
 from services.core import users
 from services.core.db import make_engine, migrate  # noqa: E402
 from services.core.roles import Actor, Role  # noqa: E402
-from services.core.schema import Feedback, ModelVersion, Outcome, Prediction  # noqa: E402
+from services.core.schema_feedback import Feedback
+from services.core.schema_ingest import Outcome, Prediction
+from services.core.schema_models import ModelVersion
 from services.core.timeutil import utcnow  # noqa: E402
 from services.feedback import themes
 from services.feedback import triage as feedback  # noqa: E402

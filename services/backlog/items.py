@@ -28,15 +28,12 @@ from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import (
-    Alert,
-    AuditEvent,
-    BacklogEvidence,
-    BacklogItem,
-    Exposure,
-    Feedback,
-    Prediction,
-)
+from services.core.schema_accounts import AuditEvent
+from services.core.schema_backlog import BacklogEvidence, BacklogItem
+from services.core.schema_experiments import Exposure
+from services.core.schema_feedback import Feedback
+from services.core.schema_ingest import Prediction
+from services.core.schema_monitoring import Alert
 from services.core.timeutil import to_utc, utcnow
 
 KINDS = ("model_improvement", "data_quality", "tech_debt")

@@ -17,6 +17,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from services.core import schema  # noqa: F401  (registers every table before any session opens; see its docstring)
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE_PATH = ROOT / "data" / "loopdeck.db"
 

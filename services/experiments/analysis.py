@@ -14,9 +14,7 @@ import numpy as np
 import pandas as pd
 
 from services.core.errors import InvalidInput
-from services.core.schema import (
-    Experiment,
-)
+from services.core.schema_experiments import Experiment
 from services.core.timeutil import utcnow
 from services.experiments.checks import alerts_of, bandit_weights, health_items, srm_by_segment, stop_advice
 from services.experiments.readout import (

@@ -6,9 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from services.core.schema import (
-    Experiment,
-)
+from services.core.schema_experiments import Experiment
 from services.experiments.readout import ALL, OTHER, Aggregates, Alert, HealthItem, StopAdvice
 from services.stats import abtest, bandit, srm
 

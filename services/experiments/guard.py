@@ -38,7 +38,9 @@ from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict
 from services.core.roles import Actor, Role, require
-from services.core.schema import Alert, AlertRule, ApprovalRequest, Experiment
+from services.core.schema_experiments import Experiment
+from services.core.schema_governance import ApprovalRequest
+from services.core.schema_monitoring import Alert, AlertRule
 from services.experiments import lifecycle as experiments
 from services.experiments import readout as er
 from services.experiments import readout_service

@@ -36,7 +36,9 @@ from services.core.audit import AuditFilter
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import ApprovalRequest, Experiment, ModelVersion
+from services.core.schema_experiments import Experiment
+from services.core.schema_governance import ApprovalRequest
+from services.core.schema_models import ModelVersion
 from services.core.timeutil import to_utc, utcnow
 from services.governance import approvals
 

@@ -40,9 +40,7 @@ from datetime import datetime
 import pandas as pd
 
 from services.core.errors import InvalidInput
-from services.core.schema import (
-    Experiment,
-)
+from services.core.schema_experiments import Experiment
 from services.stats import bandit, bayesian, sequential
 
 READINGS = ("frequentist", "sequential", "bayesian", "cuped")

@@ -11,10 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services.core.schema import (
-    Exposure,
-    MetricObservation,
-)
+from services.core.schema_experiments import Exposure, MetricObservation
 from services.experiments import lifecycle as experiments
 from services.experiments.analysis import compute, variants_of
 from services.experiments.readout import Readout, ReadoutOptions

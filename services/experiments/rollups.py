@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.core.db import write_session
-from services.core.schema import (
+from services.core.schema_experiments import (
     ExperimentExposureRollup,
     ExperimentRollup,
     ExperimentRollupState,

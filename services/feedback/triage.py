@@ -25,7 +25,10 @@ from services.core import audit, settings
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import Feedback, ModelVersion, Outcome, Prediction, Theme, User
+from services.core.schema_accounts import User
+from services.core.schema_feedback import Feedback, Theme
+from services.core.schema_ingest import Outcome, Prediction
+from services.core.schema_models import ModelVersion
 from services.core.timeutil import to_utc, utcnow
 
 STATUSES = ("new", "in_review", "labelled", "dismissed", "escalated")

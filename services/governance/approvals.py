@@ -22,7 +22,9 @@ from services.core import audit, settings
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, NotFound, SelfApprovalError
 from services.core.roles import Actor, Role, require
-from services.core.schema import ApprovalDecision, ApprovalRequest, Deployment, Experiment, ModelVersion
+from services.core.schema_experiments import Experiment
+from services.core.schema_governance import ApprovalDecision, ApprovalRequest
+from services.core.schema_models import Deployment, ModelVersion
 from services.core.timeutil import utcnow
 
 # kind -> the type of subject it acts on

@@ -31,7 +31,7 @@ from services.core import audit
 from services.core.db import write_session
 from services.core.errors import Conflict, InvalidInput
 from services.core.roles import Actor, Role, require
-from services.core.schema import AlertRule
+from services.core.schema_monitoring import AlertRule
 from services.core.timeutil import utcnow
 from services.ingest import readers, write
 from services.ingest.kinds import KINDS, KindSpec

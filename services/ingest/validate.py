@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from services.core.schema import Experiment, ModelVersion
+from services.core.schema_experiments import Experiment
+from services.core.schema_models import ModelVersion
 from services.feedback import pii
 from services.ingest import convert
 from services.ingest.kinds import COHORT_FIELD, COHORT_FIELD_MAX, KindSpec

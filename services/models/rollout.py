@@ -53,7 +53,10 @@ from services.core import audit
 from services.core.db import ROOT, read_session, write_session
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import Alert, ApprovalRequest, Deployment, ModelVersion, Outcome, Prediction, ShadowScore
+from services.core.schema_governance import ApprovalRequest
+from services.core.schema_ingest import Outcome, Prediction
+from services.core.schema_models import Deployment, ModelVersion, ShadowScore
+from services.core.schema_monitoring import Alert
 from services.core.timeutil import to_utc, utcnow
 from services.governance import approvals
 from services.models import registry, retraining

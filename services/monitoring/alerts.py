@@ -44,7 +44,9 @@ from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, LoopdeckError, NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import Alert, AlertRule, BacklogItem, ModelVersion
+from services.core.schema_backlog import BacklogItem
+from services.core.schema_models import ModelVersion
+from services.core.schema_monitoring import Alert, AlertRule
 from services.core.timeutil import utcnow
 from services.monitoring import metrics
 from services.monitoring import views as mon

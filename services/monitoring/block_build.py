@@ -25,7 +25,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from services.core.db import write_session
-from services.core.schema import ModelVersion, MonitoringBlock, MonitoringSync
+from services.core.schema_models import ModelVersion
+from services.core.schema_monitoring import MonitoringBlock, MonitoringSync
 from services.core.timeutil import utcnow
 from services.monitoring.block_codec import RawRows, block_table
 from services.monitoring.blocks import BATCH_DAYS, BLOCK_FORMAT, Progress, is_postgres

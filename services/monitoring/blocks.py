@@ -77,7 +77,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services.core.schema import MonitoringBlock
+from services.core.schema_monitoring import MonitoringBlock
 
 Progress = Callable[[float, str], None]
 

@@ -11,7 +11,8 @@ from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.errors import InvalidInput
 from services.core.roles import Actor, Role, require
-from services.core.schema import DriftOverride, ModelVersion
+from services.core.schema_models import ModelVersion
+from services.core.schema_monitoring import DriftOverride
 from services.core.timeutil import utcnow
 from services.monitoring.views import OUTPUT_COLUMNS
 from services.stats import drift as d

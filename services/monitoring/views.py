@@ -50,7 +50,7 @@ from sqlmodel import select
 
 from services.core.db import read_session
 from services.core.errors import InvalidInput, NotFound
-from services.core.schema import ModelVersion
+from services.core.schema_models import ModelVersion
 from services.monitoring import blocks as md
 from services.stats import drift as d
 from services.stats import drift_select as ds

@@ -34,7 +34,8 @@ from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, LoopdeckError, NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import BacklogItem, BacklogProposal, Feedback, Theme
+from services.core.schema_backlog import BacklogItem, BacklogProposal
+from services.core.schema_feedback import Feedback, Theme
 from services.core.timeutil import to_utc
 from services.feedback import themes
 from services.monitoring import alerts, drift_window, performance

@@ -19,7 +19,7 @@ from services.core import audit, settings, users
 from services.core.audit import AuditFilter
 from services.core.db import write_session
 from services.core.roles import Actor
-from services.core.schema import Feedback
+from services.core.schema_feedback import Feedback
 from services.core.timeutil import utcnow
 from services.feedback import themes, training_sets
 from services.feedback import triage as feedback

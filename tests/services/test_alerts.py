@@ -16,7 +16,7 @@ from services.core import audit
 from services.core.db import write_session
 from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from services.core.roles import Actor, Role
-from services.core.schema import Alert, AlertRule
+from services.core.schema_monitoring import Alert, AlertRule
 from services.monitoring import alerts, block_build, frames, overrides
 from services.monitoring import views as mon
 from services.stats import drift as d

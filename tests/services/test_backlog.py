@@ -11,7 +11,7 @@ from services.core import audit
 from services.core.db import write_session
 from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from services.core.roles import Actor, Role
-from services.core.schema import Theme
+from services.core.schema_feedback import Theme
 from services.core.timeutil import utcnow
 from services.feedback import themes
 from tests.services import factories
@@ -53,7 +53,7 @@ def test_reach_from_a_theme_is_feedback_per_week(engine):
         theme_id = theme.id
     pks = factories.feedback(engine, 14, rating=1)
     with write_session(engine) as session:
-        from services.core.schema import Feedback
+        from services.core.schema_feedback import Feedback
 
         for pk in pks:
             session.get(Feedback, pk).theme_id = theme_id

@@ -25,7 +25,11 @@ from data.demo import DemoSummary, load_demo
 from services.core import audit, users
 from services.core.db import make_engine
 from services.core.errors import Conflict
-from services.core.schema import Exposure, Feedback, MetricObservation, ModelVersion, Outcome, Prediction, User
+from services.core.schema_accounts import User
+from services.core.schema_experiments import Exposure, MetricObservation
+from services.core.schema_feedback import Feedback
+from services.core.schema_ingest import Outcome, Prediction
+from services.core.schema_models import ModelVersion
 from services.experiments import lifecycle as experiments
 from services.models import registry
 from services.overview import summary as overview

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from services import ingest
 from services.core.db import read_session
-from services.core.schema import Exposure
+from services.core.schema_experiments import Exposure
 from services.experiments import readout as er
 from services.experiments import readout_service
 from services.ingest import ImportRejected

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from data import scenario as sc
 from services.core.db import write_session
 from services.core.roles import Actor, Role
-from services.core.schema import Exposure, MetricObservation
+from services.core.schema_experiments import Exposure, MetricObservation
 from services.experiments import analysis, readout_service, rollups
 from services.experiments import lifecycle as experiments
 from services.experiments import readout as er

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from services.core import audit, settings, users
 from services.core.errors import Conflict, InvalidInput, PermissionDenied
 from services.core.roles import Actor, Role
-from services.core.schema import Feedback
+from services.core.schema_feedback import Feedback
 from services.core.timeutil import utcnow
 from services.feedback import triage as feedback
 from services.feedback.triage import Edit, Patch, QueueFilter

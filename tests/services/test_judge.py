@@ -22,7 +22,7 @@ from data.demo import load_demo
 from services.core.db import make_engine
 from services.core.errors import InvalidInput
 from services.core.roles import Actor, Role
-from services.core.schema import Feedback
+from services.core.schema_feedback import Feedback
 from services.feedback import training_sets
 from services.feedback import triage as feedback
 from services.governance import approvals

@@ -20,7 +20,7 @@ from services.core import audit
 from services.core.db import make_engine, migrate, write_session
 from services.core.errors import InvalidInput, PermissionDenied
 from services.core.roles import Actor, Role
-from services.core.schema import ModelVersion
+from services.core.schema_models import ModelVersion
 from services.monitoring import (
     block_build,
     drift_time,

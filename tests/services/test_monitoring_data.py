@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from services import ingest
 from services.core.db import write_session
 from services.core.roles import Actor, Role
-from services.core.schema import ModelVersion, Prediction
+from services.core.schema_ingest import Prediction
+from services.core.schema_models import ModelVersion
 from services.monitoring import block_build, block_codec
 from services.monitoring import blocks as md
 from tests.services import factories

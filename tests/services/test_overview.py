@@ -12,7 +12,8 @@ from services.core import settings
 from services.core.db import write_session
 from services.core.errors import InvalidInput
 from services.core.roles import Actor, Role
-from services.core.schema import Alert, AlertRule, Experiment, Exposure
+from services.core.schema_experiments import Experiment, Exposure
+from services.core.schema_monitoring import Alert, AlertRule
 from services.governance import approvals
 from services.models import registry, rollout
 from services.overview import report

@@ -15,7 +15,7 @@ from services.core import audit, settings, users
 from services.core.db import write_session
 from services.core.errors import PermissionDenied
 from services.core.roles import Actor, Role
-from services.core.schema import Alert
+from services.core.schema_monitoring import Alert
 from services.experiments import lifecycle as experiments
 from services.feedback import themes, training_sets
 from services.feedback import triage as feedback

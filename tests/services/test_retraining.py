@@ -23,7 +23,9 @@ from services.core import audit, settings
 from services.core.db import write_session
 from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from services.core.roles import Actor, Role
-from services.core.schema import Alert, AlertRule, Feedback, Outcome, Prediction
+from services.core.schema_feedback import Feedback
+from services.core.schema_ingest import Outcome, Prediction
+from services.core.schema_monitoring import Alert, AlertRule
 from services.feedback import training_sets
 from services.feedback import triage as feedback
 from services.governance import approvals

@@ -9,11 +9,11 @@ import sqlalchemy as sa
 
 from data import themes as demo_themes
 from services.backlog import items as backlog
-from services.core import audit, schema
+from services.core import audit, schema_feedback
 from services.core.db import make_engine, migrate, write_session
 from services.core.errors import InvalidInput, PermissionDenied
 from services.core.roles import Actor, Role
-from services.core.schema import Feedback
+from services.core.schema_feedback import Feedback
 from services.core.timeutil import utcnow
 from services.feedback import themes, training_sets
 from services.feedback import triage as feedback
@@ -142,11 +142,11 @@ def _without_the_triggers(engine, statement: str, params: dict) -> None:
     tables = ("training_dataset", "training_dataset_item")
     with engine.begin() as conn:
         for table in tables:
-            for ddl in schema.drop_immutable_table_ddl(table, dialect):
+            for ddl in schema_feedback.drop_immutable_table_ddl(table, dialect):
                 conn.exec_driver_sql(ddl)
         conn.execute(sa.text(statement), params)
         for table in tables:
-            for ddl in schema.immutable_table_ddl(table, dialect):
+            for ddl in schema_feedback.immutable_table_ddl(table, dialect):
                 conn.exec_driver_sql(ddl)
 
 
