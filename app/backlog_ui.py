@@ -14,9 +14,10 @@ from sqlalchemy.engine import Engine
 
 from app import figures_backlog, widgets
 from app import format as fmt
+from services.backlog import evidence as backlog_evidence
 from services.backlog import items as backlog
 from services.backlog import scoring
-from services.backlog.items import EvidenceRef
+from services.backlog.evidence import EvidenceRef
 from services.core.roles import Actor, Role
 from services.overview import proposals
 
@@ -85,7 +86,9 @@ def _new_item_form(engine: Engine, actor: Actor) -> None:
         description = st.text_area("Description", key="bl_new_description")
         st.caption("Evidence (optional): what justifies the item. Reach is pre-filled from it when left at 0.")
         ecols = st.columns(2)
-        ref_type = ecols[0].selectbox("Evidence type", ["(none)", *backlog.EVIDENCE_TYPES], key="bl_new_ref_type")
+        ref_type = ecols[0].selectbox(
+            "Evidence type", ["(none)", *backlog_evidence.EVIDENCE_TYPES], key="bl_new_ref_type"
+        )
         ref_id = ecols[1].text_input("Evidence id", key="bl_new_ref_id",
                                      help="alert id, theme id, experiment id, model:field=value for a cohort "
                                           "gap, model:feature for drift")  # fmt: skip

@@ -29,9 +29,11 @@ from services.core import settings, users
 from services.core.db import database_url
 from services.core.errors import Conflict, LoopdeckError
 from services.core.roles import Actor, Role
+from services.feedback import edits as feedback_edits
 from services.feedback import themes, training_sets
 from services.feedback import triage as feedback
-from services.feedback.triage import Edit, Patch, QueueFilter
+from services.feedback.edits import Edit, Patch
+from services.feedback.triage import QueueFilter
 
 VIEWS = ("Queue", "Review", "Themes", "Training sets")
 LABELS = (0, 1)  # the models Loopdeck watches are binary classifiers (predicted_label 0/1)
@@ -794,7 +796,7 @@ def _save_edits(engine: Engine, key: str) -> None:
     if actor is None or not edits:
         widgets.flash("info", "No changes to save.")
         return
-    _after(_act(lambda: feedback.apply_edits(engine, actor, edits), lambda r: f"Saved {r.changed} item(s)."))
+    _after(_act(lambda: feedback_edits.apply_edits(engine, actor, edits), lambda r: f"Saved {r.changed} item(s)."))
 
 
 def _bulk_apply(engine: Engine, key: str) -> None:
@@ -816,11 +818,11 @@ def _bulk_apply(engine: Engine, key: str) -> None:
         widgets.flash("info", "Choose what to set first.")
         return
 
-    def message(result: feedback.UpdateResult) -> str:
+    def message(result: feedback_edits.UpdateResult) -> str:
         same = f" ({result.unchanged} already had these values)" if result.unchanged else ""
         return f"Updated {result.changed} of {len(chosen)} selected item(s){same}."
 
-    _after(_act(lambda: feedback.update_items(engine, actor, chosen, patch), message))
+    _after(_act(lambda: feedback_edits.update_items(engine, actor, chosen, patch), message))
 
 
 def _backlog_from_selection(engine: Engine, key: str) -> None:
@@ -980,7 +982,7 @@ def _save_review(engine: Engine, item_id: int, version: int, next_id: int | None
         corrected_label=None if label is None else int(label),
     )
     result = _act(
-        lambda: feedback.apply_edits(engine, actor, [Edit(item_id, version, patch)]),
+        lambda: feedback_edits.apply_edits(engine, actor, [Edit(item_id, version, patch)]),
         lambda r: "Saved." if r.changed else "Nothing to change.",
     )
     if not isinstance(result, LoopdeckError) and next_id is not None:

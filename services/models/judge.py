@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from services.backlog.items import EvidenceRef
+from services.backlog.evidence import EvidenceRef
 from services.core import settings
 from services.core.errors import InvalidInput
 from services.core.schema_models import ModelVersion

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
 from services.backlog import items as backlog
-from services.backlog.items import EvidenceRef
+from services.backlog.evidence import EvidenceRef
 from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, LoopdeckError, NotFound

@@ -5,8 +5,9 @@ from datetime import timedelta
 
 import pytest
 
+from services.backlog import evidence as backlog_evidence
 from services.backlog import items as backlog
-from services.backlog.items import EvidenceRef
+from services.backlog.evidence import EvidenceRef
 from services.core import audit
 from services.core.db import write_session
 from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -39,7 +40,7 @@ def test_reach_is_prefilled_from_a_cohort_gap(engine):
         links=[EvidenceRef("cohort_gap", "churn:platform=ios", "ios below the rest",
                            {"field": "platform", "value": "ios"})],
     )  # fmt: skip
-    assert item.reach == pytest.approx(20 * 7 / backlog.REACH_DAYS)
+    assert item.reach == pytest.approx(20 * 7 / backlog_evidence.REACH_DAYS)
     assert "platform = ios" in item.reach_basis
     detail = backlog.get_item(engine, item.id)
     assert [(e.ref_type, e.ref_id) for e in detail.evidence] == [("cohort_gap", "churn:platform=ios")]
@@ -61,8 +62,8 @@ def test_reach_from_a_theme_is_feedback_per_week(engine):
     assert item.source_type == "theme" and item.reach == 14  # the theme's caller passes its item count
     refs = backlog.get_item(engine, item.id).evidence
     assert [(e.ref_type, e.ref_id) for e in refs] == [("theme", str(theme_id))]
-    estimate = backlog.reach_from_evidence(engine, [EvidenceRef("theme", str(theme_id))])
-    assert estimate.per_week == pytest.approx(14 * 7 / backlog.REACH_DAYS)
+    estimate = backlog_evidence.reach_from_evidence(engine, [EvidenceRef("theme", str(theme_id))])
+    assert estimate.per_week == pytest.approx(14 * 7 / backlog_evidence.REACH_DAYS)
     assert ("theme", str(theme_id)) in backlog.linked_refs(engine)
 
 

@@ -10,6 +10,7 @@ import pytest
 from sklearn.dummy import DummyClassifier
 
 from services import ingest
+from services.backlog import evidence as backlog_evidence
 from services.backlog import items as backlog
 from services.core import audit, settings, users
 from services.core.db import write_session
@@ -17,8 +18,8 @@ from services.core.errors import PermissionDenied
 from services.core.roles import Actor, Role
 from services.core.schema_monitoring import Alert
 from services.experiments import lifecycle as experiments
+from services.feedback import edits as feedback_edits
 from services.feedback import themes, training_sets
-from services.feedback import triage as feedback
 from services.governance import approvals
 from services.models import judge, registry, retraining
 from services.monitoring import alerts, overrides
@@ -127,7 +128,7 @@ ACTIONS = [
     Action(
         "triage feedback",
         Role.analyst,
-        lambda e, a, s: feedback.update_items(e, a, {s: 1}, feedback.Patch(priority="high")),
+        lambda e, a, s: feedback_edits.update_items(e, a, {s: 1}, feedback_edits.Patch(priority="high")),
         _feedback_item,
     ),
     Action("cluster themes", Role.analyst, lambda e, a, s: themes.run_clustering(e, a, n_themes=2), _texts),
@@ -148,7 +149,7 @@ ACTIONS = [
     Action(
         "link backlog evidence",
         Role.analyst,
-        lambda e, a, s: backlog.add_evidence(e, a, s, backlog.EvidenceRef("alert", "7")),
+        lambda e, a, s: backlog.add_evidence(e, a, s, backlog_evidence.EvidenceRef("alert", "7")),
         _item,
     ),
     Action(

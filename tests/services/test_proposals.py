@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from data import scenario as sc
+from services.backlog import evidence as backlog_evidence
 from services.backlog import items as backlog
 from services.core import audit
 from services.core.db import make_engine, migrate
@@ -114,7 +115,7 @@ def test_a_signal_linked_by_a_hand_made_item_is_not_proposed(demo):
     assert key in {p.key for p in proposals.list_proposals(demo).proposals}
     backlog.create_item(
         demo, ANALYST, kind="data_quality", title="Latency on mobile",
-        links=[backlog.EvidenceRef("drift", "churn:app_latency_ms")],
+        links=[backlog_evidence.EvidenceRef("drift", "churn:app_latency_ms")],
     )  # fmt: skip
     assert key not in {p.key for p in proposals.list_proposals(demo).proposals}
     with demo.connect() as conn:  # suppressed by the item's evidence link, not by a stored decision

@@ -26,8 +26,8 @@ from services.core.roles import Actor, Role
 from services.core.schema_feedback import Feedback
 from services.core.schema_ingest import Outcome, Prediction
 from services.core.schema_monitoring import Alert, AlertRule
+from services.feedback import edits as feedback_edits
 from services.feedback import training_sets
-from services.feedback import triage as feedback
 from services.governance import approvals
 from services.models import registry, retraining
 from services.overview import summary as overview
@@ -158,7 +158,7 @@ def _label_feedback(engine, request_ids: list[str], labels: list[int]) -> int:
                                  corrected_label=label))  # fmt: skip
     with engine.connect() as conn:
         versions = dict(conn.execute(sa.select(Feedback.id, Feedback.version)).all())
-    feedback.update_items(engine, ANA, versions, feedback.Patch(status="labelled"))  # triage: labelled
+    feedback_edits.update_items(engine, ANA, versions, feedback_edits.Patch(status="labelled"))  # triage: labelled
     return training_sets.create_dataset(engine, ANA, "corrections").id
 
 

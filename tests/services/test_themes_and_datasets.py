@@ -15,9 +15,10 @@ from services.core.errors import InvalidInput, PermissionDenied
 from services.core.roles import Actor, Role
 from services.core.schema_feedback import Feedback
 from services.core.timeutil import utcnow
+from services.feedback import edits as feedback_edits
 from services.feedback import themes, training_sets
 from services.feedback import triage as feedback
-from services.feedback.triage import Patch
+from services.feedback.edits import Patch
 from services.stats.text_themes import purity
 from tests.services import factories
 
@@ -108,7 +109,7 @@ def test_viewers_cannot_cluster_or_rename(engine, planted):
 
 def _label(engine, pks, label):
     page = feedback.list_queue(engine, limit=1000).rows.set_index("id")
-    feedback.update_items(
+    feedback_edits.update_items(
         engine, ANA, {pk: int(page.loc[pk, "version"]) for pk in pks}, Patch(status="labelled", corrected_label=label)
     )
 
