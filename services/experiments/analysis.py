@@ -28,7 +28,7 @@ from services.experiments.readout import (
     Readout,
     ReadoutOptions,
 )
-from services.stats import abtest, bayesian, cuped, multiple, sequential
+from services.stats import abtest, abtest_results, bayesian, cuped, multiple, sequential
 
 # --- the statistics ----------------------------------------------------------------------------------
 
@@ -308,7 +308,7 @@ def _correct(out: dict[str, np.ndarray], cmp: _Comparisons, options: ReadoutOpti
         sel = goal & ~np.isnan(adj)
         out[low] = np.where(sel, ci.ci_low, out[low])
         out[high] = np.where(sel, ci.ci_high, out[high])
-        new = abtest.verdicts(adj < alpha, out[est], cmp.direction)
+        new = abtest_results.verdicts(adj < alpha, out[est], cmp.direction)
         out[verdict_name] = np.where(sel, new, out[verdict_name]).astype(object)
 
 

@@ -39,7 +39,7 @@ from services.monitoring.views import (
     rolling_windows,
 )
 from services.stats import drift_select as ds
-from services.stats.drift import SortedColumn
+from services.stats.drift_columns import SortedColumn
 
 
 @dataclass(frozen=True)

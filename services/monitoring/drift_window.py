@@ -28,9 +28,9 @@ from services.monitoring.views import (
     get_version,
     norm_filter,
 )
-from services.stats import drift as d
+from services.stats import drift_columns
 from services.stats import drift_select as ds
-from services.stats.drift import CategoryCounts, SortedColumn
+from services.stats.drift_columns import CategoryCounts, SortedColumn
 
 # --- drift -----------------------------------------------------------------------------------------
 
@@ -204,7 +204,7 @@ def _distribution_numeric(ref: SortedColumn, cur: SortedColumn) -> Distribution:
         return Distribution("bins", (), (), (), (), 0, 0)
     both = np.concatenate([ref.values, cur.values])
     distinct = np.unique(both) if both.size <= 200_000 else None
-    if distinct is not None and distinct.size <= d.BINNING_MIN_UNIQUE:
+    if distinct is not None and distinct.size <= drift_columns.BINNING_MIN_UNIQUE:
 
         def shares(col: SortedColumn) -> tuple[float, ...]:
             if col.n == 0:

@@ -25,7 +25,7 @@ from services.monitoring.views import (
     rolling_windows,
 )
 from services.stats import cbpe as cbpe_stats
-from services.stats import performance as perf
+from services.stats import cohort_metrics
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def _realized_by_window(frame: pd.DataFrame, win: np.ndarray) -> dict[int, dict[
         return {}
     lab = frame[mask]
     y, score, pred = binary_inputs(lab)
-    table = perf.cohort_table(y, score, pd.Series(win[mask], name="window"), y_pred=pred, min_size=1,
+    table = cohort_metrics.cohort_table(y, score, pd.Series(win[mask], name="window"), y_pred=pred, min_size=1,
                               metrics=CBPE_METRICS, n_resamples=0)  # fmt: skip
     out: dict[int, dict[str, Any]] = {}
     for r in table.rows:

@@ -22,6 +22,7 @@ from services.monitoring.views import (
     norm_filter,
     rolling_windows,
 )
+from services.stats import cohort_metrics
 from services.stats import performance as perf
 from services.stats.calibration import CohortCalibration, ReliabilityDiagram, calibration_by_cohort, reliability_diagram
 
@@ -51,7 +52,7 @@ def binary_inputs(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarr
 @dataclass(frozen=True)
 class CohortLine:
     fields: tuple[str, ...]
-    row: perf.CohortRow
+    row: cohort_metrics.CohortRow
     # The same cohort in the reference window (when one was given): its gap, and whether it was flagged.
     reference_gap: float | None = None
     reference_flagged: bool | None = None
@@ -130,7 +131,7 @@ def cohort_report(
         slices = [tuple(fields)] if fields else [(f,) for f in all_fields]
         for fs in slices:
             cohorts = pd.DataFrame({f: lab[md.COHORT_PREFIX + f].astype(object).to_numpy() for f in fs})
-            table = perf.cohort_table(
+            table = cohort_metrics.cohort_table(
                 y, score, cohorts, y_pred=pred, rank_by=rank_by, min_size=min_size, metrics=metrics,
                 n_resamples=b, seed=md.seed_for(info.id, window, fs) % 2**32,
             )  # fmt: skip
@@ -161,7 +162,7 @@ def _reference_gaps(
     y, score, pred = binary_inputs(lab)
     cohorts = pd.DataFrame({f: lab[md.COHORT_PREFIX + f].astype(object).to_numpy() for f in fields})
     b = resamples_for(len(lab)) if rank_by in perf.BOOTSTRAP_METRICS else 0
-    table = perf.cohort_table(y, score, cohorts, y_pred=pred, rank_by=rank_by, min_size=min_size,
+    table = cohort_metrics.cohort_table(y, score, cohorts, y_pred=pred, rank_by=rank_by, min_size=min_size,
                               metrics=(rank_by,), n_resamples=b)  # fmt: skip
     return {r.cohort: (r.gap, r.flagged) for r in table.rows}
 
@@ -212,7 +213,7 @@ def performance_over_time(
             if md.COHORT_PREFIX + field not in lab.columns:
                 raise InvalidInput(f"No cohort field {field!r} for this version.")
             cohorts[field] = lab[md.COHORT_PREFIX + field].astype(object).to_numpy()
-        table = perf.cohort_table(
+        table = cohort_metrics.cohort_table(
             y, score, pd.DataFrame(cohorts), y_pred=pred, rank_by=metric, min_size=1, metrics=(metric,),
             n_resamples=b, seed=md.seed_for(info.id, granularity, metric, field) % 2**32,
         )  # fmt: skip
