@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services.core.db import make_engine, migrate  # noqa: E402
 from services.core.roles import Actor  # noqa: E402
+from services.experiments import analysis, rollups
 from services.experiments import lifecycle as experiments  # noqa: E402
 from services.experiments import readout as er  # noqa: E402
 
@@ -142,14 +143,14 @@ def _units(engine, exp_id: int) -> int:
 
 def _readout(engine, exp_id: int, label: str) -> er.Readout:
     t = time.perf_counter()
-    status = er.refresh_rollup(engine, exp_id)
+    status = rollups.refresh_rollup(engine, exp_id)
     t_refresh = time.perf_counter() - t
     t = time.perf_counter()
-    agg = er.aggregate(engine, exp_id, refresh=False)
+    agg = rollups.aggregate(engine, exp_id, refresh=False)
     t_read = time.perf_counter() - t
     exp = experiments.find_experiment(engine, exp_id)
     t = time.perf_counter()
-    readout = er.compute(exp, agg)
+    readout = analysis.compute(exp, agg)
     t_stats = time.perf_counter() - t
     total = t_refresh + t_read + t_stats
     verdict = "OK" if total < 2 else "over"

@@ -1,7 +1,7 @@
 """The Feedback page at scale: 100,000 feedback items linked to predictions in a temporary SQLite file.
 
 Targets (issue 4): first render of the Queue < 1.5 s and a filter change < 0.5 s (server-side,
-AppTest run timings), bulk update of 1,000 items < 1 s (feedback.update_items), theme clustering
+AppTest run timings), bulk update of 1,000 items < 1 s (feedback_edits.update_items), theme clustering
 of 100,000 texts < 30 s (themes.run_clustering).
 
 .venv/bin/python bench/bench_feedback.py [--items 100000] [--keep]
@@ -29,11 +29,15 @@ from data import themes as demo_themes  # noqa: E402
 from services.core import users
 from services.core.db import make_engine, migrate  # noqa: E402
 from services.core.roles import Actor, Role  # noqa: E402
-from services.core.schema import Feedback, ModelVersion, Outcome, Prediction  # noqa: E402
+from services.core.schema_feedback import Feedback
+from services.core.schema_ingest import Outcome, Prediction
+from services.core.schema_models import ModelVersion
 from services.core.timeutil import utcnow  # noqa: E402
+from services.feedback import edits as feedback_edits
 from services.feedback import themes
 from services.feedback import triage as feedback  # noqa: E402
-from services.feedback.triage import Patch, QueueFilter  # noqa: E402
+from services.feedback.edits import Patch
+from services.feedback.triage import QueueFilter
 
 PASSWORD = "bench password 123"
 ANALYST = "analyst@bench.test"
@@ -182,7 +186,7 @@ def bench_services(url: str) -> dict[str, float]:
     page = feedback.list_queue(engine, QueueFilter(statuses=("new",)), sort="oldest", limit=1000)
     versions = dict(zip(page.rows["id"].tolist(), page.rows["version"].tolist(), strict=True))
     figures["bulk update 1,000"], result = _timed(
-        lambda: feedback.update_items(engine, actor, versions, Patch(status="in_review", priority="high"))
+        lambda: feedback_edits.update_items(engine, actor, versions, Patch(status="in_review", priority="high"))
     )
     assert result.changed == 1000, result
     figures["clustering"], clustering = _timed(lambda: themes.run_clustering(engine, actor, n_themes=8))

@@ -102,7 +102,7 @@ def worker(backend: str, url: str, path: Path) -> None:
     from services import ingest
     from services.core.db import make_engine, write_session
     from services.core.roles import Actor, Role
-    from services.core.schema import ModelVersion
+    from services.core.schema_models import ModelVersion
     from services.ingest import write
 
     engine = make_engine(url)

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 from services.core.db import make_engine, migrate  # noqa: E402
-from services.monitoring import blocks as md  # noqa: E402
+from services.monitoring import block_build
 
 ANALYST = "analyst@loopdeck.demo"
 PAGE = "pages/monitoring/page.py"
@@ -75,7 +75,7 @@ def build_blocks(url: str) -> float:
         conn.execute(sa.text("DELETE FROM monitoring_block"))
         conn.execute(sa.text("DELETE FROM monitoring_sync"))
     started = time.perf_counter()
-    result = md.refresh(engine)
+    result = block_build.refresh(engine)
     seconds = time.perf_counter() - started
     with engine.connect() as conn:
         n_blocks, size = conn.execute(sa.text("SELECT count(*), sum(length(data)) FROM monitoring_block")).one()
@@ -84,7 +84,7 @@ def build_blocks(url: str) -> float:
         f"({n_blocks} day blocks, {size / 2**20:.0f} MiB of Arrow IPC; {result.rows / seconds:,.0f} rows/s)"
     )
     started = time.perf_counter()
-    again = md.refresh(engine)
+    again = block_build.refresh(engine)
     print(f"refresh with nothing new: {(time.perf_counter() - started) * 1000:.1f} ms ({again.summary()})")
     engine.dispose()
     return seconds
@@ -121,11 +121,11 @@ def _timed(at) -> float:
 
 def one_run(url: str) -> tuple[dict[str, float], dict[str, float]]:
     """Wall-clock and CPU seconds of each step (CPU shows what the page costs when the box is shared)."""
-    from services.monitoring import views as monitoring
+    from services.monitoring import frames
 
     at = _app(url)
     at.run()  # the Overview: AppTest's own one-time set-up (it scans installed packages for components)
-    monitoring.clear_caches()
+    frames.clear_caches()
     at.switch_page(PAGE)
     out = _Steps()
     out["first render"] = _timed(at)
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.keep_blocks:
         build_seconds = build_blocks(url)
     else:
-        md.refresh(make_engine(url))
+        block_build.refresh(make_engine(url))
     rss_after_build = peak_rss_mib()
 
     import plotly.graph_objects as go  # a running server has drawn figures before

@@ -35,7 +35,7 @@ ADMIN = "admin@loopdeck.demo"
 def build(url: str, scale: float, extra: int) -> None:
     from data import scenario as sc
     from data.demo import load_demo
-    from services.monitoring import blocks as md
+    from services.monitoring import block_build
 
     engine = make_engine(url)
     migrate(engine)
@@ -69,7 +69,7 @@ def build(url: str, scale: float, extra: int) -> None:
             )  # fmt: skip
     print(f"  {extra:,} extra predictions written in {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
-    md.refresh(engine)
+    block_build.refresh(engine)
     print(f"  monitoring blocks built in {time.perf_counter() - t:.1f} s")
     engine.dispose()
 
@@ -136,9 +136,9 @@ def main() -> int:
     print(f"first render after new data (reads the blocks, computes drift and CBPE, saves them): {first:.3f} s")
 
     # A server restarted (or another replica) on the same data: in-process caches empty, summary saved.
-    from services.monitoring import views as mon
+    from services.monitoring import frames
 
-    mon.clear_caches()
+    frames.clear_caches()
     fresh = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
     fresh.run()  # the sign-in page
     fresh.session_state[state.USER_ID] = admin_id

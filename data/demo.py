@@ -27,7 +27,9 @@ from services.core import users
 from services.core.db import read_session
 from services.core.errors import Conflict
 from services.core.roles import Actor
-from services.core.schema import AuditEvent, ModelVersion, Prediction, User
+from services.core.schema_accounts import AuditEvent, User
+from services.core.schema_ingest import Prediction
+from services.core.schema_models import ModelVersion
 from services.experiments import lifecycle as experiments
 from services.feedback import themes
 from services.ingest import import_frame

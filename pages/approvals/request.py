@@ -22,7 +22,7 @@ from pages.approvals.tables import (
 )
 from services.core.errors import LoopdeckError
 from services.core.roles import Actor
-from services.core.schema import ModelVersion
+from services.core.schema_models import ModelVersion
 from services.governance import approvals, executor
 
 

@@ -12,7 +12,7 @@ from app import retrain_jobs
 from pages.approvals import actions, keys, request, rules
 from pages.approvals.tables import STATUS_ICONS, requests_table
 from services.core.roles import Actor, Role
-from services.core.schema import ModelVersion
+from services.core.schema_models import ModelVersion
 from services.governance import approvals
 from services.models import registry
 

@@ -10,7 +10,8 @@ import pandas as pd
 
 from app.format import gates_table
 from app.format import when as _when
-from services.core.schema import ApprovalRequest, ModelVersion
+from services.core.schema_governance import ApprovalRequest
+from services.core.schema_models import ModelVersion
 
 KIND_LABELS = {
     "promote": "Promote to full traffic",

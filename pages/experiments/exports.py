@@ -7,13 +7,13 @@ import streamlit as st
 from app import figures_experiments as figs
 from pages.experiments import keys
 from pages.experiments.tables import md
-from services.experiments import readout as readout_svc
+from services.experiments import readout_service
 
 
 def render(readout, figures) -> None:
     key = readout.experiment.key
     c = st.columns(3)
-    c[0].download_button("Results (CSV)", data=readout_svc.results_csv(readout), file_name=f"{key}-results.csv",
+    c[0].download_button("Results (CSV)", data=readout_service.results_csv(readout), file_name=f"{key}-results.csv",
                          mime="text/csv", icon=":material/download:", on_click="ignore", key=keys.CSV)  # fmt: skip
     c[1].download_button("Charts (HTML)", data=figs.to_html(figures), file_name=f"{key}-charts.html",
                          mime="text/html", icon=":material/download:", on_click="ignore", key=keys.HTML)  # fmt: skip

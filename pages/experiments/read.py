@@ -27,6 +27,7 @@ from pages.experiments.tables import md
 from services.core.db import database_url
 from services.core.errors import LoopdeckError
 from services.core.roles import Actor
+from services.experiments import analysis, readout_service, rollups
 from services.experiments import lifecycle as experiments
 from services.experiments import readout as readout_svc
 
@@ -36,7 +37,7 @@ TOP = readout_svc.TOP_SEGMENTS
 @st.cache_data(show_spinner=False, max_entries=16)
 def cached_aggregates(url: str, experiment_id: int, generation: int) -> readout_svc.Aggregates:
     """The readout's sums for one rollup generation (a new generation means new data)."""
-    return readout_svc.aggregate(state.get_engine(url), experiment_id, refresh=False)
+    return rollups.aggregate(state.get_engine(url), experiment_id, refresh=False)
 
 
 def _read_options() -> tuple[str, bool, readout_svc.ReadoutOptions]:
@@ -68,9 +69,9 @@ def render(me: Actor, engine: Engine) -> None:
     exp = select_experiment(rows, keys.PICK_READ, "Experiment to read")
     reading, relative, options = _read_options()
     try:
-        status = readout_svc.refresh_rollup(engine, exp.id)
+        status = rollups.refresh_rollup(engine, exp.id)
         agg = cached_aggregates(database_url(), exp.id, status.generation)
-        readout = readout_svc.compute(exp, agg, options)
+        readout = analysis.compute(exp, agg, options)
     except LoopdeckError as exc:
         st.error(str(exc))
         return
@@ -154,6 +155,6 @@ def _bandit(engine: Engine, readout):
     cols[0].plotly_chart(fig, key=keys.BANDIT_FIG)
     cols[1].dataframe(bandit_frame(readout), hide_index=True, width="stretch", key=keys.BANDIT_TABLE)
     if st.toggle("Show the recommended allocation over time", key=keys.BANDIT_HISTORY):
-        history = readout_svc.bandit_history(engine, readout.experiment.id)
+        history = readout_service.bandit_history(engine, readout.experiment.id)
         st.plotly_chart(figs.bandit_history_figure(history), key=keys.BANDIT_HIST_FIG)
     return fig

@@ -12,9 +12,8 @@ from pages.experiments import keys
 from pages.experiments.tables import OUTCOME_NAMES, md
 from services.core.errors import LoopdeckError
 from services.core.roles import Actor, Role
-from services.experiments import guard
+from services.experiments import guard, readout_service
 from services.experiments import lifecycle as experiments
-from services.experiments import readout as readout_svc
 from services.governance import executor
 
 
@@ -69,7 +68,7 @@ def render(me: Actor, engine: Engine, readout, reading: str) -> None:
             with st.form(f"{keys.STOP}{exp.key}"):
                 comment = st.text_area("Why stop?", value=default, key=f"{keys.STOP_WHY}{exp.key}")
                 if st.form_submit_button("Request approval to stop", icon=":material/pan_tool:"):
-                    evidence = readout_svc.evidence(readout, reading)
+                    evidence = readout_service.evidence(readout, reading)
                     widgets.attempt(
                         lambda: experiments.request_stop(engine, me, exp.key, comment, evidence),
                         lambda r: f"Stop request #{r.id} filed; an approver other than you decides.",

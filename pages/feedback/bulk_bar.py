@@ -15,7 +15,7 @@ from pages.feedback.editor import after, editor_state, snapshot_rows
 from pages.feedback.editor_rows import CLEAR, EDITABLE, NO_CHANGE, NONE, bulk_patch, pending_cell_edits, selected
 from pages.feedback.filter_state import LABELS, ME
 from services.backlog import items as backlog
-from services.feedback import themes
+from services.feedback import edits, themes
 from services.feedback import triage as feedback
 
 
@@ -43,11 +43,11 @@ def _bulk_apply(engine: Engine, key: str) -> None:
         widgets.flash("info", "Choose what to set first.")
         return
 
-    def message(result: feedback.UpdateResult) -> str:
+    def message(result: edits.UpdateResult) -> str:
         same = f" ({result.unchanged} already had these values)" if result.unchanged else ""
         return f"Updated {result.changed} of {len(chosen)} selected item(s){same}."
 
-    after(act(lambda: feedback.update_items(engine, actor, chosen, patch), message))
+    after(act(lambda: edits.update_items(engine, actor, chosen, patch), message))
 
 
 def _backlog_from_selection(engine: Engine, key: str) -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from pages.feedback.filter_state import ME
 from services.feedback import triage as feedback
-from services.feedback.triage import Edit, Patch
+from services.feedback.edits import Edit, Patch
 
 EDITABLE = ("status", "category", "assignee", "priority", "corrected_label")
 SELECT = "select"

@@ -26,6 +26,7 @@ from pages.feedback.editor_rows import (
 )
 from pages.feedback.filter_state import LABELS
 from services.core.errors import LoopdeckError
+from services.feedback import edits as feedback_edits
 from services.feedback import triage as feedback
 
 PAGE_SIZE = 100
@@ -37,7 +38,7 @@ def _save_edits(engine: Engine, key: str) -> None:
     if actor is None or not edits:
         widgets.flash("info", "No changes to save.")
         return
-    after(act(lambda: feedback.apply_edits(engine, actor, edits), lambda r: f"Saved {r.changed} item(s)."))
+    after(act(lambda: feedback_edits.apply_edits(engine, actor, edits), lambda r: f"Saved {r.changed} item(s)."))
 
 
 def draw(p: Page) -> None:

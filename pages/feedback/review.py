@@ -11,8 +11,9 @@ from pages.feedback import item, keys
 from pages.feedback.context import Page, act, fresh_actor
 from pages.feedback.filter_state import LABELS
 from services.core.errors import LoopdeckError
+from services.feedback import edits
 from services.feedback import triage as feedback
-from services.feedback.triage import Edit, Patch
+from services.feedback.edits import Edit, Patch
 
 
 def review_status_options(current: str) -> list[str]:
@@ -68,7 +69,7 @@ def _save_review(engine: Engine, item_id: int, version: int, next_id: int | None
         corrected_label=None if label is None else int(label),
     )
     result = act(
-        lambda: feedback.apply_edits(engine, actor, [Edit(item_id, version, patch)]),
+        lambda: edits.apply_edits(engine, actor, [Edit(item_id, version, patch)]),
         lambda r: "Saved." if r.changed else "Nothing to change.",
     )
     if not isinstance(result, LoopdeckError) and next_id is not None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from services.core.roles import Actor, Role
-from services.core.schema import ModelVersion
+from services.core.schema_models import ModelVersion
 from services.models import registry
 
 

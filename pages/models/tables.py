@@ -12,7 +12,7 @@ import pandas as pd
 
 from app import figures_models as figs
 from app.format import when as _when
-from services.core.schema import ModelVersion
+from services.core.schema_models import ModelVersion
 from services.core.timeutil import to_utc
 from services.models import registry
 

@@ -9,7 +9,7 @@ from app import widgets
 from pages.models import keys
 from pages.models.common import ModelsPage, version_option
 from pages.models.tables import cohort_metrics_table, lineage_table, metrics_table, params_table, versions_table
-from services.core.schema import ModelVersion
+from services.core.schema_models import ModelVersion
 from services.models import registry
 
 CARD_FIELDS = (

@@ -11,6 +11,7 @@ from pages.monitoring import keys
 from pages.monitoring.common import ALL_ROWS
 from pages.monitoring.frames import num
 from pages.monitoring.header import Selection
+from services.monitoring import performance
 from services.monitoring import views as mon
 
 
@@ -19,7 +20,7 @@ def draw(engine: Engine, sel: Selection) -> None:
     field = cols[0].selectbox("Per cohort of", [ALL_ROWS, *sel.fields], format_func=lambda f: f or "(all rows only)",
                               key=f"{keys.CAL_FIELD_PREFIX}{sel.info.id}")  # fmt: skip
     n_bins = cols[1].slider("Bins", 5, 20, 10, key=keys.CAL_BINS)
-    report = mon.calibration_report(engine, sel.info.id, sel.current, field or None, int(n_bins),
+    report = performance.calibration_report(engine, sel.info.id, sel.current, field or None, int(n_bins),
                                     cohort_filter=sel.cohort_filter)  # fmt: skip
     cols[2].metric("ECE, all labelled rows", num(report.overall.ece), help=mon.CALIBRATION_NOTE)
     diagrams = {"all rows": report.overall}

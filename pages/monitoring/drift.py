@@ -16,12 +16,13 @@ from pages.monitoring import keys
 from pages.monitoring.frames import drift_frame, drift_headline, escape_md, num
 from pages.monitoring.header import Selection
 from services.core.roles import Actor, Role
+from services.monitoring import drift_window, overrides
 from services.monitoring import views as mon
 from services.stats import drift as d
 
 
 def draw(engine: Engine, actor: Actor, sel: Selection) -> None:
-    report = mon.drift_report(engine, sel.info.id, sel.reference, sel.current, sel.cohort_filter)
+    report = drift_window.drift_report(engine, sel.info.id, sel.reference, sel.current, sel.cohort_filter)
     c = st.columns(4)
     c[0].metric("Features drifted", f"{report.n_drifted} of {report.n_features}", f"{report.share_drifted:.0%}",
                 delta_color="off", help=f"Dataset drift at a share of at least {report.drift_share:.0%}.")  # fmt: skip
@@ -68,20 +69,20 @@ def draw(engine: Engine, actor: Actor, sel: Selection) -> None:
     if actor.can(Role.analyst):
         _override_editor(engine, actor, sel, report)
     else:
-        saved = mon.list_overrides(engine, sel.info.model_name)
+        saved = overrides.list_overrides(engine, sel.info.model_name)
         if saved:
             st.caption("Tests set by users: " + ", ".join(f"{o.column_name}: {o.method or 'default'} "
                                                           f"{o.threshold or ''}" for o in saved))  # fmt: skip
 
 
 @functools.lru_cache(maxsize=512)
-def _distribution_figure(dist: mon.Distribution, title: str, drifted: bool):
+def _distribution_figure(dist: drift_window.Distribution, title: str, drifted: bool):
     """Figures are rebuilt only for new distributions: a rerun or a revisited window reuses them (plotly's
     validation costs ~20 ms a figure; st.plotly_chart only reads the figure)."""
     return figs.distribution_figure(dist, title, drifted)
 
 
-def _override_editor(engine: Engine, actor: Actor, sel: Selection, report: mon.DriftReport) -> None:
+def _override_editor(engine: Engine, actor: Actor, sel: Selection, report: drift_window.DriftReport) -> None:
     with st.expander("Change a column's test or threshold", icon=":material/tune:"):
         st.caption(f"Saved for the model {sel.info.model_name} (every version) and recorded in the audit log.")
         rows = {r.column: r for r in report.rows}
@@ -104,15 +105,15 @@ def _override_editor(engine: Engine, actor: Actor, sel: Selection, report: mon.D
         b = st.columns([1, 1, 4])
         if b[0].button("Save", type="primary", key=keys.OVR_SAVE):
             widgets.attempt(
-                lambda: mon.set_override(engine, actor, sel.info.model_name, column, method, float(threshold)),
+                lambda: overrides.set_override(engine, actor, sel.info.model_name, column, method, float(threshold)),
                 f"{column}: {d.METHOD_LABELS.get(method, method)} at {threshold:g} saved.",
             )
         if b[1].button("Reset to default", key=keys.OVR_RESET):
             widgets.attempt(
-                lambda: mon.clear_override(engine, actor, sel.info.model_name, column),
+                lambda: overrides.clear_override(engine, actor, sel.info.model_name, column),
                 lambda done: f"{column}: back to the default test." if done else f"{column} uses the default already.",
             )
-        saved = mon.list_overrides(engine, sel.info.model_name)
+        saved = overrides.list_overrides(engine, sel.info.model_name)
         if saved:
             st.dataframe(
                 pd.DataFrame([{"column": o.column_name, "test": d.METHOD_LABELS.get(o.method, o.method or "default"),

@@ -15,6 +15,7 @@ from pages.monitoring.common import progress_call
 from pages.monitoring.frames import GRANULARITY_LABELS, shift_message, shifts
 from pages.monitoring.header import Selection
 from services.models import registry
+from services.monitoring import drift_time
 from services.monitoring import views as mon
 
 
@@ -31,7 +32,7 @@ def draw(engine: Engine, sel: Selection) -> None:
     gran = st.segmented_control("Windows", list(GRANULARITY_LABELS), format_func=GRANULARITY_LABELS.get,
                                 default="day", key=keys.DOT_GRANULARITY, required=True)  # fmt: skip
     over = progress_call(
-        lambda p: mon.drift_over_time(engine, sel.info.id, sel.reference, gran or "day", sel.cohort_filter, p),
+        lambda p: drift_time.drift_over_time(engine, sel.info.id, sel.reference, gran or "day", sel.cohort_filter, p),
         "Drift per window",
     )
     columns = list(dict.fromkeys(over.frame["column"])) if not over.frame.empty else []

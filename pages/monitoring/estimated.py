@@ -12,6 +12,7 @@ from pages.monitoring import keys
 from pages.monitoring.common import progress_call
 from pages.monitoring.frames import GRANULARITY_LABELS, METRIC_LABELS, cbpe_frame, interval, num
 from pages.monitoring.header import Selection
+from services.monitoring import estimated
 from services.monitoring import views as mon
 
 
@@ -21,10 +22,10 @@ def draw(engine: Engine, sel: Selection) -> None:
                                      default="week", key=keys.CBPE_GRANULARITY, required=True)  # fmt: skip
     metric = cols[1].selectbox("Metric", mon.CBPE_METRICS, format_func=METRIC_LABELS.get, key=keys.CBPE_METRIC)
     report = progress_call(
-        lambda p: mon.cbpe_report(engine, sel.info.id, sel.reference, gran or "week", sel.cohort_filter),
+        lambda p: estimated.cbpe_report(engine, sel.info.id, sel.reference, gran or "week", sel.cohort_filter),
         "Estimating",
     )
-    est = mon.estimate_window(engine, sel.info.id, sel.reference, sel.current, sel.cohort_filter).metric(metric)
+    est = estimated.estimate_window(engine, sel.info.id, sel.reference, sel.current, sel.cohort_filter).metric(metric)
     cols[2].metric(f"Estimated {METRIC_LABELS[metric]}, current window", num(est.value),
                    f"band {interval(est.lower, est.upper)}", delta_color="off", help=mon.CBPE_NOTE)  # fmt: skip
     st.caption(

@@ -9,8 +9,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from services.monitoring import alerts
-from services.monitoring import views as mon
+from services.monitoring import alerts, drift_time, drift_window, performance
 from services.stats import performance as perf
 
 METRIC_LABELS = {
@@ -39,7 +38,7 @@ def escape_md(text: str) -> str:
     return text
 
 
-def drift_frame(report: mon.DriftReport) -> pd.DataFrame:
+def drift_frame(report: drift_window.DriftReport) -> pd.DataFrame:
     """One row per column: the test, its score against the threshold, the verdict, and what it read."""
     rows = []
     for r in report.rows:
@@ -68,7 +67,7 @@ def drift_frame(report: mon.DriftReport) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def drift_headline(report: mon.DriftReport) -> str:
+def drift_headline(report: drift_window.DriftReport) -> str:
     verdict = "dataset drift" if report.drifted else "no dataset drift"
     return (
         f"{report.n_drifted} of {report.n_features} features drifted ({report.share_drifted:.0%}): {verdict} "
@@ -76,20 +75,20 @@ def drift_headline(report: mon.DriftReport) -> str:
     )
 
 
-def shifts(over: mon.DriftOverTime, columns: Sequence[str]) -> list[mon.Shift]:
+def shifts(over: drift_time.DriftOverTime, columns: Sequence[str]) -> list[drift_time.Shift]:
     """Columns whose drift score moved across the threshold once, earliest first."""
-    found = [s for s in (mon.shift_of(over, c) for c in columns) if s is not None]
+    found = [s for s in (drift_time.shift_of(over, c) for c in columns) if s is not None]
     return sorted(found, key=lambda s: (s.day, s.column))
 
 
-def shift_message(shift: mon.Shift) -> str:
+def shift_message(shift: drift_time.Shift) -> str:
     return (
         f"**{escape_md(shift.column)}** from {shift.day:%Y-%m-%d} (median score {shift.before:.3g} before, "
         f"{shift.after:.3g} after; threshold {shift.threshold:g})"
     )
 
 
-def cohort_frame(report: mon.CohortReport) -> pd.DataFrame:
+def cohort_frame(report: performance.CohortReport) -> pd.DataFrame:
     """The ranked cohorts: value with interval, gap to the rest with interval, and the flags."""
     m = report.rank_by
     rows = []
@@ -128,7 +127,7 @@ def cohort_frame(report: mon.CohortReport) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def cohort_points(report: mon.CohortReport) -> pd.DataFrame:
+def cohort_points(report: performance.CohortReport) -> pd.DataFrame:
     """Input of figures.cohort_metric_figure."""
     m = report.rank_by
     return pd.DataFrame(
@@ -141,7 +140,7 @@ def cohort_points(report: mon.CohortReport) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def metrics_frame(report: mon.CohortReport) -> pd.DataFrame:
+def metrics_frame(report: performance.CohortReport) -> pd.DataFrame:
     """Every metric with its interval, per cohort (one or two fields) and over all rows."""
     rows = []
     entries = ([("all rows", report.overall)] if report.overall is not None else []) + [
@@ -155,7 +154,7 @@ def metrics_frame(report: mon.CohortReport) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def flagged_messages(report: mon.CohortReport) -> list[str]:
+def flagged_messages(report: performance.CohortReport) -> list[str]:
     m = report.rank_by
     out = []
     for line in report.flagged:

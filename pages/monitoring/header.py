@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from pages.monitoring import keys
 from pages.monitoring.common import ALL_ROWS, CUSTOM, set_default
 from services.core.errors import LoopdeckError
-from services.monitoring import blocks as md
+from services.monitoring import block_build, frames
 from services.monitoring import views as mon
 from services.monitoring.refresh import refresh_monitoring
 
@@ -30,7 +30,7 @@ class Selection:
 
 def prepare_data(engine: Engine) -> None:
     """Fold new predictions and outcomes into the day blocks, with progress (first time: all of them)."""
-    status = md.sync_status(engine)
+    status = block_build.sync_status(engine)
     if not status.needs_refresh:
         return
     label = (
@@ -88,7 +88,7 @@ def select(engine: Engine, versions: list[mon.VersionInfo]) -> Selection:
                                "first14", top[1])  # fmt: skip
     current = _window_picker(info, "Current window", keys.CUR, keys.CUR_RANGE_PREFIX, mon.CURRENT_PRESETS, "last28",
                              top[2], reference)  # fmt: skip
-    features, fields, values = mon.version_columns(engine, info)
+    features, fields, values = frames.version_columns(engine, info)
     field_key = f"{keys.FILTER_FIELD_PREFIX}{vid}"
     set_default(field_key, ALL_ROWS)
     if st.session_state[field_key] not in [ALL_ROWS, *fields]:

@@ -20,6 +20,7 @@ from pages.monitoring.frames import (
     metrics_frame,
 )
 from pages.monitoring.header import Selection
+from services.monitoring import performance
 from services.monitoring import views as mon
 from services.stats import performance as perf
 
@@ -35,7 +36,7 @@ def draw(engine: Engine, sel: Selection) -> None:
     rank_by = cols[1].selectbox("Rank by", perf.METRICS, format_func=METRIC_LABELS.get, key=keys.RANK_BY)
     min_size = cols[2].number_input("Minimum cohort size", min_value=1, value=perf.DEFAULT_MIN_COHORT_SIZE, step=10,
                                     key=keys.MIN_SIZE, help="Smaller cohorts are listed but not ranked.")  # fmt: skip
-    report = mon.cohort_report(engine, sel.info.id, sel.current, tuple(fields), rank_by, int(min_size),
+    report = performance.cohort_report(engine, sel.info.id, sel.current, tuple(fields), rank_by, int(min_size),
                                sel.cohort_filter, reference=sel.reference)  # fmt: skip
     share = report.n_labelled / report.n_predictions if report.n_predictions else 0
     st.caption(
@@ -81,7 +82,9 @@ def _over_time(engine: Engine, sel: Selection) -> None:
     split_key = f"{keys.POT_FIELD_PREFIX}{sel.info.id}"
     field = cols[2].selectbox("One line per", [ALL_ROWS, *sel.fields], format_func=lambda f: f or "(all rows)",
                               key=split_key)  # fmt: skip
-    over = mon.performance_over_time(engine, sel.info.id, gran or "week", metric, field or None, sel.cohort_filter)
+    over = performance.performance_over_time(
+        engine, sel.info.id, gran or "week", metric, field or None, sel.cohort_filter
+    )
     st.plotly_chart(figs.performance_over_time_figure(over.frame, METRIC_LABELS[metric]), key=keys.POT_CHART,
                     config={"displayModeBar": False})  # fmt: skip
     if over.n_resamples:

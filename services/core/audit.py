@@ -23,7 +23,7 @@ from sqlmodel import Session, func, select
 
 from services.core.db import read_session
 from services.core.roles import Actor
-from services.core.schema import AuditEvent, AuditHead
+from services.core.schema_accounts import AuditEvent, AuditHead
 from services.core.timeutil import to_utc, utcnow
 
 GENESIS_HASH = "0" * 64

@@ -16,7 +16,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from services.core import db_errors
+from services.core import (
+    db_errors,
+    schema,  # noqa: F401  (registers every table before any session opens; see its docstring)
+)
 from services.core.config import database_url
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.errors import InvalidInput
 from services.core.roles import Actor, Role, require
-from services.core.schema import Setting
+from services.core.schema_accounts import Setting
 from services.core.timeutil import utcnow
 
 

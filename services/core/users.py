@@ -22,7 +22,7 @@ from services.core.errors import (
     NotFound,
 )
 from services.core.roles import Actor, Role, require
-from services.core.schema import User
+from services.core.schema_accounts import User
 from services.core.timeutil import to_utc, utcnow
 
 MAX_FAILED_ATTEMPTS = 5

@@ -19,6 +19,7 @@ import numpy as np
 
 from services.core.errors import InvalidInput
 from services.stats import power as pw
+from services.stats import power_curves
 
 METRIC_TYPES = ("conversion", "mean")
 MDE_TYPES = ("relative", "absolute")
@@ -255,11 +256,11 @@ def curves(inp: DesignInput, result: DesignResult | None = None, points: int = C
         mdes, mde_type = sign * np.linspace(a / 4, 3 * a, points), "absolute"
     common = dict(mde_type=mde_type, alpha=inp.alpha, n_variants=inp.n_variants, ratio=result.ratio)
     if inp.metric_type == "conversion":
-        pc = pw.power_curve_conversion(inp.baseline, result.n_per_arm[0], mdes, **common)
-        sc = pw.sample_size_curve_conversion(inp.baseline, mdes, power=inp.power, **common)
+        pc = power_curves.power_curve_conversion(inp.baseline, result.n_per_arm[0], mdes, **common)
+        sc = power_curves.sample_size_curve_conversion(inp.baseline, mdes, power=inp.power, **common)
     else:
-        pc = pw.power_curve_mean(inp.baseline, inp.sd, result.n_per_arm[0], mdes, **common)
-        sc = pw.sample_size_curve_mean(inp.baseline, inp.sd, mdes, power=inp.power, **common)
+        pc = power_curves.power_curve_mean(inp.baseline, inp.sd, result.n_per_arm[0], mdes, **common)
+        sc = power_curves.sample_size_curve_mean(inp.baseline, inp.sd, mdes, power=inp.power, **common)
     return DesignCurves(
         mde_relative=np.asarray(pc.mde_relative, dtype=float),
         mde_absolute=np.asarray(pc.mde_absolute, dtype=float),

@@ -38,9 +38,12 @@ from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict
 from services.core.roles import Actor, Role, require
-from services.core.schema import Alert, AlertRule, ApprovalRequest, Experiment
+from services.core.schema_experiments import Experiment
+from services.core.schema_governance import ApprovalRequest
+from services.core.schema_monitoring import Alert, AlertRule
 from services.experiments import lifecycle as experiments
 from services.experiments import readout as er
+from services.experiments import readout_service
 from services.governance import approvals
 
 ALERT_ACTION = "experiment.alert"
@@ -175,7 +178,7 @@ def raise_alerts(engine: Engine, actor: Actor, readout: er.Readout, reading: str
             engine, actor, experiments.STOP_KIND, exp.key, comment[:2000],
             payload={"experiment": exp.key, "action": "stop", "automatic": True,
                      "alerts": [signature(a) for a in alerts], "alert_ids": list(opened_ids)},
-            evidence=er.evidence(readout, reading),
+            evidence=readout_service.evidence(readout, reading),
         )  # fmt: skip
     except Conflict:  # another reader filed it a moment ago
         current = _open_request(experiments.stop_requests(engine, exp.key))
@@ -194,7 +197,7 @@ def evaluate(engine: Engine, actor: Actor, ref: str | int, reading: str = "frequ
     exp = experiments.find_experiment(engine, ref)
     if exp.status != "running":
         return GuardResult((), (), None, False, f"{exp.key} is {exp.status}: not guarded.", experiment=exp.key)
-    return raise_alerts(engine, actor, er.read_experiment(engine, exp.id), reading)
+    return raise_alerts(engine, actor, readout_service.read_experiment(engine, exp.id), reading)
 
 
 def evaluate_running(engine: Engine, actor: Actor, refs: Iterable[str | int] | None = None) -> list[GuardResult]:

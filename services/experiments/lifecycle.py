@@ -37,7 +37,8 @@ from services.core.audit import AuditFilter
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import ApprovalRequest, Experiment
+from services.core.schema_experiments import Experiment
+from services.core.schema_governance import ApprovalRequest
 from services.core.timeutil import to_utc, utcnow
 from services.experiments.validation import (  # noqa: F401  (re-exported: the design's vocabulary)
     BAD_DIRECTIONS,

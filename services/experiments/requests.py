@@ -17,7 +17,8 @@ from sqlmodel import Session, select
 from services.core import audit
 from services.core.errors import Conflict, NotFound
 from services.core.roles import Actor, Role
-from services.core.schema import ApprovalRequest, Experiment
+from services.core.schema_experiments import Experiment
+from services.core.schema_governance import ApprovalRequest
 from services.core.timeutil import utcnow
 from services.experiments.lifecycle import STOP_KIND, find_in, snapshot
 from services.governance import kinds

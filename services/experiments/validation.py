@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from services.core import audit
 from services.core.errors import InvalidInput, NotFound
-from services.core.schema import ModelVersion
+from services.core.schema_models import ModelVersion
 from services.core.timeutil import to_utc
 
 METRIC_TYPES = ("conversion", "mean")

@@ -18,7 +18,10 @@ from services.core import audit
 from services.core.db import read_session, utc_day, write_session
 from services.core.errors import InvalidInput, NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import BacklogItem, Feedback, ModelVersion, Prediction, Theme
+from services.core.schema_backlog import BacklogItem
+from services.core.schema_feedback import Feedback, Theme
+from services.core.schema_ingest import Prediction
+from services.core.schema_models import ModelVersion
 from services.core.timeutil import to_utc
 from services.stats.text_themes import cluster_texts, near_duplicate_groups, theme_label
 

@@ -15,7 +15,8 @@ from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.errors import InvalidInput, NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import Feedback, Prediction, TrainingDataset, TrainingDatasetItem
+from services.core.schema_feedback import Feedback, TrainingDataset, TrainingDatasetItem
+from services.core.schema_ingest import Prediction
 
 
 def _content_hash(rows: list[tuple[int, str | None, int]]) -> str:

@@ -22,7 +22,7 @@ from services.core import audit, settings
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, NotFound, SelfApprovalError
 from services.core.roles import Actor, Role, require
-from services.core.schema import ApprovalDecision, ApprovalRequest
+from services.core.schema_governance import ApprovalDecision, ApprovalRequest
 from services.governance import kinds
 
 # the registered kinds (name -> RequestKind), live: features register theirs (services/governance/kinds.py)

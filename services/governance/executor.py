@@ -26,7 +26,7 @@ from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict, NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import ApprovalRequest
+from services.core.schema_governance import ApprovalRequest
 from services.core.timeutil import utcnow
 from services.governance import approvals, kinds
 from services.governance.kinds import Preview, Progress, RequestKind

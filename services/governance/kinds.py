@@ -22,7 +22,7 @@ from sqlmodel import Session
 from services.core import audit
 from services.core.errors import InvalidInput
 from services.core.roles import Actor, Role
-from services.core.schema import ApprovalRequest
+from services.core.schema_governance import ApprovalRequest
 
 Progress = Callable[[float, str], None]
 

@@ -32,7 +32,7 @@ from services.core import audit
 from services.core.db import write_session
 from services.core.errors import Conflict, InvalidInput
 from services.core.roles import Actor, Role, require
-from services.core.schema import AlertRule
+from services.core.schema_monitoring import AlertRule
 from services.core.timeutil import utcnow
 from services.experiments import guard as experiment_guard
 from services.ingest import readers, write

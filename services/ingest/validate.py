@@ -17,18 +17,12 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from services.core.schema import Experiment, ModelVersion
+from services.core.schema_experiments import Experiment
+from services.core.schema_models import ModelVersion
 from services.feedback import pii
 from services.ingest import convert
-from services.ingest.kinds import (
-    COHORT_FIELD,
-    COHORT_FIELD_MAX,
-    MAX_COHORT_FIELDS,
-    MAX_COHORT_VALUES,
-    MAX_COLUMNS,
-    MAX_FEATURES,
-    KindSpec,
-)
+from services.ingest.bounds import check_header_width, check_width
+from services.ingest.kinds import COHORT_FIELD, COHORT_FIELD_MAX, MAX_COHORT_VALUES, KindSpec
 from services.ingest.problems import ProblemLog, quote
 
 Progress = Callable[[float, str], None]
@@ -87,22 +81,6 @@ class Header:
     fixed: dict[str, str]  # spec column name -> file column name
     features: list[tuple[str, str]]  # (file column, feature name)
     cohorts: list[tuple[str, str]]
-
-
-def check_width(columns: list[str], log: ProblemLog) -> bool:
-    """False (with the problem logged) when the file has more columns than any import may have; the
-    header is then not read column by column."""
-    if len(columns) > MAX_COLUMNS:
-        log.add(f"the file has {len(columns):,} columns; an import may have at most {MAX_COLUMNS:,}")
-        return False
-    return True
-
-
-def check_header_width(header: Header, log: ProblemLog) -> None:
-    if len(header.features) > MAX_FEATURES:
-        log.add(f"the file has {len(header.features):,} feature_ columns; at most {MAX_FEATURES:,} are allowed")
-    if len(header.cohorts) > MAX_COHORT_FIELDS:
-        log.add(f"the file has {len(header.cohorts):,} cohort_ columns; at most {MAX_COHORT_FIELDS} are allowed")
 
 
 def check_header(spec: KindSpec, columns: list[str], log: ProblemLog) -> Header:
@@ -229,7 +207,7 @@ def check_frame(
     if not check_width(list(frame.columns), log):
         log.raise_if_any()
     header = check_header(spec, list(frame.columns), log)
-    check_header_width(header, log)
+    check_header_width(len(header.features), len(header.cohorts), log)
     if spec.name == "exposures":
         check_cohort_fields(header, header.fixed.get("segment"), log)
     log.raise_if_any()  # rows cannot be checked against a wrong header

@@ -27,7 +27,8 @@ from services.core import audit
 from services.core.db import write_session
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import ApprovalRequest, Deployment, ModelVersion
+from services.core.schema_governance import ApprovalRequest
+from services.core.schema_models import Deployment, ModelVersion
 from services.core.timeutil import to_utc, utcnow
 from services.models import routing
 from services.models.serving import lock_model, open_deployments_in

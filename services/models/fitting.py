@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from services.core.db import ROOT
-from services.core.schema import ModelVersion
+from services.core.schema_models import ModelVersion
 from services.models.training_data import TrainingSet
 from services.stats import performance
 

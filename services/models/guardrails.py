@@ -19,7 +19,9 @@ from sqlmodel import Session, select
 from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.roles import Actor, Role, require
-from services.core.schema import Alert, Deployment, ModelVersion, Outcome, Prediction, ShadowScore
+from services.core.schema_ingest import Outcome, Prediction
+from services.core.schema_models import Deployment, ModelVersion, ShadowScore
+from services.core.schema_monitoring import Alert
 from services.core.timeutil import to_utc, utcnow
 from services.governance import approvals
 from services.models import requests

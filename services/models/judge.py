@@ -40,7 +40,7 @@ from sqlalchemy.engine import Engine
 
 from services.backlog.items import EvidenceRef
 from services.core.errors import InvalidInput
-from services.core.schema import ModelVersion
+from services.core.schema_models import ModelVersion
 from services.core.timeutil import to_utc, utcnow
 from services.models import registry, retraining
 from services.models.judge_config import (  # noqa: F401  (re-exported: the judge's public names)

@@ -24,7 +24,8 @@ from sqlmodel import Session, select
 
 from services.core import audit
 from services.core.errors import InvalidInput, NotFound
-from services.core.schema import ApprovalRequest, Deployment, ModelVersion
+from services.core.schema_governance import ApprovalRequest
+from services.core.schema_models import Deployment, ModelVersion
 from services.core.timeutil import to_utc
 from services.models.serving import open_deployments_in, previous_champion_in
 

@@ -32,7 +32,7 @@ from services.core import audit, config
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import ModelVersion
+from services.core.schema_models import ModelVersion
 from services.core.timeutil import to_utc, utcnow
 from services.models.deployments import (  # noqa: F401  (re-exported: the registry's public names)
     STAGES,

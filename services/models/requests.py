@@ -26,7 +26,8 @@ from sqlmodel import Session, select
 
 from services.core.errors import InvalidInput, NotFound
 from services.core.roles import Actor, Role
-from services.core.schema import ApprovalRequest, Deployment, ModelVersion
+from services.core.schema_governance import ApprovalRequest
+from services.core.schema_models import Deployment, ModelVersion
 from services.governance import approvals, kinds
 from services.governance.kinds import Preview, Progress, RequestKind
 from services.models import deployments, plans, registry, retraining, routing

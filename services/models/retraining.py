@@ -35,7 +35,11 @@ from sqlmodel import select
 from services.core.db import read_session
 from services.core.errors import InvalidInput, NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import Alert, ApprovalRequest, ModelVersion, Outcome, Prediction, TrainingDataset
+from services.core.schema_feedback import TrainingDataset
+from services.core.schema_governance import ApprovalRequest
+from services.core.schema_ingest import Outcome, Prediction
+from services.core.schema_models import ModelVersion
+from services.core.schema_monitoring import Alert
 from services.core.timeutil import to_utc, utcnow
 from services.governance import approvals, executor
 from services.models import registry

@@ -22,7 +22,9 @@ from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.errors import NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import ApprovalRequest, Deployment, ModelVersion, Prediction, ShadowScore
+from services.core.schema_governance import ApprovalRequest
+from services.core.schema_ingest import Prediction
+from services.core.schema_models import Deployment, ModelVersion, ShadowScore
 from services.core.timeutil import to_utc, utcnow
 from services.models import registry
 from services.models.guardrails import (  # noqa: F401  (re-exported: rollout's public names)

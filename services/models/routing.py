@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from services.core import config
 from services.core.db import read_session
-from services.core.schema import Deployment, ModelVersion
+from services.core.schema_models import Deployment, ModelVersion
 from services.core.timeutil import to_utc, utcnow
 from services.models.serving import aliases_in
 

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from services.core.db import read_session
 from services.core.errors import NotFound
-from services.core.schema import Deployment, ModelVersion
+from services.core.schema_models import Deployment, ModelVersion
 
 
 def lock_model(session: Session, model_name: str) -> list[ModelVersion]:

@@ -24,7 +24,9 @@ from sqlmodel import select
 
 from services.core.db import read_session
 from services.core.errors import NotFound
-from services.core.schema import ModelVersion, Outcome, Prediction, TrainingDataset
+from services.core.schema_feedback import TrainingDataset
+from services.core.schema_ingest import Outcome, Prediction
+from services.core.schema_models import ModelVersion
 from services.core.timeutil import to_utc
 from services.feedback import training_sets
 

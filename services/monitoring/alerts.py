@@ -44,8 +44,11 @@ from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, LoopdeckError, NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import Alert, AlertRule, BacklogItem, ModelVersion
+from services.core.schema_backlog import BacklogItem
+from services.core.schema_models import ModelVersion
+from services.core.schema_monitoring import Alert, AlertRule
 from services.core.timeutil import utcnow
+from services.monitoring import metrics
 from services.monitoring import views as mon
 from services.monitoring.refresh import refresh_monitoring  # also saves the Overview's summary of new blocks
 
@@ -237,7 +240,7 @@ def check_rule(engine: Engine, rule: AlertRule, info: mon.VersionInfo) -> Check:
         if window.start <= reference.end:
             return Check(rule.id, info.id, window, None, 0, False, "the window overlaps the reference window")  # type: ignore[arg-type]
     try:
-        mv = mon.metric_value(engine, info.id, rule.metric, window, reference, rule.cohort)
+        mv = metrics.metric_value(engine, info.id, rule.metric, window, reference, rule.cohort)
     except LoopdeckError as exc:
         return Check(rule.id, info.id, window, None, 0, False, str(exc))  # type: ignore[arg-type]
     if mv.n < MIN_ROWS or not math.isfinite(mv.value):

@@ -18,7 +18,8 @@ database, block id and generation): revisiting a window costs no I/O at all. Aft
 page draws, `prefetch` decodes the version's other days in a background thread (newest first, up to
 half the cache), so the next window change mostly reads from memory too.
 
-Incremental build. `monitoring_sync` keeps the highest prediction and outcome ids already folded
+Incremental build (services/monitoring/block_build.py; blocks encoded by block_codec.py; this
+module reads them). `monitoring_sync` keeps the highest prediction and outcome ids already folded
 into blocks. `refresh()` finds the (model version, day) pairs touched by newer predictions or newer
 outcomes (one GROUP BY over the new id range), rebuilds exactly those blocks (one SQL read with the
 outcome join per run of days, the JSON of a whole batch parsed in one pyarrow call) and moves the
@@ -58,40 +59,32 @@ says.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import math
-import os
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc as pa_ipc
-import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
-from services.core.db import write_session
-from services.core.schema import ModelVersion, MonitoringBlock, MonitoringSync
-from services.core.timeutil import utcnow
+from services.core import config
+from services.core.schema_monitoring import MonitoringBlock
 
 Progress = Callable[[float, str], None]
 
 BLOCK_FORMAT = 2  # 1: Parquet (zstd), 2: Arrow IPC file (lz4)
 SAMPLE_SIZE = 50_000
 BATCH_DAYS = 7  # days read per SQL query while building
-CACHE_BYTES = int(os.environ.get("LOOPDECK_MONITORING_CACHE_MB", "512")) * 2**20
+CACHE_BYTES = config.monitoring_cache_bytes()  # read once: the cache is sized when the process starts
 FEATURE_PREFIX, COHORT_PREFIX = "f:", "c:"
 BASE_COLUMNS = ("id", "ts", "score", "predicted_label", "label")
 NUMERIC, CATEGORICAL = "numeric", "categorical"
@@ -103,357 +96,11 @@ def engine_key(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
-def _is_postgres(engine_or_conn) -> bool:
+def is_postgres(engine_or_conn) -> bool:
     return engine_or_conn.dialect.name == "postgresql"
 
 
-# --- the watermark ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SyncStatus:
-    last_prediction_id: int
-    last_outcome_id: int
-    max_prediction_id: int
-    max_outcome_id: int
-
-    @property
-    def needs_refresh(self) -> bool:
-        return self.max_prediction_id != self.last_prediction_id or self.max_outcome_id != self.last_outcome_id
-
-    @property
-    def first_build(self) -> bool:
-        return self.last_prediction_id == 0
-
-
-def sync_status(engine: Engine) -> SyncStatus:
-    """Where the blocks stand against the newest prediction and outcome (two index lookups)."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            sa.text("SELECT last_prediction_id, last_outcome_id FROM monitoring_sync WHERE id = 1")
-        ).first()
-        max_p = conn.execute(sa.text("SELECT max(id) FROM prediction")).scalar() or 0
-        max_o = conn.execute(sa.text("SELECT max(id) FROM outcome")).scalar() or 0
-    last_p, last_o = (int(row[0]), int(row[1])) if row else (0, 0)
-    return SyncStatus(last_p, last_o, int(max_p), int(max_o))
-
-
-def needs_refresh(engine: Engine) -> bool:
-    return sync_status(engine).needs_refresh
-
-
-@dataclass(frozen=True)
-class RefreshResult:
-    blocks_built: int
-    blocks_deleted: int
-    rows: int
-    seconds: float
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.blocks_built or self.blocks_deleted)
-
-    def summary(self) -> str:
-        if not self.changed:
-            return "Monitoring data is up to date."
-        return (
-            f"Monitoring data refreshed: {self.blocks_built:,} day block(s) built from {self.rows:,} predictions"
-            + (f", {self.blocks_deleted:,} removed" if self.blocks_deleted else "")
-            + f" in {self.seconds:.1f} s."
-        )
-
-
-def _day_sql(engine_or_conn, column: str = "p.ts") -> str:
-    if _is_postgres(engine_or_conn):
-        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-    return f"substr({column}, 1, 10)"
-
-
-def _stale_days(engine: Engine, status: SyncStatus) -> dict[int, set[date]]:
-    """(model version -> days) touched by predictions or outcomes newer than the watermark."""
-    stale: dict[int, set[date]] = {}
-    day = _day_sql(engine)
-    with engine.connect() as conn:
-        if status.max_prediction_id != status.last_prediction_id:
-            rows = conn.execute(
-                sa.text(
-                    f"SELECT p.model_version_id, {day} FROM prediction p WHERE p.id > :lo AND p.id <= :hi GROUP BY 1, 2"
-                ),
-                {"lo": min(status.last_prediction_id, status.max_prediction_id), "hi": status.max_prediction_id},
-            ).all()
-            for mv, d in rows:
-                stale.setdefault(int(mv), set()).add(date.fromisoformat(d))
-        # On a first build every prediction's day is stale already, so every outcome's day too.
-        if not status.first_build and status.max_outcome_id != status.last_outcome_id:
-            rows = conn.execute(
-                sa.text(
-                    f"SELECT p.model_version_id, {day} FROM outcome o JOIN prediction p ON p.request_id = o.request_id "
-                    "WHERE o.id > :lo AND o.id <= :hi GROUP BY 1, 2"
-                ),
-                {"lo": min(status.last_outcome_id, status.max_outcome_id), "hi": status.max_outcome_id},
-            ).all()
-            for mv, d in rows:
-                stale.setdefault(int(mv), set()).add(date.fromisoformat(d))
-    return stale
-
-
-def _runs(days: Iterable[date], max_len: int = BATCH_DAYS) -> list[tuple[date, date]]:
-    """Consecutive days grouped into [first, last] runs of at most max_len days."""
-    runs: list[tuple[date, date]] = []
-    for d in sorted(days):
-        if runs and (d - runs[-1][1]).days == 1 and (d - runs[-1][0]).days < max_len:
-            runs[-1] = (runs[-1][0], d)
-        else:
-            runs.append((d, d))
-    return runs
-
-
-def refresh(engine: Engine, progress: Progress | None = None) -> RefreshResult:
-    """Bring the blocks up to date with the predictions and outcomes in the database (idempotent)."""
-    status = sync_status(engine)
-    if not status.needs_refresh:
-        return RefreshResult(0, 0, 0, 0.0)
-    if status.max_prediction_id < status.last_prediction_id or status.max_outcome_id < status.last_outcome_id:
-        return rebuild(engine, progress=progress)  # rows were deleted from the end: start over
-    stale = _stale_days(engine, status)
-    result = _build(engine, stale, progress)
-    _set_watermark(engine, status.max_prediction_id, status.max_outcome_id)
-    return result
-
-
-def rebuild(engine: Engine, model_version_id: int | None = None, progress: Progress | None = None) -> RefreshResult:
-    """Rebuild every block of one version (or of all versions) from the prediction table."""
-    status = sync_status(engine)
-    day = _day_sql(engine)
-    where = "WHERE p.model_version_id = :mv" if model_version_id is not None else ""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(f"SELECT p.model_version_id, {day} FROM prediction p {where} GROUP BY 1, 2"),
-            {"mv": model_version_id},
-        ).all()
-        existing = conn.execute(
-            sa.text("SELECT model_version_id, day FROM monitoring_block")
-            if model_version_id is None
-            else sa.text("SELECT model_version_id, day FROM monitoring_block WHERE model_version_id = :mv"),
-            {"mv": model_version_id},
-        ).all()
-    stale: dict[int, set[date]] = {}
-    for mv, d in rows:
-        stale.setdefault(int(mv), set()).add(date.fromisoformat(d))
-    for mv, d in existing:  # days that lost their predictions are rebuilt to nothing (deleted)
-        stale.setdefault(int(mv), set()).add(d if isinstance(d, date) else date.fromisoformat(str(d)))
-    result = _build(engine, stale, progress)
-    if model_version_id is None:
-        _set_watermark(engine, status.max_prediction_id, status.max_outcome_id)
-    return result
-
-
-def _set_watermark(engine: Engine, last_prediction_id: int, last_outcome_id: int) -> None:
-    with write_session(engine) as session:
-        conn = session.connection()
-        insert = pg_insert if _is_postgres(conn) else sqlite_insert
-        values = {"id": 1, "last_prediction_id": last_prediction_id, "last_outcome_id": last_outcome_id,
-                  "synced_at": utcnow()}  # fmt: skip
-        stmt = insert(MonitoringSync).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_={k: stmt.excluded[k] for k in ("last_prediction_id", "last_outcome_id", "synced_at")},
-        )
-        conn.execute(stmt)
-
-
-# --- building blocks ----------------------------------------------------------------------------
-
-
-def _feature_schemas(engine: Engine, version_ids: Iterable[int]) -> dict[int, dict[str, str]]:
-    ids = list(version_ids)
-    if not ids:
-        return {}
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(ModelVersion.id, ModelVersion.feature_schema).where(ModelVersion.id.in_(ids))  # type: ignore[union-attr]
-        ).all()
-    return {int(i): dict(s or {}) for i, s in rows}
-
-
-def _build(engine: Engine, stale: dict[int, set[date]], progress: Progress | None) -> RefreshResult:
-    started = time.perf_counter()
-    schemas = _feature_schemas(engine, stale)
-    work = [(mv, run) for mv in sorted(stale) for run in _runs(stale[mv])]
-    total_days = sum((b - a).days + 1 for _, (a, b) in work) or 1
-    built = deleted = rows = done_days = 0
-    # The next batch is read from the database while this one is parsed and written (the SQL read and
-    # pyarrow's parser both release the GIL).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitoring-read") as pool:
-        ahead = [pool.submit(_read_predictions, engine, mv, a, b) for mv, (a, b) in work[:1]]
-        for i, (mv, (first, last)) in enumerate(work):
-            if progress:
-                progress(done_days / total_days, f"model version {mv}: {first:%Y-%m-%d} to {last:%Y-%m-%d}")
-            raw = ahead.pop(0).result()
-            if i + 1 < len(work):
-                nmv, (na, nb) = work[i + 1]
-                ahead.append(pool.submit(_read_predictions, engine, nmv, na, nb))
-            b, dl, r = _store(engine, mv, first, last, raw, schemas.get(mv, {}))
-            built, deleted, rows = built + b, deleted + dl, rows + r
-            done_days += (last - first).days + 1
-    if progress:
-        progress(1.0, "monitoring data is up to date")
-    return RefreshResult(built, deleted, rows, time.perf_counter() - started)
-
-
-def _store(engine: Engine, mv: int, first: date, last: date, raw: _Raw, schema: dict[str, str]) -> tuple[int, int, int]:
-    """Blocks for the days [first, last] of one version from their rows; returns (built, deleted, rows)."""
-    by_day = _split_days(raw)
-    blocks = []
-    rows = 0
-    for offset in range((last - first).days + 1):
-        d = first + timedelta(days=offset)
-        part = by_day.get(d)
-        if part is None:
-            continue
-        table = _block_table(part, schema)
-        blocks.append((d, table))
-        rows += table.num_rows
-    empty_days = {first + timedelta(days=o) for o in range((last - first).days + 1)} - {d for d, _ in blocks}
-    deleted = _write_blocks(engine, mv, blocks, empty_days)
-    return len(blocks), deleted, rows
-
-
-@dataclass
-class _Raw:
-    ids: list
-    ts: np.ndarray  # datetime64[us], UTC
-    score: list
-    predicted: list
-    label: list
-    features: list
-    cohorts: list
-
-
-def _read_predictions(engine: Engine, mv: int, first: date, last: date) -> _Raw:
-    """All predictions of [first, last] (UTC days) of one version, with their outcomes so far."""
-    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
-    end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
-    with engine.connect() as conn:
-        cursor = conn.connection.driver_connection.cursor()
-        try:
-            if _is_postgres(conn):
-                cursor.execute(
-                    "SELECT p.id, (extract(epoch FROM p.ts) * 1000000)::bigint, p.score, p.predicted_label, "
-                    "o.actual_label, p.features::text, p.cohorts::text FROM prediction p "
-                    "LEFT JOIN outcome o ON o.request_id = p.request_id "
-                    "WHERE p.model_version_id = %s AND p.ts >= %s AND p.ts < %s",
-                    (mv, start, end),
-                )
-            else:
-                fmt = "%Y-%m-%d %H:%M:%S.%f"
-                cursor.execute(
-                    "SELECT p.id, p.ts, p.score, p.predicted_label, o.actual_label, p.features, p.cohorts "
-                    "FROM prediction p LEFT JOIN outcome o ON o.request_id = p.request_id "
-                    "WHERE p.model_version_id = ? AND p.ts >= ? AND p.ts < ?",
-                    (mv, start.strftime(fmt), end.strftime(fmt)),
-                )
-            fetched = cursor.fetchall()
-        finally:
-            cursor.close()
-    if not fetched:
-        return _Raw([], np.array([], dtype="datetime64[us]"), [], [], [], [], [])
-    ids, ts, score, predicted, label, features, cohorts = (list(c) for c in zip(*fetched, strict=True))
-    if _is_postgres(engine):
-        ts_arr = np.asarray(ts, dtype=np.int64).astype("datetime64[us]")
-    else:
-        ts_arr = np.asarray(ts, dtype="datetime64[us]")
-    return _Raw(ids, ts_arr, score, predicted, label, features, cohorts)
-
-
-def _split_days(raw: _Raw) -> dict[date, _Raw]:
-    if not raw.ids:
-        return {}
-    days = raw.ts.astype("datetime64[D]")
-    out: dict[date, _Raw] = {}
-    for d in np.unique(days):
-        idx = np.flatnonzero(days == d)
-        pick = idx.tolist()
-        out[d.astype(object)] = _Raw(
-            [raw.ids[i] for i in pick],
-            raw.ts[idx],
-            [raw.score[i] for i in pick],
-            [raw.predicted[i] for i in pick],
-            [raw.label[i] for i in pick],
-            [raw.features[i] for i in pick],
-            [raw.cohorts[i] for i in pick],
-        )
-    return out
-
-
-def parse_json_objects(texts: Sequence[str | dict | None]) -> pa.Table:
-    """JSON object texts (or dicts) -> one column per key, scalar values only. pyarrow's reader parses the
-    whole batch at once; values it cannot type (a key that is a number in one row and text in another,
-    numbers beyond double) fall back to Python, where such a column becomes text."""
-    lines = []
-    simple = True
-    for t in texts:
-        if t is None:
-            lines.append("{}")
-        elif isinstance(t, dict):
-            lines.append(json.dumps(t))
-        else:
-            if "\n" in t or "\r" in t:
-                simple = False
-                break
-            lines.append(t if t.strip() not in ("", "null") else "{}")
-    if simple:
-        try:
-            table = pa_json.read_json(io.BytesIO("\n".join(lines).encode("utf-8")))
-            keep = [i for i, f in enumerate(table.schema) if _scalar_type(f.type)]
-            return table.select(keep)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
-    return _parse_python(texts)
-
-
-def _scalar_type(t: pa.DataType) -> bool:
-    return (
-        pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or pa.types.is_boolean(t)
-        or pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or pa.types.is_null(t)
-        or pa.types.is_timestamp(t)
-    )
-
-
-def _parse_python(texts: Sequence[str | dict | None]) -> pa.Table:
-    dicts = []
-    for t in texts:
-        if t is None:
-            dicts.append({})
-        elif isinstance(t, dict):
-            dicts.append(t)
-        else:
-            value = json.loads(t) if t.strip() else None
-            dicts.append(value if isinstance(value, dict) else {})
-    keys: dict[str, None] = {}
-    for d in dicts:
-        for k, v in d.items():
-            if v is None or isinstance(v, bool | int | float | str):
-                keys.setdefault(k, None)
-    columns = {}
-    for k in keys:
-        values = [d.get(k) for d in dicts]
-        kinds = {type(v) for v in values if v is not None}
-        if kinds and kinds <= {int, float}:
-            columns[k] = pa.array([None if v is None else float(v) for v in values], pa.float64())
-        elif kinds == {bool}:
-            columns[k] = pa.array(values, pa.bool_())
-        else:
-            columns[k] = pa.array([None if v is None or isinstance(v, dict | list) else str(v) for v in values],
-                                  pa.string())  # fmt: skip
-    return pa.table(columns) if columns else pa.table({"__empty__": pa.nulls(len(dicts))}).drop(["__empty__"])
-
-
-def _as_text(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
+def as_text(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if pa.types.is_boolean(arr.type):
@@ -466,7 +113,7 @@ def _as_text(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
     return arr.cast(pa.string())
 
 
-def _as_number(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
+def as_number(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     t = arr.type
@@ -474,84 +121,6 @@ def _as_number(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
         return arr.cast(pa.float64())
     values = pd.to_numeric(pd.Series(arr.to_pylist(), dtype=object), errors="coerce")
     return pa.array(values.to_numpy(dtype=np.float64, na_value=np.nan), pa.float64(), from_pandas=True)
-
-
-def _is_numeric_type(t: pa.DataType) -> bool:
-    return pa.types.is_integer(t) or pa.types.is_floating(t)
-
-
-def _block_table(raw: _Raw, schema: dict[str, str]) -> pa.Table:
-    n = len(raw.ids)
-    columns: dict[str, pa.Array] = {
-        "id": pa.array(raw.ids, pa.int64()),
-        "ts": pa.array(raw.ts, pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
-        "score": pa.array(raw.score, pa.float64()),
-        "predicted_label": pa.array(raw.predicted, pa.int32()),
-        "label": pa.array(raw.label, pa.int32()),
-    }
-    features = parse_json_objects(raw.features)
-    kinds: dict[str, str] = {}
-    for name in features.column_names:
-        arr = features[name]
-        declared = schema.get(name)
-        kind = declared if declared in (NUMERIC, CATEGORICAL) else (NUMERIC if _is_numeric_type(arr.type) else None)
-        if kind is None:
-            kind = CATEGORICAL if not pa.types.is_null(arr.type) else NUMERIC
-        columns[FEATURE_PREFIX + name] = _as_number(arr) if kind == NUMERIC else _as_text(arr).dictionary_encode()
-        kinds[name] = kind
-    for name, kind in schema.items():  # declared features missing from the whole day: all missing
-        if name not in kinds and kind in (NUMERIC, CATEGORICAL):
-            columns[FEATURE_PREFIX + name] = (
-                pa.nulls(n, pa.float64()) if kind == NUMERIC else pa.nulls(n, pa.string()).dictionary_encode()
-            )
-    cohorts = parse_json_objects(raw.cohorts)
-    for name in cohorts.column_names:
-        columns[COHORT_PREFIX + name] = _as_text(cohorts[name]).dictionary_encode()
-    # A fixed column order: blocks of the same version then share one schema and concatenate as they are.
-    names = list(BASE_COLUMNS) + sorted(c for c in columns if c not in BASE_COLUMNS)
-    return pa.table({name: columns[name] for name in names})
-
-
-def _write_blocks(engine: Engine, mv: int, blocks: list[tuple[date, pa.Table]], empty_days: set[date]) -> int:
-    """Upsert the built blocks and delete the blocks of days that have no predictions any more."""
-    now = utcnow()
-    payloads = []
-    for d, table in blocks:
-        buf = io.BytesIO()
-        with pa_ipc.new_file(buf, table.schema, options=pa_ipc.IpcWriteOptions(compression="lz4")) as writer:
-            writer.write_table(table)
-        labelled = int(table["label"].null_count)
-        payloads.append(
-            {"model_version_id": mv, "day": d, "n_rows": table.num_rows, "n_labelled": table.num_rows - labelled,
-             "generation": 1, "format_version": BLOCK_FORMAT, "built_at": now, "data": buf.getvalue()}
-        )  # fmt: skip
-    deleted = 0
-    with write_session(engine) as session:
-        conn = session.connection()
-        if payloads:
-            insert = pg_insert if _is_postgres(conn) else sqlite_insert
-            stmt = insert(MonitoringBlock)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["model_version_id", "day"],
-                set_={
-                    "n_rows": stmt.excluded.n_rows,
-                    "n_labelled": stmt.excluded.n_labelled,
-                    "generation": MonitoringBlock.__table__.c.generation + 1,
-                    "format_version": stmt.excluded.format_version,
-                    "built_at": stmt.excluded.built_at,
-                    "data": stmt.excluded.data,
-                },
-            )
-            conn.execute(stmt, payloads)
-        if empty_days:
-            result = conn.execute(
-                sa.delete(MonitoringBlock).where(
-                    MonitoringBlock.model_version_id == mv,
-                    MonitoringBlock.day.in_(sorted(empty_days)),  # type: ignore[attr-defined]
-                )
-            )
-            deleted = int(result.rowcount or 0)
-    return deleted
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -615,7 +184,7 @@ def version_data(engine: Engine) -> dict[int, VersionData]:
     }
 
 
-class _LRU:
+class LRU:
     """A thread-safe LRU bounded by total bytes (Streamlit serves sessions from threads)."""
 
     def __init__(self, max_bytes: int):
@@ -659,7 +228,7 @@ class _LRU:
         return self._bytes
 
 
-_decoded = _LRU(CACHE_BYTES)
+_decoded = LRU(CACHE_BYTES)
 PREFETCH_SHARE = 0.5  # a prefetch stops once the decoded blocks fill this share of the cache
 PREFETCH_CHUNK = 8  # blocks per query while prefetching
 _prefetching: set[tuple[str, int]] = set()
@@ -760,7 +329,7 @@ def _unify(tables: list[pa.Table]) -> pa.Table:
             if name in t.column_names:
                 arr = t[name]
                 if name not in BASE_COLUMNS:
-                    arr = _as_number(arr) if kinds[name] == NUMERIC else _dict_text(arr)
+                    arr = as_number(arr) if kinds[name] == NUMERIC else _dict_text(arr)
                 cols.append(arr)
             else:
                 if name in BASE_COLUMNS:
@@ -779,7 +348,7 @@ def _dict_text(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
         arr = arr.combine_chunks()
     if pa.types.is_dictionary(arr.type) and pa.types.is_string(arr.type.value_type):
         return arr.cast(pa.dictionary(pa.int32(), pa.string()))
-    return _as_text(arr).dictionary_encode().cast(pa.dictionary(pa.int32(), pa.string()))
+    return as_text(arr).dictionary_encode().cast(pa.dictionary(pa.int32(), pa.string()))
 
 
 def empty_frame() -> pd.DataFrame:

@@ -23,8 +23,9 @@ from sqlalchemy.engine import Engine
 
 from services.core.db import read_session, write_session
 from services.core.errors import LoopdeckError
-from services.core.schema import DerivedSummary
+from services.core.schema_monitoring import DerivedSummary
 from services.core.timeutil import utcnow
+from services.monitoring import block_build, drift_window, metrics
 from services.monitoring import blocks as md
 from services.monitoring import views as mon
 
@@ -86,8 +87,8 @@ def _headline(engine: Engine, info: mon.VersionInfo, reference: mon.Window, metr
     windows = mon.rolling_windows(first, info.last_day, "week")[-HEADLINE_WEEKS:]
     rows = []
     for w in windows:
-        realized = mon.metric_value(engine, info.id, metric, w)
-        est = mon.metric_value(engine, info.id, mon.ESTIMATED_PREFIX + metric, w, reference=reference)
+        realized = metrics.metric_value(engine, info.id, metric, w)
+        est = metrics.metric_value(engine, info.id, mon.ESTIMATED_PREFIX + metric, w, reference=reference)
         n = int(est.n)
         rows.append({"window_start": w.start, "window_end": w.end, "n": n,
                      "labelled_share": realized.n / n if n else float("nan"),
@@ -119,7 +120,7 @@ def monitoring_status(engine: Engine, metric: str = "accuracy") -> MonitoringSta
     generations and windows: a new process or another replica reads it in one query instead of
     decoding the blocks again, and new data (a rebuilt block) changes the digest, so it is recomputed."""
     try:
-        stale = md.needs_refresh(engine)
+        stale = block_build.needs_refresh(engine)
         info = _main_version(engine)
     except LoopdeckError as exc:
         return MonitoringStatus(None, None, str(exc))
@@ -138,7 +139,7 @@ def monitoring_status(engine: Engine, metric: str = "accuracy") -> MonitoringSta
     problems = []
     try:
         with mon.one_version_list(engine):
-            report = mon.drift_report(engine, info.id, reference, current)
+            report = drift_window.drift_report(engine, info.id, reference, current)
             drift = DriftStatus(info.label, reference, current, report.n_features, report.n_drifted,
                                 report.share_drifted, report.drifted,
                                 tuple(r.column for r in report.features if r.drifted))  # fmt: skip

@@ -29,15 +29,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
 from services.backlog import items as backlog
-from services.backlog.items import EvidenceRef
+from services.backlog.evidence import EvidenceRef
 from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, LoopdeckError, NotFound
 from services.core.roles import Actor, Role, require
-from services.core.schema import BacklogItem, BacklogProposal, Feedback, Theme
+from services.core.schema_backlog import BacklogItem, BacklogProposal
+from services.core.schema_feedback import Feedback, Theme
 from services.core.timeutil import to_utc
 from services.feedback import themes
-from services.monitoring import alerts
+from services.monitoring import alerts, drift_window, performance
 from services.monitoring import views as mon
 
 RULES = ("drifted_feature", "growing_negative_theme", "cohort_gap", "open_alert")
@@ -75,7 +76,7 @@ def _drift(engine: Engine, info: mon.VersionInfo) -> list[Proposal]:
     reference, current = mon.default_windows(info)
     if current == reference:
         return []
-    report = mon.drift_report(engine, info.id, reference, current)
+    report = drift_window.drift_report(engine, info.id, reference, current)
     out = []
     for row in report.features:
         if not row.drifted:
@@ -119,7 +120,7 @@ def _cohorts(engine: Engine, info: mon.VersionInfo) -> list[Proposal]:
     if last is None or last < reference.end + timedelta(days=COHORT_MIN_LABELLED_DAYS):
         return []
     window = mon.Window(reference.end + timedelta(days=1), last)
-    report = mon.cohort_report(engine, info.id, window, rank_by="accuracy", reference=reference)
+    report = performance.cohort_report(engine, info.id, window, rank_by="accuracy", reference=reference)
     out = []
     for line in report.lines:
         if not line.new_since_reference or len(line.fields) != 1:

@@ -20,7 +20,10 @@ from sqlmodel import func, select
 from services.core.db import read_session
 from services.core.errors import InvalidInput
 from services.core.roles import Actor
-from services.core.schema import Alert, BacklogItem, Feedback, Prediction
+from services.core.schema_backlog import BacklogItem
+from services.core.schema_feedback import Feedback
+from services.core.schema_ingest import Prediction
+from services.core.schema_monitoring import Alert
 from services.core.timeutil import to_utc, utcnow
 from services.overview import summary as overview
 

@@ -25,18 +25,12 @@ from sqlmodel import func, select
 from services.backlog import items as backlog
 from services.core.db import read_session, utc_day
 from services.core.roles import Actor, Role
-from services.core.schema import (
-    Alert,
-    AlertRule,
-    AuditEvent,
-    Deployment,
-    Experiment,
-    Exposure,
-    Feedback,
-    ModelVersion,
-    Outcome,
-    Prediction,
-)
+from services.core.schema_accounts import AuditEvent
+from services.core.schema_experiments import Experiment, Exposure
+from services.core.schema_feedback import Feedback
+from services.core.schema_ingest import Outcome, Prediction
+from services.core.schema_models import Deployment, ModelVersion
+from services.core.schema_monitoring import Alert, AlertRule
 from services.core.timeutil import to_utc, utcnow
 from services.feedback import triage as feedback
 from services.governance import approvals

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from services.stats.abtest import Direction
+from services.stats.abtest_results import Direction
 from services.stats.bayesian import FLAT_PRIOR, GaussianPrior
 
 DEFAULT_DRAWS = 10_000

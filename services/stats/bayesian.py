@@ -26,16 +26,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from services.stats.abtest import (
-    DEFAULT_ALPHA,
-    DifferenceType,
-    Direction,
-    Verdict,
-    _check,
-    _scalar,
-    conversion_summary,
-    effect_moments,
-)
+from services.stats.abtest import DEFAULT_ALPHA, _check, conversion_summary, effect_moments
+from services.stats.abtest_results import DifferenceType, Direction, Verdict, scalar_of
 
 DEFAULT_CHANCE_TO_WIN_THRESHOLD = 0.95
 
@@ -122,7 +114,7 @@ class BayesianArrays:
         return int(self.estimate.size)
 
     def row(self, i: int) -> BayesianResult:
-        f = _scalar
+        f = scalar_of
         return BayesianResult(
             method=self.method,
             difference_type=self.difference_type,

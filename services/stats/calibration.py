@@ -22,7 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
-from services.stats.performance import cohort_codes
+from services.stats.cohort_metrics import cohort_codes
 
 Strategy = Literal["uniform", "quantile"]
 DEFAULT_BINS = 10

@@ -41,7 +41,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedShuffleSplit
 
-from services.stats.performance import cohort_codes
+from services.stats.cohort_metrics import cohort_codes
 
 SAMPLING_ERROR_RANGE = 3.0
 AUC_SIMULATIONS = 200

@@ -26,16 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from services.stats.abtest import (
-    DEFAULT_ALPHA,
-    ABTestArrays,
-    ABTestResult,
-    DifferenceType,
-    Direction,
-    Verdict,
-    _check,
-    welch_ttest_arrays,
-)
+from services.stats.abtest import DEFAULT_ALPHA, _check, welch_ttest_arrays
+from services.stats.abtest_results import ABTestArrays, ABTestResult, DifferenceType, Direction, Verdict
 
 
 @dataclass(frozen=True, eq=False)

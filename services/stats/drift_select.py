@@ -32,7 +32,9 @@ import numpy as np
 import pandas as pd
 
 from services.stats import drift as d
-from services.stats.drift import CategoryCounts, DriftResult, Method, SortedColumn
+from services.stats import drift_columns
+from services.stats.drift import DriftResult, Method
+from services.stats.drift_columns import CategoryCounts, SortedColumn
 
 ColumnKind = Literal["numeric", "categorical"]
 
@@ -183,14 +185,14 @@ class PreparedColumn:
 
     def n_unique(self) -> int:
         if self.kind == "numeric":
-            return d.union_unique_count(self.reference, self.current, at_most=LOW_CARDINALITY_MAX_UNIQUE)  # type: ignore[arg-type]
+            return drift_columns.union_unique_count(self.reference, self.current, at_most=LOW_CARDINALITY_MAX_UNIQUE)  # type: ignore[arg-type]
         return self.counts.k  # type: ignore[union-attr]
 
 
 def prepare_column(reference, current, kind: ColumnKind) -> PreparedColumn:
     if kind == "numeric":
         return PreparedColumn(kind, SortedColumn.of(reference), SortedColumn.of(current))
-    return PreparedColumn(kind, counts=d.category_counts(reference, current))
+    return PreparedColumn(kind, counts=drift_columns.category_counts(reference, current))
 
 
 def run_test(column: PreparedColumn, method: str, threshold: float) -> DriftResult:
@@ -218,10 +220,10 @@ def run_test(column: PreparedColumn, method: str, threshold: float) -> DriftResu
     if method in numeric:
         return numeric[Method(method)](ref, cur, threshold)
     if method == Method.Z:
-        return d.z_test(d.value_counts_numeric(ref, cur), threshold)  # type: ignore[arg-type]
+        return d.z_test(drift_columns.value_counts_numeric(ref, cur), threshold)  # type: ignore[arg-type]
     if method == Method.CHI_SQUARE:
         # Distinct values when there are few (<= 20 in the reference), Sturges bins otherwise.
-        return d.chi_square_test(d.binned_counts(ref, cur), threshold)  # type: ignore[arg-type]
+        return d.chi_square_test(drift_columns.binned_counts(ref, cur), threshold)  # type: ignore[arg-type]
     raise ValueError(f"unknown drift test {method!r}")
 
 

@@ -271,21 +271,10 @@ def _cohort_structure(
     return joint, n_joint, labels, np.vstack(rows)
 
 
-def paired_bootstrap(
-    y_true: npt.ArrayLike,
-    score_a: npt.ArrayLike,
-    score_b: npt.ArrayLike,
-    cohorts: pd.DataFrame | None = None,
-    metrics: Sequence[str] = PAIRED_METRICS,
-    threshold: float = 0.5,
-    n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
-    confidence: float = CONFIDENCE,
-    n_bins: int = DEFAULT_BINS,
-    max_blocks: int = MAX_BLOCKS,
-) -> PairedComparison:
-    """Both models' metrics with intervals, and their differences (a - b) with paired intervals and
-    p-values, over all rows and per value of each cohort field (the columns of `cohorts`)."""
+def _check_inputs(
+    y_true: npt.ArrayLike, score_a: npt.ArrayLike, score_b: npt.ArrayLike, metrics: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The labels as 0/1 integers and both models' scores as floats, checked."""
     unknown = set(metrics) - set(PAIRED_METRICS)
     if unknown:
         raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {PAIRED_METRICS}")
@@ -302,20 +291,16 @@ def paired_bootstrap(
         raise ValueError("no rows to compare")
     if not (np.isfinite(sa).all() and np.isfinite(sb).all()):
         raise ValueError("scores must be finite")
+    return y, sa, sb
 
-    joint, n_joint, labels, groups = _cohort_structure(cohorts, n)
-    n_groups = len(labels)
-    block, n_blocks = _blocks(n, max_blocks, seed)
-    bins = max(10, min(n_bins, MAX_CELLS // (2 * n_joint)))
-    cells = {
-        key: _Cells(y, score, joint, n_joint, block, n_blocks, bins, threshold) for key, score in (("a", sa), ("b", sb))
-    }
 
-    # Exact point estimates per group (and Wilson intervals for accuracy).
-    member = groups[:, joint] > 0  # (groups, rows)
+def _point_estimates(
+    y: np.ndarray, scores: dict[str, np.ndarray], member: np.ndarray, threshold: float, confidence: float
+) -> dict[str, list[performance.MetricSet]]:
+    """Exact point estimates per group (and Wilson intervals for accuracy), for each model."""
     points: dict[str, list[performance.MetricSet]] = {"a": [], "b": []}
-    for key, score in (("a", sa), ("b", sb)):
-        for g in range(n_groups):
+    for key, score in scores.items():
+        for g in range(member.shape[0]):
             points[key].append(
                 performance.classification_metrics(
                     y[member[g]],
@@ -326,7 +311,15 @@ def paired_bootstrap(
                     confidence=confidence,
                 )  # fmt: skip
             )
+    return points
 
+
+def _replicates(
+    cells: dict[str, _Cells], groups: np.ndarray, points: dict[str, list[performance.MetricSet]],
+    n_resamples: int, n_blocks: int, seed: int,
+) -> dict[str, dict[str, np.ndarray]]:  # fmt: skip
+    """Bootstrap replicates of every metric per group (resample, group), for each model."""
+    n_groups = groups.shape[0]
     reps = {key: {m: np.empty((n_resamples, n_groups)) for m in PAIRED_METRICS} for key in ("a", "b")}
     rng = np.random.default_rng(seed)
     largest = max(c.size for c in cells.values())
@@ -349,48 +342,70 @@ def paired_bootstrap(
         binned = c.stats(ones, groups)["roc_auc"][0]
         exact = np.asarray([p["roc_auc"].value for p in points[key]])
         reps[key]["roc_auc"] += np.where(np.isfinite(exact) & np.isfinite(binned), exact - binned, 0.0)
+    return reps
 
-    masks = member
+
+def _paired_metric(
+    m: str, g: int, pa: performance.MetricCI, pb: performance.MetricCI, reps: dict[str, dict[str, np.ndarray]],
+    mc: McNemar, n_rows: int, n_resamples: int, confidence: float,
+) -> PairedMetric:  # fmt: skip
+    """One metric of one group: both models' values with intervals, and their paired difference."""
+    if m == "accuracy":
+        a_lo, a_hi, b_lo, b_hi = pa.ci_low, pa.ci_high, pb.ci_low, pb.ci_high
+        ci_method = "wilson"
+    else:
+        a_lo, a_hi = (float(v[g]) for v in _percentile(reps["a"][m], confidence))
+        b_lo, b_hi = (float(v[g]) for v in _percentile(reps["b"][m], confidence))
+        ci_method = f"bootstrap percentile, {n_resamples} resamples"
+    diff = reps["a"][m][:, g] - reps["b"][m][:, g]
+    d_lo, d_hi = (float(v[0]) for v in _percentile(diff[:, None], confidence))
+    if m == "accuracy":
+        p_value, method = mc.p_value, mc.method
+    else:
+        p_value = float(_two_sided_p(diff[:, None])[0])
+        method = f"paired bootstrap, {n_resamples} resamples"
+    return PairedMetric(
+        m, pa.value, a_lo, a_hi, pb.value, b_lo, b_hi, pa.value - pb.value, d_lo, d_hi,
+        None if not np.isfinite(p_value) else p_value, n_rows, method, ci_method,
+    )  # fmt: skip
+
+
+def paired_bootstrap(
+    y_true: npt.ArrayLike,
+    score_a: npt.ArrayLike,
+    score_b: npt.ArrayLike,
+    cohorts: pd.DataFrame | None = None,
+    metrics: Sequence[str] = PAIRED_METRICS,
+    threshold: float = 0.5,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+    n_bins: int = DEFAULT_BINS,
+    max_blocks: int = MAX_BLOCKS,
+) -> PairedComparison:
+    """Both models' metrics with intervals, and their differences (a - b) with paired intervals and
+    p-values, over all rows and per value of each cohort field (the columns of `cohorts`)."""
+    y, sa, sb = _check_inputs(y_true, score_a, score_b, metrics)
+    n = y.size
+    joint, n_joint, labels, groups = _cohort_structure(cohorts, n)
+    block, n_blocks = _blocks(n, max_blocks, seed)
+    bins = max(10, min(n_bins, MAX_CELLS // (2 * n_joint)))
+    cells = {
+        key: _Cells(y, score, joint, n_joint, block, n_blocks, bins, threshold) for key, score in (("a", sa), ("b", sb))
+    }
+    member = groups[:, joint] > 0  # (groups, rows)
+    points = _point_estimates(y, {"a": sa, "b": sb}, member, threshold, confidence)
+    reps = _replicates(cells, groups, points, n_resamples, n_blocks, seed)
     out_groups = []
     for g, (field, value) in enumerate(labels):
-        mask = masks[g]
+        mask = member[g]
+        n_rows = int(mask.sum())
         mc = mcnemar_test(y[mask], sa[mask] >= threshold, sb[mask] >= threshold)
-        rows = []
-        for m in metrics:
-            pa, pb = points["a"][g][m], points["b"][g][m]
-            if m == "accuracy":
-                a_lo, a_hi, b_lo, b_hi = pa.ci_low, pa.ci_high, pb.ci_low, pb.ci_high
-                ci_method = "wilson"
-            else:
-                a_lo, a_hi = (float(v[g]) for v in _percentile(reps["a"][m], confidence))
-                b_lo, b_hi = (float(v[g]) for v in _percentile(reps["b"][m], confidence))
-                ci_method = f"bootstrap percentile, {n_resamples} resamples"
-            diff = reps["a"][m][:, g] - reps["b"][m][:, g]
-            d_lo, d_hi = (float(v[0]) for v in _percentile(diff[:, None], confidence))
-            if m == "accuracy":
-                p_value, method = mc.p_value, mc.method
-            else:
-                p_value = float(_two_sided_p(diff[:, None])[0])
-                method = f"paired bootstrap, {n_resamples} resamples"
-            rows.append(
-                PairedMetric(
-                    m,
-                    pa.value,
-                    a_lo,
-                    a_hi,
-                    pb.value,
-                    b_lo,
-                    b_hi,
-                    pa.value - pb.value,
-                    d_lo,
-                    d_hi,
-                    None if not np.isfinite(p_value) else p_value,
-                    int(mask.sum()),
-                    method,
-                    ci_method,
-                )  # fmt: skip
-            )
-        out_groups.append(PairedGroup(field, value, int(mask.sum()), int(y[mask].sum()), tuple(rows), mc))
+        rows = tuple(
+            _paired_metric(m, g, points["a"][g][m], points["b"][g][m], reps, mc, n_rows, n_resamples, confidence)
+            for m in metrics
+        )
+        out_groups.append(PairedGroup(field, value, n_rows, int(y[mask].sum()), rows, mc))
     return PairedComparison(
         tuple(out_groups), n_resamples, seed, confidence, (cells["a"].nb - 1, cells["b"].nb - 1),
         cells["a"].exact and cells["b"].exact and n_blocks == n, n_blocks,

@@ -31,8 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
-from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint, proportions_ztest
+from statsmodels.stats.proportion import proportion_confint
 
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier", "positive_rate")
 PROPORTION_METRICS = frozenset({"accuracy", "precision", "recall", "positive_rate"})
@@ -70,34 +69,6 @@ class MetricSet:
 
     def as_dict(self) -> dict[str, MetricCI]:
         return {m.metric: m for m in self.metrics}
-
-
-@dataclass(frozen=True)
-class CohortRow:
-    cohort: tuple  # one label per cohort field
-    n: int
-    metrics: MetricSet
-    rest_value: float  # the ranking metric on all other rows
-    gap: float  # negative = worse than the rest
-    gap_ci_low: float
-    gap_ci_high: float
-    p_value: float | None  # two-proportion z-test (proportions only)
-    too_small: bool
-    rank: int | None  # 1 = furthest below the rest; None when too small
-    flagged: bool  # the gap's interval lies entirely below zero
-
-
-@dataclass(frozen=True)
-class CohortTable:
-    fields: tuple[str, ...]
-    rank_by: str
-    min_size: int
-    overall: MetricSet
-    rows: tuple[CohortRow, ...]  # ranked cohorts first (worst first), then the too-small ones
-
-    @property
-    def flagged(self) -> tuple[CohortRow, ...]:
-        return tuple(r for r in self.rows if r.flagged)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,7 +160,7 @@ class _Prepared:
         return out
 
 
-def _metric_values(s: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def metric_point_values(s: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     n, pos, tp, pp = s["n"], s["pos"], s["tp"], s["pp"]
     fp, fn = pp - tp, pos - tp
     tn = n - tp - fp - fn
@@ -206,14 +177,14 @@ def _metric_values(s: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         }
 
 
-def _rest_sums(s: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def rest_sums_of(s: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Sums over all rows outside each cohort (totals minus the cohort; AUC pairs computed apart)."""
     rest = {key: s[key].sum() - s[key] for key in ("n", "pos", "tp", "pp", "ll", "sq")}
     rest["pairs"] = s["rest_pairs"] if "rest_pairs" in s else np.full_like(s["n"], np.nan)
     return rest
 
 
-def _proportion_parts(metric: str, s: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def proportion_parts(metric: str, s: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(successes, trials) of a proportion metric."""
     n, pos, tp, pp = s["n"], s["pos"], s["tp"], s["pp"]
     if metric == "accuracy":
@@ -254,7 +225,7 @@ def _as_binary(y: npt.ArrayLike, name: str) -> np.ndarray:
     return arr
 
 
-def _inputs(
+def prepare_inputs(
     y_true: npt.ArrayLike, y_score: npt.ArrayLike | None, y_pred: npt.ArrayLike | None, threshold: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y = _as_binary(y_true, "y_true")
@@ -286,16 +257,16 @@ def _overall_sums(s: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _intervals(metrics, sums, reps, confidence) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    cis = {m: _wilson(*_proportion_parts(m, sums), confidence) for m in metrics if m in PROPORTION_METRICS}
+    cis = {m: _wilson(*proportion_parts(m, sums), confidence) for m in metrics if m in PROPORTION_METRICS}
     tail = (1 - confidence) / 2 * 100
     k = sums["n"].size
     for m in metrics:
         if m in BOOTSTRAP_METRICS:
-            cis[m] = _percentiles(reps[m], tail) if m in reps else (np.full(k, np.nan), np.full(k, np.nan))
+            cis[m] = percentile_bounds(reps[m], tail) if m in reps else (np.full(k, np.nan), np.full(k, np.nan))
     return cis
 
 
-def _run(
+def run_bootstrap(
     y: np.ndarray,
     score: np.ndarray,
     pred: np.ndarray,
@@ -312,7 +283,7 @@ def _run(
     if y.size == 0:  # an empty window: every metric undefined, nothing to resample
         sums = {key: np.zeros(k) for key in ("n", "pos", "tp", "pp", "ll", "sq", "pairs", "rest_pairs")}
         nan = np.full(k, np.nan)
-        return _Computed(_metric_values(sums), {m: (nan, nan) for m in metrics}, sums)
+        return _Computed(metric_point_values(sums), {m: (nan, nan) for m in metrics}, sums)
     # The global score order serves both the AUC of the rest and the AUC over all rows.
     prep = _Prepared(y, score, pred, codes, k, rest=rest_metric == "roc_auc" or with_overall)
     sums = prep.sums(None)
@@ -331,23 +302,27 @@ def _run(
         for b in range(n_resamples):
             w = _stratified_weights(rng, slot_start, slot_size)
             s = prep.sums(w)
-            v = _metric_values(s)
+            v = metric_point_values(s)
             for m in boot:
                 reps[m][b] = v[m]
             if with_overall:
-                v_all = _metric_values(_overall_sums(s))
+                v_all = metric_point_values(_overall_sums(s))
                 for m in boot:
                     reps_all[m][b] = v_all[m]
             if gap_reps is not None:
-                gap_reps[b] = _gap(rest_metric, v[rest_metric], _metric_values(_rest_sums(s))[rest_metric])
-    computed = _Computed(_metric_values(sums), _intervals(metrics, sums, reps, confidence), sums, gap_reps)
+                gap_reps[b] = gap_of(rest_metric, v[rest_metric], metric_point_values(rest_sums_of(s))[rest_metric])
+    computed = _Computed(metric_point_values(sums), _intervals(metrics, sums, reps, confidence), sums, gap_reps)
     if with_overall:
         all_sums = _overall_sums(sums)
-        computed.overall = (_metric_values(all_sums), _intervals(metrics, all_sums, reps_all, confidence), all_sums)
+        computed.overall = (
+            metric_point_values(all_sums),
+            _intervals(metrics, all_sums, reps_all, confidence),
+            all_sums,
+        )
     return computed
 
 
-def _percentiles(reps: np.ndarray, tail: float) -> tuple[np.ndarray, np.ndarray]:
+def percentile_bounds(reps: np.ndarray, tail: float) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval per column; replicates where the metric is undefined (NaN) are left out."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: a cohort without both classes
@@ -355,17 +330,19 @@ def _percentiles(reps: np.ndarray, tail: float) -> tuple[np.ndarray, np.ndarray]
     return np.asarray(lo), np.asarray(hi)
 
 
-def _gap(metric: str, cohort: np.ndarray, rest: np.ndarray) -> np.ndarray:
+def gap_of(metric: str, cohort: np.ndarray, rest: np.ndarray) -> np.ndarray:
     return rest - cohort if metric in LOWER_IS_BETTER else cohort - rest
 
 
 def _denominator(metric: str, sums: Mapping[str, np.ndarray], i: int) -> int:
     if metric in PROPORTION_METRICS:
-        return int(round(_proportion_parts(metric, sums)[1][i]))
+        return int(round(proportion_parts(metric, sums)[1][i]))
     return int(round(sums["n"][i]))
 
 
-def _metric_set(values, cis, sums, metrics: Sequence[str], i: int, n_resamples: int, confidence: float) -> MetricSet:
+def build_metric_set(
+    values, cis, sums, metrics: Sequence[str], i: int, n_resamples: int, confidence: float
+) -> MetricSet:
     out = []
     for m in metrics:
         method = "wilson" if m in PROPORTION_METRICS else f"bootstrap percentile, {n_resamples} resamples"
@@ -397,10 +374,10 @@ def _single(
     seed: int,
     confidence: float,
 ) -> MetricCI:
-    y, score, pred = _inputs(y_true, y_score, y_pred, threshold)
+    y, score, pred = prepare_inputs(y_true, y_score, y_pred, threshold)
     codes = np.zeros(y.size, dtype=np.int64)
-    c = _run(y, score, pred, codes, 1, [metric], n_resamples, seed, confidence)
-    return _metric_set(c.values, c.cis, c.sums, [metric], 0, n_resamples, confidence).metrics[0]
+    c = run_bootstrap(y, score, pred, codes, 1, [metric], n_resamples, seed, confidence)
+    return build_metric_set(c.values, c.cis, c.sums, [metric], 0, n_resamples, confidence).metrics[0]
 
 
 def accuracy(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, confidence: float = CONFIDENCE) -> MetricCI:
@@ -472,125 +449,14 @@ def classification_metrics(
     confidence: float = CONFIDENCE,
 ) -> MetricSet:
     """All metrics on one set of rows; `y_pred` defaults to score >= threshold."""
-    _check_metrics(metrics)
-    y, score, pred = _inputs(y_true, y_score, y_pred, threshold)
+    check_metrics(metrics)
+    y, score, pred = prepare_inputs(y_true, y_score, y_pred, threshold)
     codes = np.zeros(y.size, dtype=np.int64)
-    c = _run(y, score, pred, codes, 1, metrics, n_resamples, seed, confidence)
-    return _metric_set(c.values, c.cis, c.sums, metrics, 0, n_resamples, confidence)
+    c = run_bootstrap(y, score, pred, codes, 1, metrics, n_resamples, seed, confidence)
+    return build_metric_set(c.values, c.cis, c.sums, metrics, 0, n_resamples, confidence)
 
 
-def _check_metrics(metrics: Sequence[str]) -> None:
+def check_metrics(metrics: Sequence[str]) -> None:
     unknown = set(metrics) - set(METRICS)
     if unknown:
         raise ValueError(f"unknown metrics {sorted(unknown)}; choose from {METRICS}")
-
-
-def cohort_codes(
-    cohorts: npt.ArrayLike | pd.Series | pd.DataFrame | Sequence[npt.ArrayLike],
-) -> tuple[np.ndarray, list[tuple], tuple[str, ...]]:
-    """Integer codes for one or two cohort fields (missing values become their own cohort, None)."""
-    if isinstance(cohorts, pd.DataFrame):
-        fields = tuple(str(c) for c in cohorts.columns)
-        columns = [cohorts[c] for c in cohorts.columns]
-    elif isinstance(cohorts, pd.Series):
-        fields, columns = (str(cohorts.name or "cohort"),), [cohorts]
-    elif isinstance(cohorts, (list, tuple)) and cohorts and np.ndim(cohorts[0]) == 1:
-        columns = list(cohorts)
-        fields = tuple(f"cohort_{i + 1}" for i in range(len(columns)))
-    else:
-        fields, columns = ("cohort",), [cohorts]
-    if not 1 <= len(columns) <= 2:
-        raise ValueError("slice by one or two cohort fields")
-    field_codes, field_uniques = [], []
-    for col in columns:
-        c, u = pd.factorize(col if isinstance(col, pd.Series) else pd.Series(col), use_na_sentinel=False)
-        field_codes.append(c.astype(np.int64))
-        field_uniques.append(list(u))
-    codes = field_codes[0]
-    for c, u in zip(field_codes[1:], field_uniques[1:], strict=True):
-        codes = codes * max(len(u), 1) + c
-    combo, first_rows = np.unique(codes, return_index=True)
-    compact = np.searchsorted(combo, codes)
-    labels = [tuple(_label(u[c[row]]) for c, u in zip(field_codes, field_uniques, strict=True)) for row in first_rows]
-    return compact.astype(np.int64), labels, fields
-
-
-def _label(v: object) -> object:
-    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT:
-        return None
-    return v.item() if isinstance(v, np.generic) else v
-
-
-def cohort_table(
-    y_true: npt.ArrayLike,
-    y_score: npt.ArrayLike,
-    cohorts: npt.ArrayLike | pd.Series | pd.DataFrame | Sequence[npt.ArrayLike],
-    y_pred: npt.ArrayLike | None = None,
-    threshold: float = 0.5,
-    rank_by: str = "accuracy",
-    min_size: int = DEFAULT_MIN_COHORT_SIZE,
-    metrics: Sequence[str] = METRICS,
-    n_resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
-    confidence: float = CONFIDENCE,
-) -> CohortTable:
-    """Metrics per cohort (one or two cohort fields), ranked by how far each falls below the rest."""
-    _check_metrics(metrics)
-    if rank_by not in METRICS:
-        raise ValueError(f"rank_by must be one of {METRICS}")
-    metrics = tuple(metrics) if rank_by in metrics else (*metrics, rank_by)
-    y, score, pred = _inputs(y_true, y_score, y_pred, threshold)
-    codes, labels, fields = cohort_codes(cohorts)
-    if codes.size != y.size:
-        raise ValueError("cohort labels must have one value per row")
-    k = len(labels)
-    c = _run(y, score, pred, codes, k, metrics, n_resamples, seed, confidence, rest_metric=rank_by, with_overall=True)
-    values, cis, sums, gap_reps = c.values, c.cis, c.sums, c.gap_reps
-    rest_values = _metric_values(_rest_sums(sums))[rank_by]
-    gaps = _gap(rank_by, values[rank_by], rest_values)
-    gap_lo, gap_hi = np.full(k, np.nan), np.full(k, np.nan)
-    p_values: list[float | None] = [None] * k
-    if rank_by in PROPORTION_METRICS:
-        count, nobs = _proportion_parts(rank_by, sums)
-        r_count, r_nobs = _proportion_parts(rank_by, _rest_sums(sums))
-        for i in range(k):
-            if nobs[i] > 0 and r_nobs[i] > 0:
-                _, p = proportions_ztest([count[i], r_count[i]], [nobs[i], r_nobs[i]])
-                p_values[i] = float(p) if np.isfinite(p) else 1.0
-                lo, hi = confint_proportions_2indep(
-                    count[i], nobs[i], r_count[i], r_nobs[i], method="newcomb", compare="diff", alpha=1 - confidence
-                )
-                gap_lo[i], gap_hi[i] = float(lo), float(hi)
-    elif gap_reps is not None:
-        tail = (1 - confidence) / 2 * 100
-        lo, hi = _percentiles(gap_reps, tail)
-        gap_lo, gap_hi = lo, hi
-
-    too_small = sums["n"] < min_size
-    rankable = [i for i in range(k) if not too_small[i] and np.isfinite(gaps[i])]
-    rankable.sort(key=lambda i: gaps[i])
-    ranks = {i: r + 1 for r, i in enumerate(rankable)}
-    order = rankable + sorted((i for i in range(k) if i not in ranks), key=lambda i: -sums["n"][i])
-    rows = []
-    for i in order:
-        rows.append(
-            CohortRow(
-                cohort=labels[i],
-                n=int(round(sums["n"][i])),
-                metrics=_metric_set(values, cis, sums, metrics, i, n_resamples, confidence),
-                rest_value=float(rest_values[i]),
-                gap=float(gaps[i]),
-                gap_ci_low=float(gap_lo[i]),
-                gap_ci_high=float(gap_hi[i]),
-                p_value=p_values[i],
-                too_small=bool(too_small[i]),
-                rank=ranks.get(i),
-                flagged=bool(i in ranks and np.isfinite(gap_hi[i]) and gap_hi[i] < 0),
-            )
-        )
-    if c.overall is not None:
-        o_values, o_cis, o_sums = c.overall
-        overall = _metric_set(o_values, o_cis, o_sums, metrics, 0, n_resamples, confidence)
-    else:  # no rows
-        overall = classification_metrics(y, score, pred, metrics=metrics, n_resamples=0)
-    return CohortTable(fields, rank_by, min_size, overall, tuple(rows))

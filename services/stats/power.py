@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
@@ -26,8 +25,8 @@ MetricType = Literal["conversion", "mean"]
 MdeType = Literal["relative", "absolute"]
 Alternative = Literal["two-sided", "one-sided"]
 
-_NORMAL = NormalIndPower()
-_TTEST = TTestIndPower()
+NORMAL_POWER = NormalIndPower()
+TTEST_POWER = TTestIndPower()
 
 
 @dataclass(frozen=True)
@@ -95,37 +94,6 @@ class DurationResult:
     limiting_arm: int
 
 
-@dataclass(frozen=True, eq=False)
-class PowerCurve:
-    """Power against effect (absolute and relative) for a fixed sample size."""
-
-    method: str
-    metric_type: MetricType
-    baseline: float
-    n_control: int
-    ratio: float
-    alpha_adjusted: float
-    mde_absolute: np.ndarray
-    mde_relative: np.ndarray
-    power: np.ndarray
-
-
-@dataclass(frozen=True, eq=False)
-class SampleSizeCurve:
-    """Units per control arm (and in total) against the MDE, at a fixed power."""
-
-    method: str
-    metric_type: MetricType
-    baseline: float
-    power: float
-    ratio: float
-    alpha_adjusted: float
-    mde_absolute: np.ndarray
-    mde_relative: np.ndarray
-    n_control: np.ndarray
-    n_total: np.ndarray
-
-
 # ---------------------------------------------------------------------------------------------
 # Helpers
 
@@ -160,7 +128,7 @@ def _ceil(x: float) -> int:
     return int(math.ceil(x - 1e-6))
 
 
-def _sm_alternative(alternative: Alternative) -> str:
+def sm_alternative(alternative: Alternative) -> str:
     if alternative not in ("two-sided", "one-sided"):
         raise ValueError(f"alternative must be 'two-sided' or 'one-sided', got {alternative!r}")
     return "two-sided" if alternative == "two-sided" else "larger"
@@ -215,8 +183,8 @@ def sample_size_conversion(
     # Power is symmetric in the sign of h; the one-sided test is taken in the MDE's direction.
     h = abs(float(proportion_effectsize(target, baseline_rate)))
     n_exact = float(
-        _NORMAL.solve_power(
-            effect_size=h, alpha=alpha_adj, power=power, ratio=ratio, alternative=_sm_alternative(alternative)
+        NORMAL_POWER.solve_power(
+            effect_size=h, alpha=alpha_adj, power=power, ratio=ratio, alternative=sm_alternative(alternative)
         )
     )
     n_c, n_t, per_arm, total = _sizes(n_exact, n_variants, ratio)
@@ -265,8 +233,8 @@ def sample_size_mean(
     alpha_adj = bonferroni_alpha(alpha, n_variants)
     d = abs(delta) / sd
     n_exact = float(
-        _TTEST.solve_power(
-            effect_size=d, alpha=alpha_adj, power=power, ratio=ratio, alternative=_sm_alternative(alternative)
+        TTEST_POWER.solve_power(
+            effect_size=d, alpha=alpha_adj, power=power, ratio=ratio, alternative=sm_alternative(alternative)
         )
     )
     n_c, n_t, per_arm, total = _sizes(n_exact, n_variants, ratio)
@@ -323,13 +291,13 @@ def mde_conversion(
         raise ValueError("n_control must be at least 2")
     alpha_adj = bonferroni_alpha(alpha, n_variants)
     h = float(
-        _NORMAL.solve_power(
+        NORMAL_POWER.solve_power(
             effect_size=None,
             nobs1=n_control,
             alpha=alpha_adj,
             power=power,
             ratio=ratio,
-            alternative=_sm_alternative(alternative),
+            alternative=sm_alternative(alternative),
         )
     )
     target = _rate_from_h(baseline_rate, h, increase)
@@ -374,13 +342,13 @@ def mde_mean(
         raise ValueError("n_control must be at least 2")
     alpha_adj = bonferroni_alpha(alpha, n_variants)
     d = float(
-        _TTEST.solve_power(
+        TTEST_POWER.solve_power(
             effect_size=None,
             nobs1=n_control,
             alpha=alpha_adj,
             power=power,
             ratio=ratio,
-            alternative=_sm_alternative(alternative),
+            alternative=sm_alternative(alternative),
         )
     )
     delta = d * sd if increase else -d * sd
@@ -436,168 +404,4 @@ def expected_duration(
         allocation=tuple(float(s) for s in shares),
         n_per_arm=tuple(int(n) for n in n_per_arm),
         limiting_arm=limiting,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Curves for the design page
-
-
-def _mde_grid(baseline: float, mdes: npt.ArrayLike, mde_type: MdeType) -> tuple[np.ndarray, np.ndarray]:
-    m = np.asarray(mdes, dtype=float)
-    absolute = m * baseline if mde_type == "relative" else m
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = absolute / baseline
-    return absolute, relative
-
-
-def power_curve_conversion(
-    baseline_rate: float,
-    n_control: int,
-    mdes: npt.ArrayLike,
-    *,
-    mde_type: MdeType = "relative",
-    alpha: float = 0.05,
-    n_variants: int = 2,
-    ratio: float = 1.0,
-    alternative: Alternative = "two-sided",
-) -> PowerCurve:
-    """Power at each MDE for a conversion metric with `n_control` units in control."""
-    alpha_adj = bonferroni_alpha(alpha, n_variants)
-    absolute, relative = _mde_grid(baseline_rate, mdes, mde_type)
-    h = np.abs(proportion_effectsize(baseline_rate + absolute, baseline_rate))
-    power = _NORMAL.power(
-        effect_size=h, nobs1=n_control, alpha=alpha_adj, ratio=ratio, alternative=_sm_alternative(alternative)
-    )
-    return PowerCurve(
-        method="normal_ind_power_cohens_h",
-        metric_type="conversion",
-        baseline=baseline_rate,
-        n_control=n_control,
-        ratio=ratio,
-        alpha_adjusted=alpha_adj,
-        mde_absolute=absolute,
-        mde_relative=relative,
-        power=np.asarray(power, dtype=float),
-    )
-
-
-def power_curve_mean(
-    baseline_mean: float,
-    sd: float,
-    n_control: int,
-    mdes: npt.ArrayLike,
-    *,
-    mde_type: MdeType = "relative",
-    alpha: float = 0.05,
-    n_variants: int = 2,
-    ratio: float = 1.0,
-    alternative: Alternative = "two-sided",
-) -> PowerCurve:
-    """Power at each MDE for a mean metric with `n_control` units in control."""
-    alpha_adj = bonferroni_alpha(alpha, n_variants)
-    absolute, relative = _mde_grid(baseline_mean, mdes, mde_type)
-    d = np.abs(absolute) / sd
-    alt = _sm_alternative(alternative)
-    with np.errstate(invalid="ignore"):
-        power = np.asarray(
-            _TTEST.power(effect_size=d, nobs1=n_control, alpha=alpha_adj, ratio=ratio, alternative=alt), dtype=float
-        )
-    # scipy's noncentral t returns NaN far in the tail (huge noncentrality); power there is 1 to
-    # many decimals, and the normal approximation says so without the numerical trouble.
-    bad = np.isnan(power)
-    if bad.any():
-        power[bad] = _NORMAL.power(effect_size=d[bad], nobs1=n_control, alpha=alpha_adj, ratio=ratio, alternative=alt)
-    return PowerCurve(
-        method="ttest_ind_power_cohens_d",
-        metric_type="mean",
-        baseline=baseline_mean,
-        n_control=n_control,
-        ratio=ratio,
-        alpha_adjusted=alpha_adj,
-        mde_absolute=absolute,
-        mde_relative=relative,
-        power=power,
-    )
-
-
-def sample_size_curve_conversion(
-    baseline_rate: float,
-    mdes: npt.ArrayLike,
-    *,
-    mde_type: MdeType = "relative",
-    alpha: float = 0.05,
-    power: float = 0.8,
-    n_variants: int = 2,
-    ratio: float = 1.0,
-    alternative: Alternative = "two-sided",
-) -> SampleSizeCurve:
-    """Control-arm size needed at each MDE for a conversion metric."""
-    absolute, relative = _mde_grid(baseline_rate, mdes, mde_type)
-    results = [
-        sample_size_conversion(
-            baseline_rate,
-            float(a),
-            mde_type="absolute",
-            alpha=alpha,
-            power=power,
-            n_variants=n_variants,
-            ratio=ratio,
-            alternative=alternative,
-        )
-        for a in absolute
-    ]
-    return SampleSizeCurve(
-        method="normal_ind_power_cohens_h",
-        metric_type="conversion",
-        baseline=baseline_rate,
-        power=power,
-        ratio=ratio,
-        alpha_adjusted=bonferroni_alpha(alpha, n_variants),
-        mde_absolute=absolute,
-        mde_relative=relative,
-        n_control=np.array([r.n_control for r in results]),
-        n_total=np.array([r.n_total for r in results]),
-    )
-
-
-def sample_size_curve_mean(
-    baseline_mean: float,
-    sd: float,
-    mdes: npt.ArrayLike,
-    *,
-    mde_type: MdeType = "relative",
-    alpha: float = 0.05,
-    power: float = 0.8,
-    n_variants: int = 2,
-    ratio: float = 1.0,
-    alternative: Alternative = "two-sided",
-) -> SampleSizeCurve:
-    """Control-arm size needed at each MDE for a mean metric."""
-    absolute, relative = _mde_grid(baseline_mean, mdes, mde_type)
-    results = [
-        sample_size_mean(
-            baseline_mean,
-            sd,
-            float(a),
-            mde_type="absolute",
-            alpha=alpha,
-            power=power,
-            n_variants=n_variants,
-            ratio=ratio,
-            alternative=alternative,
-        )
-        for a in absolute
-    ]
-    return SampleSizeCurve(
-        method="ttest_ind_power_cohens_d",
-        metric_type="mean",
-        baseline=baseline_mean,
-        power=power,
-        ratio=ratio,
-        alpha_adjusted=bonferroni_alpha(alpha, n_variants),
-        mde_absolute=absolute,
-        mde_relative=relative,
-        n_control=np.array([r.n_control for r in results]),
-        n_total=np.array([r.n_total for r in results]),
     )

@@ -23,17 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from services.stats.abtest import (
-    DEFAULT_ALPHA,
-    DifferenceType,
-    Direction,
-    Verdict,
-    _check,
-    _scalar,
-    conversion_summary,
-    effect_moments,
-    verdicts,
-)
+from services.stats.abtest import DEFAULT_ALPHA, _check, conversion_summary, effect_moments
+from services.stats.abtest_results import DifferenceType, Direction, Verdict, scalar_of, verdicts
 
 DEFAULT_TUNING_N = 5000.0
 
@@ -140,7 +131,7 @@ class SequentialArrays:
         return self.verdict == "lose"
 
     def row(self, i: int) -> SequentialResult:
-        f = _scalar
+        f = scalar_of
         verdict = str(self.verdict.flat[i])
         return SequentialResult(
             method=self.method,

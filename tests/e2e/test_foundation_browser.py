@@ -31,7 +31,7 @@ TIMEOUT_MS = 15_000
 def server(tmp_path_factory) -> Iterator[Server]:
     from services.core import users
     from services.core.db import make_engine, migrate, write_session
-    from services.core.schema import ModelVersion
+    from services.core.schema_models import ModelVersion
 
     folder = tmp_path_factory.mktemp("e2e")
     url = f"sqlite:///{folder / 'loopdeck.db'}"

@@ -63,7 +63,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
 
 def _open_alert(engine) -> int:
     from services.core.db import write_session
-    from services.core.schema import Alert, AlertRule
+    from services.core.schema_monitoring import Alert, AlertRule
 
     with write_session(engine) as session:
         rule = AlertRule(name="mobile accuracy", model_name="churn", metric="accuracy", threshold=0.8,

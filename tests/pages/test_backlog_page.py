@@ -17,7 +17,7 @@ from pages.backlog.tables import items_frame
 from services.backlog import items as backlog
 from services.core.db import make_engine
 from services.core.roles import Actor, Role
-from services.monitoring import views as mon
+from services.monitoring import frames
 from tests.pages.helpers import button_keys, ok, opener_by_role
 from tests.services.test_monitoring import demo_database
 
@@ -31,7 +31,7 @@ def demo_db(tmp_path_factory, tmp_path, monkeypatch) -> Iterator[Engine]:
     url = f"sqlite:///{path}"
     monkeypatch.setenv("LOOPDECK_DATABASE_URL", url)
     engine = make_engine(url)
-    mon.clear_caches()
+    frames.clear_caches()
     yield engine
     engine.dispose()
     state.get_engine.clear()

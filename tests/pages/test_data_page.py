@@ -9,7 +9,7 @@ import pytest
 from services.core import audit
 from services.core.audit import AuditFilter
 from services.core.db import write_session
-from services.core.schema import ModelVersion
+from services.core.schema_models import ModelVersion
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 pytest.importorskip("services.ingest")
@@ -96,7 +96,7 @@ def test_import_a_sample_then_a_broken_file(signed_in, demo_model, page_db):
 
 def test_an_import_that_breaches_an_alert_rule_says_so(signed_in, demo_model, page_db, monkeypatch):
     from services.core.roles import Actor, Role
-    from services.core.schema import Alert
+    from services.core.schema_monitoring import Alert
     from services.monitoring import alerts
 
     alerts.create_rule(page_db, Actor("analyst@loopdeck.test", Role.analyst), name="drift share",

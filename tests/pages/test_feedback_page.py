@@ -23,11 +23,13 @@ from services.core import audit, settings, users
 from services.core.audit import AuditFilter
 from services.core.db import write_session
 from services.core.roles import Actor
-from services.core.schema import Feedback
+from services.core.schema_feedback import Feedback
 from services.core.timeutil import utcnow
+from services.feedback import edits as feedback_edits
 from services.feedback import themes, training_sets
 from services.feedback import triage as feedback
-from services.feedback.triage import Edit, Patch, QueueFilter
+from services.feedback.edits import Edit, Patch
+from services.feedback.triage import QueueFilter
 from tests.pages.conftest import ROLES
 from tests.services import factories
 
@@ -234,7 +236,7 @@ def test_a_bad_link_still_opens(signed_in, queue):
 
 def test_my_queue_shows_what_is_assigned_to_me(signed_in, queue, page_db):
     analyst = actor(page_db)
-    feedback.update_items(page_db, analyst, {queue[0]: 1, queue[1]: 1}, Patch(assignee="analyst@loopdeck.test"))
+    feedback_edits.update_items(page_db, analyst, {queue[0]: 1, queue[1]: 1}, Patch(assignee="analyst@loopdeck.test"))
     at = open_page(signed_in)
     at.button(key="fb_my_queue").click().run()
     assert sorted(shown_ids(at)) == ["fb-app-0-0", "fb-app-0-1"]
@@ -292,7 +294,7 @@ def test_a_row_someone_else_changed_is_refused(signed_in, queue, page_db):
     at = open_page(signed_in)
     row = list(at.data_editor[0].value["feedback_id"]).index("fb-app-0-0")
     edit(at, {row: {"priority": "low"}})
-    feedback.update_items(page_db, actor(page_db, "approver"), {queue[0]: 1}, Patch(priority="urgent"))
+    feedback_edits.update_items(page_db, actor(page_db, "approver"), {queue[0]: 1}, Patch(priority="urgent"))
     at.button(key="fb_save_edits").click().run()
     expected = "were changed by someone else since you loaded them: fb-app-0-0 (by approver@loopdeck.test)"
     assert fmt.md_escape(expected) in at.error[0].value
@@ -306,7 +308,7 @@ def test_pending_edits_keep_the_rows_they_were_made_on(signed_in, queue, page_db
     at = open_page(signed_in)
     row = list(at.data_editor[0].value["feedback_id"]).index("fb-app-0-2")
     edit(at, {row: {"select": True}})
-    feedback.update_items(page_db, actor(page_db, "admin"), {queue[2]: 1}, Patch(status="escalated"))
+    feedback_edits.update_items(page_db, actor(page_db, "admin"), {queue[2]: 1}, Patch(status="escalated"))
     at.run()
     assert at.data_editor[0].value["status"].iloc[row] == "new"
     at.selectbox(key="fb_bulk_status").select("dismissed").run()
@@ -480,7 +482,7 @@ def test_review_previous_and_next(signed_in, queue):
 def test_review_refuses_a_stale_item(signed_in, queue, page_db):
     at = open_page(signed_in, view="review", sort="oldest")
     first = at.session_state[keys.REVIEW_ITEM]
-    feedback.update_items(page_db, actor(page_db, "approver"), {first: 1}, Patch(status="escalated"))
+    feedback_edits.update_items(page_db, actor(page_db, "approver"), {first: 1}, Patch(status="escalated"))
     at.radio(key=f"fb_rv_{first}_1_label").set_value(0)
     at.button(key="FormSubmitter:" + f"fb_rv_{first}_1_form-Save and next").click().run()
     assert "changed by someone else" in at.error[0].value.replace("\\", "")
@@ -547,7 +549,9 @@ def test_recluster_rename_and_backlog_from_a_theme(signed_in, themed, page_db):
 
 def test_training_set_from_eligible_and_from_selected_rows(signed_in, queue, page_db):
     analyst = actor(page_db)
-    feedback.update_items(page_db, analyst, {pk: 1 for pk in queue[:4]}, Patch(status="labelled", corrected_label=1))
+    feedback_edits.update_items(
+        page_db, analyst, {pk: 1 for pk in queue[:4]}, Patch(status="labelled", corrected_label=1)
+    )
     at = open_page(signed_in, view="datasets")
     assert {m.label: m.value for m in at.metric}["Eligible labelled items"] == "4"
     form_name = next(t for t in at.text_input if t.label == "Name")

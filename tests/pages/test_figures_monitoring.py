@@ -11,13 +11,14 @@ import plotly.graph_objects as go
 
 from app import figures_monitoring as figs
 from pages.monitoring import frames
+from services.monitoring import drift_window
 from services.monitoring import views as mon
 from services.stats.calibration import reliability_diagram
 from services.stats.drift import Method
 
 
 def test_categories_are_grouped_bars_and_a_drifted_current_is_red():
-    dist = mon.Distribution("categories", ("annual", "<b>x</b>"), (0.7, 0.3), (0.4, 0.6), (), 100, 50)
+    dist = drift_window.Distribution("categories", ("annual", "<b>x</b>"), (0.7, 0.3), (0.4, 0.6), (), 100, 50)
     fig = figs.distribution_figure(dist, "plan", drifted=True)
     assert isinstance(fig, go.Figure) and fig.layout.barmode == "group"
     assert [t.name for t in fig.data] == ["reference (n=100)", "current (n=50)"]
@@ -29,14 +30,16 @@ def test_categories_are_grouped_bars_and_a_drifted_current_is_red():
 
 def test_numeric_bins_overlay_at_their_centres():
     edges = (0.0, 1.0, 2.0, 4.0)
-    dist = mon.Distribution("bins", ("0 to 1", "1 to 2", "2 to 4"), (0.2, 0.5, 0.3), (0.1, 0.1, 0.8), edges, 10, 10)
+    dist = drift_window.Distribution(
+        "bins", ("0 to 1", "1 to 2", "2 to 4"), (0.2, 0.5, 0.3), (0.1, 0.1, 0.8), edges, 10, 10
+    )
     fig = figs.distribution_figure(dist, "latency")
     assert fig.layout.barmode == "overlay"
     assert list(fig.data[0].x) == [0.5, 1.5, 3.0] and list(fig.data[0].width) == [1.0, 1.0, 2.0]
 
 
 def test_no_values_say_so():
-    fig = figs.distribution_figure(mon.Distribution("bins", (), (), ()), "x")
+    fig = figs.distribution_figure(drift_window.Distribution("bins", (), (), ()), "x")
     assert "no values" in fig.layout.annotations[0].text and not fig.data
 
 
@@ -130,15 +133,15 @@ def test_cbpe_band_estimate_and_realized():
 
 
 def test_drift_table_and_headline():
-    dist = mon.Distribution("categories", ("a",), (1.0,), (1.0,))
-    row = mon.DriftRow(
+    dist = drift_window.Distribution("categories", ("a",), (1.0,), (1.0,))
+    row = drift_window.DriftRow(
         column="x", role="feature", kind="numeric", method=Method.WASSERSTEIN, method_label="Wasserstein distance "
         "(normed)", statistic=0.2, p_value=None, distance=0.4, score=0.4, threshold=0.1, drifted=True,
         overridden=False, reason="reference 60,000 rows > 1,000", n_reference=60_000, n_current=70_000,
         tested_reference=50_000, tested_current=50_000, n_unique=100, applicable=("ks", "wasserstein"), detail="",
         note="", distribution=dist,
     )  # fmt: skip
-    report = mon.DriftReport(1, "churn", mon.Window(date(2026, 1, 1), date(2026, 1, 14)),
+    report = drift_window.DriftReport(1, "churn", mon.Window(date(2026, 1, 1), date(2026, 1, 14)),
                              mon.Window(date(2026, 2, 1), date(2026, 2, 28)), (), (row,), 1, 1, 1.0, 0.5, True,
                              60_000, 70_000)  # fmt: skip
     frame = frames.drift_frame(report)

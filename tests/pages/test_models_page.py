@@ -21,7 +21,7 @@ from pages.models import keys
 from pages.models.judge_tables import gate_backlog_key
 from services.core import audit
 from services.core.db import make_engine, migrate
-from services.core.schema import ModelVersion
+from services.core.schema_models import ModelVersion
 from services.governance import approvals
 from services.models import registry, rollout
 from tests.pages.helpers import button_keys, ok, opener_by_role
@@ -182,7 +182,7 @@ def test_rollback_request_and_model_card_edit(open_as, demo_db):
 
 def test_an_alert_leads_to_a_retrain_request_with_the_alert_attached(open_as, demo_db):
     from services.core.db import write_session
-    from services.core.schema import Alert, AlertRule
+    from services.core.schema_monitoring import Alert, AlertRule
 
     with write_session(demo_db) as session:  # an alert as the monitoring evaluation opens it
         rule = AlertRule(name="mobile accuracy", model_name="churn", metric="accuracy", threshold=0.8,

@@ -10,8 +10,7 @@ from app import state
 from services.core import users
 from services.core.db import make_engine
 from services.core.roles import Actor, Role
-from services.monitoring import alerts
-from services.monitoring import views as mon
+from services.monitoring import alerts, frames, overrides
 from tests.pages.conftest import app_test
 from tests.services.test_monitoring import demo_copy
 
@@ -25,11 +24,11 @@ def demo_db(tmp_path_factory, monkeypatch):
     url = f"sqlite:///{path}"
     monkeypatch.setenv("LOOPDECK_DATABASE_URL", url)
     engine = make_engine(url)
-    mon.clear_caches()
+    frames.clear_caches()
     yield engine
     engine.dispose()
     state.get_engine.clear()
-    mon.clear_caches()
+    frames.clear_caches()
 
 
 def open_as(engine, email: str) -> AppTest:
@@ -135,7 +134,7 @@ def test_analysts_change_a_test_and_viewers_cannot(demo_db):
     drift = table(at, "verdict")
     row = drift[drift["column"] == "tenure_months"].iloc[0]
     assert (row["test"], row["threshold"], row["test chosen"]) == ("PSI", 0.2, "set by a user")
-    assert mon.overrides(demo_db, "churn")["tenure_months"].method == "psi"
+    assert overrides.overrides(demo_db, "churn")["tenure_months"].method == "psi"
 
 
 def test_alert_rules_and_evaluation_from_the_page(demo_db):

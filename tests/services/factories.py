@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from services.core.db import write_session
-from services.core.schema import Feedback, ModelVersion, Outcome, Prediction
+from services.core.schema_feedback import Feedback
+from services.core.schema_ingest import Outcome, Prediction
+from services.core.schema_models import ModelVersion
 from services.core.timeutil import utcnow
 
 

@@ -16,9 +16,8 @@ from services.core import audit
 from services.core.db import write_session
 from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from services.core.roles import Actor, Role
-from services.core.schema import Alert, AlertRule
-from services.monitoring import alerts
-from services.monitoring import blocks as md
+from services.core.schema_monitoring import Alert, AlertRule
+from services.monitoring import alerts, block_build, frames, overrides
 from services.monitoring import views as mon
 from services.stats import drift as d
 from tests.services import factories
@@ -33,9 +32,9 @@ def actor(role: Role) -> Actor:
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    mon.clear_caches()
+    frames.clear_caches()
     yield
-    mon.clear_caches()
+    frames.clear_caches()
 
 
 def _events(engine, action: str | None = None) -> int:
@@ -91,7 +90,7 @@ def test_rules_open_one_alert_per_breach_and_window(engine):
     again = [alerts.get_alert(engine, i).alert for i in result.alerts_opened]
     assert [a.rule_id for a in again] == [drift.id] and "1 new alert" in result.summary()
     assert again[0].evidence["window"] == {"start": "2026-03-20", "end": "2026-03-26"}
-    assert not md.needs_refresh(engine)
+    assert not block_build.needs_refresh(engine)
     assert alerts.evaluate_rules(engine, ANALYST) == []  # on demand: nothing new
 
 
@@ -108,7 +107,7 @@ def test_imports_evaluate_the_rules_in_a_following_audited_transaction(engine, m
                           "ts": (START + timedelta(days=24, hours=2)).isoformat(), "score": 0.9, "predicted_label": 1,
                           "feature_x": [0.0] * 80, "cohort_platform": "ios"})  # fmt: skip
     quiet = ingest.import_frame(engine, ANALYST, "predictions", day24, "day24")
-    assert quiet.alerts_opened == () and quiet.alerts_error == "" and md.needs_refresh(engine)
+    assert quiet.alerts_opened == () and quiet.alerts_error == "" and block_build.needs_refresh(engine)
     assert _events(engine, "alert_rule.evaluate") == 0
 
     # An enabled rule: the outcomes' import refreshes the blocks and opens the alert, audited with its id.
@@ -116,7 +115,7 @@ def test_imports_evaluate_the_rules_in_a_following_audited_transaction(engine, m
                              threshold=0.66, window="7d", cohort={"platform": "ios"})  # fmt: skip
     outcomes = pd.DataFrame({"request_id": ids, "actual_label": 0, "ts": (START + timedelta(days=25)).isoformat()})
     result = ingest.import_frame(engine, ANALYST, "outcomes", outcomes, "outcomes24")
-    assert not md.needs_refresh(engine)
+    assert not block_build.needs_refresh(engine)
     [alert] = [alerts.get_alert(engine, i) for i in result.alerts_opened]
     assert alert.rule.id == acc.id and alert.alert.model_version_id == mv and alert.alert.value < 0.66
     assert alert.window is not None and alert.window.end == (START + timedelta(days=24)).date()
@@ -259,7 +258,7 @@ def _model(engine, n):
 
 def _override(engine, n):
     name = _model(engine, n)
-    mon.set_override(engine, ANALYST, name, "x", d.Method.PSI, 0.2)
+    overrides.set_override(engine, ANALYST, name, "x", d.Method.PSI, 0.2)
     return name
 
 
@@ -277,9 +276,9 @@ ACTIONS = [
            lambda e, n: _alert(e, f"res{n}")),
     Action("file an alert to the backlog", Role.analyst, lambda e, a, s: alerts.to_backlog(e, a, s),
            lambda e, n: _alert(e, f"bl{n}")),
-    Action("change a drift test", Role.analyst, lambda e, a, s: mon.set_override(e, a, s, "x", d.Method.KS, 0.01),
+    Action("change a drift test", Role.analyst, lambda e, a, s: overrides.set_override(e, a, s, "x", d.Method.KS, 0.01),
            _model),
-    Action("reset a drift test", Role.analyst, lambda e, a, s: mon.clear_override(e, a, s, "x"), _override),
+    Action("reset a drift test", Role.analyst, lambda e, a, s: overrides.clear_override(e, a, s, "x"), _override),
 ]  # fmt: skip
 
 

@@ -9,7 +9,8 @@ from services.core import audit, settings
 from services.core.db import write_session
 from services.core.errors import Conflict, InvalidInput, PermissionDenied, SelfApprovalError
 from services.core.roles import Actor, Role
-from services.core.schema import Deployment, Experiment
+from services.core.schema_experiments import Experiment
+from services.core.schema_models import Deployment
 from services.governance import approvals, executor
 from services.models import registry
 from tests.services import factories

@@ -5,13 +5,14 @@ from datetime import timedelta
 
 import pytest
 
+from services.backlog import evidence as backlog_evidence
 from services.backlog import items as backlog
-from services.backlog.items import EvidenceRef
+from services.backlog.evidence import EvidenceRef
 from services.core import audit
 from services.core.db import write_session
 from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from services.core.roles import Actor, Role
-from services.core.schema import Theme
+from services.core.schema_feedback import Theme
 from services.core.timeutil import utcnow
 from services.feedback import themes
 from tests.services import factories
@@ -39,7 +40,7 @@ def test_reach_is_prefilled_from_a_cohort_gap(engine):
         links=[EvidenceRef("cohort_gap", "churn:platform=ios", "ios below the rest",
                            {"field": "platform", "value": "ios"})],
     )  # fmt: skip
-    assert item.reach == pytest.approx(20 * 7 / backlog.REACH_DAYS)
+    assert item.reach == pytest.approx(20 * 7 / backlog_evidence.REACH_DAYS)
     assert "platform = ios" in item.reach_basis
     detail = backlog.get_item(engine, item.id)
     assert [(e.ref_type, e.ref_id) for e in detail.evidence] == [("cohort_gap", "churn:platform=ios")]
@@ -53,7 +54,7 @@ def test_reach_from_a_theme_is_feedback_per_week(engine):
         theme_id = theme.id
     pks = factories.feedback(engine, 14, rating=1)
     with write_session(engine) as session:
-        from services.core.schema import Feedback
+        from services.core.schema_feedback import Feedback
 
         for pk in pks:
             session.get(Feedback, pk).theme_id = theme_id
@@ -61,8 +62,8 @@ def test_reach_from_a_theme_is_feedback_per_week(engine):
     assert item.source_type == "theme" and item.reach == 14  # the theme's caller passes its item count
     refs = backlog.get_item(engine, item.id).evidence
     assert [(e.ref_type, e.ref_id) for e in refs] == [("theme", str(theme_id))]
-    estimate = backlog.reach_from_evidence(engine, [EvidenceRef("theme", str(theme_id))])
-    assert estimate.per_week == pytest.approx(14 * 7 / backlog.REACH_DAYS)
+    estimate = backlog_evidence.reach_from_evidence(engine, [EvidenceRef("theme", str(theme_id))])
+    assert estimate.per_week == pytest.approx(14 * 7 / backlog_evidence.REACH_DAYS)
     assert ("theme", str(theme_id)) in backlog.linked_refs(engine)
 
 

@@ -90,7 +90,7 @@ def test_init_db_demo_never_loads_over_an_audit_history(db_url, demo_loads, caps
 def test_approvals_execute_runs_the_same_executor(db_url, capsys):
     from services.core.db import write_session
     from services.core.roles import Actor, Role
-    from services.core.schema import Experiment
+    from services.core.schema_experiments import Experiment
     from services.experiments import lifecycle as experiments
     from services.governance import approvals
 

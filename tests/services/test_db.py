@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.core.db import make_engine, write_session
-from services.core.schema import Outcome
+from services.core.schema_ingest import Outcome
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys_on(tmp_path):

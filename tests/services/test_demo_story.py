@@ -25,7 +25,11 @@ from data.demo import DemoSummary, load_demo
 from services.core import audit, users
 from services.core.db import make_engine
 from services.core.errors import Conflict
-from services.core.schema import Exposure, Feedback, MetricObservation, ModelVersion, Outcome, Prediction, User
+from services.core.schema_accounts import User
+from services.core.schema_experiments import Exposure, MetricObservation
+from services.core.schema_feedback import Feedback
+from services.core.schema_ingest import Outcome, Prediction
+from services.core.schema_models import ModelVersion
 from services.experiments import lifecycle as experiments
 from services.models import registry
 from services.overview import summary as overview
@@ -338,9 +342,10 @@ def test_audit_chain_is_intact_and_names_the_loader(demo):
 
 def test_monitoring_blocks_are_built_with_the_demo(demo):
     """The first Overview and Monitoring views show the story without asking for a refresh."""
+    from services.monitoring import block_build
     from services.monitoring import blocks as md
 
-    assert not md.needs_refresh(demo.engine)
+    assert not block_build.needs_refresh(demo.engine)
     champion = demo.summary.model_version_ids[2]
     assert len(md.block_index(demo.engine, champion)) > 0
     assert any(line.strip().startswith("monitoring blocks") for line in demo.output)

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from services.core.db import write_session
 from services.core.errors import Conflict, PermissionDenied
 from services.core.roles import Actor, Role
-from services.core.schema import ApprovalDecision, Experiment
+from services.core.schema_experiments import Experiment
+from services.core.schema_governance import ApprovalDecision
 from services.experiments import lifecycle as experiments
 from services.governance import approvals, executor
 

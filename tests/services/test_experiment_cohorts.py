@@ -12,8 +12,9 @@ from sqlmodel import select
 
 from services import ingest
 from services.core.db import read_session
-from services.core.schema import Exposure
+from services.core.schema_experiments import Exposure
 from services.experiments import readout as er
+from services.experiments import readout_service
 from services.ingest import ImportRejected
 from services.stats import abtest
 from tests.services.test_experiment_readout import ANA, make_experiment
@@ -86,7 +87,7 @@ def test_an_import_with_two_cohort_fields_reads_by_either(engine):
     ingest.import_file(engine, ANA, "exposures", _csv(exposures), "exposures.csv")
     ingest.import_file(engine, ANA, "metrics", _csv(metrics), "metrics.csv")
 
-    readout = er.read_experiment(engine, exp.key)
+    readout = readout_service.read_experiment(engine, exp.key)
     assert readout.fields == ("platform", "tier")
     assert set(readout.segments["platform"]) == {"ios", "web", "android"}  # every unit has a platform
     assert set(readout.segments["tier"]) == {"free", "pro", er.NONE}

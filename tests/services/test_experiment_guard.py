@@ -19,7 +19,7 @@ from services.cli.main import main
 from services.core import audit
 from services.core.errors import PermissionDenied
 from services.core.roles import Actor, Role
-from services.experiments import guard
+from services.experiments import guard, readout_service
 from services.experiments import lifecycle as experiments
 from services.experiments import readout as er
 from services.governance import approvals, executor
@@ -60,7 +60,7 @@ def alert_events(engine, exp):
 
 def test_srm_and_a_guardrail_breach_raise_an_alert_and_propose_to_stop(engine):
     exp = broken_experiment(engine)
-    readout = er.read_experiment(engine, exp.key)
+    readout = readout_service.read_experiment(engine, exp.key)
     assert [a.kind for a in readout.alerts] == ["srm", "guardrail"]
     with pytest.raises(PermissionDenied):
         guard.raise_alerts(engine, VIEWER, readout)
@@ -90,7 +90,7 @@ def test_srm_and_a_guardrail_breach_raise_an_alert_and_propose_to_stop(engine):
     assert request.payload["alert_ids"] == list(first.opened)
 
     # Reading again (another analyst, another page view) raises nothing new and files nothing.
-    again = guard.raise_alerts(engine, BEN, er.read_experiment(engine, exp.key))
+    again = guard.raise_alerts(engine, BEN, readout_service.read_experiment(engine, exp.key))
     assert not again.proposed and again.raised == () and again.opened == () and again.request.id == request.id
     assert len(alert_events(engine, exp)) == 1 and len(alerts.list_alerts(engine)) == 2
     assert [r.id for r in experiments.stop_requests(engine, exp.key)] == [request.id]
@@ -101,7 +101,7 @@ def test_srm_and_a_guardrail_breach_raise_an_alert_and_propose_to_stop(engine):
     executor.execute(engine, APPROVER, request.id)
     stopped = experiments.get_experiment(engine, exp.key)
     assert stopped.status == "stopped"
-    after = guard.raise_alerts(engine, ANA, er.read_experiment(engine, exp.key))
+    after = guard.raise_alerts(engine, ANA, readout_service.read_experiment(engine, exp.key))
     assert after.request is None and not after.proposed and "stopped" in after.message
     # The alerts go through Monitoring's lifecycle.
     alerts.acknowledge(engine, BEN, srm_view.alert.id, "split fixed; experiment stopped")
@@ -113,10 +113,10 @@ def test_srm_and_a_guardrail_breach_raise_an_alert_and_propose_to_stop(engine):
 
 def test_a_rejected_stop_is_not_filed_again_for_the_same_alerts_but_a_new_alert_files_one(engine):
     exp = broken_experiment(engine, key="rejected")
-    readout = er.read_experiment(engine, exp.key)
+    readout = readout_service.read_experiment(engine, exp.key)
     request = guard.raise_alerts(engine, ANA, readout).request
     approvals.decide(engine, APPROVER, request.id, "reject", "SRM explained: bot filter, fixed")
-    quiet = guard.raise_alerts(engine, ANA, er.read_experiment(engine, exp.key))
+    quiet = guard.raise_alerts(engine, ANA, readout_service.read_experiment(engine, exp.key))
     assert quiet.request is None and not quiet.proposed and quiet.raised == ()
     assert len(experiments.stop_requests(engine, exp.key)) == 1
 
@@ -136,7 +136,7 @@ def test_no_alert_no_request(engine):
     metrics = pd.DataFrame({"unit_id": units, "metric": "conv", "pre_value": np.nan,
                             "value": (rng.random(800) < 0.3).astype(float)})  # fmt: skip
     insert(engine, exp.id, pd.DataFrame({"unit_id": units, "variant": variant, "segment": None}), metrics)
-    result = guard.raise_alerts(engine, ANA, er.read_experiment(engine, exp.key))
+    result = guard.raise_alerts(engine, ANA, readout_service.read_experiment(engine, exp.key))
     assert result.alerts == () and result.request is None and not result.proposed
     assert experiments.stop_requests(engine, exp.key) == [] and len(alert_events(engine, exp)) == 0
 
@@ -156,7 +156,7 @@ def test_imported_segments_come_back_as_results_by_segment(engine):
     ingest.import_file(engine, ANA, "exposures", exposures.to_csv(index=False).encode(), "exposures.csv")
     ingest.import_file(engine, ANA, "metrics", metrics.to_csv(index=False).encode(), "metrics.csv")
 
-    readout = er.read_experiment(engine, exp.key)
+    readout = readout_service.read_experiment(engine, exp.key)
     assert readout.fields == ("segment",)  # the legacy column is the cohort field "segment"
     assert set(readout.segments["segment"]) == {"mobile", "desktop", "tablet", er.NONE}
     rows = readout.results[readout.results["metric"] == "conv"].set_index("segment")
@@ -167,7 +167,7 @@ def test_imported_segments_come_back_as_results_by_segment(engine):
         conv = metrics["value"].to_numpy()
         assert rows.loc[seg, "mean_control"] == pytest.approx(conv[mask & (variant == "control")].mean(), rel=1e-12)
     assert rows.loc[er.NONE, "n_control"] + rows.loc[er.NONE, "n_treatment"] == n // 4
-    csv = pd.read_csv(pd.io.common.BytesIO(er.results_csv(readout)))
+    csv = pd.read_csv(pd.io.common.BytesIO(readout_service.results_csv(readout)))
     assert {"mobile", "desktop", "tablet"} <= set(csv["segment"])
 
 

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from data import scenario as sc
 from services.core.db import write_session
 from services.core.roles import Actor, Role
-from services.core.schema import Exposure, MetricObservation
+from services.core.schema_experiments import Exposure, MetricObservation
+from services.experiments import analysis, readout_service, rollups
 from services.experiments import lifecycle as experiments
 from services.experiments import readout as er
 from services.stats import abtest, bayesian, cuped, multiple, sequential, srm
@@ -108,7 +109,9 @@ def _values(exposures, metrics, metric, variant, field="", segment=er.ALL):
 def test_readout_equals_the_statistics_called_directly(loaded, relative):
     engine, exp, exposures, metrics = loaded
     dt = "relative" if relative else "absolute"
-    readout = er.read_experiment(engine, exp.key, er.ReadoutOptions(difference_type=dt, prior_sd=0.2, prior_mean=0.01))
+    readout = readout_service.read_experiment(
+        engine, exp.key, er.ReadoutOptions(difference_type=dt, prior_sd=0.2, prior_mean=0.01)
+    )
     # (all + platform: ios, web + region: eu, us, none) x 3 metrics x 2 treatment arms
     assert readout.comparisons == (1 + 2 + 3) * 3 * 2
     assert readout.fields == ("platform", "region")
@@ -163,9 +166,9 @@ def test_readout_equals_the_statistics_called_directly(loaded, relative):
 
 def test_correction_across_goal_metrics(loaded):
     engine, exp, *_ = loaded
-    plain = er.read_experiment(engine, exp.key)
+    plain = readout_service.read_experiment(engine, exp.key)
     for method in ("holm", "bh"):
-        corrected = er.read_experiment(engine, exp.key, er.ReadoutOptions(correction=method))
+        corrected = readout_service.read_experiment(engine, exp.key, er.ReadoutOptions(correction=method))
         for field, segment in (("", er.ALL), ("region", "us"), ("platform", "web")):
             before = plain.by_segment(field, segment)
             after = corrected.by_segment(field, segment)
@@ -180,14 +183,14 @@ def test_correction_across_goal_metrics(loaded):
 
 def test_rollups_kept_incrementally_equal_a_fresh_aggregation(loaded):
     engine, exp, exposures, metrics = loaded
-    first = er.refresh_rollup(engine, exp.id)
+    first = rollups.refresh_rollup(engine, exp.id)
     assert first.mode == "full"
-    assert er.refresh_rollup(engine, exp.id).mode == "fresh"
+    assert rollups.refresh_rollup(engine, exp.id).mode == "fresh"
 
     def same() -> None:
         keys = ["variant", "field", "segment", "metric"]
-        got = er.aggregate(engine, exp.id).cells.sort_values(keys).reset_index(drop=True)
-        want = er.aggregate_raw(engine, exp.id).cells.sort_values(keys).reset_index(drop=True)
+        got = rollups.aggregate(engine, exp.id).cells.sort_values(keys).reset_index(drop=True)
+        want = rollups.aggregate_raw(engine, exp.id).cells.sort_values(keys).reset_index(drop=True)
         pd.testing.assert_frame_equal(got[want.columns], want, check_exact=False, rtol=1e-12, check_dtype=False)
 
     # New units with their metrics; metrics that arrive before their unit's exposure; late metrics; the
@@ -196,14 +199,14 @@ def test_rollups_kept_incrementally_equal_a_fresh_aggregation(loaded):
     new_exp["cohort_tier"] = np.where(np.arange(300) % 3 == 0, "pro", "free")
     early = new_met[new_met["unit_id"].isin(new_exp["unit_id"][:50])]
     insert(engine, exp.id, pd.DataFrame(), early)
-    assert er.refresh_rollup(engine, exp.id).mode == "incremental"
+    assert rollups.refresh_rollup(engine, exp.id).mode == "incremental"
     same()
     insert(engine, exp.id, new_exp, new_met.drop(early.index))
-    status = er.refresh_rollup(engine, exp.id)
+    status = rollups.refresh_rollup(engine, exp.id)
     assert status.mode == "incremental" and status.exposure_rows == 1800
     same()
-    assert er.aggregate(engine, exp.id).units_total == 1800
-    tier = er.compute(experiments.find_experiment(engine, exp.key), er.aggregate(engine, exp.id))
+    assert rollups.aggregate(engine, exp.id).units_total == 1800
+    tier = analysis.compute(experiments.find_experiment(engine, exp.key), rollups.aggregate(engine, exp.id))
     assert set(tier.segments["tier"]) == {"free", "pro", er.NONE}
     none = tier.by_segment("tier", er.NONE)
     arms = none[none["metric"] == "conv"]
@@ -213,16 +216,16 @@ def test_rollups_kept_incrementally_equal_a_fresh_aggregation(loaded):
     first_unit = exposures.iloc[0]
     other = "a" if first_unit["variant"] != "a" else "b"
     insert(engine, exp.id, pd.DataFrame({"unit_id": [first_unit["unit_id"]], "variant": [other]}), pd.DataFrame())
-    assert er.refresh_rollup(engine, exp.id).mode == "full"
+    assert rollups.refresh_rollup(engine, exp.id).mode == "full"
     same()
-    agg = er.aggregate(engine, exp.id)
+    agg = rollups.aggregate(engine, exp.id)
     assert agg.multi_units == 1 and agg.units_total == 1800
-    readout = er.compute(experiments.find_experiment(engine, exp.key), agg)
+    readout = analysis.compute(experiments.find_experiment(engine, exp.key), agg)
     check = next(h for h in readout.health if h.name == "multiple_exposure")
     assert check.ok and "left out" in check.message
     overall = readout.overall[readout.overall["metric"] == "conv"]
     assert overall["n_control"].iloc[0] + overall["n_treatment"].sum() == 1800 - 1
-    assert er.refresh_rollup(engine, exp.id, full=True).mode == "full"
+    assert rollups.refresh_rollup(engine, exp.id, full=True).mode == "full"
     same()
 
 
@@ -244,7 +247,7 @@ def test_health_checks_alerts_and_the_stop_advice(engine):
         ignore_index=True,
     )
     insert(engine, exp.id, exposures, metrics)
-    readout = er.read_experiment(engine, exp.key)
+    readout = readout_service.read_experiment(engine, exp.key)
     health = {h.name: h for h in readout.health}
     assert not health["srm"].ok and health["srm"].value < 0.001
     assert not health["min_units"].ok and "control (120)" in health["min_units"].message
@@ -258,12 +261,12 @@ def test_health_checks_alerts_and_the_stop_advice(engine):
     assert readout.segments == {} and readout.segment_srm.empty
     weights = dict(zip(readout.variants, readout.bandit.weights, strict=True))
     assert readout.bandit.updated and weights["treatment"] > 0.98 and weights["control"] >= 0.01
-    evidence = er.evidence(readout)
+    evidence = readout_service.evidence(readout)
     assert json.loads(json.dumps(evidence))["alerts"][0]["kind"] == "srm"
     assert {r["metric"] for r in evidence["results"]} == {"conv", "contacts"}
-    history = er.bandit_history(engine, exp.key)
+    history = readout_service.bandit_history(engine, exp.key)
     assert set(history["variant"]) == {"control", "treatment"} and history["weight"].between(0, 1).all()
-    csv = er.results_csv(readout).decode()
+    csv = readout_service.results_csv(readout).decode()
     assert csv.splitlines()[0].startswith("field,segment,metric,role")
 
 
@@ -281,7 +284,7 @@ def test_segments_top_twenty_and_other_per_cohort_field(engine):
     exposures = pd.DataFrame({"unit_id": units, "variant": variant, "cohort_country": country, "cohort_tier": tier})
     metrics = pd.DataFrame({"unit_id": units, "metric": "conv", "value": conv, "pre_value": np.nan})
     insert(engine, exp.id, exposures, metrics)
-    readout = er.read_experiment(engine, exp.key)
+    readout = readout_service.read_experiment(engine, exp.key)
     assert readout.fields == ("country", "tier")
     countries = readout.segments["country"]
     assert len(countries) == 21 and countries[0] == "c00" and countries[-1] == er.OTHER
@@ -304,9 +307,9 @@ def test_segments_top_twenty_and_other_per_cohort_field(engine):
     pro = tier == "pro"
     ref = srm.srm_test([int((pro & (variant == v)).sum()) for v in ("control", "treatment")], [0.5, 0.5])
     assert tier_srm.loc["pro", "srm_p"] == pytest.approx(ref.p_value, **TOL)
-    unsegmented = er.read_experiment(engine, exp.key, er.ReadoutOptions(segments=False))
+    unsegmented = readout_service.read_experiment(engine, exp.key, er.ReadoutOptions(segments=False))
     assert unsegmented.segments == {} and set(unsegmented.results["segment"]) == {er.ALL}
-    csv = pd.read_csv(pd.io.common.BytesIO(er.results_csv(readout)), keep_default_na=False)
+    csv = pd.read_csv(pd.io.common.BytesIO(readout_service.results_csv(readout)), keep_default_na=False)
     assert {("tier", "pro"), ("country", er.OTHER), ("", er.ALL)} <= set(zip(csv["field"], csv["segment"], strict=True))
 
 
@@ -329,7 +332,7 @@ def test_the_demos_concluded_experiment_reads_as_a_win_with_cuped(engine):
     values = metrics[metrics["experiment_key"] == offer.key][["unit_id", "metric", "value", "pre_value"]]
     insert(engine, exp.id, mine, values)
     experiments.conclude(engine, ANA, exp.key, offer.decision, at=offer.end_at, outcome="ship")
-    readout = er.read_experiment(engine, exp.key)
+    readout = readout_service.read_experiment(engine, exp.key)
     rows = readout.overall.set_index("metric")
     assert rows.loc["retained_30d", "variant"] == "treatment"
     assert rows.loc["retained_30d", "verdict"] == "win" and rows.loc["retained_30d", "rel_lift"] > 0.03
@@ -346,7 +349,7 @@ def test_the_demos_concluded_experiment_reads_as_a_win_with_cuped(engine):
 
 def test_readout_of_an_experiment_without_data(engine):
     exp = make_experiment(engine, key="empty", variants=("control", "treatment"))
-    readout = er.read_experiment(engine, exp.key)
+    readout = readout_service.read_experiment(engine, exp.key)
     assert readout.units_total == 0 and readout.bandit is None
     assert readout.results["p_value"].isna().all()
     assert not next(h for h in readout.health if h.name == "min_units").ok

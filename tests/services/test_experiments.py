@@ -17,7 +17,7 @@ from services.core.audit import AuditFilter
 from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from services.core.roles import Actor, Role
 from services.experiments import lifecycle as experiments
-from services.experiments import readout as experiment_readout
+from services.experiments import readout_service
 from services.governance import approvals, executor
 
 ANA = Actor("ana@example.com", Role.analyst)
@@ -226,7 +226,7 @@ def _setup(engine, state: str, key: str) -> dict:
 
 ACTIONS = [
     Action("read the list", Role.viewer, lambda e, a, s: experiments.list_experiments(e)),
-    Action("read the readout", Role.viewer, lambda e, a, s: experiment_readout.read_experiment(e, s["key"]), "running"),
+    Action("read the readout", Role.viewer, lambda e, a, s: readout_service.read_experiment(e, s["key"]), "running"),
     Action("register", Role.analyst, lambda e, a, s: register(e, actor=a, key=f"new-{a.role.name}")),
     Action("edit a draft", Role.analyst, lambda e, a, s: experiments.update_draft(e, a, s["key"], {"mde": 0.04})),
     Action("start", Role.analyst, lambda e, a, s: experiments.start_experiment(e, a, s["key"])),

@@ -11,10 +11,12 @@ import sqlalchemy as sa
 from services.core import audit, settings, users
 from services.core.errors import Conflict, InvalidInput, PermissionDenied
 from services.core.roles import Actor, Role
-from services.core.schema import Feedback
+from services.core.schema_feedback import Feedback
 from services.core.timeutil import utcnow
+from services.feedback import edits as feedback_edits
 from services.feedback import triage as feedback
-from services.feedback.triage import Edit, Patch, QueueFilter
+from services.feedback.edits import Edit, Patch
+from services.feedback.triage import QueueFilter
 from tests.services import factories
 
 ANA = Actor("ana@example.com", Role.analyst)
@@ -122,16 +124,16 @@ def test_sorts_and_paging(engine, queue):
 
 def test_allowed_and_refused_transitions(engine, queue):
     pk = queue[0]
-    feedback.update_items(engine, ANA, versions(engine, [pk]), Patch(status="in_review"))
+    feedback_edits.update_items(engine, ANA, versions(engine, [pk]), Patch(status="in_review"))
     with pytest.raises(InvalidInput, match="needs a corrected label"):
-        feedback.update_items(engine, ANA, versions(engine, [pk]), Patch(status="labelled"))
-    feedback.update_items(engine, ANA, versions(engine, [pk]), Patch(status="labelled", corrected_label=1))
+        feedback_edits.update_items(engine, ANA, versions(engine, [pk]), Patch(status="labelled"))
+    feedback_edits.update_items(engine, ANA, versions(engine, [pk]), Patch(status="labelled", corrected_label=1))
     with pytest.raises(InvalidInput, match="cannot move from labelled to dismissed"):
-        feedback.update_items(engine, ANA, versions(engine, [pk]), Patch(status="dismissed"))
-    feedback.update_items(engine, ANA, versions(engine, [pk]), Patch(status="in_review"))
-    feedback.update_items(engine, ANA, versions(engine, [pk]), Patch(status="dismissed"))
+        feedback_edits.update_items(engine, ANA, versions(engine, [pk]), Patch(status="dismissed"))
+    feedback_edits.update_items(engine, ANA, versions(engine, [pk]), Patch(status="in_review"))
+    feedback_edits.update_items(engine, ANA, versions(engine, [pk]), Patch(status="dismissed"))
     with pytest.raises(InvalidInput, match="cannot move from dismissed to labelled"):
-        feedback.update_items(engine, ANA, versions(engine, [pk]), Patch(status="labelled", corrected_label=0))
+        feedback_edits.update_items(engine, ANA, versions(engine, [pk]), Patch(status="labelled", corrected_label=0))
     detail = feedback.get_item(engine, pk)
     assert detail.item["status"] == "dismissed" and detail.item["corrected_label"] == 1
     assert detail.item["label_set_by"] == "ana@example.com"
@@ -139,10 +141,10 @@ def test_allowed_and_refused_transitions(engine, queue):
 
 def test_bulk_update_is_atomic(engine, queue):
     """One item cannot move (it is dismissed): nothing changes, no audit event."""
-    feedback.update_items(engine, ANA, versions(engine, [queue[9]]), Patch(status="dismissed"))
+    feedback_edits.update_items(engine, ANA, versions(engine, [queue[9]]), Patch(status="dismissed"))
     before_events = audit.count_events(engine)
     with pytest.raises(InvalidInput, match="1 item\\(s\\) cannot be changed"):
-        feedback.update_items(engine, ANA, versions(engine, queue), Patch(status="escalated", priority="high"))
+        feedback_edits.update_items(engine, ANA, versions(engine, queue), Patch(status="escalated", priority="high"))
     page = feedback.list_queue(engine, limit=100)
     assert set(page.rows["status"]) == {"new", "dismissed"}
     assert set(page.rows["priority"]) == {"normal"}
@@ -150,7 +152,7 @@ def test_bulk_update_is_atomic(engine, queue):
 
 
 def test_bulk_update_writes_one_audit_event_per_item(engine, queue):
-    result = feedback.update_items(
+    result = feedback_edits.update_items(
         engine, ANA, versions(engine, queue[:5]), Patch(status="in_review", category="bug", assignee="bob@example.com")
     )
     assert result.changed == 5
@@ -165,15 +167,15 @@ def test_second_save_of_the_same_item_is_refused(engine, queue):
     pk = queue[0]
     seen_by_ana = versions(engine, [pk])
     seen_by_bob = versions(engine, [pk])
-    feedback.update_items(engine, ANA, seen_by_ana, Patch(corrected_label=1))
+    feedback_edits.update_items(engine, ANA, seen_by_ana, Patch(corrected_label=1))
     with pytest.raises(Conflict, match="changed by someone else.*ana@example.com"):
-        feedback.update_items(engine, BOB, seen_by_bob, Patch(corrected_label=0))
+        feedback_edits.update_items(engine, BOB, seen_by_bob, Patch(corrected_label=0))
     assert feedback.get_item(engine, pk).item["corrected_label"] == 1
 
 
 def test_per_row_edits_from_the_data_editor(engine, queue):
     v = versions(engine, queue[:2])
-    result = feedback.apply_edits(
+    result = feedback_edits.apply_edits(
         engine,
         ANA,
         [Edit(queue[0], v[queue[0]], Patch(priority="urgent")), Edit(queue[1], v[queue[1]], Patch(category="other"))],
@@ -184,28 +186,28 @@ def test_per_row_edits_from_the_data_editor(engine, queue):
 
 
 def test_unchanged_rows_are_not_audited(engine, queue):
-    result = feedback.update_items(engine, ANA, versions(engine, queue[:3]), Patch(priority="normal"))
+    result = feedback_edits.update_items(engine, ANA, versions(engine, queue[:3]), Patch(priority="normal"))
     assert result.changed == 0 and result.unchanged == 3
     assert audit.count_events(engine, audit.AuditFilter(action="feedback.update")) == 0
 
 
 def test_assignment_rules(engine, queue):
     with pytest.raises(InvalidInput, match="viewer"):
-        feedback.update_items(engine, ANA, versions(engine, queue[:1]), Patch(assignee="vic@example.com"))
+        feedback_edits.update_items(engine, ANA, versions(engine, queue[:1]), Patch(assignee="vic@example.com"))
     with pytest.raises(InvalidInput, match="not an active Loopdeck user"):
-        feedback.update_items(engine, ANA, versions(engine, queue[:1]), Patch(assignee="ghost@example.com"))
-    feedback.update_items(engine, ANA, versions(engine, queue[:2]), Patch(assignee="ana@example.com"))
-    feedback.update_items(engine, ANA, versions(engine, queue[:1]), Patch(assignee=""))
+        feedback_edits.update_items(engine, ANA, versions(engine, queue[:1]), Patch(assignee="ghost@example.com"))
+    feedback_edits.update_items(engine, ANA, versions(engine, queue[:2]), Patch(assignee="ana@example.com"))
+    feedback_edits.update_items(engine, ANA, versions(engine, queue[:1]), Patch(assignee=""))
     assert feedback.list_queue(engine, QueueFilter(assignee="ana@example.com")).total == 1
 
 
 def test_unknown_category_and_priority(engine, queue):
     with pytest.raises(InvalidInput, match="unknown category"):
-        feedback.update_items(engine, ANA, versions(engine, queue[:1]), Patch(category="nonsense"))
+        feedback_edits.update_items(engine, ANA, versions(engine, queue[:1]), Patch(category="nonsense"))
     with pytest.raises(InvalidInput, match="unknown priority"):
-        feedback.update_items(engine, ANA, versions(engine, queue[:1]), Patch(priority="whenever"))
+        feedback_edits.update_items(engine, ANA, versions(engine, queue[:1]), Patch(priority="whenever"))
     settings.set_value(engine, ADMIN, "feedback.categories", ["nonsense", "bug"])
-    feedback.update_items(engine, ANA, versions(engine, queue[:1]), Patch(category="nonsense"))
+    feedback_edits.update_items(engine, ANA, versions(engine, queue[:1]), Patch(category="nonsense"))
 
 
 def test_sla_flags_old_untriaged_items(engine, queue):
@@ -213,7 +215,7 @@ def test_sla_flags_old_untriaged_items(engine, queue):
     page = feedback.list_queue(engine, limit=100)
     assert page.sla_days == 3 and page.overdue == 3
     assert set(page.rows.loc[page.rows["overdue"], "id"]) == set(old)
-    feedback.update_items(engine, ANA, versions(engine, old[:1]), Patch(status="in_review"))
+    feedback_edits.update_items(engine, ANA, versions(engine, old[:1]), Patch(status="in_review"))
     assert feedback.list_queue(engine, QueueFilter(overdue_only=True)).total == 2
     settings.set_value(engine, ADMIN, "feedback.sla_days", 5)
     assert feedback.list_queue(engine).overdue == 0
@@ -222,7 +224,7 @@ def test_sla_flags_old_untriaged_items(engine, queue):
 def test_roles(engine, queue):
     viewer = Actor("vic@example.com", Role.viewer)
     with pytest.raises(PermissionDenied):
-        feedback.update_items(engine, viewer, versions(engine, queue[:1]), Patch(priority="high"))
+        feedback_edits.update_items(engine, viewer, versions(engine, queue[:1]), Patch(priority="high"))
     with pytest.raises(PermissionDenied):
         settings.set_value(engine, ANA, "feedback.sla_days", 7)
     with pytest.raises(InvalidInput, match="outside"):

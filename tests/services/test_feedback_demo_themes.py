@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 from data import scenario as sc
 from data.demo import load_demo
 from services.core.db import make_engine
-from services.core.schema import Feedback
+from services.core.schema_feedback import Feedback
 from services.feedback import themes
 from services.models import registry
 from tests.conftest import fresh_postgres_url

@@ -19,16 +19,11 @@ from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.errors import InvalidInput, PermissionDenied
 from services.core.roles import Actor, Role
-from services.core.schema import (
-    AuditEvent,
-    Experiment,
-    Exposure,
-    Feedback,
-    MetricObservation,
-    ModelVersion,
-    Outcome,
-    Prediction,
-)
+from services.core.schema_accounts import AuditEvent
+from services.core.schema_experiments import Experiment, Exposure, MetricObservation
+from services.core.schema_feedback import Feedback
+from services.core.schema_ingest import Outcome, Prediction
+from services.core.schema_models import ModelVersion
 from services.ingest import ImportRejected, Problem
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"

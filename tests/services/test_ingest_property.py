@@ -14,7 +14,7 @@ from sqlmodel import select
 from services import ingest
 from services.core import audit
 from services.core.db import read_session
-from services.core.schema import Feedback
+from services.core.schema_feedback import Feedback
 from services.ingest import ImportRejected
 from tests.services.test_ingest import ANALYST, counts, csv_bytes, prediction_rows, seed
 
@@ -188,7 +188,7 @@ def test_awkward_text_round_trips(engine):
 
 
 def test_awkward_feature_and_cohort_values_round_trip(engine):
-    from services.core.schema import Prediction
+    from services.core.schema_ingest import Prediction
 
     seed(engine)
     rows = prediction_rows(len(AWKWARD_TEXTS))

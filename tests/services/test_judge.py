@@ -19,12 +19,12 @@ from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 
 from data import scenario as sc
 from data.demo import load_demo
+from services.backlog import evidence as backlog_evidence
 from services.core.db import make_engine
 from services.core.errors import InvalidInput
 from services.core.roles import Actor, Role
-from services.core.schema import Feedback
-from services.feedback import training_sets
-from services.feedback import triage as feedback
+from services.core.schema_feedback import Feedback
+from services.feedback import edits, training_sets
 from services.governance import approvals
 from services.models import judge, registry, retraining
 
@@ -146,8 +146,8 @@ def test_a_failed_cohort_gate_is_backlog_evidence_reaching_its_cohort(engine):
     mv = factories.model_version(engine)
     factories.predictions(engine, mv, 56)  # one an hour, platform alternating ios / web
     item = backlog.create_item(engine, ANA, kind="model_improvement", title="Fix iOS AUC", links=[ref])
-    assert item.reach == pytest.approx(28.0 * 7 / backlog.REACH_DAYS)  # the 28 ios predictions, per week
-    assert item.reach_basis == f"predictions per week for platform = ios (last {backlog.REACH_DAYS} days)"
+    assert item.reach == pytest.approx(28.0 * 7 / backlog_evidence.REACH_DAYS)  # the 28 ios predictions, per week
+    assert item.reach_basis == f"predictions per week for platform = ios (last {backlog_evidence.REACH_DAYS} days)"
     [stored] = backlog.get_item(engine, item.id).evidence
     assert (stored.ref_type, stored.ref_id, stored.detail) == ("judge_gate", ref.ref_id, ref.detail)
 
@@ -192,7 +192,7 @@ def story(request, tmp_path_factory, scenario):
         with engine.connect() as conn:
             versions = dict(conn.execute(sa.select(Feedback.id, Feedback.version).where(
                 Feedback.corrected_label.is_not(None), Feedback.request_id.is_not(None))).all())  # fmt: skip
-        feedback.update_items(engine, ANA, versions, feedback.Patch(status="labelled"))
+        edits.update_items(engine, ANA, versions, edits.Patch(status="labelled"))
         dataset = training_sets.create_dataset(engine, ANA, "mobile-corrections", "corrected labels from triage")
         champion = registry.aliases(engine, sc.MODEL_NAME).champion
         window = retraining.suggest_window(engine, sc.MODEL_NAME)

@@ -20,7 +20,17 @@ from services.core import audit
 from services.core.db import make_engine, migrate, write_session
 from services.core.errors import InvalidInput, PermissionDenied
 from services.core.roles import Actor, Role
-from services.core.schema import ModelVersion
+from services.core.schema_models import ModelVersion
+from services.monitoring import (
+    block_build,
+    drift_time,
+    drift_window,
+    estimated,
+    frames,
+    metrics,
+    overrides,
+    performance,
+)
 from services.monitoring import blocks as md
 from services.monitoring import views as mon
 from services.stats import drift as d
@@ -46,7 +56,7 @@ def demo_database(folder: Path) -> Path:
     engine = make_engine(f"sqlite:///{path}")
     migrate(engine)
     load_demo(engine, echo=lambda *_: None, scale=0.1)
-    md.refresh(engine)
+    block_build.refresh(engine)
     engine.dispose()
     _DEMO["path"] = path
     return path
@@ -80,30 +90,30 @@ def v2(demo) -> mon.VersionInfo:
 
 def test_shifted_features_drift_in_the_post_release_mobile_window_and_others_do_not(demo, v2):
     before, after = W(date(2026, 9, 15), date(2026, 9, 29)), W(RELEASE, date(2026, 10, 29))
-    mobile = mon.drift_report(demo, v2.id, before, after, {"platform": ["ios", "android"]})
+    mobile = drift_window.drift_report(demo, v2.id, before, after, {"platform": ["ios", "android"]})
     assert {r.column for r in mobile.features if r.drifted} == SHIFTED
     assert mobile.n_features == 9 and mobile.share_drifted == pytest.approx(2 / 9) and not mobile.drifted
     for r in mobile.features:  # the default rule: distances above 1000 reference rows
         assert r.method == (d.Method.WASSERSTEIN if r.kind == "numeric" else d.Method.JENSEN_SHANNON)
         assert r.n_reference > 1000 and not r.overridden
     assert mobile.column(mon.PREDICTION_SCORE).drifted  # the model reacts to the shifted inputs
-    web = mon.drift_report(demo, v2.id, before, after, {"platform": ["web"]})
+    web = drift_window.drift_report(demo, v2.id, before, after, {"platform": ["web"]})
     assert not any(r.drifted for r in web.features)  # the web app did not change
 
 
 def test_the_release_day_is_where_the_shifted_features_start_drifting(demo, v2):
     reference = mon.default_windows(v2)[0]
-    daily = mon.drift_over_time(demo, v2.id, reference, "day")
+    daily = drift_time.drift_over_time(demo, v2.id, reference, "day")
     assert len(daily.dataset) == (v2.last_day - v2.first_day).days + 1
-    found = {c: mon.shift_of(daily, c) for c in daily.frame["column"].unique()}
+    found = {c: drift_time.shift_of(daily, c) for c in daily.frame["column"].unique()}
     assert {c for c, s in found.items() if s and c in v2.feature_schema} == SHIFTED
     assert all(found[c].day == RELEASE for c in SHIFTED)
     assert found["sessions_per_week"].before < 0.1 <= found["sessions_per_week"].after
-    weekly = mon.drift_over_time(demo, v2.id, reference, "week")
-    assert mon.shift_of(weekly, "app_latency_ms").day == date(2026, 9, 28)  # the week of the release
+    weekly = drift_time.drift_over_time(demo, v2.id, reference, "week")
+    assert drift_time.shift_of(weekly, "app_latency_ms").day == date(2026, 9, 28)  # the week of the release
     # The same tests as the report: a window's score over time equals the report's for that window.
     day = W(date(2026, 10, 10), date(2026, 10, 10))
-    report = mon.drift_report(demo, v2.id, reference, day)
+    report = drift_window.drift_report(demo, v2.id, reference, day)
     row = daily.frame[(daily.frame["window_start"] == day.start) & (daily.frame["column"] == "plan")].iloc[0]
     assert row["score"] == pytest.approx(report.column("plan").score)
 
@@ -111,26 +121,28 @@ def test_the_release_day_is_where_the_shifted_features_start_drifting(demo, v2):
 def test_mobile_cohorts_stand_out_after_the_release(demo, v2):
     reference = mon.default_windows(v2)[0]
     after = mon.preset_window(v2, "after_reference", reference)
-    every = mon.cohort_report(demo, v2.id, after, reference=reference)
+    every = performance.cohort_report(demo, v2.id, after, reference=reference)
     flagged = {line.label: line for line in every.flagged}
     assert "platform = ios" in flagged and "platform = web" not in flagged
     assert flagged["platform = ios"].new_since_reference and flagged["platform = ios"].change < -0.05
     ranks = [line.rank for line in every.lines if line.rank is not None]
     assert ranks == list(range(1, len(ranks) + 1)) and flagged["platform = ios"].rank <= 2  # among every field
-    platform = mon.cohort_report(demo, v2.id, after, ("platform",), reference=reference)
+    platform = performance.cohort_report(demo, v2.id, after, ("platform",), reference=reference)
     # Both mobile platforms rank below web (at scale 0.1 android's interval still touches zero).
     assert [line.row.cohort for line in platform.lines] == [("ios",), ("android",), ("web",)]
     assert platform.lines[1].row.gap < 0 < platform.lines[2].row.gap
     ios = next(line.row for line in platform.lines if line.row.cohort == ("ios",))
     assert ios.metrics["accuracy"].ci_low < ios.metrics["accuracy"].value < ios.metrics["accuracy"].ci_high
-    assert np.isfinite(ios.metrics["roc_auc"].ci_low) and platform.n_resamples == mon.resamples_for(platform.n_labelled)
-    two = mon.cohort_report(demo, v2.id, after, ("platform", "tier"), min_size=400)
+    assert np.isfinite(ios.metrics["roc_auc"].ci_low) and platform.n_resamples == performance.resamples_for(
+        platform.n_labelled
+    )
+    two = performance.cohort_report(demo, v2.id, after, ("platform", "tier"), min_size=400)
     assert all(len(line.row.cohort) == 2 for line in two.lines)
     assert any(line.row.too_small and line.row.rank is None for line in two.lines)
 
 
 def test_mobile_accuracy_drops_week_by_week(demo, v2):
-    weekly = mon.performance_over_time(demo, v2.id, "week", "accuracy", "platform").frame
+    weekly = performance.performance_over_time(demo, v2.id, "week", "accuracy", "platform").frame
     ios = weekly[weekly["cohort"] == "ios"].set_index("window_start")["value"]
     web = weekly[weekly["cohort"] == "web"].set_index("window_start")["value"]
     assert ios[date(2026, 9, 21)] - ios[date(2026, 10, 5)] > 0.05
@@ -140,7 +152,7 @@ def test_mobile_accuracy_drops_week_by_week(demo, v2):
 
 def test_cbpe_tracks_the_realized_accuracy_and_fills_the_unlabelled_weeks(demo, v2):
     reference = mon.default_windows(v2)[0]
-    report = mon.cbpe_report(demo, v2.id, reference, "week")
+    report = estimated.cbpe_report(demo, v2.id, reference, "week")
     acc = report.metric("accuracy")
     known = acc[acc["n_labelled"] >= 1000]
     assert len(known) >= 3
@@ -148,13 +160,13 @@ def test_cbpe_tracks_the_realized_accuracy_and_fills_the_unlabelled_weeks(demo, 
     last = acc.iloc[-1]
     assert last["n_labelled"] == 0 and np.isnan(last["realized"]) and 0.7 < last["estimate"] < 0.9
     assert report.n_reference_labelled > 100 and report.calibration in ("isotonic", "none")
-    current = mon.estimate_window(demo, v2.id, reference, mon.preset_window(v2, "last7"))
+    current = estimated.estimate_window(demo, v2.id, reference, mon.preset_window(v2, "last7"))
     assert current.accuracy.lower <= current.accuracy.value <= current.accuracy.upper
 
 
 def test_calibration_per_cohort(demo, v2):
     window = mon.preset_window(v2, "after_reference", mon.default_windows(v2)[0])
-    report = mon.calibration_report(demo, v2.id, window, "platform")
+    report = performance.calibration_report(demo, v2.id, window, "platform")
     assert report.overall.n == report.n_labelled == sum(report.cohort_sizes)
     assert set(report.cohorts.cohorts) == {("ios",), ("android",), ("web",)}
     assert all(0 <= dg.ece < 0.5 for dg in report.cohorts.diagrams)
@@ -169,7 +181,7 @@ def test_versions_windows_and_presets(demo, v2):
     assert mon.preset_window(v2, "last7").days == 7
     with pytest.raises(InvalidInput):
         mon.preset_window(v2, "after_reference", W(v2.first_day, v2.last_day))
-    features, fields, values = mon.version_columns(demo, v2)
+    features, fields, values = frames.version_columns(demo, v2)
     assert features["plan"] == "categorical" and features["tenure_months"] == "numeric"
     assert fields == ["platform", "region", "tier"] and values["platform"] == ["android", "ios", "web"]
 
@@ -192,7 +204,7 @@ def test_outcome_and_score_drift_use_the_default_tests_and_equal_scipy(demo, v2,
 
     cohort = {"platform": ["ios", "android"]} if mobile else None
     before, after = W(date(2026, 9, 15), date(2026, 9, 29)), W(RELEASE, date(2026, 10, 29))
-    report = mon.drift_report(demo, v2.id, before, after, cohort)
+    report = drift_window.drift_report(demo, v2.id, before, after, cohort)
     ref, cur = _window_frame(demo, v2, before, cohort), _window_frame(demo, v2, after, cohort)
 
     outcome = report.column(mon.OUTCOME_LABEL)
@@ -225,18 +237,18 @@ def test_outcome_and_score_drift_use_the_default_tests_and_equal_scipy(demo, v2,
 def test_alert_metrics_on_the_demo(demo, v2):
     reference = mon.default_windows(v2)[0]
     last7 = mon.preset_window(v2, "last7")
-    drift = mon.metric_value(demo, v2.id, "drift:sessions_per_week", last7, reference)
+    drift = metrics.metric_value(demo, v2.id, "drift:sessions_per_week", last7, reference)
     assert drift.value >= 0.1 and drift.detail["method"] == d.Method.WASSERSTEIN
-    share = mon.metric_value(demo, v2.id, mon.DRIFT_SHARE, last7, reference)
+    share = metrics.metric_value(demo, v2.id, mon.DRIFT_SHARE, last7, reference)
     assert share.value == pytest.approx(2 / 9)
     window = W(date(2026, 10, 5), date(2026, 10, 18))
-    mobile = mon.metric_value(demo, v2.id, "accuracy", window, cohort_filter={"platform": ["ios", "android"]})
-    web = mon.metric_value(demo, v2.id, "accuracy", window, cohort_filter={"platform": "web"})
+    mobile = metrics.metric_value(demo, v2.id, "accuracy", window, cohort_filter={"platform": ["ios", "android"]})
+    web = metrics.metric_value(demo, v2.id, "accuracy", window, cohort_filter={"platform": "web"})
     assert mobile.value < web.value - 0.05 and mobile.n > 300
-    est = mon.metric_value(demo, v2.id, "estimated_accuracy", last7, reference)
+    est = metrics.metric_value(demo, v2.id, "estimated_accuracy", last7, reference)
     assert 0.7 < est.value < 0.9
     with pytest.raises(InvalidInput):
-        mon.metric_value(demo, v2.id, "nonsense", last7)
+        metrics.metric_value(demo, v2.id, "nonsense", last7)
 
 
 # --- synthetic data on SQLite and Postgres ------------------------------------------------------------
@@ -282,26 +294,26 @@ def synthetic(engine, days: int = 10, per_day: int = 300, shift_day: int = 6, se
     outcomes = pd.DataFrame({"request_id": frame["request_id"][keep], "ts": (START + timedelta(days=40)).isoformat(),
                              "actual_label": y[keep]})  # fmt: skip
     ingest.import_frame(engine, ANALYST, "outcomes", outcomes, "synthetic")
-    md.refresh(engine)
+    block_build.refresh(engine)
     return mv
 
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    mon.clear_caches()
+    frames.clear_caches()
     yield
-    mon.clear_caches()
+    frames.clear_caches()
 
 
 def test_drift_report_and_cohorts_on_synthetic_data(engine):
     mv = synthetic(engine)
     before, after = W(date(2026, 3, 2), date(2026, 3, 7)), W(date(2026, 3, 8), date(2026, 3, 11))
-    ios = mon.drift_report(engine, mv, before, after, {"platform": "ios"})
+    ios = drift_window.drift_report(engine, mv, before, after, {"platform": "ios"})
     assert [r.column for r in ios.features if r.drifted] == ["x"]
     # About 600 reference rows for ios: the small-sample branch of the default rule (p-values).
     assert ios.column("x").method == d.Method.KS and ios.column("plan").method == d.Method.CHI_SQUARE
     assert ios.column("x").n_current > 300 and ios.column("x").p_value < 0.05
-    everyone = mon.drift_report(engine, mv, before, after)
+    everyone = drift_window.drift_report(engine, mv, before, after)
     assert everyone.n_reference == 1800 and everyone.n_current == 1200
     assert everyone.column("x").method == d.Method.WASSERSTEIN
     dist = everyone.column("plan").distribution
@@ -309,7 +321,7 @@ def test_drift_report_and_cohorts_on_synthetic_data(engine):
     assert sum(dist.reference) == pytest.approx(1.0) and sum(dist.current) == pytest.approx(1.0)
     hist = everyone.column("x").distribution
     assert hist.kind == "bins" and len(hist.edges) == mon.DISTRIBUTION_BINS + 1
-    cohorts = mon.cohort_report(engine, mv, after, ("platform",), reference=before)
+    cohorts = performance.cohort_report(engine, mv, after, ("platform",), reference=before)
     assert cohorts.lines[0].row.cohort == ("ios",) and cohorts.lines[0].row.flagged
     assert cohorts.lines[0].new_since_reference
     assert cohorts.n_labelled == 1200
@@ -318,53 +330,53 @@ def test_drift_report_and_cohorts_on_synthetic_data(engine):
 def test_overrides_are_saved_audited_and_used(engine):
     mv = synthetic(engine, days=4, per_day=200)
     window = W(date(2026, 3, 2), date(2026, 3, 3)), W(date(2026, 3, 4), date(2026, 3, 5))
-    assert mon.drift_report(engine, mv, *window).column("x").method == d.Method.KS  # 400 reference rows
+    assert drift_window.drift_report(engine, mv, *window).column("x").method == d.Method.KS  # 400 reference rows
     with pytest.raises(PermissionDenied):
-        mon.set_override(engine, VIEWER, "churn", "x", d.Method.WASSERSTEIN, 0.2)
+        overrides.set_override(engine, VIEWER, "churn", "x", d.Method.WASSERSTEIN, 0.2)
     with pytest.raises(InvalidInput):
-        mon.set_override(engine, ANALYST, "churn", "plan", d.Method.KS)  # KS does not apply to categories
+        overrides.set_override(engine, ANALYST, "churn", "plan", d.Method.KS)  # KS does not apply to categories
     with pytest.raises(InvalidInput):
-        mon.set_override(engine, ANALYST, "churn", "x", d.Method.ANDERSON, 1.5)  # not a p-value threshold
-    mon.set_override(engine, ANALYST, "churn", "x", d.Method.WASSERSTEIN, 0.2)
-    mon.set_override(engine, ANALYST, "churn", mon.PREDICTION_SCORE, None, 0.01)
-    report = mon.drift_report(engine, mv, *window)
+        overrides.set_override(engine, ANALYST, "churn", "x", d.Method.ANDERSON, 1.5)  # not a p-value threshold
+    overrides.set_override(engine, ANALYST, "churn", "x", d.Method.WASSERSTEIN, 0.2)
+    overrides.set_override(engine, ANALYST, "churn", mon.PREDICTION_SCORE, None, 0.01)
+    report = drift_window.drift_report(engine, mv, *window)
     row = report.column("x")
     assert (row.method, row.threshold, row.overridden, row.reason) == (d.Method.WASSERSTEIN, 0.2, True,
                                                                          "set by the user")  # fmt: skip
     score = report.column(mon.PREDICTION_SCORE)
     assert score.method == d.Method.KS and score.threshold == 0.01 and score.overridden
-    assert set(mon.overrides(engine, "churn")) == {"x", mon.PREDICTION_SCORE}
+    assert set(overrides.overrides(engine, "churn")) == {"x", mon.PREDICTION_SCORE}
     events = audit.list_events(engine, audit.AuditFilter(action="monitoring.override.set"))
     assert len(events) == 2 and set(events["actor"]) == {ANALYST.label}
     # Changing it again keeps one row per column and records what it was.
-    mon.set_override(engine, ANALYST, "churn", "x", d.Method.PSI, 0.25)
-    assert len(mon.list_overrides(engine, "churn")) == 2
+    overrides.set_override(engine, ANALYST, "churn", "x", d.Method.PSI, 0.25)
+    assert len(overrides.list_overrides(engine, "churn")) == 2
     assert '"previous":{"method":"wasserstein","threshold":0.2}' in audit.list_events(
         engine, audit.AuditFilter(action="monitoring.override.set"))["payload"].iloc[0]  # fmt: skip
-    assert mon.clear_override(engine, ANALYST, "churn", "x") is True
-    assert mon.clear_override(engine, ANALYST, "churn", "x") is False
-    assert mon.drift_report(engine, mv, *window).column("x").method == d.Method.KS
+    assert overrides.clear_override(engine, ANALYST, "churn", "x") is True
+    assert overrides.clear_override(engine, ANALYST, "churn", "x") is False
+    assert drift_window.drift_report(engine, mv, *window).column("x").method == d.Method.KS
     assert len(audit.list_events(engine, audit.AuditFilter(action="monitoring.override.clear"))) == 1
 
 
 def test_results_are_cached_until_the_data_changes(engine):
     mv = synthetic(engine, days=4, per_day=200)
     a, b = W(date(2026, 3, 2), date(2026, 3, 3)), W(date(2026, 3, 4), date(2026, 3, 5))
-    first = mon.drift_report(engine, mv, a, b)
-    assert mon.drift_report(engine, mv, a, b) is first  # revisiting costs nothing
+    first = drift_window.drift_report(engine, mv, a, b)
+    assert drift_window.drift_report(engine, mv, a, b) is first  # revisiting costs nothing
     more = pd.DataFrame({"request_id": ["extra-1"], "model_name": "churn", "model_version": 1,
                          "ts": "2026-03-05T12:00:00+00:00", "score": 0.9, "predicted_label": 1,
                          "feature_x": 50.0})  # fmt: skip
     ingest.import_frame(engine, ANALYST, "predictions", more, "one more")
-    md.refresh(engine)
-    second = mon.drift_report(engine, mv, a, b)
+    block_build.refresh(engine)
+    second = drift_window.drift_report(engine, mv, a, b)
     assert second is not first and second.n_current == first.n_current + 1
-    assert mon.drift_report(engine, mv, a, W(date(2026, 3, 4), date(2026, 3, 4))).n_current == 200
+    assert drift_window.drift_report(engine, mv, a, W(date(2026, 3, 4), date(2026, 3, 4))).n_current == 200
 
 
 def test_cbpe_estimates_a_calibrated_model_within_two_points(engine):
     mv = synthetic(engine, days=6, per_day=2000, shift_day=99, labelled_days=6)
-    report = mon.cbpe_report(engine, mv, W(date(2026, 3, 2), date(2026, 3, 3)), "day")
+    report = estimated.cbpe_report(engine, mv, W(date(2026, 3, 2), date(2026, 3, 3)), "day")
     acc = report.metric("accuracy")
     assert len(acc) == 6 and (acc["n_labelled"] == 2000).all()
     assert (abs(acc["estimate"] - acc["realized"]) < 0.02).all()
@@ -411,7 +423,7 @@ def _sampling_story(engine, days: int = 10, per_day: int = 600, shift_day: int =
     outcomes = pd.DataFrame({"request_id": frame["request_id"], "ts": (START + timedelta(days=40)).isoformat(),
                              "actual_label": (rng.random(n) < score).astype(int)})  # fmt: skip
     ingest.import_frame(engine, ANALYST, "outcomes", outcomes, "sampling story")
-    md.refresh(engine)
+    block_build.refresh(engine)
     return mv
 
 
@@ -425,10 +437,10 @@ def test_a_sampled_window_gets_the_whole_windows_test_and_verdicts(engine, monke
 
     mv = _sampling_story(engine)
     before, after = W(date(2026, 3, 2), date(2026, 3, 7)), W(date(2026, 3, 8), date(2026, 3, 11))
-    full = mon.drift_report(engine, mv, before, after)  # 3,600 and 2,400 rows: below SAMPLE_SIZE
+    full = drift_window.drift_report(engine, mv, before, after)  # 3,600 and 2,400 rows: below SAMPLE_SIZE
     monkeypatch.setattr(md, "SAMPLE_SIZE", 500)
-    mon.clear_caches()
-    sampled = mon.drift_report(engine, mv, before, after)
+    frames.clear_caches()
+    sampled = drift_window.drift_report(engine, mv, before, after)
     assert (sampled.n_reference, sampled.n_current) == (full.n_reference, full.n_current) == (3600, 2400)
     numeric = [r.column for r in full.rows if r.kind == "numeric"]
     assert numeric == ["rare_six", "shifted", "sparse", "steady", "visits", mon.PREDICTION_SCORE]
@@ -446,7 +458,7 @@ def test_a_sampled_window_gets_the_whole_windows_test_and_verdicts(engine, monke
     sparse = sampled.column("sparse")
     assert 1300 < sparse.n_reference < 1600 and sparse.method == d.Method.WASSERSTEIN
     # The rule's distinct values are the whole windows': the sample missed the sixth value of rare_six.
-    ref_prepared = mon._prepared_window(engine, mon.get_version(engine, mv), before, None)[0]
+    ref_prepared = drift_window.prepared_window(engine, mon.get_version(engine, mv), before, None)[0]
     assert ref_prepared.numeric["rare_six"].n_unique == 5 and ref_prepared.sampled
     assert (sampled.column("rare_six").n_unique, full.column("rare_six").n_unique) == (6, 6)
     assert sampled.column("rare_six").method == d.Method.WASSERSTEIN
@@ -467,13 +479,13 @@ def test_a_sampled_window_gets_the_whole_windows_test_and_verdicts(engine, monke
     assert table.loc["shifted", "tested"] == "500 / 500 (sample)"
     assert table.loc["plan", "tested"] == "3,600 / 2,400"
     # Deterministic: computed again from nothing, the same sample and the same numbers.
-    mon.clear_caches()
+    frames.clear_caches()
     md.clear_caches()
-    again = mon.drift_report(engine, mv, before, after)
+    again = drift_window.drift_report(engine, mv, before, after)
     assert again is not sampled and again.rows == sampled.rows
     # Drift over time samples each window and the reference (here at 500): the same tests as the report.
-    monkeypatch.setattr(mon, "OVER_TIME_SAMPLE", 500)
-    over = mon.drift_over_time(engine, mv, before, "day").frame
+    monkeypatch.setattr(drift_time, "OVER_TIME_SAMPLE", 500)
+    over = drift_time.drift_over_time(engine, mv, before, "day").frame
     for name in numeric:
         assert set(over.loc[over["column"] == name, "method"]) == {full.column(name).method}, name
     late = over[(over["column"] == "shifted") & (over["window_start"] >= after.start)]
@@ -484,12 +496,14 @@ def test_a_window_without_rows_is_no_evidence(engine):
     mv = synthetic(engine, days=3, per_day=100)
     info = mon.get_version(engine, mv)
     assert info.has_data and info.n_rows == 300
-    empty = mon.drift_report(engine, mv, W(date(2026, 3, 2), date(2026, 3, 2)), W(date(2026, 1, 1), date(2026, 1, 2)))
+    empty = drift_window.drift_report(
+        engine, mv, W(date(2026, 3, 2), date(2026, 3, 2)), W(date(2026, 1, 1), date(2026, 1, 2))
+    )
     assert empty.n_current == 0 and not any(r.drifted for r in empty.rows)
-    cohorts = mon.cohort_report(engine, mv, W(date(2026, 1, 1), date(2026, 1, 2)))
+    cohorts = performance.cohort_report(engine, mv, W(date(2026, 1, 1), date(2026, 1, 2)))
     assert cohorts.n_labelled == 0 and cohorts.lines == ()
     with pytest.raises(InvalidInput):
-        mon.cohort_report(engine, mv, W(date(2026, 3, 2), date(2026, 3, 4)), ("platform", "x", "y"))
+        performance.cohort_report(engine, mv, W(date(2026, 3, 2), date(2026, 3, 4)), ("platform", "x", "y"))
 
 
 # --- pure parts ---------------------------------------------------------------------------------------
@@ -505,7 +519,11 @@ def test_windows():
     assert len(mon.rolling_windows(date(2026, 3, 4), date(2026, 3, 20), "day")) == 17
     with pytest.raises(InvalidInput):
         mon.rolling_windows(date(2026, 3, 4), date(2026, 3, 20), "hour")
-    assert mon.resamples_for(1_000) == 200 and mon.resamples_for(100_000) == 50 and mon.resamples_for(10**7) == 30
+    assert (
+        performance.resamples_for(1_000) == 200
+        and performance.resamples_for(100_000) == 50
+        and performance.resamples_for(10**7) == 30
+    )
 
 
 def _normed_wasserstein_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from services import ingest
 from services.core.db import write_session
 from services.core.roles import Actor, Role
-from services.core.schema import ModelVersion, Prediction
+from services.core.schema_ingest import Prediction
+from services.core.schema_models import ModelVersion
+from services.monitoring import block_build, block_codec
 from services.monitoring import blocks as md
 from tests.services import factories
 
@@ -74,12 +76,12 @@ def test_first_build_makes_one_block_per_day_with_every_row(engine):
     frame = predictions_frame(600, 5)
     import_predictions(engine, frame)
     import_outcomes(engine, frame["request_id"][:200], (frame["score"][:200] > 0.3).astype(int))
-    assert md.needs_refresh(engine)
+    assert block_build.needs_refresh(engine)
     seen = []
-    result = md.refresh(engine, progress=lambda f, m: seen.append(f))
+    result = block_build.refresh(engine, progress=lambda f, m: seen.append(f))
     assert result.blocks_built == 5 and result.rows == 600 and result.changed
     assert seen[-1] == 1.0 and "built" in result.summary()
-    assert not md.needs_refresh(engine)
+    assert not block_build.needs_refresh(engine)
     blocks = md.block_index(engine, mv)
     assert [b.day for b in blocks] == [date(2026, 3, 2) + timedelta(days=i) for i in range(5)]
     assert sum(b.n_rows for b in blocks) == 600 and sum(b.n_labelled for b in blocks) == 200
@@ -112,27 +114,27 @@ def test_only_the_days_touched_by_new_rows_are_rebuilt(engine):
     mv = model(engine)
     frame = predictions_frame(300, 3)
     import_predictions(engine, frame)
-    md.refresh(engine)
+    block_build.refresh(engine)
     before = {b.day: b.generation for b in md.block_index(engine, mv)}
 
     # New outcomes for day 0 only, and predictions for a new day 5.
     day0 = frame[pd.to_datetime(frame["ts"]).dt.day == 2]["request_id"][:10]
     import_outcomes(engine, day0, [1] * len(day0))
     import_predictions(engine, predictions_frame(40, 1, START + timedelta(days=5), prefix="late", seed=1))
-    result = md.refresh(engine)
+    result = block_build.refresh(engine)
     assert result.blocks_built == 2 and result.rows == len(frame[pd.to_datetime(frame["ts"]).dt.day == 2]) + 40
     after = {b.day: b for b in md.block_index(engine, mv)}
     assert after[date(2026, 3, 2)].generation == before[date(2026, 3, 2)] + 1
     assert after[date(2026, 3, 2)].n_labelled == 10
     assert after[date(2026, 3, 3)].generation == before[date(2026, 3, 3)]
     assert after[date(2026, 3, 7)].n_rows == 40
-    assert md.refresh(engine).changed is False
+    assert block_build.refresh(engine).changed is False
 
 
 def test_reads_come_from_the_cache_until_a_block_changes(engine, monkeypatch):
     mv = model(engine)
     import_predictions(engine, predictions_frame(200, 2))
-    md.refresh(engine)
+    block_build.refresh(engine)
     decoded = []
     real = md._decode
     monkeypatch.setattr(md, "_decode", lambda blob: decoded.append(1) or real(blob))
@@ -142,7 +144,7 @@ def test_reads_come_from_the_cache_until_a_block_changes(engine, monkeypatch):
     md.read_frame(engine, blocks)
     assert len(decoded) == 2  # no I/O the second time
     import_predictions(engine, predictions_frame(5, 1, START, prefix="more", seed=3))
-    md.refresh(engine)
+    block_build.refresh(engine)
     md.read_frame(engine, md.block_index(engine, mv))
     assert len(decoded) == 3  # only the rebuilt day is read again
 
@@ -150,7 +152,7 @@ def test_reads_come_from_the_cache_until_a_block_changes(engine, monkeypatch):
 def test_prefetch_decodes_a_versions_blocks_in_the_background(engine, monkeypatch):
     mv = model(engine)
     import_predictions(engine, predictions_frame(300, 6))
-    md.refresh(engine)
+    block_build.refresh(engine)
     blocks = md.block_index(engine, mv)
     md.read_frame(engine, blocks[-1:])  # the page read the last day already
     decoded = []
@@ -179,10 +181,10 @@ def test_prefetch_decodes_a_versions_blocks_in_the_background(engine, monkeypatc
 def test_rebuild_follows_deleted_predictions(engine):
     mv = model(engine)
     import_predictions(engine, predictions_frame(100, 2))
-    md.refresh(engine)
+    block_build.refresh(engine)
     with engine.begin() as conn:
         conn.execute(sa.delete(Prediction).where(Prediction.ts >= START + timedelta(days=1)))
-    result = md.rebuild(engine, mv)
+    result = block_build.rebuild(engine, mv)
     assert result.blocks_deleted == 1
     assert [b.day for b in md.block_index(engine, mv)] == [date(2026, 3, 2)]
 
@@ -200,7 +202,7 @@ def test_features_of_any_shape_are_read(engine):
         for i, features in enumerate(rows):
             session.add(Prediction(request_id=f"odd-{i}", model_version_id=mv, ts=START + timedelta(hours=i),
                                    score=0.5, predicted_label=1, features=features, cohorts={"tier": 1}))  # fmt: skip
-    md.refresh(engine)
+    block_build.refresh(engine)
     out = md.read_frame(engine, md.block_index(engine, mv)).sort_values("id")
     assert out["f:zip"].astype(object).tolist()[:2] == ["1234", "0815"]
     assert pd.isna(out["f:zip"].iloc[2])
@@ -213,13 +215,13 @@ def test_features_of_any_shape_are_read(engine):
 
 
 def test_json_parser_falls_back_for_mixed_types_and_newlines():
-    fast = md.parse_json_objects(['{"a": 1, "b": "x"}', '{"a": 2.5}', None])
+    fast = block_codec.parse_json_objects(['{"a": 1, "b": "x"}', '{"a": 2.5}', None])
     assert fast.column_names == ["a", "b"] and fast["a"].to_pylist() == [1.0, 2.5, None]
-    mixed = md.parse_json_objects(['{"a": 1}', '{"a": "x"}', '{"a": null, "c": [1]}'])
+    mixed = block_codec.parse_json_objects(['{"a": 1}', '{"a": "x"}', '{"a": null, "c": [1]}'])
     assert mixed["a"].to_pylist() == ["1", "x", None] and "c" not in mixed.column_names
-    pretty = md.parse_json_objects(['{\n "a": 1\n}', {"a": 2}])
+    pretty = block_codec.parse_json_objects(['{\n "a": 1\n}', {"a": 2}])
     assert pretty["a"].to_pylist() == [1.0, 2.0]
-    assert md.parse_json_objects(["{}", "{}"]).num_columns == 0
+    assert block_codec.parse_json_objects(["{}", "{}"]).num_columns == 0
 
 
 def test_blocks_with_different_columns_concatenate():
@@ -245,9 +247,9 @@ def test_samples_are_uniform_and_reproducible():
 
 
 def test_nothing_to_do_on_an_empty_database(engine):
-    status = md.sync_status(engine)
+    status = block_build.sync_status(engine)
     assert not status.needs_refresh and status.first_build
-    assert md.refresh(engine).summary() == "Monitoring data is up to date."
+    assert block_build.refresh(engine).summary() == "Monitoring data is up to date."
     assert md.version_data(engine) == {}
 
 

@@ -12,9 +12,11 @@ from services.core import settings
 from services.core.db import write_session
 from services.core.errors import InvalidInput
 from services.core.roles import Actor, Role
-from services.core.schema import Alert, AlertRule, Experiment, Exposure
+from services.core.schema_experiments import Experiment, Exposure
+from services.core.schema_monitoring import Alert, AlertRule
 from services.governance import approvals, executor
 from services.models import registry, rollout
+from services.monitoring import frames
 from services.overview import report
 from services.overview import summary as overview
 from tests.services import factories
@@ -163,11 +165,10 @@ def test_monitoring_status_is_saved_for_other_processes_and_recomputed_when_a_bl
     import sqlalchemy as sa
 
     from services.monitoring import blocks as md
-    from services.monitoring import views as mon
     from tests.services.test_monitoring import synthetic
 
     synthetic(engine, days=21, labelled_days=14)
-    mon.clear_caches()
+    frames.clear_caches()
     computed = overview.monitoring_status(engine)
     assert computed.problem is None and computed.drift is not None and computed.headline is not None
     assert computed.drift.n_drifted >= 1 and computed.headline.weeks["realized"].notna().any()
@@ -175,7 +176,7 @@ def test_monitoring_status_is_saved_for_other_processes_and_recomputed_when_a_bl
     reads = []
     real_read_blocks = md.read_blocks
     monkeypatch.setattr(md, "read_blocks", lambda *a, **k: reads.append(1) or real_read_blocks(*a, **k))
-    mon.clear_caches()  # as in a fresh process
+    frames.clear_caches()  # as in a fresh process
     again = overview.monitoring_status(engine)
     assert reads == []
     assert again.drift == computed.drift
@@ -186,6 +187,6 @@ def test_monitoring_status_is_saved_for_other_processes_and_recomputed_when_a_bl
     with engine.begin() as conn:  # a block rebuilt by new data
         conn.execute(sa.text("UPDATE monitoring_block SET generation = generation + 1 "
                              "WHERE id = (SELECT max(id) FROM monitoring_block)"))  # fmt: skip
-    mon.clear_caches()
+    frames.clear_caches()
     overview.monitoring_status(engine)
     assert reads, "a changed block must be read again"

@@ -10,19 +10,19 @@ import pytest
 from sklearn.dummy import DummyClassifier
 
 from services import ingest
+from services.backlog import evidence as backlog_evidence
 from services.backlog import items as backlog
 from services.core import audit, settings, users
 from services.core.db import write_session
 from services.core.errors import PermissionDenied
 from services.core.roles import Actor, Role
-from services.core.schema import Alert
+from services.core.schema_monitoring import Alert
 from services.experiments import lifecycle as experiments
+from services.feedback import edits as feedback_edits
 from services.feedback import themes, training_sets
-from services.feedback import triage as feedback
 from services.governance import approvals
 from services.models import judge, registry, retraining
-from services.monitoring import alerts
-from services.monitoring import views as monitoring
+from services.monitoring import alerts, overrides
 from tests.services import factories
 
 
@@ -106,7 +106,7 @@ def _alert(engine, admin):
 
 def _override(engine, admin):
     factories.model_version(engine)
-    monitoring.set_override(engine, admin, "churn", "x", "psi", 0.2)
+    overrides.set_override(engine, admin, "churn", "x", "psi", 0.2)
 
 
 ACTIONS = [
@@ -128,7 +128,7 @@ ACTIONS = [
     Action(
         "triage feedback",
         Role.analyst,
-        lambda e, a, s: feedback.update_items(e, a, {s: 1}, feedback.Patch(priority="high")),
+        lambda e, a, s: feedback_edits.update_items(e, a, {s: 1}, feedback_edits.Patch(priority="high")),
         _feedback_item,
     ),
     Action("cluster themes", Role.analyst, lambda e, a, s: themes.run_clustering(e, a, n_themes=2), _texts),
@@ -149,7 +149,7 @@ ACTIONS = [
     Action(
         "link backlog evidence",
         Role.analyst,
-        lambda e, a, s: backlog.add_evidence(e, a, s, backlog.EvidenceRef("alert", "7")),
+        lambda e, a, s: backlog.add_evidence(e, a, s, backlog_evidence.EvidenceRef("alert", "7")),
         _item,
     ),
     Action(
@@ -187,10 +187,8 @@ ACTIONS = [
         "request approval", Role.analyst, lambda e, a, s: approvals.request_change(e, a, "canary", s, "because"), _model
     ),
     Action("approve a request", Role.approver, lambda e, a, s: approvals.decide(e, a, s.id, "approve"), _request),
-    Action("set a drift test", Role.analyst, lambda e, a, s: monitoring.set_override(e, a, "churn", "x", "ks"), _model),
-    Action(
-        "reset a drift test", Role.analyst, lambda e, a, s: monitoring.clear_override(e, a, "churn", "x"), _override
-    ),
+    Action("set a drift test", Role.analyst, lambda e, a, s: overrides.set_override(e, a, "churn", "x", "ks"), _model),
+    Action("reset a drift test", Role.analyst, lambda e, a, s: overrides.clear_override(e, a, "churn", "x"), _override),
     Action(
         "create alert rule",
         Role.analyst,

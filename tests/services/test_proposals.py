@@ -12,14 +12,14 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from data import scenario as sc
+from services.backlog import evidence as backlog_evidence
 from services.backlog import items as backlog
 from services.core import audit
 from services.core.db import make_engine, migrate
 from services.core.errors import NotFound, PermissionDenied
 from services.core.roles import Actor, Role
 from services.models import registry
-from services.monitoring import blocks as md
-from services.monitoring import views as mon
+from services.monitoring import block_build, frames
 from services.overview import proposals
 from tests.conftest import drop_database, fresh_postgres_url
 from tests.services.test_monitoring import demo_database
@@ -48,8 +48,8 @@ def demo(request, tmp_path_factory):
             mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
             mp.setattr("services.core.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
             load_demo(engine, echo=lambda *_: None, scenario=sc.build_scenario(0.1))
-        md.refresh(engine)
-    mon.clear_caches()
+        block_build.refresh(engine)
+    frames.clear_caches()
     yield engine
     engine.dispose()
     if request.param == "postgres":
@@ -115,7 +115,7 @@ def test_a_signal_linked_by_a_hand_made_item_is_not_proposed(demo):
     assert key in {p.key for p in proposals.list_proposals(demo).proposals}
     backlog.create_item(
         demo, ANALYST, kind="data_quality", title="Latency on mobile",
-        links=[backlog.EvidenceRef("drift", "churn:app_latency_ms")],
+        links=[backlog_evidence.EvidenceRef("drift", "churn:app_latency_ms")],
     )  # fmt: skip
     assert key not in {p.key for p in proposals.list_proposals(demo).proposals}
     with demo.connect() as conn:  # suppressed by the item's evidence link, not by a stored decision

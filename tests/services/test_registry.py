@@ -22,7 +22,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from services.core import audit
 from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from services.core.roles import Actor, Role
-from services.core.schema import ModelVersion
+from services.core.schema_models import ModelVersion
 from services.experiments import lifecycle as experiments
 from services.models import registry
 

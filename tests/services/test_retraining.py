@@ -23,9 +23,10 @@ from services.core import audit, settings
 from services.core.db import write_session
 from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from services.core.roles import Actor, Role
-from services.core.schema import Alert, AlertRule, Feedback, Outcome, Prediction
-from services.feedback import training_sets
-from services.feedback import triage as feedback
+from services.core.schema_feedback import Feedback
+from services.core.schema_ingest import Outcome, Prediction
+from services.core.schema_monitoring import Alert, AlertRule
+from services.feedback import edits, training_sets
 from services.governance import approvals, executor
 from services.models import registry, retraining
 from services.overview import summary as overview
@@ -156,7 +157,7 @@ def _label_feedback(engine, request_ids: list[str], labels: list[int]) -> int:
                                  corrected_label=label))  # fmt: skip
     with engine.connect() as conn:
         versions = dict(conn.execute(sa.select(Feedback.id, Feedback.version)).all())
-    feedback.update_items(engine, ANA, versions, feedback.Patch(status="labelled"))  # triage: labelled
+    edits.update_items(engine, ANA, versions, edits.Patch(status="labelled"))  # triage: labelled
     return training_sets.create_dataset(engine, ANA, "corrections").id
 
 

@@ -22,7 +22,9 @@ from services.core import audit, settings
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, PermissionDenied, SelfApprovalError
 from services.core.roles import Actor, Role
-from services.core.schema import Deployment, Experiment, ModelVersion, Outcome, Prediction, ShadowScore
+from services.core.schema_experiments import Experiment
+from services.core.schema_ingest import Outcome, Prediction
+from services.core.schema_models import Deployment, ModelVersion, ShadowScore
 from services.governance import approvals, executor
 from services.models import registry, rollout
 

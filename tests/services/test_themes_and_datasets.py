@@ -9,15 +9,16 @@ import sqlalchemy as sa
 
 from data import themes as demo_themes
 from services.backlog import items as backlog
-from services.core import audit, schema
+from services.core import audit, schema_feedback
 from services.core.db import make_engine, migrate, write_session
 from services.core.errors import InvalidInput, PermissionDenied
 from services.core.roles import Actor, Role
-from services.core.schema import Feedback
+from services.core.schema_feedback import Feedback
 from services.core.timeutil import utcnow
+from services.feedback import edits as feedback_edits
 from services.feedback import themes, training_sets
 from services.feedback import triage as feedback
-from services.feedback.triage import Patch
+from services.feedback.edits import Patch
 from services.stats.text_themes import purity
 from tests.services import factories
 
@@ -108,7 +109,7 @@ def test_viewers_cannot_cluster_or_rename(engine, planted):
 
 def _label(engine, pks, label):
     page = feedback.list_queue(engine, limit=1000).rows.set_index("id")
-    feedback.update_items(
+    feedback_edits.update_items(
         engine, ANA, {pk: int(page.loc[pk, "version"]) for pk in pks}, Patch(status="labelled", corrected_label=label)
     )
 
@@ -142,11 +143,11 @@ def _without_the_triggers(engine, statement: str, params: dict) -> None:
     tables = ("training_dataset", "training_dataset_item")
     with engine.begin() as conn:
         for table in tables:
-            for ddl in schema.drop_immutable_table_ddl(table, dialect):
+            for ddl in schema_feedback.drop_immutable_table_ddl(table, dialect):
                 conn.exec_driver_sql(ddl)
         conn.execute(sa.text(statement), params)
         for table in tables:
-            for ddl in schema.immutable_table_ddl(table, dialect):
+            for ddl in schema_feedback.immutable_table_ddl(table, dialect):
                 conn.exec_driver_sql(ddl)
 
 

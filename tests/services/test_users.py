@@ -35,7 +35,7 @@ def test_first_admin_only_on_an_empty_install(engine):
 def test_passwords_are_argon2_hashed(engine, first_admin):
     from sqlmodel import Session, select
 
-    from services.core.schema import User
+    from services.core.schema_accounts import User
 
     with Session(engine) as session:
         stored = session.exec(select(User.password_hash)).one()

@@ -14,7 +14,8 @@ from scipy.spatial.distance import jensenshannon
 from statsmodels.stats.proportion import proportions_ztest
 
 from services.stats import drift as d
-from services.stats.drift import SortedColumn, category_counts
+from services.stats import drift_columns
+from services.stats.drift_columns import SortedColumn, category_counts
 
 RNG = np.random.default_rng(20261122)
 
@@ -169,9 +170,9 @@ def _evidently_binned(ref: np.ndarray, cur: np.ndarray, fill_zeroes: bool) -> tu
 )
 def test_sturges_edges_and_counts_equal_numpy(values):
     col = SortedColumn.of(values)
-    edges = d.sturges_edges(col.min, col.max, col.n, col.is_integer)
+    edges = drift_columns.sturges_edges(col.min, col.max, col.n, col.is_integer)
     np.testing.assert_array_equal(edges, np.histogram_bin_edges(values, bins="sturges"))
-    np.testing.assert_array_equal(d.histogram_counts(col, edges), np.histogram(values, edges)[0])
+    np.testing.assert_array_equal(drift_columns.histogram_counts(col, edges), np.histogram(values, edges)[0])
 
 
 def test_psi_numeric_equals_evidentlys_formula():
@@ -194,7 +195,7 @@ def test_jensen_shannon_numeric_equals_scipy_on_evidentlys_bins():
 def test_low_cardinality_numeric_columns_use_value_shares():
     a = RNG.integers(0, 4, 2000).astype(float)
     b = RNG.integers(0, 5, 1500).astype(float)
-    counts = d.binned_counts(SortedColumn.of(a), SortedColumn.of(b))
+    counts = drift_columns.binned_counts(SortedColumn.of(a), SortedColumn.of(b))
     assert counts.categories == (0.0, 1.0, 2.0, 3.0, 4.0)
     assert counts.current.tolist() == [int((b == v).sum()) for v in range(5)]
     expected = jensenshannon(counts.reference / 2000, counts.current / 1500)
@@ -204,7 +205,7 @@ def test_low_cardinality_numeric_columns_use_value_shares():
 def test_psi_quantile_bins_put_a_tenth_of_the_reference_in_each_bin():
     rng = np.random.default_rng(13)
     a, b = rng.normal(size=10_000), rng.normal(size=5_000)
-    counts = d.binned_counts(SortedColumn.of(a), SortedColumn.of(b), bins="quantile")
+    counts = drift_columns.binned_counts(SortedColumn.of(a), SortedColumn.of(b), bins="quantile")
     assert counts.k == 10
     np.testing.assert_allclose(counts.reference / 10_000, 0.1, atol=1e-3)
     assert d.psi_numeric(a, b, bins="quantile").distance < 0.01

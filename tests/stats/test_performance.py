@@ -10,6 +10,7 @@ import pytest
 from sklearn import metrics as skm
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
+from services.stats import cohort_metrics
 from services.stats import performance as perf
 
 
@@ -40,7 +41,7 @@ def _sklearn(y, score, pred) -> dict[str, float]:
 
 def test_cohort_metrics_equal_sklearn_per_group_two_fields():
     y, score, pred, device, region = _scenario()
-    table = perf.cohort_table(y, score, [device, region], n_resamples=0)
+    table = cohort_metrics.cohort_table(y, score, [device, region], n_resamples=0)
     assert len(table.rows) == 6
     for row in table.rows:
         sel = (device == row.cohort[0]) & (region == row.cohort[1])
@@ -51,7 +52,7 @@ def test_cohort_metrics_equal_sklearn_per_group_two_fields():
 
 def test_cohort_metrics_equal_sklearn_with_one_field_and_a_dataframe():
     y, score, pred, device, region = _scenario(seed=1)
-    table = perf.cohort_table(y, score, pd.DataFrame({"device": device}), n_resamples=0)
+    table = cohort_metrics.cohort_table(y, score, pd.DataFrame({"device": device}), n_resamples=0)
     assert table.fields == ("device",)
     for row in table.rows:
         sel = device == row.cohort[0]
@@ -124,7 +125,7 @@ def test_degraded_cohort_ranks_first_and_small_cohorts_are_not_ranked():
     rng = np.random.default_rng(9)
     kiosk = rng.random(y.size) < 0.003  # ~60 rows: under the minimum size
     device = np.where(kiosk, "kiosk", device)
-    table = perf.cohort_table(y, score, device, rank_by="accuracy", min_size=100, n_resamples=0)
+    table = cohort_metrics.cohort_table(y, score, device, rank_by="accuracy", min_size=100, n_resamples=0)
     first = table.rows[0]
     assert first.cohort == ("android",) and first.rank == 1 and first.gap < 0 and first.flagged
     small = [r for r in table.rows if r.cohort == ("kiosk",)][0]
@@ -143,7 +144,7 @@ def test_degraded_cohort_ranks_first_and_small_cohorts_are_not_ranked():
 
 def test_ranking_by_roc_auc_uses_the_auc_of_all_other_rows():
     y, score, pred, device, region = _scenario(n=12_000, seed=6)
-    table = perf.cohort_table(y, score, [device, region], rank_by="roc_auc", n_resamples=150)
+    table = cohort_metrics.cohort_table(y, score, [device, region], rank_by="roc_auc", n_resamples=150)
     for row in table.rows:
         sel = (device == row.cohort[0]) & (region == row.cohort[1])
         assert row.rest_value == pytest.approx(skm.roc_auc_score(y[~sel], score[~sel]), abs=1e-9)
@@ -155,7 +156,7 @@ def test_ranking_by_roc_auc_uses_the_auc_of_all_other_rows():
 
 def test_losses_rank_the_cohort_with_the_higher_loss_as_worse():
     y, score, pred, device, region = _scenario(n=12_000, seed=7)
-    table = perf.cohort_table(y, score, device, rank_by="log_loss", n_resamples=100)
+    table = cohort_metrics.cohort_table(y, score, device, rank_by="log_loss", n_resamples=100)
     worst = table.rows[0]
     assert worst.cohort == ("android",)
     assert worst.metrics["log_loss"].value > worst.rest_value and worst.gap < 0
@@ -165,12 +166,12 @@ def test_inputs_are_checked():
     with pytest.raises(ValueError):
         perf.accuracy([0, 2, 1], [0, 1, 1])
     with pytest.raises(ValueError):
-        perf.cohort_table([0, 1], [0.2, 0.8], ["a", "b"], rank_by="mystery")
+        cohort_metrics.cohort_table([0, 1], [0.2, 0.8], ["a", "b"], rank_by="mystery")
     with pytest.raises(ValueError):
-        perf.cohort_table([0, 1], [0.2, 0.8], [["a", "b"], ["x", "y"], ["u", "v"]])
+        cohort_metrics.cohort_table([0, 1], [0.2, 0.8], [["a", "b"], ["x", "y"], ["u", "v"]])
 
 
 def test_an_empty_window_gives_undefined_metrics_not_an_error():
     result = perf.classification_metrics([], [], n_resamples=10)
     assert result.n == 0 and all(math.isnan(m.value) for m in result.metrics)
-    assert perf.cohort_table([], [], [], n_resamples=0).rows == ()
+    assert cohort_metrics.cohort_table([], [], [], n_resamples=0).rows == ()

@@ -16,13 +16,15 @@ from services.stats.power import (
     expected_duration,
     mde_conversion,
     mde_mean,
-    power_curve_conversion,
-    power_curve_mean,
     ratio_from_allocation,
     sample_size_conversion,
+    sample_size_mean,
+)
+from services.stats.power_curves import (
+    power_curve_conversion,
+    power_curve_mean,
     sample_size_curve_conversion,
     sample_size_curve_mean,
-    sample_size_mean,
 )
 
 

@@ -1,0 +1,343 @@
+"""Drift of every column between a reference and a current window (Evidently's default rules,
+per-column overrides), with the distributions the page draws."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from services.monitoring import blocks as md
+from services.monitoring.frames import WindowSlice, feature_columns, load_window, result_cache
+from services.monitoring.overrides import overrides
+from services.monitoring.views import (
+    DATASET_DRIFT_SHARE,
+    DISTRIBUTION_BINS,
+    MAX_CATEGORIES_SHOWN,
+    METHOD_NOTES,
+    OUTCOME_LABEL,
+    OUTPUT_COLUMNS,
+    PREDICTION_LABEL,
+    PREDICTION_SCORE,
+    CohortFilter,
+    VersionInfo,
+    Window,
+    get_version,
+    norm_filter,
+)
+from services.stats import drift_columns
+from services.stats import drift_select as ds
+from services.stats.drift_columns import CategoryCounts, SortedColumn
+
+# --- drift -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Shares of reference and current rows per bin (numeric) or category, for plotting."""
+
+    kind: str  # "bins" or "categories"
+    labels: tuple[str, ...]
+    reference: tuple[float, ...]
+    current: tuple[float, ...]
+    edges: tuple[float, ...] = ()  # bins: len(labels) + 1 edges
+    n_reference: int = 0
+    n_current: int = 0
+
+
+@dataclass(frozen=True)
+class DriftRow:
+    column: str
+    role: str  # feature, prediction, outcome
+    kind: str  # numeric, categorical
+    method: str
+    method_label: str
+    statistic: float
+    p_value: float | None
+    distance: float | None
+    score: float
+    threshold: float
+    drifted: bool
+    overridden: bool
+    reason: str
+    n_reference: int  # non-missing values in the reference window
+    n_current: int
+    tested_reference: int  # values the test read (a sample for numeric columns above SAMPLE_SIZE values)
+    tested_current: int
+    n_unique: int
+    applicable: tuple[str, ...]
+    detail: str
+    note: str
+    distribution: Distribution
+
+    @property
+    def is_p_value(self) -> bool:
+        return self.p_value is not None
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    model_version_id: int
+    model_name: str
+    reference: Window
+    current: Window
+    cohort_filter: tuple
+    rows: tuple[DriftRow, ...]
+    n_features: int
+    n_drifted: int
+    share_drifted: float
+    drift_share: float
+    drifted: bool
+    n_reference: int
+    n_current: int
+    sample_size: int = md.SAMPLE_SIZE
+
+    @property
+    def features(self) -> tuple[DriftRow, ...]:
+        return tuple(r for r in self.rows if r.role == "feature")
+
+    @property
+    def outputs(self) -> tuple[DriftRow, ...]:
+        return tuple(r for r in self.rows if r.role != "feature")
+
+    def column(self, name: str) -> DriftRow:
+        for r in self.rows:
+            if r.column == name:
+                return r
+        raise KeyError(name)
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """One window prepared for drift: sorted samples of numeric columns, exact counts of categorical ones."""
+
+    n: int
+    numeric: dict[str, SortedColumn]  # column -> sorted sample values
+    numeric_n: dict[str, int]  # column -> non-missing values in the whole window
+    counts: dict[str, pd.Series]  # column -> value counts (whole window; index = category text)
+    missing: dict[str, int]
+    sampled: bool
+    # Sampled numeric columns whose sample shows at most 5 distinct values: the whole window's distinct
+    # values (at most 6 kept), so the default rule's "more than 5 values?" reads the whole window.
+    distinct: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def numeric_values(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column == PREDICTION_SCORE:
+        return frame["score"].to_numpy(dtype=np.float64)
+    return frame[md.FEATURE_PREFIX + column].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def category_series(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column == PREDICTION_LABEL:
+        return frame["predicted_label"]
+    if column == OUTCOME_LABEL:
+        return frame["label"].dropna().astype(np.int64)
+    return frame[md.FEATURE_PREFIX + column]
+
+
+def _prepare(sl: WindowSlice, kinds: Mapping[str, str], seed: int) -> Prepared:
+    """Numeric columns: a uniform sample of at most SAMPLE_SIZE of the column's non-missing values (all
+    of them when there are fewer), drawn with one seed, so columns without missing values read the same
+    rows. Sampling the present values, not the rows, keeps a sparse column whole: a column with 1,490
+    values in a 100,000-row window reads all 1,490."""
+    frame = sl.frame
+    numeric, numeric_n, counts, missing, distinct = {}, {}, {}, {}, {}
+    positions: dict[int, np.ndarray | None] = {}  # sample positions per count of present values
+    sampled = False
+    for column, kind in kinds.items():
+        if kind == "numeric":
+            full = numeric_values(frame, column)
+            present = np.isfinite(full)
+            finite = int(present.sum())
+            numeric_n[column] = finite
+            missing[column] = len(full) - finite
+            if finite not in positions:
+                positions[finite] = md.uniform_sample(finite, md.SAMPLE_SIZE, seed)
+            idx = positions[finite]
+            if idx is None:
+                numeric[column] = SortedColumn.of(full)
+            else:
+                values = full if finite == len(full) else full[present]
+                numeric[column] = SortedColumn.of(values[idx])
+                sampled = True
+                if numeric[column].n_unique <= ds.LOW_CARDINALITY_MAX_UNIQUE:
+                    distinct[column] = few_distinct(values)
+        else:
+            s = category_series(frame, column)
+            vc = s.value_counts(dropna=True, sort=False)
+            vc = vc[vc > 0]
+            vc.index = [str(v) for v in vc.index]
+            counts[column] = vc
+            missing[column] = int(s.isna().sum()) if column != OUTCOME_LABEL else 0
+    return Prepared(len(frame), numeric, numeric_n, counts, missing, sampled, distinct)
+
+
+def few_distinct(values: np.ndarray) -> np.ndarray:
+    """Up to LOW_CARDINALITY_MAX_UNIQUE + 1 distinct values of finite `values`, sorted (one hash pass)."""
+    return np.sort(pd.unique(values)[: ds.LOW_CARDINALITY_MAX_UNIQUE + 1])
+
+
+def _whole_window_unique(column: str, ref: Prepared, cur: Prepared) -> int | None:
+    """Distinct values of a numeric column over both whole windows when a sample may have missed some
+    (None when the samples answer the default rule's question already)."""
+    if column not in ref.distinct and column not in cur.distinct:
+        return None
+    r = ref.distinct.get(column, ref.numeric[column].distinct)
+    c = cur.distinct.get(column, cur.numeric[column].distinct)
+    return int(np.union1d(r, c).size)
+
+
+def _aligned_counts(ref: pd.Series, cur: pd.Series, missing_ref: int = 0, missing_cur: int = 0) -> CategoryCounts:
+    """As drift.category_counts: categories seen in either window, sorted, counts aligned."""
+    labels = sorted(set(ref.index) | set(cur.index))
+    r = np.array([int(ref.get(c, 0)) for c in labels], dtype=np.int64)
+    c = np.array([int(cur.get(c, 0)) for c in labels], dtype=np.int64)
+    return CategoryCounts(tuple(labels), r, c, missing_ref, missing_cur)
+
+
+def _distribution_numeric(ref: SortedColumn, cur: SortedColumn) -> Distribution:
+    if ref.n == 0 and cur.n == 0:
+        return Distribution("bins", (), (), (), (), 0, 0)
+    both = np.concatenate([ref.values, cur.values])
+    distinct = np.unique(both) if both.size <= 200_000 else None
+    if distinct is not None and distinct.size <= drift_columns.BINNING_MIN_UNIQUE:
+
+        def shares(col: SortedColumn) -> tuple[float, ...]:
+            if col.n == 0:
+                return tuple(0.0 for _ in distinct)
+            left = np.searchsorted(col.values, distinct, side="left")
+            right = np.searchsorted(col.values, distinct, side="right")
+            return tuple(((right - left) / col.n).tolist())
+
+        labels = tuple(f"{v:g}" for v in distinct)
+        return Distribution("categories", labels, shares(ref), shares(cur), (), ref.n, cur.n)
+    lo, hi = np.quantile(both, [0.005, 0.995])
+    if not hi > lo:
+        lo, hi = float(both.min()), float(both.max())
+    if not hi > lo:
+        hi = lo + 1.0
+    edges = np.linspace(lo, hi, DISTRIBUTION_BINS + 1)
+
+    def hist(col: SortedColumn) -> tuple[float, ...]:
+        if col.n == 0:
+            return tuple(0.0 for _ in range(DISTRIBUTION_BINS))
+        counts, _ = np.histogram(np.clip(col.values, lo, hi), edges)
+        return tuple((counts / col.n).tolist())
+
+    labels = tuple(f"{a:.4g} to {b:.4g}" for a, b in zip(edges[:-1], edges[1:], strict=True))
+    return Distribution("bins", labels, hist(ref), hist(cur), tuple(edges.tolist()), ref.n, cur.n)
+
+
+def _distribution_categorical(counts: CategoryCounts) -> Distribution:
+    n_r, n_c = counts.n_reference, counts.n_current
+    r = counts.reference / n_r if n_r else np.zeros(counts.k)
+    c = counts.current / n_c if n_c else np.zeros(counts.k)
+    labels = list(counts.categories)
+    if len(labels) > MAX_CATEGORIES_SHOWN:
+        order = np.argsort(-(counts.reference + counts.current), kind="stable")
+        keep, rest = order[: MAX_CATEGORIES_SHOWN - 1], order[MAX_CATEGORIES_SHOWN - 1 :]
+        labels = [labels[i] for i in keep] + [f"other ({len(rest)})"]
+        r = np.append(r[keep], r[rest].sum())
+        c = np.append(c[keep], c[rest].sum())
+    return Distribution("categories", tuple(str(x) for x in labels), tuple(r.tolist()), tuple(c.tolist()), (), n_r, n_c)
+
+
+def column_role(column: str) -> str:
+    if column == OUTCOME_LABEL:
+        return "outcome"
+    return "prediction" if column in OUTPUT_COLUMNS else "feature"
+
+
+def column_result(
+    column: str, kind: str, ref: Prepared, cur: Prepared, override: ds.ColumnOverride | None,
+    with_distribution: bool = True,
+) -> DriftRow:  # fmt: skip
+    if kind == "numeric":
+        prepared = ds.PreparedColumn("numeric", ref.numeric[column], cur.numeric[column])
+        n_ref, n_cur = ref.numeric_n[column], cur.numeric_n[column]
+        n_unique = _whole_window_unique(column, ref, cur)
+    else:
+        counts = _aligned_counts(ref.counts[column], cur.counts[column], ref.missing[column], cur.missing[column])
+        prepared = ds.PreparedColumn("categorical", counts=counts)
+        n_ref, n_cur = counts.n_reference, counts.n_current
+        n_unique = None
+    note_extra = ""
+    # The test is chosen from the whole windows' counts: a sampled window gets the test the whole one would.
+    try:
+        result = ds.column_drift(column, prepared, override=override, n_reference=n_ref, n_unique=n_unique)
+    except ValueError as exc:  # a saved override that no longer applies to this data
+        result = ds.column_drift(column, prepared, n_reference=n_ref, n_unique=n_unique)
+        note_extra = f" The saved override was not applied: {exc}."
+    r = result.result
+    if with_distribution:
+        dist = (
+            _distribution_numeric(ref.numeric[column], cur.numeric[column])
+            if kind == "numeric"
+            else _distribution_categorical(prepared.counts)  # type: ignore[arg-type]
+        )
+    else:
+        dist = Distribution(kind, (), (), ())
+    score = r.score
+    return DriftRow(
+        column=column, role=column_role(column), kind=kind, method=str(r.method), method_label=r.label,
+        statistic=r.statistic, p_value=r.p_value, distance=r.distance, score=float(score), threshold=r.threshold,
+        drifted=r.drifted, overridden=result.choice.overridden, reason=result.choice.reason + note_extra,
+        n_reference=n_ref, n_current=n_cur, tested_reference=r.n_reference, tested_current=r.n_current,
+        n_unique=result.n_unique, applicable=ds.applicable_methods(kind, result.n_unique), detail=r.detail,
+        note=METHOD_NOTES.get(r.method, ""), distribution=dist,
+    )  # fmt: skip
+
+
+def drift_kinds(frame: pd.DataFrame, info: VersionInfo) -> dict[str, str]:
+    kinds = feature_columns(frame)
+    kinds.update(OUTPUT_COLUMNS)
+    return kinds
+
+
+def prepared_window(
+    engine: Engine, info: VersionInfo, window: Window, cohort_filter: CohortFilter | None,
+) -> tuple[Prepared, tuple, dict[str, str]]:  # fmt: skip
+    sl = load_window(engine, info.id, window, cohort_filter)
+    filt = norm_filter(cohort_filter)
+    key = ("prepared", md.engine_key(engine), info.id, window, filt, sl.token)
+    seed = md.seed_for(info.id, window, filt, sl.token)
+    kinds = drift_kinds(sl.frame, info)
+    prepared = result_cache.get_or_compute(key, lambda: _prepare(sl, kinds, seed))
+    return prepared, sl.token, kinds
+
+
+def drift_report(
+    engine: Engine, model_version_id: int, reference: Window, current: Window,
+    cohort_filter: CohortFilter | None = None,
+) -> DriftReport:  # fmt: skip
+    """Per column drift of `current` against `reference` with the saved overrides; dataset drift share."""
+    info = get_version(engine, model_version_id)
+    saved = overrides(engine, info.model_name)
+    ref, ref_token, ref_kinds = prepared_window(engine, info, reference, cohort_filter)
+    cur, cur_token, cur_kinds = prepared_window(engine, info, current, cohort_filter)
+    filt = norm_filter(cohort_filter)
+    key = ("drift", md.engine_key(engine), info.id, reference, current, filt, ref_token, cur_token,
+           tuple(sorted(saved.items())))  # fmt: skip
+
+    def compute() -> DriftReport:
+        kinds = {c: k for c, k in ref_kinds.items() if cur_kinds.get(c) == k}
+        rows = tuple(column_result(c, k, ref, cur, saved.get(c)) for c, k in ordered_rows(kinds).items())
+        features = [r for r in rows if r.role == "feature"]
+        n_drifted = sum(r.drifted for r in features)
+        share = n_drifted / len(features) if features else 0.0
+        return DriftReport(
+            info.id, info.model_name, reference, current, filt, rows, len(features), n_drifted, share,
+            DATASET_DRIFT_SHARE, bool(features) and share >= DATASET_DRIFT_SHARE, ref.n, cur.n,
+        )  # fmt: skip
+
+    return result_cache.get_or_compute(key, compute)
+
+
+def ordered_rows(kinds: Mapping[str, str]) -> dict[str, str]:
+    features = sorted(c for c in kinds if c not in OUTPUT_COLUMNS)
+    outputs = [c for c in OUTPUT_COLUMNS if c in kinds]
+    return {c: kinds[c] for c in features + outputs}
