@@ -77,10 +77,10 @@ def _check_line(cp: Checkpoint, body: dict, mac: str, key: AuditKey | None, log:
     if log.start is not None and cp.keyed_from != log.start.keyed_from:
         return f"line {cp.line_no} disagrees with line {log.start.line_no} on where the keyed era starts"
     seen = log.marks.get(cp.last_id)
-    if seen is not None and seen[0] != cp.last_hash:
-        return (
-            f"lines {seen[1]} and {cp.line_no} disagree about event {cp.last_id} "
-            "(the database was rolled back and rewritten)"
+    if seen is not None and seen[0] != cp.last_hash:  # the walk finds the event that matches neither or one
+        log.notes.append(
+            f"lines {seen[1]} and {cp.line_no} of the checkpoint file disagree about event {cp.last_id}: "
+            "the database was rolled back (a restore, or tampering) and written again"
         )
     return ""
 
@@ -143,7 +143,7 @@ def _fit(row: tuple, walk: _Walk, key: AuditKey | None, keyed_from: int | None, 
         return "its content does not match its hash (row edited)"
     mark = log.marks.get(event_id)
     if mark is not None and mark[0] != digest:
-        return f"its hash differs from the one line {mark[1]} of the checkpoint file signed (row edited or replaced)"
+        return f"its hash differs from the one signed on line {mark[1]} of the checkpoint file (row edited or replaced)"
     return ""
 
 
@@ -166,18 +166,20 @@ def _walk(engine: Engine, key: AuditKey | None, log: _Log, batch_size: int) -> t
     return walk, head
 
 
-def _after_walk(walk: _Walk, head: dict | None, log: _Log) -> tuple[int, str] | None:
+def _after_walk(walk: _Walk, head: dict | None, log: _Log, path: Path) -> tuple[int, str] | None:
     """The head and the checkpoints against where the chain ends: (first bad id, problem) or None."""
     head_id = head["last_event_id"] if head else 0
     head_hash = head["last_hash"] if head else GENESIS_HASH
     if head_id != walk.checked or head_hash != walk.last_hash:
-        problem = f"the chain head says {head_id} events but {walk.checked} remain (events cut from the end)"
+        problem = (
+            f"the chain head says {head_id} events but the table holds {walk.checked} (head or rows tampered with)"
+        )
         return walk.checked + 1, problem
     latest = max(log.marks, default=0)
     if latest > walk.checked:
         line = log.marks[latest][1]
         return walk.checked + 1, (
-            f"line {line} of the checkpoint file vouches for {latest:,} events but the database has "
+            f"line {line} of {path} vouches for {latest:,} events but the database has "
             f"{walk.checked:,} (events cut from the end, or wiped)"
         )
     return None
@@ -202,7 +204,7 @@ def verify(engine: Engine, batch_size: int = 20_000) -> ChainReport:
     counts = {"signed": walk.signed, "unsigned": walk.unsigned, **base}
     if walk.problem:
         return ChainReport(False, walk.checked, walk.bad_id, walk.problem, notes=tuple(notes), **counts)
-    failure = _after_walk(walk, head, log)
+    failure = _after_walk(walk, head, log, path)
     if failure:
         return ChainReport(False, walk.checked, failure[0], failure[1], notes=tuple(notes), **counts)
     if log.start is None and walk.checked:
