@@ -146,9 +146,9 @@ def load_key(engine: Engine, create: bool = False) -> AuditKey | None:
     """The key from the environment or the key file; with create, a missing key file is made."""
     raw = key_env()
     if raw:
-        return _make_key(raw, f"${KEY_ENV}")
+        return _make_key(raw, f"the environment variable {KEY_ENV}")
     path = key_file(engine)
-    source = f"${KEY_FILE_ENV} ({path})" if key_file_env() else str(path)
+    source = f"{KEY_FILE_ENV}={path}" if key_file_env() else str(path)
     if not path.exists():
         if not create:
             return None

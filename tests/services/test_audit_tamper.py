@@ -206,7 +206,7 @@ def test_the_report_says_what_it_checked(engine):
     report = audit.verify(engine)
     assert (report.intact, report.checked, report.signed, report.unsigned) == (True, 3, 3, 0)
     assert report.latest_checkpoint == 3 and report.checkpoints == 4  # the start line and one per write
-    assert report.key_source.startswith("$LOOPDECK_AUDIT_KEY_FILE")
+    assert report.key_source.startswith("LOOPDECK_AUDIT_KEY_FILE=")
     message = report.message()
     assert message.startswith("Audit chain intact: 3 events verified.")
     assert report.checkpoint_file in message and "the latest vouches for events 1-3 and matches" in message
@@ -245,7 +245,7 @@ def test_the_key_file_is_made_beside_the_sqlite_file_and_private(tmp_path, monke
 def test_a_key_in_the_environment_and_a_different_key(engine, monkeypatch):
     monkeypatch.setenv("LOOPDECK_AUDIT_KEY", "k" * 40)
     _write_events(engine, 2)
-    assert audit.verify(engine).key_source == "$LOOPDECK_AUDIT_KEY"
+    assert audit.verify(engine).key_source == "the environment variable LOOPDECK_AUDIT_KEY"
     monkeypatch.setenv("LOOPDECK_AUDIT_KEY", "another key of forty characters, exactly")
     report = audit.verify(engine)
     assert not report.intact and "signed with another key" in report.problem
