@@ -24,8 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from services.core import (
+from services.core import (  # noqa: E402
     audit,  # noqa: E402
+    audit_anchor,
     users,
 )
 from services.core.db import make_engine, migrate  # noqa: E402
@@ -65,10 +66,10 @@ def build(url: str, predictions: int, events: int) -> None:
         )
         # A hash-chained audit trail after the admin's first event (same hashing as services.core.audit).
         prev = conn.execute(sa.text("SELECT hash FROM audit_event WHERE id = 1")).scalar_one()
-        rows, ts = [], datetime.now(UTC)
+        rows, ts, key = [], datetime.now(UTC), audit_anchor.load_key(engine)
         for event_id in range(2, events + 1):
             payload = audit.canonical_json({"email": ADMIN, "n": event_id})
-            digest = audit.event_hash(event_id, ts, ADMIN, "user.unlock", "user", str(admin.id), payload, prev)
+            digest = audit.event_hash(event_id, ts, ADMIN, "user.unlock", "user", str(admin.id), payload, prev, key)
             rows.append(
                 {
                     "id": event_id,

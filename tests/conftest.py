@@ -15,6 +15,7 @@ from sqlmodel import SQLModel
 
 import services.core.schema  # noqa: F401
 from services import kinds
+from services.core import audit_anchor, audit_guard  # noqa: F401 (audit_guard: create_all adds the audit triggers)
 from services.core.db import make_engine
 from services.core.roles import Actor, Role
 
@@ -46,6 +47,26 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 kinds.load()  # the request kinds, as every entry point registers them (services/kinds.py)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit_anchor_outside_the_checkout(tmp_path_factory) -> Iterator[None]:
+    """The audit key and checkpoint file of every database the tests make live in a temporary folder,
+    never in the checkout's data/ (checkpoint lines name their database, so one file serves them all)."""
+    folder = tmp_path_factory.mktemp("audit-anchor")
+    names = {
+        audit_anchor.KEY_FILE_ENV: folder / "audit.key",
+        audit_anchor.CHECKPOINT_FILE_ENV: folder / "checkpoints.log",
+    }
+    saved = {name: os.environ.get(name) for name in [*names, audit_anchor.KEY_ENV]}
+    os.environ.pop(audit_anchor.KEY_ENV, None)
+    os.environ.update({name: str(path) for name, path in names.items()})
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)
@@ -111,7 +132,7 @@ def _truncate_postgres(engine: Engine) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def engine(request, tmp_path) -> Iterator[Engine]:
+def engine(request, tmp_path, monkeypatch) -> Iterator[Engine]:
     """A fresh, empty database with the current schema."""
     if request.param == "sqlite":
         eng = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
@@ -121,6 +142,8 @@ def engine(request, tmp_path) -> Iterator[Engine]:
     else:
         eng = request.getfixturevalue("postgres_engine")
         _truncate_postgres(eng)
+        # The shared database's chain starts again: its checkpoints too (a wipe, to the old file).
+        monkeypatch.setenv("LOOPDECK_AUDIT_CHECKPOINT_FILE", str(tmp_path / "audit-checkpoints.log"))
         yield eng
 
 

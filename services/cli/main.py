@@ -88,14 +88,17 @@ def _users(args: argparse.Namespace) -> int:
 
 def _audit_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="audit_command", required=True)
-    sub.add_parser("verify", help="check the hash chain of the audit log")
+    sub.add_parser(
+        "verify",
+        help="check the audit log: the keyed hash chain, the chain head and the checkpoints outside the database",
+    )
 
 
 def _audit(args: argparse.Namespace) -> int:
     from services.core import audit
 
     report = audit.verify(_engine())
-    print(report.message())
+    print("\n".join(report.details()))
     return 0 if report.intact else 1
 
 

@@ -30,6 +30,17 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOOPDECK_ARTIFACT_DIR", "data/artifacts", "folder of the model artifacts (skops files)"),
     Variable("LOOPDECK_ROUTING_DIR", "data/routing", "folder of the published routing files, one per model"),
     Variable("LOOPDECK_MONITORING_CACHE_MB", "512", "memory for decoded monitoring day blocks, per process"),
+    Variable(
+        "LOOPDECK_AUDIT_KEY",
+        "unset",
+        "the audit log's HMAC key itself (at least 32 characters); wins over the key file",
+    ),
+    Variable("LOOPDECK_AUDIT_KEY_FILE", "audit.key beside the database", "file holding the audit log's HMAC key"),
+    Variable(
+        "LOOPDECK_AUDIT_CHECKPOINT_FILE",
+        "audit-checkpoints.log beside the database",
+        "append-only file of signed audit checkpoints, outside the database",
+    ),
     Variable("LOOPDECK_DEMO", "unset", "Docker image only: `1` loads the demo into an empty database"),
 )
 
@@ -70,6 +81,18 @@ def monitoring_cache_bytes() -> int:
 
 class ConfigError(ValueError):
     """An environment variable holds a value Loopdeck cannot use; the message names it."""
+
+
+def audit_key() -> str | None:
+    return _get("LOOPDECK_AUDIT_KEY")
+
+
+def audit_key_file() -> str | None:
+    return _get("LOOPDECK_AUDIT_KEY_FILE")
+
+
+def audit_checkpoint_file() -> str | None:
+    return _get("LOOPDECK_AUDIT_CHECKPOINT_FILE")
 
 
 def _int(name: str, default: int) -> int:

@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from services.core import audit
 from services.core.db import write_session
 from services.core.roles import Actor, Role
+from tests.services.audit_attack import as_attacker
 
 ACTOR = Actor(label="ana@test.io", role=Role.analyst)
 
@@ -49,7 +50,7 @@ def test_rolled_back_transaction_leaves_no_event(engine):
 
 def test_edited_row_is_found(engine):
     _write_events(engine)
-    with engine.begin() as conn:
+    with as_attacker(engine) as conn:
         conn.execute(sa.text("UPDATE audit_event SET payload = :p WHERE id = 3"), {"p": '{"step":99}'})
     report = audit.verify(engine)
     assert not report.intact
@@ -59,14 +60,14 @@ def test_edited_row_is_found(engine):
 
 def test_edited_actor_is_found(engine):
     _write_events(engine)
-    with engine.begin() as conn:
+    with as_attacker(engine) as conn:
         conn.execute(sa.text("UPDATE audit_event SET actor = 'mallory' WHERE id = 2"))
     assert audit.verify(engine).first_bad_id == 2
 
 
 def test_deleted_row_is_found(engine):
     _write_events(engine)
-    with engine.begin() as conn:
+    with as_attacker(engine) as conn:
         conn.execute(sa.text("DELETE FROM audit_event WHERE id = 2"))
     report = audit.verify(engine)
     assert not report.intact and report.first_bad_id == 3
@@ -75,7 +76,7 @@ def test_deleted_row_is_found(engine):
 
 def test_deleted_last_row_is_found(engine):
     _write_events(engine)
-    with engine.begin() as conn:
+    with as_attacker(engine) as conn:
         conn.execute(sa.text("DELETE FROM audit_event WHERE id = 5"))
     report = audit.verify(engine)
     assert not report.intact and report.first_bad_id == 5
@@ -85,7 +86,7 @@ def test_reordered_rows_are_found(engine):
     """Swap the contents of events 2 and 4 (ids stay in place): the chain breaks at 2."""
     _write_events(engine)
     cols = "ts, actor, action, subject_type, subject_id, payload, prev_hash, hash"
-    with engine.begin() as conn:
+    with as_attacker(engine) as conn:
         two = conn.execute(sa.text(f"SELECT {cols} FROM audit_event WHERE id = 2")).mappings().one()
         four = conn.execute(sa.text(f"SELECT {cols} FROM audit_event WHERE id = 4")).mappings().one()
         sets = ", ".join(f"{c} = :{c}" for c in two)

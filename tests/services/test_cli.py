@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from services.cli.main import main
 from services.core import users
 from services.core.db import make_engine, migrate
+from tests.services.audit_attack import as_attacker
 
 
 @pytest.fixture
@@ -45,11 +46,14 @@ def test_audit_verify_exit_codes(db_url, capsys):
     users.create_first_admin(engine, "root@example.com", "Root", "password-123")
     users.authenticate(engine, "root@example.com", "password-123")
     assert main(["audit", "verify"]) == 0
-    assert "intact: 2 events" in capsys.readouterr().out
-    with engine.begin() as conn:
+    out = capsys.readouterr().out
+    assert "intact: 2 events" in out and "2 signed with the audit key" in out
+    assert "the latest vouches for events 1-2 and matches" in out
+    with as_attacker(engine) as conn:
         conn.execute(sa.text("UPDATE audit_event SET actor = 'mallory@example.com' WHERE id = 1"))
     assert main(["audit", "verify"]) == 1
-    assert "BROKEN at event 1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "BROKEN at event 1" in out and "checkpoints" in out
 
 
 @pytest.fixture

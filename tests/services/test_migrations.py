@@ -12,13 +12,14 @@ from services.core.db import make_engine, migrate
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def empty_engine(request, tmp_path):
+def empty_engine(request, tmp_path, monkeypatch):
     if request.param == "sqlite":
         eng = make_engine(f"sqlite:///{tmp_path / 'migrate.db'}")
         yield eng
         eng.dispose()
     else:
         eng = request.getfixturevalue("postgres_engine")
+        monkeypatch.setenv("LOOPDECK_AUDIT_CHECKPOINT_FILE", str(tmp_path / "audit-checkpoints.log"))  # a new chain
         with eng.begin() as conn:
             conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
         yield eng
@@ -45,3 +46,5 @@ def test_migrating_twice_is_a_no_op_and_the_app_works(empty_engine):
     with empty_engine.connect() as conn:
         head = conn.execute(sa.text("SELECT last_event_id FROM audit_head")).scalar_one()
     assert head == 1
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), empty_engine.begin() as conn:  # 0013_audit_guard
+        conn.exec_driver_sql("DELETE FROM audit_event")
