@@ -55,6 +55,7 @@ Cost: every pattern is linear in the text (bounded repetitions; see pii_detector
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -88,11 +89,19 @@ _EMAIL_RE = re.compile(
 
 # Candidates; the checksum / layout checks below decide.
 _IBAN_RE = re.compile(r"(?<![\w#])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![\w])")
-_CARD_RE = re.compile(r"(?<![\w#$€£¥+.,/-])(?<!\d:)\d(?:[ -]?\d){12,18}(?![\w%]|[.,:/-]?\d)")
+# every card layout starts with four digits: saying so here keeps "1 2 3 4 ..." out of the Python checks
+_CARD_RE = re.compile(r"(?<![\w#$€£¥+.,/-])(?<!\d:)\d{4}(?:[ -]?\d){9,15}(?![\w%]|[.,:/-]?\d)")
+_MORE_DIGITS = r"(?=(?:[ .\-/()]{{0,4}}\d){{{n}}})"  # at least n more digits follow (separators between)
 _PHONE_RE = re.compile(
     r"(?<![\w#$€£¥%+.,/@-])(?<!\d:)"  # not glued to a word, number, amount or time
-    r"(?:\+ ?)?"
-    r"(?:\(\d{1,5}\)|\d{1,15})"
+    # the first group already says which rule can accept it (see _is_phone), so that a text of
+    # short numbers ("1 2 3 ...") costs no Python check per number
+    r"(?:\+ ?" + _MORE_DIGITS.format(n=8) + r"(?:\(\d{1,5}\)|\d{1,15})"  # +44 ..., + 8-15 digits
+    r"|0" + _MORE_DIGITS.format(n=8) + r"\d{0,14}"  # 030 1234567, 0049 ..., trunk 0 + 8 or more
+    r"|\(0\d{0,4}\)(?=(?:[ .\-/()]{0,4}\d){6})"  # (030) 1234567, (020) 7946 0958
+    r"|\(\d{3}\)(?= ?\d{3}[ .\-/]?\d{4}(?!\d))"  # (555) 123-4567
+    r"|1(?=[ .\-]\d{3}(?!\d))"  # 1-800-555-0199
+    r"|\d{3}(?=[ .\-/]\d{3}(?!\d)))"  # 555-123-4567
     r"(?:(?:[ .\-/]|(?<=\)) | ?(?=\()|(?<=\)))(?:\(\d{1,5}\)|\d{1,15})){0,9}"
     r"(?![\w%]|[.,:/-]?\d)"
 )
@@ -189,15 +198,18 @@ def _longest_prefix(candidate: str, accept, min_groups: int = 1) -> int:
 
 
 def _spans(pattern: re.Pattern, accept, text: str, protected: list[tuple[int, int]] = ()) -> list[tuple[int, int]]:
-    """Spans of the longest accepted prefix of each candidate, left to right, none overlapping."""
+    """Spans of the longest accepted prefix of each candidate, left to right, none overlapping.
+    `protected`: sorted, non-overlapping spans in which no candidate may start."""
     spans: list[tuple[int, int]] = []
+    starts = [a for a, _ in protected]
     search_from = 0
     while True:
         m = pattern.search(text, search_from)
         if m is None:
             return spans
-        if any(a <= m.start() < b for a, b in protected):
-            search_from = m.start() + 1
+        i = bisect.bisect_right(starts, m.start()) - 1
+        if i >= 0 and m.start() < protected[i][1]:
+            search_from = protected[i][1]
             continue
         end = _longest_prefix(m.group(), accept)
         if end:
@@ -209,9 +221,14 @@ def _spans(pattern: re.Pattern, accept, text: str, protected: list[tuple[int, in
 
 def _mask(text: str, spans: list[tuple[int, int]]) -> str:
     """Hide findings from the detectors that follow; same length, so offsets stay the original's."""
-    for a, b in spans:
-        text = text[:a] + _MASK * (b - a) + text[b:]
-    return text
+    out: list[str] = []
+    pos = 0
+    for a, b in sorted(spans):
+        out.append(text[pos:a])
+        out.append(_MASK * (b - a))
+        pos = b
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _digits(text: str) -> int:

@@ -26,7 +26,8 @@ _IPV6_RE = re.compile(
 # "version 1.2.3.4", "build 10.0.0.1": a dotted quad right after a version word is a version.
 _VERSION_BEFORE = re.compile(
     r"(?i)\b(?:v|ver|version|versions|build|builds|release|rel|firmware|fw|sdk|api|app|android|ios|os|macos|"
-    r"windows|chrome|firefox|safari|edge|patch|update|updated|upgrade|upgraded|hotfix)"
+    r"windows|chrome|firefox|safari|edge|patch|update|updated|upgrade|upgraded|hotfix|node|nodejs|npm|python|java|"
+    r"php|ruby|go|kernel|linux|ubuntu|debian|driver|drivers|bios|library|package|plugin)"
     r"\s*(?:[:=#]|to|from|is|was|and|or|\d[\w.]*\s*(?:to|and|or|->|→))?\s*$"
 )
 
@@ -98,7 +99,7 @@ def find_ninos(text: str) -> list[Span]:
 
 _OPEN, _CLOSE = r"[\[\(\{<]", r"[\]\)\}>]"
 _AT = rf"(?P<at>\s*{_OPEN}\s*(?i:at)\s*{_CLOSE}\s*|\s+(?i:at)\s+|\s*@\s*)"
-_DOT = rf"(?:\s*{_OPEN}\s*(?i:dot)\s*{_CLOSE}\s*|\s+(?i:dot)\s+)"
+_DOT = rf"(?:\s*{_OPEN}\s*(?:(?i:dot)|\.)\s*{_CLOSE}\s*|\s+(?i:dot)\s+|\s\.\s)"
 _LOCAL = r"[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _OBFUSCATED_EMAIL_RE = re.compile(
@@ -148,7 +149,15 @@ def find_obfuscated_emails(text: str) -> list[Span]:
     """ "ana at example dot com", "ana [at] example [dot] com", "ana(at)example.com", "ana @ example.com"."""
     if not _OBFUSCATED_HINT.search(text):
         return []
-    return [m.span() for m in _OBFUSCATED_EMAIL_RE.finditer(text) if _obfuscated_email_ok(m, text)]
+    spans: list[Span] = []
+    pos = 0
+    while m := _OBFUSCATED_EMAIL_RE.search(text, pos):
+        if _obfuscated_email_ok(m, text):
+            spans.append(m.span())
+            pos = m.end()
+        else:  # "me at ana dot silva" is no address, but "ana dot silva at example dot com" may follow
+            pos = m.start() + 1
+    return spans
 
 
 # --- street addresses ------------------------------------------------------------------------------
@@ -171,7 +180,7 @@ _US_ADDRESS = (
 )
 _PARTICLE = r"(?:de|del|la|las|los|el|da|do|dos|das|di|della|delle|dei|du|des|le|l'|d'|San|Santa|Sant')"
 _ROMANCE_ADDRESS = (  # Calle Mayor 5, Via Roma 12, Avenida de la Constitución, 12
-    r"(?<![\w-])(?:Calle|C/|Avenida|Avda\.?|Paseo|Plaza|Carrer|Rambla|Rua|Travessa|Praça|Via|Viale|Corso|"
+    r"(?<![\w-])(?:Calle|C/|Avenida|Avda\.?|Av\.|Paseo|Plaza|Carrer|Rambla|Rua|Travessa|Praça|Via|Viale|Corso|"
     rf"Piazza|Largo)\s+(?:{_PARTICLE}\s*){{0,3}}{_CAP}(?:\s+(?:{_PARTICLE}\s+){{0,2}}{_CAP}){{0,3}},?\s+"
     rf"\d{{1,4}}[A-Za-z]?(?![\w%]|[.,]\d)"
 )
