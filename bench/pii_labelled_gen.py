@@ -22,6 +22,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.pii_labelled_templates import NEGATIVE, POSITIVE  # noqa: E402
+
 OUT = ROOT / "tests" / "services" / "data" / "pii_labelled.jsonl"
 SEED = 13
 N_TEXTS = 400
@@ -338,154 +343,6 @@ LOOKALIKE = {
     "NAME": lambda r: r.choice(FIRST).capitalize(),
 }
 
-# --- templates -----------------------------------------------------------------------------------
-
-POSITIVE = {
-    "EMAIL": (
-        "The export to CSV fails since {VERSION}. Please contact me at {EMAIL} with a fix.",
-        "Refund for {ORDER} never arrived ({PRICE}). My email is {EMAIL}.",
-        "{EMAIL} - can't log in after the update to {VERSION}, reset link expired at {TIME}",
-        "Please send the invoice for {ORDER} to {EMAIL} and cc {EMAIL}, thanks!",
-        "Hi, {NAME} here ({EMAIL}). The dashboard shows {COUNT} wrong since {DATE}.",
-        "reach me: {EMAIL} or {PHONE}",
-    ),
-    "EMAIL_OBF": (
-        "Write to me at {EMAIL_OBF}, I don't trust your contact form.",
-        "The churn alert flagged me as leaving after {COUNT} of loyalty. Reply to {EMAIL_OBF}.",
-        "Contact: {EMAIL_OBF} (please don't call)",
-        "My wife ({EMAIL_OBF}) also got the wrong offer on {DATE}.",
-        "send the receipt for {ORDER} to {EMAIL_OBF} thx",
-        "Since {VERSION} the app logs me out every {COUNT}. email {EMAIL_OBF}",
-        "{NAME} - {EMAIL_OBF} - {ORDER} still not delivered",
-    ),
-    "PHONE": (
-        "Call me back on {PHONE}, the agent hung up at {TIME}.",
-        "My number changed to {PHONE}, please update my account ({TICKET}).",
-        "Support line {PHONE} kept me on hold for {COUNT}. Unacceptable for {PRICE} a month.",
-        "{NAME}, {PHONE}. Order {ORDER} arrived broken on {DATE}.",
-        "pls text {PHONE} when the refund of {PRICE} is done",
-        "Tried to verify with {PHONE} but the SMS never came ({VERSION}).",
-    ),
-    "CARD": (
-        "You charged my card {CARD} twice for {ORDER}!",
-        "Card ending... actually full number {CARD}, payment failed at {TIME} with {TICKET}.",
-        "Please remove {CARD} from my account, I cancelled on {DATE}.",
-        "The checkout rejected {CARD} although it works everywhere else. {PRICE} lost in limbo.",
-        "charged {PRICE} on {CARD} after cancelling (app {VERSION})",
-    ),
-    "IBAN": (
-        "Please refund {PRICE} to {IBAN}, not to the card.",
-        "My new bank account is {IBAN}; the old one was closed on {DATE}.",
-        "IBAN {IBAN} - refund for {ORDER} still missing after {COUNT}.",
-        "Wire the compensation to {IBAN} (account holder {NAME}).",
-        "Direct debit from {IBAN} failed again, reference {TICKET}.",
-    ),
-    "IP": (
-        "I get blocked from {IP} every morning since {VERSION}.",
-        "Login from an unknown device at {IP} on {DATE} {TIME} - that wasn't me!",
-        "Our office IP {IP} is whitelisted but the API still returns 403 ({TICKET}).",
-        "The sync fails behind our proxy ({IP}), {BUILD}.",
-        "Suspicious sessions from {IP} and {IP} this week.",
-        "connection refused to {IP}:8443 after upgrading to {VERSION}",
-    ),
-    "SSN": (
-        "Why does the form ask for my SSN? I typed {SSN} and now I regret it.",
-        "Tax form rejected my social security number {SSN} on {DATE}.",
-        "Identity check failed with {SSN}, ticket {TICKET}.",
-        "My SSN is {SSN_BARE} and the verification still fails.",
-        "SSN: {SSN_BARE}, please delete it from your records.",
-        "{NAME} here, SSN {SSN}, the loan offer at {PRICE} is wrong.",
-    ),
-    "NINO": (
-        "My National Insurance number is {NINO}, the payroll export dropped it ({VERSION}).",
-        "NI number {NINO} shows twice in the report since {DATE}.",
-        "HMRC says {NINO} doesn't match, please check {ORDER}.",
-        "Employee {NAME} ({NINO}) missing from the {DATE} export.",
-    ),
-    "ADDRESS": (
-        "Deliver to {ADDRESS} please, not the old address.",
-        "I moved to {ADDRESS} on {DATE}; the app still shows the old one.",
-        "Parcel {ORDER} went to {ADDRESS} instead of my office.",
-        "The courier couldn't find {ADDRESS}. Tried {COUNT}.",
-        "Billing address: {ADDRESS}. Invoice {TICKET} shows the wrong city.",
-        "{NAME}, {ADDRESS} - the store locator says closed but it was open at {TIME}.",
-        "Pickup point at {ADDRESS} is wrong in {VERSION}.",
-    ),
-    "HARD": (
-        "Ship it to {ADDRESS_HARD} this time, not my office.",
-        "You can reach me on {PHONE_HARD} any time after {TIME}.",
-        "Reply to {EMAIL_HARD} about {ORDER}.",
-        "contact me {EMAIL_OBF_HARD} re {TICKET}",
-        "Admin panel at {IP_HARD} is exposed since {VERSION}!",
-        "The form stored my {SSN_HARD} in plain text.",
-        "Charged twice on {CARD_HARD} for {ORDER}.",
-    ),
-    "MIXED": (
-        "{NAME}, {ADDRESS}, {PHONE}, {EMAIL} - please update all three on {ORDER}.",
-        "Refund {PRICE} to {IBAN} or card {CARD}; questions to {EMAIL_OBF}.",
-        "Login from {IP} with my SSN {SSN}?? Call {PHONE} now!",
-        "Ship to {ADDRESS}; contact {EMAIL_OBF} or {PHONE}.",
-        "NI {NINO}, email {EMAIL}, logged in from {IP} on {DATE}.",
-    ),
-}
-
-NEGATIVE = (
-    "The export to CSV fails since {VERSION}, {BUILD}.",
-    "Order {ORDER} was charged {PRICE} on {DATE} at {TIME}.",
-    "App crashed {COUNT} after updating to {VERSION} ({BUILD}).",
-    "Refund for {ORDER} ({PRICE}) still pending since {DATE}, {TICKET}.",
-    "{TICKET}: the dashboard shows {COUNT} wrong since {VERSION}.",
-    "Still broken in {VERSION} - {BUILD}, {DATE} {TIME}.",
-    "I looked at example.com and the price was {PRICE} lower.",
-    "prices at amazon.com are {COUNT} better, sorry to say",
-    "We met at the store at {TIME}, the staff were great.",
-    "I arrived at home at {TIME} and the parcel {ORDER} wasn't there.",
-    "Please look at the docs at docs.example.com, the {VERSION} notes are wrong.",
-    "I have 2 Google Drive accounts and the sync picks the wrong one since {VERSION}.",
-    "There are 3 Main issues: login, sync and search ({TICKET}).",
-    "Step 3 Place your order fails with {TICKET} on {DATE}.",
-    "Rated {COUNT} - the 5 Star Rating widget is broken in {VERSION}.",
-    "The update {VERSION} says {BUILD} but about page says {VERSION}.",
-    "Between {DATE} and {DATE} we saw {COUNT} more false churn alerts.",
-    "Upgraded from {VERSION} to {VERSION}, {COUNT} slower now.",
-    "Paid {PRICE} for {ORDER} and {PRICE} for {ORDER}.",
-    "Your model flagged me as churning after {COUNT} of loyalty. Not ok.",
-    "@support the {VERSION} release broke notifications, {TICKET}",
-    "ping @{NAME} about {TICKET}, reproduced at {TIME} on {DATE}",
-    "Sync took {COUNT} on {DATE}; error code shown: {TICKET}.",
-    "Ratio {COUNT} of good vs bad predictions since {DATE}.",
-    "Invoice {TICKET} lists {COUNT} twice, total {PRICE}.",
-    "Chapter 4 Road Trip playlist disappeared after {VERSION}.",
-    "Level 12 Boss fight freezes the app ({BUILD}).",
-    "Top 10 Street Food spots list shows old data since {DATE}.",
-    "The delivery window {TIME} was missed {COUNT}.",
-    "My plan renewed at {PRICE} on {DATE} though I cancelled ({ORDER}).",
-    "Hotline hours {TIME} are too short; waited {COUNT}.",
-    "Model {VERSION} scored {COUNT} against {VERSION}.",
-    "I was at the office dot matrix printer when the app crashed, {BUILD}.",
-    "Dark mode toggle missing in {VERSION} on Android {COUNT}.",
-    "Tracking says delivered ({TICKET}) but nothing came on {DATE}.",
-    "{NAME} from the shop at {TIME} said to file {TICKET}.",
-    "Coupon code SAVE{COUNT} didn't apply to {ORDER}.",
-    "Page 2 Way too slow to load on {VERSION}.",
-    "Error at line 120:15 in the import preview, {BUILD}.",
-    "Window 16:9 video is cropped since {VERSION}; screen is 1920x1080.",
-    # harder look-alikes, written after the detectors and not tuned to them
-    "Upgraded Node to 18.19.0.1 and the client broke.",
-    "Store coordinates 40.7128, -74.0060 are off by a block.",
-    "Room 221B at the venue had no wifi ({TICKET}).",
-    "Terminal 5 Gate 12 display showed the wrong flight on {DATE}.",
-    "Serial SN-4433-2211-0987 is not recognised by {VERSION}.",
-    "Dimensions 120.5x30.2 cm in the listing are wrong.",
-    "The 5 Main Street Bakery voucher from {ORDER} didn't work.",
-    "Formula 1 Grand Prix tickets {ORDER} never arrived.",
-    "I use Office 365 Business Way more than Teams.",
-    "Part 123-45-6789 of the manual is missing.",
-    "Call center opened at 08 00 and closed at 17 30.",
-    "Points: 1 250 300 after {COUNT}.",
-    "Checksum a1b2:c3d4:e5f6 mismatched in {BUILD}.",
-    "We stayed at Hotel California dot not sure why it matters.",
-)
 _SLOT = re.compile(r"\{([A-Z_]+)\}")
 
 
