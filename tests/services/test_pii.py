@@ -2,7 +2,21 @@
 
 import pytest
 
-from services.feedback.pii import CARD, EMAIL, IBAN, PHONE, iban_ok, luhn_ok, redact, redact_many
+from services.feedback.pii import (
+    ADDRESS,
+    CARD,
+    EMAIL,
+    IBAN,
+    IP,
+    NATIONAL_ID,
+    PHONE,
+    SSN,
+    find_pii,
+    iban_ok,
+    luhn_ok,
+    redact,
+    redact_many,
+)
 
 REDACTED = [
     # e-mail
@@ -64,6 +78,30 @@ REDACTED = [
         3,
     ),
     ("line one\nmail a@b.de\ncall 020 7946 0958", "line one\nmail [EMAIL]\ncall [PHONE]", 2),
+    # IP addresses
+    ("192.168.100.200", IP, 1),
+    ("server 10.0.0.1:8080 down", f"server {IP}:8080 down", 1),
+    ("from 2001:db8::ff00:42:8329 and fe80::1%eth0", f"from {IP} and {IP}", 2),
+    ("[2001:db8::1]:443", f"[{IP}]:443", 1),
+    # national ids
+    ("my SSN is 536-22-8745", f"my SSN is {SSN}", 1),
+    ("ssn 536 22 8745", f"ssn {SSN}", 1),
+    ("SSN: 536228745", f"SSN: {SSN}", 1),
+    ("NI number AB 12 34 56 C", f"NI number {NATIONAL_ID}", 1),
+    # e-mails written out
+    ("ana at example dot com", EMAIL, 1),
+    ("write to ana [at] example [dot] com!", f"write to {EMAIL}!", 1),
+    ("ana(at)example(dot)co(dot)uk", EMAIL, 1),
+    ("ana.silva at gmail.com", EMAIL, 1),
+    ("e-mail me: bob at outlook.com", f"e-mail me: {EMAIL}", 1),
+    ("ana dot silva at example dot com", EMAIL, 1),
+    # street addresses
+    ("I live at 221B Baker Street.", f"I live at {ADDRESS}.", 1),
+    ("1600 Pennsylvania Ave NW, Washington, DC 20500", ADDRESS, 1),
+    ("350 5th Avenue, Apt 12B, thanks", f"{ADDRESS}, thanks", 1),
+    ("Calle Mayor 5, Madrid", f"{ADDRESS}, Madrid", 1),
+    ("10 rue de Rivoli", ADDRESS, 1),
+    ("Hauptstraße 12", ADDRESS, 1),
 ]
 
 UNTOUCHED = [
@@ -89,7 +127,12 @@ UNTOUCHED = [
     "scores 0.91, 0.85, 0.77",
     "0.25 0.50 0.75",
     "numbers 1 2 3 4 5 6 7 8 9 10",
-    "192.168.100.200",
+    "version 1.2.3.4 and build 10.0.0.12",  # dotted quads after a version word are versions
+    "at 12:30:45, ratio 3:2:1",
+    "order 536-22-8745, #536-22-8745",
+    "666-12-3456 and 900-12-3456",  # never issued as SSNs
+    "I looked at example.com; prices at amazon.com; meet at home dot",
+    "I have 2 Google Drive accounts; step 3 Place your order; Spring 2024 update",
     "ISBN 978-3-16-148410-0",
     "tracking 1Z999AA10123456784",
     "ts 1714564800",
@@ -137,3 +180,13 @@ def test_raw_digits_are_gone():
     out, n = redact(text)
     assert n == 3
     assert "4111" not in out and "7946" not in out and "3704" not in out
+
+
+def test_findings_carry_offsets_kind_and_rule():
+    text = "mail ana at example dot com from 10.0.0.1"
+    found = find_pii(text)
+    assert [(text[f.start : f.end], f.kind, f.rule) for f in found] == [
+        ("ana at example dot com", "EMAIL", "email_obfuscated"),
+        ("10.0.0.1", "IP", "ip"),
+    ]
+    assert find_pii(None) == [] and find_pii("") == []
