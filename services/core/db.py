@@ -17,6 +17,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+import services.core.tokens_schema  # noqa: F401  (the API's tables, kept out of schema.py, on SQLModel.metadata)
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SQLITE_PATH = ROOT / "data" / "loopdeck.db"
 
