@@ -19,7 +19,11 @@ from services.core.tokens import TokenActor
 from services.models import external, serving
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
-ModelName = Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$", description="Registered model name")
+MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$"
+
+
+def model_name_param():
+    return Path(pattern=MODEL_NAME, description="Model name: letters, digits, '.', '_' or '-'")
 
 
 class Route(BaseModel):
@@ -51,7 +55,7 @@ class RoutingOut(BaseModel):
 def routing(
     request: Request,
     response: Response,
-    model: str = ModelName,
+    model: str = model_name_param(),
     actor: TokenActor = Depends(token_actor),
     if_none_match: str | None = Header(default=None),
 ) -> Any:
@@ -129,7 +133,7 @@ def _register(request: Request, name: str, body: VersionIn, actor: TokenActor) -
 async def register_version(
     request: Request,
     body: VersionIn,
-    name: str = ModelName,
+    name: str = model_name_param(),
     actor: TokenActor = Depends(token_actor),
     idempotency_key: str | None = Header(default=None, max_length=200),
 ) -> Any:

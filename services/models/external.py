@@ -121,9 +121,9 @@ def register_external_version(
     artifact_sha256: str | None = None,
 ) -> ModelVersion:
     """Register the next version of `model_name` (status "candidate"), trigger "external"; audited."""
+    require_scope(actor, "models:write", [model_name])
     require(actor, Role.analyst, "register model versions")
     name = registry._check_name(model_name)
-    require_scope(actor, "models:write", [name])
     schema = registry._check_schema(info.feature_schema)
     params = registry._plain_json(info.params, "params")
     card = {str(k): str(v) for k, v in registry._plain_json(info.model_card, "model_card").items()}

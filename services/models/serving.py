@@ -32,8 +32,8 @@ def routing_etag(body: dict[str, Any]) -> str:
 
 def routing_for(engine: Engine, actor: Actor, model_name: str) -> RoutingAnswer:
     """NotFound for a model without registered versions; a token needs routing:read for this model."""
-    require(actor, Role.viewer, "read the routing")
     require_scope(actor, "routing:read", [model_name])
+    require(actor, Role.viewer, "read the routing")
     with engine.connect() as conn:
         known = conn.execute(sa.select(ModelVersion.id).where(ModelVersion.model_name == model_name).limit(1)).first()
     if known is None:
