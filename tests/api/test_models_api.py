@@ -91,6 +91,7 @@ def test_register_a_version_trained_elsewhere(client, engine, make_token):
     ],
 )
 def test_register_refuses_bad_versions_and_writes_nothing(client, engine, make_token, change, status, words):
+    change = dict(change)  # the parameter dict is shared by the SQLite and Postgres runs
     data = pickle.dumps({"a": 1}) if change.pop("pickle", False) else _artifact()
     body = _version(artifact_base64=base64.b64encode(data).decode(), artifact_sha256=hashlib.sha256(data).hexdigest())
     body.update(change)
