@@ -3,7 +3,9 @@ LOOPDECK_TEST_POSTGRES_URL is set: the `engine` fixture of tests/conftest.py), t
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -42,3 +44,8 @@ def prediction_rows(n: int, start: int = 0, model: str = "churn", version: int =
          "feature_tenure": float(i % 40), "feature_plan": "pro" if i % 3 else "basic", "cohort_region": "EU"}
         for i in range(n)
     ]  # fmt: skip
+
+
+CLIENT_DIR = Path(__file__).resolve().parents[2] / "client"
+if str(CLIENT_DIR) not in sys.path:  # the client is its own package (pip install ./client); tests use the source
+    sys.path.insert(0, str(CLIENT_DIR))
