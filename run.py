@@ -2,7 +2,8 @@
 """Loopdeck's two set-up commands; needs only Python 3.11+.
 
 python3 run.py app    create .venv, install pinned deps, migrate data/loopdeck.db, load the demo
-                      on first start, serve http://localhost:8501
+                      on first start, serve http://localhost:8501 and the HTTP API on
+                      http://localhost:8502/api/docs (LOOPDECK_API_PORT; stopped with the UI)
 python3 run.py test   create .venv, install pinned deps (+ dev), run the whole test suite
                       (extra arguments go to pytest)
 """
@@ -45,8 +46,24 @@ def run_app(extra: list[str]) -> int:
     subprocess.run([str(PYTHON), "-m", "services", "init-db", "--demo"], cwd=ROOT, check=True)
     port = os.environ.get("LOOPDECK_PORT", "8501")
     command = [str(PYTHON), "-m", "streamlit", "run", "streamlit_app.py", "--server.port", port, *extra]
-    print(f"Loopdeck: http://localhost:{port}", flush=True)
-    return subprocess.call(command, cwd=ROOT)
+    api_port = os.environ.get("LOOPDECK_API_PORT", "8502")
+    api = subprocess.Popen([str(PYTHON), "-m", "services", "api", "--port", api_port], cwd=ROOT)
+    print(f"Loopdeck: http://localhost:{port}  (API: http://localhost:{api_port}/api/docs)", flush=True)
+    try:
+        return subprocess.call(command, cwd=ROOT)
+    finally:
+        stop_child(api)
+
+
+def stop_child(process: subprocess.Popen) -> None:
+    """Stop a child process started beside the UI (terminate, then kill after 10 s)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def run_tests(extra: list[str]) -> int:
