@@ -80,10 +80,17 @@ def serve(url: str, port: int) -> subprocess.Popen:
     raise SystemExit("the API did not start")
 
 
-def sustained(base: str, secret: str, batches: int) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (Linux /proc), to tell the server's work from the machine's load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sustained(base: str, secret: str, batches: int, pid: int) -> None:
     with Loopdeck(base, secret, batch_size=1000) as ld:
         ld.log_predictions(rows(10_000_000, 1000))  # warm-up (imports, caches)
         latencies = []
+        cpu = cpu_seconds(pid)
         start = time.perf_counter()
         for b in range(batches):
             t = time.perf_counter()
@@ -91,10 +98,13 @@ def sustained(base: str, secret: str, batches: int) -> None:
             latencies.append(time.perf_counter() - t)
             assert answer["new"] == 1000, answer
         seconds = time.perf_counter() - start
+        server_cpu = (cpu_seconds(pid) - cpu) / batches
     ms = np.array(latencies) * 1000
     print(f"  sustained ingest: {batches * 1000 / seconds:,.0f} rows/s ({batches} x 1,000 rows in {seconds:.1f} s)")
     print(f"  1,000-row request: p50 {np.percentile(ms, 50):.0f} ms, p99 {np.percentile(ms, 99):.0f} ms, "
           f"max {ms.max():.0f} ms")  # fmt: skip
+    per_second = 1000 / server_cpu
+    print(f"  server CPU per 1,000-row request: {server_cpu * 1000:.0f} ms ({per_second:,.0f} rows per CPU-second)")
 
 
 def background_cost(base: str, secret: str, n: int) -> None:
@@ -142,7 +152,7 @@ def run(label: str, url: str, batches: int, extras: bool) -> None:
     server = serve(url, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        sustained(base, secret, batches)
+        sustained(base, secret, batches, server.pid)
         if extras:
             background_cost(base, secret, 20_000)
             small_batches(base, secret, engine)

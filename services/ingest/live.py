@@ -43,16 +43,23 @@ def _kind(kind: str) -> str:
 def _check_rows(rows: list[Any], source: str) -> None:
     if len(rows) > MAX_ROWS:
         raise TooLarge(f"{len(rows):,} rows in one request; the limit is {MAX_ROWS:,}: split the batch.")
+    bad = [i for i, row in enumerate(rows, start=1) if type(row) is not dict]
+    if bad:
+        problems = [Problem(source, i, None, "a row must be a JSON object") for i in bad[:20]]
+        raise ImportRejected(problems, len(bad))
+
+
+def _check_values(frame: pd.DataFrame, source: str) -> None:
+    """Values are scalars: a nested object or list in a cell is refused (numeric columns need no look)."""
     problems: list[Problem] = []
-    for i, row in enumerate(rows, start=1):
-        if not isinstance(row, dict):
-            problems.append(Problem(source, i, None, f"a row must be a JSON object, not {type(row).__name__}"))
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != object:
             continue
-        for name, value in row.items():
+        for i, value in enumerate(column.to_numpy(), start=1):
             if not isinstance(value, _SCALARS):
-                problems.append(Problem(source, i, name, "a value must be a string, number, boolean or null"))
-        if len(problems) >= 20:
-            break
+                problems.append(Problem(source, i, str(name), "a value must be a string, number, boolean or null"))
+                break
     if problems:
         raise ImportRejected(problems, len(problems))
 
@@ -64,7 +71,9 @@ def frame_from_rows(rows: Any, source: str) -> pd.DataFrame:
     if not rows:
         raise ImportRejected([Problem(source, None, "rows", "'rows' is empty")], 1)
     _check_rows(rows, source)
-    return pd.DataFrame.from_records(rows)
+    frame = pd.DataFrame.from_records(rows)
+    _check_values(frame, source)
+    return frame
 
 
 def frame_from_bytes(data: bytes, source: str) -> pd.DataFrame:
