@@ -2,8 +2,9 @@
 """Loopdeck's two set-up commands; needs only Python 3.11+.
 
 python3 run.py app    create .venv, install pinned deps, migrate the database, load the demo on first
-                      start (default SQLite file only, or with --demo), serve http://localhost:8501
-                      (bound to 127.0.0.1 unless LOOPDECK_HOST says otherwise)
+                      start (default SQLite file only, or with --demo), serve the UI on
+                      http://localhost:8501 and the HTTP API on http://localhost:8502/api/docs (both
+                      bound to 127.0.0.1 unless LOOPDECK_HOST says otherwise; stopped together)
 python3 run.py test   create .venv, install pinned deps (+ dev), run the whole test suite
                       (extra arguments go to pytest)
 """
@@ -51,11 +52,27 @@ def run_app(extra: list[str]) -> int:
     extra = [arg for arg in extra if arg != "--demo"]
     init_db = [str(PYTHON), "-m", "services", "init-db", *(["--demo"] if wants_demo else [])]
     subprocess.run(init_db, cwd=ROOT, check=True)
-    host, port = config.ui_host(), str(config.ui_port())
+    host, port, api_port = config.ui_host(), str(config.ui_port()), str(config.api_port())
     command = [str(PYTHON), "-m", "streamlit", "run", "streamlit_app.py", "--server.port", port,
                "--server.address", host, *extra]  # fmt: skip
-    print(f"Loopdeck: http://{'localhost' if host == '127.0.0.1' else host}:{port}", flush=True)
-    return subprocess.call(command, cwd=ROOT)
+    api = subprocess.Popen([str(PYTHON), "-m", "services", "api", "--host", host, "--port", api_port], cwd=ROOT)
+    shown = "localhost" if host == "127.0.0.1" else host
+    print(f"Loopdeck: http://{shown}:{port}  (API: http://{shown}:{api_port}/api/docs)", flush=True)
+    try:
+        return subprocess.call(command, cwd=ROOT)
+    finally:
+        stop_child(api)
+
+
+def stop_child(process: subprocess.Popen) -> None:
+    """Stop a child process started beside the UI (terminate, then kill after 10 s)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def run_tests(extra: list[str]) -> int:

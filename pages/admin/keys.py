@@ -25,3 +25,14 @@ RESET_PASSWORD = "reset_password"  # the reset-password form's name
 CONFIRM_DISABLE = "admin_confirm_disable"  # (user id, e-mail) while the disable confirmation is open
 DISABLE_CONFIRM = "admin_disable_confirm"  # "Disable" in the confirmation
 DISABLE_CANCEL = "admin_disable_cancel"  # "Cancel" in the confirmation
+
+# API tokens (pages/admin/tokens.py)
+TOKEN_SECRET = "admin_tokens_secret"  # (name, secret) of the token just created, shown once
+TOKEN_SECRET_DONE = "admin_tokens_secret_done"  # the "I have copied it" button
+TOKEN_FORM = "admin_tokens_create"  # the create form (widgets.form_key adds a generation)
+TOKEN_SCOPES = "_scopes"  # field suffix: scopes
+TOKEN_MODELS = "_models"  # field suffix: the models the token is limited to
+TOKEN_DAYS = "_days"  # field suffix: days until it expires
+TOKEN_TABLE = "admin_tokens_table"  # the tokens table
+TOKEN_REVOKE = "admin_tokens_revoke"  # the token picked for revoking
+TOKEN_REVOKE_BUTTON = "admin_tokens_revoke_button"  # the Revoke button

@@ -1,4 +1,4 @@
-"""The Admin screen: the users table and two tabs (add a user, change an account)."""
+"""The Admin screen: the users table, two tabs (add a user, change an account) and the API tokens."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from app import format as fmt
-from pages.admin import add_user, change, keys
+from pages.admin import add_user, change, keys, tokens
 from services.core import users
 from services.core.roles import Actor
 from services.core.timeutil import utcnow
@@ -26,3 +26,4 @@ def render(me: Actor, engine: Engine) -> None:
     # until the admin confirms, cancels or dismisses it.
     if keys.CONFIRM_DISABLE in st.session_state:
         change.confirm_disable(me, engine, *st.session_state[keys.CONFIRM_DISABLE])
+    tokens.render_tokens(me, engine)

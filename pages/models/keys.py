@@ -69,3 +69,17 @@ REQ_GUARDRAIL_METRIC = "mdl_req_guardrail_metric"  # guard-rail metric (canary o
 REQ_GUARDRAIL = "mdl_req_guardrail"  # guard-rail maximum drop
 REQ_CANARY = "mdl_req_canary"  # "Request canary"
 REQ_SHADOW = "mdl_req_shadow"  # "Request shadow"
+
+# Register a version trained elsewhere (pages/models/register.py)
+REGISTER_FORM = "models_register"  # the form (widgets.form_key adds a generation; fields add a suffix)
+REGISTER_MODEL = "_model"  # field suffix: model
+REGISTER_SCHEMA = "_schema"  # field suffix: schema
+REGISTER_PARAMS = "_params"  # field suffix: params
+REGISTER_METRICS = "_metrics"  # field suffix: metrics
+REGISTER_COHORTS = "_cohorts"  # field suffix: cohorts
+REGISTER_START = "_start"  # field suffix: start
+REGISTER_END = "_end"  # field suffix: end
+REGISTER_ROWS = "_rows"  # field suffix: rows
+REGISTER_CODE = "_code"  # field suffix: code
+REGISTER_ARTIFACT = "_artifact"  # field suffix: artifact
+REGISTER_SHA = "_sha"  # field suffix: sha

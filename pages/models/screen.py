@@ -7,22 +7,24 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from app import retrain_jobs
-from pages.models import deployments, judging, keys, retrain, versions
+from pages.models import deployments, judging, keys, register, retrain, versions
 from pages.models.common import ModelsPage
-from services.core.roles import Actor
+from services.core.roles import Actor, Role
 from services.governance import approvals
 from services.models import registry
 
 VIEWS = {"Registry": versions.render, "Deployments": deployments.render, "Retrain": retrain.render,
-         "Judge": judging.render}  # fmt: skip
+         "Judge": judging.render, "Register": register.render}  # fmt: skip
 
 
 def render(me: Actor, engine: Engine) -> None:
     st.title("Models")
     names = registry.model_names(engine)
     if not names:
-        st.info("No model versions yet. Register one with the registry service or load the demo "
-                "(`python -m services init-db --demo`).")  # fmt: skip
+        st.info("No model versions yet. Register one trained elsewhere below, through the API "
+                "(`POST /api/v1/models/{name}/versions`), or load the demo (`python3 run.py app --demo`).")  # fmt: skip
+        if me.can(Role.analyst):
+            register.render_register(me, engine)
         return
     top = st.columns([2, 3, 2], vertical_alignment="bottom")
     model_name = top[0].selectbox("Model", names, key=keys.MODEL)

@@ -1,4 +1,4 @@
-"""Triggers that keep the audit tables append-only (migration 0013_audit_guard; create_all too).
+"""Triggers that keep the audit tables append-only (migration 0012_audit_guard; create_all too).
 
 audit_event: every UPDATE and DELETE is refused. audit_head: DELETE is refused, and an UPDATE must move
 the head forward (the append path is the only writer, and it only ever adds events). TRUNCATE is not a

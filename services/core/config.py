@@ -26,7 +26,8 @@ class Variable:
 VARIABLES: tuple[Variable, ...] = (
     Variable("LOOPDECK_DATABASE_URL", "sqlite:///data/loopdeck.db", "SQLAlchemy URL of the database"),
     Variable("LOOPDECK_PORT", "8501", "port of the web UI started by `python3 run.py app`"),
-    Variable("LOOPDECK_HOST", "127.0.0.1", "address the web UI listens on (`0.0.0.0` to accept other machines)"),
+    Variable("LOOPDECK_API_PORT", "8502", "port of the HTTP API started by `python3 run.py app`"),
+    Variable("LOOPDECK_HOST", "127.0.0.1", "address the UI and the API listen on (`0.0.0.0` to accept other machines)"),
     Variable("LOOPDECK_ARTIFACT_DIR", "data/artifacts", "folder of the model artifacts (skops files)"),
     Variable("LOOPDECK_ROUTING_DIR", "data/routing", "folder of the published routing files, one per model"),
     Variable("LOOPDECK_MONITORING_CACHE_MB", "512", "memory for decoded monitoring day blocks, per process"),
@@ -65,6 +66,10 @@ def ui_host() -> str:
 
 def ui_port() -> int:
     return _int("LOOPDECK_PORT", 8501)
+
+
+def api_port() -> int:
+    return _int("LOOPDECK_API_PORT", 8502)
 
 
 def artifact_dir() -> Path:

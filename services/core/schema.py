@@ -9,6 +9,7 @@ The SQLModel tables live in one module per loop stage (import a table from its m
 - schema_monitoring: AlertRule, Alert, DriftOverride, DerivedSummary, MonitoringBlock, MonitoringSync
 - schema_governance: ApprovalRequest, ApprovalDecision
 - schema_backlog: BacklogItem, BacklogEvidence, BacklogProposal
+- tokens_schema: ApiToken and the API's idempotency records
 (schema_columns holds the JSON column helper they share.)
 
 Why this module exists: a table is on SQLModel.metadata only once its module has been imported, and
@@ -32,4 +33,5 @@ from services.core import (  # noqa: F401  (imported to register their tables on
     schema_ingest,
     schema_models,
     schema_monitoring,
+    tokens_schema,
 )

@@ -137,7 +137,7 @@ def loads_artifact(data: bytes, expected_sha256: str | None, source: str = "the 
 # --- validation ------------------------------------------------------------------------------------
 
 
-def _plain_json(value: Any, what: str) -> dict:
+def plain_json(value: Any, what: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -149,8 +149,8 @@ def _plain_json(value: Any, what: str) -> dict:
     return json.loads(text)
 
 
-def _check_schema(feature_schema: dict[str, str]) -> dict[str, str]:
-    schema = _plain_json(feature_schema, "feature_schema")
+def check_schema(feature_schema: dict[str, str]) -> dict[str, str]:
+    schema = plain_json(feature_schema, "feature_schema")
     if not schema:
         raise InvalidInput("feature_schema must name at least one feature.")
     bad = {k: v for k, v in schema.items() if v not in FEATURE_KINDS}
@@ -159,7 +159,7 @@ def _check_schema(feature_schema: dict[str, str]) -> dict[str, str]:
     return schema
 
 
-def _check_name(model_name: str) -> str:
+def check_name(model_name: str) -> str:
     name = (model_name or "").strip()
     if not MODEL_NAME_PATTERN.match(name):
         raise InvalidInput(
@@ -190,7 +190,7 @@ class NewVersion:
     written: Path | None = None
 
     def discard(self) -> None:
-        _remove(self.written)
+        remove_artifact(self.written)
         self.written = None
 
 
@@ -208,14 +208,14 @@ def new_version(
     created_at: datetime | None = None,
 ) -> NewVersion:
     """Check a version's inputs and serialise the estimator with skops (no database, no file yet)."""
-    name = _check_name(model_name)
+    name = check_name(model_name)
     if not hasattr(estimator, "predict"):
         raise InvalidInput("The model must be a fitted estimator with a predict method.")
     data = dumps_artifact(estimator)
     return NewVersion(
-        name, data, hashlib.sha256(data).hexdigest(), _check_schema(feature_schema), _plain_json(params, "params"),
-        _plain_json(metrics, "metrics"), _plain_json(training_data, "training_data"),
-        _plain_json(model_card, "model_card"), parent_id, (trigger or "manual")[:100], created_at,
+        name, data, hashlib.sha256(data).hexdigest(), check_schema(feature_schema), plain_json(params, "params"),
+        plain_json(metrics, "metrics"), plain_json(training_data, "training_data"),
+        plain_json(model_card, "model_card"), parent_id, (trigger or "manual")[:100], created_at,
     )  # fmt: skip
 
 
@@ -231,8 +231,8 @@ def register_in_session(session: Session, actor: Actor, new: NewVersion) -> Mode
             raise InvalidInput(f"The parent version belongs to {parent.model_name}, not {new.name}.")
     last = session.exec(select(func.max(ModelVersion.version)).where(ModelVersion.model_name == new.name)).one()
     version = (last or 0) + 1
-    path = _artifact_path(new.name, version, new.sha256)
-    new.written = _write_artifact(path, new.data)
+    path = artifact_path(new.name, version, new.sha256)
+    new.written = write_artifact(path, new.data)
     row = ModelVersion(
         model_name=new.name, version=version, created_by=actor.label,
         created_at=to_utc(new.created_at) if new.created_at else utcnow(), training_data=new.training_data,
@@ -292,11 +292,11 @@ def register_prepared(engine: Engine, actor: Actor, new: NewVersion) -> ModelVer
         raise
 
 
-def _artifact_path(name: str, version: int, digest: str) -> Path:
+def artifact_path(name: str, version: int, digest: str) -> Path:
     return artifact_dir().resolve() / name / f"v{version}-{digest[:16]}.skops"
 
 
-def _write_artifact(path: Path, data: bytes) -> Path | None:
+def write_artifact(path: Path, data: bytes) -> Path | None:
     """Write the file (atomically). Returns its path, or None when the same file (same name, hence
     same content) was already there: then a failed registration must not delete it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -308,7 +308,7 @@ def _write_artifact(path: Path, data: bytes) -> Path | None:
     return path
 
 
-def _remove(path: Path | None) -> None:
+def remove_artifact(path: Path | None) -> None:
     if path is not None:
         path.unlink(missing_ok=True)
 
@@ -385,7 +385,7 @@ def verify_artifact(engine: Engine, model_version_id: int) -> ArtifactCheck:
 def update_model_card(engine: Engine, actor: Actor, model_version_id: int, changes: dict[str, str]) -> ModelVersion:
     """Edit the text fields of a model card (intended use, limitations, ...). Audited with the old text."""
     require(actor, Role.analyst, "edit model cards")
-    cleaned = _plain_json(changes, "the model card")
+    cleaned = plain_json(changes, "the model card")
     bad = [k for k, v in cleaned.items() if not isinstance(v, str) or len(v) > 5000]
     if bad:
         raise InvalidInput(f"Model card fields are text of at most 5,000 characters: {', '.join(bad)}.")

@@ -46,5 +46,5 @@ def test_migrating_twice_is_a_no_op_and_the_app_works(empty_engine):
     with empty_engine.connect() as conn:
         head = conn.execute(sa.text("SELECT last_event_id FROM audit_head")).scalar_one()
     assert head == 1
-    with pytest.raises(sa.exc.DBAPIError, match="append-only"), empty_engine.begin() as conn:  # 0013_audit_guard
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), empty_engine.begin() as conn:  # 0012_audit_guard
         conn.exec_driver_sql("DELETE FROM audit_event")

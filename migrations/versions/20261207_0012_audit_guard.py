@@ -7,7 +7,7 @@ same triggers to tables made by metadata.create_all. A later SQLite batch migrat
 recreates them, so it must create the triggers again. No table changes: the keyed chain and the
 checkpoints live outside the database (services.core.audit_anchor).
 
-Revision ID: 0013_audit_guard
+Revision ID: 0012_audit_guard
 Revises: 0010_derived_summary
 Create Date: 2026-12-11 13:00:00
 """
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = '0013_audit_guard'
-down_revision: str | None = '0010_derived_summary'
+revision: str = '0012_audit_guard'
+down_revision: str | None = '0011_api_tokens'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,5 @@
+"""Loopdeck's Python client: `Loopdeck(url, token)`; see client.py."""
+
+from loopdeck_client.client import Loopdeck, LoopdeckError
+
+__all__ = ["Loopdeck", "LoopdeckError"]

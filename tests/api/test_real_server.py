@@ -1,0 +1,103 @@
+"""The real server (uvicorn in a subprocess, `python -m services api`) driven by the client, including
+Loopdeck going down and coming back while the background sender's spool holds the records."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from loopdeck_client import Loopdeck, LoopdeckError
+
+from services.core import tokens
+from services.core.db import make_engine, migrate
+from tests.api.conftest import ADMIN, prediction_rows
+from tests.services.factories import model_version
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, url: str, port: int, log: Path):
+        self.url, self.port, self.log, self.process = url, port, log, None
+
+    def start(self) -> None:
+        env = {**os.environ, "LOOPDECK_DATABASE_URL": self.url, "LOOPDECK_API_PORT": str(self.port)}
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen([sys.executable, "-m", "services", "api"], cwd=ROOT, env=env,
+                                            stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/api/v1/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise AssertionError(f"the API did not start: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(20)
+
+
+@pytest.fixture
+def server(tmp_path):
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    model_version(engine, "churn", 1)
+    secret = tokens.create_token(engine, ADMIN, "serving", ["ingest", "routing:read"]).secret
+    s = Server(url, free_port(), tmp_path / "server.log")
+    s.start()
+    yield s, engine, secret
+    s.stop()
+    engine.dispose()
+
+
+def count(engine, table: str) -> int:
+    with engine.connect() as conn:
+        return conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one()
+
+
+def test_client_against_the_real_server_survives_an_outage(server, tmp_path):
+    s, engine, secret = server
+    base = f"http://127.0.0.1:{s.port}"
+    with Loopdeck(base, secret, batch_size=1000) as ld:
+        answer = ld.log_predictions(prediction_rows(2500))
+        assert (answer["new"], len(answer["import_ids"])) == (2500, 3)
+        assert ld.log_predictions(prediction_rows(10))["known"] == 10
+        assert ld.routing("churn")["champion"] is None
+        assert ld.routing("churn")["model_name"] == "churn"  # second call: a 304, served from the cache
+        with pytest.raises(LoopdeckError) as info:
+            ld.log_outcomes([{"request_id": "nope", "ts": "2026-12-02T00:00:00Z", "actual_label": 1}])
+        assert info.value.status == 422
+
+    spool = tmp_path / "spool"
+    ld = Loopdeck(base, secret, background=True, spool_dir=spool, flush_interval=0.1, backoff=0.1, max_backoff=0.5)
+    ld.log_predictions(prediction_rows(300, start=10_000))
+    assert ld.flush(timeout=30)
+    s.stop()
+    started = time.perf_counter()
+    ld.log_predictions(prediction_rows(200, start=20_000))
+    ld.log_outcomes([{"request_id": f"r-{20_000 + i}", "ts": "2026-12-02T00:00:00Z", "actual_label": i % 2}
+                     for i in range(100)])  # fmt: skip
+    assert time.perf_counter() - started < 0.05  # the caller never waits for Loopdeck
+    assert not ld.flush(timeout=1.5)  # Loopdeck is down: the records wait in the spool
+    assert ld.pending_files >= 2
+    s.start()
+    assert ld.flush(timeout=60)
+    ld.close()
+    assert count(engine, "prediction") == 3000 and count(engine, "outcome") == 100
+    assert ld.pending_files == 0 and not list((spool / "rejected").glob("*.json"))
