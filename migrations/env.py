@@ -4,6 +4,8 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import services.core.schema  # noqa: F401  (registers the tables on SQLModel.metadata)
+import services.jobs.schema  # noqa: F401
+import services.notify.schema  # noqa: F401
 from services.core.db import make_engine
 
 target_metadata = SQLModel.metadata

@@ -14,6 +14,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import services.core.schema  # noqa: F401
+import services.jobs.schema  # noqa: F401
+import services.notify.schema  # noqa: F401
 from services.core.db import make_engine
 from services.core.roles import Actor, Role
 
