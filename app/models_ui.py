@@ -16,7 +16,7 @@ User text (comments, reasons, model card fields, e-mails) is shown only through 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from datetime import time as dtime
@@ -395,8 +395,9 @@ def payload_lines(request: ApprovalRequest) -> list[str]:
 # --- background jobs -----------------------------------------------------------------------------
 
 
-def start_retrain(me: Actor, engine: Engine, label: str, call: Callable[[Callable], Any]) -> Job:
-    job = job_board().start(me.label, label, call)
+def start_retrain(me: Actor, label: str, kind: str, payload: dict[str, Any]) -> Job:
+    """Queue a retraining job for the worker (kinds models.retrain and models.retrain_request)."""
+    job = job_board().enqueue(me, kind, payload, label)
     st.session_state[K_JOB] = job.id
     return job
 
@@ -680,25 +681,11 @@ def _start_retrain(p: ModelsPage, base: int, start: date | None, end: date | Non
     if running:
         st.warning("Your previous retraining run is still going; wait for it to finish.")
         return
-    engine, me = p.engine, p.me
+    me = p.me
     label = f"Retraining {p.model_name} from v{p.by_id[base].version}"
-    start_retrain(
-        me,
-        engine,
-        label,
-        lambda progress: retraining.retrain(
-            engine,
-            me,
-            base,
-            _as_utc(start),
-            _as_utc(end),
-            dataset,
-            seed=seed,
-            trigger=trigger,
-            progress=progress,
-            comment=comment,
-        ),
-    )
+    payload = {"base_version_id": base, "train_from": _as_utc(start).isoformat(), "train_to": _as_utc(end).isoformat(),
+               "dataset_id": dataset, "seed": seed, "trigger": trigger, "comment": comment}  # fmt: skip
+    start_retrain(me, label, "models.retrain", payload)
     st.rerun()
 
 
@@ -1010,12 +997,8 @@ def _confirm_execute(me: Actor, engine: Engine, request_id: int, digest: str) ->
     if yes.button("Execute now", type="primary", key="apr_confirm_yes", disabled=not plan.executable):
         _close_confirm()
         if plan.kind == "retrain":  # a training job: it runs in the background, the request marked with it
-            start_retrain(
-                me,
-                engine,
-                f"Retraining for request #{request_id}",
-                lambda progress: retraining.retrain_from_request(engine, me, request_id, progress),
-            )
+            start_retrain(me, f"Retraining for request #{request_id}", "models.retrain_request",
+                          {"request_id": request_id})  # fmt: skip
             st.rerun()
         widgets.attempt(lambda: rollout.execute(engine, me, request_id, expected_digest=digest),
                         lambda x: x.summary())  # fmt: skip
