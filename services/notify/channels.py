@@ -5,10 +5,10 @@ hold tokens) are shown masked; audit payloads never include either."""
 
 from __future__ import annotations
 
-import re
 import secrets as pysecrets
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -48,9 +48,14 @@ class ChannelView:
 
 
 def mask(url: str) -> str:
-    """scheme://***@host/... : everything between the scheme and the host, and every path part, hidden."""
-    m = re.match(r"^([a-z0-9+.-]+)://(?:[^@/]*@)?([^/?]*)", url, re.I)
-    return f"{m.group(1)}://***@{m.group(2)}/***" if m else "***"
+    """scheme://***@host:port/*** : credentials, path and query (tokens, addresses) hidden."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "***"
+    return f"{parts.scheme}://***@{host}{port}/***" if parts.scheme else "***"
 
 
 def _check_apprise(url: str) -> str:
