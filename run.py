@@ -55,7 +55,12 @@ def run_app(extra: list[str]) -> int:
     command = [str(PYTHON), "-m", "streamlit", "run", "streamlit_app.py", "--server.port", port,
                "--server.address", host, *extra]  # fmt: skip
     print(f"Loopdeck: http://{'localhost' if host == '127.0.0.1' else host}:{port}", flush=True)
-    return subprocess.call(command, cwd=ROOT)
+    worker = subprocess.Popen([str(PYTHON), "-m", "services", "worker"], cwd=ROOT)  # jobs, schedules, notifications
+    try:
+        return subprocess.call(command, cwd=ROOT)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
 
 
 def run_tests(extra: list[str]) -> int:
