@@ -2,7 +2,7 @@
 
 The worker lives in the top-level worker/ package, which services never import (the worker imports
 services, not the other way round). This command therefore replaces its own process with
-`python -m worker ...` (os.execv: the same process id, so SIGTERM and SIGKILL reach the worker
+`python -c 'from worker.main import main ...'` (os.execv: the same process id, so SIGTERM and SIGKILL reach the worker
 itself, and no parent lingers), rather than importing it by an import string.
 """
 
@@ -23,16 +23,14 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    argv = [sys.executable, "-m", "worker"]
-    if args.once:
-        argv.append("--once")
+    flags = ["--once"] if args.once else []
     for flag, value in (("--id", args.id), ("--stale-after", args.stale_after), ("--tick", args.tick)):
         if value is not None:
-            argv += [flag, str(value)]
-    env = dict(os.environ)  # `-m worker` resolves from the checkout, whatever the current folder
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+            flags += [flag, str(value)]
+    # `python -c`, with the checkout first on the path, so it resolves whatever the current folder.
+    boot = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from worker.main import main; sys.exit(main(sys.argv[1:]))"
     sys.stdout.flush()
-    os.execve(sys.executable, argv, env)
+    os.execv(sys.executable, [sys.executable, "-c", boot, *flags])
     return 0  # not reached
 
 
