@@ -11,12 +11,19 @@ from services.core.db import make_engine
 target_metadata = SQLModel.metadata
 
 
+def include_name(name, type_, parent_names) -> bool:
+    """Autogenerate ignores the queue library's own tables (procrastinate, created by migration 0014)."""
+    table = name if type_ == "table" else (parent_names or {}).get("table_name") or ""
+    return not table.startswith("procrastinate_")
+
+
 def _run(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
