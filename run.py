@@ -56,12 +56,14 @@ def run_app(extra: list[str]) -> int:
     command = [str(PYTHON), "-m", "streamlit", "run", "streamlit_app.py", "--server.port", port,
                "--server.address", host, *extra]  # fmt: skip
     api = subprocess.Popen([str(PYTHON), "-m", "services", "api", "--host", host, "--port", api_port], cwd=ROOT)
+    worker = subprocess.Popen([str(PYTHON), "-m", "services", "worker"], cwd=ROOT)  # jobs, schedules, notifications
     shown = "localhost" if host == "127.0.0.1" else host
     print(f"Loopdeck: http://{shown}:{port}  (API: http://{shown}:{api_port}/api/docs)", flush=True)
     try:
         return subprocess.call(command, cwd=ROOT)
     finally:
         stop_child(api)
+        stop_child(worker)
 
 
 def stop_child(process: subprocess.Popen) -> None:

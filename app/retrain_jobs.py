@@ -3,15 +3,14 @@ approved retrain request).
 
 A fit takes seconds to minutes, and a script run that waited for it (st.status with progress) would hold
 the session: every click during the fit would interrupt the run (and with it the fit) or queue behind it.
-So it runs in a background thread that calls only the service (never Streamlit); its progress goes to a
-job in the process-wide board of app/jobs.py (shared with the Data screen's imports); a fragment redraws
-the progress bar and, once the job is over, reruns the page so the new version shows everywhere. Jobs
-are per user: a second browser tab of the same user sees the same run.
+So it runs in the worker process (`python -m services worker`), which calls only the service; its progress
+is kept in the database (app/jobs.py reads it), so every replica and tab sees it and a web restart loses
+nothing; a fragment redraws the progress bar and, once the job is over, reruns the page so the new
+version shows everywhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -25,20 +24,21 @@ JOB = "mdl_job"  # the id of this session's latest retraining job on the board
 DISMISS = "mdl_job_dismiss_"  # + job id: the button that clears a finished job's outcome
 
 
-def start(me: Actor, label: str, call: Callable[[Callable], Any]) -> Job:
-    """Start a retraining call (it takes a progress callback) as this session's job."""
-    job = job_board().start(me.label, label, call)
+def start(me: Actor, label: str, kind: str, payload: dict[str, Any]) -> Job:
+    """Queue a retraining job for the worker (kinds models.retrain and models.retrain_request) as this
+    session's job; its progress is read back from the database."""
+    job = job_board().enqueue(me, kind, payload, label)
     st.session_state[JOB] = job.id
     return job
 
 
-def status() -> None:
+def status(me: Actor) -> None:
     """The latest retraining job of this session: polled while it runs, its outcome once it is over."""
     job = job_board().get(st.session_state.get(JOB))
     if job is None:
         return
     if not job.done:
-        progress_panel(JOB)
+        progress_panel(JOB, me)
         return
     if job.error is not None:
         st.error(f"{job.label} failed: {fmt.md_escape(str(job.error))}")

@@ -14,6 +14,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import services.core.schema  # noqa: F401
+import services.jobs.schema  # noqa: F401
+import services.notify.schema  # noqa: F401
 from services import kinds
 from services.core import audit_anchor, audit_guard  # noqa: F401 (audit_guard: create_all adds the audit triggers)
 from services.core.db import make_engine

@@ -84,11 +84,8 @@ def confirm_execute(me: Actor, engine: Engine, request_id: int, digest: str) -> 
     if yes.button("Execute now", type="primary", key=keys.CONFIRM_YES, disabled=not plan.executable):
         _close_confirm()
         if plan.kind == "retrain":  # a training job: it runs in the background, the request marked with it
-            retrain_jobs.start(
-                me,
-                f"Retraining for request #{request_id}",
-                lambda progress: executor.execute(engine, me, request_id, progress=progress),
-            )
+            retrain_jobs.start(me, f"Retraining for request #{request_id}", "models.retrain_request",
+                               {"request_id": request_id})  # fmt: skip
             st.rerun()
         widgets.attempt(lambda: executor.execute(engine, me, request_id, expected_digest=digest),
                         lambda x: x.summary())  # fmt: skip

@@ -30,7 +30,7 @@ def render(me: Actor, engine: Engine) -> None:
         "first; the change, the request's status and the audit events commit together."
     )
     versions = {v.id: v for v in registry.list_versions(engine)}
-    retrain_jobs.status()
+    retrain_jobs.status(me)
     view = st.segmented_control("View", VIEWS, default="Awaiting me", required=True, key=keys.VIEW,
                                 label_visibility="collapsed") or "Awaiting me"  # fmt: skip
     if view == "Awaiting me":

@@ -1,5 +1,5 @@
-"""The upload of the Data screen: the file, the import in a background thread (a click elsewhere on the page
-cannot interrupt it), its progress and its outcome."""
+"""The upload of the Data screen: the file, the import queued for the worker (a click elsewhere on the page
+cannot interrupt it, and it survives a web restart), its progress (with Cancel) and its outcome."""
 
 from __future__ import annotations
 
@@ -23,16 +23,13 @@ def render(me: Actor, engine: Engine, kind: str) -> None:
         data, name, chosen = upload.getvalue(), upload.name, kind
         if running is not None:
             board.forget(running.id)
-        job = board.start(
-            me.label,
-            f"Importing {chosen} from {name}",
-            lambda progress: ingest.import_file(engine, me, chosen, data, file_name=name, progress=progress),
-        )
+        job = board.enqueue(me, "ingest.import", {"kind": chosen, "file_name": name}, f"Importing {chosen} from {name}",
+                            blob=data)  # fmt: skip
         st.session_state[keys.JOB], st.session_state[keys.JOB_KIND] = job.id, chosen
         st.rerun()  # redraw with the button disabled and the progress shown
 
     if busy:
-        jobs.progress_panel(keys.JOB)
+        jobs.progress_panel(keys.JOB, me)
     elif running is not None:
         _outcome(running)
 

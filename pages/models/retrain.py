@@ -95,22 +95,8 @@ def _start_retrain(p: ModelsPage, base: int, start: date | None, end: date | Non
     if running:
         st.warning("Your previous retraining run is still going; wait for it to finish.")
         return
-    engine, me = p.engine, p.me
     label = f"Retraining {p.model_name} from v{p.by_id[base].version}"
-    retrain_jobs.start(
-        me,
-        label,
-        lambda progress: retraining.retrain(
-            engine,
-            me,
-            base,
-            _as_utc(start),
-            _as_utc(end),
-            dataset,
-            seed=seed,
-            trigger=trigger,
-            progress=progress,
-            comment=comment,
-        ),
-    )
+    payload = {"base_version_id": base, "train_from": _as_utc(start).isoformat(), "train_to": _as_utc(end).isoformat(),
+               "dataset_id": dataset, "seed": seed, "trigger": trigger, "comment": comment}  # fmt: skip
+    retrain_jobs.start(p.me, label, "models.retrain", payload)
     st.rerun()

@@ -36,7 +36,7 @@ def render(me: Actor, engine: Engine) -> None:
         label = f"Approvals awaiting you: {awaiting}"
         top[2].page_link("pages/approvals/page.py", label=label, icon=":material/approval:")
     page = ModelsPage(me, engine, model_name, registry.list_versions(engine, model_name), aliases)
-    retrain_jobs.status()
+    retrain_jobs.status(me)
     view = st.segmented_control("View", list(VIEWS), default="Registry", required=True, key=keys.VIEW,
                                 label_visibility="collapsed") or "Registry"  # fmt: skip
     VIEWS[view](page)

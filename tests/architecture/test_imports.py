@@ -25,6 +25,8 @@ LAYERS: list[set[str]] = [
     {"feedback"},
     {"governance"},
     {"backlog"},
+    {"jobs"},  # the queue and schedules: any service may enqueue; tasks live in worker/, above everything
+    {"notify"},  # events and channels: any service may publish inside its transaction
     {"stats"},
     {"core"},
 ]

@@ -38,3 +38,16 @@ def opener_by_role(engine: Engine, default_page: str, timeout: float = 60) -> Ca
         return at.switch_page(page).run()
 
     return open_as
+
+
+def run_worker_once(engine: Engine) -> None:
+    """What the worker process would do for the jobs a page queued: `python -m worker --once`."""
+    import os
+    import subprocess
+    import sys
+
+    root = APP.parent
+    env = {**os.environ, "LOOPDECK_DATABASE_URL": engine.url.render_as_string(hide_password=False),
+           "PYTHONPATH": str(root)}  # fmt: skip
+    subprocess.run([sys.executable, "-m", "worker", "--once"], env=env, cwd=root, check=True, timeout=600,
+                   capture_output=True)  # fmt: skip

@@ -17,7 +17,7 @@ from services.core import settings
 from services.core.roles import Actor, Role
 from services.governance import approvals
 from services.models import registry, retraining
-from tests.pages.helpers import button_keys, ok, opener_by_role
+from tests.pages.helpers import button_keys, ok, opener_by_role, run_worker_once
 from tests.pages.test_models_page import APP, demo_template  # noqa: F401  (demo_db builds on it)
 from tests.pages.test_models_page import demo_db as demo_db  # noqa: F401  (the fixture)
 
@@ -117,6 +117,7 @@ def test_an_approved_retrain_request_runs_in_the_background(open_as, demo_db):  
     assert any("starts in the background from v2" in t and "2026-08-01 to 2026-10-08" in t for t in steps)
     assert approvals.get_request(demo_db, request.id).request.status == "approved"
     at = ok(at.button(key="apr_confirm_yes").click().run())
+    run_worker_once(demo_db)
     job = job_board().wait(at.session_state[approval_keys.JOB], timeout=120)
     assert job.error is None and job.crash is None and "Registered churn v3" in job.value.summary()
     done = approvals.get_request(demo_db, request.id).request

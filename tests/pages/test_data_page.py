@@ -10,6 +10,7 @@ from services.core import audit
 from services.core.audit import AuditFilter
 from services.core.db import write_session
 from services.core.schema_models import ModelVersion
+from tests.pages.helpers import run_worker_once
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 pytest.importorskip("services.ingest")
@@ -32,15 +33,21 @@ def _open_data(signed_in, role="analyst"):
     return at.switch_page("pages/data/page.py").run()
 
 
-def _import(at):
-    """Click Import: the page starts the import in the background and shows its progress; once the job
-    is over the next run shows the outcome (AppTest does not poll fragments, so the test waits)."""
-    from app import jobs
+def _import(at, in_process: bool = False):
+    """Click Import: the page queues the import for the worker and shows its progress; the worker runs it
+    (here one `worker --once` pass); the next run shows the outcome (AppTest does not poll fragments)."""
+    from app import jobs, state
 
     at.button(key="data_import").click().run()
     assert not at.exception
     job_id = at.session_state["data_job"]
-    assert [p.value for p in at.get("progress")] or jobs.job_board().get(job_id).done  # progress while it runs
+    assert [p.value for p in at.get("progress")]  # queued: the progress panel shows
+    if in_process:
+        from worker.main import Worker
+
+        Worker(state.engine(), None, 30.0, 1.0).run_once()
+    else:
+        run_worker_once(state.engine())
     job = jobs.job_board().wait(job_id, timeout=120)
     assert job is not None and job.done
     return at.run()
@@ -113,31 +120,17 @@ def test_an_import_that_breaches_an_alert_rule_says_so(signed_in, demo_model, pa
         ("predictions.csv", (SAMPLES / "predictions.csv").read_bytes(), "text/csv")
     )
     at.run()
-    _import(at)
+    _import(at, in_process=True)  # the worker in this process, so it sees the patched evaluation
     assert not at.exception
     assert [s.value for s in at.success][0].endswith("; 1 new alert.") and len(seen) == 1
     assert "found 1 new breach: see Monitoring, Alerts" in at.warning[0].value
 
 
-def test_the_import_runs_in_the_background_and_a_click_meanwhile_does_not_stop_it(
-    signed_in, demo_model, page_db, monkeypatch
-):
-    """While the import runs the Import button is disabled and the page answers other clicks; the
-    import still commits (a script-run import would have been stopped with its transaction)."""
-    import threading
-
+def test_the_import_runs_in_the_worker_and_a_click_meanwhile_does_not_stop_it(signed_in, demo_model, page_db):
+    """While the import waits for the worker the Import button is disabled and the page answers other
+    clicks; the worker then commits it (a script-run import would have been stopped with its transaction)."""
     from app import jobs
-    from services import ingest
 
-    release = threading.Event()
-    real = ingest.import_file
-
-    def slow_import(*args, **kwargs):
-        kwargs["progress"](0.5, "halfway")
-        assert release.wait(30)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(ingest, "import_file", slow_import)
     at = _open_data(signed_in)
     at.file_uploader(key="data_upload_predictions").set_value(
         ("predictions.csv", (SAMPLES / "predictions.csv").read_bytes(), "text/csv")
@@ -145,9 +138,9 @@ def test_the_import_runs_in_the_background_and_a_click_meanwhile_does_not_stop_i
     at.run()
     at.button(key="data_import").click().run()
     assert at.button(key="data_import").disabled
-    at.segmented_control(key="data_kind").set_value("outcomes").run()  # another click while it runs
+    at.segmented_control(key="data_kind").set_value("outcomes").run()  # another click while it waits
     assert not at.exception
-    release.set()
+    run_worker_once(page_db)
     assert jobs.job_board().wait(at.session_state["data_job"], timeout=60).done
     at.run()
     assert [s.value for s in at.success][0].startswith("Imported predictions: 10 rows: 10 new")

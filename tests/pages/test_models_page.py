@@ -24,7 +24,7 @@ from services.core.db import make_engine, migrate
 from services.core.schema_models import ModelVersion
 from services.governance import approvals
 from services.models import registry, rollout
-from tests.pages.helpers import button_keys, ok, opener_by_role
+from tests.pages.helpers import button_keys, ok, opener_by_role, run_worker_once
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "streamlit_app.py"
@@ -121,6 +121,7 @@ def test_an_analyst_retrains_in_the_background_and_the_candidate_appears(open_as
     assert at.date_input(key="mdl_rt_to").value.isoformat() == "2026-10-08"  # leaves a labelled holdout
     at = ok(at.button(key="mdl_rt_submit").click().run())
     job_id = at.session_state[keys.JOB]
+    run_worker_once(demo_db)
     job = job_board().wait(job_id, timeout=120)
     assert job.done and job.error is None and job.crash is None and "Registered churn v3" in job.value.summary()
     at = ok(at.run())

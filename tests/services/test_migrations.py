@@ -29,12 +29,19 @@ def empty_engine(request, tmp_path, monkeypatch):
         SQLModel.metadata.create_all(eng)
 
 
+def include_name(name, type_, parent_names) -> bool:
+    """Autogenerate ignores the queue library's own tables (procrastinate, created by migration 0014)."""
+    table = name if type_ == "table" else (parent_names or {}).get("table_name") or ""
+    return not table.startswith("procrastinate_")
+
+
 def test_empty_to_head_matches_the_models(empty_engine):
     migrate(empty_engine)
     tables = set(sa.inspect(empty_engine).get_table_names())
     assert set(SQLModel.metadata.tables) <= tables
     with empty_engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), SQLModel.metadata)
+        opts = {"compare_type": False, "include_name": include_name}  # procrastinate's tables are not ours
+        diff = compare_metadata(MigrationContext.configure(conn, opts=opts), SQLModel.metadata)
     assert diff == [], f"the models differ from the migrated schema; write a migration: {diff}"
 
 

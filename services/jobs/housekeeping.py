@@ -1,0 +1,54 @@
+"""One tick of a worker's housekeeping: reap jobs of dead workers, send jobs the queue never got,
+fire due schedules, and queue a delivery run when notifications are due. Safe to run on every worker
+at once: each step is a conditional update or guarded by a unique key."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from services.core.db import write_session
+from services.core.roles import Actor
+from services.core.timeutil import utcnow
+from services.jobs import queue, runner, schedules
+from services.jobs.schema import Job
+from services.notify import delivery
+
+log = logging.getLogger(__name__)
+SYSTEM = Actor.system("system:worker")
+DELIVER = "notify.deliver"
+
+
+@dataclass(frozen=True)
+class TickResult:
+    reaped: int
+    sent: int
+    fired: int
+    delivery_job: int | None
+
+
+def ensure_job(engine: Engine, kind: str, singleton: str) -> int | None:
+    """Queue one job of this kind unless one is queued or running already; its id when queued now."""
+    with engine.connect() as conn:
+        if conn.execute(sa.select(Job.id).where(Job.singleton == singleton)).first():
+            return None
+    try:
+        with write_session(engine) as session:
+            return queue.add_job(session, SYSTEM, kind, {}, singleton=singleton).id
+    except sa.exc.IntegrityError:  # another worker's tick queued it first
+        return None
+
+
+def tick(engine: Engine, now: datetime | None = None, stale_after: timedelta = runner.STALE_AFTER) -> TickResult:
+    now = now or utcnow()
+    requeued = runner.reap(engine, stale_after, now)
+    fired = schedules.fire_due(engine, now)
+    delivery_job = ensure_job(engine, DELIVER, DELIVER) if delivery.due(engine, now, limit=1) else None
+    to_send = runner.unsent(engine, now)
+    if to_send:
+        queue.send(engine, to_send)
+    return TickResult(len(requeued), len(to_send), len(fired), delivery_job)

@@ -1,0 +1,33 @@
+"""The kinds of job the worker knows: who may ask for each, its label and retry budget.
+
+The worker (worker/tasks.py) maps every kind here to a thin task over a service; a test checks that
+the two lists agree. The service a task calls checks the requester's permission again when it runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.core.roles import Role
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    role: Role  # the least role that may enqueue it
+    label: str
+    max_attempts: int = 1  # > 1: a job whose worker died is queued again (only for idempotent work)
+
+
+KINDS: dict[str, KindSpec] = {
+    "ingest.import": KindSpec(Role.analyst, "Import a file"),
+    "monitoring.refresh": KindSpec(Role.analyst, "Refresh the monitoring data", max_attempts=3),
+    "alerts.evaluate": KindSpec(Role.analyst, "Evaluate alert rules", max_attempts=3),
+    "experiments.guard": KindSpec(Role.analyst, "Check experiment guard rails", max_attempts=3),
+    "report.weekly": KindSpec(Role.analyst, "Weekly report", max_attempts=3),
+    "notify.deliver": KindSpec(Role.admin, "Deliver notifications", max_attempts=3),
+    "models.retrain": KindSpec(Role.analyst, "Retrain a model"),
+    "models.retrain_request": KindSpec(Role.analyst, "Run an approved retrain request"),
+    "models.request_retrain": KindSpec(Role.analyst, "File a scheduled retrain request"),
+    "debug.sleep": KindSpec(Role.admin, "Sleep in steps (tests and benchmarks)", max_attempts=1),
+    "debug.noop": KindSpec(Role.admin, "Do nothing (tests and benchmarks)"),
+}

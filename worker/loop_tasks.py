@@ -1,0 +1,83 @@
+"""The tasks over the loop's services (imported by the worker when a job of one of these kinds first
+runs: a worker that only delivers notifications never loads scikit-learn)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.core.timeutil import utcnow
+from services.experiments import guard
+from services.ingest import service as ingest
+from services.jobs import queue
+from services.models import registry, retraining
+from services.monitoring import alerts, refresh
+from services.notify import delivery, events
+from services.overview import report
+from worker.tasks import TaskContext
+
+
+def import_file(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
+    data = queue.blob(ctx.engine, ctx.job_id)
+    result = ingest.import_file(ctx.engine, ctx.actor, p["kind"], data or b"", file_name=p.get("file_name"),
+                                progress=ctx.progress)  # fmt: skip
+    return {"summary": result.summary(), "import_result": dataclasses.asdict(result)}
+
+
+def refresh_monitoring(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
+    result = refresh.refresh_monitoring(ctx.engine, ctx.progress)
+    return {"summary": f"Monitoring refreshed ({'changed' if result.changed else 'nothing new'})."}
+
+
+def evaluate_alerts(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
+    opened = alerts.evaluate_rules(ctx.engine, ctx.actor, p.get("model_name") or None, ctx.progress,
+                                   trigger=str(p.get("trigger") or "job"))  # fmt: skip
+    return {"summary": f"{len(opened)} alert(s) opened.", "alerts_opened": [a.id for a in opened]}
+
+
+def check_guards(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
+    results = guard.evaluate_running(ctx.engine, ctx.actor, p.get("experiments"))
+    return {"summary": f"{len(results)} running experiment(s) checked."}
+
+
+def weekly_report(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
+    week = p.get("week") or report.week_of(utcnow() - timedelta(days=7))
+    built = report.weekly_report(ctx.engine, ctx.actor, week)
+    events.announce(ctx.engine, "report.weekly_ready", {"week": week, "champion": built.champion},
+                    f"/overview?week={week}")  # fmt: skip
+    return {"summary": f"Weekly report {week} ready.", "week": week}
+
+
+def deliver(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
+    counts = delivery.deliver_due(ctx.engine, progress=ctx.progress)
+    return {"summary": ", ".join(f"{v} {k}" for k, v in counts.items()), **counts}
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(str(text))
+
+
+def retrain(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
+    result = retraining.retrain(ctx.engine, ctx.actor, int(p["base_version_id"]), _at(p["train_from"]),
+                                _at(p["train_to"]), p.get("dataset_id"), seed=int(p.get("seed", 0)),
+                                trigger=str(p.get("trigger") or "manual"), progress=ctx.progress,
+                                comment=str(p.get("comment") or ""))  # fmt: skip
+    return {"summary": result.summary(), "version_id": result.version.id}
+
+
+def retrain_request(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
+    result = retraining.retrain_from_request(ctx.engine, ctx.actor, int(p["request_id"]), ctx.progress)
+    return {"summary": result.summary(), "version_id": result.version.id}
+
+
+def request_retrain(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
+    """A scheduled retrain request: the champion of the model, on the last `window_days` days."""
+    champion = registry.aliases(ctx.engine, p["model_name"]).champion
+    if champion is None:
+        return {"summary": f"{p['model_name']} has no champion: no retrain requested."}
+    end = utcnow()
+    start = end - timedelta(days=int(p.get("window_days", 28)))
+    req = retraining.request_retrain(ctx.engine, ctx.actor, champion.id, start, end, p.get("dataset_id"),
+                                     trigger="schedule", comment=f"Scheduled ({p.get('trigger', '')})")  # fmt: skip
+    return {"summary": f"Retrain request #{req.id} filed for {p['model_name']}.", "request_id": req.id}
