@@ -46,6 +46,15 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/backlog/page.py", "Backlog", ":material/checklist:", "Loop", "improvement-backlog"),
     PageSpec("pages/approvals/page.py", "Approvals", ":material/approval:", "Governance", "approval-requests"),
     PageSpec("pages/audit/page.py", "Audit log", ":material/receipt_long:", "Governance", "audit-log"),
+    PageSpec("pages/schedules/page.py", "Schedules", ":material/schedule:", "Governance", "schedules"),
+    PageSpec(
+        "pages/notifications/page.py",
+        "Notifications",
+        ":material/notifications:",
+        "Governance",
+        "notifications",
+        Role.admin,
+    ),  # fmt: skip
     PageSpec("pages/admin/page.py", "Admin", ":material/admin_panel_settings:", "Governance", "user-admin", Role.admin),
     PageSpec("pages/account/page.py", "My account", ":material/account_circle:", "Account", "my-account"),
 )

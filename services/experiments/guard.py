@@ -45,6 +45,7 @@ from services.experiments import lifecycle as experiments
 from services.experiments import readout as er
 from services.experiments import readout_service
 from services.governance import approvals
+from services.notify import events
 
 ALERT_ACTION = "experiment.alert"
 RULE_NAME = "Experiment guard-rails"
@@ -155,6 +156,9 @@ def raise_alerts(engine: Engine, actor: Actor, readout: er.Readout, reading: str
                 session.add(alert)
                 session.flush()
                 audit.record(session, actor, "alert.open", "alert", alert.id, evidence)
+                kind = "experiment.srm" if a.kind == "srm" else "experiment.guardrail"
+                events.publish(session, kind, {"alert_id": alert.id, "experiment": row.key, "message": a.message},
+                               f"/ab-tests?experiment={row.key}")  # fmt: skip
                 opened.append(int(alert.id))
             audit.record(
                 session, actor, ALERT_ACTION, "experiment", row.id,

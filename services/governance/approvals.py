@@ -24,6 +24,7 @@ from services.core.errors import Conflict, InvalidInput, NotFound, SelfApprovalE
 from services.core.roles import Actor, Role, require
 from services.core.schema_governance import ApprovalDecision, ApprovalRequest
 from services.governance import kinds
+from services.notify import events
 
 # the registered kinds (name -> RequestKind), live: features register theirs (services/governance/kinds.py)
 KINDS = kinds.REGISTRY
@@ -89,6 +90,10 @@ def request_change(
             {"kind": kind, "subject": f"{subject_type}:{subject_id}", "comment": row.comment,
              "required_approvals": required, "payload": row.payload},
         )  # fmt: skip
+        events.publish(session, "approval.requested",
+                       {"request_id": row.id, "kind": kind, "subject": f"{subject_type}:{subject_id}",
+                        "requested_by": actor.label, "approvals_needed": required},
+                       f"/approval-requests?request={row.id}")  # fmt: skip
         return row
 
 
@@ -173,6 +178,9 @@ def decide(engine: Engine, actor: Actor, request_id: int, verdict: str, comment:
             {"comment": decision.comment, "approvals": approvals, "required": row.required_approvals,
              "status": row.status},
         )  # fmt: skip
+        events.publish(session, "approval.decided",
+                       {"request_id": row.id, "kind": row.kind, "verdict": verdict, "by": actor.label,
+                        "status": row.status}, f"/approval-requests?request={row.id}")  # fmt: skip
         session.flush()
         return RequestView(row, decisions, approvals, row.required_approvals)
 

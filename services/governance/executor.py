@@ -30,6 +30,7 @@ from services.core.schema_governance import ApprovalRequest
 from services.core.timeutil import utcnow
 from services.governance import approvals, kinds
 from services.governance.kinds import Preview, Progress, RequestKind
+from services.notify import events
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,11 @@ def _mark_executed(session: Session, actor: Actor, row: ApprovalRequest, result:
         session, actor, "approval.execute", "approval_request", row.id,
         {"kind": row.kind, "subject": f"{row.subject_type}:{row.subject_id}", "result": row.result},
     )  # fmt: skip
+    payload = {"request_id": row.id, "kind": row.kind, "subject": f"{row.subject_type}:{row.subject_id}",
+               "executed_by": actor.label, "result": row.result}  # fmt: skip
+    events.publish(session, "request.executed", payload, f"/approval-requests?request={row.id}")
+    if row.kind == "rollback":
+        events.publish(session, "deployment.rollback", payload, f"/approval-requests?request={row.id}")
 
 
 def execute(

@@ -32,6 +32,7 @@ from services.core.schema_models import Deployment, ModelVersion
 from services.core.timeutil import to_utc, utcnow
 from services.models import routing
 from services.models.serving import lock_model, open_deployments_in
+from services.notify import events
 
 STAGES = ("shadow", "canary", "full")
 
@@ -184,6 +185,9 @@ def deploy_in_session(
             "approval_request_id": approval_request_id,
         },
     )
+    changed = {"model": row.model_name, "version": row.version, "stage": stage, "traffic_share": share,
+               "deployment_id": deployment.id, "by": actor.label}  # fmt: skip
+    events.publish(session, "deployment.changed", changed, "/model-registry")
     return deployment
 
 
@@ -270,6 +274,9 @@ def end_in_session(
             "approval_request_id": approval_request_id,
         },
     )
+    ended = {"model": version.model_name, "version": version.version, "stage": deployment.stage, "ended": True,
+             "deployment_id": deployment.id, "by": actor.label}  # fmt: skip
+    events.publish(session, "deployment.changed", ended, "/model-registry")
     return deployment
 
 

@@ -51,6 +51,7 @@ from services.core.timeutil import utcnow
 from services.monitoring import metrics
 from services.monitoring import views as mon
 from services.monitoring.refresh import refresh_monitoring  # also saves the Overview's summary of new blocks
+from services.notify import events
 
 Progress = Callable[[float, str], None]
 
@@ -338,6 +339,7 @@ def _evaluate(
             session.add(alert)
             session.flush()
             audit.record(session, actor, "alert.open", "alert", alert.id, evidence)
+            events.publish(session, "alert.opened", {"alert_id": alert.id, **evidence}, f"/monitor?alert={alert.id}")
             opened.append(alert)
         if rules:  # nothing to evaluate changes nothing: no event
             audit.record(
@@ -391,6 +393,9 @@ def resolve(engine: Engine, actor: Actor, alert_id: int, comment: str = "") -> A
         session.add(alert)
         audit.record(session, actor, "alert.resolve", "alert", alert.id,
                      {"comment": alert.resolve_comment, "from": previous})  # fmt: skip
+        events.publish(
+            session, "alert.resolved", {"alert_id": alert.id, "by": actor.label}, f"/monitor?alert={alert.id}"
+        )
         return alert
 
 

@@ -70,11 +70,12 @@ def test_nav_lists_pages_by_role(tmp_path):
         "Backlog",
         "Approvals",
         "Audit log",
+        "Schedules",
         "My account",
     ]
     assert titles[Role.viewer] == everyone
     assert titles[Role.analyst] == titles[Role.approver] == everyone[:1] + ["Data"] + everyone[1:]
-    assert titles[Role.admin] == everyone[:1] + ["Data"] + everyone[1:8] + ["Admin", "My account"]
+    assert titles[Role.admin] == everyone[:1] + ["Data"] + everyone[1:9] + ["Notifications", "Admin", "My account"]
     assert list(nav.sections(Role.admin, root=tmp_path)) == ["Loop", "Governance", "Account"]
 
 
