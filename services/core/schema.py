@@ -16,7 +16,7 @@ Why this module exists: a table is on SQLModel.metadata only once its module has
 foreign keys name tables of other modules (an alert points at a rule, an experiment, a model version
 and a backlog item). Everything that needs the whole model imports this one module: Alembic's
 migrations/env.py (autogenerate), metadata.create_all (tests, the demo), the migration check of
-tests/services/test_migrations.py, and services/core/db.py, so any process that opens a session has
+tests/services/core/test_migrations.py, and services/core/db.py, so any process that opens a session has
 every table registered, whichever feature it loaded first. It holds no table and no name of its own.
 
 Conventions: timestamps are aware UTC; JSON columns hold plain dicts/lists (JSONB on Postgres);

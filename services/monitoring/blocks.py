@@ -50,7 +50,7 @@ The normed Wasserstein distance between two n-value samples of one distribution 
 gamma and Poisson data together measured at 3.6-3.8 / sqrt(n), with 1,000 draws of each at n = 2,000,
 2,000 at 5,000, 600 at 20,000 and 250 at 50,000): about 0.008, and under 0.018 in 99% of draws, at
 n = 50,000. So a sampled verdict at the 0.1 threshold can differ from the full-data verdict only when
-the full-data distance lies within about 0.018 of 0.1 (tests/services/test_monitoring.py checks both).
+the full-data distance lies within about 0.018 of 0.1 (tests/services/monitoring/test_monitoring.py checks both).
 Jensen-Shannon on categorical columns reads exact counts, no sample. p-value tests chosen by override
 (KS, Anderson-Darling) lose power on a sample: their p-values are those of the sample, which the page
 says.

@@ -24,7 +24,7 @@ expect = sync_api.expect
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
-    from tests.services.test_monitoring import demo_database
+    from tests.services.monitoring.test_monitoring import demo_database
 
     folder = tmp_path_factory.mktemp("e2e-backlog")
     path = folder / "loopdeck.db"

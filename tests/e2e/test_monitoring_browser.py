@@ -37,7 +37,7 @@ def _demo_without_blocks(folder: Path) -> str:
     from services.core.db import make_engine
     from services.core.roles import Actor, Role
     from services.monitoring import alerts
-    from tests.services.test_monitoring import demo_database
+    from tests.services.monitoring.test_monitoring import demo_database
 
     path = folder / "loopdeck.db"
     shutil.copyfile(demo_database(folder.parent / "monitoring-demo"), path)

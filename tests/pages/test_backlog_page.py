@@ -19,7 +19,7 @@ from services.core.db import make_engine
 from services.core.roles import Actor, Role
 from services.monitoring import frames
 from tests.pages.helpers import button_keys, ok, opener_by_role
-from tests.services.test_monitoring import demo_database
+from tests.services.monitoring.test_monitoring import demo_database
 
 ANALYST = Actor("analyst@loopdeck.demo", Role.analyst)
 

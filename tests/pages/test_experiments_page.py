@@ -16,7 +16,7 @@ from services.core.roles import Actor, Role
 from services.experiments import lifecycle as experiments
 from services.governance import approvals
 from services.monitoring import alerts as monitoring_alerts
-from tests.services.test_experiment_readout import insert, make_experiment, simulate
+from tests.services.experiments.test_experiment_readout import insert, make_experiment, simulate
 
 PAGE = "pages/experiments/page.py"
 APPROVER = Actor("approver@loopdeck.test", Role.approver)

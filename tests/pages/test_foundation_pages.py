@@ -11,7 +11,7 @@ from services.core import audit, users
 from services.core.audit import AuditFilter
 from services.core.roles import Role
 from tests.pages.conftest import PASSWORD, ROLES, app_test
-from tests.services.audit_attack import as_attacker
+from tests.services.core.audit_attack import as_attacker
 
 
 def texts(elements) -> list[str]:

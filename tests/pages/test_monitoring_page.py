@@ -12,7 +12,7 @@ from services.core.db import make_engine
 from services.core.roles import Actor, Role
 from services.monitoring import alerts, frames, overrides
 from tests.pages.conftest import app_test
-from tests.services.test_monitoring import demo_copy
+from tests.services.monitoring.test_monitoring import demo_copy
 
 PAGE = "pages/monitoring/page.py"
 

@@ -11,7 +11,7 @@ from services.core.errors import InvalidInput, PermissionDenied
 from services.jobs import housekeeping, queue, schedules, transport
 from services.notify import channels
 from tests.conftest import actor_of
-from tests.services.test_notify_webhooks import SECRET, Receiver
+from tests.services.notify.test_notify_webhooks import SECRET, Receiver
 from worker.main import Worker
 
 T0 = datetime(2026, 12, 7, 10, 7, tzinfo=UTC)

@@ -165,7 +165,7 @@ def test_monitoring_status_is_saved_for_other_processes_and_recomputed_when_a_bl
     import sqlalchemy as sa
 
     from services.monitoring import blocks as md
-    from tests.services.test_monitoring import synthetic
+    from tests.services.monitoring.test_monitoring import synthetic
 
     synthetic(engine, days=21, labelled_days=14)
     frames.clear_caches()

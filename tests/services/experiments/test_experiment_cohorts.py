@@ -17,7 +17,7 @@ from services.experiments import readout as er
 from services.experiments import readout_service
 from services.ingest import ImportRejected
 from services.stats import abtest
-from tests.services.test_experiment_readout import ANA, make_experiment
+from tests.services.experiments.test_experiment_readout import ANA, make_experiment
 
 
 def _csv(frame: pd.DataFrame) -> bytes:

@@ -21,7 +21,7 @@ from services.monitoring import alerts, block_build, frames, overrides
 from services.monitoring import views as mon
 from services.stats import drift as d
 from tests.services import factories
-from tests.services.test_monitoring import START, synthetic
+from tests.services.monitoring.test_monitoring import START, synthetic
 
 ANALYST = Actor("analyst@test.io", Role.analyst)
 

@@ -26,7 +26,7 @@ from services.core.schema_ingest import Outcome, Prediction
 from services.core.schema_models import ModelVersion
 from services.ingest import ImportRejected, Problem
 
-SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
+SAMPLES = Path(__file__).resolve().parents[3] / "data" / "samples"
 ANALYST = Actor("ana@test.io", Role.analyst)
 MODEL = ("demo-churn", 1)
 EXPERIMENT = "exp-demo-offer"

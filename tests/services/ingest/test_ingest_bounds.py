@@ -7,7 +7,7 @@ import time
 import pandas as pd
 
 from services.ingest.kinds import MAX_COHORT_FIELDS, MAX_COHORT_VALUES, MAX_COLUMNS, MAX_FEATURES
-from tests.services.test_ingest import EXPERIMENT, csv_bytes, only_problem, prediction_rows, rejected, seed
+from tests.services.ingest.test_ingest import EXPERIMENT, csv_bytes, only_problem, prediction_rows, rejected, seed
 
 
 def _exposures(n: int, **extra_columns) -> pd.DataFrame:

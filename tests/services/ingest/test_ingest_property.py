@@ -16,7 +16,7 @@ from services.core import audit
 from services.core.db import read_session
 from services.core.schema_feedback import Feedback
 from services.ingest import ImportRejected
-from tests.services.test_ingest import ANALYST, counts, csv_bytes, prediction_rows, seed
+from tests.services.ingest.test_ingest import ANALYST, counts, csv_bytes, prediction_rows, seed
 
 _batch = itertools.count()
 

@@ -13,10 +13,10 @@ from services.monitoring import alerts
 from services.notify import channels, delivery
 from services.notify.schema import NotifyEvent
 from tests.services import factories
-from tests.services.test_notify_webhooks import SECRET, Receiver
-from tests.services.test_rollout import APP1, APP2
-from tests.services.test_rollout import churn as churn  # noqa: F401  (the fixture)
-from tests.services.test_rollout import folders as folders  # noqa: F401  (the autouse fixture)
+from tests.services.models.test_rollout import APP1, APP2
+from tests.services.models.test_rollout import churn as churn  # noqa: F401  (the fixture)
+from tests.services.models.test_rollout import folders as folders  # noqa: F401  (the autouse fixture)
+from tests.services.notify.test_notify_webhooks import SECRET, Receiver
 
 ANA = Actor("ana@example.com", Role.analyst)
 

@@ -25,7 +25,7 @@ from services.experiments import readout as er
 from services.governance import approvals, executor
 from services.monitoring import alerts
 from services.overview import summary as overview
-from tests.services.test_experiment_readout import ANA, insert, make_experiment
+from tests.services.experiments.test_experiment_readout import ANA, insert, make_experiment
 
 BEN = Actor("ben@example.com", Role.analyst)
 APPROVER = Actor("appr@example.com", Role.approver)

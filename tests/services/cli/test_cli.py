@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from services.cli.main import main
 from services.core import users
 from services.core.db import make_engine, migrate
-from tests.services.audit_attack import as_attacker
+from tests.services.core.audit_attack import as_attacker
 
 
 @pytest.fixture

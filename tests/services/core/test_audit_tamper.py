@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from services.core import audit
 from services.core.db import write_session
 from services.core.roles import Actor, Role
-from tests.services.audit_attack import as_attacker
+from tests.services.core.audit_attack import as_attacker
 
 ACTOR = Actor(label="ana@test.io", role=Role.analyst)
 COLUMNS = "id, ts, actor, action, subject_type, subject_id, payload, prev_hash, hash"

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from services.core import audit
 from services.core.db import write_session
 from services.core.roles import Actor, Role
-from tests.services.audit_attack import as_attacker
+from tests.services.core.audit_attack import as_attacker
 
 ACTOR = Actor(label="ana@test.io", role=Role.analyst)
 

@@ -8,7 +8,7 @@ from sqlmodel import SQLModel
 from services.cli.main import main
 from services.core import audit
 from services.core.db import make_engine
-from tests.services.test_ingest import SAMPLES, counts, csv_bytes, prediction_rows, seed
+from tests.services.ingest.test_ingest import SAMPLES, counts, csv_bytes, prediction_rows, seed
 
 
 @pytest.fixture

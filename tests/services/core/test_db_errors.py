@@ -16,7 +16,7 @@ from services.core import db_errors
 from services.core.db import make_engine
 from services.core.errors import DatabaseUnavailable
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 POSTGRES_URL = os.environ.get("LOOPDECK_TEST_POSTGRES_URL")
 REFUSED = "postgresql+psycopg://loopdeck:s3cret@127.0.0.1:9/loopdeck"  # port 9 (discard): nothing listens
 

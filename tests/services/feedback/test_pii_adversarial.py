@@ -36,17 +36,22 @@ UNITS = {
 }
 
 
-def _seconds(text: str) -> float:
-    start = time.perf_counter()
-    redact(text)
-    return time.perf_counter() - start
+def _seconds(text: str, runs: int = 1) -> float:
+    """CPU seconds of this process (best of `runs`): other processes on a busy CI box do not count, and
+    the best run drops this process's own pauses (garbage collection, page faults)."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.process_time()
+        redact(text)
+        best = min(best, time.process_time() - start)
+    return best
 
 
 @pytest.mark.parametrize("unit", UNITS.values(), ids=UNITS.keys())
 def test_one_megabyte_is_bounded_and_linear(unit):
     big = unit * (MB // len(unit))
     small = big[: MB // 10]
-    t_small = max(_seconds(small), 0.005)
-    t_big = _seconds(big)
+    t_small = max(_seconds(small, runs=3), 0.005)
+    t_big = _seconds(big, runs=2)
     assert t_big < 6.0, f"{t_big:.2f} s for 1 MB"
     assert t_big / t_small < 30, f"{t_small:.3f} s for 100 kB, {t_big:.2f} s for 1 MB: not linear"

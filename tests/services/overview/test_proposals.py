@@ -22,7 +22,7 @@ from services.models import registry
 from services.monitoring import block_build, frames
 from services.overview import proposals
 from tests.conftest import drop_database, fresh_postgres_url
-from tests.services.test_monitoring import demo_database
+from tests.services.monitoring.test_monitoring import demo_database
 
 ANALYST = Actor("analyst@loopdeck.demo", Role.analyst)
 VIEWER = Actor("viewer@loopdeck.demo", Role.viewer)
