@@ -22,7 +22,8 @@ if actor is None:
     # Always call st.navigation, so the pages/ folder is never served without the gate.
     page = st.navigation([st.Page(auth.sign_in_page, title="Sign in", url_path="signin")], position="hidden")
 else:
-    page = st.navigation(nav.navigation_pages(actor.role, nav.badges(actor, state.engine())))
+    # expanded: every screen stays listed (by default Streamlit folds a long sidebar behind "View more").
+    page = st.navigation(nav.navigation_pages(actor.role, nav.badges(actor, state.engine())), expanded=True)
     auth.sidebar(actor)
     widgets.show_flash()
 page.run()

@@ -67,8 +67,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float) -
 def running_app(
     db_url: str, folder: Path, env: dict[str, str] | None = None, startup_seconds: float = 60
 ) -> Iterator[Server]:
-    """`streamlit run streamlit_app.py` on a free port against db_url; stopped (process group) on exit.
-    Its output goes to folder/streamlit.log, quoted when it fails to start."""
+    """What `python3 run.py app` starts, against db_url: `streamlit run streamlit_app.py` on a free port and
+    the job worker (imports and retraining run there); both stopped (process groups) on exit. Their output
+    goes to folder/streamlit.log and folder/worker.log, quoted when the UI fails to start."""
     port, log = free_port(), folder / "streamlit.log"
     environment = {**os.environ, "LOOPDECK_DATABASE_URL": db_url, **(env or {})}
     command = [
@@ -76,22 +77,31 @@ def running_app(
         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
     ]  # fmt: skip
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            command, cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    worker = _start(["-m", "services", "worker", "--tick", "0.5"], environment, folder / "worker.log")
+    proc = _start(command[1:], environment, log)
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(base, proc, log, startup_seconds)
         yield Server(base, db_url)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        _stop(proc)
+        _stop(worker)
+
+
+def _start(arguments: list[str], environment: dict[str, str], log: Path) -> subprocess.Popen:
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, *arguments], cwd=ROOT, env=environment, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
 
 @contextmanager

@@ -24,7 +24,7 @@ expect = sync_api.expect
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
 SAMPLES = ROOT / "data" / "samples"
 ADMIN, PASSWORD = "admin@loopdeck.test", "correct horse battery"
-TIMEOUT_MS = 15_000
+TIMEOUT_MS = 30_000  # a page run waits for the worker process; on a loaded CI box that takes seconds
 
 
 @pytest.fixture(scope="module")
