@@ -9,12 +9,17 @@ from sqlalchemy.engine import Engine
 from app import format as fmt
 from pages.audit import keys
 from services.core import audit
+from services.core.errors import InvalidInput
 
 PAGE_SIZE = 50
 
 
 def render(engine: Engine, selected: audit.AuditFilter) -> None:
-    total = audit.count_events(engine, selected)
+    try:
+        total = audit.count_events(engine, selected)
+    except InvalidInput as exc:  # e.g. a control character in the object id
+        st.warning(str(exc), icon=":material/warning:")
+        return
     pages = fmt.page_count(total, PAGE_SIZE)
     tools = st.columns([3, 1, 1], vertical_alignment="center")
     tools[0].write(f"{fmt.count(total)} matching event(s), newest first.")

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pages.feedback import keys
+from services.core import text_filter
 from services.feedback import triage as feedback
 from services.feedback.triage import QueueFilter
 
@@ -144,6 +145,16 @@ def state_from_params(params: Mapping[str, str | list[str]]) -> FilterState:
         text=state.text[:200],
         cohort_value=state.cohort_value if state.cohort_field else "",
     )
+
+
+def without_control_characters(state: FilterState) -> tuple[FilterState, str | None]:
+    """The search without control characters (a hand-edited link such as `?q=%00`), and a message
+    saying what was removed; (state, None) when there was nothing to remove."""
+    found = text_filter.bad_characters(state.text)
+    if not found:
+        return state, None
+    message = f"Removed control characters ({', '.join(found[:5])}) from the search: they cannot be searched for."
+    return replace(state, text=text_filter.clean(state.text)), message
 
 
 def params_from_state(state: FilterState) -> dict[str, str | list[str]]:

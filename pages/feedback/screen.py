@@ -23,6 +23,7 @@ from pages.feedback.filter_state import (
     state_from_params,
     state_from_widgets,
     widget_key,
+    without_control_characters,
 )
 from services.core.db import database_url
 from services.core.roles import Actor, Role
@@ -53,7 +54,9 @@ def render(me: Actor, engine: Engine) -> None:
         current = state_from_params(url)
     else:
         current = state_from_widgets(st.session_state)
-    current = sanitize(current, facets)
+    current, problem = without_control_characters(sanitize(current, facets))
+    if problem:
+        st.warning(problem, icon=":material/warning:")
     if view in ("Queue", "Review"):
         set_filter(current)
         current = filters.draw(me, facets, current)

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, func, select
 
-from services.core import audit_anchor, audit_guard  # noqa: F401 (audit_guard: create_all adds the triggers)
+from services.core import audit_anchor, audit_guard, text_filter  # noqa: F401 (audit_guard: create_all adds the triggers)
 from services.core.audit_hash import GENESIS_HASH, canonical_json, event_hash, ts_text  # noqa: F401 (re-exported)
 from services.core.audit_verify import ChainReport, verify  # noqa: F401 (re-exported)
 from services.core.db import read_session
@@ -163,14 +163,15 @@ class AuditFilter:
 
 
 def _filtered(query, f: AuditFilter):
+    # Exact matches; control characters are refused (InvalidInput), never sent to the database.
     if f.actor:
-        query = query.where(AuditEvent.actor == f.actor)
+        query = query.where(text_filter.equals(AuditEvent.actor, f.actor, "The actor"))
     if f.action:
-        query = query.where(AuditEvent.action == f.action)
+        query = query.where(text_filter.equals(AuditEvent.action, f.action, "The action"))
     if f.subject_type:
-        query = query.where(AuditEvent.subject_type == f.subject_type)
+        query = query.where(text_filter.equals(AuditEvent.subject_type, f.subject_type, "The object type"))
     if f.subject_id:
-        query = query.where(AuditEvent.subject_id == f.subject_id)
+        query = query.where(text_filter.equals(AuditEvent.subject_id, f.subject_id, "The object id"))
     if f.since:
         query = query.where(AuditEvent.ts >= to_utc(f.since))
     if f.until:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import func, or_, select
 
-from services.core import settings
+from services.core import settings, text_filter
 from services.core.db import read_session
 from services.core.errors import InvalidInput, NotFound
 from services.core.roles import Role
@@ -66,7 +66,7 @@ class QueueFilter:
     cohort: tuple[tuple[str, str], ...] = ()  # ((field, value), ...)
     has_outcome: bool | None = None
     overdue_only: bool = False
-    text: str = ""  # in the text or the feedback id, case-insensitive; % and _ match themselves
+    text: str = ""  # in the text or the feedback id, ASCII case-insensitive; % and _ match themselves
     since: datetime | None = None  # feedback received at or after
     until: datetime | None = None  # ... and before
     score_min: float | None = None  # the linked prediction's score, inclusive
@@ -88,7 +88,19 @@ def _sla_cutoff(engine: Engine, now: datetime | None) -> tuple[int, datetime]:
     return sla_days, (to_utc(now) if now else utcnow()) - timedelta(days=sla_days)
 
 
+def _check_strings(f: QueueFilter) -> None:
+    """Every piece of user text in the filter, checked before it reaches SQL (InvalidInput, never a
+    database error: Postgres refuses NUL in text)."""
+    named = [("A status", f.statuses), ("A source", f.sources), ("A category", f.categories)]
+    named += [("A priority", f.priorities), ("The assignee", (f.assignee or "",))]
+    named += [("A cohort field or value", tuple(part for pair in f.cohort for part in pair))]
+    for what, values in named:
+        for value in values:
+            text_filter.check(value, what)
+
+
 def _apply_filter(query, f: QueueFilter, cutoff: datetime):
+    _check_strings(f)
     conditions = []
     if f.statuses:
         conditions.append(Feedback.status.in_(f.statuses))
@@ -123,10 +135,10 @@ def _apply_filter(query, f: QueueFilter, cutoff: datetime):
     if f.overdue_only:
         conditions.append(sa.and_(Feedback.status == "new", Feedback.ts < cutoff))
     if f.text.strip():
-        # autoescape: the search's own % and _ are literal characters, not LIKE wildcards.
-        words = f.text.strip()
+        # The same rule on every database: control characters refused, ASCII-only case folding,
+        # % and _ literal (services/core/text_filter.py).
         conditions.append(
-            or_(Feedback.text.icontains(words, autoescape=True), Feedback.feedback_id.icontains(words, autoescape=True))
+            or_(text_filter.contains_ci(Feedback.text, f.text), text_filter.contains_ci(Feedback.feedback_id, f.text))
         )
     if f.since:
         conditions.append(Feedback.ts >= to_utc(f.since))
