@@ -62,7 +62,7 @@ def draw(engine: Engine, actor: Actor, sel: Selection) -> None:
         cols = st.columns(3)
         for col, r in zip(cols, ordered[start : start + 3], strict=False):
             with col:
-                verdict = ":red[drifted]" if r.drifted else "no drift"
+                verdict = ":red[drifted]" if r.drifted else ("no drift" if r.tested else f":orange[{r.problem}]")
                 st.markdown(f"**{escape_md(r.column)}** · {r.method_label} {num(r.score, 4)} · {verdict}", help=r.note)
                 st.plotly_chart(_distribution_figure(r.distribution, r.column, r.drifted),
                                 key=f"{keys.DIST_PREFIX}{r.column}", config={"displayModeBar": False})  # fmt: skip

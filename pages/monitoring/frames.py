@@ -42,7 +42,9 @@ def drift_frame(report: drift_window.DriftReport) -> pd.DataFrame:
     """One row per column: the test, its score against the threshold, the verdict, and what it read."""
     rows = []
     for r in report.rows:
-        if r.n_reference == 0 or r.n_current == 0:
+        if not r.tested:
+            verdict = "not testable (id-like)" if r.status == "not_testable" else "data-quality problem"
+        elif r.n_reference == 0 or r.n_current == 0:
             verdict = "no data"
         else:
             verdict = "drifted" if r.drifted else "no drift"
@@ -61,7 +63,7 @@ def drift_frame(report: drift_window.DriftReport) -> pd.DataFrame:
                 "current n": r.n_current,
                 "tested": f"{r.tested_reference:,} / {r.tested_current:,}" + (" (sample)" if sampled else ""),
                 "test chosen": "set by a user" if r.overridden else "default rule",
-                "why": r.reason,
+                "why": r.problem or r.reason,
             }
         )
     return pd.DataFrame(rows)
@@ -69,10 +71,16 @@ def drift_frame(report: drift_window.DriftReport) -> pd.DataFrame:
 
 def drift_headline(report: drift_window.DriftReport) -> str:
     verdict = "dataset drift" if report.drifted else "no dataset drift"
-    return (
-        f"{report.n_drifted} of {report.n_features} features drifted ({report.share_drifted:.0%}): {verdict} "
-        f"(dataset drift when at least {report.drift_share:.0%} of the features drift)."
+    problems = [r for r in report.features if not r.tested]
+    tested = " tested" if problems else ""
+    text = (
+        f"{report.n_drifted} of {report.n_tested if problems else report.n_features}{tested} features drifted "
+        f"({report.share_drifted:.0%}): {verdict} (dataset drift when at least {report.drift_share:.0%} of the "
+        "features drift)."
     )
+    if problems:
+        text += " Not counted: " + "; ".join(f"{r.column} ({r.problem})" for r in problems) + "."
+    return text
 
 
 def shifts(over: drift_time.DriftOverTime, columns: Sequence[str]) -> list[drift_time.Shift]:

@@ -28,7 +28,7 @@ from services.experiments.readout import (
     Readout,
     ReadoutOptions,
 )
-from services.stats import abtest, abtest_results, bayesian, cuped, multiple, sequential
+from services.stats import abtest, abtest_results, bayesian, cuped, multiple, sequential, small_counts
 
 # --- the statistics ----------------------------------------------------------------------------------
 
@@ -207,14 +207,24 @@ def _frequentist(cmp: _Comparisons, kw: dict[str, Any], mask: np.ndarray, key: s
     kind, good = key.split("|")
     n_c, n_t = cmp.ctrl["n"][mask], cmp.trt["n"][mask]
     if kind == "conversion":
-        r = abtest.two_proportion_ztest_arrays(
+        # gbstats' convention: Welch t on proportions; Fisher's exact test where the counts are small.
+        r = abtest.conversion_ttest_arrays(
             n_c, cmp.ctrl["sum_y"][mask], n_t, cmp.trt["sum_y"][mask], direction=good, **kw
         )
     else:
         r = abtest.welch_ttest_arrays(
             n_c, cmp.mean_c[mask], cmp.var_c[mask], n_t, cmp.mean_t[mask], cmp.var_t[mask], direction=good, **kw
         )
+    exact = r.exact if r.exact is not None else np.zeros(len(r), dtype=bool)
+    approx = (
+        small_counts.delta_method_unreliable(
+            n_c, cmp.mean_c[mask], cmp.var_c[mask], n_t, cmp.mean_t[mask], cmp.var_t[mask]
+        )
+        & (n_c > 0)
+        & (n_t > 0)
+    )
     return {
+        "exact_test": exact.astype(bool), "rel_small_counts": approx.astype(bool),
         "abs_lift": r.abs_lift, "abs_ci_low": r.abs_ci_low, "abs_ci_high": r.abs_ci_high,
         "rel_lift": r.rel_lift, "rel_ci_low": r.rel_ci_low, "rel_ci_high": r.rel_ci_high,
         "p_value": r.p_value, "ci_low": r.ci_low, "ci_high": r.ci_high, "estimate": r.estimate,
@@ -268,6 +278,8 @@ def _readings(
     size, keys, has_pre = cmp.size, cmp.keys, cmp.has_pre
     t = time.perf_counter()
     out = _grouped(keys, lambda mask, key: _frequentist(cmp, kw, mask, key), size)
+    for flag in ("exact_test", "rel_small_counts"):
+        out[flag] = out[flag] == 1
     timings["frequentist"] = time.perf_counter() - t
     t = time.perf_counter()
     out.update(_grouped(keys, lambda mask, key: _sequential(cmp, options, kw, mask, key), size))

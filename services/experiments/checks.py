@@ -8,7 +8,7 @@ import pandas as pd
 
 from services.core.schema_experiments import Experiment
 from services.experiments.readout import ALL, OTHER, Aggregates, Alert, HealthItem, StopAdvice
-from services.stats import abtest, bandit, srm
+from services.stats import abtest, bandit, small_counts, srm
 
 
 def srm_by_segment(
@@ -47,10 +47,40 @@ def health_items(
         big = overall.iloc[list(lift.flagged)]
         message += " Flagged: " + ", ".join(f"{r.metric} ({r.variant}: {r.rel_lift:+.0%})" for r in big.itertuples())
     items.append(HealthItem("large_lift", "Plausible lifts", lift.passed, message, lift.value))
+    items.extend(small_count_items(overall))
     x = srm.multiple_exposure_check(agg.units_total, agg.multi_units)
     text = x.message + (" They are left out of the results." if agg.multi_units else "")
     items.append(HealthItem("multiple_exposure", "One arm per unit", x.passed, text, x.value))
     return tuple(items)
+
+
+def _listing(rows: pd.DataFrame) -> str:
+    names = [f"{r.metric} ({r.variant})" for r in rows.itertuples()]
+    return ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+
+
+def small_count_items(overall: pd.DataFrame) -> list[HealthItem]:
+    """Health messages for comparisons too small for the normal readings (services.stats.small_counts)."""
+    exact = overall[overall["exact_test"].astype(bool)]
+    msg = (
+        "Enough conversions for the normal approximation in every comparison."
+        if exact.empty
+        else "Too few conversions for the normal approximation (an expected count below "
+        f"{small_counts.SMALL_EXPECTED_COUNT:g}): {_listing(exact)}. Their p-values are Fisher's exact test "
+        "and no interval is shown."
+    )
+    rel = overall[overall["rel_small_counts"].astype(bool)]
+    rel_msg = (
+        "Every arm mean is precise enough for the relative lift (delta method)."
+        if rel.empty
+        else f"Counts too small for the relative lift's delta method (an arm mean's standard error above "
+        f"{small_counts.DELTA_METHOD_MAX_CV:.0%} of the mean): {_listing(rel)}. Its intervals and p-values are "
+        "too optimistic here (A/A tests flag up to 8-9% instead of 5%); read the absolute lift or collect more data."
+    )
+    return [
+        HealthItem("small_counts", "Enough conversions", exact.empty, msg, float(len(exact))),
+        HealthItem("relative_lift", "Relative lift reliable", rel.empty, rel_msg, float(len(rel))),
+    ]
 
 
 def alerts_of(exp: Experiment, health: tuple[HealthItem, ...], results: pd.DataFrame) -> tuple[Alert, ...]:

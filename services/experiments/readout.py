@@ -103,7 +103,7 @@ class Aggregates:
 
 @dataclass(frozen=True)
 class HealthItem:
-    name: str  # srm, min_units, large_lift, multiple_exposure
+    name: str  # srm, min_units, large_lift, multiple_exposure, small_counts, relative_lift
     title: str
     ok: bool
     message: str
@@ -173,6 +173,9 @@ RESULT_COLUMNS = (
     # frequentist fixed horizon
     "n_control", "n_treatment", "mean_control", "mean_treatment", "abs_lift", "abs_ci_low", "abs_ci_high",
     "rel_lift", "rel_ci_low", "rel_ci_high", "p_value", "p_adjusted", "ci_low", "ci_high", "verdict", "progress",
+    # small counts: Fisher's exact test read the conversions (no normal CI); the relative lift's delta method is
+    # unreliable (services.stats.small_counts)
+    "exact_test", "rel_small_counts",
     # sequential
     "seq_ci_low", "seq_ci_high", "seq_p_value", "seq_verdict",
     # Bayesian

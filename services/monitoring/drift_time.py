@@ -136,7 +136,7 @@ def _window_results(
              "method": r.method, "score": r.score, "threshold": r.threshold, "is_p_value": r.is_p_value,
              "drifted": r.drifted, "n_current": r.n_current, "too_small": r.n_current < OVER_TIME_MIN_ROWS}
         )  # fmt: skip
-        if r.role == "feature" and r.n_current > 0:
+        if r.role == "feature" and r.tested:
             n_features += 1
             n_drifted += r.drifted
     share = n_drifted / n_features if n_features else float("nan")

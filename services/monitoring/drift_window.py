@@ -72,10 +72,16 @@ class DriftRow:
     detail: str
     note: str
     distribution: Distribution
+    status: str = "tested"  # tested, not_testable (id-like column), data_quality (no values in a window)
+    problem: str = ""
 
     @property
     def is_p_value(self) -> bool:
         return self.p_value is not None
+
+    @property
+    def tested(self) -> bool:
+        return self.status == "tested"
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,12 @@ class DriftReport:
     n_reference: int
     n_current: int
     sample_size: int = md.SAMPLE_SIZE
+    n_tested: int = 0  # features a test could read: the share's denominator
+
+    @property
+    def problems(self) -> tuple[DriftRow, ...]:
+        """Columns not tested: id-like columns and data-quality problems (neither drifted nor not drifted)."""
+        return tuple(r for r in self.rows if not r.tested)
 
     @property
     def features(self) -> tuple[DriftRow, ...]:
@@ -288,8 +300,15 @@ def column_result(
         drifted=r.drifted, overridden=result.choice.overridden, reason=result.choice.reason + note_extra,
         n_reference=n_ref, n_current=n_cur, tested_reference=r.n_reference, tested_current=r.n_current,
         n_unique=result.n_unique, applicable=ds.applicable_methods(kind, result.n_unique), detail=r.detail,
-        note=METHOD_NOTES.get(r.method, ""), distribution=dist,
+        note=_note(result, r.method), distribution=dist, status=result.status,
+        problem=result.problem,
     )  # fmt: skip
+
+
+def _note(result: ds.ColumnDrift, method: str) -> str:
+    if result.status == "not_testable":
+        return ds.NOT_TESTABLE_NOTE
+    return result.problem or METHOD_NOTES.get(method, "")
 
 
 def drift_kinds(frame: pd.DataFrame, info: VersionInfo) -> dict[str, str]:
@@ -327,11 +346,14 @@ def drift_report(
         kinds = {c: k for c, k in ref_kinds.items() if cur_kinds.get(c) == k}
         rows = tuple(column_result(c, k, ref, cur, saved.get(c)) for c, k in ordered_rows(kinds).items())
         features = [r for r in rows if r.role == "feature"]
-        n_drifted = sum(r.drifted for r in features)
-        share = n_drifted / len(features) if features else 0.0
+        # Untestable columns and data-quality problems count neither as drifted nor as not drifted.
+        n_tested = sum(r.tested for r in features)
+        n_drifted = sum(r.drifted for r in features if r.tested)
+        share = n_drifted / n_tested if n_tested else 0.0
         return DriftReport(
             info.id, info.model_name, reference, current, filt, rows, len(features), n_drifted, share,
-            DATASET_DRIFT_SHARE, bool(features) and share >= DATASET_DRIFT_SHARE, ref.n, cur.n,
+            DATASET_DRIFT_SHARE, bool(n_tested) and share >= DATASET_DRIFT_SHARE, ref.n, cur.n,
+            n_tested=n_tested,
         )  # fmt: skip
 
     return result_cache.get_or_compute(key, compute)

@@ -9,18 +9,29 @@ Conventions (GrowthBook's gbstats `TwoSidedTTest`):
 - absolute lift = mean_t - mean_c, se^2 = var_t/n_t + var_c/n_c;
 - relative lift = mean_t/mean_c - 1 with the delta-method variance
   var_t/(n_t mean_c^2) + mean_t^2 var_c/(n_c mean_c^4)  (for conversions too);
-- Welch-Satterthwaite degrees of freedom for the t quantiles on both scales;
-- conversions use the variance p(1 - p) per unit (GrowthBook's ProportionStatistic);
+- Student t quantiles and p-values with Welch-Satterthwaite degrees of freedom on both scales, for
+  means and for conversions alike (gbstats' TwoSidedTTest: `t.ppf(1 - alpha/2, dof)`,
+  `2 * (1 - t.cdf(|z|, dof)))`;
+- conversions use the variance p(1 - p) per unit (GrowthBook's ProportionStatistic): the readout reads
+  them with `conversion_ttest_arrays`, i.e. the Welch t above on (p, p(1 - p)), not normal quantiles;
+- small conversion counts (an expected cell below 5) get Fisher's exact test instead and no normal
+  interval (`services.stats.small_counts`), in the readout and in the z-test alike;
 - the p-value and the verdict come from the scale chosen by `difference_type` (GrowthBook's default
   is relative), so the verdict always agrees with that scale's confidence interval.
+
+`two_proportion_ztest*` is the classic two-proportion z-test with normal quantiles (statsmodels'
+`proportions_ztest` and Wald interval), for reference; the readout does not use it.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from services.stats import small_counts
 from services.stats.abtest_results import ABTestArrays, ABTestResult, DifferenceType, Direction, assemble
 
 DEFAULT_ALPHA = 0.05
@@ -253,7 +264,7 @@ def two_proportion_ztest_arrays(
             test_se = abs_se
         abs_stat = np.where(test_se > 0, abs_lift / test_se, np.nan)
     abs_p = 2 * stats.norm.sf(np.abs(abs_stat))
-    return assemble(
+    r = assemble(
         "two_proportion_z_pooled" if pooled else "two_proportion_z",
         n_c=n_c,
         mean_c=p_c,
@@ -272,6 +283,7 @@ def two_proportion_ztest_arrays(
         direction=direction,
         difference_type=difference_type,
     )
+    return small_counts.with_exact_test(r, n_c, x_c, n_t, x_t)
 
 
 def two_proportion_ztest(
@@ -295,4 +307,57 @@ def two_proportion_ztest(
         direction=direction,
         difference_type=difference_type,
         pooled=pooled,
+    ).row(0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversions as the readout reads them (gbstats: Welch t on proportions)
+
+
+def conversion_ttest_arrays(
+    n_control: npt.ArrayLike,
+    conversions_control: npt.ArrayLike,
+    n_treatment: npt.ArrayLike,
+    conversions_treatment: npt.ArrayLike,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    direction: Direction = "higher",
+    difference_type: DifferenceType = "relative",
+) -> ABTestArrays:
+    """Conversions the gbstats way: Welch's t on (p, p(1 - p)) per arm, t quantiles with Welch df on both
+    scales; Fisher's exact test where the counts are small (see `services.stats.small_counts`)."""
+    arrays = np.broadcast_arrays(
+        *(np.asarray(a, dtype=float) for a in (n_control, conversions_control, n_treatment, conversions_treatment))
+    )
+    n_c, x_c, n_t, x_t = (np.atleast_1d(a).astype(float) for a in arrays)
+    if np.any((x_c < 0) | (x_t < 0) | (x_c > n_c) | (x_t > n_t)):
+        raise ValueError("conversions must be between 0 and n")
+    p_c, var_c = conversion_summary(n_c, x_c)
+    p_t, var_t = conversion_summary(n_t, x_t)
+    r = welch_ttest_arrays(
+        n_c, p_c, var_c, n_t, p_t, var_t, alpha=alpha, direction=direction, difference_type=difference_type
+    )
+    r = dataclasses.replace(r, method="conversion_t")
+    return small_counts.with_exact_test(r, n_c, x_c, n_t, x_t)
+
+
+def conversion_ttest(
+    n_control: int,
+    conversions_control: int,
+    n_treatment: int,
+    conversions_treatment: int,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    direction: Direction = "higher",
+    difference_type: DifferenceType = "relative",
+) -> ABTestResult:
+    """One conversion comparison, as the readout reads it (`conversion_ttest_arrays`)."""
+    return conversion_ttest_arrays(
+        n_control,
+        conversions_control,
+        n_treatment,
+        conversions_treatment,
+        alpha=alpha,
+        direction=direction,
+        difference_type=difference_type,
     ).row(0)

@@ -67,6 +67,7 @@ class ABTestResult:
     df: float
     p_value: float
     verdict: Verdict
+    exact: bool = False  # small counts: Fisher's exact p-value, no normal CI (services.stats.small_counts)
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,6 +98,7 @@ class ABTestArrays:
     df: np.ndarray
     p_value: np.ndarray
     verdict: np.ndarray
+    exact: np.ndarray | None = None  # where Fisher's exact test replaced the normal reading
 
     def __len__(self) -> int:
         return int(self.abs_lift.size)
@@ -145,6 +147,7 @@ class ABTestArrays:
             df=f(self.df.flat[i]),
             p_value=f(self.p_value.flat[i]),
             verdict=str(self.verdict.flat[i]),  # type: ignore[arg-type]
+            exact=bool(self.exact.flat[i]) if self.exact is not None else False,
         )
 
 

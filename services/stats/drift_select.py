@@ -20,6 +20,18 @@ against reference shares as if those shares were exact (a goodness-of-fit test),
 reference's own sampling noise: on windows with no drift at all it flags far more than 5% of columns
 (about half when the current window is twice the reference). The homogeneity test flags 5%, as a
 test at 0.05 should. `tests/stats/test_drift_select.py` measures both.
+
+Columns no test can read (`ColumnDrift.status`), shown as problems and left out of the dataset share
+(counted neither as drifted nor as not drifted):
+- "not_testable": a categorical or text column whose values are mostly distinct (ids, timestamps,
+  free text): at least MOSTLY_DISTINCT_MIN_VALUES distinct values and more distinct values than
+  MOSTLY_DISTINCT_SHARE of the rows of both windows. Every category then has a count of 0 or 1, so
+  the 2 x K chi-square can never reject (500 timestamps against 500 other ones: p = 0.485) and
+  Jensen-Shannon on disjoint values always reads the maximum distance. Such a column reads
+  "not testable: mostly distinct values (looks like an id)". A test the user picks explicitly
+  (an override) still runs.
+- "data_quality": a column with no values at all in one window (entirely missing from the current
+  window, or from the reference): no test can say "no drift" about values that are not there.
 """
 
 from __future__ import annotations
@@ -42,6 +54,16 @@ SMALL_REFERENCE_MAX_ROWS = 1000
 LOW_CARDINALITY_MAX_UNIQUE = 5
 BINARY_MAX_UNIQUE = 2
 DATASET_DRIFT_SHARE = 0.5
+MOSTLY_DISTINCT_SHARE = 0.5
+MOSTLY_DISTINCT_MIN_VALUES = 50
+NOT_TESTABLE_ID = "not testable: mostly distinct values (looks like an id)"
+NOT_TESTABLE_NOTE = (
+    "Not testable: most values of this column are distinct (an id, a timestamp, free text), so each value is "
+    "seen about once and no distribution test can show drift (a chi-square on 500 timestamps against 500 other "
+    "ones gives p = 0.485). Left out of the dataset drift share; pick a test for it explicitly to run one anyway."
+)
+
+ColumnStatus = Literal["tested", "not_testable", "data_quality"]
 
 
 @dataclass(frozen=True)
@@ -71,14 +93,23 @@ class ColumnDrift:
     result: DriftResult
     # Every applicable test, when asked for (the deciding one is `result`).
     all_results: tuple[DriftResult, ...] = ()
+    status: ColumnStatus = "tested"
+    problem: str = ""  # why the column was not tested (status other than "tested")
 
     @property
     def drifted(self) -> bool:
-        return self.result.drifted
+        return self.status == "tested" and self.result.drifted
+
+    @property
+    def tested(self) -> bool:
+        return self.status == "tested"
 
 
 @dataclass(frozen=True)
 class DatasetDrift:
+    """`share_drifted` = n_drifted / n_tested: untestable columns and data-quality problems count neither
+    as drifted nor as not drifted (`problems` lists them)."""
+
     columns: tuple[ColumnDrift, ...]
     n_columns: int
     n_drifted: int
@@ -87,6 +118,11 @@ class DatasetDrift:
     drifted: bool
     n_reference: int
     n_current: int
+    n_tested: int = 0
+
+    @property
+    def problems(self) -> tuple[ColumnDrift, ...]:
+        return tuple(c for c in self.columns if not c.tested)
 
     def column(self, name: str) -> ColumnDrift:
         for c in self.columns:
@@ -227,6 +263,32 @@ def run_test(column: PreparedColumn, method: str, threshold: float) -> DriftResu
     raise ValueError(f"unknown drift test {method!r}")
 
 
+def mostly_distinct(counts: CategoryCounts) -> bool:
+    """Ids, timestamps, free text: many distinct values, most of them seen once (see the module docstring)."""
+    n = counts.n_reference + counts.n_current
+    return counts.k >= MOSTLY_DISTINCT_MIN_VALUES and counts.k > MOSTLY_DISTINCT_SHARE * n
+
+
+def untestable(col: PreparedColumn, choice: TestChoice) -> tuple[ColumnStatus, str]:
+    """("tested", "") or the reason no test reads this column (a data-quality problem or an id-like column)."""
+    n_r, n_c = col.n_reference, col.n_current
+    if (n_r == 0) != (n_c == 0):
+        window = "current" if n_c == 0 else "reference"
+        return "data_quality", f"data-quality problem: no values in the {window} window (column entirely missing)"
+    if col.kind == "categorical" and not choice.overridden and mostly_distinct(col.counts):  # type: ignore[arg-type]
+        return "not_testable", NOT_TESTABLE_ID
+    return "tested", ""
+
+
+def _not_tested(col: PreparedColumn, choice: TestChoice, problem: str) -> DriftResult:
+    nan = float("nan")
+    is_p = choice.method in d.P_VALUE_METHODS
+    return DriftResult(
+        str(choice.method), nan, nan if is_p else None, None if is_p else nan, choice.threshold, False,
+        col.n_reference, col.n_current, problem,
+    )  # fmt: skip
+
+
 def column_drift(
     name: str,
     reference: pd.Series | np.ndarray | PreparedColumn,
@@ -250,6 +312,9 @@ def column_drift(
         col = prepare_column(reference, current, kind)
     n_unique = col.n_unique() if n_unique is None else n_unique
     choice = choose_test(col.kind, col.n_reference if n_reference is None else n_reference, n_unique, override)
+    status, problem = untestable(col, choice)
+    if status != "tested":
+        return ColumnDrift(name, col.kind, n_unique, choice, _not_tested(col, choice, problem), (), status, problem)
     result = run_test(col, choice.method, choice.threshold)
     others: tuple[DriftResult, ...] = ()
     if all_tests:
@@ -286,15 +351,17 @@ def dataset_drift(
         )
         for name, kind in kinds.items()
     )
+    n_tested = sum(c.tested for c in results)
     n_drifted = sum(c.drifted for c in results)
-    share = n_drifted / len(results) if results else 0.0
+    share = n_drifted / n_tested if n_tested else 0.0
     return DatasetDrift(
         columns=results,
         n_columns=len(results),
         n_drifted=n_drifted,
         share_drifted=share,
         drift_share=drift_share,
-        drifted=bool(results) and share >= drift_share,
+        drifted=bool(n_tested) and share >= drift_share,
         n_reference=len(reference),
         n_current=len(current),
+        n_tested=n_tested,
     )

@@ -282,3 +282,32 @@ def test_a_refresh_on_the_page_saves_the_overview_summary(demo_db):
     with demo_db.connect() as conn:
         keys = [r[0] for r in conn.execute(sa.text("SELECT key FROM derived_summary"))]
     assert len(keys) == 1 and keys[0].startswith("overview.monitoring:")
+
+
+def test_drift_table_and_headline_show_untested_columns_as_problems_not_verdicts():
+    """An id-like column and a column missing from the current window: neither "no drift" nor counted."""
+    from types import SimpleNamespace
+
+    from pages.monitoring.frames import drift_frame, drift_headline
+    from services.stats.drift_select import NOT_TESTABLE_ID
+
+    def row(column, status="tested", problem="", drifted=False, n_current=500):
+        return SimpleNamespace(
+            column=column, role="feature", method_label="chi-square", statistic=1.0, score=0.5, threshold=0.05,
+            is_p_value=True, drifted=drifted, n_reference=500, n_current=n_current, tested_reference=500,
+            tested_current=n_current, overridden=False, reason="default", status=status, problem=problem,
+            tested=status == "tested",
+        )  # fmt: skip
+
+    rows = (
+        row("x", drifted=True),
+        row("session_id", "not_testable", NOT_TESTABLE_ID),
+        row("gone", "data_quality", "data-quality problem: no values in the current window", n_current=0),
+    )
+    report = SimpleNamespace(rows=rows, features=rows, n_drifted=1, n_features=3, n_tested=1, share_drifted=1.0,
+                             drift_share=0.5, drifted=True)  # fmt: skip
+    verdicts = dict(zip(drift_frame(report)["column"], drift_frame(report)["verdict"], strict=True))
+    assert verdicts == {"x": "drifted", "session_id": "not testable (id-like)", "gone": "data-quality problem"}
+    text = drift_headline(report)
+    assert text.startswith("1 of 1 tested features drifted (100%)")
+    assert "session_id (not testable: mostly distinct values (looks like an id))" in text and "gone (" in text

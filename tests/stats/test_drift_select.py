@@ -220,3 +220,57 @@ def test_the_whole_windows_counts_choose_the_test_when_the_prepared_column_is_a_
     assert column_drift("x", *few).choice.method == "jensenshannon"
     six = column_drift("x", *few, n_unique=6)
     assert six.choice.method == "wasserstein" and six.n_unique == 6
+
+
+# ---------------------------------------------------------------------------------------------
+# Columns no test can read (issue 13 point 7)
+
+
+def _timestamps(start: str, n: int) -> pd.Series:
+    return pd.Series(pd.date_range(start, periods=n, freq="min").astype(str))
+
+
+def test_id_like_column_is_not_testable_and_left_out_of_the_share():
+    """500 timestamps against 500 other ones: the 2 x K chi-square reads p = 0.485 ("no drift") although
+    no value is shared. Before: tested, "no drift", counted in the share. Now: not testable, not counted."""
+    ref_ts, cur_ts = _timestamps("2026-01-01", 500), _timestamps("2026-06-01", 500)
+    table = np.vstack([np.r_[np.ones(500), np.zeros(500)], np.r_[np.zeros(500), np.ones(500)]])
+    chi = stats.chi2_contingency(table, correction=False)
+    assert chi.pvalue == pytest.approx(0.485, abs=5e-4)  # what the test would say: never drift
+    col = column_drift("ts", ref_ts, cur_ts, kind="categorical")
+    assert col.status == "not_testable" and not col.drifted and not col.tested
+    assert col.problem == "not testable: mostly distinct values (looks like an id)"
+    rng = np.random.default_rng(3)
+    ref = pd.DataFrame({"ts": ref_ts, "x": rng.normal(0, 1, 500)})
+    cur = pd.DataFrame({"ts": cur_ts, "x": rng.normal(1, 1, 500)})
+    report = dataset_drift(ref, cur)
+    assert report.n_tested == 1 and report.n_drifted == 1 and report.share_drifted == 1.0 and report.drifted
+    assert [c.column for c in report.problems] == ["ts"]
+    # A user's explicit choice still runs, and reads exactly scipy's chi-square.
+    forced = column_drift("ts", ref_ts, cur_ts, kind="categorical", override=ColumnOverride(method="chisquare"))
+    assert forced.tested and forced.result.p_value == pytest.approx(chi.pvalue, abs=1e-6)
+
+
+def test_ordinary_categorical_columns_are_still_tested_exactly_as_scipy():
+    rng = np.random.default_rng(4)
+    ref = rng.choice([f"c{i}" for i in range(40)], 300)
+    cur = rng.choice([f"c{i}" for i in range(40)], 300)
+    col = column_drift("c", ref, cur, kind="categorical")
+    assert col.tested and col.result.method == "chisquare"
+    table = pd.crosstab(np.r_[np.zeros(300), np.ones(300)], np.r_[ref, cur]).to_numpy()
+    assert col.result.p_value == pytest.approx(stats.chi2_contingency(table, correction=False).pvalue, abs=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["numeric", "categorical"])
+def test_column_entirely_missing_from_the_current_window_is_a_data_quality_problem(kind):
+    """Before: "no drift" (empty sample) and counted as not drifted in the dataset share."""
+    rng = np.random.default_rng(5)
+    values = rng.normal(0, 1, 400) if kind == "numeric" else rng.choice(["a", "b", "c"], 400)
+    missing = np.full(400, np.nan) if kind == "numeric" else pd.Series([None] * 400, dtype=object)
+    col = column_drift("m", pd.Series(values), pd.Series(missing), kind=kind)
+    assert col.status == "data_quality" and not col.drifted and "current window" in col.problem
+    ref = pd.DataFrame({"m": values, "x": rng.normal(0, 1, 400)})
+    cur = pd.DataFrame({"m": missing, "x": rng.normal(1, 1, 400)})
+    report = dataset_drift(ref, cur, columns={"m": kind, "x": "numeric"})
+    assert report.n_tested == 1 and report.share_drifted == 1.0 and report.drifted
+    assert [c.column for c in report.problems] == ["m"]

@@ -95,7 +95,7 @@ def test_an_import_with_two_cohort_fields_reads_by_either(engine):
     for field, values, segment in (("platform", platform, "web"), ("tier", tier, "pro"), ("tier", tier, er.NONE)):
         mask = values == ("" if segment == er.NONE else segment)
         c, t = conv[mask & control], conv[mask & ~control]
-        ref = abtest.two_proportion_ztest(len(c), c.sum(), len(t), t.sum())
+        ref = abtest.conversion_ttest(len(c), c.sum(), len(t), t.sum())
         row = readout.by_segment(field, segment).iloc[0]
         assert (row["n_control"], row["n_treatment"]) == (len(c), len(t))
         assert row["p_value"] == pytest.approx(ref.p_value, rel=1e-9)

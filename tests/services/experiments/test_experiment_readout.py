@@ -127,7 +127,7 @@ def test_readout_equals_the_statistics_called_directly(loaded, relative):
                 [row] = part[(part["metric"] == metric) & (part["variant"] == variant)].to_dict("records")
                 kw = dict(direction=direction, difference_type=dt)
                 if metric == "conv":
-                    ref = abtest.two_proportion_ztest(len(y_c), y_c.sum(), len(y_t), y_t.sum(), **kw)
+                    ref = abtest.conversion_ttest(len(y_c), y_c.sum(), len(y_t), y_t.sum(), **kw)
                     p_c, v_c = y_c.mean(), y_c.mean() * (1 - y_c.mean())
                     p_t, v_t = y_t.mean(), y_t.mean() * (1 - y_t.mean())
                 else:
