@@ -11,6 +11,7 @@ from services.core.timeutil import utcnow
 from services.experiments import guard
 from services.ingest import service as ingest
 from services.jobs import queue
+from services.models import alert_retrain as alert_retrain_service
 from services.models import registry, retraining
 from services.monitoring import alerts, refresh
 from services.notify import delivery, events
@@ -68,6 +69,8 @@ def retrain(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
 
 def retrain_request(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
     result = retraining.retrain_from_request(ctx.engine, ctx.actor, int(p["request_id"]), ctx.progress)
+    if isinstance(result, retraining.ExternalRun):  # the model trains elsewhere: its pipeline was called
+        return {"summary": result.summary(), "external": result.result}
     return {"summary": result.summary(), "version_id": result.version.id}
 
 
@@ -81,3 +84,11 @@ def request_retrain(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
     req = retraining.request_retrain(ctx.engine, ctx.actor, champion.id, start, end, p.get("dataset_id"),
                                      trigger="schedule", comment=f"Scheduled ({p.get('trigger', '')})")  # fmt: skip
     return {"summary": f"Retrain request #{req.id} filed for {p['model_name']}.", "request_id": req.id}
+
+
+def alert_retrain(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
+    """An auto-retrain rule opened an alert: file its retrain request (or point at the open one)."""
+    filed = alert_retrain_service.file_for_alert(ctx.engine, ctx.actor, int(p["alert_id"]))
+    if filed is None:
+        return {"summary": f"Alert #{p['alert_id']}: its rule no longer files retrain requests."}
+    return {"summary": filed.message, "request_id": filed.request.id, "created": filed.created}

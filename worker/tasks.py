@@ -55,6 +55,7 @@ TASKS: dict[str, str] = {
     "models.retrain": "worker.loop_tasks:retrain",
     "models.retrain_request": "worker.loop_tasks:retrain_request",
     "models.request_retrain": "worker.loop_tasks:request_retrain",
+    "models.alert_retrain": "worker.loop_tasks:alert_retrain",
     "debug.sleep": "worker.tasks:sleep",
     "debug.noop": "worker.tasks:noop",
 }

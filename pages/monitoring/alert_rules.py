@@ -20,33 +20,39 @@ from services.stats import drift as d
 def draw(engine: Engine, actor: Actor, sel: Selection, rules: Sequence) -> None:
     with st.expander("New alert rule", icon=":material/add_alert:"):
         columns = [*sel.features, mon.PREDICTION_SCORE, mon.PREDICTION_LABEL, mon.OUTCOME_LABEL]
-        metric = st.selectbox("Watch", mon.metric_names(columns), key=keys.RULE_METRIC,
-                              help="drift:<column> is that column's drift score (p-value or distance); drift_share "
-                                   "the share of drifted features; estimated_* come from CBPE.")  # fmt: skip
+        st.caption("Fields marked * are required; the cohort and the severity are optional.")
+        names = mon.metric_names(columns)
+        metric = st.selectbox(f"Watch * ({len(names)} metrics)", names, key=keys.RULE_METRIC,
+                              help="Every metric of this model is listed: drift:<column> is that column's drift "
+                                   "score (p-value or distance); drift_share the share of drifted features; "
+                                   "estimated_* come from CBPE.")  # fmt: skip
         field = st.selectbox("Only for the cohort", [ALL_ROWS, *sel.fields], format_func=lambda f: f or "(all rows)",
                              key=keys.RULE_FIELD)  # fmt: skip
         with st.form(keys.RULE_FORM):
             cols = st.columns(4)
-            name = cols[0].text_input("Name", key=keys.RULE_NAME)
+            name = cols[0].text_input("Name *", key=keys.RULE_NAME, placeholder="e.g. iOS accuracy")
             options = alerts.comparisons(metric)
             comparison = cols[1].selectbox(
-                "Alert when the value is", options, index=options.index(alerts.default_comparison(metric)),
+                "Alert when the value is *", options, index=options.index(alerts.default_comparison(metric)),
                 format_func=lambda c: "on the drift side (p < t, distance >= t)" if c == alerts.AUTO else c,
                 key=f"{keys.RULE_CMP_PREFIX}{metric}",
             )  # fmt: skip
-            threshold = cols[2].number_input("Threshold", value=_default_rule_threshold(metric), format="%.4f",
+            threshold = cols[2].number_input("Threshold *", value=_default_rule_threshold(metric), format="%.4f",
                                              key=f"{keys.RULE_THRESHOLD_PREFIX}{metric}")  # fmt: skip
-            window = cols[3].selectbox("Over the last", alerts.WINDOWS, index=1, key=keys.RULE_WINDOW)
+            window = cols[3].selectbox("Over the last *", alerts.WINDOWS, index=1, key=keys.RULE_WINDOW)
             cols = st.columns(2)
             values = cols[0].multiselect(f"{field} is" if field else "Cohort values", sel.field_values.get(field, []),
                                          key=f"{keys.RULE_VALUES_PREFIX}{field}", disabled=not field)  # fmt: skip
             severity = cols[1].selectbox("Severity", alerts.SEVERITIES, index=1, key=keys.RULE_SEVERITY)
+            auto_retrain = st.checkbox("File a retrain request by itself when it opens an alert (it still needs its "
+                                       "approvals)", key=keys.RULE_AUTO_RETRAIN)  # fmt: skip
             if st.form_submit_button("Create rule", type="primary"):
                 cohort = {field: list(values)} if field else None
                 widgets.attempt(
                     lambda: alerts.create_rule(
                         engine, actor, name=name, model_name=sel.info.model_name, metric=metric, threshold=threshold,
                         comparison=comparison, window=window, cohort=cohort, severity=severity,
+                        auto_retrain=auto_retrain,
                     ),
                     lambda rule: f"Rule {rule.name} created. Evaluate the rules to check it now.",
                 )  # fmt: skip

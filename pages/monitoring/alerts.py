@@ -13,6 +13,7 @@ from pages.monitoring.common import ALL_ROWS, CUSTOM
 from pages.monitoring.frames import alerts_frame, escape_md, rules_frame
 from pages.monitoring.header import Selection
 from services.core.roles import Actor, Role
+from services.models import alert_retrain
 from services.monitoring import alerts
 from services.monitoring import views as mon
 
@@ -42,6 +43,41 @@ def _show_in_monitoring(view: alerts.AlertView) -> None:
         st.session_state[keys.TAB] = "Drift"
     else:
         st.session_state[keys.TAB] = "Performance"
+
+
+def _show_drift(view: alerts.AlertView) -> None:
+    """The alert's version, window and cohort, on the Drift tab."""
+    _show_in_monitoring(view)
+    st.session_state[keys.TAB] = "Drift"
+
+
+def feedback_params(view: alerts.AlertView) -> dict[str, str]:
+    """The Feedback queue's URL filter for the alert's cohort (its first field and value)."""
+    params: dict[str, str] = {}
+    cohort = view.rule.cohort or {}
+    if cohort:
+        field, values = next(iter(cohort.items()))
+        params.update(cohort=str(field), value=str(values if isinstance(values, str) else list(values)[0]))
+    return params
+
+
+def _retrain_message(filed: alert_retrain.AlertRetrain) -> str:
+    link = f"[Open request #{filed.request.id}](/approval-requests?request={filed.request.id})"
+    return f"{escape_md(filed.message)} {link}"
+
+
+def _actions(engine: Engine, actor: Actor, view: alerts.AlertView, can_act: bool) -> None:
+    """From the alert to action: its drift, its cohort's feedback, a retrain request (trigger alert:N)."""
+    a = view.alert
+    cols = st.columns(3)
+    cols[0].button("Open drift for this cohort", key=f"{keys.ALERT_DRIFT_PREFIX}{a.id}", on_click=_show_drift,
+                   args=(view,), icon=":material/stacked_line_chart:")  # fmt: skip
+    cols[1].page_link("pages/feedback/page.py", label="Open feedback for this cohort", icon=":material/feedback:",
+                      query_params=feedback_params(view))  # fmt: skip
+    retrain = can_act and a.experiment_id is None
+    if retrain and cols[2].button("Request retraining", key=f"{keys.ALERT_RETRAIN_PREFIX}{a.id}",
+                                  icon=":material/model_training:"):  # fmt: skip
+        widgets.attempt(lambda: alert_retrain.request_for_alert(engine, actor, a.id), _retrain_message, rerun=False)
 
 
 def draw(engine: Engine, actor: Actor, sel: Selection) -> None:
@@ -92,6 +128,7 @@ def _alert_detail(engine: Engine, actor: Actor, view: alerts.AlertView, can_act:
             st.caption(f"Resolved by {a.resolved_by}" + (f": {a.resolve_comment}" if a.resolve_comment else ""))
         st.button("Show the evidence in Monitoring", key=f"{keys.ALERT_SHOW_PREFIX}{a.id}",
                   on_click=_show_in_monitoring, args=(view,), icon=":material/search:")  # fmt: skip
+        _actions(engine, actor, view, can_act)
         if not can_act:
             return
         cols = st.columns(3)

@@ -67,3 +67,16 @@ class ShadowScore(SQLModel, table=True):
     score: float
     predicted_label: int
     scored_at: datetime = Field(default_factory=utcnow)
+
+
+class ModelPipeline(SQLModel, table=True):
+    """A model whose training runs elsewhere: an approved retrain request calls this pipeline's signed
+    webhook (a notify channel subscribed to no event, holding the URL and secret) instead of fitting
+    locally (services/models/external_pipeline.py)."""
+
+    __tablename__ = "model_pipeline"
+
+    model_name: str = Field(max_length=200, primary_key=True)
+    channel_id: int  # notify_channel.id (no foreign key: core imports no notify table)
+    created_by: str = Field(default="", max_length=320)
+    created_at: datetime = Field(default_factory=utcnow)

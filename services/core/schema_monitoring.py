@@ -34,6 +34,8 @@ class AlertRule(SQLModel, table=True):
     window: str = Field(default="1d", max_length=20)
     severity: str = Field(default="warning", max_length=20)
     enabled: bool = True
+    # opt-in: an alert it opens files a retrain request by itself (services/models/alert_retrain.py)
+    auto_retrain: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_by: str = Field(default="", max_length=320)
     created_at: datetime = Field(default_factory=utcnow)
     updated_by: str | None = Field(default=None, max_length=320)

@@ -28,6 +28,7 @@ KINDS: dict[str, KindSpec] = {
     "models.retrain": KindSpec(Role.analyst, "Retrain a model"),
     "models.retrain_request": KindSpec(Role.analyst, "Run an approved retrain request"),
     "models.request_retrain": KindSpec(Role.analyst, "File a scheduled retrain request"),
+    "models.alert_retrain": KindSpec(Role.analyst, "File a retrain request for an alert (auto-retrain rules)"),
     "debug.sleep": KindSpec(Role.admin, "Sleep in steps (tests and benchmarks)", max_attempts=1),
     "debug.noop": KindSpec(Role.admin, "Do nothing (tests and benchmarks)"),
 }

@@ -30,7 +30,7 @@ from services.core.schema_governance import ApprovalRequest
 from services.core.schema_models import Deployment, ModelVersion
 from services.governance import approvals, kinds
 from services.governance.kinds import Preview, Progress, RequestKind
-from services.models import deployments, plans, registry, retraining, routing
+from services.models import deployments, external_pipeline, plans, registry, retraining, routing
 from services.models.serving import lock_model
 
 
@@ -136,6 +136,10 @@ def _preview_retrain(session: Session, request: ApprovalRequest) -> Preview:
     payload = dict(request.payload or {})
     start, end = str(payload.get("train_from", "?"))[:10], str(payload.get("train_to", "?"))[:10]
     window = f"{start} to {end} (end excluded)"
+    external = external_pipeline.target_in(session, request.subject_id)
+    if external is not None:
+        steps = external_pipeline.preview_steps(request, external, window)
+        return Preview(steps, True, "", kinds.simple_digest(request))
     steps = (
         f"A retraining run of {request.subject_id} starts in the background from "
         f"v{_retrain_base_label(session, payload)} (its pipeline cloned: same family, preprocessing and parameters), "
@@ -148,9 +152,15 @@ def _preview_retrain(session: Session, request: ApprovalRequest) -> Preview:
     return Preview(steps, True, "", kinds.simple_digest(request))
 
 
-def _fit(engine: Engine, actor: Actor, request: ApprovalRequest, progress: Progress | None) -> retraining.Candidate:
+def _fit(
+    engine: Engine, actor: Actor, request: ApprovalRequest, progress: Progress | None
+) -> retraining.Candidate | external_pipeline.ExternalRun:
     """The training run of an approved retrain request (payload: base_version_id, train_from, train_to,
-    dataset_id, seed, trigger), before the executor's transaction."""
+    dataset_id, seed, trigger), before the executor's transaction; nothing to fit when the model trains
+    in an external pipeline (services/models/external_pipeline.py)."""
+    external = external_pipeline.prepare(engine, request)
+    if external is not None:
+        return external
     payload = request.payload or {}
     try:
         base_id = int(payload["base_version_id"])
@@ -167,7 +177,9 @@ def _fit(engine: Engine, actor: Actor, request: ApprovalRequest, progress: Progr
     )  # fmt: skip
 
 
-def _register(session: Session, request: ApprovalRequest, actor: Actor, c: retraining.Candidate) -> dict[str, Any]:
+def _register(session: Session, request: ApprovalRequest, actor: Actor, c: Any) -> dict[str, Any]:
+    if isinstance(c, external_pipeline.ExternalRun):  # the pipeline is called instead (after the commit)
+        return external_pipeline.dispatch_in_session(session, request, actor, c)
     if request.subject_id != c.base.model_name:
         raise InvalidInput(f"Request #{request.id} is about {request.subject_id}, not {c.base.model_name}.")
     started = time.perf_counter()
@@ -176,12 +188,13 @@ def _register(session: Session, request: ApprovalRequest, actor: Actor, c: retra
     return {"model_version_id": c.version.id, "version": c.version.version}
 
 
-def _discard(c: retraining.Candidate) -> None:
-    c.new.discard()
+def _discard(c: Any) -> None:
+    if isinstance(c, retraining.Candidate):
+        c.new.discard()
 
 
-def _summarize_retrain(result: dict[str, Any], c: retraining.Candidate) -> str:
-    return c.result().summary()
+def _summarize_retrain(result: dict[str, Any], c: Any) -> str:
+    return c.summary() if isinstance(c, external_pipeline.ExternalRun) else c.result().summary()
 
 
 RETRAIN = RequestKind(

@@ -43,6 +43,7 @@ from services.core.schema_monitoring import Alert
 from services.core.timeutil import to_utc, utcnow
 from services.governance import approvals, executor
 from services.models import registry
+from services.models.external_pipeline import ExternalRun
 from services.models.fitting import (  # noqa: F401  (re-exported: retraining's public names)
     CARD_METRICS,
     STEPS,
@@ -237,13 +238,15 @@ def retrain(
 
 def retrain_from_request(
     engine: Engine, actor: Actor, request_id: int, progress: Progress | None = None
-) -> RetrainResult:
+) -> RetrainResult | ExternalRun:
     """Run an approved retrain request through the governance executor (the request is marked executed
-    with the registration, in one transaction): what the Approvals page and the shell start."""
+    with the registration, in one transaction): what the Approvals page and the shell start. For a model
+    that trains in an external pipeline, the ExternalRun that queued the pipeline's webhook."""
     kind = approvals.get_request(engine, request_id).request.kind
     if kind != "retrain":
         raise InvalidInput(f"Request #{request_id} is a {kind} request, not a retrain request.")
-    return executor.execute(engine, actor, request_id, progress=progress).prepared.result()
+    prepared = executor.execute(engine, actor, request_id, progress=progress).prepared
+    return prepared if isinstance(prepared, ExternalRun) else prepared.result()
 
 
 def request_retrain(

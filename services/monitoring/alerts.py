@@ -48,8 +48,18 @@ from services.core.schema_backlog import BacklogItem
 from services.core.schema_models import ModelVersion
 from services.core.schema_monitoring import Alert, AlertRule
 from services.core.timeutil import utcnow
+from services.jobs import queue
 from services.monitoring import metrics
 from services.monitoring import views as mon
+from services.monitoring.alert_views import (  # noqa: F401  (re-exported: the alerts' public readers)
+    STATES,
+    AlertView,
+    _num,
+    cohort_label,
+    count_open,
+    get_alert,
+    list_alerts,
+)
 from services.monitoring.refresh import refresh_monitoring  # also saves the Overview's summary of new blocks
 from services.notify import events
 
@@ -66,8 +76,10 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
 AUTO = "auto"
 WINDOWS = ("1d", "7d", "14d", "28d")
 SEVERITIES = ("info", "warning", "critical")
-STATES = ("open", "acknowledged", "resolved")
 MIN_ROWS = 30
+# a rule with auto_retrain queues this job when it opens an alert; the worker files the request as this actor
+AUTO_RETRAIN_JOB = "models.alert_retrain"
+ALERT_ACTOR = Actor.system("system:alert-rules")
 LOWER_IS_WORSE = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc"})
 
 
@@ -115,8 +127,10 @@ def _check_cohort(cohort: dict[str, Any] | None) -> dict[str, Any] | None:
 def create_rule(
     engine: Engine, actor: Actor, *, name: str, model_name: str, metric: str, threshold: float,
     comparison: str | None = None, window: str = "7d", cohort: dict[str, Any] | None = None,
-    severity: str = "warning",
+    severity: str = "warning", auto_retrain: bool = False,
 ) -> AlertRule:  # fmt: skip
+    """A new rule. auto_retrain (opt-in): each alert it opens files a retrain request by itself (through the
+    worker, services/models/alert_retrain.py), which still needs its four-eyes approval."""
     require(actor, Role.analyst, "create alert rules")
     name = (name or "").strip()
     if not name:
@@ -142,7 +156,8 @@ def create_rule(
             raise NotFound(f"No model named {model_name!r}.")
         rule = AlertRule(
             name=name[:200], model_name=model_name, metric=metric, cohort=cohort, comparison=comparison,
-            threshold=threshold, window=window, severity=severity, created_by=actor.label,
+            threshold=threshold, window=window, severity=severity, auto_retrain=bool(auto_retrain),
+            created_by=actor.label,
         )  # fmt: skip
         session.add(rule)
         session.flush()
@@ -154,8 +169,24 @@ def _rule_payload(rule: AlertRule) -> dict[str, Any]:
     return {
         "name": rule.name, "model": rule.model_name, "metric": rule.metric, "comparison": rule.comparison,
         "threshold": rule.threshold, "window": rule.window, "cohort": rule.cohort, "severity": rule.severity,
-        "enabled": rule.enabled,
+        "enabled": rule.enabled, "auto_retrain": rule.auto_retrain,
     }  # fmt: skip
+
+
+def set_rule_auto_retrain(engine: Engine, actor: Actor, rule_id: int, auto_retrain: bool) -> AlertRule:
+    """Opt a rule in or out of filing a retrain request by itself when it opens an alert."""
+    require(actor, Role.analyst, "change alert rules")
+    with write_session(engine) as session:
+        rule = session.get(AlertRule, rule_id)
+        if rule is None:
+            raise NotFound(f"No alert rule {rule_id}.")
+        if rule.auto_retrain == auto_retrain:
+            return rule
+        rule.auto_retrain = auto_retrain
+        rule.updated_by, rule.updated_at = actor.label, utcnow()
+        session.add(rule)
+        audit.record(session, actor, "alert_rule.update", "alert_rule", rule.id, {"auto_retrain": auto_retrain})
+        return rule
 
 
 def set_rule_enabled(engine: Engine, actor: Actor, rule_id: int, enabled: bool) -> AlertRule:
@@ -307,49 +338,62 @@ def _evaluate(
             if info.model_name == rule.model_name:
                 checks.append((rule, info, check_rule(engine, rule, info)))
     opened: list[Alert] = []
+    retrain_jobs: list[int] = []
     with write_session(engine) as session:
         if session.get_bind().dialect.name == "postgresql":  # concurrent evaluations open each alert once
             session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('loopdeck.alerts.evaluate'))"))
         for rule, info, check in checks:
-            if not check.breached or check.window is None:
+            alert = _open(session, actor, rule, info, check)
+            if alert is None:
                 continue
-            start, end = _ts(check.window.start), _ts(check.window.end, end=True)
-            same = session.exec(
-                select(Alert.id).where(
-                    Alert.rule_id == rule.id, Alert.model_version_id == info.id,
-                    Alert.window_start == start, Alert.window_end == end,
-                )
-            ).first()  # fmt: skip
-            unresolved = session.exec(
-                select(Alert.id).where(
-                    Alert.rule_id == rule.id, Alert.model_version_id == info.id, Alert.state != "resolved"
-                )
-            ).first()
-            if same is not None or unresolved is not None:
-                continue
-            evidence = {
-                "rule": rule.name, "model": rule.model_name, "model_version": info.version,
-                "model_version_id": info.id, "metric": rule.metric, "value": check.value,
-                "comparison": rule.comparison, "threshold": rule.threshold, "window": check.window.as_dict(),
-                "window_rule": rule.window, "rows": check.n, "cohort": rule.cohort, "severity": rule.severity,
-                **(check.detail or {}),
-            }  # fmt: skip
-            alert = Alert(rule_id=rule.id, model_version_id=info.id, state="open", value=check.value,  # type: ignore[arg-type]
-                          window_start=start, window_end=end, evidence=evidence)  # fmt: skip
-            session.add(alert)
-            session.flush()
-            audit.record(session, actor, "alert.open", "alert", alert.id, evidence)
-            events.publish(session, "alert.opened", {"alert_id": alert.id, **evidence}, f"/monitor?alert={alert.id}")
             opened.append(alert)
+            if rule.auto_retrain:  # the outbox: the worker files the request once this commits
+                retrain_jobs.append(queue.add_job(session, ALERT_ACTOR, AUTO_RETRAIN_JOB, {"alert_id": alert.id},
+                                                  label=f"Retrain request for alert #{alert.id}").id)  # fmt: skip
         if rules:  # nothing to evaluate changes nothing: no event
             audit.record(
                 session, actor, "alert_rule.evaluate", "alert_rule", subject,
                 {"rules": len(rules), "checks": len(checks), "breaches": sum(c.breached for *_, c in checks),
                  "opened": [a.id for a in opened], "trigger": trigger},
             )  # fmt: skip
+    if retrain_jobs:
+        queue.send(engine, retrain_jobs)
     if progress:
         progress(1.0, f"{len(opened)} new alert(s)")
     return opened
+
+
+def _open(session: Session, actor: Actor, rule: AlertRule, info: mon.VersionInfo, check: Check) -> Alert | None:
+    """Open the alert of a breach, unless this window was alerted already or the rule has an unresolved
+    alert on this version; audited, and `alert.opened` published, in the caller's transaction."""
+    if not check.breached or check.window is None:
+        return None
+    start, end = _ts(check.window.start), _ts(check.window.end, end=True)
+    same = session.exec(
+        select(Alert.id).where(
+            Alert.rule_id == rule.id, Alert.model_version_id == info.id,
+            Alert.window_start == start, Alert.window_end == end,
+        )
+    ).first()  # fmt: skip
+    unresolved = session.exec(
+        select(Alert.id).where(Alert.rule_id == rule.id, Alert.model_version_id == info.id, Alert.state != "resolved")
+    ).first()
+    if same is not None or unresolved is not None:
+        return None
+    evidence = {
+        "rule": rule.name, "model": rule.model_name, "model_version": info.version,
+        "model_version_id": info.id, "metric": rule.metric, "value": check.value,
+        "comparison": rule.comparison, "threshold": rule.threshold, "window": check.window.as_dict(),
+        "window_rule": rule.window, "rows": check.n, "cohort": rule.cohort, "severity": rule.severity,
+        **(check.detail or {}),
+    }  # fmt: skip
+    alert = Alert(rule_id=rule.id, model_version_id=info.id, state="open", value=check.value,  # type: ignore[arg-type]
+                  window_start=start, window_end=end, evidence=evidence)  # fmt: skip
+    session.add(alert)
+    session.flush()
+    audit.record(session, actor, "alert.open", "alert", alert.id, evidence)
+    events.publish(session, "alert.opened", {"alert_id": alert.id, **evidence}, f"/monitor?alert={alert.id}")
+    return alert
 
 
 # --- lifecycle -----------------------------------------------------------------------------------
@@ -421,74 +465,3 @@ def to_backlog(
         session.add(alert)
         audit.record(session, actor, "alert.to_backlog", "alert", alert.id, {"backlog_item_id": item.id})
         return item
-
-
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
-
-
-# --- reading -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AlertView:
-    alert: Alert
-    rule: AlertRule
-
-    @property
-    def window(self) -> mon.Window | None:
-        w = (self.alert.evidence or {}).get("window")
-        return mon.Window(date.fromisoformat(w["start"]), date.fromisoformat(w["end"])) if w else None
-
-    @property
-    def comparison(self) -> str:
-        """The comparison that breached (a rule's "auto" resolved to the test's direction)."""
-        return (self.alert.evidence or {}).get("comparison", self.rule.comparison)
-
-    @property
-    def summary(self) -> str:
-        e = self.alert.evidence or {}
-        if self.alert.experiment_id is not None:  # an experiment's guard-rail alert (services.experiments.guard)
-            return str(e.get("summary") or e.get("message") or "")
-        where = f" for {cohort_label(e.get('cohort'))}" if e.get("cohort") else ""
-        threshold = e.get("threshold", self.rule.threshold)
-        return (
-            f"{self.rule.metric} = {_num(self.alert.value)} {self.comparison} {_num(threshold)}"
-            f"{where} on {e.get('model')} v{e.get('model_version')}, {self.window.label if self.window else ''}"
-        )
-
-
-def cohort_label(cohort: dict[str, Any] | None) -> str:
-    """{"platform": ["ios", "android"]} -> "platform = ios or android"."""
-    if not cohort:
-        return "all rows"
-    return ", ".join(f"{k} = {v if isinstance(v, str) else ' or '.join(map(str, v))}" for k, v in cohort.items())
-
-
-def list_alerts(
-    engine: Engine, state: str | None = None, model_name: str | None = None, limit: int = 500,
-) -> list[AlertView]:  # fmt: skip
-    """Alerts newest first, with their rules; `state` one of STATES or None for all."""
-    if state is not None and state not in STATES:
-        raise InvalidInput(f"The state is one of {', '.join(STATES)}.")
-    with read_session(engine) as session:
-        query = select(Alert, AlertRule).join(AlertRule, AlertRule.id == Alert.rule_id)  # type: ignore[arg-type]
-        if state:
-            query = query.where(Alert.state == state)
-        if model_name:
-            query = query.where(AlertRule.model_name == model_name)
-        rows = session.exec(query.order_by(Alert.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
-    return [AlertView(a, r) for a, r in rows]
-
-
-def get_alert(engine: Engine, alert_id: int) -> AlertView:
-    with read_session(engine) as session:
-        alert = session.get(Alert, alert_id)
-        if alert is None:
-            raise NotFound(f"No alert {alert_id}.")
-        rule = session.get(AlertRule, alert.rule_id)
-    return AlertView(alert, rule)  # type: ignore[arg-type]
-
-
-def count_open(engine: Engine, model_name: str | None = None) -> int:
-    return len(list_alerts(engine, "open", model_name))

@@ -22,6 +22,7 @@ EVENT_TYPES: dict[str, str] = {
     "approval.requested": "A request awaits approval",
     "approval.decided": "A request was approved or rejected",
     "request.executed": "An approved request was executed",
+    "retrain.external": "An approved retrain was sent to a model's external training pipeline",
     "deployment.changed": "What serves a model changed",
     "deployment.rollback": "A model was rolled back",
     "experiment.srm": "An experiment shows a sample-ratio mismatch",

@@ -10,6 +10,7 @@ from app import state
 from services.core import users
 from services.core.db import make_engine
 from services.core.roles import Actor, Role
+from services.governance import approvals
 from services.monitoring import alerts, frames, overrides
 from tests.pages.conftest import app_test
 from tests.services.monitoring.test_monitoring import demo_copy
@@ -169,6 +170,16 @@ def test_alert_rules_and_evaluation_from_the_page(demo_db):
     at.session_state["mon_alerts_open"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     assert f"Alert {first}" in texts(at)
+    # From the alert to action: a retrain request with the alert as its trigger; asking again links the first.
+    at.button(key=f"mon_alert_retrain_{first}").click()
+    at.run()
+    no_exception(at)
+    [request] = [r for r in approvals.list_requests(demo_db) if r.kind == "retrain"]
+    assert request.payload["trigger"] == f"alert:{first}" and f"Open request #{request.id}" in texts(at)
+    at.button(key=f"mon_alert_retrain_{first}").click()
+    at.run()
+    assert "already has retrain request" in texts(at) and len(approvals.list_requests(demo_db)) >= 1
+    assert [r.id for r in approvals.list_requests(demo_db) if r.kind == "retrain"] == [request.id]
     at.text_input(key=f"mon_ack_comment_{first}").input("mobile team is on it")
     at.button[[b.label for b in at.button].index("Acknowledge")].click()
     at.run()
