@@ -20,7 +20,7 @@ from sqlmodel import Session, func, select
 
 from services.core import audit, settings
 from services.core.db import read_session, write_session
-from services.core.errors import Conflict, InvalidInput, NotFound, SelfApprovalError
+from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, SelfApprovalError
 from services.core.roles import Actor, Role, require
 from services.core.schema_governance import ApprovalDecision, ApprovalRequest
 from services.governance import kinds
@@ -29,6 +29,9 @@ from services.notify import events
 # the registered kinds (name -> RequestKind), live: features register theirs (services/governance/kinds.py)
 KINDS = kinds.REGISTRY
 OPEN_STATUSES = ("pending", "approved")
+# the status of a request while the executor carries it out, inside its one transaction: never committed
+# (the same transaction marks it executed). Feature code that accepts a request checks it (`authorising`).
+EXECUTING = "executing"
 
 
 def fingerprint(session: Session, row: ApprovalRequest) -> str:
@@ -102,6 +105,32 @@ def locked(session: Session, request_id: int) -> ApprovalRequest:
     if row is None:
         raise NotFound(f"No approval request #{request_id}.")
     return row
+
+
+def authorising(session: Session, request_id: int, kinds_: tuple[str, ...], action: str) -> ApprovalRequest:
+    """The request that authorises `action` in this transaction, or a refusal: it must be of one of
+    `kinds_` and being executed by the governance executor right now (an approved request is carried out
+    only by the executor, once; an executed one is consumed). The caller checks that its change is
+    exactly the one the request describes."""
+    row = session.get(ApprovalRequest, request_id)
+    if row is None:
+        raise NotFound(f"No approval request #{request_id}.")
+    if row.kind not in kinds_ or row.status not in (*OPEN_STATUSES, EXECUTING, "executed"):
+        raise Conflict(f"Request #{row.id} ({row.kind}, {row.status}) does not authorise you to {action}.")
+    if row.status == "executed":
+        raise Conflict(f"Request #{row.id} was already executed: an approval authorises its change once.")
+    if row.status == "pending":
+        raise Conflict(f"Request #{row.id} ({row.kind}, pending) does not authorise you to {action}.")
+    return row
+
+
+def require_executing(row: ApprovalRequest) -> None:
+    """Refuse unless the governance executor is carrying the request out in this transaction."""
+    if row.status != EXECUTING:
+        raise PermissionDenied(
+            f"Request #{row.id} is {row.status}: only the governance executor carries out an approved request "
+            "(execute it from the Approvals page or `python -m services approvals execute`), and only once."
+        )
 
 
 def valid_decisions(session: Session, request_id: int) -> list[ApprovalDecision]:

@@ -152,6 +152,9 @@ def execute(
                 raise Conflict("What this request would do changed since you confirmed it: review the new plan.")
             if not seen.executable:
                 raise Conflict(f"Request #{row.id} cannot be executed now: {seen.blocker}")
+            row.status = approvals.EXECUTING  # what feature code checks (approvals.require_executing)
+            session.add(row)
+            session.flush()
             result = spec.plan(session, row, actor, prepared)
             _mark_executed(session, actor, row, result)
     except BaseException:
