@@ -36,15 +36,17 @@ class Actor:
     label: str
     role: Role
     user_id: int | None = None
+    # the host's operator (a shell user, the system, the demo loader): owns the database, no account
+    operator: bool = False
 
     @classmethod
     def cli(cls) -> Actor:
         """A shell user on the server host: they own the database file, so they act as admin."""
-        return cls(label=f"cli:{getpass.getuser()}", role=Role.admin)
+        return cls(label=f"cli:{getpass.getuser()}", role=Role.admin, operator=True)
 
     @classmethod
     def system(cls, name: str = "system") -> Actor:
-        return cls(label=name, role=Role.admin)
+        return cls(label=name, role=Role.admin, operator=True)
 
     def can(self, role: Role) -> bool:
         return self.role >= role

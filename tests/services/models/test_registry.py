@@ -408,7 +408,9 @@ def test_experiment_lifecycle(engine):
     assert running.status == "running" and running.start_at.replace(tzinfo=UTC) == T0 + timedelta(days=1)
     with pytest.raises(InvalidInput, match="decision"):
         experiments.conclude(engine, ANALYST, exp.id, "  ")
-    done = experiments.conclude(engine, ANALYST, exp.id, "Ship v2", at=T0 + timedelta(days=30))
+    with pytest.raises(Conflict, match="approved stop request"):  # an analyst: the stop needs four eyes
+        experiments.conclude(engine, ANALYST, exp.id, "Ship v2", at=T0 + timedelta(days=30))
+    done = experiments.conclude(engine, Actor.system("loader"), exp.id, "Ship v2", at=T0 + timedelta(days=30))
     assert done.status == "concluded" and done.decision == "Ship v2"
     assert done.end_at.replace(tzinfo=UTC) == T0 + timedelta(days=30)
     with pytest.raises(Conflict):
