@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -74,6 +74,14 @@ class _Recheck:
         with read_session(self.engine) as session:
             row = session.exec(select(User.role, User.disabled).where(User.id == actor.user_id)).first()
         return None if row is None or row.disabled else Role.parse(row.role)
+
+
+def rechecked(engine: Engine, actor: Actor) -> Actor:
+    """The actor of an account, re-checked against it on every permission check (see _Recheck): for
+    actors rebuilt from a stored label and role (a queued job's requester)."""
+    if actor.user_id is None or actor.recheck is not None:
+        return actor
+    return replace(actor, recheck=_Recheck(engine.execution_options(loopdeck_write=False)))
 
 
 def _actor(user: User) -> Actor:

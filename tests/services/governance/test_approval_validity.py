@@ -117,3 +117,16 @@ def test_requests_expire(engine, team):
     with pytest.raises(Conflict, match="expired"):
         executor.execute(engine, team["p2"], again)
     assert experiments.get_experiment(engine, "exp-1").status == "running"
+
+
+def test_a_queued_jobs_requester_is_rechecked_when_the_task_runs(engine, team):
+    from services.jobs import runner
+    from services.jobs.schema import Job
+
+    rid = _stop_request(engine, team, required=1)
+    p1 = team["p1"]
+    job = Job(kind="demo", requested_by=p1.label, requested_role="approver", requested_user_id=p1.user_id)
+    users.set_disabled(engine, ROOT, p1.user_id, True)
+    with pytest.raises(PermissionDenied, match="disabled"):
+        approvals.decide(engine, runner.actor_of(job, engine), rid, "approve")
+    assert approvals.get_request(engine, rid).request.status == "pending"
