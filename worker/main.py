@@ -66,7 +66,7 @@ class Worker:
             if runner.progress(self.engine, job_id, self.id, fraction, message):
                 raise runner.JobCancelled()
 
-        ctx = TaskContext(self.engine, runner.actor_of(job), job_id, progress)
+        ctx = TaskContext(self.engine, runner.actor_of(job, self.engine), job_id, progress)
         self._run(job_id, job.kind, ctx, job.payload or {})
 
     def _run(self, job_id: int, kind: str, ctx: TaskContext, payload: dict[str, Any]) -> None:

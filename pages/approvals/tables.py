@@ -20,7 +20,14 @@ KIND_LABELS = {
     "retrain": "Retrain",
     "stop-experiment": "Stop experiment",
 }
-STATUS_ICONS = {"pending": "⏳", "approved": "✅", "rejected": "⛔", "executed": "🚀", "cancelled": "✖️"}
+STATUS_ICONS = {
+    "pending": "⏳",
+    "approved": "✅",
+    "rejected": "⛔",
+    "executed": "🚀",
+    "cancelled": "✖️",
+    "expired": "⌛",
+}
 
 
 def md_escape(text: Any) -> str:

@@ -90,6 +90,8 @@ def render(me: Actor, engine: Engine, exp) -> None:
                     widgets.attempt(lambda: experiments.set_status(engine, me, exp.key, "running", comment=why),
                                     f"{exp.key} is running again.")  # fmt: skip
         with st.expander("Conclude with a decision"), st.form(f"{keys.CONCLUDE}{exp.key}"):
+            if exp.status == "running":
+                st.caption("Concluding a running experiment stops it: that needs an approved stop request.")
             outcome = st.radio("Decision", experiments.OUTCOMES, format_func=OUTCOME_NAMES.get, horizontal=True,
                                key=f"{keys.OUTCOME}{exp.key}")  # fmt: skip
             rationale = st.text_area("Rationale (what the data says, what ships, what is next)",

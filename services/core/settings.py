@@ -81,6 +81,12 @@ SPECS: dict[str, SettingSpec] = {
             "Approvals each kind of request needs (the requester never counts).",
             _approval_counts,
         ),
+        SettingSpec(
+            "approvals.expiry_days",
+            14,
+            "Days a request stays open: an older one can no longer be approved or executed (request it again).",
+            _int_between(1, 365),
+        ),
     ]
 }
 

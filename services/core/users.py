@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import object_session
 from sqlmodel import Session, func, select
 
 from services.core import audit
@@ -62,8 +63,32 @@ def _view(user: User) -> UserView:
     )
 
 
+@dataclass(frozen=True)
+class _Recheck:
+    """Reads an account's role now (None when disabled or gone): what `roles.require` calls for the
+    actor of an account. One primary-key read, outside the caller's transaction (never a write lock)."""
+
+    engine: Engine
+
+    def __call__(self, actor: Actor) -> Role | None:
+        with read_session(self.engine) as session:
+            row = session.exec(select(User.role, User.disabled).where(User.id == actor.user_id)).first()
+        return None if row is None or row.disabled else Role.parse(row.role)
+
+
+def rechecked(engine: Engine, actor: Actor) -> Actor:
+    """The actor of an account, re-checked against it on every permission check (see _Recheck): for
+    actors rebuilt from a stored label and role (a queued job's requester)."""
+    if actor.user_id is None or actor.recheck is not None:
+        return actor
+    return replace(actor, recheck=_Recheck(engine.execution_options(loopdeck_write=False)))
+
+
 def _actor(user: User) -> Actor:
-    return Actor(label=user.email, role=Role.parse(user.role), user_id=user.id)
+    bind = getattr(object_session(user), "bind", None)
+    engine = bind if isinstance(bind, Engine) else getattr(bind, "engine", None)
+    recheck = _Recheck(engine.execution_options(loopdeck_write=False)) if engine is not None else None
+    return Actor(label=user.email, role=Role.parse(user.role), user_id=user.id, recheck=recheck)
 
 
 def _clean_email(email: str) -> str:

@@ -48,7 +48,7 @@ from services.experiments.validation import (  # noqa: F401  (re-exported: the d
     check_changes,
     check_model_versions,
 )
-from services.governance import approvals
+from services.governance import approvals, executor
 
 STATUSES = ("draft", "running", "stopped", "concluded")
 OUTCOMES = ("ship", "do-not-ship", "iterate")
@@ -306,6 +306,26 @@ def request_stop(
     )  # fmt: skip
 
 
+_RUNNING = (
+    "Experiment {key} is running: concluding it stops it, and stopping needs an approved stop request "
+    "(four-eyes). Propose the stop; once it is approved, an approver concludes (which executes the stop), "
+    "or executes the stop and then an analyst concludes."
+)
+
+
+def _stop_before_concluding(engine: Engine, actor: Actor, ref: str | int) -> None:
+    """Concluding a running experiment stops it: through its approved stop request, which the governance
+    executor carries out (the approver role; the request is consumed). Only the host's operator (the shell,
+    the demo loader) concludes a running experiment directly."""
+    exp = find_experiment(engine, ref)
+    if exp.status != "running" or actor.operator:
+        return
+    approved = [r for r in stop_requests(engine, exp.key) if r.status == "approved"]
+    if not approved:
+        raise Conflict(_RUNNING.format(key=exp.key))
+    executor.execute(engine, actor, approved[0].id)
+
+
 def conclude(
     engine: Engine,
     actor: Actor,
@@ -316,7 +336,8 @@ def conclude(
     outcome: str | None = None,
 ) -> Experiment:
     """Record the decision and close the experiment for good. `outcome`: ship, do-not-ship or iterate
-    (win / lose / inconclusive are taken as the same); `decision` is the written rationale."""
+    (win / lose / inconclusive are taken as the same); `decision` is the written rationale. A running
+    experiment is first stopped through its approved stop request (see _stop_before_concluding)."""
     require(actor, Role.analyst, "conclude experiments")
     decision = (decision or "").strip()
     if not decision:
@@ -328,10 +349,13 @@ def conclude(
         if outcome not in OUTCOMES:
             raise InvalidInput(f"The outcome is one of: {', '.join(OUTCOMES)}.")
     when = to_utc(at) if at else utcnow()
+    _stop_before_concluding(engine, actor, experiment_id)
     with write_session(engine) as session:
         row = find_in(session, experiment_id, lock=True)
         if "concluded" not in TRANSITIONS[row.status]:
             raise Conflict(f"Experiment {row.key} is {row.status}; only a running or stopped one can be concluded.")
+        if row.status == "running" and not actor.operator:
+            raise Conflict(_RUNNING.format(key=row.key))
         before = row.status
         if row.start_at and to_utc(row.start_at) > when:
             raise InvalidInput("An experiment cannot end before it started.")

@@ -13,22 +13,28 @@ What a kind is (its subject, fingerprint and payload check) comes from the featu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, func, select
+from sqlmodel import Session, func, or_, select
 
 from services.core import audit, settings
 from services.core.db import read_session, write_session
-from services.core.errors import Conflict, InvalidInput, NotFound, SelfApprovalError
-from services.core.roles import Actor, Role, require
+from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, SelfApprovalError
+from services.core.roles import Actor, Role, allowed, require
+from services.core.schema_accounts import User
 from services.core.schema_governance import ApprovalDecision, ApprovalRequest
+from services.core.timeutil import to_utc, utcnow
 from services.governance import kinds
 from services.notify import events
 
 # the registered kinds (name -> RequestKind), live: features register theirs (services/governance/kinds.py)
 KINDS = kinds.REGISTRY
 OPEN_STATUSES = ("pending", "approved")
+# the status of a request while the executor carries it out, inside its one transaction: never committed
+# (the same transaction marks it executed). Feature code that accepts a request checks it (`authorising`).
+EXECUTING = "executing"
 
 
 def fingerprint(session: Session, row: ApprovalRequest) -> str:
@@ -38,6 +44,49 @@ def fingerprint(session: Session, row: ApprovalRequest) -> str:
 
 def required_approvals(engine: Engine, kind: str) -> int:
     return int(settings.get(engine, "approvals.required").get(kind, 1))
+
+
+def expiry_cutoff(engine: Engine) -> datetime:
+    """Open requests made at or before this moment have expired (admin setting approvals.expiry_days)."""
+    return utcnow() - timedelta(days=int(settings.get(engine, "approvals.expiry_days")))
+
+
+def is_expired(row: ApprovalRequest, cutoff: datetime) -> bool:
+    return row.status in OPEN_STATUSES and to_utc(row.requested_at) <= cutoff
+
+
+def refuse_expired(row: ApprovalRequest, cutoff: datetime) -> None:
+    if is_expired(row, cutoff):
+        days = (utcnow() - cutoff).days
+        raise Conflict(
+            f"Request #{row.id} expired: it was made on {to_utc(row.requested_at):%Y-%m-%d} and requests stay open "
+            f"{days} days. Request the change again."
+        )
+
+
+def _shown(rows: list[ApprovalRequest], cutoff: datetime) -> list[ApprovalRequest]:
+    """Read rows as lists show them: an open request past its expiry reads `expired` (not stored)."""
+    for row in rows:
+        if is_expired(row, cutoff):
+            row.status = "expired"
+    return rows
+
+
+def counting_approvals(session: Session, request_id: int) -> int:
+    """Valid approvals that still count: not by an account disabled or demoted below approver since
+    (an approver without an account, the shell or a token, counts as it was). One query."""
+    query = (
+        select(func.count())
+        .select_from(ApprovalDecision)
+        .outerjoin(User, User.email == ApprovalDecision.actor)
+        .where(
+            ApprovalDecision.request_id == request_id,
+            ApprovalDecision.valid,
+            ApprovalDecision.verdict == "approve",
+            or_(User.id.is_(None), User.disabled.is_(False) & User.role.in_((Role.approver.name, Role.admin.name))),
+        )
+    )
+    return int(session.exec(query).one())
 
 
 @dataclass(frozen=True)
@@ -64,19 +113,21 @@ def request_change(
         raise InvalidInput("Say why: a request needs a comment.")
     subject_type, subject_id = spec.subject_type, str(subject_id)
     payload = dict(payload or {})
-    required = required_approvals(engine, kind)
+    required, cutoff = required_approvals(engine, kind), expiry_cutoff(engine)
     with write_session(engine) as session:
         if spec.validate is not None:
             payload = spec.validate(session, payload)
         subject_fingerprint = spec.fingerprint(session, subject_id)
         duplicate = session.exec(
-            select(ApprovalRequest).where(
+            select(ApprovalRequest)
+            .where(
                 ApprovalRequest.kind == kind,
                 ApprovalRequest.subject_id == subject_id,
                 ApprovalRequest.status.in_(OPEN_STATUSES),
             )
+            .order_by(ApprovalRequest.id.desc())
         ).first()
-        if duplicate:
+        if duplicate and not is_expired(duplicate, cutoff):
             raise Conflict(f"Request #{duplicate.id} for the same change is still {duplicate.status}.")
         row = ApprovalRequest(
             kind=kind, subject_type=subject_type, subject_id=subject_id, payload=payload or {},
@@ -102,6 +153,32 @@ def locked(session: Session, request_id: int) -> ApprovalRequest:
     if row is None:
         raise NotFound(f"No approval request #{request_id}.")
     return row
+
+
+def authorising(session: Session, request_id: int, kinds_: tuple[str, ...], action: str) -> ApprovalRequest:
+    """The request that authorises `action` in this transaction, or a refusal: it must be of one of
+    `kinds_` and being executed by the governance executor right now (an approved request is carried out
+    only by the executor, once; an executed one is consumed). The caller checks that its change is
+    exactly the one the request describes."""
+    row = session.get(ApprovalRequest, request_id)
+    if row is None:
+        raise NotFound(f"No approval request #{request_id}.")
+    if row.kind not in kinds_ or row.status not in (*OPEN_STATUSES, EXECUTING, "executed"):
+        raise Conflict(f"Request #{row.id} ({row.kind}, {row.status}) does not authorise you to {action}.")
+    if row.status == "executed":
+        raise Conflict(f"Request #{row.id} was already executed: an approval authorises its change once.")
+    if row.status == "pending":
+        raise Conflict(f"Request #{row.id} ({row.kind}, pending) does not authorise you to {action}.")
+    return row
+
+
+def require_executing(row: ApprovalRequest) -> None:
+    """Refuse unless the governance executor is carrying the request out in this transaction."""
+    if row.status != EXECUTING:
+        raise PermissionDenied(
+            f"Request #{row.id} is {row.status}: only the governance executor carries out an approved request "
+            "(execute it from the Approvals page or `python -m services approvals execute`), and only once."
+        )
 
 
 def valid_decisions(session: Session, request_id: int) -> list[ApprovalDecision]:
@@ -149,12 +226,14 @@ def decide(engine: Engine, actor: Actor, request_id: int, verdict: str, comment:
             f"The subject of request #{request_id} changed after it was requested, so its approvals were reset. "
             "Review the current state and decide again."
         )
+    cutoff = expiry_cutoff(engine)
     with write_session(engine) as session:
         row = locked(session, request_id)
         if row.requested_by == actor.label:
             raise SelfApprovalError("Four-eyes rule: you cannot approve or reject your own request.")
         if row.status != "pending":
             raise Conflict(f"Request #{row.id} is {row.status}; only pending requests take decisions.")
+        refuse_expired(row, cutoff)
         if reset_if_changed(session, actor, row):
             raise Conflict(f"The subject of request #{row.id} changed just now; review it again.")
         decisions = valid_decisions(session, row.id)
@@ -167,7 +246,8 @@ def decide(engine: Engine, actor: Actor, request_id: int, verdict: str, comment:
         )
         session.add(decision)
         decisions.append(decision)
-        approvals = sum(d.verdict == "approve" for d in decisions)
+        session.flush()
+        approvals = counting_approvals(session, row.id)
         if verdict == "reject":
             row.status = "rejected"
         elif approvals >= row.required_approvals:
@@ -190,7 +270,7 @@ def cancel(engine: Engine, actor: Actor, request_id: int, comment: str = "") -> 
     require(actor, Role.analyst, "cancel requests")
     with write_session(engine) as session:
         row = locked(session, request_id)
-        if row.requested_by != actor.label and not actor.can(Role.admin):
+        if row.requested_by != actor.label and not allowed(actor, Role.admin):
             raise SelfApprovalError("Only the requester or an admin can cancel a request.")
         if row.status not in OPEN_STATUSES:
             raise Conflict(f"Request #{row.id} is already {row.status}.")
@@ -201,6 +281,7 @@ def cancel(engine: Engine, actor: Actor, request_id: int, comment: str = "") -> 
 
 
 def get_request(engine: Engine, request_id: int) -> RequestView:
+    cutoff = expiry_cutoff(engine)
     with read_session(engine) as session:
         row = session.get(ApprovalRequest, request_id)
         if row is None:
@@ -210,17 +291,23 @@ def get_request(engine: Engine, request_id: int) -> RequestView:
                 select(ApprovalDecision).where(ApprovalDecision.request_id == request_id).order_by(ApprovalDecision.id)
             ).all()
         )
-    approvals = sum(d.valid and d.verdict == "approve" for d in decisions)
+        approvals = counting_approvals(session, request_id)
+    _shown([row], cutoff)
     return RequestView(row, decisions, approvals, row.required_approvals)
 
 
 def list_requests(engine: Engine, status: str | None = None, awaiting: Actor | None = None) -> list[ApprovalRequest]:
-    """All requests, newest first; `awaiting` keeps the pending ones this approver may still decide."""
+    """All requests, newest first; `awaiting` keeps the pending ones this approver may still decide. An open
+    request past its expiry reads (and filters as) `expired`."""
+    cutoff = expiry_cutoff(engine)
     with read_session(engine) as session:
         query = select(ApprovalRequest).order_by(ApprovalRequest.id.desc())
         if status:
-            query = query.where(ApprovalRequest.status == status)
-        rows = list(session.exec(query).all())
+            stored = OPEN_STATUSES if status in (*OPEN_STATUSES, "expired") else (status,)
+            query = query.where(ApprovalRequest.status.in_(stored))
+        rows = _shown(list(session.exec(query).all()), cutoff)
+        if status:
+            rows = [r for r in rows if r.status == status]
         if awaiting is None:
             return rows
         decided = set(
@@ -245,7 +332,12 @@ def count_awaiting(engine: Engine, actor: Actor) -> int:
     query = (
         select(func.count())
         .select_from(ApprovalRequest)
-        .where(ApprovalRequest.status == "pending", ApprovalRequest.requested_by != actor.label, ~decided.exists())
+        .where(
+            ApprovalRequest.status == "pending",
+            ApprovalRequest.requested_by != actor.label,
+            ApprovalRequest.requested_at > expiry_cutoff(engine),
+            ~decided.exists(),
+        )
     )  # one count, without reading the evidence snapshots: it runs on every page view (the sidebar badge)
     with read_session(engine) as session:
         return int(session.exec(query).one())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -88,11 +89,12 @@ def _precheck(row: ApprovalRequest) -> None:
     _check_status(row)
 
 
-def _lock_approved(session: Session, request_id: int, spec: RequestKind) -> ApprovalRequest:
-    """Lock the request, then its subject; refuse unless it is approved, unchanged and still approved
-    by enough valid approvals."""
+def _lock_approved(session: Session, request_id: int, spec: RequestKind, cutoff: datetime) -> ApprovalRequest:
+    """Lock the request, then its subject; refuse unless it is approved, not expired, unchanged and still
+    approved by enough valid approvals (of approvers whose accounts are still enabled and approvers)."""
     row = approvals.locked(session, request_id)
     _check_status(row)
+    approvals.refuse_expired(row, cutoff)
     if spec.lock_subject is not None:
         spec.lock_subject(session, row)
     if spec.fingerprint(session, row.subject_id) != row.subject_fingerprint:
@@ -100,9 +102,12 @@ def _lock_approved(session: Session, request_id: int, spec: RequestKind) -> Appr
             f"The subject of request #{row.id} changed after it was approved: its approvals are reset. "
             "The approvers need to look again."
         )
-    valid = sum(d.verdict == "approve" for d in approvals.valid_decisions(session, row.id))
+    valid = approvals.counting_approvals(session, row.id)
     if valid < row.required_approvals:
-        raise Conflict(f"Request #{row.id} has {valid} of {row.required_approvals} approvals.")
+        raise Conflict(
+            f"Request #{row.id} has {valid} of {row.required_approvals} approvals "
+            "(approvals by accounts disabled or demoted below approver since do not count)."
+        )
     return row
 
 
@@ -140,18 +145,22 @@ def execute(
             f"The subject of request #{request_id} changed after it was approved, so its approvals were reset. "
             "The approvers need to look again."
         )
-    prepared = None
+    prepared, cutoff = None, approvals.expiry_cutoff(engine)
     if spec.prepare is not None:
         _precheck(current)
+        approvals.refuse_expired(current, cutoff)
         prepared = spec.prepare(engine, actor, current, progress)
     try:
         with write_session(engine) as session:
-            row = _lock_approved(session, request_id, spec)
+            row = _lock_approved(session, request_id, spec, cutoff)
             seen = _preview_in(session, row)
             if expected_digest is not None and seen.digest != expected_digest:
                 raise Conflict("What this request would do changed since you confirmed it: review the new plan.")
             if not seen.executable:
                 raise Conflict(f"Request #{row.id} cannot be executed now: {seen.blocker}")
+            row.status = approvals.EXECUTING  # what feature code checks (approvals.require_executing)
+            session.add(row)
+            session.flush()
             result = spec.plan(session, row, actor, prepared)
             _mark_executed(session, actor, row, result)
     except BaseException:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from services.core import users
 from services.core.db import is_sqlite, write_session
 from services.core.roles import Actor, Role
 from services.core.timeutil import utcnow
@@ -48,9 +49,11 @@ def claim(engine: Engine, job_id: int, worker_id: str, now: datetime | None = No
         return session.get(Job, job_id)
 
 
-def actor_of(job: Job) -> Actor:
-    """The requester, as the task's services see them (they check the permission again)."""
-    return Actor(label=job.requested_by, role=Role.parse(job.requested_role), user_id=job.requested_user_id)
+def actor_of(job: Job, engine: Engine | None = None) -> Actor:
+    """The requester, as the task's services see them (they check the permission again; with the engine,
+    against the requester's account as it is when the task runs: disabled or demoted since, refused)."""
+    actor = Actor(label=job.requested_by, role=Role.parse(job.requested_role), user_id=job.requested_user_id)
+    return users.rechecked(engine, actor) if engine is not None else actor
 
 
 def progress(engine: Engine, job_id: int, worker_id: str, fraction: float, message: str) -> bool:

@@ -10,7 +10,9 @@ the request kind rewrites the routing file, and `record_deployment` / `end_deplo
 themselves (services/models/routing.py): every change of what serves does.
 
 Four-eyes holds here too: an approver changes what serves only by executing an approved request
-(the executor passes the request it has locked). A deployment without a request
+(the executor passes the request it has locked and is carrying out), and only with exactly the change
+the request's plan describes (version, stage, share, or the deployment it ends); a direct call with an
+approved request is refused, and an executed request is consumed. A deployment without a request
 (`record_deployment`, `end_deployment`, or the in-session functions without `approval_request_id`)
 is an admin's or the system's (the demo loader, an import of history), never a lone approver's.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -30,7 +33,8 @@ from services.core.roles import Actor, Role, require
 from services.core.schema_governance import ApprovalRequest
 from services.core.schema_models import Deployment, ModelVersion
 from services.core.timeutil import to_utc, utcnow
-from services.models import routing
+from services.governance import approvals
+from services.models import plans, routing
 from services.models.serving import lock_model, open_deployments_in
 from services.notify import events
 
@@ -60,24 +64,51 @@ def _check_authority(
     action: str,
     kinds: tuple[str, ...],
     version: ModelVersion,
+    change: dict[str, Any],
 ) -> None:
-    """An approver acts on what serves only under an approved request of a matching kind about this
-    model (the governance executor has locked it); without one, only an admin
-    (or the system)."""
+    """An approver acts on what serves only while the governance executor carries out an approved
+    request of a matching kind about this model, and only with exactly the change the request's plan
+    describes (`change`: {model_version_id, stage, traffic_share} or {end_deployment_id}); without a
+    request, only an admin (or the system)."""
     require(actor, Role.approver, action)
     if approval_request_id is None:
         require(actor, Role.admin, f"{action} without an approved request (request the change instead)")
         return
-    request = session.get(ApprovalRequest, approval_request_id)
-    if request is None:
-        raise NotFound(f"No approval request #{approval_request_id}.")
-    if request.status != "approved" or request.kind not in kinds:
-        raise Conflict(f"Request #{request.id} ({request.kind}, {request.status}) does not authorise you to {action}.")
+    request = approvals.authorising(session, approval_request_id, kinds, action)
     subject = str(version.id) if request.subject_type == "model_version" else version.model_name
     if request.subject_id != subject:
         raise Conflict(
             f"Request #{request.id} is about {request.subject_type} {request.subject_id}, "
             f"not {version.model_name} v{version.version}."
+        )
+    _check_change(session, request, change)
+    approvals.require_executing(request)
+
+
+def _describe(change: dict[str, Any]) -> str:
+    if "end_deployment_id" in change:
+        return f"ending deployment #{change['end_deployment_id']}"
+    return f"a {change['stage']} deployment of version id {change['model_version_id']} at {change['traffic_share']:.4g}"
+
+
+def _check_change(session: Session, request: ApprovalRequest, change: dict[str, Any]) -> None:
+    """Refuse any change but the one the request's plan describes, as it is now."""
+    p = plans.plan_in(session, request)
+    if "end_deployment_id" in change:
+        allowed = p.deploy is None and change["end_deployment_id"] in p.end_deployment_ids
+        described = [{"end_deployment_id": i} for i in p.end_deployment_ids] if p.deploy is None else []
+    else:
+        allowed = (
+            p.deploy is not None
+            and all(p.deploy[k] == change[k] for k in ("model_version_id", "stage"))
+            and math.isclose(float(p.deploy["traffic_share"]), change["traffic_share"], abs_tol=1e-9)
+        )
+        described = [p.deploy] if p.deploy is not None else []
+    if not allowed:
+        what = " and ".join(_describe(c) for c in described) or f"nothing now ({p.blocker or 'no change'})"
+        raise Conflict(
+            f"Request #{request.id} ({request.kind}) authorises {what}, not {_describe(change)}: "
+            "an approval authorises exactly the change it describes."
         )
 
 
@@ -138,8 +169,9 @@ def deploy_in_session(
     row = session.get(ModelVersion, model_version_id)
     if row is None:
         raise NotFound(f"No model version with id {model_version_id}.")
+    change = {"model_version_id": row.id, "stage": stage, "traffic_share": share}
     _check_authority(
-        session, actor, approval_request_id, "deploy model versions", ("promote", "canary", "rollback"), row
+        session, actor, approval_request_id, "deploy model versions", ("promote", "canary", "rollback"), row, change
     )
     versions = {v.id: v for v in lock_model(session, row.model_name)}
     row = versions[row.id]
@@ -237,7 +269,8 @@ def end_in_session(
     if deployment is None:
         raise NotFound(f"No deployment with id {deployment_id}.")
     version = session.get(ModelVersion, deployment.model_version_id)
-    _check_authority(session, actor, approval_request_id, "end deployments", ("rollback",), version)
+    change = {"end_deployment_id": deployment.id}
+    _check_authority(session, actor, approval_request_id, "end deployments", ("rollback",), version, change)
     versions = {v.id: v for v in lock_model(session, version.model_name)}
     version = versions[version.id]
     session.refresh(deployment)

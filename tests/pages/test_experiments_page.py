@@ -14,7 +14,7 @@ from services.core import audit
 from services.core.audit import AuditFilter
 from services.core.roles import Actor, Role
 from services.experiments import lifecycle as experiments
-from services.governance import approvals
+from services.governance import approvals, executor
 from services.monitoring import alerts as monitoring_alerts
 from tests.services.experiments.test_experiment_readout import insert, make_experiment, simulate
 
@@ -104,6 +104,15 @@ def test_register_start_freeze_amend_and_conclude(signed_in, page_db):
     [payload] = audit.list_events(page_db, AuditFilter(action="experiment.amend"))["payload"]
     assert json.loads(payload)["reason"] == "traffic doubled"
 
+    at.radio(key="exp_outcome_checkout-v2").set_value("iterate")
+    at.text_area(key="exp_rationale_checkout-v2").input("Flat; try a bolder variant")
+    button(at, "Conclude the experiment").click().run()  # running: concluding needs an approved stop
+    assert any("approved stop request" in t for t in texts(at.error))
+    assert experiments.get_experiment(page_db, "checkout-v2").status == "running"
+    request = experiments.request_stop(page_db, Actor("ana@x.io", Role.analyst), "checkout-v2", "flat")
+    approvals.decide(page_db, Actor("priya@x.io", Role.approver), request.id, "approve")
+    executor.execute(page_db, Actor("omar@x.io", Role.approver), request.id)
+    at.run()
     at.radio(key="exp_outcome_checkout-v2").set_value("iterate")
     at.text_area(key="exp_rationale_checkout-v2").input("Flat; try a bolder variant")
     button(at, "Conclude the experiment").click().run()

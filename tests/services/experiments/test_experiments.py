@@ -33,6 +33,13 @@ def _variants(shares=(0.5, 0.5)):
     return [{"key": k, "allocation": s, "model_version_id": None} for k, s in zip(keys, shares, strict=True)]
 
 
+def _stop(engine, key: str) -> None:
+    """Stop a running experiment the four-eyes way: requested, approved, executed."""
+    request = experiments.request_stop(engine, ANA, key, "enough data")
+    approvals.decide(engine, APPROVER, request.id, "approve")
+    executor.execute(engine, APPROVER, request.id)
+
+
 def register(engine, actor: Actor = ANA, key: str = "exp-1", **kw):
     args: dict[str, Any] = dict(
         name="Offer",
@@ -111,6 +118,7 @@ def test_an_amendment_needs_a_reason_and_is_recorded_with_before_and_after(engin
     row = audit.list_events(engine, AuditFilter(action="experiment.amend")).iloc[0]
     assert row["actor"] == BEN.label and row["subject_id"] == str(exp.id)
 
+    _stop(engine, exp.key)
     experiments.conclude(engine, ANA, exp.key, "Ship it", outcome="ship")
     with pytest.raises(Conflict, match="concluded"):
         experiments.amend_experiment(engine, ANA, exp.key, {"planned_sample_size": 1}, "after the fact")
@@ -188,15 +196,20 @@ def test_conclude_records_outcome_and_rationale(engine):
         experiments.conclude(engine, ANA, exp.key, "hmm", outcome="maybe")
     with pytest.raises(InvalidInput, match="decision"):
         experiments.conclude(engine, ANA, exp.key, " ", outcome="ship")
-    done = experiments.conclude(engine, ANA, exp.key, "Retention up 5%; ship to all flagged customers.",
+    request = experiments.request_stop(engine, ANA, exp.key, "enough data")
+    approvals.decide(engine, APPROVER, request.id, "approve")
+    # an approver concludes the running experiment: its approved stop is executed first
+    done = experiments.conclude(engine, APPROVER, exp.key, "Retention up 5%; ship to all flagged customers.",
                                 at=T0 + timedelta(days=30), outcome="win")  # fmt: skip
     assert done.status == "concluded" and done.outcome == "ship" and done.decision.startswith("Retention")
     [event] = events(engine, "experiment.conclude")
-    assert event["outcome"] == "ship" and event["from"] == "running"
+    assert event["outcome"] == "ship" and event["from"] == "stopped"
     with pytest.raises(Conflict):
         experiments.start_experiment(engine, ANA, exp.key)
     history = experiments.history(engine, exp.key)
-    assert list(history["action"]) == ["experiment.conclude", "experiment.status", "experiment.register"]
+    assert list(history["action"]) == [
+        "experiment.conclude", "experiment.stop", "experiment.status", "experiment.register",
+    ]  # fmt: skip
 
 
 # --- who may do what -------------------------------------------------------------------------------
@@ -256,7 +269,7 @@ ACTIONS = [
         "conclude",
         Role.analyst,
         lambda e, a, s: experiments.conclude(e, a, s["key"], "done", outcome="iterate"),
-        "running",
+        "stopped",  # a running one needs an approved stop first (test_conclude_approval.py)
     ),  # fmt: skip
 ]
 

@@ -325,8 +325,9 @@ def test_audit_events(engine):
 
 
 def test_in_session_deployments_need_an_approved_request_about_this_model(engine):
-    """deploy_in_session/end_in_session (what services/rollout calls) take an approver only with an
-    approved request of a matching kind about the same model; without one, an admin."""
+    """deploy_in_session/end_in_session (what services/rollout calls) take an approver only while the
+    governance executor carries out an approved request of a matching kind about the same model; without
+    one, an admin. Holding an approved request is not enough for a direct call."""
     from services.core.db import write_session
     from services.governance import approvals
 
@@ -355,11 +356,15 @@ def test_in_session_deployments_need_an_approved_request_about_this_model(engine
             call(session)
     assert audit.count_events(engine) == before
     assert registry.aliases(engine, "churn").champion.id == v1.id
-    # the approved request about this version authorises the approver (what rollout does)
+    # the approved request about this version: a direct call is still refused; the executor carries it out
+    from services.governance import executor
+
     approvals.decide(engine, APPROVER, pending.id, "approve")
     approvals.decide(engine, Actor("apo2@test.io", Role.approver), pending.id, "approve")
-    with write_session(engine) as session:
+    with pytest.raises(PermissionDenied, match="only the governance executor"), write_session(engine) as session:
         registry.deploy_in_session(session, APPROVER, v2.id, "full", 1.0, approval_request_id=pending.id)
+    assert registry.aliases(engine, "churn").champion.id == v1.id
+    executor.execute(engine, APPROVER, pending.id)
     assert registry.aliases(engine, "churn").champion.id == v2.id
 
 
@@ -403,7 +408,9 @@ def test_experiment_lifecycle(engine):
     assert running.status == "running" and running.start_at.replace(tzinfo=UTC) == T0 + timedelta(days=1)
     with pytest.raises(InvalidInput, match="decision"):
         experiments.conclude(engine, ANALYST, exp.id, "  ")
-    done = experiments.conclude(engine, ANALYST, exp.id, "Ship v2", at=T0 + timedelta(days=30))
+    with pytest.raises(Conflict, match="approved stop request"):  # an analyst: the stop needs four eyes
+        experiments.conclude(engine, ANALYST, exp.id, "Ship v2", at=T0 + timedelta(days=30))
+    done = experiments.conclude(engine, Actor.system("loader"), exp.id, "Ship v2", at=T0 + timedelta(days=30))
     assert done.status == "concluded" and done.decision == "Ship v2"
     assert done.end_at.replace(tzinfo=UTC) == T0 + timedelta(days=30)
     with pytest.raises(Conflict):
