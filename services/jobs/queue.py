@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.errors import InvalidInput, NotFound, PermissionDenied
-from services.core.roles import Actor, Role, require
+from services.core.roles import Actor, Role, allowed, require
 from services.core.timeutil import utcnow
 from services.jobs import transport
 from services.jobs.kinds import KINDS
@@ -135,7 +135,7 @@ def cancel(engine: Engine, job_id: int, actor: Actor) -> JobView:
         job = session.get(Job, job_id, with_for_update=True)
         if job is None:
             raise NotFound(f"There is no job {job_id}.")
-        if job.requested_by != actor.label and not actor.can(Role.admin):
+        if job.requested_by != actor.label and not allowed(actor, Role.admin):  # the role now, not when signed in
             raise PermissionDenied(f"{actor.label} may not cancel job {job_id}: only its requester or an admin.")
         if job.status in DONE:
             raise InvalidInput(f"Job {job_id} is already {job.status}.")
