@@ -81,6 +81,18 @@ SPECS: dict[str, SettingSpec] = {
             "Approvals each kind of request needs (the requester never counts).",
             _approval_counts,
         ),
+        SettingSpec(
+            "auth.idle_timeout_hours",
+            8,
+            "Hours without a click after which a browser session ends (sign in again).",
+            _int_between(1, 168),
+        ),
+        SettingSpec(
+            "auth.session_max_hours",
+            24,
+            "Hours after signing in after which a browser session ends however active it is.",
+            _int_between(1, 720),
+        ),
     ]
 }
 
