@@ -67,12 +67,12 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float) -
 def running_app(
     db_url: str, folder: Path, env: dict[str, str] | None = None, startup_seconds: float = 60
 ) -> Iterator[Server]:
-    """`streamlit run streamlit_app.py` on a free port against db_url; stopped (process group) on exit.
-    Its output goes to folder/streamlit.log, quoted when it fails to start."""
+    """`streamlit run server.py` (streamlit_app.py plus the session-cookie routes) on a free port against
+    db_url; stopped (process group) on exit. Its output goes to folder/streamlit.log, quoted when it fails."""
     port, log = free_port(), folder / "streamlit.log"
     environment = {**os.environ, "LOOPDECK_DATABASE_URL": db_url, **(env or {})}
     command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+        sys.executable, "-m", "streamlit", "run", "server.py", "--server.headless", "true",
         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
     ]  # fmt: skip
