@@ -117,6 +117,17 @@ def list_users(engine: Engine, actor: Actor) -> list[UserView]:
     return [replace(v, locked_until=waits.get(v.email)) for v in views]
 
 
+def find(engine: Engine, actor: Actor, email: str) -> UserView:
+    """The account with this e-mail (admins; for the shell's unlock and reset-password)."""
+    require(actor, Role.admin, "look up users")
+    email = (email or "").strip().lower()
+    with read_session(engine) as session:
+        user = session.exec(select(User).where(User.email == email)).first()
+        if user is None:
+            raise NotFound(f"No user with e-mail {email}.")
+        return _view(user)
+
+
 def user_emails(engine: Engine) -> list[str]:
     """E-mails of active users (for assignee pickers)."""
     with read_session(engine) as session:
