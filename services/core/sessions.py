@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from services.core import audit, settings, users
 from services.core.db import read_session, write_session
 from services.core.errors import AuthenticationFailed, PermissionDenied
-from services.core.roles import Actor, Role
-from services.core.schema_accounts import User
+from services.core.roles import Actor, Role, require
+from services.core.schema_accounts import Setting, User
 from services.core.schema_sessions import AuthSession
 from services.core.timeutil import to_utc, utcnow
 
@@ -146,7 +146,19 @@ def sign_out(engine: Engine, actor: Actor, session_id: int | None) -> None:
         audit.record(session, actor, "user.logout", "user", actor.user_id or actor.label, {"session": session_id})
 
 
-def _open_sessions(session: Session, user_id: int) -> list[AuthSession]:
-    return list(
-        session.exec(select(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))).all()
-    )
+def set_limits(engine: Engine, actor: Actor, idle_hours: int, max_hours: int) -> tuple[int, int]:
+    """Admins: the idle timeout and the absolute lifetime of browser sessions, in one audited change."""
+    require(actor, Role.admin, "change the session limits")
+    values = {
+        "auth.idle_timeout_hours": settings.SPECS["auth.idle_timeout_hours"].validate(idle_hours),
+        "auth.session_max_hours": settings.SPECS["auth.session_max_hours"].validate(max_hours),
+    }
+    with write_session(engine) as session:
+        for key, value in values.items():
+            row = session.get(Setting, key)
+            old = settings.SPECS[key].default if row is None else row.value
+            row = row or Setting(key=key, value=value)
+            row.value, row.updated_at, row.updated_by = value, utcnow(), actor.label
+            session.add(row)
+            audit.record(session, actor, "setting.change", "setting", key, {"from": old, "to": value})
+    return values["auth.idle_timeout_hours"], values["auth.session_max_hours"]

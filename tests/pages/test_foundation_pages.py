@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 
 from app import nav, state
-from services.core import audit, sessions, users
+from services.core import audit, sessions, settings, users
 from services.core import signin_throttle as throttle
 from services.core.audit import AuditFilter
+from services.core.errors import AuthenticationFailed
 from services.core.roles import Role
+from services.core.timeutil import utcnow
 from tests.pages.conftest import PASSWORD, ROLES, app_test
 from tests.services.core.audit_attack import as_attacker
 
@@ -394,6 +397,26 @@ def test_admin_changes_role_unlocks_and_resets_password(signed_in, make_user, pa
     assert users.authenticate(page_db, "viewer@loopdeck.test", "brand new password").user_id == viewer_id
     actions = list(audit.list_events(page_db)["action"])[:4]
     assert actions == ["user.login", "user.set_password", "user.unlock", "user.change_role"]
+
+
+def test_admin_sees_waiting_accounts_unlocks_them_and_sets_session_limits(signed_in, make_user, page_db):
+    make_user("viewer")
+    for _ in range(throttle.FREE_FAILURES + 1):
+        with pytest.raises(AuthenticationFailed):
+            users.authenticate(page_db, "viewer@loopdeck.test", "nope nope", now=utcnow() + timedelta(minutes=5))
+    at = _open_admin(signed_in)
+    assert list(at.dataframe[1].value["email"]) == ["viewer@loopdeck.test"]
+    at.button(key="admin_signin_wait_unlock").click().run()
+    assert texts(at.success) == ["viewer@loopdeck.test can sign in again."]
+    assert "No account waits after failed sign-ins." in texts(at.info)
+    at.number_input(key="admin_session_limits_0_idle_hours").set_value(4)
+    at.number_input(key="admin_session_limits_0_max_hours").set_value(12)
+    next(b for b in at.button if b.label == "Save session limits").click()
+    at.run()
+    assert texts(at.success) == ["Session limits saved."]
+    assert (
+        settings.get(page_db, "auth.idle_timeout_hours") == 4 and settings.get(page_db, "auth.session_max_hours") == 12
+    )
 
 
 def test_admin_disables_after_confirming_and_enables_again(signed_in, make_user, page_db):

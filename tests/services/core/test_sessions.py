@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import Session, select
 
 from services.core import audit, sessions, settings, users
-from services.core.errors import AuthenticationFailed, PermissionDenied
+from services.core.errors import AuthenticationFailed, InvalidInput, PermissionDenied
 from services.core.roles import Actor, Role
 from services.core.schema_sessions import AuthSession
 from services.core.timeutil import utcnow
@@ -111,3 +111,14 @@ def test_a_password_reset_ends_every_session_of_the_account(engine, admin, ana):
     started, token = _signed_in(engine)
     users.set_password(engine, admin, ana.id, "a brand new password")
     assert sessions.resume(engine, token) is None
+
+
+def test_admins_set_the_session_limits_in_one_audited_change(engine, admin, ana):
+    assert sessions.set_limits(engine, admin, 2, 48) == (2, 48)
+    assert settings.get(engine, "auth.idle_timeout_hours") == 2 and settings.get(engine, "auth.session_max_hours") == 48
+    assert list(audit.list_events(engine)["action"]).count("setting.change") == 2
+    analyst = users.authenticate(engine, "ana@example.com", PASSWORD)
+    with pytest.raises(PermissionDenied):
+        sessions.set_limits(engine, analyst, 1, 1)
+    with pytest.raises(InvalidInput):
+        sessions.set_limits(engine, admin, 0, 48)
