@@ -27,4 +27,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 # LOOPDECK_DATABASE_URL picks the database (default SQLite in /app/data); set LOOPDECK_DEMO=1 to load the demo on an empty one.
 # The API and the worker run beside the UI in the background; the container lives as long as the UI does.
 # For several replicas run them as separate containers with the same image (README: Worker and schedules).
-CMD ["sh", "-c", "python -m services init-db ${LOOPDECK_DEMO:+--demo} && (python -m services api --host 0.0.0.0 --port 8502 &) && (python -m services worker &) && exec python -m streamlit run streamlit_app.py --server.port 8501 --server.address 0.0.0.0"]
+CMD ["sh", "-c", "python -m services init-db ${LOOPDECK_DEMO:+--demo} && (python -m services api --host 0.0.0.0 --port 8502 &) && (python -m services worker &) && exec python -m streamlit run server.py --server.port 8501 --server.address 0.0.0.0"]

@@ -53,7 +53,7 @@ def run_app(extra: list[str]) -> int:
     init_db = [str(PYTHON), "-m", "services", "init-db", *(["--demo"] if wants_demo else [])]
     subprocess.run(init_db, cwd=ROOT, check=True)
     host, port, api_port = config.ui_host(), str(config.ui_port()), str(config.api_port())
-    command = [str(PYTHON), "-m", "streamlit", "run", "streamlit_app.py", "--server.port", port,
+    command = [str(PYTHON), "-m", "streamlit", "run", "server.py", "--server.port", port,
                "--server.address", host, *extra]  # fmt: skip
     api = subprocess.Popen([str(PYTHON), "-m", "services", "api", "--host", host, "--port", api_port], cwd=ROOT)
     worker = subprocess.Popen([str(PYTHON), "-m", "services", "worker"], cwd=ROOT)  # jobs, schedules, notifications

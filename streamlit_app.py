@@ -19,8 +19,9 @@ if problem:
 
 actor = auth.signed_in_actor()
 if actor is None:
-    # Always call st.navigation, so the pages/ folder is never served without the gate.
-    page = st.navigation([st.Page(auth.sign_in_page, title="Sign in", url_path="signin")], position="hidden")
+    # Always call st.navigation, so the pages/ folder is never served without the gate. Every page's URL
+    # shows the sign-in form, so a deep link opens its view (with its query parameters) after signing in.
+    page = st.navigation(nav.signed_out_pages(auth.sign_in_page), position="hidden")
 else:
     # expanded: every screen stays listed (by default Streamlit folds a long sidebar behind "View more").
     page = st.navigation(nav.navigation_pages(actor.role, nav.badges(actor, state.engine())), expanded=True)

@@ -1,18 +1,25 @@
 """The login gate: who is signed in, the sign-in and first-admin screens, and signing out.
 
-Only the user's id is kept in st.session_state; every run re-reads the account through
-services.core.users.current_actor, so a disabled account loses access on its next click.
+A password sign-in opens a server-side session (services.core.sessions): this tab keeps its id in
+st.session_state, and the browser gets an HttpOnly cookie with the session's token (app/session_cookie.py
+says how and why), so a reload or a new tab resumes the session. Every run re-checks the session and
+re-reads the account, so signing out elsewhere, the idle timeout, a disabled account or a new role take
+effect on the next click. While signed out, every page URL shows the sign-in form (app/nav.py), so a
+deep link keeps its page and query parameters and opens that view after signing in.
 With an [auth] section in secrets (Streamlit's OIDC config) "Sign in with SSO" is offered too;
-the identity provider's e-mail is mapped to a Loopdeck account by services.core.users.actor_for_sso.
+the identity provider's e-mail is mapped to a Loopdeck account by services.core.users.actor_for_sso
+(Streamlit's own identity cookie carries that session).
 """
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 from streamlit.errors import StreamlitAPIException, StreamlitSecretNotFoundError
 
-from app import state, widgets
-from services.core import users
+from app import session_cookie, state, widgets
+from services.core import sessions, users
 from services.core.errors import LoopdeckError
 from services.core.roles import Actor, Role
 
@@ -48,7 +55,16 @@ def _sign_in_through_sso(email: str) -> None:
 
 
 def signed_in_actor() -> Actor | None:
-    """The acting user for this run, re-read from the database; None when nobody is signed in."""
+    """The acting user for this run, re-read from the database; None when nobody is signed in.
+    In order: this tab's server-side session, the session cookie (a reload or a new tab), an SSO identity."""
+    if st.session_state.get(state.SESSION_ID) is not None:
+        return _from_session()
+    if st.session_state.get(state.USER_ID) is None:
+        resumed = sessions.resume(state.engine(), _cookie_token())
+        if resumed is not None:
+            st.session_state[state.SESSION_ID] = resumed.session_id
+            st.session_state[state.USER_ID] = resumed.actor.user_id
+            return resumed.actor
     user_id = st.session_state.get(state.USER_ID)
     if user_id is None and (email := _sso_email()):
         _sign_in_through_sso(email)
@@ -58,6 +74,64 @@ def signed_in_actor() -> Actor | None:
         st.session_state.pop(state.USER_ID, None)
         widgets.flash("warning", "You were signed out: your account is disabled or no longer exists.")
     return actor
+
+
+def _from_session() -> Actor | None:
+    """Re-check this tab's session: revoked (signed out elsewhere), idle too long, past its absolute
+    expiry or its account disabled ends it; the role is read again every time."""
+    current = sessions.check(state.engine(), st.session_state.get(state.SESSION_ID))
+    if current is None:
+        _forget()
+        widgets.flash(
+            "warning", "Your session has ended (signed out, timed out or the account disabled). Sign in again."
+        )
+        return None
+    st.session_state[state.USER_ID] = current.actor.user_id
+    if current.cookie_issued:
+        st.session_state.pop(state.HANDOFF, None)
+    return current.actor
+
+
+def _cookie_token() -> str | None:
+    try:
+        token = st.context.cookies.get(sessions.COOKIE_NAME)
+        return token if isinstance(token, str) else None
+    except Exception:  # noqa: BLE001 - no browser context (e.g. a bare script run): no cookie
+        return None
+
+
+def _source() -> str | None:
+    """The client's address for the per-source sign-in delays; None from the same machine (Streamlit
+    reports no address for 127.0.0.1/::1), and then only the account is slowed down."""
+    try:
+        address = st.context.ip_address
+        return address if isinstance(address, str) else None
+    except Exception:  # noqa: BLE001 - no browser context
+        return None
+
+
+def _forget() -> None:
+    for key in (state.USER_ID, state.SESSION_ID, state.HANDOFF, state.SSO_ERROR):
+        st.session_state.pop(key, None)
+
+
+def hand_cookie() -> None:
+    """Right after a password sign-in: let the browser trade the one-time code for the HttpOnly cookie
+    (app/session_cookie.py explains why it takes this detour)."""
+    code = st.session_state.get(state.HANDOFF)
+    if code:
+        _post(session_cookie.SESSION_PATH, code)
+
+
+def _post(path: str, body: str) -> None:
+    """A same-origin POST from the page (only constants and a URL-safe code go into the script)."""
+    options = json.dumps({"method": "POST", "credentials": "same-origin", "body": body})
+    st.html(f"<script>fetch({json.dumps(path)}, {options});</script>", unsafe_allow_javascript=True)
+
+
+def _drop_cookie() -> None:
+    if st.session_state.pop(state.CLEAR_COOKIE, False):
+        _post(session_cookie.CLEAR_PATH, "")
 
 
 def actor() -> Actor:
@@ -80,9 +154,14 @@ def require_role(role: Role) -> Actor:
 
 
 def sign_out(current: Actor) -> None:
-    users.sign_out(state.engine(), current)
-    for key in (state.USER_ID, state.SSO_ERROR):
-        st.session_state.pop(key, None)
+    """Revoke the session on the server (its cookie stops working at once) and drop the cookie."""
+    session_id = st.session_state.get(state.SESSION_ID)
+    if session_id is not None:
+        sessions.sign_out(state.engine(), current, session_id)
+    else:
+        users.sign_out(state.engine(), current)
+    _forget()
+    st.session_state[state.CLEAR_COOKIE] = True
     if _sso_email():
         st.logout()  # also ends the identity-provider cookie; starts a new session
     else:
@@ -96,6 +175,7 @@ def sidebar(current: Actor) -> None:
         st.badge(current.role.name, icon=":material/badge:")
         if st.button("Sign out", icon=":material/logout:", key="sign_out"):
             sign_out(current)
+        hand_cookie()
 
 
 # --- screens shown before signing in -------------------------------------------------------------
@@ -107,6 +187,7 @@ def sign_in_page() -> None:
     _, middle, _ = st.columns([1, 2, 1])
     with middle:
         st.title("Loopdeck")
+        _drop_cookie()
         widgets.show_flash()
         if users.count_users(engine) == 0:
             _first_admin_form(engine)
@@ -143,9 +224,11 @@ def _login_form(engine) -> None:
         password = st.text_input("Password", type="password", autocomplete="current-password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        signed_in = widgets.attempt(lambda: users.authenticate(engine, email, password), rerun=False)
-        if signed_in is not None:
-            st.session_state[state.USER_ID] = signed_in.user_id
+        started = widgets.attempt(lambda: sessions.sign_in(engine, email, password, source=_source()), rerun=False)
+        if started is not None:  # the URL (page and query) stays as it was: the rerun opens the view asked for
+            st.session_state[state.SESSION_ID] = started.session_id
+            st.session_state[state.USER_ID] = started.actor.user_id
+            st.session_state[state.HANDOFF] = started.code
             st.rerun()
 
 

@@ -107,3 +107,13 @@ def navigation_pages(role: Role, counts: dict[str, int] | None = None):
         ]
         for section, specs in sections(role).items()
     }
+
+
+def signed_out_pages(sign_in):
+    """The argument for st.navigation while nobody is signed in: the sign-in form at every page's URL.
+    A deep link such as /feedback-queue?status=new keeps its address (no "Page not found", no redirect to
+    the Overview), and after signing in the same run opens that page with its query parameters."""
+    import streamlit as st
+
+    pages = [st.Page(sign_in, title="Sign in", url_path=s.url_path, default=s.default) for s in PAGES]
+    return pages + [st.Page(sign_in, title="Sign in", url_path="signin")]

@@ -24,7 +24,10 @@ DATABASE_DOWN = (
 )
 
 # st.session_state keys used by the app (pages read them only through app/ helpers).
-USER_ID = "loopdeck_user_id"  # the signed-in user's id; the only identity kept between runs
+USER_ID = "loopdeck_user_id"  # the signed-in user's id (re-read from the database on every run)
+SESSION_ID = "loopdeck_session_id"  # the server-side session (services.core.sessions) of a password sign-in
+HANDOFF = "loopdeck_session_handoff"  # the one-time code the browser trades for its cookie, until it has
+CLEAR_COOKIE = "loopdeck_clear_cookie"  # set on sign-out: the sign-in page asks the server to drop the cookie
 FLASH = "loopdeck_flash"  # messages to show once after a rerun: [(kind, text)]
 SSO_ERROR = "loopdeck_sso_error"  # why an SSO identity could not be mapped to an account
 

@@ -45,7 +45,7 @@ def _access(me: Actor, engine: Engine, user) -> None:
             icon=":material/block:",
             on_click=lambda: st.session_state.update({keys.CONFIRM_DISABLE: (user.id, user.email)}),
         )
-    if st.button("Unlock", key=keys.UNLOCK, help="Clears a lock-out and the count of failed sign-ins."):
+    if st.button("Unlock", key=keys.UNLOCK, help="Ends the wait after failed sign-ins and clears their count."):
         widgets.attempt(lambda: users.unlock(engine, me, user.id), f"{user.email} is unlocked.")
 
 

@@ -36,3 +36,11 @@ TOKEN_DAYS = "_days"  # field suffix: days until it expires
 TOKEN_TABLE = "admin_tokens_table"  # the tokens table
 TOKEN_REVOKE = "admin_tokens_revoke"  # the token picked for revoking
 TOKEN_REVOKE_BUTTON = "admin_tokens_revoke_button"  # the Revoke button
+
+# Sign-in: waits after failed sign-ins and session limits (pages/admin/sign_in.py)
+WAITS = "admin_signin_waits"  # the table of accounts that wait after failed sign-ins
+WAIT_PICK = "admin_signin_wait_pick"  # the waiting account picked for unlocking
+WAIT_UNLOCK = "admin_signin_wait_unlock"  # the "Unlock" button next to it
+SESSION_LIMITS = "admin_session_limits"  # the session-limits form (widgets.form_key adds a generation)
+IDLE_HOURS = "_idle_hours"  # field suffix: idle timeout in hours
+MAX_HOURS = "_max_hours"  # field suffix: absolute session lifetime in hours

@@ -1,4 +1,5 @@
-"""The Admin screen: the users table, two tabs (add a user, change an account) and the API tokens."""
+"""The Admin screen: the users table, two tabs (add a user, change an account), sign-in
+(waiting accounts, session limits) and the API tokens."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from app import format as fmt
-from pages.admin import add_user, change, keys, tokens
+from pages.admin import add_user, change, keys, sign_in, tokens
 from services.core import users
 from services.core.roles import Actor
 from services.core.timeutil import utcnow
@@ -26,4 +27,5 @@ def render(me: Actor, engine: Engine) -> None:
     # until the admin confirms, cancels or dismisses it.
     if keys.CONFIRM_DISABLE in st.session_state:
         change.confirm_disable(me, engine, *st.session_state[keys.CONFIRM_DISABLE])
+    sign_in.render(me, engine, accounts)
     tokens.render_tokens(me, engine)

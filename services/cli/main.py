@@ -60,6 +60,10 @@ def _users_args(p: argparse.ArgumentParser) -> None:
     add.add_argument("--name", default="")
     add.add_argument("--sso-only", action="store_true", help="no password: sign in through SSO only")
     sub.add_parser("list", help="list users")
+    unlock = sub.add_parser("unlock", help="end the wait after failed sign-ins (audited)")
+    unlock.add_argument("email")
+    reset = sub.add_parser("reset-password", help="set a new password (prompts for it; audited)")
+    reset.add_argument("email")
 
 
 def _users(args: argparse.Namespace) -> int:
@@ -67,6 +71,8 @@ def _users(args: argparse.Namespace) -> int:
     from services.core.roles import Actor
 
     engine, actor = _engine(), Actor.cli()
+    if args.users_command in ("unlock", "reset-password"):
+        return _users_access(engine, actor, args)
     if args.users_command == "add":
         password = None
         if not args.sso_only:
@@ -80,6 +86,23 @@ def _users(args: argparse.Namespace) -> int:
         for u in users.list_users(engine, actor):
             flags = " disabled" if u.disabled else ""
             print(f"{u.id:>5}  {u.email:<40} {u.role:<9}{flags}")
+    return 0
+
+
+def _users_access(engine, actor, args: argparse.Namespace) -> int:
+    from services.core import users
+
+    user = users.find(engine, actor, args.email)
+    if args.users_command == "unlock":
+        users.unlock(engine, actor, user.id)
+        print(f"{user.email} can sign in again (the wait after failed sign-ins is cleared).")
+        return 0
+    password = getpass.getpass(f"New password for {user.email}: ")
+    if getpass.getpass("Repeat the password: ") != password:
+        print("The passwords do not match.", file=sys.stderr)
+        return 2
+    users.set_password(engine, actor, user.id, password)
+    print(f"New password set for {user.email}; their open sessions have ended.")
     return 0
 
 

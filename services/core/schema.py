@@ -10,6 +10,7 @@ The SQLModel tables live in one module per loop stage (import a table from its m
 - schema_governance: ApprovalRequest, ApprovalDecision
 - schema_backlog: BacklogItem, BacklogEvidence, BacklogProposal
 - tokens_schema: ApiToken and the API's idempotency records
+- schema_sessions: AuthSession (browser sign-in sessions), SignInThrottle (failed sign-in delays)
 (schema_columns holds the JSON column helper they share.)
 
 Why this module exists: a table is on SQLModel.metadata only once its module has been imported, and
@@ -33,5 +34,6 @@ from services.core import (  # noqa: F401  (imported to register their tables on
     schema_ingest,
     schema_models,
     schema_monitoring,
+    schema_sessions,
     tokens_schema,
 )

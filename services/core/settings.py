@@ -87,6 +87,18 @@ SPECS: dict[str, SettingSpec] = {
             "Days a request stays open: an older one can no longer be approved or executed (request it again).",
             _int_between(1, 365),
         ),
+        SettingSpec(
+            "auth.idle_timeout_hours",
+            8,
+            "Hours without a click after which a browser session ends (sign in again).",
+            _int_between(1, 168),
+        ),
+        SettingSpec(
+            "auth.session_max_hours",
+            24,
+            "Hours after signing in after which a browser session ends however active it is.",
+            _int_between(1, 720),
+        ),
     ]
 }
 

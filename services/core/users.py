@@ -1,22 +1,22 @@
-"""Accounts: local passwords (argon2), lockout, roles, and the first admin of a fresh install."""
+"""Accounts: local passwords (argon2), growing delays after failed sign-ins, roles, the first admin."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import object_session
-from sqlmodel import Session, func, select
+from sqlmodel import Session, func, select, update
 
 from services.core import audit
+from services.core import signin_throttle as throttle
 from services.core.db import read_session, write_session
 from services.core.errors import (
     AccountDisabled,
-    AccountLocked,
     AuthenticationFailed,
     Conflict,
     InvalidInput,
@@ -24,10 +24,9 @@ from services.core.errors import (
 )
 from services.core.roles import Actor, Role, require
 from services.core.schema_accounts import User
+from services.core.schema_sessions import AuthSession
 from services.core.timeutil import to_utc, utcnow
 
-MAX_FAILED_ATTEMPTS = 5
-LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 8
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -110,6 +109,15 @@ def _get(session: Session, user_id: int) -> User:
     return user
 
 
+def _end_sessions(session: Session, user_id: int) -> None:
+    """Revoke every open browser session of the account (disabled, or its password reset by an admin)."""
+    session.exec(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
 def _admins_left(session: Session, excluding: int) -> int:
     return session.exec(
         select(func.count())
@@ -129,7 +137,20 @@ def count_users(engine: Engine) -> int:
 def list_users(engine: Engine, actor: Actor) -> list[UserView]:
     require(actor, Role.admin, "list users")
     with read_session(engine) as session:
-        return [_view(u) for u in session.exec(select(User).order_by(User.email)).all()]
+        waits = throttle.waiting_accounts(session, utcnow())
+        views = [_view(u) for u in session.exec(select(User).order_by(User.email)).all()]
+    return [replace(v, locked_until=waits.get(v.email)) for v in views]
+
+
+def find(engine: Engine, actor: Actor, email: str) -> UserView:
+    """The account with this e-mail (admins; for the shell's unlock and reset-password)."""
+    require(actor, Role.admin, "look up users")
+    email = (email or "").strip().lower()
+    with read_session(engine) as session:
+        user = session.exec(select(User).where(User.email == email)).first()
+        if user is None:
+            raise NotFound(f"No user with e-mail {email}.")
+        return _view(user)
 
 
 def user_emails(engine: Engine) -> list[str]:
@@ -150,41 +171,46 @@ def current_actor(engine: Engine, user_id: int) -> Actor | None:
 # --- signing in --------------------------------------------------------------------------------
 
 
-def authenticate(engine: Engine, email: str, password: str, now: datetime | None = None) -> Actor:
-    """Check a local password. Five failures in a row lock the account for 15 minutes."""
+REFUSED = (
+    "Wrong e-mail or password. (After repeated failures each new attempt waits a little longer; "
+    "disabled accounts cannot sign in.)"
+)
+
+
+def authenticate(
+    engine: Engine, email: str, password: str, now: datetime | None = None, source: str | None = None
+) -> Actor:
+    """Check a local password. Every refusal (unknown e-mail, wrong password, disabled account, an
+    account or source that must still wait) raises the same AuthenticationFailed after the same work:
+    one argon2 verification. Failures slow further attempts down (services/core/signin_throttle.py)."""
     now = to_utc(now) if now else utcnow()
     email = (email or "").strip().lower()
-    failure: AuthenticationFailed | None = None
     with write_session(engine) as session:
-        user = session.exec(select(User).where(User.email == email)).first()
-        if user is None or not user.password_hash:
-            _verify(_DUMMY_HASH, password)
-            raise AuthenticationFailed("Wrong e-mail or password.")
-        if user.disabled:
-            raise AccountDisabled("This account is disabled. Ask an admin to enable it.")
-        if user.locked_until and to_utc(user.locked_until) > now:
-            minutes = max(1, int((to_utc(user.locked_until) - now).total_seconds() // 60) + 1)
-            raise AccountLocked(f"Too many failed attempts: this account is locked for {minutes} more minute(s).")
-        if _verify(user.password_hash, password):
-            user.failed_attempts, user.locked_until, user.last_login_at = 0, None, now
-            if _hasher.check_needs_rehash(user.password_hash):
-                user.password_hash = _hasher.hash(password)
-            session.add(user)
-            audit.record(session, user.email, "user.login", "user", user.id, {})
-            return _actor(user)
-        user.failed_attempts += 1
-        payload = {"failed_attempts": user.failed_attempts}
-        if user.failed_attempts >= MAX_FAILED_ATTEMPTS:
-            user.locked_until = now + LOCKOUT
-            user.failed_attempts = 0
-            payload["locked_until"] = user.locked_until.isoformat()
-            audit.record(session, user.email, "user.locked", "user", user.id, payload)
-            failure = AccountLocked("Too many failed attempts: this account is locked for 15 minutes.")
-        else:
-            audit.record(session, user.email, "user.login_failed", "user", user.id, payload)
-            failure = AuthenticationFailed("Wrong e-mail or password.")
-        session.add(user)
-    raise failure  # after the commit, so the failed attempt is counted
+        signed_in = _check_password_attempt(session, email, password, now, source)
+    if signed_in is None:  # raised after the commit, so the failure is counted
+        raise AuthenticationFailed(REFUSED)
+    return signed_in
+
+
+def _check_password_attempt(session: Session, email: str, password: str, now: datetime, source: str | None):
+    user = session.exec(select(User).where(User.email == email)).first()
+    if throttle.waiting(session, email, source, now):
+        _verify(_DUMMY_HASH, password)  # not counted: guessing on cannot push the wait further out
+        return None
+    usable = user is not None and bool(user.password_hash) and not user.disabled
+    if not _verify(user.password_hash if usable else _DUMMY_HASH, password) or not usable:
+        blocked = throttle.record_failure(session, email, source, now)
+        payload = {"email": email[:200], "source": source or "", "waits_until": blocked}
+        subject = user.id if user else email[:200]
+        audit.record(session, email[:320] or "?", "user.login_failed", "user", subject, payload)
+        return None
+    throttle.clear(session, email, source)
+    user.failed_attempts, user.locked_until, user.last_login_at = 0, None, now
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    session.add(user)
+    audit.record(session, user.email, "user.login", "user", user.id, {"source": source or ""})
+    return _actor(user)
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -284,6 +310,8 @@ def set_disabled(engine: Engine, actor: Actor, user_id: int, disabled: bool) -> 
         if disabled and user.role == Role.admin.name and _admins_left(session, user.id) == 0:
             raise Conflict("This is the last active admin; it cannot be disabled.")
         user.disabled = disabled
+        if disabled:
+            _end_sessions(session, user.id)
         session.add(user)
         action = "user.disable" if disabled else "user.enable"
         audit.record(session, actor, action, "user", user.id, {"email": user.email})
@@ -295,6 +323,7 @@ def unlock(engine: Engine, actor: Actor, user_id: int) -> UserView:
     with write_session(engine) as session:
         user = _get(session, user_id)
         user.locked_until, user.failed_attempts = None, 0
+        throttle.clear(session, user.email)
         session.add(user)
         audit.record(session, actor, "user.unlock", "user", user.id, {"email": user.email})
         return _view(user)
@@ -309,6 +338,9 @@ def set_password(engine: Engine, actor: Actor, user_id: int, password: str) -> U
         user = _get(session, user_id)
         user.password_hash = _hasher.hash(password)
         user.locked_until, user.failed_attempts = None, 0
+        throttle.clear(session, user.email)
+        if actor.user_id != user_id:  # a reset by an admin ends every session of the account
+            _end_sessions(session, user.id)
         session.add(user)
         audit.record(session, actor, "user.set_password", "user", user.id, {"email": user.email})
         return _view(user)

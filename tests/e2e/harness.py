@@ -67,13 +67,14 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float) -
 def running_app(
     db_url: str, folder: Path, env: dict[str, str] | None = None, startup_seconds: float = 60
 ) -> Iterator[Server]:
-    """What `python3 run.py app` starts, against db_url: `streamlit run streamlit_app.py` on a free port and
-    the job worker (imports and retraining run there); both stopped (process groups) on exit. Their output
-    goes to folder/streamlit.log and folder/worker.log, quoted when the UI fails to start."""
+    """What `python3 run.py app` starts, against db_url: `streamlit run server.py` (streamlit_app.py plus the
+    session-cookie routes) on a free port and the job worker (imports and retraining run there); both
+    stopped (process groups) on exit. Their output goes to folder/streamlit.log and folder/worker.log,
+    quoted when the UI fails to start."""
     port, log = free_port(), folder / "streamlit.log"
     environment = {**os.environ, "LOOPDECK_DATABASE_URL": db_url, **(env or {})}
     command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+        sys.executable, "-m", "streamlit", "run", "server.py", "--server.headless", "true",
         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
     ]  # fmt: skip

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 
 from app import nav, state
-from services.core import audit, users
+from services.core import audit, sessions, settings, users
+from services.core import signin_throttle as throttle
 from services.core.audit import AuditFilter
+from services.core.errors import AuthenticationFailed
 from services.core.roles import Role
+from services.core.timeutil import utcnow
 from tests.pages.conftest import PASSWORD, ROLES, app_test
 from tests.services.core.audit_attack import as_attacker
 
@@ -128,24 +132,45 @@ def test_login_with_wrong_then_right_password(make_user, page_db):
     at = app_test().run()
     assert texts(at.subheader) == ["Sign in"]
     fill_login(at, "analyst@loopdeck.test", "not the password")
-    assert texts(at.error) == ["Wrong e-mail or password."]
+    assert texts(at.error) == [users.REFUSED]
     assert state.USER_ID not in at.session_state
     fill_login(at, "Analyst@Loopdeck.test", PASSWORD)
     assert not at.exception
     assert texts(at.title) == ["Overview"]
     assert at.session_state[state.USER_ID] == make_user("analyst")
+    # a server-side session, and the one-time code the page hands the browser for its HttpOnly cookie
+    current = sessions.check(page_db, at.session_state[state.SESSION_ID])
+    assert current is not None and current.actor.user_id == make_user("analyst") and not current.cookie_issued
+    assert at.session_state[state.HANDOFF]
+    sessions.redeem(page_db, at.session_state[state.HANDOFF])  # what the browser's POST does
+    at.run()
+    assert state.HANDOFF not in at.session_state
     assert audit.count_events(page_db, AuditFilter(action="user.login", actor="analyst@loopdeck.test")) == 1
 
 
-def test_lockout_message_after_five_failures(make_user):
+def test_failures_slow_down_with_the_same_message_for_every_refusal(make_user):
     make_user("viewer")
     at = app_test().run()
-    for _ in range(users.MAX_FAILED_ATTEMPTS):
+    for _ in range(throttle.FREE_FAILURES + 1):
         fill_login(at, "viewer@loopdeck.test", "nope nope")
-    assert texts(at.error) == ["Too many failed attempts: this account is locked for 15 minutes."]
-    fill_login(at, "viewer@loopdeck.test", PASSWORD)
-    assert "locked for" in at.error[0].value
+    assert texts(at.error) == [users.REFUSED]
+    fill_login(at, "viewer@loopdeck.test", PASSWORD)  # within the 1 s wait: refused, the same words
+    assert texts(at.error) == [users.REFUSED]
+    fill_login(at, "nobody@loopdeck.test", PASSWORD)
+    assert texts(at.error) == [users.REFUSED]
     assert state.USER_ID not in at.session_state
+
+
+def test_a_session_ended_elsewhere_signs_this_tab_out(make_user, page_db):
+    make_user("analyst")
+    at = app_test().run()
+    fill_login(at, "analyst@loopdeck.test", PASSWORD)
+    assert texts(at.title) == ["Overview"]
+    boss = users.current_actor(page_db, make_user("admin"))
+    users.set_password(page_db, boss, make_user("analyst"), "a new password for ann")  # ends her sessions
+    at.run()
+    assert texts(at.subheader) == ["Sign in"]
+    assert "Your session has ended" in at.warning[0].value
 
 
 def test_disabled_account_is_signed_out_on_the_next_run(signed_in, make_user, page_db):
@@ -156,7 +181,7 @@ def test_disabled_account_is_signed_out_on_the_next_run(signed_in, make_user, pa
     assert texts(at.subheader) == ["Sign in"]
     assert texts(at.warning) == ["You were signed out: your account is disabled or no longer exists."]
     fill_login(at, "analyst@loopdeck.test", PASSWORD)
-    assert texts(at.error) == ["This account is disabled. Ask an admin to enable it."]
+    assert texts(at.error) == [users.REFUSED]
 
 
 def test_sign_out(signed_in):
@@ -165,6 +190,19 @@ def test_sign_out(signed_in):
     at.run()
     assert texts(at.subheader) == ["Sign in"]
     assert state.USER_ID not in at.session_state
+
+
+def test_sign_out_revokes_the_session_on_the_server(make_user, page_db):
+    make_user("viewer")
+    at = app_test().run()
+    fill_login(at, "viewer@loopdeck.test", PASSWORD)
+    session_id = at.session_state[state.SESSION_ID]
+    token = sessions.redeem(page_db, at.session_state[state.HANDOFF])
+    next(b for b in at.sidebar.button if b.label == "Sign out").click()
+    at.run()
+    assert texts(at.subheader) == ["Sign in"]
+    assert state.SESSION_ID not in at.session_state
+    assert sessions.check(page_db, session_id) is None and sessions.resume(page_db, token) is None
 
 
 SSO_SECRETS = {
@@ -359,6 +397,26 @@ def test_admin_changes_role_unlocks_and_resets_password(signed_in, make_user, pa
     assert users.authenticate(page_db, "viewer@loopdeck.test", "brand new password").user_id == viewer_id
     actions = list(audit.list_events(page_db)["action"])[:4]
     assert actions == ["user.login", "user.set_password", "user.unlock", "user.change_role"]
+
+
+def test_admin_sees_waiting_accounts_unlocks_them_and_sets_session_limits(signed_in, make_user, page_db):
+    make_user("viewer")
+    for _ in range(throttle.FREE_FAILURES + 1):
+        with pytest.raises(AuthenticationFailed):
+            users.authenticate(page_db, "viewer@loopdeck.test", "nope nope", now=utcnow() + timedelta(minutes=5))
+    at = _open_admin(signed_in)
+    assert list(at.dataframe[1].value["email"]) == ["viewer@loopdeck.test"]
+    at.button(key="admin_signin_wait_unlock").click().run()
+    assert texts(at.success) == ["viewer@loopdeck.test can sign in again."]
+    assert "No account waits after failed sign-ins." in texts(at.info)
+    at.number_input(key="admin_session_limits_0_idle_hours").set_value(4)
+    at.number_input(key="admin_session_limits_0_max_hours").set_value(12)
+    next(b for b in at.button if b.label == "Save session limits").click()
+    at.run()
+    assert texts(at.success) == ["Session limits saved."]
+    assert (
+        settings.get(page_db, "auth.idle_timeout_hours") == 4 and settings.get(page_db, "auth.session_max_hours") == 12
+    )
 
 
 def test_admin_disables_after_confirming_and_enables_again(signed_in, make_user, page_db):

@@ -1,4 +1,6 @@
-"""`python -m services users add|list` and `audit verify` from a shell."""
+"""`python -m services users add|list|unlock|reset-password` and `audit verify` from a shell."""
+
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -39,6 +41,33 @@ def test_users_add_reports_domain_errors(db_url, monkeypatch, capsys):
     monkeypatch.setattr("getpass.getpass", lambda prompt="": "short")
     assert main(["users", "add", "--email", "ana@example.com", "--role", "viewer"]) == 2
     assert "at least 8" in capsys.readouterr().err
+
+
+def test_users_unlock_and_reset_password_are_audited(db_url, monkeypatch, capsys):
+    from services.core import audit
+    from services.core import signin_throttle as throttle
+    from services.core.errors import AuthenticationFailed
+    from services.core.timeutil import utcnow
+
+    engine = make_engine(db_url)
+    users.create_first_admin(engine, "root@example.com", "Root", "password-123")
+    soon = utcnow() + timedelta(minutes=5)  # ahead, so the wait is still on when unlock runs
+    for _ in range(throttle.FREE_FAILURES + 1):
+        with pytest.raises(AuthenticationFailed):
+            users.authenticate(engine, "root@example.com", "wrong", now=soon)
+    with pytest.raises(AuthenticationFailed):
+        users.authenticate(engine, "root@example.com", "password-123", now=soon)  # waits
+    assert main(["users", "unlock", "Root@example.com"]) == 0
+    assert "root@example.com can sign in again" in capsys.readouterr().out
+    assert users.authenticate(engine, "root@example.com", "password-123", now=soon)
+
+    answers = iter(["new-password-1", "new-password-1"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
+    assert main(["users", "reset-password", "root@example.com"]) == 0
+    assert users.authenticate(engine, "root@example.com", "new-password-1")
+    assert main(["users", "unlock", "nobody@example.com"]) == 2
+    assert "No user" in capsys.readouterr().err
+    assert {"user.unlock", "user.set_password"} <= set(audit.list_events(engine)["action"])
 
 
 def test_audit_verify_exit_codes(db_url, capsys):

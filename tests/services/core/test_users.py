@@ -1,13 +1,12 @@
-"""Accounts: first admin, sign-in, lockout and unlock, disabled accounts, last-admin protection."""
+"""Accounts: first admin, sign-in, growing delays after failures, unlock, disabled accounts, last admin."""
 
 from datetime import timedelta
 
 import pytest
 
 from services.core import audit, users
+from services.core import signin_throttle as throttle
 from services.core.errors import (
-    AccountDisabled,
-    AccountLocked,
     AuthenticationFailed,
     Conflict,
     InvalidInput,
@@ -50,55 +49,98 @@ def test_sign_in_right_and_wrong(engine, first_admin):
         users.authenticate(engine, "nobody@example.com", PASSWORD)
 
 
-def test_five_failures_lock_for_fifteen_minutes(engine, first_admin):
+SAME = "Wrong e-mail or password"
+
+
+def _fail(engine, email, password="nope-nope", **kw):
+    with pytest.raises(AuthenticationFailed, match=SAME) as info:
+        users.authenticate(engine, email, password, **kw)
+    assert type(info.value) is AuthenticationFailed  # one type and one message for every refusal
+    return str(info.value)
+
+
+def test_failures_slow_down_with_growing_capped_delays_not_a_hard_lock(engine, first_admin):
     users.add_user(engine, first_admin, "ana@example.com", "analyst", PASSWORD)
-    for _ in range(4):
-        with pytest.raises(AuthenticationFailed) as info:
-            users.authenticate(engine, "ana@example.com", "nope-nope")
-        assert not isinstance(info.value, AccountLocked)
-    with pytest.raises(AccountLocked):
-        users.authenticate(engine, "ana@example.com", "nope-nope")
-    # Even the right password is refused while locked...
-    with pytest.raises(AccountLocked, match="locked"):
-        users.authenticate(engine, "ana@example.com", PASSWORD)
-    # ...and accepted once the 15 minutes have passed.
-    later = utcnow() + timedelta(minutes=15, seconds=1)
-    assert users.authenticate(engine, "ana@example.com", PASSWORD, now=later).role == Role.analyst
+    t0 = utcnow()
+    for i in range(throttle.FREE_FAILURES):  # the first failures cost nothing
+        _fail(engine, "ana@example.com", now=t0 + timedelta(milliseconds=i))
+    _fail(engine, "ana@example.com", now=t0)  # this one starts a 1 s wait
+    # Even the right password is refused while the account waits, with the same message...
+    message = _fail(engine, "ana@example.com", PASSWORD, now=t0 + timedelta(milliseconds=500))
+    assert message == _fail(engine, "nobody@example.com", PASSWORD)
+    # ...and accepted once the wait is over.
+    assert users.authenticate(engine, "ana@example.com", PASSWORD, now=t0 + timedelta(seconds=1.1)).role == Role.analyst
     actions = set(audit.list_events(engine)["action"])
-    assert {"user.login_failed", "user.locked", "user.login"} <= actions
+    assert {"user.login_failed", "user.login"} <= actions
+
+
+def test_delays_double_and_stop_at_fifteen_minutes():
+    free = throttle.FREE_FAILURES
+    waits = [throttle.delay_after(free + n, free).total_seconds() for n in range(1, 16)]
+    assert waits[:5] == [1, 2, 4, 8, 16]
+    assert max(waits) == 15 * 60 and waits[-1] == 15 * 60
+    assert throttle.delay_after(free, free) == timedelta(0)
+
+
+def test_attempts_while_waiting_do_not_extend_the_wait(engine, first_admin):
+    users.add_user(engine, first_admin, "ana@example.com", "analyst", PASSWORD)
+    t0 = utcnow()
+    for _ in range(throttle.FREE_FAILURES + 12):  # a guesser keeps trying, at most every wait
+        _fail(engine, "ana@example.com", now=t0)
+    # Nothing keeps the account out for more than the cap after the guessing stops.
+    later = t0 + throttle.MAX_DELAY + timedelta(seconds=1)
+    assert users.authenticate(engine, "ana@example.com", PASSWORD, now=later).label == "ana@example.com"
 
 
 def test_a_success_resets_the_failure_count(engine, first_admin):
     users.add_user(engine, first_admin, "ana@example.com", "analyst", PASSWORD)
-    for _ in range(4):
-        with pytest.raises(AuthenticationFailed):
-            users.authenticate(engine, "ana@example.com", "nope-nope")
+    for _ in range(throttle.FREE_FAILURES):
+        _fail(engine, "ana@example.com")
     users.authenticate(engine, "ana@example.com", PASSWORD)
-    for _ in range(4):
-        with pytest.raises(AuthenticationFailed) as info:
-            users.authenticate(engine, "ana@example.com", "nope-nope")
-        assert not isinstance(info.value, AccountLocked)
-
-
-def test_admin_unlocks(engine, first_admin):
-    ana = users.add_user(engine, first_admin, "ana@example.com", "analyst", PASSWORD)
-    for _ in range(5):
-        with pytest.raises(AuthenticationFailed):
-            users.authenticate(engine, "ana@example.com", "nope-nope")
-    users.unlock(engine, first_admin, ana.id)
-    assert users.authenticate(engine, "ana@example.com", PASSWORD).label == "ana@example.com"
-
-
-def test_disabled_account_cannot_sign_in_and_loses_its_session(engine, first_admin):
-    ana = users.add_user(engine, first_admin, "ana@example.com", "analyst", PASSWORD)
-    signed_in = users.authenticate(engine, "ana@example.com", PASSWORD)
-    assert users.current_actor(engine, signed_in.user_id) is not None
-    users.set_disabled(engine, first_admin, ana.id, True)
-    with pytest.raises(AccountDisabled):
-        users.authenticate(engine, "ana@example.com", PASSWORD)
-    assert users.current_actor(engine, signed_in.user_id) is None
-    users.set_disabled(engine, first_admin, ana.id, False)
+    for _ in range(throttle.FREE_FAILURES):
+        _fail(engine, "ana@example.com")
     assert users.authenticate(engine, "ana@example.com", PASSWORD)
+
+
+def test_a_source_is_slowed_down_across_accounts(engine, first_admin):
+    users.add_user(engine, first_admin, "ana@example.com", "analyst", PASSWORD)
+    t0 = utcnow()
+    for i in range(throttle.FREE_FAILURES_PER_SOURCE + 1):  # spraying many e-mails from one address
+        _fail(engine, f"guess{i}@example.com", source="203.0.113.9", now=t0)
+    _fail(engine, "ana@example.com", PASSWORD, source="203.0.113.9", now=t0)  # that address waits
+    assert users.authenticate(engine, "ana@example.com", PASSWORD, source="198.51.100.7", now=t0)  # others do not
+
+
+def test_admin_unlocks_and_it_is_audited(engine, first_admin):
+    ana = users.add_user(engine, first_admin, "ana@example.com", "analyst", PASSWORD)
+    soon = utcnow() + timedelta(minutes=5)  # the failures happen a little ahead, so the wait is still on
+    for _ in range(throttle.FREE_FAILURES + 1):
+        _fail(engine, "ana@example.com", now=soon)
+    assert [u.locked_until is not None for u in users.list_users(engine, first_admin) if u.id == ana.id] == [True]
+    _fail(engine, "ana@example.com", PASSWORD, now=soon)
+    users.unlock(engine, first_admin, ana.id)
+    assert users.authenticate(engine, "ana@example.com", PASSWORD, now=soon).label == "ana@example.com"
+    assert "user.unlock" in set(audit.list_events(engine)["action"])
+
+
+def test_unknown_disabled_and_waiting_accounts_get_the_same_answer_and_the_same_work(engine, first_admin, monkeypatch):
+    ana = users.add_user(engine, first_admin, "ana@example.com", "analyst", PASSWORD)
+    users.add_user(engine, first_admin, "wait@example.com", "analyst", PASSWORD)
+    users.set_disabled(engine, first_admin, ana.id, True)
+    soon = utcnow() + timedelta(minutes=5)
+    for _ in range(throttle.FREE_FAILURES + 1):
+        _fail(engine, "wait@example.com", now=soon)
+    verified = []
+    real = users._verify
+    monkeypatch.setattr(users, "_verify", lambda h, p: verified.append(1) or real(h, p))
+    answers = {
+        _fail(engine, "nobody@example.com", PASSWORD),
+        _fail(engine, "ana@example.com", PASSWORD),
+        _fail(engine, "wait@example.com", PASSWORD, now=soon),
+        _fail(engine, "root@example.com", "wrong password"),
+    }
+    assert len(answers) == 1
+    assert len(verified) == 4  # one argon2 verification on every path: the same timing
 
 
 def test_last_admin_cannot_be_demoted_or_disabled(engine, first_admin):

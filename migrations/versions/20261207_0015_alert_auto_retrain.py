@@ -1,8 +1,8 @@
 """alert_auto_retrain: an alert rule may file a retrain request by itself (alert_rule.auto_retrain), and a
 model may name an external retraining pipeline (model_pipeline -> a notify channel with its URL and secret).
 
-Revision ID: 0016_alert_auto_retrain
-Revises: 0013_jobs
+Revision ID: 0015_alert_auto_retrain
+Revises: 0014_sessions
 Create Date: 2026-12-07 18:00:00
 """
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = '0016_alert_auto_retrain'
-down_revision: str | None = '0013_jobs'
+revision: str = '0015_alert_auto_retrain'
+down_revision: str | None = '0014_sessions'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,107 @@
+"""Signing in survives a reload and a new tab, signing out kills the cookie on the server, and a deep
+link opened signed out lands on its view with its filters after signing in (issue 13, point 3)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e import harness
+from tests.e2e.harness import Server
+
+pytestmark = pytest.mark.e2e
+
+sync_api = harness.skip_without_browser()
+expect = sync_api.expect
+
+ADMIN, PASSWORD = "admin@loopdeck.test", "correct horse battery"
+TIMEOUT_MS = 20_000
+COOKIE = "loopdeck_session"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    from services.core import users
+    from services.core.db import make_engine, migrate
+
+    folder = tmp_path_factory.mktemp("e2e-session")
+    url = f"sqlite:///{folder / 'loopdeck.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    users.create_first_admin(engine, ADMIN, "Ada Admin", PASSWORD)
+    engine.dispose()
+    with harness.running_app(url, folder) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with harness.chromium(sync_api) as chromium:
+        yield chromium
+
+
+def _session_cookie(context) -> dict | None:
+    return next((c for c in context.cookies() if c["name"] == COOKIE), None)
+
+
+def _wait_for_cookie(page) -> dict:
+    """The browser trades its one-time code for the cookie right after signing in (a POST in the page)."""
+    for _ in range(100):
+        cookie = _session_cookie(page.context)
+        if cookie is not None:
+            return cookie
+        page.wait_for_timeout(100)
+    raise AssertionError("no session cookie was set after signing in")
+
+
+def _signed_in_overview(page) -> None:
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.get_by_test_id("stSidebar")).to_contain_text(ADMIN)
+    harness.settled(sync_api, page)
+
+
+def test_reload_and_new_tab_stay_signed_in_and_sign_out_kills_the_cookie(server, browser):
+    with harness.new_page(sync_api, browser, TIMEOUT_MS) as page:
+        harness.sign_in(sync_api, page, server.base, ADMIN, PASSWORD)
+        _signed_in_overview(page)
+        cookie = _wait_for_cookie(page)
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+        assert "loopdeck_session" not in page.evaluate("document.cookie")  # page scripts cannot read it
+
+        page.reload()
+        _signed_in_overview(page)
+
+        other = page.context.new_page()  # a new tab of the same browser
+        other.set_default_timeout(TIMEOUT_MS)
+        other.goto(f"{server.base}/audit-log")
+        expect(other.get_by_role("heading", name="Audit log", exact=True)).to_be_visible()
+        other.close()
+
+        page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+    # The old cookie, replayed in a fresh browser, no longer signs anyone in: revoked on the server.
+    with harness.new_page(sync_api, browser, TIMEOUT_MS) as page:
+        page.context.add_cookies([{k: cookie[k] for k in ("name", "value", "domain", "path")}])
+        page.goto(server.base)
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        harness.settled(sync_api, page)
+        expect(page.get_by_role("heading", name="Overview")).to_have_count(0)
+
+
+def test_a_deep_link_opened_signed_out_lands_on_its_filtered_view_after_signing_in(server, browser):
+    with harness.new_page(sync_api, browser, TIMEOUT_MS) as page:
+        page.goto(f"{server.base}/feedback-queue?status=new")
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        harness.settled(sync_api, page)
+        expect(page.get_by_text("Page not found")).to_have_count(0)
+        page.get_by_role("textbox", name="E-mail").fill(ADMIN)
+        page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Feedback", exact=True)).to_be_visible()
+        harness.settled(sync_api, page)
+        expect(page).to_have_url(re.compile(r"/feedback-queue\?(.*&)?status=new"))
+        status = page.get_by_test_id("stMultiSelect").filter(has_text="Status")
+        expect(status).to_contain_text("new")
