@@ -83,3 +83,11 @@ REGISTER_ROWS = "_rows"  # field suffix: rows
 REGISTER_CODE = "_code"  # field suffix: code
 REGISTER_ARTIFACT = "_artifact"  # field suffix: artifact
 REGISTER_SHA = "_sha"  # field suffix: sha
+
+# External retraining pipeline (pages/models/pipeline.py)
+PIPELINE_FORM = "mdl_pipeline"  # the form (widgets.form_key adds a generation; fields add a suffix)
+PIPELINE_URL = "_url"  # field suffix: the webhook URL
+PIPELINE_KEY = "_secret"  # field suffix: the secret
+PIPELINE_PRIVATE = "_private"  # field suffix: allow a private address
+PIPELINE_SECRET = "mdl_pipeline_secret"  # a generated secret, shown once after the form
+PIPELINE_REMOVE = "mdl_pipeline_remove"  # the "Train it here again" button

@@ -11,7 +11,7 @@ import streamlit as st
 
 from app import retrain_jobs, widgets
 from app.jobs import job_board
-from pages.models import keys
+from pages.models import keys, pipeline
 from pages.models.common import ModelsPage, version_option
 from pages.models.tables import trigger_options
 from services.feedback import training_sets
@@ -25,6 +25,7 @@ def render(p: ModelsPage) -> None:
         "the predictions of the window whose outcome is known, with the corrected labels of a feedback training set, "
         "seeded. It runs in the background: keep working while it fits."
     )
+    pipeline.render(p)  # admins: train this model in an external pipeline instead
     if not p.can_request:
         st.info("Retraining needs the analyst role.")
         return
