@@ -83,6 +83,20 @@ def _choose(page, label: str, option: str, center: bool = False) -> None:
     _settled(page)
 
 
+def _stop_with_approval(db_url: str, key: str) -> None:
+    from services.core.db import make_engine
+    from services.core.roles import Actor, Role
+    from services.experiments import lifecycle
+    from services.governance import approvals, executor
+
+    engine = make_engine(db_url)
+    request = lifecycle.request_stop(engine, Actor(ANALYST, Role.analyst), key, "Too little traffic this quarter")
+    approver = Actor("approver@loopdeck.demo", Role.approver)
+    approvals.decide(engine, approver, request.id, "approve", "agreed")
+    executor.execute(engine, approver, request.id)
+    engine.dispose()
+
+
 def test_analyst_designs_registers_and_reads_the_running_experiment(server, page):
     page.goto(server.base)
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -133,6 +147,15 @@ def test_analyst_designs_registers_and_reads_the_running_experiment(server, page
     amend.get_by_role("button", name="Record the amendment").click()
     expect(page.get_by_text("Amendment to churn-model-v3-ab recorded.")).to_be_visible()
     _settled(page)
+    # Concluding a running experiment needs the same approval as stopping it (four-eyes): the analyst
+    # proposes the stop, an approver approves and executes it (through the services here; the
+    # governance browser test drives those screens), then the analyst concludes on the page.
+    _stop_with_approval(server.db_url, "churn-model-v3-ab")
+    page.reload()
+    expect(page.get_by_role("heading", name="Experiments", exact=True)).to_be_visible()
+    _settled(page)
+    _choose(page, "Experiment", "churn-model-v3-ab")  # a reload starts a new page session
+    expect(page.get_by_text("Status: stopped")).to_be_visible()
     page.get_by_text("Conclude with a decision").click()
     conclude = page.get_by_test_id("stForm").filter(has=page.get_by_role("button", name="Conclude the experiment"))
     conclude.get_by_text("Iterate", exact=True).click()
