@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import logging
 
-import sqlalchemy as sa
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from services.core import db_errors
 from services.core.db import database_url, make_engine, schema_problem
 from services.core.errors import DatabaseUnavailable
 
@@ -53,9 +51,6 @@ def schema_problem_message() -> str | None:
     goes to the server log."""
     try:
         return _schema_problem(database_url())
-    except (DatabaseUnavailable, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        if not isinstance(exc, DatabaseUnavailable) and not db_errors.is_connection_error(exc):
-            raise
-        reason = db_errors.explain(exc)
+    except DatabaseUnavailable as reason:
         LOG.error("database unavailable: %s (hint: %s)", reason, reason.hint)
         return DATABASE_DOWN

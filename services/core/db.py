@@ -96,7 +96,8 @@ def migrate(engine_or_url: Engine | str | None = None, revision: str = "head") -
 
 
 def schema_problem(engine: Engine) -> str | None:
-    """None when the database is at the latest migration; otherwise what to do about it."""
+    """None when the database is at the latest migration; otherwise what to do about it. A database that
+    cannot be opened raises DatabaseUnavailable."""
     from alembic.config import Config
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
@@ -104,8 +105,13 @@ def schema_problem(engine: Engine) -> str | None:
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "migrations"))
     head = ScriptDirectory.from_config(config).get_current_head()
-    with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        if db_errors.is_connection_error(exc):
+            raise db_errors.explain(exc) from exc  # one sentence and a hint, not the driver's traceback
+        raise
     if current == head:
         return None
     return (

@@ -17,19 +17,14 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import func, select
 
-from services.core import audit
-from services.core.db import write_session
-from services.core.errors import Conflict, InvalidInput
+from services.core.errors import InvalidInput
 from services.core.roles import Actor, Role, require
 from services.core.schema_models import ModelVersion
-from services.core.timeutil import to_utc, utcnow
+from services.core.timeutil import to_utc
 from services.core.tokens import require_scope
 from services.models import registry
 
@@ -129,29 +124,6 @@ def register_external_version(
     card = {str(k): str(v) for k, v in registry.plain_json(info.model_card, "model_card").items()}
     metrics, training = _metrics(info), _training(info)
     digest = check_artifact(artifact, artifact_sha256) if artifact is not None else None
-    written: Path | None = None
-    try:
-        with write_session(engine) as session:
-            last = session.exec(select(func.max(ModelVersion.version)).where(ModelVersion.model_name == name)).one()
-            version = (last or 0) + 1
-            uri = None
-            if artifact is not None and digest is not None:
-                path = registry.artifact_path(name, version, digest)
-                written = registry.write_artifact(path, artifact)
-                uri = str(path)
-            row = ModelVersion(model_name=name, version=version, created_by=actor.label, created_at=utcnow(),
-                               training_data=training, feature_schema=schema, params=params, metrics=metrics,
-                               model_card=card, artifact_uri=uri, artifact_sha256=digest, trigger="external",
-                               status="candidate")  # fmt: skip
-            session.add(row)
-            session.flush()
-            payload = {"model_name": name, "version": version, "sha256": digest, "artifact_uri": uri,
-                       "code_reference": training["code_reference"], "metrics": metrics}  # fmt: skip
-            audit.record(session, actor, "model.register_external", "model_version", row.id, payload)
-            return row
-    except sa.exc.IntegrityError:
-        registry.remove_artifact(written)
-        raise Conflict(f"Another version of {name} was registered at the same time; try again.") from None
-    except BaseException:
-        registry.remove_artifact(written)
-        raise
+    new = registry.NewVersion(name, artifact, digest, schema, params, metrics, training, card, None, "external", None)
+    detail = {"code_reference": training["code_reference"]}
+    return registry.register_prepared(engine, actor, new, "model.register_external", detail)

@@ -177,8 +177,8 @@ class NewVersion:
     artifact file once written, so that a failed transaction can remove it again (discard)."""
 
     name: str
-    data: bytes
-    sha256: str
+    data: bytes | None  # None: a version without an artifact here (trained and served elsewhere)
+    sha256: str | None
     feature_schema: dict[str, str]
     params: dict[str, Any]
     metrics: dict[str, Any]
@@ -219,9 +219,12 @@ def new_version(
     )  # fmt: skip
 
 
-def register_in_session(session: Session, actor: Actor, new: NewVersion) -> ModelVersion:
-    """Write the next version of `new.name` (status "candidate") and its artifact file in the caller's
-    transaction; the caller calls new.discard() when the transaction fails."""
+def register_in_session(
+    session: Session, actor: Actor, new: NewVersion, action: str = "model.register", detail: dict | None = None
+) -> ModelVersion:
+    """Write the next version of `new.name` (status "candidate") and its artifact file (when it has one) in
+    the caller's transaction, audited as `action` with `detail` added to the payload; the caller calls
+    new.discard() when the transaction fails."""
     require(actor, Role.analyst, "register model versions")
     if new.parent_id is not None:
         parent = session.get(ModelVersion, new.parent_id)
@@ -231,13 +234,15 @@ def register_in_session(session: Session, actor: Actor, new: NewVersion) -> Mode
             raise InvalidInput(f"The parent version belongs to {parent.model_name}, not {new.name}.")
     last = session.exec(select(func.max(ModelVersion.version)).where(ModelVersion.model_name == new.name)).one()
     version = (last or 0) + 1
-    path = artifact_path(new.name, version, new.sha256)
-    new.written = write_artifact(path, new.data)
+    path = artifact_path(new.name, version, new.sha256) if new.data is not None and new.sha256 else None
+    if path is not None:
+        new.written = write_artifact(path, new.data)
     row = ModelVersion(
         model_name=new.name, version=version, created_by=actor.label,
         created_at=to_utc(new.created_at) if new.created_at else utcnow(), training_data=new.training_data,
         feature_schema=new.feature_schema, params=new.params, metrics=new.metrics, model_card=new.model_card,
-        artifact_uri=str(path), artifact_sha256=new.sha256, parent_id=new.parent_id, trigger=new.trigger,
+        artifact_uri=str(path) if path else None, artifact_sha256=new.sha256, parent_id=new.parent_id,
+        trigger=new.trigger,
         status="candidate",
     )  # fmt: skip
     session.add(row)
@@ -246,9 +251,9 @@ def register_in_session(session: Session, actor: Actor, new: NewVersion) -> Mode
     except sa.exc.IntegrityError:
         raise Conflict(f"Another version of {new.name} was registered at the same time; try again.") from None
     audit.record(
-        session, actor, "model.register", "model_version", row.id,
-        {"model_name": new.name, "version": version, "sha256": new.sha256, "artifact_uri": str(path),
-         "parent_id": new.parent_id, "trigger": row.trigger, "metrics": new.metrics},
+        session, actor, action, "model_version", row.id,
+        {"model_name": new.name, "version": version, "sha256": new.sha256, "artifact_uri": row.artifact_uri,
+         "parent_id": new.parent_id, "trigger": row.trigger, "metrics": new.metrics, **(detail or {})},
     )  # fmt: skip
     return row
 
@@ -279,11 +284,13 @@ def register_model_version(
     return register_prepared(engine, actor, new)
 
 
-def register_prepared(engine: Engine, actor: Actor, new: NewVersion) -> ModelVersion:
+def register_prepared(
+    engine: Engine, actor: Actor, new: NewVersion, action: str = "model.register", detail: dict | None = None
+) -> ModelVersion:
     """register_in_session in a transaction of its own; the artifact file is removed when it fails."""
     try:
         with write_session(engine) as session:
-            return register_in_session(session, actor, new)
+            return register_in_session(session, actor, new, action, detail)
     except sa.exc.IntegrityError:
         new.discard()
         raise Conflict(f"Another version of {new.name} was registered at the same time; try again.") from None
