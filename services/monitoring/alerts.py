@@ -173,54 +173,41 @@ def _rule_payload(rule: AlertRule) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def set_rule_auto_retrain(engine: Engine, actor: Actor, rule_id: int, auto_retrain: bool) -> AlertRule:
-    """Opt a rule in or out of filing a retrain request by itself when it opens an alert."""
+def _change_rule(engine: Engine, actor: Actor, rule_id: int, field: str, value: Any, action: str) -> AlertRule:
+    """Set one field of a rule (no event when it already holds the value), audited as `action` with the
+    new and the previous value. Rules are never deleted: their alerts keep pointing at them."""
     require(actor, Role.analyst, "change alert rules")
     with write_session(engine) as session:
         rule = session.get(AlertRule, rule_id)
         if rule is None:
             raise NotFound(f"No alert rule {rule_id}.")
-        if rule.auto_retrain == auto_retrain:
+        previous = getattr(rule, field)
+        if previous == value:
             return rule
-        rule.auto_retrain = auto_retrain
+        setattr(rule, field, value)
         rule.updated_by, rule.updated_at = actor.label, utcnow()
         session.add(rule)
-        audit.record(session, actor, "alert_rule.update", "alert_rule", rule.id, {"auto_retrain": auto_retrain})
+        audit.record(session, actor, action, "alert_rule", rule.id,
+                     {"name": rule.name, field: value, f"previous_{field}": previous})  # fmt: skip
         return rule
+
+
+def set_rule_auto_retrain(engine: Engine, actor: Actor, rule_id: int, auto_retrain: bool) -> AlertRule:
+    """Opt a rule in or out of filing a retrain request by itself when it opens an alert."""
+    return _change_rule(engine, actor, rule_id, "auto_retrain", bool(auto_retrain), "alert_rule.update")
 
 
 def set_rule_enabled(engine: Engine, actor: Actor, rule_id: int, enabled: bool) -> AlertRule:
-    """Pause or resume a rule (rules are never deleted: their alerts keep pointing at them)."""
-    require(actor, Role.analyst, "change alert rules")
-    with write_session(engine) as session:
-        rule = session.get(AlertRule, rule_id)
-        if rule is None:
-            raise NotFound(f"No alert rule {rule_id}.")
-        if rule.enabled == enabled:
-            return rule
-        rule.enabled = enabled
-        rule.updated_by, rule.updated_at = actor.label, utcnow()
-        session.add(rule)
-        audit.record(session, actor, "alert_rule.enable" if enabled else "alert_rule.disable", "alert_rule",
-                     rule.id, {"name": rule.name})  # fmt: skip
-        return rule
+    """Pause or resume a rule."""
+    action = "alert_rule.enable" if enabled else "alert_rule.disable"
+    return _change_rule(engine, actor, rule_id, "enabled", bool(enabled), action)
 
 
 def update_rule_threshold(engine: Engine, actor: Actor, rule_id: int, threshold: float) -> AlertRule:
     require(actor, Role.analyst, "change alert rules")
     if not math.isfinite(float(threshold)):
         raise InvalidInput("The threshold is a finite number.")
-    with write_session(engine) as session:
-        rule = session.get(AlertRule, rule_id)
-        if rule is None:
-            raise NotFound(f"No alert rule {rule_id}.")
-        previous = rule.threshold
-        rule.threshold = float(threshold)
-        rule.updated_by, rule.updated_at = actor.label, utcnow()
-        session.add(rule)
-        audit.record(session, actor, "alert_rule.update", "alert_rule", rule.id,
-                     {"threshold": rule.threshold, "previous_threshold": previous})  # fmt: skip
-        return rule
+    return _change_rule(engine, actor, rule_id, "threshold", float(threshold), "alert_rule.update")
 
 
 def list_rules(engine: Engine, model_name: str | None = None) -> list[AlertRule]:
