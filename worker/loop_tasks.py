@@ -28,7 +28,7 @@ def import_file(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
 
 def refresh_monitoring(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
     result = refresh.refresh_monitoring(ctx.engine, ctx.progress)
-    return {"summary": f"Monitoring refreshed ({'changed' if result.changed else 'nothing new'})."}
+    return {"summary": result.summary(), "changed": result.changed, "blocks_built": result.blocks_built}
 
 
 def evaluate_alerts(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:

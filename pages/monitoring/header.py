@@ -1,5 +1,6 @@
-"""The top of the Monitoring screen: bring the monitoring data up to date, then pick the model version,
-the reference and current windows and an optional cohort filter that every tab uses.
+"""The top of the Monitoring screen: bring the monitoring data up to date (a job of the worker, whose progress
+is shown here), then pick the model version, the reference and current windows and an optional cohort filter
+that every tab uses.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from dataclasses import dataclass
 import streamlit as st
 from sqlalchemy.engine import Engine
 
+from app import format as fmt
+from app import jobs
 from pages.monitoring import keys
 from pages.monitoring.common import ALL_ROWS, CUSTOM, set_default
 from services.core.errors import LoopdeckError
-from services.monitoring import block_build, frames
+from services.core.roles import Actor
+from services.monitoring import frames, refresh
 from services.monitoring import views as mon
-from services.monitoring.refresh import refresh_monitoring
 
 
 @dataclass(frozen=True)
@@ -28,20 +31,41 @@ class Selection:
     field_values: dict[str, list[str]]
 
 
-def prepare_data(engine: Engine) -> None:
-    """Fold new predictions and outcomes into the day blocks, with progress (first time: all of them)."""
-    status = block_build.sync_status(engine)
-    if not status.needs_refresh:
-        return
-    label = (
-        "Preparing the monitoring data: every prediction is read once, later imports only add their days ..."
-        if status.first_build
-        else "Adding new predictions and outcomes to the monitoring data ..."
-    )
-    with st.status(label, expanded=True) as box:
-        bar = st.progress(0.0, text="starting")
-        result = refresh_monitoring(engine, lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
-        box.update(label=result.summary(), state="complete", expanded=False)
+def prepare_data(engine: Engine, actor: Actor) -> bool:
+    """Bring the monitoring data up to date in the worker, never in this process: when new predictions or
+    outcomes wait, the refresh job (this session's, another tab's or replica's, or a new one) shows its
+    progress on top and the page redraws once it is over. False while a first build runs (nothing to draw
+    yet); otherwise the page draws the data as of the last refresh meanwhile."""
+    mine = jobs.job_board().get(st.session_state.get(keys.REFRESH_JOB))
+    if mine is not None and mine.done and _outcome(mine):
+        return True  # a failed refresh is not queued again by itself: the user asks (button above)
+    state = refresh.request_refresh(engine, actor.label)
+    if state.job is None or not state.needs_refresh:
+        return True
+    st.session_state[keys.REFRESH_JOB] = str(state.job.id)
+    if state.first_build:
+        st.info("Preparing the monitoring data for the first time: every prediction is read once (later imports "
+                "only add their days). The worker builds it; this page draws it when it is done.")  # fmt: skip
+    else:
+        st.info("New predictions or outcomes arrived: the worker is adding them to the monitoring data. Below is "
+                "the data as of the last refresh; the page redraws when the refresh is done.",
+                icon=":material/sync:")  # fmt: skip
+    jobs.progress_panel(keys.REFRESH_JOB)
+    return not state.first_build
+
+
+def _outcome(job: jobs.Job) -> bool:
+    """Show a finished refresh of this session once; True when it failed (and a retry waits for a click)."""
+    if job.error is None and job.crash is None:
+        st.session_state.pop(keys.REFRESH_JOB, None)
+        st.success(job.value.summary() if job.value is not None else "Monitoring data refreshed.")
+        return False
+    st.error(f"The refresh of the monitoring data failed: {fmt.md_escape(str(job.error or job.crash))}. The page "
+             "shows the data as of the last refresh.")  # fmt: skip
+    if st.button("Try the refresh again", key=keys.REFRESH_RETRY):
+        st.session_state.pop(keys.REFRESH_JOB, None)
+        st.rerun()
+    return True
 
 
 def _window_picker(info: mon.VersionInfo, label: str, key: str, range_prefix: str, presets: dict[str, str],

@@ -12,6 +12,8 @@ REF_RANGE_PREFIX = "mon_ref_range_"  # + version id: the reference window's cust
 CUR_RANGE_PREFIX = "mon_cur_range_"  # + version id: the current window's custom days
 FILTER_FIELD_PREFIX = "mon_filter_field_"  # + version id: the cohort field every tab is restricted to
 FILTER_VALUES_PREFIX = "mon_filter_values_"  # + "<version id>_<field>": that field's chosen values
+REFRESH_JOB = "mon_refresh_job"  # the id of the worker's refresh job this session shows (until it is over)
+REFRESH_RETRY = "mon_refresh_retry"  # "Try the refresh again" after a failed refresh
 
 # --- Drift --------------------------------------------------------------------------------------
 DRIFT_TABLE = "mon_drift_table"  # the per-column drift table

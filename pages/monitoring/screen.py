@@ -30,7 +30,8 @@ def render(actor: Actor, engine: Engine) -> None:
     st.caption("Is the model still right, for whom, and since when? Drift of inputs and outputs, performance per "
                "cohort where outcomes are known, calibration, estimates where they are not yet, and "
                "alerts.")  # fmt: skip
-    header.prepare_data(engine)
+    if not header.prepare_data(engine, actor):
+        return  # the first build runs in the worker: its progress is shown, nothing to draw yet
     versions = [v for v in mon.list_versions(engine) if v.has_data]
     if not versions:
         st.info("No predictions yet. Import predictions (and later their outcomes) on the Data page; they appear here.")

@@ -24,7 +24,7 @@ from services.core.roles import Actor, Role, allowed, require
 from services.core.timeutil import utcnow
 from services.jobs import transport
 from services.jobs.kinds import KINDS
-from services.jobs.schema import DONE, STATUSES, Job, JobBlob
+from services.jobs.schema import ACTIVE, DONE, STATUSES, Job, JobBlob
 
 log = logging.getLogger(__name__)
 MAX_BLOB_BYTES = 512 * 1024 * 1024
@@ -115,6 +115,35 @@ def enqueue(
     if notify:
         send(engine, [job_id])
     return job_id
+
+
+def active(engine: Engine, kind: str) -> JobView | None:
+    """The oldest queued or running job of this kind (whoever or whatever queued it), or None."""
+    query = select(Job).where(Job.kind == kind, Job.status.in_(ACTIVE)).order_by(Job.id).limit(1)
+    with read_session(engine) as session:
+        job = session.exec(query).first()
+        return JobView.of(job) if job else None
+
+
+def ensure(
+    engine: Engine, kind: str, payload: dict[str, Any] | None, actor: Actor, *, label: str = ""
+) -> tuple[JobView, bool]:
+    """One job of this kind at a time: the queued or running one if there is one (a schedule's, another
+    replica's, another tab's), else a new one, rung to the worker. (its view, True when queued now).
+    Two callers at once queue one job: the kind is its singleton key, unique among queued and running jobs,
+    so the loser's insert fails and it reads the winner's job."""
+    for _ in range(3):
+        found = active(engine, kind)
+        if found is not None:
+            return found, False
+        try:
+            with write_session(engine) as session:
+                job_id = add_job(session, actor, kind, payload, label=label, singleton=kind).id
+        except sa.exc.IntegrityError:
+            continue  # another process queued it between our read and our insert: read it
+        send(engine, [job_id])
+        return get(engine, job_id), True
+    raise InvalidInput(f"Could not queue a {kind!r} job: another one kept appearing and finishing. Try again.")
 
 
 def send(engine: Engine, job_ids: list[int]) -> None:

@@ -18,6 +18,7 @@ from services.core.timeutil import utcnow
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 DONE = ("succeeded", "failed", "cancelled")
+ACTIVE = ("queued", "running")
 
 
 class Job(SQLModel, table=True):

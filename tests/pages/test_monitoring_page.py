@@ -278,21 +278,81 @@ def test_an_alert_becomes_a_backlog_item_and_is_resolved_from_the_page(demo_db):
     assert (resolved.state, resolved.resolve_comment) == ("resolved", "5.0.1 fixed the counter")
 
 
-def test_a_refresh_on_the_page_saves_the_overview_summary(demo_db):
-    """The page folds new data into the blocks and saves the Overview's monitoring summary for the new
-    blocks, so the Overview's next view reads it."""
+def _new_rows_arrived(engine) -> None:
+    """As if new predictions had arrived since the blocks were built (the newest day's block is gone and
+    the watermark is behind), with the Overview's saved summary gone too."""
     import sqlalchemy as sa
 
-    with demo_db.begin() as conn:  # as if new predictions had arrived since the blocks were built
+    with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM monitoring_block WHERE day = (SELECT max(day) FROM monitoring_block)"))
-        conn.execute(sa.text("UPDATE monitoring_sync SET last_prediction_id = 0"))
+        conn.execute(sa.text("UPDATE monitoring_sync SET last_prediction_id = (SELECT max(id) - 100 FROM prediction)"))
         conn.execute(sa.text("DELETE FROM derived_summary"))
-    at = open_as(demo_db, "analyst@loopdeck.demo")
+
+
+def _refresh_jobs(engine) -> list[tuple]:
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT id, status, requested_by FROM job WHERE kind = 'monitoring.refresh' "
+                                    "ORDER BY id")).all()  # fmt: skip
+
+
+def test_a_refresh_runs_in_the_worker_and_the_page_stays_usable_meanwhile(demo_db):
+    """New rows: the page queues one refresh job for the worker (not a second one for a second reader, nor on
+    the next click) and draws the data as of the last refresh meanwhile, with the job's progress on top. The
+    worker runs it; the next run says so, and the Overview's summary for the new blocks is saved."""
+    import sqlalchemy as sa
+
+    from tests.pages.helpers import run_worker_once
+
+    _new_rows_arrived(demo_db)
+    at = open_as(demo_db, "viewer@loopdeck.demo")  # any reader: the job is queued as the system's
     no_exception(at)
-    assert "Monitoring data refreshed" in texts(at) or any("refreshed" in str(s.label) for s in at.status)
+    [(job_id, status, by)] = _refresh_jobs(demo_db)
+    assert (status, by) == ("queued", "system:monitoring")
+    assert at.session_state["mon_refresh_job"] == str(job_id)
+    assert "the worker is adding them to the monitoring data" in texts(at)
+    assert "Waiting for a worker" in " ".join(str(p.proto.text) for p in at.get("progress"))
+    assert at.tabs and "Monitoring data refreshed" not in texts(at)  # the tabs draw the older data meanwhile
+    at.run()  # a click: no second job
+    other = open_as(demo_db, "analyst@loopdeck.demo")  # another session (or replica): the same job
+    assert other.session_state["mon_refresh_job"] == str(job_id)
+    assert len(_refresh_jobs(demo_db)) == 1
+
+    run_worker_once(demo_db)
+    assert _refresh_jobs(demo_db)[0][1] == "succeeded"
+    at.run()
+    no_exception(at)
+    assert "Monitoring data refreshed" in texts(at)
+    assert "mon_refresh_job" not in at.session_state and not at.get("progress")
     with demo_db.connect() as conn:
         keys = [r[0] for r in conn.execute(sa.text("SELECT key FROM derived_summary"))]
     assert len(keys) == 1 and keys[0].startswith("overview.monitoring:")
+    at.run()  # up to date: nothing queued, the message was shown once
+    assert len(_refresh_jobs(demo_db)) == 1 and "Monitoring data refreshed" not in texts(at)
+
+
+def test_a_first_build_shows_its_progress_and_a_failed_refresh_waits_for_a_click(demo_db):
+    """No block yet: only the job's progress (no tabs over empty data). A refresh that failed is shown with
+    its error and queued again only when the user asks."""
+    import sqlalchemy as sa
+
+    with demo_db.begin() as conn:
+        conn.execute(sa.text("DELETE FROM monitoring_block"))
+        conn.execute(sa.text("DELETE FROM monitoring_sync"))
+    at = open_as(demo_db, "analyst@loopdeck.demo")
+    no_exception(at)
+    assert "Preparing the monitoring data for the first time" in texts(at) and not at.tabs
+    [(job_id, _, _)] = _refresh_jobs(demo_db)
+    with demo_db.begin() as conn:  # as a worker that gave up on it would leave it
+        conn.execute(sa.text("UPDATE job SET status = 'failed', error = 'disk full', error_kind = 'crash', "
+                             "singleton = NULL, finished_at = created_at WHERE id = :id"), {"id": job_id})  # fmt: skip
+    at.run()
+    assert "The refresh of the monitoring data failed: disk full" in texts(at)
+    at.run()
+    assert len(_refresh_jobs(demo_db)) == 1  # not queued again by itself
+    at.button(key="mon_refresh_retry").click().run()
+    assert [r[1] for r in _refresh_jobs(demo_db)] == ["failed", "queued"]
 
 
 def test_drift_table_and_headline_show_untested_columns_as_problems_not_verdicts():
