@@ -89,6 +89,10 @@ class VersionIn(BaseModel):
     model_card: dict[str, str] = Field(default_factory=dict)
     artifact_base64: str | None = Field(default=None, description="a skops file, base64-encoded (never a pickle)")
     artifact_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    retrain_request_id: int | None = Field(
+        default=None, ge=1, description="the approved retrain request the pipeline was called for (the message's "
+        "`request_id`): the version records it as its trigger"
+    )  # fmt: skip
 
 
 class VersionOut(BaseModel):
@@ -113,7 +117,7 @@ def _register(request: Request, name: str, body: VersionIn, actor: TokenActor) -
         feature_schema=dict(body.feature_schema), params=body.params, metrics=body.metrics.overall,
         cohort_metrics=body.metrics.cohorts, window_start=body.training_window.start,
         window_end=body.training_window.end, training_rows=body.training_rows,
-        code_reference=body.code_reference, model_card=body.model_card,
+        code_reference=body.code_reference, model_card=body.model_card, retrain_request_id=body.retrain_request_id,
     )  # fmt: skip
     row = external.register_external_version(engine_of(request), actor, name, info, artifact, body.artifact_sha256)
     return VersionOut(id=row.id, model_name=row.model_name, version=row.version, status=row.status,

@@ -46,7 +46,7 @@ def weekly_report(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
     week = p.get("week") or report.week_of(utcnow() - timedelta(days=7))
     built = report.weekly_report(ctx.engine, ctx.actor, week)
     events.announce(ctx.engine, "report.weekly_ready", {"week": week, "champion": built.champion},
-                    f"/overview?week={week}")  # fmt: skip
+                    f"/home?week={week}")  # fmt: skip
     return {"summary": f"Weekly report {week} ready.", "week": week}
 
 

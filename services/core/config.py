@@ -43,6 +43,17 @@ VARIABLES: tuple[Variable, ...] = (
         "append-only file of signed audit checkpoints, outside the database",
     ),
     Variable("LOOPDECK_DEMO", "unset", "Docker image only: `1` loads the demo into an empty database"),
+    Variable(
+        "LOOPDECK_PUBLIC_URL",
+        "http://localhost:<LOOPDECK_PORT>",
+        "the address users open the UI at; links in notifications start with it",
+    ),
+    Variable(
+        "LOOPDECK_SMTP_URL",
+        "unset",
+        "apprise mail URL the personal e-mails are sent through (`mailtos://user:pass@smtp.example.com?from=...`)",
+    ),
+    Variable("LOOPDECK_JOB_RETENTION_DAYS", "30", "finished worker jobs older than this are deleted"),
 )
 
 
@@ -78,6 +89,23 @@ def artifact_dir() -> Path:
 
 def routing_dir() -> Path:
     return Path(_get("LOOPDECK_ROUTING_DIR") or DATA_DIR / "routing")
+
+
+def public_url() -> str:
+    """Where users open the UI (no trailing slash): notifications link there."""
+    return (_get("LOOPDECK_PUBLIC_URL") or f"http://localhost:{ui_port()}").rstrip("/")
+
+
+def smtp_url() -> str | None:
+    """The apprise mail URL (without a recipient) personal e-mails go through; None: no personal e-mail."""
+    return _get("LOOPDECK_SMTP_URL")
+
+
+def job_retention_days() -> int:
+    days = _int("LOOPDECK_JOB_RETENTION_DAYS", 30)
+    if days < 1:
+        raise ConfigError(f"LOOPDECK_JOB_RETENTION_DAYS must be at least 1; it is {days}.")
+    return days
 
 
 def monitoring_cache_bytes() -> int:

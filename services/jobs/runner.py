@@ -130,7 +130,7 @@ def finish(
 def _publish_failed(session, job: Job) -> None:
     payload = {"job_id": job.id, "kind": job.kind, "label": job.label, "error": (job.error or "")[:500],
                "requested_by": job.requested_by, "attempts": job.attempts}  # fmt: skip
-    events.publish(session, "job.failed", payload, f"/jobs?job={job.id}")
+    events.publish(session, "job.failed", payload, f"/schedules?job={job.id}")
 
 
 def reap(engine: Engine, stale_after: timedelta = STALE_AFTER, now: datetime | None = None) -> list[int]:

@@ -20,9 +20,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
-from services.core.errors import InvalidInput
+from services.core.errors import Conflict, InvalidInput, NotFound
 from services.core.roles import Actor, Role, require
+from services.core.schema_governance import ApprovalRequest
 from services.core.schema_models import ModelVersion
 from services.core.timeutil import to_utc
 from services.core.tokens import require_scope
@@ -46,6 +48,7 @@ class ExternalVersion:
     training_rows: int | None = None
     code_reference: str = ""
     model_card: dict[str, str] = field(default_factory=dict)
+    retrain_request_id: int | None = None  # the approved retrain request the pipeline was called for
 
 
 def _number(value: Any, where: str) -> float:
@@ -115,7 +118,9 @@ def register_external_version(
     artifact: bytes | None = None,
     artifact_sha256: str | None = None,
 ) -> ModelVersion:
-    """Register the next version of `model_name` (status "candidate"), trigger "external"; audited."""
+    """Register the next version of `model_name` (status "candidate"); audited. Its trigger is "external",
+    or, when the pipeline names the executed retrain request it was called for, that request (and what
+    triggered it: "retrain request #4, alert #12"), with the request's base version as its parent."""
     require_scope(actor, "models:write", [model_name])
     require(actor, Role.analyst, "register model versions")
     name = registry.check_name(model_name)
@@ -125,5 +130,40 @@ def register_external_version(
     metrics, training = _metrics(info), _training(info)
     digest = check_artifact(artifact, artifact_sha256) if artifact is not None else None
     new = registry.NewVersion(name, artifact, digest, schema, params, metrics, training, card, None, "external", None)
-    detail = {"code_reference": training["code_reference"]}
-    return registry.register_prepared(engine, actor, new, "model.register_external", detail)
+    detail = {"code_reference": training["code_reference"], "retrain_request_id": info.retrain_request_id}
+    prepare = None
+    if info.retrain_request_id is not None:
+        request_id = int(info.retrain_request_id)
+        prepare = lambda session, new: _from_request(session, new, request_id)  # noqa: E731
+    return registry.register_prepared(engine, actor, new, "model.register_external", detail, prepare)
+
+
+def request_trigger(request: ApprovalRequest) -> str:
+    """How a version trained for this request names its trigger: the request, and what filed it."""
+    filed = str((request.payload or {}).get("trigger") or "manual")
+    if filed.startswith("alert:"):
+        filed = f"alert #{filed.split(':', 1)[1]}"
+    return f"retrain request #{request.id}, {filed}"[:100]
+
+
+def _from_request(session: Session, new: registry.NewVersion, request_id: int) -> None:
+    """Check that the request is an executed retrain request of this model that went to its pipeline and
+    has no version yet (one request, one version); record it as the version's trigger and its base as the
+    parent (in the registration's transaction)."""
+    request = session.get(ApprovalRequest, request_id)
+    if request is None or request.kind != "retrain" or request.subject_id != new.name:
+        raise NotFound(f"No retrain request #{request_id} for {new.name}.")
+    if request.status != "executed" or "external_pipeline" not in (request.result or {}):
+        raise InvalidInput(f"Retrain request #{request_id} was not sent to {new.name}'s external pipeline "
+                           f"(it is {request.status}): a version cannot name it.")  # fmt: skip
+    trigger = request_trigger(request)
+    taken = session.exec(select(ModelVersion.version).where(ModelVersion.model_name == new.name,
+                                                            ModelVersion.trigger == trigger)).first()  # fmt: skip
+    if taken is not None:
+        raise Conflict(f"Retrain request #{request_id} already has its version: {new.name} v{taken}.")
+    base_id = (request.payload or {}).get("base_version_id")
+    base = session.get(ModelVersion, int(base_id)) if base_id is not None else None
+    new.parent_id = base.id if base is not None and base.model_name == new.name else None
+    new.trigger = trigger
+    new.training_data = {**new.training_data, "approval_request_id": request.id,
+                         "request_trigger": (request.payload or {}).get("trigger") or "manual"}  # fmt: skip

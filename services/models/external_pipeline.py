@@ -180,7 +180,7 @@ def message(session: Session, request: ApprovalRequest) -> dict[str, Any]:
         "feedback_training_set": _dataset(session, p.get("dataset_id")), "seed": p.get("seed", 0),
         "trigger": p.get("trigger", "manual"), "alert_id": evidence.get("alert_id"),
         "register": {"method": "POST", "path": f"/api/v1/models/{request.subject_id}/versions",
-                     "scope": "models:write"},
+                     "scope": "models:write", "body": {"retrain_request_id": request.id}},
     }  # fmt: skip
 
 

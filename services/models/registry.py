@@ -18,6 +18,7 @@ import json
 import os
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -285,11 +286,19 @@ def register_model_version(
 
 
 def register_prepared(
-    engine: Engine, actor: Actor, new: NewVersion, action: str = "model.register", detail: dict | None = None
+    engine: Engine,
+    actor: Actor,
+    new: NewVersion,
+    action: str = "model.register",
+    detail: dict | None = None,
+    prepare: Callable[[Session, NewVersion], None] | None = None,
 ) -> ModelVersion:
-    """register_in_session in a transaction of its own; the artifact file is removed when it fails."""
+    """register_in_session in a transaction of its own; the artifact file is removed when it fails.
+    `prepare` runs first in that transaction (checks and completes `new` from rows it reads there)."""
     try:
         with write_session(engine) as session:
+            if prepare is not None:
+                prepare(session, new)
             return register_in_session(session, actor, new, action, detail)
     except sa.exc.IntegrityError:
         new.discard()

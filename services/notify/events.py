@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from services.core.db import write_session
 from services.core.errors import InvalidInput
+from services.notify import urls
 from services.notify.schema import Channel, Delivery, NotifyEvent
 
 EVENT_TYPES: dict[str, str] = {
@@ -53,10 +54,11 @@ def publish(
     channel_id: int | None = None,
 ) -> NotifyEvent:
     """Record the event and queue it for every enabled channel subscribed to it (or only `channel_id`,
-    for a test message), in the caller's transaction. Returns the event."""
+    for a test message), in the caller's transaction. Returns the event. `deep_link` is a page path
+    (`/monitor?alert=7`); the event keeps it absolute, on the UI's public address."""
     if event_type not in EVENT_TYPES:
         raise InvalidInput(f"Unknown event type {event_type!r}.")
-    event = NotifyEvent(event_id=uuid.uuid4().hex, type=event_type, payload=payload, deep_link=deep_link[:500])
+    event = NotifyEvent(event_id=uuid.uuid4().hex, type=event_type, payload=payload, deep_link=urls.absolute(deep_link)[:500])
     session.add(event)
     session.flush()
     query = select(Channel).where(Channel.enabled == True)  # noqa: E712

@@ -1,6 +1,8 @@
 """Where a notification may be sent: http/https only, and no private, loopback, link-local or other
 non-public address unless an admin allowed it for that channel (checked again at every delivery, so a
-name that later resolves to an internal address is refused then too)."""
+name that later resolves to an internal address is refused then too). And where a notification links
+to: `absolute` makes a page path (`/monitor?alert=7`) a link the reader can click in a mail or a chat,
+on the UI's public address (LOOPDECK_PUBLIC_URL)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from services.core import config
 from services.core.errors import InvalidInput
 
 MAX_URL = 2000
@@ -52,3 +55,11 @@ def check_webhook_url(url: str, allow_private: bool = False) -> str:
                 "an admin may allow that with --allow-private."
             )
     return url
+
+
+def absolute(link: str) -> str:
+    """A page path on the UI's public address; a link that is already absolute (or empty) stays as it is."""
+    link = (link or "").strip()
+    if not link or urlsplit(link).scheme:
+        return link
+    return f"{config.public_url()}/{link.lstrip('/')}"

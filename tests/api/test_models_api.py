@@ -99,3 +99,14 @@ def test_register_refuses_bad_versions_and_writes_nothing(client, engine, make_t
     assert r.status_code == status, r.text
     assert words.lower() in r.text.lower()
     assert [v.version for v in registry.list_versions(engine, "churn")] == [1]
+
+
+def test_a_version_naming_a_retrain_request_is_checked(client, engine, make_token):
+    """`retrain_request_id` names the request the pipeline was called for: an unknown one is a 404 and
+    nothing is registered (tests/services/models/test_alert_retrain.py covers the executed request)."""
+    auth = make_token(scopes=["models:write"])
+    r = client.post("/api/v1/models/churn/versions", json=_version(retrain_request_id=999), headers=auth)
+    assert r.status_code == 404 and "retrain request #999" in r.text
+    r = client.post("/api/v1/models/churn/versions", json=_version(retrain_request_id=0), headers=auth)
+    assert r.status_code == 422
+    assert [v.version for v in registry.list_versions(engine, "churn")] == [1]

@@ -5,6 +5,7 @@ feedback training-set version instead of a local fit."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -12,13 +13,13 @@ import sqlalchemy as sa
 
 from services.core import audit
 from services.core.db import write_session
-from services.core.errors import InvalidInput, PermissionDenied, SelfApprovalError
+from services.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, SelfApprovalError
 from services.core.roles import Actor, Role
 from services.core.schema_governance import ApprovalRequest
 from services.core.schema_monitoring import Alert, AlertRule
 from services.governance import approvals, executor
 from services.jobs import queue, transport
-from services.models import alert_retrain, external_pipeline, registry, retraining
+from services.models import alert_retrain, external, external_pipeline, registry, retraining
 from services.monitoring import alerts, frames
 from services.notify import delivery
 from tests.services.models.test_retraining import (  # noqa: F401  (artifacts: the autouse fixture)
@@ -147,5 +148,25 @@ def test_an_external_pipeline_gets_the_signed_window_and_training_set_instead_of
     assert data["feedback_training_set"]["id"] == dataset_id and data["feedback_training_set"]["version"] == 1
     assert data["trigger"] == f"alert:{alert_id}" and data["alert_id"] == alert_id
     assert data["register"]["path"] == "/api/v1/models/churn/versions" and data["request_id"] == request.id
+    assert data["register"]["body"] == {"retrain_request_id": request.id}
+
+    # The pipeline registers what it trained, naming the request: the version records it as its trigger.
+    pipeline = Actor("token:pipeline", Role.analyst)
+    trained = external.ExternalVersion(feature_schema={"x": "numeric"}, metrics={"accuracy": 0.9},
+                                       retrain_request_id=request.id)  # fmt: skip
+    version = external.register_external_version(engine, pipeline, "churn", trained)
+    assert version.trigger == f"retrain request #{request.id}, alert #{alert_id}" and version.parent_id == base
+    assert version.training_data["approval_request_id"] == request.id
+    assert version.training_data["request_trigger"] == f"alert:{alert_id}"
+    with pytest.raises(Conflict, match="already has its version"):  # one request, one version
+        external.register_external_version(engine, pipeline, "churn", trained)
+    with pytest.raises(NotFound):  # a request of another model (or none) cannot be named
+        external.register_external_version(engine, pipeline, "fraud", trained)
+    pending = retraining.request_retrain(engine, ANA, base, *WINDOW, dataset_id, comment="again")
+    with pytest.raises(InvalidInput, match="was not sent"):
+        external.register_external_version(engine, pipeline, "churn", replace(trained, retrain_request_id=pending.id))
+    assert [v.trigger for v in registry.list_versions(engine, "churn")][-1] == version.trigger
+    plain = external.register_external_version(engine, pipeline, "churn", replace(trained, retrain_request_id=None))
+    assert plain.trigger == "external" and plain.parent_id is None
     external_pipeline.remove_pipeline(engine, ADMIN, "churn")
     assert external_pipeline.get_pipeline(engine, "churn") is None

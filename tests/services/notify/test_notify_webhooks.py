@@ -72,7 +72,8 @@ def _publish(engine, event_type="alert.opened", payload=None):
         return events.publish(session, event_type, payload or {"alert_id": 7}, "/monitoring?alert=7").event_id
 
 
-def test_a_published_event_reaches_the_webhook_signed(engine, admin, receiver):
+def test_a_published_event_reaches_the_webhook_signed(engine, admin, receiver, monkeypatch):
+    monkeypatch.setenv("LOOPDECK_PUBLIC_URL", "https://loopdeck.example.com/")
     hook = _hook(engine, admin, receiver)
     event_id = _publish(engine)
     _publish(engine, "alert.resolved")  # not subscribed: not sent
@@ -80,7 +81,7 @@ def test_a_published_event_reaches_the_webhook_signed(engine, admin, receiver):
     [got] = receiver.requests
     assert got["valid"] and got["event"] == "alert.opened"
     assert got["body"]["id"] == event_id and got["body"]["data"] == {"alert_id": 7}
-    assert got["body"]["deep_link"] == "/monitoring?alert=7"
+    assert got["body"]["deep_link"] == "https://loopdeck.example.com/monitoring?alert=7"  # clickable from anywhere
     [log] = channels.delivery_log(engine, admin, hook.id)
     assert log.status == "delivered" and log.last_status_code == 204
 
