@@ -58,7 +58,8 @@ def publish(
     (`/monitor?alert=7`); the event keeps it absolute, on the UI's public address."""
     if event_type not in EVENT_TYPES:
         raise InvalidInput(f"Unknown event type {event_type!r}.")
-    event = NotifyEvent(event_id=uuid.uuid4().hex, type=event_type, payload=payload, deep_link=urls.absolute(deep_link)[:500])
+    link = urls.absolute(deep_link)[:500]
+    event = NotifyEvent(event_id=uuid.uuid4().hex, type=event_type, payload=payload, deep_link=link)
     session.add(event)
     session.flush()
     query = select(Channel).where(Channel.enabled == True)  # noqa: E712
