@@ -1,6 +1,7 @@
 """One tick of a worker's housekeeping: reap jobs of dead workers, send jobs the queue never got,
-fire due schedules, and queue a delivery run when notifications are due. Safe to run on every worker
-at once: each step is a conditional update or guarded by a unique key."""
+fire due schedules, queue a delivery run when notifications are due, and (once an hour) delete old
+finished jobs (services/jobs/retention.py). Safe to run on every worker at once: each step is a
+conditional update, guarded by a unique key, or an idempotent delete."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Engine
 from services.core.db import write_session
 from services.core.roles import Actor
 from services.core.timeutil import utcnow
-from services.jobs import queue, runner, schedules
+from services.jobs import queue, retention, runner, schedules
 from services.jobs.schema import Job
 from services.notify import delivery
 
@@ -29,6 +30,7 @@ class TickResult:
     sent: int
     fired: int
     delivery_job: int | None
+    cleaned: int = 0  # old finished jobs deleted
 
 
 def ensure_job(engine: Engine, kind: str, singleton: str) -> int | None:
@@ -51,4 +53,5 @@ def tick(engine: Engine, now: datetime | None = None, stale_after: timedelta = r
     to_send = runner.unsent(engine, now)
     if to_send:
         queue.send(engine, to_send)
-    return TickResult(len(requeued), len(to_send), len(fired), delivery_job)
+    cleaned = retention.due_cleanup(engine, now)
+    return TickResult(len(requeued), len(to_send), len(fired), delivery_job, cleaned.jobs if cleaned else 0)
