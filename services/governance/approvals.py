@@ -141,11 +141,25 @@ def request_change(
             {"kind": kind, "subject": f"{subject_type}:{subject_id}", "comment": row.comment,
              "required_approvals": required, "payload": row.payload},
         )  # fmt: skip
+        addressed = approver_ids(session, actor.label)
         events.publish(session, "approval.requested",
                        {"request_id": row.id, "kind": kind, "subject": f"{subject_type}:{subject_id}",
                         "requested_by": actor.label, "approvals_needed": required},
-                       f"/approval-requests?request={row.id}")  # fmt: skip
+                       f"/approval-requests?request={row.id}", recipients=addressed)  # fmt: skip
         return row
+
+
+def approver_ids(session: Session, requested_by: str) -> list[int]:
+    """Whom a new request is addressed to (their personal e-mail, services/notify/personal.py): every
+    enabled account that may decide it (approver and up), except the requester (four eyes)."""
+    query = select(User.id).where(User.disabled.is_(False), User.role.in_((Role.approver.name, Role.admin.name)),
+                                  User.email != requested_by)  # fmt: skip
+    return list(session.exec(query))
+
+
+def account_ids(session: Session, labels: list[str]) -> list[int]:
+    """The accounts behind these actor labels (a token or the system has none)."""
+    return list(session.exec(select(User.id).where(User.email.in_(labels)))) if labels else []
 
 
 def locked(session: Session, request_id: int) -> ApprovalRequest:
@@ -260,7 +274,8 @@ def decide(engine: Engine, actor: Actor, request_id: int, verdict: str, comment:
         )  # fmt: skip
         events.publish(session, "approval.decided",
                        {"request_id": row.id, "kind": row.kind, "verdict": verdict, "by": actor.label,
-                        "status": row.status}, f"/approval-requests?request={row.id}")  # fmt: skip
+                        "status": row.status}, f"/approval-requests?request={row.id}",
+                       recipients=account_ids(session, [row.requested_by]))  # fmt: skip
         session.flush()
         return RequestView(row, decisions, approvals, row.required_approvals)
 

@@ -43,6 +43,8 @@ class ChannelView:
     @classmethod
     def of(cls, c: Channel) -> ChannelView:
         target = c.url if c.kind == "webhook" else mask(c.url)
+        if c.user_id is not None:  # a person's own e-mail (services/notify/personal.py)
+            target = f"personal e-mail of user #{c.user_id}"
         return cls(c.id, c.name, c.kind, target, list(c.events), c.enabled, c.paused_reason,
                    c.consecutive_failures, c.allow_private, bool(c.secret), c.created_by, c.created_at)  # fmt: skip
 

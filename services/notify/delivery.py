@@ -29,7 +29,7 @@ from services.core import audit
 from services.core.db import write_session
 from services.core.errors import InvalidInput
 from services.core.timeutil import utcnow
-from services.notify import events, urls
+from services.notify import events, personal, urls
 from services.notify.schema import Channel, Delivery, DeliveryAttempt, NotifyEvent
 
 log = logging.getLogger(__name__)
@@ -86,11 +86,25 @@ def _post_webhook(channel: Channel, event: NotifyEvent) -> Outcome:
 
 
 def _notify_apprise(channel: Channel, event: NotifyEvent) -> Outcome:
+    return _apprise(channel.url, event)
+
+
+def _send_email(recipient: str | None, event: NotifyEvent) -> Outcome:
+    """A person's own e-mail (services/notify/personal.py) to their account's address now."""
+    if recipient is None:
+        return Outcome(None, "the account is disabled or gone", 0)
+    url = personal.mail_url(recipient)
+    if url is None:
+        return Outcome(None, "no SMTP server is configured (LOOPDECK_SMTP_URL)", 0)
+    return _apprise(url, event)
+
+
+def _apprise(url: str, event: NotifyEvent) -> Outcome:
     import apprise
 
     started = time.perf_counter()
     sender = apprise.Apprise()
-    if not sender.add(channel.url):
+    if not sender.add(url):
         return Outcome(None, "apprise no longer accepts this channel's URL", 0)
     title = f"Loopdeck: {events.EVENT_TYPES.get(event.type, event.type)}"
     lines = [f"{k}: {v}" for k, v in sorted(event.payload.items())][:20]
@@ -135,7 +149,12 @@ def deliver_one(engine: Engine, delivery_id: int, now: datetime | None = None) -
         if delivery is None or delivery.status != "pending":
             return None
         channel, event = session.get(Channel, delivery.channel_id), session.get(NotifyEvent, delivery.event_id)
-    outcome = SENDERS[channel.kind](channel, event)  # outside any transaction: the network is slow
+        recipient = personal.address(session, channel) if channel.kind == personal.KIND else None
+    # outside any transaction: the network is slow
+    if channel.kind == personal.KIND:
+        outcome = _send_email(recipient, event)
+    else:
+        outcome = SENDERS[channel.kind](channel, event)
     return _record(engine, delivery_id, outcome, now or utcnow())
 
 

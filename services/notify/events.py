@@ -7,6 +7,7 @@ leaves the process until the transaction commits, and the worker delivers within
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -52,10 +53,13 @@ def publish(
     deep_link: str = "",
     *,
     channel_id: int | None = None,
+    recipients: Iterable[int] = (),
 ) -> NotifyEvent:
     """Record the event and queue it for every enabled channel subscribed to it (or only `channel_id`,
-    for a test message), in the caller's transaction. Returns the event. `deep_link` is a page path
-    (`/monitor?alert=7`); the event keeps it absolute, on the UI's public address."""
+    for a test message), in the caller's transaction. Returns the event. A person's own channel
+    (services/notify/personal.py) gets it only when the person is among `recipients` (user ids).
+    `deep_link` is a page path (`/monitor?alert=7`); the event keeps it absolute, on the UI's public
+    address."""
     if event_type not in EVENT_TYPES:
         raise InvalidInput(f"Unknown event type {event_type!r}.")
     link = urls.absolute(deep_link)[:500]
@@ -65,7 +69,10 @@ def publish(
     query = select(Channel).where(Channel.enabled == True)  # noqa: E712
     if channel_id is not None:
         query = select(Channel).where(Channel.id == channel_id)
+    addressed = {int(r) for r in recipients}
     for channel in session.exec(query):
+        if channel.user_id is not None and channel_id is None and channel.user_id not in addressed:
+            continue  # a person's own channel hears only what is addressed to them
         if channel_id is not None or event_type in channel.events or ALL in channel.events:
             session.add(Delivery(event_id=event.id, channel_id=channel.id, next_attempt_at=event.created_at))
     session.flush()

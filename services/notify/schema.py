@@ -22,7 +22,7 @@ class Channel(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(default="", max_length=200)
-    kind: str = Field(max_length=20)  # webhook | apprise
+    kind: str = Field(max_length=20)  # webhook | apprise | email (a person's own: user_id)
     url: str = Field(sa_column=sa.Column(sa.Text, nullable=False))  # apprise URLs carry tokens: masked in views
     secret: str = Field(default="", max_length=200)  # HMAC key of a webhook; never shown again
     events: list[str] = json_field(nullable=False, default=list)
@@ -32,6 +32,9 @@ class Channel(SQLModel, table=True):
     consecutive_failures: int = Field(default=0)
     created_by: str = Field(default="", max_length=320)
     created_at: datetime = Field(default_factory=utcnow)
+    # A person's own e-mail channel (kind "email", url ""): it gets only the events addressed to that person
+    # (events.publish's recipients), mailed to the account's address through LOOPDECK_SMTP_URL.
+    user_id: int | None = Field(default=None, foreign_key="user_account.id", index=True, unique=True)
 
 
 class NotifyEvent(SQLModel, table=True):
