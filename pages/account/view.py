@@ -1,4 +1,4 @@
-"""My account: who I am, change my own password, sign out."""
+"""My account: who I am, change my own password, the e-mail I want, sign out."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from app import auth, widgets
-from pages.account import keys
+from pages.account import email, keys
 from services.core import users
 from services.core.roles import Actor
 
@@ -27,6 +27,8 @@ def render(me: Actor, engine: Engine) -> None:
             st.error("The two passwords differ.")
         else:
             widgets.attempt(lambda: users.set_password(engine, me, me.user_id, password), "Password changed.")
+
+    email.render(me, engine)
 
     st.divider()
     if st.button("Sign out", icon=":material/logout:", key=keys.SIGN_OUT):

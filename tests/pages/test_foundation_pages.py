@@ -488,3 +488,27 @@ def test_an_unmigrated_database_gets_a_clear_message(tmp_path, monkeypatch):
     at = app_test().run()
     assert not at.exception
     assert "init-db" in at.error[0].value
+
+
+def test_my_account_opts_in_to_personal_email(signed_in, make_user, page_db, monkeypatch):
+    """Without a mail server the choice is disabled; with one, an approver ticks what to receive and the
+    service keeps it (an analyst is not offered the requests to decide: they cannot decide any)."""
+    from services.notify import personal
+
+    at = signed_in("approver")
+    at.switch_page("pages/account/page.py").run()
+    assert at.checkbox(key="account_email_approval.requested").disabled
+    assert any("No mail server is configured" in c.value for c in at.caption)
+    monkeypatch.setenv("LOOPDECK_SMTP_URL", "mailto://127.0.0.1:2525?from=loopdeck@example.com")
+    at.run()
+    at.checkbox(key="account_email_approval.requested").check()
+    next(b for b in at.button if b.label == "Save").click()
+    at.run()
+    assert not at.exception and texts(at.success) == ["Saved: you will get these e-mails."]
+    me = users.current_actor(page_db, make_user("approver"))
+    view = personal.get_personal(page_db, me)
+    assert view.enabled and view.events == ("approval.requested",)
+    assert at.checkbox(key="account_email_approval.requested").value
+    analyst = signed_in("analyst")
+    analyst.switch_page("pages/account/page.py").run()
+    assert [c.key for c in analyst.checkbox] == ["account_email_approval.decided"]
