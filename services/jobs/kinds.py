@@ -16,11 +16,12 @@ class KindSpec:
     role: Role  # the least role that may enqueue it
     label: str
     max_attempts: int = 1  # > 1: a job whose worker died is queued again (only for idempotent work)
+    single: bool = False  # at most one queued or running at a time (queue.ensure; a schedule joins the one there)
 
 
 KINDS: dict[str, KindSpec] = {
     "ingest.import": KindSpec(Role.analyst, "Import a file"),
-    "monitoring.refresh": KindSpec(Role.analyst, "Refresh the monitoring data", max_attempts=3),
+    "monitoring.refresh": KindSpec(Role.analyst, "Refresh the monitoring data", max_attempts=3, single=True),
     "alerts.evaluate": KindSpec(Role.analyst, "Evaluate alert rules", max_attempts=3),
     "experiments.guard": KindSpec(Role.analyst, "Check experiment guard rails", max_attempts=3),
     "report.weekly": KindSpec(Role.analyst, "Weekly report", max_attempts=3),

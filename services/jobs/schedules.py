@@ -23,7 +23,8 @@ from services.core.errors import InvalidInput, NotFound
 from services.core.roles import Actor, Role, require
 from services.core.timeutil import to_utc, utcnow
 from services.jobs import queue
-from services.jobs.schema import Job, Schedule
+from services.jobs.kinds import KINDS
+from services.jobs.schema import ACTIVE, Job, Schedule
 
 # kind -> (what it does, per model?, suggested cron)
 SCHEDULABLE: dict[str, tuple[str, bool, str]] = {
@@ -141,6 +142,14 @@ def _job_payload(row: Schedule) -> dict[str, Any]:
     return payload
 
 
+def _running_single(session, kind: str) -> int | None:
+    """The queued or running job of a kind that runs one at a time (KindSpec.single), if there is one."""
+    if not KINDS[kind].single:
+        return None
+    query = sa.select(Job.id).where(Job.kind == kind, Job.status.in_(ACTIVE)).order_by(Job.id).limit(1)
+    return session.execute(query).scalar()
+
+
 def fire_due(engine: Engine, now: datetime | None = None) -> list[int]:
     """Queue a job for every enabled schedule whose time has come; the job ids. Each schedule moves
     to its next time after `now` (missed times while no worker ran are not made up)."""
@@ -161,8 +170,11 @@ def fire_due(engine: Engine, now: datetime | None = None) -> list[int]:
             )
             if session.execute(upd).rowcount != 1:
                 continue  # another worker fired it
-            job = queue.add_job(session, RUNNER, row.kind, _job_payload(row), schedule_id=schedule_id,
-                                label=f"{SCHEDULABLE[row.kind][0]} (schedule {schedule_id})")  # fmt: skip
-            session.execute(sa.update(Schedule).where(Schedule.id == schedule_id).values(last_job_id=job.id))
-            fired.append(job.id)
+            job_id = _running_single(session, row.kind)
+            if job_id is None:  # (a kind run one at a time that is queued or running already is not queued again)
+                job_id = queue.add_job(session, RUNNER, row.kind, _job_payload(row), schedule_id=schedule_id,
+                                       label=f"{SCHEDULABLE[row.kind][0]} (schedule {schedule_id})",
+                                       singleton=row.kind if KINDS[row.kind].single else None).id  # fmt: skip
+                fired.append(job_id)
+            session.execute(sa.update(Schedule).where(Schedule.id == schedule_id).values(last_job_id=job_id))
     return fired

@@ -50,6 +50,21 @@ def test_a_scheduled_refresh_already_queued_is_the_one_shown(jengine, admin):
     [scheduled] = schedules.fire_due(jengine, utcnow() + timedelta(minutes=6))
     state = refresh.request_refresh(jengine, "viewer@test.io")
     assert state.job.id == scheduled and not state.queued_now
+    # The schedule's next time comes while that job still waits: it is not queued a second time.
+    assert schedules.fire_due(jengine, utcnow() + timedelta(minutes=11)) == []
+    [row] = schedules.list_schedules(jengine)
+    assert row.last_job_id == scheduled and len(queue.list_jobs(jengine, kind="monitoring.refresh")) == 1
+
+
+def test_a_schedule_does_not_queue_a_second_refresh_next_to_the_pages(jengine, admin):
+    factories.predictions(jengine, factories.model_version(jengine), 3)
+    page = refresh.request_refresh(jengine, "viewer@test.io").job
+    schedules.set_schedule(jengine, admin, "monitoring.refresh", "*/5 * * * *")
+    assert schedules.fire_due(jengine, utcnow() + timedelta(minutes=6)) == []
+    assert [j.id for j in queue.list_jobs(jengine, kind="monitoring.refresh")] == [page.id]
+    Worker(jengine, "inproc").run_once()
+    [fired] = schedules.fire_due(jengine, utcnow() + timedelta(minutes=11))  # none waiting now: queued
+    assert fired != page.id
 
 
 def test_two_askers_at_once_queue_one_job(jengine, monkeypatch):
