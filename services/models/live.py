@@ -1,9 +1,10 @@
 """A shadow or canary next to the champion, live: the realized metrics of each over the stage's period.
 
 - A canary serves its share of traffic, so its predictions are in the monitoring blocks like the
-  champion's: both are read with services.monitoring (`metric_value`) over the same window, the whole
-  UTC days from the stage's start to its end (or the last day the monitoring blocks hold), on the
-  requests each served that have an outcome.
+  champion's: both are read from them (services.monitoring.frames.load_window, the rows the Monitoring
+  page reads) over the same window, the whole UTC days from the stage's start to its end (the day
+  before, when it ended at midnight) or the last day the blocks hold, on the requests each served that
+  have an outcome.
 - A shadow serves nothing: its scores are recorded beside the requests the champion served
   (services.models.rollout.record_shadow_scores), so both are read on the very same labelled requests
   (paired), the shadow's recorded score against the champion's served one.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -28,8 +29,10 @@ from services.core.errors import InvalidInput, NotFound
 from services.core.schema_ingest import Outcome, Prediction
 from services.core.schema_models import Deployment, ModelVersion, ShadowScore
 from services.core.timeutil import to_utc, utcnow
-from services.monitoring import metrics as monitoring_metrics
+from services.monitoring import blocks as md
 from services.monitoring import views as monitoring
+from services.monitoring.frames import load_window, result_cache
+from services.monitoring.performance import binary_inputs, labelled, resamples_for
 from services.stats import performance as perf
 
 LIVE_METRICS = ("accuracy", "roc_auc", "log_loss", "brier")
@@ -117,13 +120,22 @@ def _deployment(engine: Engine, deployment_id: int) -> tuple[Deployment, ModelVe
 
 
 def _from_monitoring(engine: Engine, version_id: int, window: monitoring.Window) -> tuple[int, dict]:
-    out, n = {}, 0
-    for metric in LIVE_METRICS:
-        v = monitoring_metrics.metric_value(engine, version_id, metric, window)
-        n = v.n
-        low, high = v.detail.get("ci_low"), v.detail.get("ci_high")
-        out[metric] = (_num(v.value), _num(low), _num(high))
-    return n, out
+    """(labelled rows, metric -> (value, low, high)) of one version over the window: the monitoring
+    blocks' rows (services.monitoring.frames), every metric from one bootstrap, cached by the blocks'
+    generations as the Monitoring page's own reports are."""
+    sl = load_window(engine, version_id, window, None, base_only=True)
+    key = ("live", md.engine_key(engine), version_id, window, sl.token)
+
+    def compute() -> tuple[int, dict]:
+        lab = labelled(sl.frame)
+        if lab.empty:
+            return 0, {m: (None, None, None) for m in LIVE_METRICS}
+        y, score, pred = binary_inputs(lab)
+        ms = perf.classification_metrics(y, score, pred, metrics=LIVE_METRICS, n_resamples=resamples_for(len(lab)),
+                                         seed=md.seed_for("live", version_id, window) % 2**32)  # fmt: skip
+        return len(lab), {m: (_num(ms[m].value), _num(ms[m].ci_low), _num(ms[m].ci_high)) for m in LIVE_METRICS}
+
+    return result_cache.get_or_compute(key, compute)
 
 
 def _base(d: Deployment, v: ModelVersion, champion: ModelVersion, source: str) -> dict:
@@ -134,7 +146,7 @@ def _base(d: Deployment, v: ModelVersion, champion: ModelVersion, source: str) -
 def _canary(d: Deployment, v: ModelVersion, champion: ModelVersion, engine: Engine) -> LiveComparison:
     info = monitoring.get_version(engine, v.id)
     start = to_utc(d.started_at).date()
-    end = to_utc(d.ended_at).date() if d.ended_at else utcnow().date()
+    end = (to_utc(d.ended_at) - timedelta(microseconds=1)).date() if d.ended_at else utcnow().date()
     if info.last_day is not None:
         end = min(end, info.last_day)
     base = _base(d, v, champion, "monitoring")
