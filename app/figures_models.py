@@ -104,24 +104,28 @@ def deployment_timeline(history: pd.DataFrame, now: datetime) -> go.Figure:
     return fig
 
 
-def metric_comparison(metrics: pd.DataFrame, metric: str, min_rows: int = 0) -> go.Figure:
+def metric_comparison(
+    metrics: pd.DataFrame, metric: str, min_rows: int = 0, names: Mapping[str, str] | None = None
+) -> go.Figure:
     """metrics: JudgePanel.metrics_frame() rows (scope, rows, metric, candidate(+_low/_high),
-    champion(+_low/_high), difference, diff_low, diff_high, p_value)."""
+    champion(+_low/_high), difference, diff_low, diff_high, p_value). names: what to call the two sides
+    (default "candidate" and "champion"; the Compare view passes the version numbers)."""
     if metrics is None or metrics.empty or metric not in set(metrics["metric"]):
         return _empty(f"No {metric} to compare.")
+    label = {"candidate": "candidate", "champion": "champion", **{k: plain(v) for k, v in (names or {}).items()}}
     part = metrics[metrics["metric"] == metric].iloc[::-1]
     scopes = [f"{s} (n={n:,})" for s, n in zip(part["scope"], part["rows"], strict=True)]
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
-                        subplot_titles=(f"{metric}: candidate vs champion (95% CI)",
-                                        "difference candidate - champion (paired 95% CI)"))  # fmt: skip
+    a, b = label["candidate"], label["champion"]
+    titles = (f"{metric}: {a} vs {b} (95% CI)", f"difference {a} - {b} (paired 95% CI)")
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=titles)
     for name, color in (("champion", CHAMPION), ("candidate", CANDIDATE)):
         value = part[name].to_numpy(dtype=float)
         fig.add_trace(
             go.Scatter(
-                x=value, y=scopes, mode="markers", name=name, marker=dict(color=color, size=9),
+                x=value, y=scopes, mode="markers", name=label[name], marker=dict(color=color, size=9),
                 error_x=dict(type="data", symmetric=False, array=part[f"{name}_high"].to_numpy(dtype=float) - value,
                              arrayminus=value - part[f"{name}_low"].to_numpy(dtype=float), color=color),
-                hovertemplate="%{y}<br>" + name + " %{x:.4f}<extra></extra>",
+                hovertemplate="%{y}<br>" + label[name] + " %{x:.4f}<extra></extra>",
             ),  # fmt: skip
             row=1, col=1,
         )  # fmt: skip

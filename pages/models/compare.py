@@ -86,6 +86,9 @@ def _measured(result: compare.VersionComparison, la: str, lb: str) -> None:
     st.dataframe(gates_side_by_side(result, la, lb), hide_index=True, width="stretch", key=keys.CMP_GATES)
     st.markdown("**On the holdout, per cohort** (95% CI; difference paired)")
     st.dataframe(measured_table(result, la, lb), hide_index=True, width="stretch", key=keys.CMP_MEASURED)
+    metric = st.segmented_control("Metric", list(judge.METRICS), default="accuracy", key=keys.CMP_METRIC) or "accuracy"
+    chart = figs.metric_comparison(result.panel.metrics_frame(), metric, names={"candidate": la, "champion": lb})
+    st.plotly_chart(chart, key=keys.CMP_COHORT_FIG, width="stretch")
     diagrams = {la: result.panel.calibration["candidate"], lb: result.panel.calibration["champion"]}
     colors = {la: figs.CANDIDATE, lb: figs.CHAMPION}
     st.plotly_chart(figs.calibration_figure(diagrams, colors), key=keys.CMP_CALIBRATION, width="stretch")

@@ -48,6 +48,8 @@ CMP_RECORDED = "mdl_cmp_recorded"  # the recorded metrics per cohort
 CMP_MEASURED = "mdl_cmp_measured"  # the holdout metrics per cohort, paired
 CMP_GATES = "mdl_cmp_gates"  # the gates, each version's result
 CMP_CALIBRATION = "mdl_cmp_calibration"  # the calibration chart of both
+CMP_METRIC = "mdl_cmp_metric"  # the metric compared per cohort
+CMP_COHORT_FIG = "mdl_cmp_cohort_fig"  # that metric per cohort for both, with the paired difference
 
 # Retrain view
 RETRAIN_FORM = "mdl_retrain_form"  # the retraining form

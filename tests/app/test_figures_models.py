@@ -78,6 +78,10 @@ def test_metric_comparison_shows_both_versions_and_the_paired_difference():
     lower = figs.metric_comparison(_metrics(), "log_loss").data[2]
     assert list(lower.marker.color) == [figs.WORSE, figs.BETTER, figs.BETTER]
     assert "No brier" in figs.metric_comparison(_metrics(), "brier").layout.annotations[0].text
+    # The Compare view names the sides after the versions.
+    named = figs.metric_comparison(_metrics(), "accuracy", names={"candidate": "v1", "champion": "v2 <b>"})
+    assert [t.name for t in named.data] == ["v2 &lt;b&gt;", "v1", "difference"]
+    assert named.layout.annotations[0].text == "accuracy: v1 vs v2 &lt;b&gt; (95% CI)"
 
 
 def test_calibration_figure_draws_each_version_against_the_diagonal():

@@ -79,6 +79,8 @@ def test_compare_two_versions_side_by_side(open_as, demo_db):  # noqa: F811
     gate = gates[(gates["scope"] == "overall") & (gates["metric"] == "accuracy")].iloc[0]
     assert overall["v1"].startswith(gate["v1"] + " (") and overall["v2"].startswith(gate["v2"] + " (")
     assert "platform=ios" in set(measured["scope"])
+    [per_cohort] = [c for c in at.get("plotly_chart") if "accuracy: v1 vs v2 (95% CI)" in c.proto.spec]
+    assert "platform=ios" in per_cohort.proto.spec
     [calibration] = [c for c in at.get("plotly_chart") if "Calibration" in c.proto.spec]
     assert "v1 (ECE" in calibration.proto.spec and "v2 (ECE" in calibration.proto.spec
     # Swap the two: the measured comparison no longer applies until measured again.
