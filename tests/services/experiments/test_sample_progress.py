@@ -50,6 +50,9 @@ def test_one_definition_on_the_overview_the_read_card_and_the_results_table(engi
     # What the screens used to show instead: the smallest arm (30 / 200) and observed units (10 / 200).
     assert int(readout.arms["units"].min()) / 200 != pytest.approx(0.75)
     assert "75% of the planned sample so far" in readout.stopping.message
+    assert readout_service.evidence(readout)["planned_sample"] == {
+        "units": 300, "planned_total": 400, "fraction": 0.75, "text": "75% of planned sample (300 of 400 units)"
+    }  # fmt: skip
 
 
 def test_no_plan_means_no_fraction_and_above_the_plan_is_not_capped(engine):
