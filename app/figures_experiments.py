@@ -19,6 +19,9 @@ import plotly.graph_objects as go
 VERDICT_COLORS = {"win": "#2ca02c", "lose": "#d62728", "inconclusive": "#7f7f7f"}
 ACCENT = "#1f77b4"
 MUTED = "rgba(140, 140, 140, 0.55)"
+SIGNIFICANCE_COLORS = {"win": "rgba(44, 160, 44, 0.75)", "lose": "rgba(214, 39, 40, 0.75)",
+                       "inconclusive": "rgba(127, 127, 127, 0.45)"}  # fmt: skip
+NO_RESULTS = "No results yet: no metric observations for the exposed units."
 
 
 def plain(text: object) -> str:
@@ -93,7 +96,7 @@ def lift_figure(frame: pd.DataFrame, title: str, relative: bool = True) -> go.Fi
     """A forest plot: one row per `label`, the `estimate` with its [ci_low, ci_high], coloured by
     `verdict`; a line at 0 (no difference)."""
     if frame is None or frame.empty:
-        return _empty("No results yet: no metric observations for the exposed units.")
+        return _empty(NO_RESULTS)
     rows = frame.reset_index(drop=True)
     labels = [plain(v) for v in rows["label"]]
     fig = go.Figure()
@@ -124,6 +127,51 @@ def lift_figure(frame: pd.DataFrame, title: str, relative: bool = True) -> go.Fi
         xaxis=dict(tickformat=".1%" if relative else None, zeroline=False),
         yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=labels),
         height=max(220, 60 + 38 * len(rows)), margin=dict(l=10, r=10, t=50, b=10), legend_title_text="verdict",
+    )  # fmt: skip
+    return fig
+
+
+def lift_bars_figure(
+    frame: pd.DataFrame, title: str, relative: bool = True, empty_message: str = NO_RESULTS
+) -> go.Figure:
+    """GrowthBook's per-metric lift bars: one row per `label`, a bar spanning its interval [ci_low,
+    ci_high] coloured by significance (`verdict`: win green, lose red, else grey), a tick at the
+    `estimate`, a line at 0. Rows without a finite interval show the estimate only. `empty_message`
+    says why there is nothing to draw (the caller knows: no observations, no pre-period values...)."""
+    if frame is None or frame.empty:
+        return _empty(empty_message)
+    rows = frame.reset_index(drop=True)
+    labels = [plain(v) for v in rows["label"]]
+    est, low, high = _finite(rows["estimate"]), _finite(rows["ci_low"]), _finite(rows["ci_high"])
+    verdicts = [str(v) if str(v) in SIGNIFICANCE_COLORS else "inconclusive" for v in rows["verdict"]]
+    interval = np.isfinite(low) & np.isfinite(high)
+    fmt_ = ".2%" if relative else ".4g"
+    fig = go.Figure()
+    for verdict, color in SIGNIFICANCE_COLORS.items():
+        idx = [i for i, v in enumerate(verdicts) if v == verdict and interval[i]]
+        if not idx:
+            continue
+        fig.add_trace(
+            go.Bar(
+                y=[labels[i] for i in idx], x=high[idx] - low[idx], base=low[idx], orientation="h", name=verdict,
+                marker=dict(color=color, line=dict(color=VERDICT_COLORS[verdict], width=1)), width=0.55,
+                customdata=np.stack([est[idx], low[idx], high[idx]], axis=1),
+                hovertemplate=("%{y}<br>lift %{customdata[0]:" + fmt_ + "}<br>interval %{customdata[1]:" + fmt_
+                               + "} to %{customdata[2]:" + fmt_ + "}<extra>" + verdict + "</extra>"),
+            )
+        )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(x=est, y=labels, mode="markers", name="estimate", showlegend=False,
+                   marker=dict(symbol="line-ns", size=18, line=dict(width=3, color="black")),
+                   hovertemplate="%{y}<br>lift %{x:" + fmt_ + "}<extra></extra>")
+    )  # fmt: skip
+    fig.add_vline(x=0, line=dict(color="black", width=1, dash="dot"))
+    fig.update_layout(
+        title=plain(title), barmode="overlay",
+        xaxis_title="lift vs control (relative)" if relative else "lift vs control (absolute)",
+        xaxis=dict(tickformat=".1%" if relative else None, zeroline=False),
+        yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=labels),
+        height=max(220, 60 + 44 * len(rows)), margin=dict(l=10, r=10, t=50, b=10), legend_title_text="significance",
     )  # fmt: skip
     return fig
 

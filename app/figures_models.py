@@ -104,24 +104,28 @@ def deployment_timeline(history: pd.DataFrame, now: datetime) -> go.Figure:
     return fig
 
 
-def metric_comparison(metrics: pd.DataFrame, metric: str, min_rows: int = 0) -> go.Figure:
+def metric_comparison(
+    metrics: pd.DataFrame, metric: str, min_rows: int = 0, names: Mapping[str, str] | None = None
+) -> go.Figure:
     """metrics: JudgePanel.metrics_frame() rows (scope, rows, metric, candidate(+_low/_high),
-    champion(+_low/_high), difference, diff_low, diff_high, p_value)."""
+    champion(+_low/_high), difference, diff_low, diff_high, p_value). names: what to call the two sides
+    (default "candidate" and "champion"; the Compare view passes the version numbers)."""
     if metrics is None or metrics.empty or metric not in set(metrics["metric"]):
         return _empty(f"No {metric} to compare.")
+    label = {"candidate": "candidate", "champion": "champion", **{k: plain(v) for k, v in (names or {}).items()}}
     part = metrics[metrics["metric"] == metric].iloc[::-1]
     scopes = [f"{s} (n={n:,})" for s, n in zip(part["scope"], part["rows"], strict=True)]
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
-                        subplot_titles=(f"{metric}: candidate vs champion (95% CI)",
-                                        "difference candidate - champion (paired 95% CI)"))  # fmt: skip
+    a, b = label["candidate"], label["champion"]
+    titles = (f"{metric}: {a} vs {b} (95% CI)", f"difference {a} - {b} (paired 95% CI)")
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=titles)
     for name, color in (("champion", CHAMPION), ("candidate", CANDIDATE)):
         value = part[name].to_numpy(dtype=float)
         fig.add_trace(
             go.Scatter(
-                x=value, y=scopes, mode="markers", name=name, marker=dict(color=color, size=9),
+                x=value, y=scopes, mode="markers", name=label[name], marker=dict(color=color, size=9),
                 error_x=dict(type="data", symmetric=False, array=part[f"{name}_high"].to_numpy(dtype=float) - value,
                              arrayminus=value - part[f"{name}_low"].to_numpy(dtype=float), color=color),
-                hovertemplate="%{y}<br>" + name + " %{x:.4f}<extra></extra>",
+                hovertemplate="%{y}<br>" + label[name] + " %{x:.4f}<extra></extra>",
             ),  # fmt: skip
             row=1, col=1,
         )  # fmt: skip
@@ -148,15 +152,16 @@ def metric_comparison(metrics: pd.DataFrame, metric: str, min_rows: int = 0) -> 
     return fig
 
 
-def calibration_figure(diagrams: Mapping[str, object]) -> go.Figure:
+def calibration_figure(diagrams: Mapping[str, object], colors: Mapping[str, str] | None = None) -> go.Figure:
     """diagrams: label -> services.stats.calibration.ReliabilityDiagram (bins with mean_predicted,
-    observed_rate, count, ci_low, ci_high; ece)."""
+    observed_rate, count, ci_low, ci_high; ece). colors: label -> colour (default: candidate green,
+    champion blue)."""
     if not diagrams or all(not getattr(d, "bins", ()) for d in diagrams.values()):
         return _empty("No scores to calibrate.")
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect", line=dict(color="#bbb", dash="dash"),
                              hoverinfo="skip"))  # fmt: skip
-    colors = {"candidate": CANDIDATE, "champion": CHAMPION}
+    colors = colors or {"candidate": CANDIDATE, "champion": CHAMPION}
     for label, d in diagrams.items():
         bins = getattr(d, "bins", ())
         if not bins:
@@ -186,5 +191,30 @@ def calibration_figure(diagrams: Mapping[str, object]) -> go.Figure:
         xaxis=dict(title="mean predicted probability", range=[0, 1]),
         yaxis=dict(title="observed churn rate", range=[0, 1]), margin=dict(l=10, r=10, t=50, b=10),
         legend=dict(orientation="h", y=-0.2),
+    )  # fmt: skip
+    return fig
+
+
+def live_metrics_figure(frame: pd.DataFrame, challenger: str, champion: str) -> go.Figure:
+    """A shadow or canary next to the champion, live (services.models.live.LiveComparison.frame()):
+    per metric, both values as bars with their 95% intervals."""
+    if frame is None or frame.empty:
+        return _empty("No live metrics yet: no labelled prediction of this stage.")
+    fig = go.Figure()
+    metrics = [plain(m) + (" (lower is better)" if m in LOWER_IS_BETTER else "") for m in frame["metric"]]
+    for key, name, color in (("challenger", challenger, CANDIDATE), ("champion", champion, CHAMPION)):
+        value = frame[key].to_numpy(dtype=float)
+        low, high = frame[f"{key}_low"].to_numpy(dtype=float), frame[f"{key}_high"].to_numpy(dtype=float)
+        fig.add_trace(
+            go.Bar(
+                x=metrics, y=value, name=plain(name), marker_color=color,
+                error_y=dict(type="data", symmetric=False, array=np.nan_to_num(high - value),
+                             arrayminus=np.nan_to_num(value - low), thickness=1.2),
+                hovertemplate="%{x}<br>" + plain(name) + " %{y:.4f}<extra></extra>",
+            )
+        )  # fmt: skip
+    fig.update_layout(
+        title="Live: " + plain(challenger) + " next to " + plain(champion) + " (95% CI)", barmode="group",
+        height=320, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.2),
     )  # fmt: skip
     return fig

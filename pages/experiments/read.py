@@ -4,8 +4,6 @@ pages/experiments/stopping.py, the downloads in pages/experiments/exports.py."""
 
 from __future__ import annotations
 
-import math
-
 import streamlit as st
 from sqlalchemy.engine import Engine
 
@@ -27,11 +25,12 @@ from pages.experiments.tables import md
 from services.core.db import database_url
 from services.core.errors import LoopdeckError
 from services.core.roles import Actor
-from services.experiments import analysis, readout_service, rollups
+from services.experiments import analysis, progress, readout_service, rollups
 from services.experiments import lifecycle as experiments
 from services.experiments import readout as readout_svc
 
 TOP = readout_svc.TOP_SEGMENTS
+PLANNED_COLUMN = st.column_config.TextColumn(help=progress.DEFINITION)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -89,11 +88,16 @@ def render(me: Actor, engine: Engine) -> None:
                                  format_func=lambda s: "All units" if s == readout_svc.ALL else s)  # fmt: skip
     results = readout.by_segment(field, segment)
     frame = reading_frame(results, reading, relative)
-    lift_fig = figs.lift_figure(frame, f"{READINGS[reading]}: lift vs {readout.control}", relative)
+    empty = readout_svc.why_empty(results, reading)
+    lift_fig = figs.lift_bars_figure(frame, f"{READINGS[reading]}: lift vs {readout.control}", relative,
+                                     empty_message=empty or figs.NO_RESULTS)  # fmt: skip
     st.plotly_chart(lift_fig, key=keys.LIFT_FIG)
+    if reading == "cuped" and empty is None and (missing := readout_svc.without_pre_period(results)):
+        st.caption(f"Not CUPED-adjusted (no pre-period values): {', '.join(missing)}; the table shows them "
+                   "unadjusted.")  # fmt: skip
     corrected = options.correction is not None and reading == "frequentist"
     st.dataframe(results_table(results, reading, relative, corrected), hide_index=True, width="stretch",
-                 key=keys.RESULTS_TABLE)  # fmt: skip
+                 key=keys.RESULTS_TABLE, column_config={"of planned sample": PLANNED_COLUMN})  # fmt: skip
     if options.correction:
         st.caption(f"{CORRECTIONS[options.correction]} correction across the goal metrics x arms of this segment "
                    "(fixed-horizon and CUPED p-values; intervals widened to match).")  # fmt: skip
@@ -122,12 +126,14 @@ def render(me: Actor, engine: Engine) -> None:
 
 def _read_header(readout) -> None:
     exp = readout.experiment
+    sample = readout.sample or progress.sample_progress(exp, readout.units_total)
     m = st.columns(4)
     m[0].metric("Status", exp.status)
     m[1].metric("Units exposed", f"{readout.units_total:,}")
-    progress = readout.arms["progress"].min()
-    m[2].metric("Of planned sample (smallest arm)", fmt.DASH if not math.isfinite(progress) else f"{progress:.0%}")
+    frac = sample.fraction
+    m[2].metric("Of planned sample", fmt.DASH if frac is None else f"{frac:.0%}", help=progress.DEFINITION)
     m[3].metric("Stopping rule", exp.stopping_rule)
+    st.progress(sample.bar, text=sample.text())
     st.caption(f"Read at {fmt.when(readout.as_of)}; control is {readout.control}. A unit counts for a metric once "
                "it has an observation of it.")  # fmt: skip
 

@@ -8,7 +8,7 @@ import streamlit as st
 from app import figures_models as figs
 from app import widgets
 from app.format import when as _when
-from pages.models import keys
+from pages.models import keys, live
 from pages.models.common import ModelsPage
 from pages.models.tables import history_frame, history_table
 from services.core.timeutil import utcnow
@@ -23,6 +23,7 @@ def render(p: ModelsPage) -> None:
     routing = rollout.current_routing(p.engine, p.model_name)
     with st.expander("Routing now (what production reads: `python -m services routing --json`)"):
         st.json(routing.as_dict())
+    live.render(p)
     if not p.can_request:
         return
     left, right = st.columns(2)

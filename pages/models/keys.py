@@ -9,7 +9,7 @@ __all__ = ["JOB", "JOB_DISMISS"]
 
 # The screen
 MODEL = "mdl_model"  # the model picked at the top
-VIEW = "mdl_view"  # the view switcher: Registry, Deployments, Retrain, Judge
+VIEW = "mdl_view"  # the view switcher: Registry, Deployments, Compare, Retrain, Judge
 
 # Registry view
 VERSIONS_TABLE = "mdl_versions_table"  # the table of versions
@@ -33,6 +33,23 @@ END_REASON = "mdl_end_reason"  # why
 END_REQUEST = "mdl_end_request"  # "Request to end it"
 SHADOW_SCORES = "mdl_shadow_scores"  # "Record shadow scores"
 GUARDRAILS = "mdl_guardrails"  # "Check guard rails"
+
+# Deployments view: a shadow or canary live, next to the champion (pages/models/live.py)
+LIVE_DEPLOYMENT = "mdl_live_deployment"  # the canary or shadow deployment shown
+LIVE_TABLE = "mdl_live_table"  # its metrics next to the champion's
+LIVE_FIG = "mdl_live_fig"  # the same as a chart
+
+# Compare view (pages/models/compare.py)
+CMP_A = "mdl_cmp_a"  # version A
+CMP_B = "mdl_cmp_b"  # version B
+CMP_RUN = "mdl_cmp_run"  # "Measure both on the holdout"
+CMP_RESULT = "mdl_cmp_result"  # the last measured comparison (a compare.VersionComparison), while A and B stay
+CMP_RECORDED = "mdl_cmp_recorded"  # the recorded metrics per cohort
+CMP_MEASURED = "mdl_cmp_measured"  # the holdout metrics per cohort, paired
+CMP_GATES = "mdl_cmp_gates"  # the gates, each version's result
+CMP_CALIBRATION = "mdl_cmp_calibration"  # the calibration chart of both
+CMP_METRIC = "mdl_cmp_metric"  # the metric compared per cohort
+CMP_COHORT_FIG = "mdl_cmp_cohort_fig"  # that metric per cohort for both, with the paired difference
 
 # Retrain view
 RETRAIN_FORM = "mdl_retrain_form"  # the retraining form

@@ -7,14 +7,14 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from app import retrain_jobs
-from pages.models import deployments, judging, keys, register, retrain, versions
+from pages.models import compare, deployments, judging, keys, register, retrain, versions
 from pages.models.common import ModelsPage
 from services.core.roles import Actor, Role
 from services.governance import approvals
 from services.models import registry
 
-VIEWS = {"Registry": versions.render, "Deployments": deployments.render, "Retrain": retrain.render,
-         "Judge": judging.render, "Register": register.render}  # fmt: skip
+VIEWS = {"Registry": versions.render, "Deployments": deployments.render, "Compare": compare.render,
+         "Retrain": retrain.render, "Judge": judging.render, "Register": register.render}  # fmt: skip
 
 
 def render(me: Actor, engine: Engine) -> None:

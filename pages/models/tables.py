@@ -4,6 +4,7 @@ and the triggers a retraining run can record."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -163,3 +164,33 @@ def trigger_options(open_alerts: Iterable[Any]) -> dict[str, str]:
     for view in open_alerts:
         out[f"alert:{view.alert.id}"] = f"Alert #{view.alert.id} ({view.alert.state}): {view.summary}"[:160]
     return out
+
+
+def monitoring_params(model_name: str, version: int, tab: str | None = None, cohort: str | None = None) -> dict:
+    """The Monitoring page's URL for one version: ?model=..&version=..[&tab=..][&cohort=..]."""
+    params = {"model": model_name, "version": str(int(version))}
+    if tab:
+        params["tab"] = tab
+    if cohort:
+        params["cohort"] = cohort
+    return params
+
+
+def _fmt(value: Any, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def live_table(frame: pd.DataFrame, challenger: str, champion: str) -> pd.DataFrame:
+    """services.models.live's frame as text: each metric for both with its interval, and the difference."""
+    return pd.DataFrame(
+        {
+            "metric": frame["metric"],
+            challenger: [f"{_fmt(v)} ({_fmt(lo)} to {_fmt(hi)})" for v, lo, hi in
+                         zip(frame["challenger"], frame["challenger_low"], frame["challenger_high"], strict=True)],
+            champion: [f"{_fmt(v)} ({_fmt(lo)} to {_fmt(hi)})" for v, lo, hi in
+                       zip(frame["champion"], frame["champion_low"], frame["champion_high"], strict=True)],
+            "difference": [_fmt(v, signed=True) for v in frame["difference"]],
+        }
+    )  # fmt: skip

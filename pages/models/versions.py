@@ -8,7 +8,14 @@ import streamlit as st
 from app import widgets
 from pages.models import keys
 from pages.models.common import ModelsPage, version_option
-from pages.models.tables import cohort_metrics_table, lineage_table, metrics_table, params_table, versions_table
+from pages.models.tables import (
+    cohort_metrics_table,
+    lineage_table,
+    metrics_table,
+    monitoring_params,
+    params_table,
+    versions_table,
+)
 from services.core.schema_models import ModelVersion
 from services.models import registry
 
@@ -42,6 +49,9 @@ def render(p: ModelsPage) -> None:
     st.subheader(f"{v.model_name} v{v.version}")
     alias = p.aliases.label(v.id)
     st.caption(f"Status: {v.status}" + (f" · alias: {alias}" if alias else ""))
+    st.page_link("pages/monitoring/page.py", label=f"Monitoring for v{v.version}", icon=":material/monitor_heart:",
+                 query_params=monitoring_params(v.model_name, v.version),
+                 help="What this version does live: drift, performance and cohorts.")  # fmt: skip
     left, right = st.columns(2)
     with left:
         st.markdown("**Lineage**")

@@ -75,7 +75,8 @@ def experiments_tile(engine: Engine) -> None:
         st.metric("Running experiments", len(running))
         for e in running[:3]:
             progress = f", {e.progress:.0%} of planned sample" if e.progress is not None else ""
-            st.caption(f"{e.name}: {_days(e.days_running)}, {e.exposures:,} exposures{progress}")
+            st.caption(f"{e.name}: {_days(e.days_running)}, {e.exposures:,} units exposed{progress}",
+                       help=overview.PROGRESS_DEFINITION)  # fmt: skip
         st.page_link("pages/experiments/page.py", label="Experiments", icon=":material/science:")
 
 

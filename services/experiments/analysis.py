@@ -17,6 +17,7 @@ from services.core.errors import InvalidInput
 from services.core.schema_experiments import Experiment
 from services.core.timeutil import utcnow
 from services.experiments.checks import alerts_of, bandit_weights, health_items, srm_by_segment, stop_advice
+from services.experiments.progress import SampleProgress, sample_progress
 from services.experiments.readout import (
     ALL,
     NONE,
@@ -326,12 +327,12 @@ def _correct(out: dict[str, np.ndarray], cmp: _Comparisons, options: ReadoutOpti
 
 def _results_frame(
     cmp: _Comparisons, out: dict[str, np.ndarray], metric_names: list[str], variants: tuple[str, ...],
-    planned: float,
+    sample: SampleProgress,
 ) -> pd.DataFrame:  # fmt: skip
     M, T = cmp.n_metrics, cmp.n_treatments
     n_c, n_t = cmp.ctrl["n"], cmp.trt["n"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        progress = np.minimum(n_c, n_t) / planned
+    # The experiment's one "% of planned sample" (services.experiments.progress), the same on every row.
+    progress = np.full(cmp.size, np.nan if sample.fraction is None else sample.fraction)
     return pd.DataFrame(
         {
             "field": np.repeat(np.asarray([f for f, _ in cmp.groups], dtype=object), M * T),
@@ -357,7 +358,7 @@ def _results_frame(
 def _arms(
     agg: Aggregates, variants: tuple[str, ...], allocation: np.ndarray, planned: float
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """The arms' table (planned share, units, share, progress) and the units exposed to each arm."""
+    """The arms' table (planned share, units, share, planned units) and the units exposed to each arm."""
     V = len(variants)
     overall_exposures = agg.exposures[agg.exposures["field"] == ""] if len(agg.exposures) else agg.exposures
     units = overall_exposures.groupby("variant")["units"].sum() if len(agg.exposures) else pd.Series(dtype=float)
@@ -369,7 +370,6 @@ def _arms(
             "units": arm_units.astype(int),
             "share": arm_units / arm_units.sum() if arm_units.sum() else np.zeros(V),
             "planned_units": [int(planned) if planned == planned else None] * V,
-            "progress": arm_units / planned if planned == planned else np.full(V, np.nan),
         }
     )
     return frame, arm_units
@@ -395,7 +395,8 @@ def compute(
     timings["correction"] = time.perf_counter() - t
     t = time.perf_counter()
     planned = float(exp.planned_sample_size) if exp.planned_sample_size else np.nan
-    results = _results_frame(cmp, out, metric_names, variants, planned)
+    sample = sample_progress(exp, agg.units_total)
+    results = _results_frame(cmp, out, metric_names, variants, sample)
     # Arms, health, alerts, the stopping rule and the bandit.
     arms, arm_units = _arms(agg, variants, allocation, planned)
     segment_srm = srm_by_segment(agg.exposures, mappings, seg_labels, variants, allocation)
@@ -410,7 +411,7 @@ def compute(
         experiment=exp, options=options, as_of=as_of or utcnow(), control=control, variants=variants, arms=arms,
         metrics=metrics_table, segments=seg_labels, results=results, segment_srm=segment_srm, health=health,
         alerts=alerts, stopping=stopping, bandit=arm_bandit, units_total=agg.units_total,
-        multi_units=agg.multi_units, timings=timings,
+        multi_units=agg.multi_units, timings=timings, sample=sample,
     )  # fmt: skip
 
 

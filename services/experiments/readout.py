@@ -41,6 +41,7 @@ import pandas as pd
 
 from services.core.errors import InvalidInput
 from services.core.schema_experiments import Experiment
+from services.experiments.progress import SampleProgress
 from services.stats import bandit, bayesian, sequential
 
 READINGS = ("frequentist", "sequential", "bayesian", "cuped")
@@ -134,7 +135,7 @@ class Readout:
     as_of: datetime
     control: str
     variants: tuple[str, ...]
-    arms: pd.DataFrame  # variant, planned share, units, share, planned per arm, progress
+    arms: pd.DataFrame  # variant, planned share, units, share, planned per arm
     metrics: pd.DataFrame  # metric, role, type, direction, cuped (has pre values)
     segments: dict[str, tuple[str, ...]]  # cohort field -> its segment labels (top 20, OTHER, NONE); {} if none
     results: pd.DataFrame  # one row per (field, segment) x metric x treatment arm; see RESULT_COLUMNS
@@ -146,6 +147,7 @@ class Readout:
     units_total: int
     multi_units: int
     timings: dict[str, float] = field(default_factory=dict)
+    sample: SampleProgress | None = None  # the one "% of planned sample" (services.experiments.progress)
 
     @property
     def overall(self) -> pd.DataFrame:
@@ -166,6 +168,33 @@ class Readout:
         if segment == ALL:
             return r[r["segment"] == ALL]
         return r[(r["field"] == field) & (r["segment"] == segment)]
+
+
+NO_OBSERVATIONS = "No results yet: no metric observations for the exposed units."
+NO_PRE_PERIOD = (
+    "No metric has pre-period values: CUPED needs pre_value in the metric observations. The table shows the "
+    "unadjusted results."
+)
+
+
+def why_empty(results: pd.DataFrame, reading: str) -> str | None:
+    """Why a reading of these results has nothing to draw, or None when it has something.
+
+    CUPED reads only the metrics that have pre-period values, so its reading can be empty while units have
+    observations: that is "no pre-period values", never "no metric observations"."""
+    if results is None or not len(results) or not ((results["n_control"] + results["n_treatment"]) > 0).any():
+        return NO_OBSERVATIONS
+    if reading == "cuped" and not results["cuped_verdict"].notna().any():
+        return NO_PRE_PERIOD
+    return None
+
+
+def without_pre_period(results: pd.DataFrame) -> list[str]:
+    """The metrics of these results that CUPED cannot adjust (no pre-period values), in order."""
+    if results is None or not len(results):
+        return []
+    keep = results.groupby("metric", sort=False)["cuped_verdict"].apply(lambda v: v.notna().any())
+    return [str(m) for m, has in keep.items() if not has]
 
 
 # Columns of Readout.results (besides field, segment, metric, role, type, direction, variant):

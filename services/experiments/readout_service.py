@@ -92,6 +92,15 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _sample(readout: Readout) -> dict[str, Any] | None:
+    """The one "% of planned sample" (services.experiments.progress) as plain values."""
+    sample = readout.sample
+    if sample is None:
+        return None
+    return {"units": sample.units, "planned_total": sample.planned_total, "fraction": _clean(sample.fraction),
+            "text": sample.text()}  # fmt: skip
+
+
 def evidence(readout: Readout, reading: str = "frequentist") -> dict[str, Any]:
     """A JSON-ready snapshot for an approval request: health, alerts, and the overall results of the
     primary and guardrail metrics as they were read."""
@@ -106,6 +115,7 @@ def evidence(readout: Readout, reading: str = "frequentist") -> dict[str, Any]:
         "reading": reading,
         "difference_type": readout.options.difference_type,
         "units": {r.variant: int(r.units) for r in readout.arms.itertuples()},
+        "planned_sample": _sample(readout),
         "health": [{"check": h.name, "ok": h.ok, "message": h.message} for h in readout.health],
         "alerts": [{"kind": a.kind, "message": a.message} for a in readout.alerts],
         "results": [{c: _clean(getattr(r, c)) for c in columns} for r in keep.itertuples()],

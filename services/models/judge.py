@@ -148,7 +148,7 @@ class JudgePanel:
         return pd.DataFrame(
             [
                 {"scope": g.scope, "metric": g.metric, "rule": g.rule, "candidate": g.candidate,
-                 "champion": g.champion, "result": _result(g.passed), "note": g.note}
+                 "champion": g.champion, "result": result_text(g.passed), "note": g.note}
                 for g in self.gates
             ],
             columns=["scope", "metric", "rule", "candidate", "champion", "result", "note"],
@@ -219,7 +219,8 @@ class JudgePanel:
 VERBS = {True: "passes", False: "fails", None: "was not checked at"}
 
 
-def _result(passed: bool | None) -> str:
+def result_text(passed: bool | None) -> str:
+    """A gate's result as the tables show it: pass, fail or not checked."""
     return "pass" if passed else ("not checked" if passed is None else "fail")
 
 
@@ -240,28 +241,31 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def gates_for(comparison: paired.PairedComparison, config: JudgeConfig) -> tuple[Gate, ...]:
+def gates_for(comparison: paired.PairedComparison, config: JudgeConfig, swap: bool = False) -> tuple[Gate, ...]:
+    """The gates of version A (the comparison's first) against B; swap=True: B's against A (the paired
+    test is two-sided, so the same p-values hold)."""
     gates: list[Gate] = []
     for group in comparison.groups:
         overall = not group.field
         thresholds = config.thresholds if overall else config.cohort_thresholds
         for metric, rule_set in thresholds.items():
             m = group[metric]
+            mine, other = (m.value_b, m.value_a) if swap else (m.value_a, m.value_b)
             for text, check in rule_set.rules(metric):
                 note = ""
                 if not overall and group.n < config.min_cohort_rows:
                     passed, note = None, f"fewer than {config.min_cohort_rows} rows"
-                elif not (math.isfinite(m.value_a) and math.isfinite(m.value_b)):
+                elif not (math.isfinite(mine) and math.isfinite(other)):
                     passed, note = None, "undefined (one class only)"
                 else:
-                    passed = bool(check(m.value_a, m.value_b))
+                    passed = bool(check(mine, other))
                     alpha = config.cohort_alpha
                     if not passed and not overall and alpha is not None:
                         p = m.p_value
                         if p is None or p >= alpha:
                             passed = True
                             note = f"below the bar but not significant (p = {p:.2g})" if p is not None else note
-                gates.append(Gate(group.label, metric, text, m.value_a, m.value_b, passed, note))
+                gates.append(Gate(group.label, metric, text, mine, other, passed, note))
     return tuple(gates)
 
 
@@ -303,7 +307,7 @@ def _window_end(version: ModelVersion) -> datetime | None:
         return None
 
 
-def _side(v: ModelVersion) -> Side:
+def side_of(v: ModelVersion) -> Side:
     return Side(v.id, v.model_name, v.version, v.status, v.artifact_sha256 or "")
 
 
@@ -365,6 +369,6 @@ def judge(
     cohorts = cohorts.reindex(columns=fields)
     y = rows["label"].to_numpy(dtype=np.int64)
     holdout = Holdout(start, end, int(y.size), int(y.sum()), _window_end(candidate), _window_end(champion))
-    panel = evaluate_panel(y, scores["candidate"], scores["champion"], cohorts, config, _side(candidate),
-                           _side(champion), holdout)  # fmt: skip
+    panel = evaluate_panel(y, scores["candidate"], scores["champion"], cohorts, config, side_of(candidate),
+                           side_of(champion), holdout)  # fmt: skip
     return replace(panel, seconds=round(time.perf_counter() - t0, 3))

@@ -26,12 +26,14 @@ from services.backlog import items as backlog
 from services.core.db import read_session, utc_day
 from services.core.roles import Actor, Role
 from services.core.schema_accounts import AuditEvent
-from services.core.schema_experiments import Experiment, Exposure
+from services.core.schema_experiments import Experiment
 from services.core.schema_feedback import Feedback
 from services.core.schema_ingest import Outcome, Prediction
 from services.core.schema_models import Deployment, ModelVersion
 from services.core.schema_monitoring import Alert, AlertRule
 from services.core.timeutil import to_utc, utcnow
+from services.experiments.progress import DEFINITION as PROGRESS_DEFINITION  # noqa: F401  (the tile's tooltip)
+from services.experiments.progress import SampleProgress, progress_of
 from services.feedback import triage as feedback
 from services.governance import approvals
 from services.monitoring.refresh import refresh_monitoring  # noqa: F401  (re-exported for older callers)
@@ -189,13 +191,15 @@ class RunningExperiment:
     name: str
     started: datetime | None
     days_running: float | None
-    exposures: int
+    exposures: int  # distinct units exposed so far (any arm)
     planned_total: int | None  # planned sample size per arm x arms
     stopping_rule: str
+    sample: SampleProgress | None = None  # services.experiments.progress: the one "% of planned sample"
 
     @property
     def progress(self) -> float | None:
-        return min(1.0, self.exposures / self.planned_total) if self.planned_total else None
+        """units exposed / planned total (services.experiments.progress.DEFINITION); None without a plan."""
+        return self.sample.fraction if self.sample else None
 
 
 def running_experiments(engine: Engine, at: datetime | None = None) -> list[RunningExperiment]:
@@ -203,22 +207,16 @@ def running_experiments(engine: Engine, at: datetime | None = None) -> list[Runn
     with read_session(engine) as session:
         query = select(Experiment).where(Experiment.status == "running").order_by(Experiment.start_at)
         rows = session.exec(query).all()
-        counts = dict(
-            session.exec(
-                select(Exposure.experiment_id, func.count())
-                .where(Exposure.experiment_id.in_([r.id for r in rows]))
-                .group_by(Exposure.experiment_id)
-            ).all()
-        ) if rows else {}  # fmt: skip
+    samples = progress_of(engine, rows)
     out = []
     for r in rows:
         started = to_utc(r.start_at) if r.start_at else None
-        arms = len(r.variants or []) or 2
+        sample = samples[r.id]
         out.append(
             RunningExperiment(
                 r.id, r.key, r.name or r.key, started,
-                (at - started).total_seconds() / 86400 if started else None, int(counts.get(r.id, 0)),
-                r.planned_sample_size * arms if r.planned_sample_size else None, r.stopping_rule,
+                (at - started).total_seconds() / 86400 if started else None, sample.units,
+                sample.planned_total, r.stopping_rule, sample,
             )
         )  # fmt: skip
     return out

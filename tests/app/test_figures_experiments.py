@@ -193,3 +193,22 @@ def test_form_helpers():
     prefill = tables.prefill_from_design(inp, design.design(inp))
     assert prefill["planned_sample_size"] == 14745 and prefill["shares"] == [50.0, 50.0]
     assert tables.md("a*b_[c](d)<x>") == r"a\*b\_\[c\]\(d\)\<x\>"
+
+
+def test_lift_bars_span_the_interval_coloured_by_significance():
+    frame = pd.DataFrame({"label": ["conv", MARKUP, "contacts", "flat"], "estimate": [0.05, -0.04, 0.01, 0.02],
+                          "ci_low": [0.01, -0.07, -0.02, np.nan], "ci_high": [0.09, -0.01, 0.04, np.nan],
+                          "verdict": ["win", "lose", "inconclusive", "inconclusive"]})  # fmt: skip
+    fig = figs.lift_bars_figure(frame, "Lift <i>vs</i> control", relative=True)
+    bars = {t.name: t for t in fig.data if isinstance(t, go.Bar)}
+    assert set(bars) == {"win", "lose", "inconclusive"}
+    win, lose, flat = bars["win"], bars["lose"], bars["inconclusive"]
+    assert list(win.base) == [0.01] and list(win.x) == pytest.approx([0.08])  # the bar spans [ci_low, ci_high]
+    assert list(lose.base) == [-0.07] and lose.marker.color == figs.SIGNIFICANCE_COLORS["lose"]
+    assert list(flat.y) == ["contacts"]  # no interval: no bar, the estimate only
+    [ticks] = [t for t in fig.data if isinstance(t, go.Scatter)]
+    assert list(ticks.x) == [0.05, -0.04, 0.01, 0.02] and "<b>" not in "".join(ticks.y)
+    assert "<i>" not in fig.layout.title.text and fig.layout.xaxis.tickformat == ".1%"
+    empty = figs.lift_bars_figure(frame.iloc[:0], "t", empty_message="No metric has pre-period values")
+    assert empty.layout.annotations[0].text == "No metric has pre-period values"
+    assert figs.lift_bars_figure(None, "t").layout.annotations[0].text == figs.NO_RESULTS

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import pytest
 
 from app import figures_models as figs
 from services.stats import calibration
@@ -77,6 +78,10 @@ def test_metric_comparison_shows_both_versions_and_the_paired_difference():
     lower = figs.metric_comparison(_metrics(), "log_loss").data[2]
     assert list(lower.marker.color) == [figs.WORSE, figs.BETTER, figs.BETTER]
     assert "No brier" in figs.metric_comparison(_metrics(), "brier").layout.annotations[0].text
+    # The Compare view names the sides after the versions.
+    named = figs.metric_comparison(_metrics(), "accuracy", names={"candidate": "v1", "champion": "v2 <b>"})
+    assert [t.name for t in named.data] == ["v2 &lt;b&gt;", "v1", "difference"]
+    assert named.layout.annotations[0].text == "accuracy: v1 vs v2 &lt;b&gt; (95% CI)"
 
 
 def test_calibration_figure_draws_each_version_against_the_diagonal():
@@ -92,3 +97,28 @@ def test_calibration_figure_draws_each_version_against_the_diagonal():
     assert "ECE" in fig.data[1].name and len(fig.data[1].x) == 10
     assert fig.data[1].line.color == figs.CANDIDATE
     assert "No scores" in figs.calibration_figure({}).layout.annotations[0].text
+
+
+def test_live_metrics_next_to_the_champion():
+    frame = pd.DataFrame({"metric": ["accuracy", "log_loss"], "challenger": [0.81, 0.45],
+                          "challenger_low": [0.79, 0.41], "challenger_high": [0.83, 0.49],
+                          "champion": [0.85, np.nan], "champion_low": [0.84, np.nan], "champion_high": [0.86, np.nan],
+                          "difference": [-0.04, np.nan]})  # fmt: skip
+    fig = figs.live_metrics_figure(frame, "v1 <b>canary</b>", "v2 (champion)")
+    challenger, champion = fig.data
+    assert challenger.name == "v1 &lt;b&gt;canary&lt;/b&gt;" and champion.name == "v2 (champion)"
+    assert list(challenger.y) == [0.81, 0.45] and list(challenger.x) == ["accuracy", "log_loss (lower is better)"]
+    assert list(challenger.error_y.array) == pytest.approx([0.02, 0.04])
+    assert list(champion.error_y.arrayminus) == pytest.approx([0.01, 0.0])  # no interval: no whisker
+    assert fig.layout.barmode == "group" and "<b>" not in fig.layout.title.text
+    assert "No live metrics" in figs.live_metrics_figure(frame.iloc[:0], "a", "b").layout.annotations[0].text
+
+
+def test_calibration_of_two_named_versions():
+    rng = np.random.default_rng(0)
+    y, s = rng.integers(0, 2, 500), rng.random(500)
+    d = calibration.reliability_diagram(y, s, n_bins=10)
+    fig = figs.calibration_figure({"v1": d, "v2": d}, {"v1": figs.CANDIDATE, "v2": figs.CHAMPION})
+    names = [t.name for t in fig.data[1:]]
+    assert names[0].startswith("v1 (ECE") and names[1].startswith("v2 (ECE")
+    assert [t.line.color for t in fig.data[1:]] == [figs.CANDIDATE, figs.CHAMPION]

@@ -219,3 +219,25 @@ def test_a_viewer_reads_but_sees_no_actions(signed_in, with_data):
     assert any("needs the analyst role" in t for t in texts(at.info))
     view(at, "Design")
     assert "Register an experiment with this design" not in [b.label for b in at.button]
+
+
+def test_read_card_progress_bar_and_cuped_without_pre_period(signed_in, with_data, page_db):
+    at = view(open_page(signed_in), "Read")
+    metrics = {m.label: m.value for m in at.metric}
+    # 1,500 units exposed; 1,000 planned per arm x 3 arms: the same 50% on the card, bar and table.
+    assert metrics["Of planned sample"] == "50%"
+    [bar] = at.get("progress")
+    assert bar.proto.value == 50 and bar.proto.text == "50% of planned sample (1,500 of 3,000 units)"
+    assert set(frame(at, "verdict")["of planned sample"]) == {"50%"}
+    # An experiment whose metrics have no pre-period values: CUPED says so, not "no metric observations".
+    exp = make_experiment(page_db, key="no-pre")
+    exposures, metrics_ = simulate(n=600, seed=4)
+    insert(page_db, exp.id, exposures, metrics_.assign(pre_value=float("nan")))
+    at.run()
+    at.selectbox(key="exp_pick_read").set_value("no-pre").run()
+    at.segmented_control(key="exp_reading").set_value("cuped").run()
+    assert not at.exception, at.exception
+    lift = json.loads(at.get("plotly_chart")[0].proto.spec)
+    text = lift["layout"]["annotations"][0]["text"]
+    assert text.startswith("No metric has pre-period values") and "no metric observations" not in text
+    assert set(frame(at, "verdict")["CUPED lift"]) == {"no pre-period data"}
