@@ -15,6 +15,7 @@ FILTER_VALUES_PREFIX = "mon_filter_values_"  # + "<version id>_<field>": that fi
 
 # --- Drift --------------------------------------------------------------------------------------
 DRIFT_TABLE = "mon_drift_table"  # the per-column drift table
+DRIFT_DOWNLOAD = "mon_drift_download"  # "Download report (HTML)": the drift view as one offline file
 DIST_PREFIX = "mon_dist_"  # + column: its reference-vs-current chart
 OVR_COLUMN = "mon_ovr_column"  # the column whose test or threshold is changed
 OVR_METHOD_PREFIX = "mon_ovr_method_"  # + column: the test chosen for it
