@@ -57,7 +57,7 @@ def scores_figure(report: DriftReport) -> go.Figure:
         ratios.append(min(ratio, 100.0))
         colors.append(DRIFTED if r.drifted else STABLE)
         hover.append(f"{r.method_label}: {_num(r.score)} (threshold {_num(r.threshold)})")
-    fig = go.Figure(go.Bar(x=ratios, y=[r.column for r in rows], orientation="h", marker_color=colors,
+    fig = go.Figure(go.Bar(x=ratios, y=[rh.e(r.column) for r in rows], orientation="h", marker_color=colors,
                            hovertext=hover, hoverinfo="text+y"))  # fmt: skip
     fig.add_vline(x=1.0, line_dash="dash", line_color="#444")
     fig.update_layout(
@@ -71,11 +71,12 @@ def scores_figure(report: DriftReport) -> go.Figure:
 def distribution_figure(row: DriftRow) -> go.Figure:
     dist = row.distribution
     fig = go.Figure()
-    fig.add_bar(x=list(dist.labels), y=list(dist.reference), name=f"reference (n={dist.n_reference:,})",
+    labels = [rh.e(v) for v in dist.labels]  # category values are data: shown as text by plotly
+    fig.add_bar(x=labels, y=list(dist.reference), name=f"reference (n={dist.n_reference:,})",
                 marker_color="#9e9e9e")  # fmt: skip
-    fig.add_bar(x=list(dist.labels), y=list(dist.current), name=f"current (n={dist.n_current:,})",
+    fig.add_bar(x=labels, y=list(dist.current), name=f"current (n={dist.n_current:,})",
                 marker_color=DRIFTED if row.drifted else STABLE)  # fmt: skip
-    fig.update_layout(title=f"{row.column}: {_verdict(row)} ({row.method_label} {_num(row.score)})",
+    fig.update_layout(title=rh.e(f"{row.column}: {_verdict(row)} ({row.method_label} {_num(row.score)})"),
                       barmode="group", height=300, yaxis_title="share of rows", yaxis_tickformat=".0%",
                       margin={"l": 10, "r": 10, "t": 50}, legend={"orientation": "h"})  # fmt: skip
     return fig
