@@ -1,8 +1,9 @@
 """Shared pieces of the reports people download and share (the weekly loop report, the drift report,
 the experiment readout): one self-contained HTML page that opens offline.
 
-Plotly's JavaScript is embedded once, inline (`include_plotlyjs=True` on the first figure of a page,
-never "cdn"), so the file needs no network; every text that reaches the page goes through `e()`, and
+Plotly's JavaScript is embedded once, inline in the page's head (plotly's own bundle, as
+`include_plotlyjs=True` would embed it; never "cdn"), before any figure's script runs, so the file needs
+no network; every text that reaches the page goes through `e()`, and
 plotly itself escapes "</" inside the figures' JSON, so a hostile name cannot close the script tag.
 """
 
@@ -14,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:64rem;margin:1.5rem auto;color:#222;font-size:14px;padding:0 1rem}
@@ -46,28 +48,32 @@ def table(header: Sequence[Any], rows: Iterable[Sequence[Any]], empty: str = "no
 
 
 class Figures:
-    """Turns figures into HTML fragments for one page: plotly.js goes inline with the first one only."""
+    """Turns figures into HTML fragments for one page (without plotly.js: `page` puts it in the head)."""
 
     def __init__(self) -> None:
-        self._first = True
         self.count = 0
 
     def html(self, fig: go.Figure, div_id: str) -> str:
-        include: bool = self._first
-        self._first = False
         self.count += 1
-        fragment = fig.to_html(full_html=False, include_plotlyjs=include, div_id=div_id,
+        fragment = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
                                config={"displaylogo": False, "responsive": True})  # fmt: skip
         return f"<div class='fig'>{fragment}</div>"
 
 
-def page(title: str, subtitle_lines: Sequence[str], body: str) -> str:
+def page(title: str, subtitle_lines: Sequence[str], body: str, figures: Figures | None = None) -> str:
     """The whole document: an escaped title and header lines, then `body` (already built from escaped
-    parts and figure fragments)."""
+    parts and figure fragments). With figures, plotly.js goes inline in the head, once, so it is defined
+    before any figure's script runs."""
     header = "".join(f"<p class='muted'>{e(line)}</p>" for line in subtitle_lines)
+    script = ""
+    if figures is not None and figures.count:
+        script = (
+            "<script type=\"text/javascript\">window.PlotlyConfig = {MathJaxConfig: 'local'};</script>"
+            f'<script type="text/javascript">{get_plotlyjs()}</script>'
+        )
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{e(title)}</title><style>{STYLE}</style></head><body>\n"
+        f"<title>{e(title)}</title><style>{STYLE}</style>{script}</head><body>\n"
         f"<h1>{e(title)}</h1>\n{header}\n{body}\n</body></html>\n"
     )
 

@@ -153,7 +153,7 @@ def build(readout: Readout, actor: Actor) -> str:
         + (f"{exp.start_at:%Y-%m-%d}" if exp.start_at else "not yet"),
         rh.stamp(utcnow(), actor.label),
     ]
-    return rh.page(title, lines, body)
+    return rh.page(title, lines, body, figs)
 
 
 def file_name(readout: Readout) -> str:

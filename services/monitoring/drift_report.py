@@ -130,7 +130,8 @@ def build(
         "dataset drift by the share of drifted features.",
         rh.stamp(now, actor.label),
     ]
-    return DriftReportFile(file_name(info.model_name, info.version, current), rh.page(title, lines, body), report, now)
+    page = rh.page(title, lines, body, figs)
+    return DriftReportFile(file_name(info.model_name, info.version, current), page, report, now)
 
 
 def _shown_note(shown: int, total: int) -> str:

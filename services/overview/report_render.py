@@ -134,7 +134,7 @@ def to_html(r: WeeklyReport) -> str:
         + (f"; reference window {r.reference.label}" if r.reference else ""),
         rh.stamp(r.generated_at, r.generated_by),
     ]
-    return rh.page(f"Loopdeck weekly loop report: {r.week}", lines, body)
+    return rh.page(f"Loopdeck weekly loop report: {r.week}", lines, body, figs)
 
 
 # --- PDF ---------------------------------------------------------------------------------------------

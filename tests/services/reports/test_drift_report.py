@@ -23,6 +23,8 @@ def assert_self_contained(page: str) -> None:
     assert not re.search(r"<link[^>]*href\s*=\s*[\"']?(https?:)?//", page, re.I)
     assert not re.search(r"@import\s+url\(\s*[\"']?https?:", page, re.I)
     assert page.count("Plotly.newPlot") >= 1
+    # plotly.js itself comes before the first figure's script (else no figure is drawn)
+    assert page.index("plotly.js v") < page.index("Plotly.newPlot(")
     assert len(page) > 3_000_000  # plotly.js itself is in the file
 
 
