@@ -116,6 +116,15 @@ def test_artifact_check_passes_and_catches_a_changed_file(open_as, demo_db, tmp_
     assert any("does not match its registered checksum" in e.value for e in at.error)
 
 
+def test_the_artifacts_server_path_is_shown_to_admins_only(open_as, demo_db):
+    with demo_db.connect() as conn:
+        uri = conn.execute(sa.text("SELECT artifact_uri FROM model_version WHERE id = 2")).scalar_one()
+    for role in ("viewer", "analyst", "approver"):
+        shown = " ".join(t.value for t in ok(open_as(role)).text)
+        assert uri not in shown and "stored on the server" in shown, role
+    assert uri in " ".join(t.value for t in ok(open_as("admin")).text)
+
+
 def test_an_analyst_retrains_in_the_background_and_the_candidate_appears(open_as, demo_db):
     at = _view(open_as("analyst"), "Retrain")
     assert at.date_input(key="mdl_rt_to").value.isoformat() == "2026-10-08"  # leaves a labelled holdout
