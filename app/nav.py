@@ -55,6 +55,7 @@ PAGES: tuple[PageSpec, ...] = (
         "notifications",
         Role.admin,
     ),  # fmt: skip
+    PageSpec("pages/settings/page.py", "Settings", ":material/settings:", "Governance", "settings", Role.admin),
     PageSpec("pages/admin/page.py", "Admin", ":material/admin_panel_settings:", "Governance", "user-admin", Role.admin),
     PageSpec("pages/account/page.py", "My account", ":material/account_circle:", "Account", "my-account"),
 )

@@ -29,5 +29,3 @@ CANCEL = "apr_cancel_"  # "Cancel the request"
 
 # Rules view
 RULES_TABLE = "apr_rules_table"  # the approvals each kind needs (read-only)
-RULES_EDITOR = "apr_rules_editor"  # the same, editable (admin)
-RULES_SAVE = "apr_rules_save"  # "Save"

@@ -1,4 +1,5 @@
-"""The Rules view of the Approvals screen: how many approvals each kind of request needs (admins edit it)."""
+"""The Rules view of the Approvals screen: how many approvals each kind of request needs (read here; admins
+change it on the Settings screen)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from app import widgets
 from pages.approvals import keys
 from pages.approvals.tables import KIND_LABELS
 from services.core import settings
@@ -20,14 +20,10 @@ def render(me: Actor, engine: Engine) -> None:
     table = pd.DataFrame(
         [{"kind": k, "what": KIND_LABELS.get(k, k), "approvals": int(current.get(k, 1))} for k in approvals.KINDS]
     )
-    if not me.can(Role.admin):
-        st.dataframe(table, hide_index=True, width="stretch", key=keys.RULES_TABLE)
+    st.dataframe(table, hide_index=True, width="stretch", key=keys.RULES_TABLE)
+    st.caption(f"Requests expire after {int(settings.get(engine, 'approvals.expiry_days'))} days.")
+    if me.can(Role.admin):
+        st.page_link("pages/settings/page.py", label="Settings moved to Settings (approvals per kind, request expiry)",
+                     icon=":material/settings:")  # fmt: skip
+    else:
         st.caption("An admin sets these.")
-        return
-    edited = st.data_editor(
-        table, hide_index=True, width="stretch", key=keys.RULES_EDITOR, disabled=["kind", "what"],
-        column_config={"approvals": st.column_config.NumberColumn(min_value=1, max_value=5, step=1)},
-    )  # fmt: skip
-    if st.button("Save", key=keys.RULES_SAVE):
-        value = {row["kind"]: int(row["approvals"]) for row in edited.to_dict("records")}
-        widgets.attempt(lambda: settings.set_value(engine, me, "approvals.required", value), "Approval rules saved.")

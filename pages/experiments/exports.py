@@ -1,4 +1,5 @@
-"""The downloads of the Read view of the Experiments screen: results as CSV, charts as HTML and as PNGs."""
+"""The downloads of the Read view of the Experiments screen: the readout as one shareable HTML file, results
+as CSV, charts as HTML and as PNGs."""
 
 from __future__ import annotations
 
@@ -7,11 +8,17 @@ import streamlit as st
 from app import figures_experiments as figs
 from pages.experiments import keys
 from pages.experiments.tables import md
-from services.experiments import readout_service
+from services.core.roles import Actor
+from services.experiments import readout_report, readout_service
 
 
-def render(readout, figures) -> None:
+def render(readout, figures, me: Actor) -> None:
     key = readout.experiment.key
+    st.download_button(
+        "Readout report (HTML)", data=lambda: readout_report.build(readout, me),
+        file_name=readout_report.file_name(readout), mime="text/html", icon=":material/summarize:",
+        on_click="ignore", key=keys.REPORT, help="Design, health, results and charts in one file; opens offline.",
+    )  # fmt: skip
     c = st.columns(3)
     c[0].download_button("Results (CSV)", data=readout_service.results_csv(readout), file_name=f"{key}-results.csv",
                          mime="text/csv", icon=":material/download:", on_click="ignore", key=keys.CSV)  # fmt: skip

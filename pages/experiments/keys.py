@@ -98,3 +98,4 @@ BANDIT_HIST_FIG = "exp_bandit_hist_fig"  # that chart
 CSV = "exp_csv"  # results download
 HTML = "exp_html"  # charts download (HTML)
 PNG = "exp_png"  # charts download (PNG zip)
+REPORT = "exp_report"  # the readout as one shareable HTML file (download)

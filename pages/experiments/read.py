@@ -121,7 +121,7 @@ def render(me: Actor, engine: Engine) -> None:
     bandit_fig = _bandit(engine, readout)
     if bandit_fig is not None:
         figures.append(bandit_fig)
-    exports.render(readout, figures)
+    exports.render(readout, figures, me)
 
 
 def _read_header(readout) -> None:

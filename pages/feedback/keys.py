@@ -62,5 +62,3 @@ DATASET_SOURCE = "_source"  # suffix: its eligible/selected choice
 VERIFY_PREFIX = "fb_verify_"  # + training set id: its "Verify" button
 
 # --- admin --------------------------------------------------------------------------------------
-ADMIN_SLA_FORM = "fb_admin_sla"  # the SLA form
-ADMIN_CATEGORIES_FORM = "fb_admin_categories"  # the categories form

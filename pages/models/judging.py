@@ -22,7 +22,6 @@ from pages.models.judge_tables import (
     overall_metrics_table,
     thresholds_table,
 )
-from services.core import settings
 from services.core.errors import LoopdeckError
 from services.core.roles import Role
 from services.governance import approvals
@@ -51,13 +50,8 @@ def render(p: ModelsPage) -> None:
         edited = st.data_editor(thresholds_table(base), hide_index=True, num_rows="dynamic", key=keys.JD_THRESHOLDS,
                                 width="stretch")  # fmt: skip
         if p.me.can(Role.admin):
-            if st.button("Save these gates as everyone's default", key=keys.JD_SAVE_GATES,
-                         help="An admin setting (audited); each run can still change them here."):  # fmt: skip
-                widgets.attempt(
-                    lambda: settings.set_value(p.engine, p.me, judge.SETTING_KEY,
-                                               judge.thresholds_setting_value(config_from_table(edited, base))),
-                    "Default gates saved.",
-                )  # fmt: skip
+            st.page_link("pages/settings/page.py", label="Settings moved to Settings (everyone's default gates)",
+                         icon=":material/settings:")  # fmt: skip
         else:
             st.caption("Changes here apply to this run; an admin sets the defaults.")
     if st.button("Run the judge", type="primary", key=keys.JD_RUN, icon=":material/balance:"):

@@ -69,7 +69,6 @@ JD_CANDIDATE = "mdl_jd_candidate"  # candidate version
 JD_CHAMPION = "mdl_jd_champion"  # version it is judged against
 JD_RESAMPLES = "mdl_jd_resamples"  # bootstrap resamples
 JD_THRESHOLDS = "mdl_jd_thresholds"  # the gates editor
-JD_SAVE_GATES = "mdl_jd_save_gates"  # "Save these gates as everyone's default" (admin)
 JD_RUN = "mdl_jd_run"  # "Run the judge"
 JD_GATES = "mdl_jd_gates"  # the panel's gates table
 JD_OVERALL = "mdl_jd_overall"  # its overall metrics table

@@ -16,6 +16,7 @@ from pages.models.tables import (
     params_table,
     versions_table,
 )
+from services.core.roles import Role
 from services.core.schema_models import ModelVersion
 from services.models import registry
 
@@ -71,7 +72,9 @@ def render(p: ModelsPage) -> None:
 
 def _artifact(p: ModelsPage, v: ModelVersion) -> None:
     st.markdown("**Artifact** (skops; never pickle)")
-    st.text(f"sha256 {v.artifact_sha256 or '—'}\n{v.artifact_uri or '—'}")
+    # The file's path on the server is for admins only (it tells where the server keeps its files).
+    where = (v.artifact_uri or "—") if p.me.can(Role.admin) else ("stored on the server" if v.artifact_uri else "—")
+    st.text(f"sha256 {v.artifact_sha256 or '—'}\n{where}")
     hint = "Re-reads the file and loads it the way serving does: checksum first, then the skops types."
     if st.button("Verify artifact", key=f"{keys.VERIFY}{v.id}", icon=":material/verified:", help=hint):
         check = registry.verify_artifact(p.engine, v.id)

@@ -39,11 +39,14 @@ def draw(engine: Engine, actor: Actor, sel: Selection, rules: Sequence) -> None:
             )  # fmt: skip
             threshold = cols[2].number_input("Threshold *", value=_default_rule_threshold(metric), format="%.4f",
                                              key=f"{keys.RULE_THRESHOLD_PREFIX}{metric}")  # fmt: skip
-            window = cols[3].selectbox("Over the last *", alerts.WINDOWS, index=1, key=keys.RULE_WINDOW)
+            defaults = alerts.rule_defaults(engine)  # the admin's (Settings)
+            window = cols[3].selectbox("Over the last *", alerts.WINDOWS, key=keys.RULE_WINDOW,
+                                       index=alerts.WINDOWS.index(defaults["window"]))  # fmt: skip
             cols = st.columns(2)
             values = cols[0].multiselect(f"{field} is" if field else "Cohort values", sel.field_values.get(field, []),
                                          key=f"{keys.RULE_VALUES_PREFIX}{field}", disabled=not field)  # fmt: skip
-            severity = cols[1].selectbox("Severity", alerts.SEVERITIES, index=1, key=keys.RULE_SEVERITY)
+            severity = cols[1].selectbox("Severity", alerts.SEVERITIES, key=keys.RULE_SEVERITY,
+                                         index=alerts.SEVERITIES.index(defaults["severity"]))  # fmt: skip
             auto_retrain = st.checkbox("File a retrain request by itself when it opens an alert (it still needs its "
                                        "approvals)", key=keys.RULE_AUTO_RETRAIN)  # fmt: skip
             if st.form_submit_button("Create rule", type="primary"):

@@ -16,7 +16,7 @@ from pages.monitoring import keys
 from pages.monitoring.frames import drift_frame, drift_headline, escape_md, num
 from pages.monitoring.header import Selection
 from services.core.roles import Actor, Role
-from services.monitoring import drift_window, overrides
+from services.monitoring import drift_report, drift_window, overrides
 from services.monitoring import views as mon
 from services.stats import drift as d
 
@@ -36,6 +36,13 @@ def draw(engine: Engine, actor: Actor, sel: Selection) -> None:
         col.metric(title, "drifted" if r.drifted else "no drift", f"{r.method_label} {num(r.score)}",
                    delta_color="off", help=r.note)  # fmt: skip
     st.write(drift_headline(report))
+    st.download_button(
+        "Download report (HTML)", lambda: drift_report.build(engine, actor, sel.info.id, sel.reference, sel.current,
+                                                             sel.cohort_filter).html,
+        file_name=drift_report.file_name(sel.info.model_name, sel.info.version, sel.current),
+        mime="text/html", icon=":material/download:", on_click="ignore", key=keys.DRIFT_DOWNLOAD,
+        help="This view (version, windows, cohorts) as one HTML file with its charts; opens offline.",
+    )  # fmt: skip
     st.dataframe(
         drift_frame(report), hide_index=True, width="stretch", key=keys.DRIFT_TABLE,
         column_config={

@@ -17,6 +17,7 @@ REFRESH_RETRY = "mon_refresh_retry"  # "Try the refresh again" after a failed re
 
 # --- Drift --------------------------------------------------------------------------------------
 DRIFT_TABLE = "mon_drift_table"  # the per-column drift table
+DRIFT_DOWNLOAD = "mon_drift_download"  # "Download report (HTML)": the drift view as one offline file
 DIST_PREFIX = "mon_dist_"  # + column: its reference-vs-current chart
 OVR_COLUMN = "mon_ovr_column"  # the column whose test or threshold is changed
 OVR_METHOD_PREFIX = "mon_ovr_method_"  # + column: the test chosen for it

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 from app import widgets
 from pages.overview import keys
 from services.core.roles import Actor
-from services.overview import report
+from services.overview import report, report_render
 
 
 def render(engine: Engine, actor: Actor) -> None:
@@ -18,7 +18,7 @@ def render(engine: Engine, actor: Actor) -> None:
         if st.button("Prepare the report", key=keys.REPORT_PREPARE):
             built = widgets.attempt(lambda: report.weekly_report(engine, actor, week), rerun=False)
             if built is not None:
-                st.session_state[keys.REPORT] = (week, report.to_html(built), report.to_pdf(built))
+                st.session_state[keys.REPORT] = (week, report_render.to_html(built), report_render.to_pdf(built))
         ready = st.session_state.get(keys.REPORT)
         if ready and ready[0] == week:
             cols = st.columns(2)

@@ -24,7 +24,7 @@ def configure_report(p: argparse.ArgumentParser) -> None:
 def run_report(args: argparse.Namespace) -> int:
     from services.core.db import make_engine
     from services.core.roles import Actor
-    from services.overview import report
+    from services.overview import report, report_render
 
     engine = make_engine()
     week = args.week or report.recent_weeks(engine, 1)[0]
@@ -34,13 +34,13 @@ def run_report(args: argparse.Namespace) -> int:
         if kind == "pdf":
             print("error: write a PDF to a file (--out report.pdf)", file=sys.stderr)
             return 2
-        sys.stdout.write(report.to_html(built))
+        sys.stdout.write(report_render.to_html(built))
         return 0
     out = Path(args.out)
     if kind == "pdf":
-        out.write_bytes(report.to_pdf(built))
+        out.write_bytes(report_render.to_pdf(built))
     else:
-        out.write_text(report.to_html(built), encoding="utf-8")
+        out.write_text(report_render.to_html(built), encoding="utf-8")
     print(f"Weekly loop report {week} written to {out} ({kind.upper()}, {out.stat().st_size:,} bytes).")
     return 0
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from services.core import audit
+from services.core import audit, audit_anchor, config
 from services.core.db import read_session, write_session
 from services.core.errors import InvalidInput
 from services.core.roles import Actor, Role, require
@@ -124,3 +124,26 @@ def set_value(engine: Engine, actor: Actor, key: str, value: Any) -> Any:
         session.add(row)
         audit.record(session, actor, "setting.change", "setting", key, {"from": old, "to": cleaned})
     return cleaned
+
+
+@dataclass(frozen=True)
+class ServerPath:
+    what: str
+    path: str
+    setting: str  # the environment variable that moves it
+
+
+def server_paths(engine: Engine, actor: Actor) -> list[ServerPath]:
+    """Where the server keeps its files (admins only: folder names tell an attacker where to look)."""
+    require(actor, Role.admin, "see the server's paths")
+    url = engine.url
+    database = str(url.database) if url.get_backend_name() == "sqlite" else url.render_as_string(hide_password=True)
+    return [
+        ServerPath("Database", database, "LOOPDECK_DATABASE_URL"),
+        ServerPath("Model artifacts (skops files)", str(config.artifact_dir().resolve()), "LOOPDECK_ARTIFACT_DIR"),
+        ServerPath("Routing files (what serving reads)", str(config.routing_dir().resolve()), "LOOPDECK_ROUTING_DIR"),
+        ServerPath("Audit key file", str(audit_anchor.key_file(engine)), "LOOPDECK_AUDIT_KEY_FILE"),
+        ServerPath(
+            "Audit checkpoint file", str(audit_anchor.checkpoint_path(engine)), "LOOPDECK_AUDIT_CHECKPOINT_FILE"
+        ),
+    ]

@@ -40,7 +40,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from services.backlog import items as backlog
-from services.core import audit
+from services.core import audit, settings
 from services.core.db import read_session, write_session
 from services.core.errors import Conflict, InvalidInput, LoopdeckError, NotFound
 from services.core.roles import Actor, Role, require
@@ -81,6 +81,24 @@ MIN_ROWS = 30
 AUTO_RETRAIN_JOB = "models.alert_retrain"
 ALERT_ACTOR = Actor.system("system:alert-rules")
 LOWER_IS_WORSE = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc"})
+
+
+DEFAULTS_KEY = "alerts.defaults"  # the admin setting: a new rule's severity and window unless it says
+
+
+def _clean_defaults(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise InvalidInput("Alert defaults are a severity and a window.")
+    severity, window = value.get("severity", "warning"), value.get("window", "7d")
+    if severity not in SEVERITIES:
+        raise InvalidInput(f"The severity is one of {', '.join(SEVERITIES)}.")
+    window_days(str(window))
+    return {"severity": str(severity), "window": str(window)}
+
+
+def rule_defaults(engine: Engine) -> dict[str, str]:
+    """The severity and window a new rule gets unless it says otherwise (admin setting alerts.defaults)."""
+    return _clean_defaults(settings.get(engine, DEFAULTS_KEY))
 
 
 def default_comparison(metric: str) -> str:
@@ -126,12 +144,16 @@ def _check_cohort(cohort: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def create_rule(
     engine: Engine, actor: Actor, *, name: str, model_name: str, metric: str, threshold: float,
-    comparison: str | None = None, window: str = "7d", cohort: dict[str, Any] | None = None,
-    severity: str = "warning", auto_retrain: bool = False,
+    comparison: str | None = None, window: str | None = None, cohort: dict[str, Any] | None = None,
+    severity: str | None = None, auto_retrain: bool = False,
 ) -> AlertRule:  # fmt: skip
     """A new rule. auto_retrain (opt-in): each alert it opens files a retrain request by itself (through the
-    worker, services/models/alert_retrain.py), which still needs its four-eyes approval."""
+    worker, services/models/alert_retrain.py), which still needs its four-eyes approval. Without a window
+    or severity it gets the admin's defaults (setting alerts.defaults)."""
     require(actor, Role.analyst, "create alert rules")
+    if window is None or severity is None:
+        defaults = rule_defaults(engine)
+        window, severity = window or defaults["window"], severity or defaults["severity"]
     name = (name or "").strip()
     if not name:
         raise InvalidInput("An alert rule needs a name.")
@@ -452,3 +474,12 @@ def to_backlog(
         session.add(alert)
         audit.record(session, actor, "alert.to_backlog", "alert", alert.id, {"backlog_item_id": item.id})
         return item
+
+
+# The admin setting for new rules' defaults lives with the rules (settings.set_value checks the role and
+# audits the change): registered here so that services/core/settings needs no import of this module.
+settings.SPECS.setdefault(
+    DEFAULTS_KEY,
+    settings.SettingSpec(DEFAULTS_KEY, {"severity": "warning", "window": "7d"},
+                         "A new alert rule's severity and window unless it says otherwise.", _clean_defaults),
+)  # fmt: skip

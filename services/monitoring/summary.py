@@ -78,6 +78,23 @@ MIN_LABELLED_SHARE = 0.5  # a week counts as "realized" when at least half its p
 HEADLINE_WEEKS = 7  # the trend covers the last 7 ISO weeks of the version's data
 
 
+WEEK_COLUMNS = ["window_start", "window_end", "n", "labelled_share", "realized", "estimate", "lower", "upper"]
+
+
+def week_row(engine: Engine, info: mon.VersionInfo, window: mon.Window, reference: mon.Window,
+             metric: str) -> dict[str, Any]:  # fmt: skip
+    """One week of the headline: the realized `metric` (on the predictions whose outcome is known), the
+    share labelled, and the CBPE estimate with its band. The Overview's trend and the weekly report
+    both read weeks through here, so the same window gives the same numbers."""
+    realized = metrics.metric_value(engine, info.id, metric, window)
+    est = metrics.metric_value(engine, info.id, mon.ESTIMATED_PREFIX + metric, window, reference=reference)
+    n = int(est.n)
+    return {"window_start": window.start, "window_end": window.end, "n": n,
+            "labelled_share": realized.n / n if n else float("nan"),
+            "realized": realized.value if realized.n else float("nan"), "estimate": est.value,
+            "lower": est.detail.get("lower"), "upper": est.detail.get("upper")}  # fmt: skip
+
+
 def _headline(engine: Engine, info: mon.VersionInfo, reference: mon.Window, metric: str) -> Headline:
     """Realized and CBPE-estimated `metric` for each of the last HEADLINE_WEEKS weeks (monitoring's
     metric_value per week: only those weeks' blocks are read). Saved with the drift status by
@@ -85,17 +102,7 @@ def _headline(engine: Engine, info: mon.VersionInfo, reference: mon.Window, metr
     assert info.first_day is not None and info.last_day is not None
     first = max(info.first_day, info.last_day - timedelta(days=7 * HEADLINE_WEEKS))
     windows = mon.rolling_windows(first, info.last_day, "week")[-HEADLINE_WEEKS:]
-    rows = []
-    for w in windows:
-        realized = metrics.metric_value(engine, info.id, metric, w)
-        est = metrics.metric_value(engine, info.id, mon.ESTIMATED_PREFIX + metric, w, reference=reference)
-        n = int(est.n)
-        rows.append({"window_start": w.start, "window_end": w.end, "n": n,
-                     "labelled_share": realized.n / n if n else float("nan"),
-                     "realized": realized.value if realized.n else float("nan"), "estimate": est.value,
-                     "lower": est.detail.get("lower"), "upper": est.detail.get("upper")})  # fmt: skip
-    weeks = pd.DataFrame(rows, columns=["window_start", "window_end", "n", "labelled_share", "realized", "estimate",
-                                        "lower", "upper"])  # fmt: skip
+    weeks = pd.DataFrame([week_row(engine, info, w, reference, metric) for w in windows], columns=WEEK_COLUMNS)
     known = weeks[(weeks["labelled_share"] >= MIN_LABELLED_SHARE) & weeks["realized"].notna()]
     last = weeks.iloc[-1] if len(weeks) else None
     return Headline(

@@ -1,30 +1,39 @@
-"""The weekly loop report: the Overview's content for one ISO week plus what changed since the week
-before, as one page of HTML (every text escaped) and as a PDF (fpdf2, pure Python).
+"""The weekly loop report: the loop's week, for one ISO week, as data (here), as one self-contained HTML
+page with figures (services/overview/report_render.py) and as a one-page PDF.
 
-Point-in-time facts (champion, running experiments) are taken at the week's end; flows (predictions,
-feedback, alerts opened, backlog items created and closed, decisions) are counted inside the week
-and compared with the week before. Drift and the headline metric are monitoring's current view.
+Every window it quotes lies inside the week asked for: the headline metric, drift and cohorts are read
+on that ISO week (clipped to the monitored version's data) through the same functions as the Overview
+(services/monitoring/summary.week_row), so the report's number for a week is the Overview's number for
+that week; flows (predictions, feedback, alerts opened, backlog items, requests, decisions) are counted
+inside the week and compared with the week before; point-in-time facts (champion, open alerts, running
+experiments) are taken at the week's end. Only the top of the backlog is "now" (and says so).
 """
 
 from __future__ import annotations
 
-import html
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
 from services.core.db import read_session
-from services.core.errors import InvalidInput
+from services.core.errors import InvalidInput, LoopdeckError
 from services.core.roles import Actor
 from services.core.schema_backlog import BacklogItem
 from services.core.schema_feedback import Feedback
+from services.core.schema_governance import ApprovalRequest
 from services.core.schema_ingest import Prediction
-from services.core.schema_monitoring import Alert
+from services.core.schema_monitoring import Alert, AlertRule
 from services.core.timeutil import to_utc, utcnow
+from services.monitoring import drift_window, performance
+from services.monitoring import summary as monitoring
+from services.monitoring import views as mon
 from services.overview import summary as overview
 
 WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -56,12 +65,26 @@ def recent_weeks(engine: Engine, n: int = 8) -> list[str]:
     return [week_of(anchor - timedelta(weeks=i)) for i in range(n)]
 
 
+HISTORY_WEEKS = 8  # the headline-by-week figure: the asked week and up to 7 before it
+
+
 @dataclass(frozen=True)
 class Change:
     what: str
     this_week: Any
     last_week: Any
     note: str = ""
+
+
+@dataclass(frozen=True)
+class CohortChange:
+    """A cohort that fell behind the rest in the week (its gap's interval below zero)."""
+
+    label: str
+    n: int
+    gap: float  # the metric in the cohort minus the rest, this week
+    reference_gap: float | None  # the same in the reference window, if measured
+    new: bool  # not flagged in the reference window
 
 
 @dataclass(frozen=True)
@@ -73,15 +96,35 @@ class WeeklyReport:
     generated_by: str
     champion: str
     champion_since: str
-    alerts_open: dict[str, int]
-    drift: str
+    alerts_open: dict[str, int]  # open at the week's end, by severity
+    version_label: str | None  # the monitored version the metric, drift and cohorts are read on
+    window: mon.Window | None  # the week, clipped to that version's data
+    reference: mon.Window | None
+    metric: str
+    weeks: pd.DataFrame  # monitoring.WEEK_COLUMNS for the asked week and the weeks before it
+    drift: drift_window.DriftReport | None
+    drift_text: str
     headline: str
+    cohorts: list[CohortChange]
+    cohorts_text: str
     feedback: str
     experiments: list[str]
     approvals: str
-    backlog: list[str]
-    decisions: list[str]
+    backlog: list[str]  # now (the backlog has no history of its ranking)
+    decisions: list[overview.Decision]
     changes: list[Change] = field(default_factory=list)
+
+    @property
+    def this_week(self) -> dict[str, Any] | None:
+        """The asked week's headline row (None: the version has no data in it)."""
+        if self.window is None or self.weeks.empty:
+            return None
+        row = self.weeks[self.weeks["window_start"] == self.window.start]
+        return row.iloc[0].to_dict() if len(row) else None
+
+    @property
+    def drift_label(self) -> str:
+        return "Drift" if self.window is None else f"Drift ({self.window.label} against {self.reference.label})"
 
 
 def _count_between(session, column, start: datetime, end: datetime, *where) -> int:
@@ -98,14 +141,110 @@ def _flows(engine: Engine, start: datetime, end: datetime) -> dict[str, int]:
             "alerts opened": _count_between(session, Alert.opened_at, start, end),
             "backlog items created": _count_between(session, BacklogItem.created_at, start, end),
             "backlog items closed": _count_between(session, BacklogItem.closed_at, start, end),
+            "change requests made": _count_between(session, ApprovalRequest.requested_at, start, end),
+            "change requests executed": _count_between(session, ApprovalRequest.executed_at, start, end),
         }
 
 
-def _fmt_pct(v: float | None) -> str:
-    return "n/a" if v is None or v != v else f"{v:.1%}"
+def alerts_open_at(engine: Engine, at: datetime) -> dict[str, int]:
+    """Alerts opened before `at` and not resolved by then, by their rule's severity."""
+    with read_session(engine) as session:
+        rows = session.exec(
+            select(AlertRule.severity, func.count()).select_from(Alert).join(AlertRule, AlertRule.id == Alert.rule_id)
+            .where(Alert.opened_at < at, sa.or_(Alert.resolved_at.is_(None), Alert.resolved_at >= at))
+            .group_by(AlertRule.severity)
+        ).all()  # fmt: skip
+    return {str(s): int(n) for s, n in rows}
 
 
-def weekly_report(engine: Engine, actor: Actor, week: str) -> WeeklyReport:
+def pct(v: float | None) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1%}"
+
+
+def _version(engine: Engine, at: datetime) -> mon.VersionInfo | None:
+    """The version the metric is read on: the champion at the week's end when monitoring has its data,
+    else monitoring's main version (the Overview's)."""
+    versions = [v for v in mon.list_versions(engine) if v.has_data]
+    by_id = {v.id: v for v in versions}
+    for champ in overview.champions(engine, at=at):
+        if champ.model_version_id in by_id:
+            return by_id[champ.model_version_id]
+    return mon.default_version(versions)
+
+
+def _clip(info: mon.VersionInfo, start: date, end: date) -> mon.Window | None:
+    assert info.first_day is not None and info.last_day is not None
+    lo, hi = max(start, info.first_day), min(end, info.last_day)
+    return mon.Window(lo, hi) if lo <= hi else None
+
+
+def headline_weeks(engine: Engine, info: mon.VersionInfo, monday: date, reference: mon.Window,
+                   metric: str = "accuracy") -> pd.DataFrame:  # fmt: skip
+    """The headline metric for the ISO week starting `monday` and the HISTORY_WEEKS - 1 weeks before it,
+    each clipped to the version's data (weeks without data left out), oldest first."""
+    rows = []
+    for k in range(HISTORY_WEEKS - 1, -1, -1):
+        start = monday - timedelta(weeks=k)
+        window = _clip(info, start, start + timedelta(days=6))
+        if window is not None:
+            rows.append(monitoring.week_row(engine, info, window, reference, metric))
+    return pd.DataFrame(rows, columns=monitoring.WEEK_COLUMNS)
+
+
+def headline_text(metric: str, row: dict[str, Any] | None, window: mon.Window | None) -> str:
+    if row is None or window is None:
+        return "no predictions of the monitored version in this week"
+    share = row["labelled_share"]
+    realized = (f"realized {metric} {pct(row['realized'])} on the {pct(share)} of its {row['n']:,} predictions "
+                f"with an outcome")  # fmt: skip
+    if not share >= monitoring.MIN_LABELLED_SHARE:  # NaN (no predictions) too
+        realized += " (outcomes still arriving: not yet a realized week)"
+    band = f" [{pct(row['lower'])}, {pct(row['upper'])}]" if pct(row["lower"]) != "n/a" else ""
+    return f"{window.label}: {realized}; CBPE estimate {pct(row['estimate'])}{band}"
+
+
+def _regressed(engine: Engine, info: mon.VersionInfo, window: mon.Window, reference: mon.Window,
+               metric: str) -> list[CohortChange]:  # fmt: skip
+    rep = performance.cohort_report(engine, info.id, window, rank_by=metric, reference=reference)
+    out = [CohortChange(ln.label, ln.row.n, ln.row.gap, ln.reference_gap, ln.new_since_reference)
+           for ln in rep.flagged]  # fmt: skip
+    return sorted(out, key=lambda c: c.gap)
+
+
+def _monitoring_parts(engine: Engine, start: datetime, end: datetime, metric: str) -> dict[str, Any]:
+    """Headline by week, drift of the week and the cohorts that fell behind in it (each part says why
+    it is missing instead of failing the report)."""
+    parts: dict[str, Any] = {"version_label": None, "window": None, "reference": None, "drift": None,
+                             "weeks": pd.DataFrame(columns=monitoring.WEEK_COLUMNS), "cohorts": [],
+                             "drift_text": "no monitoring data", "cohorts_text": "no monitoring data"}  # fmt: skip
+    try:
+        info = _version(engine, end - timedelta(microseconds=1))
+        if info is None:
+            return parts
+        reference, _ = mon.default_windows(info)
+        window = _clip(info, start.date(), (end - timedelta(days=1)).date())
+        parts.update(version_label=info.label, reference=reference, window=window)
+        parts["weeks"] = headline_weeks(engine, info, start.date(), reference, metric)
+        if window is None:
+            parts["drift_text"] = parts["cohorts_text"] = f"{info.label} has no predictions in this week"
+            return parts
+        d = drift_window.drift_report(engine, info.id, reference, window)
+        drifted = [r.column for r in d.features if r.tested and r.drifted]
+        parts["drift"] = d
+        parts["drift_text"] = (f"{d.n_drifted} of {d.n_tested or d.n_features} features drift on {info.label}: "
+                               f"{', '.join(drifted) or 'none'}")  # fmt: skip
+        cohorts = _regressed(engine, info, window, reference, metric)
+        parts["cohorts"] = cohorts
+        parts["cohorts_text"] = (f"{len(cohorts)} cohort(s) fell behind the rest on {metric}" if cohorts
+                                 else f"no cohort fell significantly behind the rest on {metric}")  # fmt: skip
+    except LoopdeckError as exc:
+        if parts["drift"] is None:
+            parts["drift_text"] = f"not computed: {exc}"
+        parts["cohorts_text"] = f"not computed: {exc}"
+    return parts
+
+
+def weekly_report(engine: Engine, actor: Actor, week: str, metric: str = "accuracy") -> WeeklyReport:
     """Everything the report shows for `week` (read only)."""
     start, end = parse_week(week)
     prev_start = start - timedelta(days=7)
@@ -113,169 +252,40 @@ def weekly_report(engine: Engine, actor: Actor, week: str) -> WeeklyReport:
     prev_champs = overview.champions(engine, at=start - timedelta(microseconds=1))
     champion = champs[0].label if champs else "none"
     since = f"since {champs[0].since:%Y-%m-%d} ({champs[0].age_days:.0f} days at week end)" if champs else ""
-    alerts = overview.alert_counts(engine)
-    status = overview.monitoring_status(engine)
-    d = status.drift
-    drift = "no monitoring data"
-    if d is not None:
-        drift = (f"{d.n_drifted} of {d.n_features} features drift on {d.version_label} ({d.current.label} vs "
-                 f"{d.reference.label}): {', '.join(d.drifted_columns) or 'none'}")  # fmt: skip
-    h = status.headline
-    week_real = prev_real = None
-    if h is not None and not h.weeks.empty:
-        wk = h.weeks.copy()
-        wk["start"] = wk["window_start"].map(lambda v: datetime(v.year, v.month, v.day, tzinfo=UTC))
-        this_row, prev_row = wk[wk["start"] == start], wk[wk["start"] == prev_start]
-        week_real = float(this_row["realized"].iloc[0]) if len(this_row) else None
-        prev_real = float(prev_row["realized"].iloc[0]) if len(prev_row) else None
-        headline = (f"realized {h.metric} {_fmt_pct(h.last_realized)} (last week with most outcomes known), "
-                    f"CBPE estimate {_fmt_pct(h.estimate_recent)} for {h.estimate_week}")  # fmt: skip
-    else:
-        headline = "no monitoring data"
-    fb = overview.feedback_status(engine)
-    feedback_line = f"{fb.untriaged:,} untriaged, {fb.overdue:,} overdue (SLA {fb.sla_days} days)"
+    m = _monitoring_parts(engine, start, end, metric)
+    weeks: pd.DataFrame = m["weeks"]
+    records, window = weeks.to_dict("records"), m["window"]
+    this_row = records[-1] if records and window is not None and records[-1]["window_start"] == window.start else None
+    prev_row = None
+    if len(records) > (1 if this_row else 0):
+        candidate = records[-2] if this_row else records[-1]
+        prev_row = candidate if candidate["window_start"] >= prev_start.date() else None
+    now, before = _flows(engine, start, end), _flows(engine, prev_start, start)
+    feedback_line = (f"{now['feedback']:,} items received, {now['negative feedback']:,} negative (rating 2 or "
+                     f"less); {before['feedback']:,} the week before")  # fmt: skip
     experiments = [
-        f"{e.name}: running {e.days_running:.0f} days, {e.exposures:,} exposures" if e.days_running is not None
-        else f"{e.name}: running" for e in overview.running_experiments(engine, at=end)
+        f"{e.name}: running {e.days_running:.0f} days at week end, {e.exposures:,} exposures"
+        if e.days_running is not None else f"{e.name}: running" for e in overview.running_experiments(engine, at=end)
+        if e.started is None or e.started < end
     ]  # fmt: skip
-    ap = overview.approval_status(engine, actor)
-    approvals_line = f"{ap.pending_total} pending" + (f", {len(ap.awaiting_me)} awaiting {actor.label}"
-                                                      if ap.awaiting_me else "")  # fmt: skip
+    approvals_line = (f"{now['change requests made']} change request(s) made, {now['change requests executed']} "
+                      "executed this week")  # fmt: skip
     backlog_lines = [
         f"#{i.id} {i.title} [{i.kind.replace('_', ' ')}, {i.status.replace('_', ' ')}, "
         f"score {i.score:.3g}]" if i.score is not None else f"#{i.id} {i.title} [{i.status.replace('_', ' ')}]"
         for i in overview.top_backlog(engine)
     ]  # fmt: skip
-    decisions = [f"{x.ts:%Y-%m-%d %H:%M} {x.text} ({x.actor})"
-                 for x in overview.decisions(engine, limit=20, since=start, until=end)]  # fmt: skip
-    now, before = _flows(engine, start, end), _flows(engine, prev_start, start)
+    decisions = overview.decisions(engine, limit=20, since=start, until=end)
     changes = [Change(k, now[k], before[k]) for k in now]
     prev_label = prev_champs[0].label if prev_champs else "none"
     changes.append(Change("champion", champion, prev_label, "changed" if champion != prev_label else "unchanged"))
-    if h is not None:
-        changes.append(Change(f"realized {h.metric}", _fmt_pct(week_real), _fmt_pct(prev_real),
-                              "outcomes still arriving" if week_real is None else ""))  # fmt: skip
+    if m["version_label"] is not None:
+        real = this_row["realized"] if this_row else None
+        short = this_row is not None and not this_row["labelled_share"] >= monitoring.MIN_LABELLED_SHARE
+        changes.append(Change(f"realized {metric}", pct(real), pct(prev_row["realized"] if prev_row else None),
+                              "outcomes still arriving" if short or real is None else ""))  # fmt: skip
     return WeeklyReport(
-        week, start, end, utcnow(), actor.label, champion, since, dict(alerts.open_by_severity), drift, headline,
-        feedback_line, experiments, approvals_line, backlog_lines, decisions, changes,
+        week, start, end, utcnow(), actor.label, champion, since, alerts_open_at(engine, end), m["version_label"],
+        window, m["reference"], metric, weeks, m["drift"], m["drift_text"], headline_text(metric, this_row, window),
+        m["cohorts"], m["cohorts_text"], feedback_line, experiments, approvals_line, backlog_lines, decisions, changes,
     )  # fmt: skip
-
-
-# --- HTML --------------------------------------------------------------------------------------------
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _list(items: list[str], empty: str) -> str:
-    if not items:
-        return f"<p class='muted'>{_e(empty)}</p>"
-    return "<ul>" + "".join(f"<li>{_e(i)}</li>" for i in items) + "</ul>"
-
-
-def to_html(r: WeeklyReport) -> str:
-    """One self-contained page; every value is escaped (titles and names come from users)."""
-    alerts = ", ".join(f"{n} {s}" for s, n in sorted(r.alerts_open.items())) or "none open"
-    changes = "".join(
-        f"<tr><td>{_e(c.what)}</td><td>{_e(c.this_week)}</td><td>{_e(c.last_week)}</td><td>{_e(c.note)}</td></tr>"
-        for c in r.changes
-    )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Loopdeck weekly loop report {_e(r.week)}</title>
-<style>
-body{{font-family:system-ui,sans-serif;max-width:60rem;margin:1.5rem auto;color:#222;font-size:14px}}
-h1{{font-size:1.4rem;margin-bottom:0}} h2{{font-size:1.05rem;margin:1rem 0 .3rem}}
-.muted{{color:#666}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ddd;padding:.2rem .5rem;text-align:left}}
-.grid{{display:grid;grid-template-columns:1fr 1fr;gap:0 2rem}}
-</style></head><body>
-<h1>Loopdeck weekly loop report: {_e(r.week)}</h1>
-<p class="muted">{_e(f"{r.start:%Y-%m-%d} to {(r.end - timedelta(days=1)):%Y-%m-%d} (UTC)")} · generated
-{_e(f"{r.generated_at:%Y-%m-%d %H:%M} UTC")} by {_e(r.generated_by)}</p>
-<div class="grid">
-<div><h2>Champion</h2><p>{_e(r.champion)} {_e(r.champion_since)}</p></div>
-<div><h2>Open alerts</h2><p>{_e(alerts)}</p></div>
-<div><h2>Drift</h2><p>{_e(r.drift)}</p></div>
-<div><h2>Headline metric</h2><p>{_e(r.headline)}</p></div>
-<div><h2>Feedback</h2><p>{_e(r.feedback)}</p></div>
-<div><h2>Approvals</h2><p>{_e(r.approvals)}</p></div>
-<div><h2>Running experiments</h2>{_list(r.experiments, "none")}</div>
-<div><h2>Top of the backlog</h2>{_list(r.backlog, "nothing open")}</div>
-</div>
-<h2>What changed since last week</h2>
-<table><thead><tr><th></th><th>{_e(r.week)}</th><th>week before</th><th></th></tr></thead>
-<tbody>{changes}</tbody></table>
-<h2>Decisions this week</h2>{_list(r.decisions, "no decisions recorded this week")}
-</body></html>
-"""
-
-
-# --- PDF ---------------------------------------------------------------------------------------------
-
-_PDF_REPLACE = {"\u2014": "-", "\u2013": "-", "\u2192": "->", "\u2018": "'", "\u2019": "'", "\u201c": '"',
-                "\u201d": '"', "\u2026": "...", "\u00b7": "-"}  # fmt: skip
-
-
-def _latin1(text: Any) -> str:
-    """The PDF's core fonts are Latin-1: typographic characters mapped, anything else shown as '?'."""
-    s = str(text)
-    for a, b in _PDF_REPLACE.items():
-        s = s.replace(a, b)
-    return s.encode("latin-1", "replace").decode("latin-1")
-
-
-def to_pdf(r: WeeklyReport) -> bytes:
-    """The same content on one A4 page (fpdf2, core fonts; text is drawn as text, never interpreted)."""
-    from fpdf import FPDF
-
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(auto=True, margin=12)
-    pdf.set_margins(14, 12, 14)
-    pdf.add_page()
-    pdf.set_title(_latin1(f"Loopdeck weekly loop report {r.week}"))
-    pdf.set_creator("Loopdeck")
-    width = pdf.w - pdf.l_margin - pdf.r_margin
-
-    def heading(text: str) -> None:
-        pdf.ln(1.5)
-        pdf.set_font("Helvetica", "B", 10)
-        pdf.cell(width, 5.5, _latin1(text), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", "", 8.5)
-
-    def line(text: str) -> None:
-        pdf.multi_cell(width, 4.2, _latin1(text), new_x="LMARGIN", new_y="NEXT")
-
-    pdf.set_font("Helvetica", "B", 14)
-    pdf.cell(width, 8, _latin1(f"Loopdeck weekly loop report: {r.week}"), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 8)
-    line(f"{r.start:%Y-%m-%d} to {(r.end - timedelta(days=1)):%Y-%m-%d} (UTC) - generated "
-         f"{r.generated_at:%Y-%m-%d %H:%M} UTC by {r.generated_by}")  # fmt: skip
-    alerts = ", ".join(f"{n} {s}" for s, n in sorted(r.alerts_open.items())) or "none open"
-    for title, text in (
-        ("Champion", f"{r.champion} {r.champion_since}"), ("Open alerts", alerts), ("Drift", r.drift),
-        ("Headline metric", r.headline), ("Feedback", r.feedback), ("Approvals", r.approvals),
-    ):  # fmt: skip
-        heading(title)
-        line(text)
-    heading("Running experiments")
-    for text in r.experiments or ["none"]:
-        line(f"- {text}")
-    heading("Top of the backlog")
-    for text in r.backlog or ["nothing open"]:
-        line(f"- {text}")
-    heading("What changed since last week")
-    cols = (width * 0.34, width * 0.2, width * 0.2, width * 0.26)
-    pdf.set_font("Helvetica", "B", 8.5)
-    for w, text in zip(cols, ("", r.week, "week before", ""), strict=True):
-        pdf.cell(w, 4.6, _latin1(text), border=1)
-    pdf.ln()
-    pdf.set_font("Helvetica", "", 8.5)
-    for c in r.changes:
-        for w, text in zip(cols, (c.what, c.this_week, c.last_week, c.note), strict=True):
-            pdf.cell(w, 4.6, _latin1(text)[:60], border=1)
-        pdf.ln()
-    heading("Decisions this week")
-    for text in r.decisions or ["no decisions recorded this week"]:
-        line(f"- {text}")
-    return bytes(pdf.output())

@@ -137,6 +137,7 @@ def test_read_view_readings_and_options(signed_in, with_data):
     assert len(at.success) + len(at.warning) >= 4  # the four health checks
     table = frame(at, "verdict")
     assert len(table) == 6 and {"lift", "95% CI", "p-value", "verdict"} <= set(table.columns)
+    assert "Readout report (HTML)" in [b.label for b in at.get("download_button")]  # the shareable file
     for reading, column in (("sequential", "always-valid CI"), ("bayesian", "chance to beat control"),
                             ("cuped", "variance reduction")):  # fmt: skip
         at.segmented_control(key="exp_reading").set_value(reading).run()

@@ -15,10 +15,11 @@ import pytest
 
 from app import format as fmt
 from data import themes as demo_themes
-from pages.feedback import admin, keys, review, screen
 from pages.feedback import editor_rows as er
 from pages.feedback import filter_state as fs
+from pages.feedback import keys, review, screen
 from pages.feedback import queue as queue_view
+from pages.settings import sections
 from services.core import audit, settings, users
 from services.core.audit import AuditFilter
 from services.core.db import write_session
@@ -105,7 +106,8 @@ def test_every_view_renders_for_each_role(signed_in, queue, role):
         at.segmented_control(key=keys.VIEW).set_value(view).run()
         assert not at.exception, (view, at.exception)
         assert not at.error, (view, texts(at.error))
-    assert ("Admin: SLA and categories" in labels(at.expander)) == (role == "admin")
+    pointers = [el.proto.label for el in at.get("page_link")]
+    assert ("Settings moved to Settings (SLA and categories)" in pointers) == (role == "admin")
 
 
 def test_a_viewer_sees_the_queue_read_only(signed_in, queue):
@@ -575,17 +577,20 @@ def test_training_set_from_eligible_and_from_selected_rows(signed_in, queue, pag
     assert [(d.version, d.item_count) for d in versions] == [(2, 2), (1, 4)]
 
 
-def test_admin_sets_the_sla_and_categories(signed_in, queue, page_db):
+def test_admin_sets_the_sla_and_categories_on_settings_and_the_queue_uses_them(signed_in, queue, page_db):
     at = open_page(signed_in, "admin")
-    next(n for n in at.number_input if n.label.startswith("SLA")).set_value(10)
+    assert "login" not in at.selectbox(key="fb_bulk_category").options  # the categories are cached here now
+    at = at.switch_page("pages/settings/page.py").run()
+    at.number_input(key="set_sla").set_value(10)
     next(b for b in at.button if b.label == "Save SLA").click().run()
     assert settings.get(page_db, "feedback.sla_days") == 10
-    assert {m.label: m.value for m in at.metric}["Overdue (SLA 10 days)"] == "0"
-    at.text_area[0].input("bug\nlogin\nbilling")
+    at.text_area(key="set_categories").input("bug\nlogin\nbilling")
     next(b for b in at.button if b.label == "Save categories").click().run()
     assert settings.get(page_db, "feedback.categories") == ["bug", "login", "billing"]
-    assert "login" in at.selectbox(key="fb_bulk_category").options
     assert audit.count_events(page_db, AuditFilter(action="setting.change")) == 2
+    at = at.switch_page(PAGE).run()
+    assert {m.label: m.value for m in at.metric}["Overdue (SLA 10 days)"] == "0"
+    assert "login" in at.selectbox(key="fb_bulk_category").options
 
 
 # --- pure helpers ------------------------------------------------------------------------------------
@@ -713,7 +718,7 @@ def test_an_empty_queue_renders(signed_in, page_db):
 
 
 def test_categories_from_the_admin_box():
-    assert admin.categories_from_text("bug\n login ,\n\nbilling") == ["bug", "login", "billing"]
+    assert sections.categories_from_text("bug\n login ,\n\nbilling") == ["bug", "login", "billing"]
 
 
 # --- the queue's two-step reads agree with one plain joined query ---------------------------------

@@ -79,7 +79,8 @@ def test_nav_lists_pages_by_role(tmp_path):
     ]
     assert titles[Role.viewer] == everyone
     assert titles[Role.analyst] == titles[Role.approver] == everyone[:1] + ["Data"] + everyone[1:]
-    assert titles[Role.admin] == everyone[:1] + ["Data"] + everyone[1:9] + ["Notifications", "Admin", "My account"]
+    admin_only = ["Notifications", "Settings", "Admin"]
+    assert titles[Role.admin] == everyone[:1] + ["Data"] + everyone[1:9] + admin_only + ["My account"]
     assert list(nav.sections(Role.admin, root=tmp_path)) == ["Loop", "Governance", "Account"]
 
 

@@ -72,6 +72,7 @@ def test_the_demo_story_on_the_page(demo_db):
     assert at.selectbox(key="mon_version").value == 2  # churn v2, the champion
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Features drifted"] == "2 of 9" and metrics["Prediction (score) drift"] == "drifted"
+    assert "Download report (HTML)" in [b.label for b in at.get("download_button")]  # the shareable file
     drift = table(at, "verdict")
     assert len(drift) == 12
     drifted = set(drift.loc[drift["verdict"] == "drifted", "column"])

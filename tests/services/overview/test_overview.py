@@ -17,7 +17,7 @@ from services.core.schema_monitoring import Alert, AlertRule
 from services.governance import approvals, executor
 from services.models import registry, rollout
 from services.monitoring import frames
-from services.overview import report
+from services.overview import report, report_render
 from services.overview import summary as overview
 from tests.services import factories
 
@@ -133,11 +133,11 @@ def test_weekly_report_escapes_user_text_and_counts_the_week(engine):
                                reach=1, impact=1, confidence=1, effort=1)  # fmt: skip
     week = report.week_of(item.created_at)
     built = report.weekly_report(engine, ANALYST, week)
-    page = report.to_html(built)
-    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; fix" in page
+    page = report_render.to_html(built)
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; fix" in page
     changes = {c.what: (c.this_week, c.last_week) for c in built.changes}
     assert changes["backlog items created"] == (1, 0)
-    pdf = report.to_pdf(built)
+    pdf = report_render.to_pdf(built)
     assert pdf.startswith(b"%PDF")
     assert pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages") == 1  # one page
     with pytest.raises(InvalidInput):
