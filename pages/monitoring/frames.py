@@ -25,6 +25,13 @@ def num(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def signed(value: float | None, digits: int = 3) -> str:
+    """A change or gap with its sign, or a dash (never "None" or "nan" in a table)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return f"{value:+.{digits}f}"
+
+
 def interval(lo: float | None, hi: float | None, digits: int = 3) -> str:
     if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
         return "—"
@@ -97,7 +104,9 @@ def shift_message(shift: drift_time.Shift) -> str:
 
 
 def cohort_frame(report: performance.CohortReport) -> pd.DataFrame:
-    """The ranked cohorts: value with interval, gap to the rest with interval, and the flags."""
+    """The ranked cohorts (new regressions vs the reference first, then long-standing gaps: see
+    services/monitoring/cohort_rank.py): value with interval, gap to the rest with interval, the flags,
+    and why each is where it is."""
     m = report.rank_by
     rows = []
     for line in report.lines:
@@ -111,27 +120,23 @@ def cohort_frame(report: performance.CohortReport) -> pd.DataFrame:
             status = "not rankable"
         else:
             status = ""
-        since = ""
-        if line.reference_gap is not None:
-            since = (
-                "new since the reference"
-                if line.new_since_reference
-                else ("flagged in the reference too" if r.flagged and line.reference_flagged else "")
-            )
         rows.append(
             {
+                "rank": str(line.rank) if line.rank is not None else "—",
                 "cohort": line.label,
+                "why this rank": line.reason or "—",
                 "n": r.n,
                 METRIC_LABELS[m]: mc.value,
                 "95% CI": interval(mc.ci_low, mc.ci_high),
+                "vs reference": signed(line.vs_reference.change if line.vs_reference is not None else None),
+                "change 95% CI": interval(line.vs_reference.ci_low, line.vs_reference.ci_high)
+                if line.vs_reference is not None else "—",
                 "gap to the rest": r.gap,
                 "gap 95% CI": interval(r.gap_ci_low, r.gap_ci_high),
-                "status": status,
-                "rank": line.rank,
-                "gap in the reference": line.reference_gap,
-                "since the reference": since,
+                "gap in the reference": signed(line.reference_gap),
+                "status": status or "—",
             }
-        )
+        )  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -172,8 +177,11 @@ def flagged_messages(report: performance.CohortReport) -> list[str]:
             f"{line.label}: {METRIC_LABELS[m]} {num(r.metrics[m].value)} on {r.n:,} rows, "
             f"{abs(r.gap):.3f} {worse} the rest {interval(r.gap_ci_low, r.gap_ci_high)}"
         )
-        if line.new_since_reference:
-            text += " (new since the reference window)"
+        notes = (["new since the reference window"] if line.new_since_reference else []) + (
+            [line.reason] if line.reason else []
+        )
+        if notes:
+            text += f" ({'; '.join(notes)})"
         out.append(text)
     return out
 

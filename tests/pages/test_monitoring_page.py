@@ -94,7 +94,12 @@ def test_the_demo_story_on_the_page(demo_db):
     assert "platform = ios" in texts(at) and "new since the reference window" in texts(at)
     cohorts = table(at, "gap to the rest")
     ios = cohorts[cohorts["cohort"] == "platform = ios"].iloc[0]
-    assert ios["status"] == "flagged" and ios["since the reference"] == "new since the reference"
+    assert ios["status"] == "flagged" and ios["why this rank"].startswith("new: -")
+    # New regressions against the reference first: the mobile drop before the free tier's old gap.
+    assert list(cohorts["cohort"])[:2] == ["platform = ios", "platform = android"]
+    free = cohorts[cohorts["cohort"] == "tier = free"].iloc[0]
+    assert free["why this rank"].startswith("long-standing gap") and int(free["rank"]) > 2
+    assert not cohorts.isin(["None", "nan"]).any().any() and cohorts.notna().all().all()
     at.multiselect(key="mon_perf_fields_2").set_value(["platform"])
     at.run()
     assert list(table(at, "cohort", "ROC AUC")["cohort"])[:2] == ["all rows", "platform = ios"]

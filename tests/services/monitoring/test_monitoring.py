@@ -124,7 +124,7 @@ def test_mobile_cohorts_stand_out_after_the_release(demo, v2):
     every = performance.cohort_report(demo, v2.id, after, reference=reference)
     flagged = {line.label: line for line in every.flagged}
     assert "platform = ios" in flagged and "platform = web" not in flagged
-    assert flagged["platform = ios"].new_since_reference and flagged["platform = ios"].change < -0.05
+    assert flagged["platform = ios"].new_since_reference and flagged["platform = ios"].gap_change < -0.05
     ranks = [line.rank for line in every.lines if line.rank is not None]
     assert ranks == list(range(1, len(ranks) + 1)) and flagged["platform = ios"].rank <= 2  # among every field
     platform = performance.cohort_report(demo, v2.id, after, ("platform",), reference=reference)
