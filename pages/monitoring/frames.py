@@ -45,10 +45,22 @@ def escape_md(text: str) -> str:
     return text
 
 
+DRIFT_MARK = "▲ drifted"  # the first column of a drifted row (the row is tinted too: drift_styler)
+DRIFT_TINT = "background-color: rgba(214, 39, 40, 0.12)"
+
+
+def times(value: float) -> str:
+    """A ratio to a threshold, e.g. "3.2x", "1.2e+04x" (or a dash)."""
+    if not math.isfinite(value):
+        return "—" if math.isnan(value) else "∞"
+    return f"{value:.2f}x" if value < 100 else f"{value:.2g}x"
+
+
 def drift_frame(report: drift_window.DriftReport) -> pd.DataFrame:
-    """One row per column: the test, its score against the threshold, the verdict, and what it read."""
+    """One row per column, the furthest past its threshold first (drifted ones on top, marked): the test,
+    its score against the threshold, the verdict, and what it read."""
     rows = []
-    for r in report.rows:
+    for r in report.by_excess:
         if not r.tested:
             verdict = "not testable (id-like)" if r.status == "not_testable" else "data-quality problem"
         elif r.n_reference == 0 or r.n_current == 0:
@@ -58,12 +70,14 @@ def drift_frame(report: drift_window.DriftReport) -> pd.DataFrame:
         sampled = r.tested_reference < r.n_reference or r.tested_current < r.n_current
         rows.append(
             {
+                "drift": DRIFT_MARK if verdict == "drifted" else "",
                 "column": r.column,
                 "role": r.role,
                 "test": r.method_label,
                 "statistic": r.statistic,
                 "score": r.score,
                 "threshold": r.threshold,
+                "past threshold": times(r.past_threshold),
                 "decides when": "p < threshold" if r.is_p_value else "distance >= threshold",
                 "verdict": verdict,
                 "reference n": r.n_reference,
@@ -74,6 +88,23 @@ def drift_frame(report: drift_window.DriftReport) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def drift_styler(frame: pd.DataFrame):
+    """The drift table with its drifted rows tinted (a pandas Styler; st.dataframe draws it)."""
+    marked = frame["drift"] == DRIFT_MARK if "drift" in frame else pd.Series(False, index=frame.index)
+    return frame.style.apply(lambda row: [DRIFT_TINT if marked[row.name] else ""] * len(row), axis=1)
+
+
+def column_widths(frame: pd.DataFrame, px_per_char: float = 7.5, padding: int = 32, cap: int = 720) -> dict[str, int]:
+    """Pixels per column so that no header and no cell is cut off (up to `cap`): the longest text in the
+    column, header included (numbers as Streamlit shows them, about 10 characters)."""
+    out = {}
+    for name in frame.columns:
+        col = frame[name]
+        longest = col.map(lambda v: len(str(v)) if isinstance(v, str) else 10).max() if len(col) else 0
+        out[str(name)] = int(min(cap, max(len(str(name)) + 3, longest or 0) * px_per_char + padding))
+    return out
 
 
 def drift_headline(report: drift_window.DriftReport) -> str:
