@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from services.monitoring import alerts, drift_time, drift_window, performance
+from services.monitoring import alerts, drift_time, drift_window, estimated, performance
 from services.stats import performance as perf
 
 METRIC_LABELS = {
@@ -96,7 +96,7 @@ def drift_styler(frame: pd.DataFrame):
     return frame.style.apply(lambda row: [DRIFT_TINT if marked[row.name] else ""] * len(row), axis=1)
 
 
-def column_widths(frame: pd.DataFrame, px_per_char: float = 7.5, padding: int = 32, cap: int = 720) -> dict[str, int]:
+def column_widths(frame: pd.DataFrame, px_per_char: float = 7.5, padding: int = 32, cap: int = 1000) -> dict[str, int]:
     """Pixels per column so that no header and no cell is cut off (up to `cap`): the longest text in the
     column, header included (numbers as Streamlit shows them, about 10 characters)."""
     out = {}
@@ -217,24 +217,44 @@ def flagged_messages(report: performance.CohortReport) -> list[str]:
     return out
 
 
+BAND_LABELS = {
+    estimated.BELOW: "⚠ below the band",
+    estimated.ABOVE: "⚠ above the band",
+    estimated.INSIDE: "inside the band",
+    estimated.UNKNOWN: "not yet known",
+}
+
+
 def cbpe_frame(rows: pd.DataFrame) -> pd.DataFrame:
-    """services.monitoring.views.CBPEReport.metric(...) -> the table under the chart."""
+    """services.monitoring.estimated.CBPEReport.metric(...) -> the table under the chart: every window, a
+    flag where the realized value fell outside the estimate's band, and text (never "None") where no
+    outcome has arrived yet."""
     if rows.empty:
         return pd.DataFrame()
+    known = rows["n_labelled"].to_numpy() > 0
     return pd.DataFrame(
         {
             "window": [f"{s:%Y-%m-%d}" for s in pd.to_datetime(rows["window_start"])],
+            "realized vs estimate": [BAND_LABELS[c] for c in rows["band_check"]],
             "predictions": rows["n"],
             "labelled": rows["n_labelled"],
-            "labelled share": rows["labelled_share"],
-            "estimated": rows["estimate"],
+            "labelled share": rows["labelled_share"].fillna(0.0),
+            "estimated": [num(v) for v in rows["estimate"]],
             "band (+-3 SE)": [interval(lo, hi) for lo, hi in zip(rows["lower"], rows["upper"], strict=True)],
-            "realized": rows["realized"],
+            "realized": [num(v) if k else "not yet known" for v, k in zip(rows["realized"], known, strict=True)],
             "realized 95% CI": [
                 interval(lo, hi) for lo, hi in zip(rows["realized_ci_low"], rows["realized_ci_high"], strict=True)
             ],
         }
     )
+
+
+def estimate_delta(current: float | None, reference: float | None) -> str | None:
+    """The current window's estimate minus the reference window's, signed ("-0.062"), so that the metric's
+    arrow points down for a drop; None (no delta, no arrow) when either is unknown."""
+    if current is None or reference is None or not (math.isfinite(current) and math.isfinite(reference)):
+        return None
+    return f"{current - reference:+.3f}"
 
 
 def alerts_frame(views: Sequence[alerts.AlertView]) -> pd.DataFrame:

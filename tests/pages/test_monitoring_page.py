@@ -243,9 +243,9 @@ def test_two_cohort_fields_small_cohorts_and_calibration_per_cohort(demo_db):
     cohorts = table(at, "gap to the rest")
     assert all(", " in label for label in cohorts["cohort"])  # "platform = ios, tier = ..."
     small = cohorts[cohorts["status"].str.startswith("too small")]
-    assert len(small) >= 1 and small["rank"].isna().all() and (small["n"] < 400).all()
-    ranked = cohorts[cohorts["rank"].notna()]
-    assert (ranked["n"] >= 400).all() and sorted(ranked["rank"]) == list(range(1, len(ranked) + 1))
+    assert len(small) >= 1 and (small["rank"] == "—").all() and (small["n"] < 400).all()
+    ranked = cohorts[cohorts["rank"] != "—"]
+    assert (ranked["n"] >= 400).all() and [int(r) for r in ranked["rank"]] == list(range(1, len(ranked) + 1))
 
     at = to_tab(at, "Calibration")
     at.selectbox(key="mon_cal_field_2").set_value("platform")
@@ -312,7 +312,7 @@ def test_drift_table_and_headline_show_untested_columns_as_problems_not_verdicts
             column=column, role="feature", method_label="chi-square", statistic=1.0, score=0.5, threshold=0.05,
             is_p_value=True, drifted=drifted, n_reference=500, n_current=n_current, tested_reference=500,
             tested_current=n_current, overridden=False, reason="default", status=status, problem=problem,
-            tested=status == "tested",
+            tested=status == "tested", past_threshold=0.05 / 0.5 if status == "tested" else float("nan"),
         )  # fmt: skip
 
     rows = (
@@ -320,8 +320,8 @@ def test_drift_table_and_headline_show_untested_columns_as_problems_not_verdicts
         row("session_id", "not_testable", NOT_TESTABLE_ID),
         row("gone", "data_quality", "data-quality problem: no values in the current window", n_current=0),
     )
-    report = SimpleNamespace(rows=rows, features=rows, n_drifted=1, n_features=3, n_tested=1, share_drifted=1.0,
-                             drift_share=0.5, drifted=True)  # fmt: skip
+    report = SimpleNamespace(rows=rows, by_excess=rows, features=rows, n_drifted=1, n_features=3, n_tested=1,
+                             share_drifted=1.0, drift_share=0.5, drifted=True)  # fmt: skip
     verdicts = dict(zip(drift_frame(report)["column"], drift_frame(report)["verdict"], strict=True))
     assert verdicts == {"x": "drifted", "session_id": "not testable (id-like)", "gone": "data-quality problem"}
     text = drift_headline(report)
