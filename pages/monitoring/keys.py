@@ -12,6 +12,7 @@ REF_RANGE_PREFIX = "mon_ref_range_"  # + version id: the reference window's cust
 CUR_RANGE_PREFIX = "mon_cur_range_"  # + version id: the current window's custom days
 FILTER_FIELD_PREFIX = "mon_filter_field_"  # + version id: the cohort field every tab is restricted to
 FILTER_VALUES_PREFIX = "mon_filter_values_"  # + "<version id>_<field>": that field's chosen values
+URL_WRITTEN = "mon_url_written"  # the query parameters this session last wrote (a different URL is a link to apply)
 
 # --- Drift --------------------------------------------------------------------------------------
 DRIFT_TABLE = "mon_drift_table"  # the per-column drift table
@@ -58,7 +59,6 @@ ALERT_STATE = "mon_alert_state"  # which alerts are listed: open, acknowledged, 
 EVALUATE = "mon_evaluate"  # the "Evaluate rules now" button
 ALERTS_TABLE_PREFIX = "mon_alerts_"  # + the listed state: the alerts table (its selection opens one)
 ALERT_SHOW_PREFIX = "mon_alert_show_"  # + alert id: "Show the evidence in Monitoring"
-ALERT_DRIFT_PREFIX = "mon_alert_drift_"  # + alert id: "Open drift for this cohort"
 ALERT_FEEDBACK_PREFIX = "mon_alert_feedback_"  # + alert id: "Open feedback for this cohort" (a page link)
 ALERT_RETRAIN_PREFIX = "mon_alert_retrain_"  # + alert id: "Request retraining"
 ACK_FORM_PREFIX = "mon_ack_"  # + alert id: the acknowledge form
