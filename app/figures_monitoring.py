@@ -281,6 +281,17 @@ def cbpe_figure(frame: pd.DataFrame, metric: str, height: int = 340) -> go.Figur
                 "(%{customdata[1]:.0%})<extra></extra>",
             )
         )  # fmt: skip
+        if "band_check" in known:
+            out = known[known["band_check"].isin(("below", "above"))]
+            if not out.empty:
+                fig.add_trace(
+                    go.Scatter(
+                        x=pd.to_datetime(out["window_start"]), y=out["realized"], mode="markers",
+                        name="realized outside the band", marker=dict(color=DRIFTED, size=15, symbol="circle-open",
+                                                                      line=dict(width=2)),
+                        hovertemplate="%{x|%Y-%m-%d}<br>realized %{y:.3f}: outside the estimate's band<extra></extra>",
+                    )
+                )  # fmt: skip
     title = f"{plain(metric)}: estimated before labels arrive, and realized"
     fig.update_layout(title=dict(text=title, font=dict(size=13)), height=height, margin=MARGIN,
                       legend=dict(orientation="h", y=-0.2), yaxis_title=plain(metric))  # fmt: skip

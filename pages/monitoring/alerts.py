@@ -8,7 +8,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from app import widgets
-from pages.monitoring import alert_rules, keys
+from pages.monitoring import alert_rules, keys, links
 from pages.monitoring.common import ALL_ROWS, CUSTOM
 from pages.monitoring.frames import alerts_frame, escape_md, rules_frame
 from pages.monitoring.header import Selection
@@ -45,10 +45,13 @@ def _show_in_monitoring(view: alerts.AlertView) -> None:
         st.session_state[keys.TAB] = "Performance"
 
 
-def _show_drift(view: alerts.AlertView) -> None:
-    """The alert's version, window and cohort, on the Drift tab."""
-    _show_in_monitoring(view)
-    st.session_state[keys.TAB] = "Drift"
+def drift_params(view: alerts.AlertView) -> dict[str, str | list[str]]:
+    """The Monitoring URL of the alert's drift: its version, its window as the current one, its cohort."""
+    e = view.alert.evidence or {}
+    version = e.get("model_version")
+    return links.monitoring_params(str(e.get("model", view.rule.model_name)),
+                                   int(version) if isinstance(version, int | str) and str(version).isdigit() else None,
+                                   "Drift", view.rule.cohort or None, view.window)  # fmt: skip
 
 
 def feedback_params(view: alerts.AlertView) -> dict[str, str]:
@@ -67,11 +70,12 @@ def _retrain_message(filed: alert_retrain.AlertRetrain) -> str:
 
 
 def _actions(engine: Engine, actor: Actor, view: alerts.AlertView, can_act: bool) -> None:
-    """From the alert to action: its drift, its cohort's feedback, a retrain request (trigger alert:N)."""
+    """From the alert to action: its drift and its cohort's feedback (links: open them in a new tab, share
+    them), a retrain request (trigger alert:N)."""
     a = view.alert
     cols = st.columns(3)
-    cols[0].button("Open drift for this cohort", key=f"{keys.ALERT_DRIFT_PREFIX}{a.id}", on_click=_show_drift,
-                   args=(view,), icon=":material/stacked_line_chart:")  # fmt: skip
+    cols[0].page_link("pages/monitoring/page.py", label="Open drift for this cohort",
+                      icon=":material/stacked_line_chart:", query_params=drift_params(view))  # fmt: skip
     cols[1].page_link("pages/feedback/page.py", label="Open feedback for this cohort", icon=":material/feedback:",
                       query_params=feedback_params(view))  # fmt: skip
     retrain = can_act and a.experiment_id is None

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from app import figures_monitoring as figs
 from app import widgets
 from pages.monitoring import keys
-from pages.monitoring.frames import drift_frame, drift_headline, escape_md, num
+from pages.monitoring.frames import column_widths, drift_frame, drift_headline, drift_styler, escape_md, num
 from pages.monitoring.header import Selection
 from services.core.roles import Actor, Role
 from services.monitoring import drift_report, drift_window, overrides
@@ -43,21 +43,9 @@ def draw(engine: Engine, actor: Actor, sel: Selection) -> None:
         mime="text/html", icon=":material/download:", on_click="ignore", key=keys.DRIFT_DOWNLOAD,
         help="This view (version, windows, cohorts) as one HTML file with its charts; opens offline.",
     )  # fmt: skip
-    st.dataframe(
-        drift_frame(report), hide_index=True, width="stretch", key=keys.DRIFT_TABLE,
-        column_config={
-            "statistic": st.column_config.NumberColumn(
-                "statistic", format="%.4g", help="The test's statistic: KS D, chi-square, z, Anderson-Darling; the raw "
-                "Wasserstein distance (before dividing by the reference std); for other distances the distance."),
-            "score": st.column_config.NumberColumn("score", format="%.4g",
-                                                   help="The p-value for a p-value test, else the distance."),
-            "threshold": st.column_config.NumberColumn("threshold", format="%.4g"),
-            "test": st.column_config.TextColumn("test", help="See 'About the tests' below for each test and where we "
-                                                             "differ from Evidently on purpose."),
-            "tested": st.column_config.TextColumn("tested", help=mon.SAMPLING_NOTE),
-            "why": st.column_config.TextColumn("why", width="medium"),
-        },
-    )  # fmt: skip
+    frame = drift_frame(report)
+    st.dataframe(drift_styler(frame), hide_index=True, width="stretch", key=keys.DRIFT_TABLE,
+                 column_config=_drift_columns(frame))  # fmt: skip
     with st.expander("About the tests", icon=":material/info:"):
         used = sorted({r.method for r in report.rows})
         for m in used:
@@ -80,6 +68,33 @@ def draw(engine: Engine, actor: Actor, sel: Selection) -> None:
         if saved:
             st.caption("Tests set by users: " + ", ".join(f"{o.column_name}: {o.method or 'default'} "
                                                           f"{o.threshold or ''}" for o in saved))  # fmt: skip
+
+
+def _drift_columns(frame: pd.DataFrame) -> dict:
+    """Every column as wide as its longest text (nothing cut off), with the tests' help."""
+    w = column_widths(frame)
+    text = st.column_config.TextColumn
+    number = st.column_config.NumberColumn
+    return {
+        "drift": text("drift", width=w["drift"], help="Marked (and the row tinted) when the column drifted."),
+        "column": text("column", width=w["column"], pinned=True),
+        "statistic": number(
+            "statistic", format="%.4g", width=w["statistic"], help="The test's statistic: KS D, chi-square, z, "
+            "Anderson-Darling; the raw Wasserstein distance (before dividing by the reference std); for other "
+            "distances the distance."),
+        "score": number("score", format="%.4g", width=w["score"], help="The p-value for a p-value test, else the "
+                        "distance."),
+        "threshold": number("threshold", format="%.4g", width=w["threshold"]),
+        "past threshold": text("past threshold", width=w["past threshold"], help="How far the score is past its "
+                               "threshold: distance / threshold, or threshold / p for p-values (1x and more: drift). "
+                               "The table is sorted by it."),
+        "test": text("test", width=w["test"], help="See 'About the tests' below for each test and where we differ "
+                     "from Evidently on purpose."),
+        "tested": text("tested", width=w["tested"], help=mon.SAMPLING_NOTE),
+        "why": text("why", width=w["why"]),
+        **{c: text(c, width=w[c]) for c in ("role", "decides when", "verdict", "test chosen")},
+        **{c: number(c, format="%d", width=w[c]) for c in ("reference n", "current n")},
+    }  # fmt: skip
 
 
 @functools.lru_cache(maxsize=512)

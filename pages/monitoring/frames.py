@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from services.monitoring import alerts, drift_time, drift_window, performance
+from services.monitoring import alerts, drift_time, drift_window, estimated, performance
 from services.stats import performance as perf
 
 METRIC_LABELS = {
@@ -25,6 +25,13 @@ def num(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def signed(value: float | None, digits: int = 3) -> str:
+    """A change or gap with its sign, or a dash (never "None" or "nan" in a table)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return f"{value:+.{digits}f}"
+
+
 def interval(lo: float | None, hi: float | None, digits: int = 3) -> str:
     if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
         return "—"
@@ -38,10 +45,22 @@ def escape_md(text: str) -> str:
     return text
 
 
+DRIFT_MARK = "▲ drifted"  # the first column of a drifted row (the row is tinted too: drift_styler)
+DRIFT_TINT = "background-color: rgba(214, 39, 40, 0.12)"
+
+
+def times(value: float) -> str:
+    """A ratio to a threshold, e.g. "3.2x", "1.2e+04x" (or a dash)."""
+    if not math.isfinite(value):
+        return "—" if math.isnan(value) else "∞"
+    return f"{value:.2f}x" if value < 100 else f"{value:.2g}x"
+
+
 def drift_frame(report: drift_window.DriftReport) -> pd.DataFrame:
-    """One row per column: the test, its score against the threshold, the verdict, and what it read."""
+    """One row per column, the furthest past its threshold first (drifted ones on top, marked): the test,
+    its score against the threshold, the verdict, and what it read."""
     rows = []
-    for r in report.rows:
+    for r in report.by_excess:
         if not r.tested:
             verdict = "not testable (id-like)" if r.status == "not_testable" else "data-quality problem"
         elif r.n_reference == 0 or r.n_current == 0:
@@ -51,12 +70,14 @@ def drift_frame(report: drift_window.DriftReport) -> pd.DataFrame:
         sampled = r.tested_reference < r.n_reference or r.tested_current < r.n_current
         rows.append(
             {
+                "drift": DRIFT_MARK if verdict == "drifted" else "",
                 "column": r.column,
                 "role": r.role,
                 "test": r.method_label,
                 "statistic": r.statistic,
                 "score": r.score,
                 "threshold": r.threshold,
+                "past threshold": times(r.past_threshold),
                 "decides when": "p < threshold" if r.is_p_value else "distance >= threshold",
                 "verdict": verdict,
                 "reference n": r.n_reference,
@@ -67,6 +88,23 @@ def drift_frame(report: drift_window.DriftReport) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def drift_styler(frame: pd.DataFrame):
+    """The drift table with its drifted rows tinted (a pandas Styler; st.dataframe draws it)."""
+    marked = frame["drift"] == DRIFT_MARK if "drift" in frame else pd.Series(False, index=frame.index)
+    return frame.style.apply(lambda row: [DRIFT_TINT if marked[row.name] else ""] * len(row), axis=1)
+
+
+def column_widths(frame: pd.DataFrame, px_per_char: float = 7.5, padding: int = 32, cap: int = 1000) -> dict[str, int]:
+    """Pixels per column so that no header and no cell is cut off (up to `cap`): the longest text in the
+    column, header included (numbers as Streamlit shows them, about 10 characters)."""
+    out = {}
+    for name in frame.columns:
+        col = frame[name]
+        longest = col.map(lambda v: len(str(v)) if isinstance(v, str) else 10).max() if len(col) else 0
+        out[str(name)] = int(min(cap, max(len(str(name)) + 3, longest or 0) * px_per_char + padding))
+    return out
 
 
 def drift_headline(report: drift_window.DriftReport) -> str:
@@ -97,7 +135,9 @@ def shift_message(shift: drift_time.Shift) -> str:
 
 
 def cohort_frame(report: performance.CohortReport) -> pd.DataFrame:
-    """The ranked cohorts: value with interval, gap to the rest with interval, and the flags."""
+    """The ranked cohorts (new regressions vs the reference first, then long-standing gaps: see
+    services/monitoring/cohort_rank.py): value with interval, gap to the rest with interval, the flags,
+    and why each is where it is."""
     m = report.rank_by
     rows = []
     for line in report.lines:
@@ -111,27 +151,23 @@ def cohort_frame(report: performance.CohortReport) -> pd.DataFrame:
             status = "not rankable"
         else:
             status = ""
-        since = ""
-        if line.reference_gap is not None:
-            since = (
-                "new since the reference"
-                if line.new_since_reference
-                else ("flagged in the reference too" if r.flagged and line.reference_flagged else "")
-            )
         rows.append(
             {
+                "rank": str(line.rank) if line.rank is not None else "—",
                 "cohort": line.label,
+                "why this rank": line.reason or "—",
                 "n": r.n,
                 METRIC_LABELS[m]: mc.value,
                 "95% CI": interval(mc.ci_low, mc.ci_high),
+                "vs reference": signed(line.vs_reference.change if line.vs_reference is not None else None),
+                "change 95% CI": interval(line.vs_reference.ci_low, line.vs_reference.ci_high)
+                if line.vs_reference is not None else "—",
                 "gap to the rest": r.gap,
                 "gap 95% CI": interval(r.gap_ci_low, r.gap_ci_high),
-                "status": status,
-                "rank": line.rank,
-                "gap in the reference": line.reference_gap,
-                "since the reference": since,
+                "gap in the reference": signed(line.reference_gap),
+                "status": status or "—",
             }
-        )
+        )  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -172,30 +208,53 @@ def flagged_messages(report: performance.CohortReport) -> list[str]:
             f"{line.label}: {METRIC_LABELS[m]} {num(r.metrics[m].value)} on {r.n:,} rows, "
             f"{abs(r.gap):.3f} {worse} the rest {interval(r.gap_ci_low, r.gap_ci_high)}"
         )
-        if line.new_since_reference:
-            text += " (new since the reference window)"
+        notes = (["new since the reference window"] if line.new_since_reference else []) + (
+            [line.reason] if line.reason else []
+        )
+        if notes:
+            text += f" ({'; '.join(notes)})"
         out.append(text)
     return out
 
 
+BAND_LABELS = {
+    estimated.BELOW: "⚠ below the band",
+    estimated.ABOVE: "⚠ above the band",
+    estimated.INSIDE: "inside the band",
+    estimated.UNKNOWN: "not yet known",
+}
+
+
 def cbpe_frame(rows: pd.DataFrame) -> pd.DataFrame:
-    """services.monitoring.views.CBPEReport.metric(...) -> the table under the chart."""
+    """services.monitoring.estimated.CBPEReport.metric(...) -> the table under the chart: every window, a
+    flag where the realized value fell outside the estimate's band, and text (never "None") where no
+    outcome has arrived yet."""
     if rows.empty:
         return pd.DataFrame()
+    known = rows["n_labelled"].to_numpy() > 0
     return pd.DataFrame(
         {
             "window": [f"{s:%Y-%m-%d}" for s in pd.to_datetime(rows["window_start"])],
+            "realized vs estimate": [BAND_LABELS[c] for c in rows["band_check"]],
             "predictions": rows["n"],
             "labelled": rows["n_labelled"],
-            "labelled share": rows["labelled_share"],
-            "estimated": rows["estimate"],
+            "labelled share": rows["labelled_share"].fillna(0.0),
+            "estimated": [num(v) for v in rows["estimate"]],
             "band (+-3 SE)": [interval(lo, hi) for lo, hi in zip(rows["lower"], rows["upper"], strict=True)],
-            "realized": rows["realized"],
+            "realized": [num(v) if k else "not yet known" for v, k in zip(rows["realized"], known, strict=True)],
             "realized 95% CI": [
                 interval(lo, hi) for lo, hi in zip(rows["realized_ci_low"], rows["realized_ci_high"], strict=True)
             ],
         }
     )
+
+
+def estimate_delta(current: float | None, reference: float | None) -> str | None:
+    """The current window's estimate minus the reference window's, signed ("-0.062"), so that the metric's
+    arrow points down for a drop; None (no delta, no arrow) when either is unknown."""
+    if current is None or reference is None or not (math.isfinite(current) and math.isfinite(reference)):
+        return None
+    return f"{current - reference:+.3f}"
 
 
 def alerts_frame(views: Sequence[alerts.AlertView]) -> pd.DataFrame:

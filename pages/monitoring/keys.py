@@ -14,6 +14,7 @@ FILTER_FIELD_PREFIX = "mon_filter_field_"  # + version id: the cohort field ever
 FILTER_VALUES_PREFIX = "mon_filter_values_"  # + "<version id>_<field>": that field's chosen values
 REFRESH_JOB = "mon_refresh_job"  # the id of the worker's refresh job this session shows (until it is over)
 REFRESH_RETRY = "mon_refresh_retry"  # "Try the refresh again" after a failed refresh
+URL_WRITTEN = "mon_url_written"  # the query parameters this session last wrote (a different URL is a link to apply)
 
 # --- Drift --------------------------------------------------------------------------------------
 DRIFT_TABLE = "mon_drift_table"  # the per-column drift table
@@ -61,7 +62,6 @@ ALERT_STATE = "mon_alert_state"  # which alerts are listed: open, acknowledged, 
 EVALUATE = "mon_evaluate"  # the "Evaluate rules now" button
 ALERTS_TABLE_PREFIX = "mon_alerts_"  # + the listed state: the alerts table (its selection opens one)
 ALERT_SHOW_PREFIX = "mon_alert_show_"  # + alert id: "Show the evidence in Monitoring"
-ALERT_DRIFT_PREFIX = "mon_alert_drift_"  # + alert id: "Open drift for this cohort"
 ALERT_FEEDBACK_PREFIX = "mon_alert_feedback_"  # + alert id: "Open feedback for this cohort" (a page link)
 ALERT_RETRAIN_PREFIX = "mon_alert_retrain_"  # + alert id: "Request retraining"
 ACK_FORM_PREFIX = "mon_ack_"  # + alert id: the acknowledge form

@@ -57,20 +57,34 @@ def draw(engine: Engine, sel: Selection) -> None:
         st.plotly_chart(figs.cohort_metric_figure(cohort_points(report), METRIC_LABELS[rank_by], overall),
                         key=keys.PERF_COHORTS, config={"displayModeBar": False})  # fmt: skip
         st.dataframe(
-            cohort_frame(report), hide_index=True, width="stretch", key=keys.PERF_TABLE,
-            column_config={
-                METRIC_LABELS[rank_by]: st.column_config.NumberColumn(format="%.3f"),
-                "gap to the rest": st.column_config.NumberColumn(
-                    format="%+.3f", help="Cohort minus all other rows (rest minus cohort for losses): negative is "
-                    "worse."),
-                "gap in the reference": st.column_config.NumberColumn(
-                    format="%+.3f", help=f"The same gap in the reference window {sel.reference.label}."),
-            },
-        )  # fmt: skip
+            cohort_frame(report),
+            hide_index=True,
+            width="stretch",
+            key=keys.PERF_TABLE,
+            column_config=_cohort_columns(rank_by, sel),
+        )
         if fields:
             st.caption("Every metric, 95% intervals")
             st.dataframe(metrics_frame(report), hide_index=True, width="stretch", key=keys.PERF_METRICS)
     _over_time(engine, sel)
+
+
+def _cohort_columns(rank_by: str, sel: Selection) -> dict:
+    better = "lower" if rank_by in perf.LOWER_IS_BETTER else "higher"
+    return {
+        "rank": st.column_config.TextColumn("rank", width="small", help="New regressions since the reference "
+                                            "first, then long-standing gaps, then the rest by gap."),
+        "cohort": st.column_config.TextColumn("cohort", width="medium"),
+        "why this rank": st.column_config.TextColumn("why this rank", width="large"),
+        METRIC_LABELS[rank_by]: st.column_config.NumberColumn(format="%.3f"),
+        "vs reference": st.column_config.TextColumn(
+            "vs reference", help=f"The cohort now minus the same cohort in the reference window {sel.reference.label} "
+            f"({better} is better)."),
+        "gap to the rest": st.column_config.NumberColumn(
+            format="%+.3f", help="Cohort minus all other rows (rest minus cohort for losses): negative is worse."),
+        "gap in the reference": st.column_config.TextColumn(
+            "gap in the reference", help=f"The same gap in the reference window {sel.reference.label}."),
+    }  # fmt: skip
 
 
 def _over_time(engine: Engine, sel: Selection) -> None:

@@ -15,7 +15,17 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from pages.monitoring import alerts, calibration, drift, drift_over_time, estimated, header, keys, performance
+from pages.monitoring import (
+    alerts,
+    calibration,
+    drift,
+    drift_over_time,
+    estimated,
+    header,
+    keys,
+    links,
+    performance,
+)
 from pages.monitoring.common import set_default
 from services.core.errors import LoopdeckError
 from services.core.roles import Actor
@@ -36,9 +46,11 @@ def render(actor: Actor, engine: Engine) -> None:
     if not versions:
         st.info("No predictions yet. Import predictions (and later their outcomes) on the Data page; they appear here.")
         return
+    links.follow(engine, versions)  # a link (/monitor?tab=drift&cohort=platform&value=ios ...) sets the widgets
     sel = header.select(engine, versions)
     set_default(keys.TAB, TABS[0])
     tabs = st.tabs(TABS, key=keys.TAB, on_change="rerun")
+    links.write(sel)  # ... and the widgets set the URL: every view is a link
     renderers = (
         lambda: drift.draw(engine, actor, sel),
         lambda: drift_over_time.draw(engine, sel),

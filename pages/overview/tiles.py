@@ -12,6 +12,8 @@ from services.core.roles import Actor, Role
 from services.overview import summary as overview
 
 SEVERITIES = ("critical", "warning", "info")
+# Each Monitoring link opens the tab it names (pages/monitoring/url_state.py reads `tab`).
+MONITORING_TABS = {slug: {"tab": slug} for slug in ("drift", "performance", "alerts")}
 
 
 def _pct(value: float | None) -> str:
@@ -56,7 +58,8 @@ def alerts_tile(engine: Engine) -> None:
         other = {k: v for k, v in counts.open_by_severity.items() if k not in SEVERITIES}
         parts += [f"{v} {k}" for k, v in other.items()]
         st.caption((", ".join(parts) or "none open") + f" · {counts.acknowledged} acknowledged")
-        st.page_link("pages/monitoring/page.py", label="Alerts in Monitoring", icon=":material/notifications:")
+        st.page_link("pages/monitoring/page.py", label="Alerts in Monitoring", icon=":material/notifications:",
+                     query_params=MONITORING_TABS["alerts"])  # fmt: skip
 
 
 def feedback_tile(engine: Engine) -> None:
@@ -120,7 +123,8 @@ def monitoring_tiles(status: overview.MonitoringStatus, drift_col, metric_col) -
             st.caption("New rows arrived since the monitoring data was built: open Monitoring to refresh it.")
         if status.problem:
             st.caption(f"Monitoring: {status.problem}")
-        st.page_link("pages/monitoring/page.py", label="Drift in Monitoring", icon=":material/monitor_heart:")
+        st.page_link("pages/monitoring/page.py", label="Drift in Monitoring", icon=":material/monitor_heart:",
+                     query_params=MONITORING_TABS["drift"])  # fmt: skip
     with metric_col, st.container(border=True):
         if head is None:
             st.metric("Realized accuracy", fmt.DASH)
@@ -130,4 +134,5 @@ def monitoring_tiles(status: overview.MonitoringStatus, drift_col, metric_col) -
                       help="The last week where at least half the predictions have their outcome.")  # fmt: skip
             st.caption(f"Estimated (CBPE) for {head.estimate_week}: {_pct(head.estimate_recent)}, "
                        f"{_pct(head.labelled_share_recent)} labelled so far")  # fmt: skip
-        st.page_link("pages/monitoring/page.py", label="Performance in Monitoring", icon=":material/insights:")
+        st.page_link("pages/monitoring/page.py", label="Performance in Monitoring", icon=":material/insights:",
+                     query_params=MONITORING_TABS["performance"])  # fmt: skip

@@ -3,6 +3,7 @@ per-column overrides), with the distributions the page draws."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -83,6 +84,16 @@ class DriftRow:
     def tested(self) -> bool:
         return self.status == "tested"
 
+    @property
+    def past_threshold(self) -> float:
+        """How far the score is past its threshold, as a ratio: at least 1 when the column drifted (distance
+        / threshold for distances, threshold / p for p-values: p = 0.001 at 0.05 is 50x). NaN when untested."""
+        if not self.tested or not math.isfinite(self.score):
+            return float("nan")
+        if self.is_p_value:
+            return self.threshold / max(self.score, 1e-300)
+        return self.score / self.threshold if self.threshold > 0 else float("inf")
+
 
 @dataclass(frozen=True)
 class DriftReport:
@@ -114,6 +125,13 @@ class DriftReport:
     @property
     def outputs(self) -> tuple[DriftRow, ...]:
         return tuple(r for r in self.rows if r.role != "feature")
+
+    @property
+    def by_excess(self) -> tuple[DriftRow, ...]:
+        """The rows furthest past their threshold first (drifted ones on top), untested ones last."""
+        tested = sorted((r for r in self.rows if r.tested and math.isfinite(r.past_threshold)),
+                        key=lambda r: (-r.past_threshold, r.column))  # fmt: skip
+        return tuple(tested) + tuple(r for r in self.rows if r not in tested)
 
     def column(self, name: str) -> DriftRow:
         for r in self.rows:

@@ -38,11 +38,30 @@ class CBPEReport:
     n_reference_labelled: int
     n_simulations: int
     # window_start, window_end, n, n_labelled, labelled_share, metric, estimate, lower, upper,
-    # sampling_error, realized, realized_ci_low, realized_ci_high
+    # sampling_error, realized, realized_ci_low, realized_ci_high, band_check (see band_check())
     frame: pd.DataFrame
 
     def metric(self, name: str) -> pd.DataFrame:
         return self.frame[self.frame["metric"] == name].reset_index(drop=True)
+
+    def outside_band(self, name: str) -> pd.DataFrame:
+        """The windows whose realized value fell outside the estimate's band (NannyML flags these too: the
+        estimate missed, e.g. a change CBPE cannot see such as concept drift, or a calibrator gone stale)."""
+        rows = self.metric(name)
+        return rows[rows["band_check"].isin((BELOW, ABOVE))].reset_index(drop=True)
+
+
+BELOW, ABOVE, INSIDE, UNKNOWN = "below", "above", "inside", "unknown"
+
+
+def band_check(realized: float, lower: float, upper: float) -> str:
+    """Where the realized value lies against the estimate's band: below, above, inside, or unknown (no
+    outcome yet, or no band)."""
+    if not (np.isfinite(realized) and np.isfinite(lower) and np.isfinite(upper)):
+        return UNKNOWN
+    if realized < lower:
+        return BELOW
+    return ABOVE if realized > upper else INSIDE
 
 
 def simulations_for(n_rows: int) -> int:
@@ -121,10 +140,12 @@ def cbpe_report(
                      "lower": est.lower, "upper": est.upper, "sampling_error": est.sampling_error,
                      "realized": real.value if real else float("nan"),
                      "realized_ci_low": real.ci_low if real else float("nan"),
-                     "realized_ci_high": real.ci_high if real else float("nan")}
+                     "realized_ci_high": real.ci_high if real else float("nan"),
+                     "band_check": band_check(real.value if real else float("nan"), est.lower, est.upper)}
                 )  # fmt: skip
         columns = ["window_start", "window_end", "n", "n_labelled", "labelled_share", "metric", "estimate", "lower",
-                   "upper", "sampling_error", "realized", "realized_ci_low", "realized_ci_high"]  # fmt: skip
+                   "upper", "sampling_error", "realized", "realized_ci_low", "realized_ci_high",
+                   "band_check"]  # fmt: skip
         return CBPEReport(info.id, reference, granularity, calibrator.method, reason, n_ref, sims,
                           pd.DataFrame(rows, columns=columns))  # fmt: skip
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -12,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from services.core.errors import InvalidInput
 from services.monitoring import blocks as md
+from services.monitoring.cohort_rank import CohortLine, rank_lines
 from services.monitoring.frames import cohort_fields, load_window, result_cache
 from services.monitoring.views import (
     BOOTSTRAP_ROW_BUDGET,
@@ -50,32 +50,6 @@ def binary_inputs(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 @dataclass(frozen=True)
-class CohortLine:
-    fields: tuple[str, ...]
-    row: cohort_metrics.CohortRow
-    # The same cohort in the reference window (when one was given): its gap, and whether it was flagged.
-    reference_gap: float | None = None
-    reference_flagged: bool | None = None
-    rank: int | None = None  # 1 = furthest below the rest, over every line of the report; None: not ranked
-
-    @property
-    def label(self) -> str:
-        return ", ".join(f"{f} = {v}" for f, v in zip(self.fields, self.row.cohort, strict=True))
-
-    @property
-    def change(self) -> float | None:
-        """How much the gap moved since the reference (negative: the cohort fell further behind)."""
-        if self.reference_gap is None or not math.isfinite(self.reference_gap):
-            return None
-        return self.row.gap - self.reference_gap
-
-    @property
-    def new_since_reference(self) -> bool:
-        """Flagged now, not flagged in the reference window: a problem that started in between."""
-        return bool(self.row.flagged and self.reference_flagged is False)
-
-
-@dataclass(frozen=True)
 class CohortReport:
     model_version_id: int
     window: Window
@@ -86,7 +60,7 @@ class CohortReport:
     n_labelled: int
     n_resamples: int
     overall: perf.MetricSet | None
-    lines: tuple[CohortLine, ...]  # ranked (worst first), then the too-small and unrankable ones
+    lines: tuple[CohortLine, ...]  # ranked (cohort_rank: what matters first), then the too-small and unrankable
     metrics: tuple[str, ...]
 
     @property
@@ -101,8 +75,9 @@ def cohort_report(
 ) -> CohortReport:  # fmt: skip
     """Metrics with 95% intervals per cohort of one field or two, or (no fields) every field one at a time
     with only the ranking metric, ranked together by how far each cohort falls below the rest. With a
-    reference window, each cohort also gets its gap there: a cohort that is flagged now but was not then
-    is a new problem (the demo's mobile cohorts after the release), one flagged in both a standing one."""
+    reference window, each cohort is also compared with itself there and new regressions come first, then
+    the gaps that were there already (services/monitoring/cohort_rank.py: the demo's mobile cohorts after
+    the release before its free tier, which has trailed from the start)."""
     if rank_by not in perf.METRICS:
         raise InvalidInput(f"Rank by one of {', '.join(perf.METRICS)}.")
     if len(fields) > 2:
@@ -137,25 +112,22 @@ def cohort_report(
             )  # fmt: skip
             overall = overall or table.overall
             before = _reference_gaps(ref_sl.frame, fs, rank_by, min_size) if ref_sl is not None else {}
-            lines += [
-                CohortLine(fs, r, *before.get(r.cohort, (None, None))) if ref_sl is not None else CohortLine(fs, r)
-                for r in table.rows
-            ]
+            for r in table.rows:
+                gap, flagged, then = before.get(r.cohort, (None, None, None))
+                change = cohort_metrics.metric_change(r.metrics[rank_by], then) if then is not None else None
+                lines.append(CohortLine(fs, r, gap, flagged, vs_reference=change, has_reference=ref_sl is not None))
         if not slices:  # no cohort fields at all: the overall metrics only
             overall = perf.classification_metrics(y, score, pred, metrics=metrics, n_resamples=b)
-        ranked = sorted((ln for ln in lines if ln.row.rank is not None), key=lambda ln: ln.row.gap)
-        ranked = [replace(ln, rank=i + 1) for i, ln in enumerate(ranked)]
-        rest = sorted((ln for ln in lines if ln.row.rank is None), key=lambda ln: -ln.row.n)
         return CohortReport(info.id, window, tuple(fields), rank_by, min_size, sl.n, len(lab), b, overall,
-                            tuple(ranked + rest), metrics)  # fmt: skip
+                            rank_lines(lines, ref_sl is not None), metrics)  # fmt: skip
 
     return result_cache.get_or_compute(key, compute)
 
 
 def _reference_gaps(
     frame: pd.DataFrame, fields: Sequence[str], rank_by: str, min_size: int,
-) -> dict[tuple, tuple[float, bool]]:  # fmt: skip
-    """cohort -> (gap, flagged) in another window, ranking metric only (no resampling for proportions)."""
+) -> dict[tuple, tuple[float, bool, perf.MetricCI]]:  # fmt: skip
+    """cohort -> (gap, flagged, metric) in another window, ranking metric only (no resampling for proportions)."""
     lab = labelled(frame)
     if lab.empty or any(md.COHORT_PREFIX + f not in lab.columns for f in fields):
         return {}
@@ -164,7 +136,7 @@ def _reference_gaps(
     b = resamples_for(len(lab)) if rank_by in perf.BOOTSTRAP_METRICS else 0
     table = cohort_metrics.cohort_table(y, score, cohorts, y_pred=pred, rank_by=rank_by, min_size=min_size,
                               metrics=(rank_by,), n_resamples=b)  # fmt: skip
-    return {r.cohort: (r.gap, r.flagged) for r in table.rows}
+    return {r.cohort: (r.gap, r.flagged, r.metrics[rank_by]) for r in table.rows}
 
 
 @dataclass(frozen=True)

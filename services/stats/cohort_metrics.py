@@ -16,8 +16,10 @@ from services.stats.performance import (
     CONFIDENCE,
     DEFAULT_MIN_COHORT_SIZE,
     DEFAULT_RESAMPLES,
+    LOWER_IS_BETTER,
     METRICS,
     PROPORTION_METRICS,
+    MetricCI,
     MetricSet,
     build_metric_set,
     check_metrics,
@@ -171,3 +173,50 @@ def cohort_table(
     else:  # no rows
         overall = classification_metrics(y, score, pred, metrics=metrics, n_resamples=0)
     return CohortTable(fields, rank_by, min_size, overall, tuple(rows))
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    """One metric of the same cohort in two windows: now minus before, with its interval."""
+
+    metric: str
+    now: float
+    before: float
+    change: float  # now - before (for log loss and Brier a rise is a regression)
+    ci_low: float
+    ci_high: float
+    method: str  # "newcomb" (proportions) or "MOVER" (from the two windows' intervals)
+    confidence: float = CONFIDENCE
+
+    @property
+    def regression(self) -> float:
+        """How much worse it got: positive when worse, whatever the metric's direction."""
+        return self.change if self.metric in LOWER_IS_BETTER else -self.change
+
+    @property
+    def worse(self) -> bool:
+        """The whole interval of the change lies on the worse side of zero."""
+        if self.metric in LOWER_IS_BETTER:
+            return bool(np.isfinite(self.ci_low) and self.ci_low > 0)
+        return bool(np.isfinite(self.ci_high) and self.ci_high < 0)
+
+
+def metric_change(now: MetricCI, before: MetricCI, confidence: float = CONFIDENCE) -> MetricChange:
+    """The change of one metric between two windows of the same cohort (independent rows). Proportions
+    (accuracy, precision, recall, positive rate): Newcomb's hybrid score interval of the difference
+    (statsmodels confint_proportions_2indep, method "newcomb"). Other metrics: MOVER (Zou & Donner 2008)
+    from the two windows' own intervals (the same construction, applied to bootstrap intervals)."""
+    if now.metric != before.metric:
+        raise ValueError("compare the same metric in both windows")
+    d = now.value - before.value
+    if not (np.isfinite(now.value) and np.isfinite(before.value)):
+        return MetricChange(now.metric, now.value, before.value, float("nan"), float("nan"), float("nan"), "none")
+    if now.metric in PROPORTION_METRICS and now.n > 0 and before.n > 0:
+        lo, hi = confint_proportions_2indep(
+            round(now.value * now.n), now.n, round(before.value * before.n), before.n,
+            method="newcomb", compare="diff", alpha=1 - confidence,
+        )  # fmt: skip
+        return MetricChange(now.metric, now.value, before.value, d, float(lo), float(hi), "newcomb", confidence)
+    lo = d - np.sqrt((now.value - now.ci_low) ** 2 + (before.ci_high - before.value) ** 2)
+    hi = d + np.sqrt((now.ci_high - now.value) ** 2 + (before.value - before.ci_low) ** 2)
+    return MetricChange(now.metric, now.value, before.value, d, float(lo), float(hi), "MOVER", confidence)

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 from app import figures_monitoring as figs
 from pages.monitoring import frames
-from services.monitoring import drift_window
+from services.monitoring import drift_window, estimated
 from services.monitoring import views as mon
 from services.stats.calibration import reliability_diagram
 from services.stats.drift import Method
@@ -121,15 +121,29 @@ def test_cbpe_band_estimate_and_realized():
         {"window_start": [date(2026, 10, 5), date(2026, 10, 12), date(2026, 10, 19)], "n": [100, 100, 100],
          "n_labelled": [90, 40, 0], "labelled_share": [0.9, 0.4, 0.0], "metric": "accuracy",
          "estimate": [0.82, 0.81, 0.81], "lower": [0.78, 0.77, 0.77], "upper": [0.86, 0.85, 0.85],
-         "sampling_error": [0.013] * 3, "realized": [0.80, 0.79, np.nan], "realized_ci_low": [0.75, 0.7, np.nan],
-         "realized_ci_high": [0.85, 0.88, np.nan]}
+         "sampling_error": [0.013] * 3, "realized": [0.80, 0.72, np.nan], "realized_ci_low": [0.75, 0.63, np.nan],
+         "realized_ci_high": [0.85, 0.80, np.nan]}
     )  # fmt: skip
+    frame["band_check"] = [estimated.band_check(r, lo, hi) for r, lo, hi in
+                           zip(frame["realized"], frame["lower"], frame["upper"], strict=True)]  # fmt: skip
+    assert list(frame["band_check"]) == ["inside", "below", "unknown"]
     fig = figs.cbpe_figure(frame, "accuracy")
     names = [t.name for t in fig.data]
-    assert names[1:] == ["estimate band (+-3 SE)", "estimated (CBPE)", "realized"]
+    assert names[1:] == ["estimate band (+-3 SE)", "estimated (CBPE)", "realized", "realized outside the band"]
     assert fig.data[1].fill == "tonexty" and len(fig.data[3].x) == 2  # realized only where labels are known
+    assert list(fig.data[4].y) == [0.72]  # the window whose realized value is below the band is circled
     table = frames.cbpe_frame(frame)
     assert table["band (+-3 SE)"].iloc[0] == "[0.780, 0.860]" and table["realized 95% CI"].iloc[2] == "—"
+    assert list(table["realized vs estimate"]) == ["inside the band", "⚠ below the band", "not yet known"]
+    assert list(table["realized"]) == ["0.800", "0.720", "not yet known"]
+    # No literal None or nan anywhere: what Streamlit shows for a missing value.
+    assert table.notna().all().all() and not table.astype(str).isin(["None", "nan", "NaN"]).any().any()
+
+
+def test_an_estimate_below_the_reference_shows_as_a_drop():
+    assert frames.estimate_delta(0.81, 0.88) == "-0.070"  # st.metric draws a down arrow, red
+    assert frames.estimate_delta(0.90, 0.88) == "+0.020"
+    assert frames.estimate_delta(float("nan"), 0.88) is None and frames.estimate_delta(None, 0.8) is None
 
 
 def test_drift_table_and_headline():
@@ -149,3 +163,37 @@ def test_drift_table_and_headline():
     assert frame.loc[0, "decides when"] == "distance >= threshold" and frame.loc[0, "test chosen"] == "default rule"
     assert (frame.loc[0, "statistic"], frame.loc[0, "score"], frame.loc[0, "threshold"]) == (0.2, 0.4, 0.1)
     assert frames.drift_headline(report).startswith("1 of 1 features drifted (100%): dataset drift")
+
+
+def test_the_drift_table_puts_the_column_furthest_past_its_threshold_first_and_marks_drifted_rows():
+    from dataclasses import replace
+
+    dist = drift_window.Distribution("categories", ("a",), (1.0,), (1.0,))
+    base = drift_window.DriftRow(
+        column="a", role="feature", kind="numeric", method=Method.WASSERSTEIN, method_label="Wasserstein distance "
+        "(normed)", statistic=0.2, p_value=None, distance=0.05, score=0.05, threshold=0.1, drifted=False,
+        overridden=False, reason="reference 60,000 rows > 1,000; numeric with 100 > 5 unique values, a long reason "
+        "that must not be cut off", n_reference=60_000, n_current=70_000, tested_reference=50_000,
+        tested_current=50_000, n_unique=100, applicable=("ks", "wasserstein"), detail="", note="", distribution=dist,
+    )  # fmt: skip
+    rows = (
+        base,  # 0.5x
+        replace(base, column="b", score=0.3, distance=0.3, drifted=True),  # 3x
+        replace(
+            base, column="c", method=Method.KS, p_value=0.001, distance=None, score=0.001, threshold=0.05, drifted=True
+        ),  # 50x  # fmt: skip
+        replace(base, column="d", score=0.12, distance=0.12, drifted=True),  # 1.2x
+        replace(base, column="e", status="not_testable", problem="id-like", drifted=False, score=float("nan")),
+    )
+    report = drift_window.DriftReport(1, "churn", mon.Window(date(2026, 1, 1), date(2026, 1, 14)),
+                                      mon.Window(date(2026, 2, 1), date(2026, 2, 28)), (), rows, 5, 3, 0.75, 0.5,
+                                      True, 60_000, 70_000)  # fmt: skip
+    frame = frames.drift_frame(report)
+    assert list(frame["column"]) == ["c", "b", "d", "a", "e"]
+    assert list(frame["past threshold"]) == ["50.00x", "3.00x", "1.20x", "0.50x", "—"]
+    assert list(frame["drift"]) == [frames.DRIFT_MARK] * 3 + ["", ""]
+    styles = frames.drift_styler(frame)._compute().ctx  # (row, column) -> [(property, value)]
+    tinted = {r for (r, _), css in styles.items() if css}
+    assert tinted == {0, 1, 2}
+    widths = frames.column_widths(frame)
+    assert widths["why"] >= len(base.reason) * 7.5 and widths["past threshold"] >= len("past threshold") * 7.5

@@ -95,7 +95,12 @@ def test_the_demo_story_on_the_page(demo_db):
     assert "platform = ios" in texts(at) and "new since the reference window" in texts(at)
     cohorts = table(at, "gap to the rest")
     ios = cohorts[cohorts["cohort"] == "platform = ios"].iloc[0]
-    assert ios["status"] == "flagged" and ios["since the reference"] == "new since the reference"
+    assert ios["status"] == "flagged" and ios["why this rank"].startswith("new: -")
+    # New regressions against the reference first: the mobile drop before the free tier's old gap.
+    assert list(cohorts["cohort"])[:2] == ["platform = ios", "platform = android"]
+    free = cohorts[cohorts["cohort"] == "tier = free"].iloc[0]
+    assert free["why this rank"].startswith("long-standing gap") and int(free["rank"]) > 2
+    assert not cohorts.isin(["None", "nan"]).any().any() and cohorts.notna().all().all()
     at.multiselect(key="mon_perf_fields_2").set_value(["platform"])
     at.run()
     assert list(table(at, "cohort", "ROC AUC")["cohort"])[:2] == ["all rows", "platform = ios"]
@@ -239,9 +244,9 @@ def test_two_cohort_fields_small_cohorts_and_calibration_per_cohort(demo_db):
     cohorts = table(at, "gap to the rest")
     assert all(", " in label for label in cohorts["cohort"])  # "platform = ios, tier = ..."
     small = cohorts[cohorts["status"].str.startswith("too small")]
-    assert len(small) >= 1 and small["rank"].isna().all() and (small["n"] < 400).all()
-    ranked = cohorts[cohorts["rank"].notna()]
-    assert (ranked["n"] >= 400).all() and sorted(ranked["rank"]) == list(range(1, len(ranked) + 1))
+    assert len(small) >= 1 and (small["rank"] == "—").all() and (small["n"] < 400).all()
+    ranked = cohorts[cohorts["rank"] != "—"]
+    assert (ranked["n"] >= 400).all() and [int(r) for r in ranked["rank"]] == list(range(1, len(ranked) + 1))
 
     at = to_tab(at, "Calibration")
     at.selectbox(key="mon_cal_field_2").set_value("platform")
@@ -368,7 +373,7 @@ def test_drift_table_and_headline_show_untested_columns_as_problems_not_verdicts
             column=column, role="feature", method_label="chi-square", statistic=1.0, score=0.5, threshold=0.05,
             is_p_value=True, drifted=drifted, n_reference=500, n_current=n_current, tested_reference=500,
             tested_current=n_current, overridden=False, reason="default", status=status, problem=problem,
-            tested=status == "tested",
+            tested=status == "tested", past_threshold=0.05 / 0.5 if status == "tested" else float("nan"),
         )  # fmt: skip
 
     rows = (
@@ -376,8 +381,8 @@ def test_drift_table_and_headline_show_untested_columns_as_problems_not_verdicts
         row("session_id", "not_testable", NOT_TESTABLE_ID),
         row("gone", "data_quality", "data-quality problem: no values in the current window", n_current=0),
     )
-    report = SimpleNamespace(rows=rows, features=rows, n_drifted=1, n_features=3, n_tested=1, share_drifted=1.0,
-                             drift_share=0.5, drifted=True)  # fmt: skip
+    report = SimpleNamespace(rows=rows, by_excess=rows, features=rows, n_drifted=1, n_features=3, n_tested=1,
+                             share_drifted=1.0, drift_share=0.5, drifted=True)  # fmt: skip
     verdicts = dict(zip(drift_frame(report)["column"], drift_frame(report)["verdict"], strict=True))
     assert verdicts == {"x": "drifted", "session_id": "not testable (id-like)", "gone": "data-quality problem"}
     text = drift_headline(report)
