@@ -1,0 +1,54 @@
+"""A DaySummary as bytes and back: one compressed npz of numeric arrays, JSON text and Arrow IPC
+(the categories and the sample), loaded with allow_pickle=False: nothing in it can run code."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.ipc as pa_ipc
+
+from services.monitoring.day_summary import DaySummary, SummarySchema
+
+FORMAT = 1
+
+
+def _ipc(frame: pd.DataFrame) -> np.ndarray:
+    sink = io.BytesIO()
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with pa_ipc.new_file(sink, table.schema, options=pa_ipc.IpcWriteOptions(compression="lz4")) as writer:
+        writer.write_table(table)
+    return np.frombuffer(sink.getvalue(), dtype=np.uint8)
+
+
+def _frame(buf: np.ndarray) -> pd.DataFrame:
+    return pa_ipc.open_file(pa.BufferReader(buf.tobytes())).read_all().to_pandas()
+
+
+def to_bytes(summary: DaySummary) -> bytes:
+    meta = {"format": FORMAT, "day": summary.day.isoformat(), "strata": [list(k) for k in summary.strata],
+            "threshold": summary.threshold, "n_rows": summary.n_rows, "out_of_range": summary.out_of_range,
+            "schema": {"numeric": list(summary.schema.numeric), "categorical": list(summary.schema.categorical),
+                       "cohorts": list(summary.schema.cohorts), "sample_k": summary.schema.sample_k}}  # fmt: skip
+    out = io.BytesIO()
+    np.savez_compressed(out, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), counts=summary.counts,
+                        sums=summary.sums, present=summary.present, categories=_ipc(summary.categories),
+                        sample=_ipc(summary.sample))  # fmt: skip
+    return out.getvalue()
+
+
+def from_bytes(data: bytes) -> DaySummary:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        meta = json.loads(z["meta"].tobytes())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"day summary format {meta.get('format')!r}, expected {FORMAT}")
+        sc = meta["schema"]
+        schema = SummarySchema(tuple(sc["numeric"]), tuple(sc["categorical"]), tuple(sc["cohorts"]), sc["sample_k"])
+        categories = _frame(z["categories"])
+        return DaySummary(date.fromisoformat(meta["day"]), [tuple(k) for k in meta["strata"]], z["counts"].copy(),
+                          z["sums"].copy(), z["present"].copy(), categories, _frame(z["sample"]), meta["threshold"],
+                          meta["n_rows"], meta["out_of_range"], schema)  # fmt: skip
