@@ -53,8 +53,9 @@ class WindowSummary:
         return int(self.counts[self.stratum(key)].sum()) if key in self.strata else 0
 
 
-def merge_window(summaries: Iterable[DaySummary], cap: int = WINDOW_SAMPLE) -> WindowSummary:
-    """One window's summary from its days' (each day once)."""
+def merge_window(summaries: Iterable[DaySummary], cap: int = WINDOW_SAMPLE, sample: bool = True) -> WindowSummary:
+    """One window's summary from its days' (each day once). sample=False skips the window sample and the
+    category counts (metrics over time need the histograms only)."""
     days = sorted(summaries, key=lambda s: s.day)
     if not days:
         raise ValueError("a window needs at least one day with data")
@@ -76,10 +77,15 @@ def merge_window(summaries: Iterable[DaySummary], cap: int = WINDOW_SAMPLE) -> W
         counts[idx] += s.counts  # a day lists each stratum once: no repeated index
         sums[idx] += s.sums
         present[idx] += s.present
-        cats.append(restratify(s.categories, idx))
+        if sample:
+            cats.append(restratify(s.categories, idx))
     categories = add_categories(cats)
-    sample, complete = ps.window_sample([s.sample for s in days], [s.threshold for s in days], cap)
-    return WindowSummary(tuple(s.day for s in days), schema, tuple(strata), counts, sums, present, categories, sample,
+    if sample:
+        columns = [c for c in days[0].sample.columns if c != "request_id"]  # metrics never read the ids
+        rows, complete = ps.window_sample([s.sample for s in days], [s.threshold for s in days], cap, columns)
+    else:
+        rows, complete = days[0].sample.iloc[:0], False
+    return WindowSummary(tuple(s.day for s in days), schema, tuple(strata), counts, sums, present, categories, rows,
                          complete, sum(s.n_rows for s in days))  # fmt: skip
 
 

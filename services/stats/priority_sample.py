@@ -46,23 +46,32 @@ def bottom_k(priority: np.ndarray, k: int) -> tuple[np.ndarray, float]:
     return idx, float(priority[idx[-1]])
 
 
-def window_sample(samples: Sequence[pd.DataFrame], thresholds: Sequence[float], cap: int) -> tuple[pd.DataFrame, bool]:
+def window_sample(
+    samples: Sequence[pd.DataFrame], thresholds: Sequence[float], cap: int, columns: Sequence[str] | None = None
+) -> tuple[pd.DataFrame, bool]:
     """The uniform sample of a window from its days' samples: rows with priority <= the lowest
-    threshold, at most `cap` of them (lowest priorities). Returns (sample, complete): complete when no day
-    was saturated and no cap applied, i.e. the sample holds every row of the window."""
+    threshold, at most `cap` of them (lowest priorities), with `columns` (default: all; the priority is
+    always kept). Returns (sample, complete): complete when no day was saturated and no cap applied, i.e.
+    the sample holds every row of the window. Column by column in numpy: each day is filtered before
+    anything is copied."""
     parts = [s for s in samples if len(s)]
     if not parts:
         return (samples[0].iloc[:0] if samples else pd.DataFrame({PRIORITY: []})), True
     tau = min(thresholds) if thresholds else 1.0
-    frame = pd.concat(parts, ignore_index=True)
-    if tau < 1.0:
-        frame = frame[frame[PRIORITY].to_numpy() <= tau]
+    cols = [c for c in (columns if columns is not None else parts[0].columns) if c != PRIORITY]
+    prios = [s[PRIORITY].to_numpy() for s in parts]
+    masks = [p <= tau for p in prios]
+    prio = np.concatenate([p[m] for p, m in zip(prios, masks, strict=True)])
     complete = tau >= 1.0
-    if len(frame) > cap:
-        keep = np.argpartition(frame[PRIORITY].to_numpy(), cap - 1)[:cap]
-        frame = frame.iloc[np.sort(keep)]
+    keep = None
+    if prio.size > cap:
+        keep = np.sort(np.argpartition(prio, cap - 1)[:cap])
         complete = False
-    return frame.reset_index(drop=True), complete
+    data = {}
+    for c in [*cols, PRIORITY]:
+        values = np.concatenate([s[c].to_numpy()[m] for s, m in zip(parts, masks, strict=True)])
+        data[c] = values if keep is None else values[keep]
+    return pd.DataFrame(data), complete
 
 
 def wasserstein_bound(m_reference: int, m_current: int, complete_reference: bool, complete_current: bool) -> float:
