@@ -1,5 +1,6 @@
-"""A DaySummary as bytes and back: one compressed npz of numeric arrays, JSON text and Arrow IPC
-(the categories and the sample), loaded with allow_pickle=False: nothing in it can run code."""
+"""A DaySummary as bytes and back: one npz of lz4-compressed numeric arrays, JSON text and Arrow IPC
+(the categories and the sample), loaded with allow_pickle=False: nothing in it can run code. lz4, not
+npz's zlib: zlib took 0.15 s a day to compress the histograms, most of an import's CPU at 1M rows."""
 
 from __future__ import annotations
 
@@ -14,7 +15,19 @@ import pyarrow.ipc as pa_ipc
 
 from services.monitoring.day_summary import DaySummary, SummarySchema
 
-FORMAT = 1
+FORMAT = 2
+ARRAYS = {"counts": np.int64, "sums": np.float64, "present": np.int64}
+
+
+def _pack(arr: np.ndarray) -> np.ndarray:
+    raw = np.ascontiguousarray(arr)
+    return np.frombuffer(pa.compress(raw.tobytes(), codec="lz4", asbytes=True), dtype=np.uint8)
+
+
+def _unpack(buf: np.ndarray, dtype, shape: list[int]) -> np.ndarray:
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = pa.decompress(buf.tobytes(), decompressed_size=size, codec="lz4", asbytes=True)
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
 
 def _ipc(frame: pd.DataFrame) -> np.ndarray:
@@ -33,11 +46,12 @@ def to_bytes(summary: DaySummary) -> bytes:
     meta = {"format": FORMAT, "day": summary.day.isoformat(), "strata": [list(k) for k in summary.strata],
             "threshold": summary.threshold, "n_rows": summary.n_rows, "out_of_range": summary.out_of_range,
             "schema": {"numeric": list(summary.schema.numeric), "categorical": list(summary.schema.categorical),
-                       "cohorts": list(summary.schema.cohorts), "sample_k": summary.schema.sample_k}}  # fmt: skip
+                       "cohorts": list(summary.schema.cohorts), "sample_k": summary.schema.sample_k},
+            "shapes": {name: list(getattr(summary, name).shape) for name in ARRAYS}}  # fmt: skip
     out = io.BytesIO()
-    np.savez_compressed(out, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), counts=summary.counts,
-                        sums=summary.sums, present=summary.present, categories=_ipc(summary.categories),
-                        sample=_ipc(summary.sample))  # fmt: skip
+    arrays = {name: _pack(getattr(summary, name).astype(dtype, copy=False)) for name, dtype in ARRAYS.items()}
+    np.savez(out, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), categories=_ipc(summary.categories),
+             sample=_ipc(summary.sample), **arrays)  # fmt: skip
     return out.getvalue()
 
 
@@ -49,6 +63,7 @@ def from_bytes(data: bytes) -> DaySummary:
         sc = meta["schema"]
         schema = SummarySchema(tuple(sc["numeric"]), tuple(sc["categorical"]), tuple(sc["cohorts"]), sc["sample_k"])
         categories = _frame(z["categories"])
-        return DaySummary(date.fromisoformat(meta["day"]), [tuple(k) for k in meta["strata"]], z["counts"].copy(),
-                          z["sums"].copy(), z["present"].copy(), categories, _frame(z["sample"]), meta["threshold"],
-                          meta["n_rows"], meta["out_of_range"], schema)  # fmt: skip
+        counts, sums, present = (_unpack(z[name], dtype, meta["shapes"][name]) for name, dtype in ARRAYS.items())
+        return DaySummary(date.fromisoformat(meta["day"]), [tuple(k) for k in meta["strata"]], counts, sums, present,
+                          categories, _frame(z["sample"]), meta["threshold"], meta["n_rows"], meta["out_of_range"],
+                          schema)  # fmt: skip
