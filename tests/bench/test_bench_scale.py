@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pyarrow.dataset as ds
 
 from bench import bench_scale
@@ -24,4 +25,8 @@ def test_last_line_and_raw_store(tmp_path, capsys):
     assert 50 < int(m.group(6)) < 2000  # a python process with pandas and scipy, not the parent's peak
     raw = ds.dataset(tmp_path / "scale-9000-42" / "store" / "raw", format="parquet", partitioning="hive").to_table()
     assert raw.num_rows == 9000 and "label" in raw.column_names
+    # an unknown outcome is a null (what SQL engines count as missing), never a NaN
+    label = raw.column("label")
+    assert label.null_count > 0
+    assert label.null_count == np.isnan(label.to_numpy(zero_copy_only=False)).sum()  # no NaN besides the nulls
     assert len(list((tmp_path / "scale-9000-42" / "store" / "summaries").rglob("*.npz"))) == 42
