@@ -134,7 +134,8 @@ class Server:
         out = []
         for d in range(first, last + 1):
             if d not in self.cache:
-                self.cache[d] = from_bytes(_summary_path(self.store, self.spec, self.spec.day_date(d)).read_bytes())
+                blob = _summary_path(self.store, self.spec, self.spec.day_date(d)).read_bytes()
+                self.cache[d] = from_bytes(blob, serving=True)
             out.append(self.cache[d])
         return out
 

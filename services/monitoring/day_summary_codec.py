@@ -38,8 +38,22 @@ def _ipc(frame: pd.DataFrame) -> np.ndarray:
     return np.frombuffer(sink.getvalue(), dtype=np.uint8)
 
 
-def _frame(buf: np.ndarray) -> pd.DataFrame:
-    return pa_ipc.open_file(pa.BufferReader(buf.tobytes())).read_all().to_pandas()
+def _frame(buf: np.ndarray, drop: tuple[str, ...] = (), categorical: tuple[str, ...] = ()) -> pd.DataFrame:
+    """An IPC table as pandas, without the `drop` columns (never converted) and with the `categorical`
+    ones as pandas categories (codes: no Python string per row)."""
+    table = pa_ipc.open_file(pa.BufferReader(buf.tobytes())).read_all()
+    table = table.drop_columns([c for c in drop if c in table.column_names])
+    for name in categorical:
+        if name in table.column_names:
+            i = table.column_names.index(name)
+            table = table.set_column(i, name, table.column(name).dictionary_encode())
+    return table.to_pandas()
+
+
+def _sample(buf: np.ndarray, schema: SummarySchema, serving: bool) -> pd.DataFrame:
+    if serving:
+        return _frame(buf, drop=("request_id",), categorical=schema.cohorts)
+    return _frame(buf)
 
 
 def to_bytes(summary: DaySummary) -> bytes:
@@ -55,7 +69,10 @@ def to_bytes(summary: DaySummary) -> bytes:
     return out.getvalue()
 
 
-def from_bytes(data: bytes) -> DaySummary:
+def from_bytes(data: bytes, serving: bool = False) -> DaySummary:
+    """The summary back. serving=True: for a process that only reads views, the sample without its
+    request ids and with cohort values as categories (decodes several times faster; such a summary
+    cannot take late outcomes or erasures, which find rows by request id)."""
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         meta = json.loads(z["meta"].tobytes())
         if meta.get("format") != FORMAT:
@@ -64,6 +81,7 @@ def from_bytes(data: bytes) -> DaySummary:
         schema = SummarySchema(tuple(sc["numeric"]), tuple(sc["categorical"]), tuple(sc["cohorts"]), sc["sample_k"])
         categories = _frame(z["categories"])
         counts, sums, present = (_unpack(z[name], dtype, meta["shapes"][name]) for name, dtype in ARRAYS.items())
-        return DaySummary(date.fromisoformat(meta["day"]), [tuple(k) for k in meta["strata"]], counts, sums, present,
-                          categories, _frame(z["sample"]), meta["threshold"], meta["n_rows"], meta["out_of_range"],
-                          schema)  # fmt: skip
+        sample = _sample(z["sample"], schema, serving)
+        strata = [tuple(k) for k in meta["strata"]]
+        return DaySummary(date.fromisoformat(meta["day"]), strata, counts, sums, present, categories, sample,
+                          meta["threshold"], meta["n_rows"], meta["out_of_range"], schema)  # fmt: skip

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 WASSERSTEIN_C = 3.0
 PRIORITY = "_priority"
@@ -69,7 +70,10 @@ def window_sample(
         complete = False
     data = {}
     for c in [*cols, PRIORITY]:
-        values = np.concatenate([s[c].to_numpy()[m] for s, m in zip(parts, masks, strict=True)])
+        if all(isinstance(s[c].dtype, pd.CategoricalDtype) for s in parts):  # codes, never the strings
+            values = union_categoricals([s[c].array[m] for s, m in zip(parts, masks, strict=True)])
+        else:
+            values = np.concatenate([s[c].to_numpy()[m] for s, m in zip(parts, masks, strict=True)])
         data[c] = values if keep is None else values[keep]
     return pd.DataFrame(data), complete
 
