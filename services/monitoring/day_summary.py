@@ -172,8 +172,8 @@ def fold_day(frame: pd.DataFrame, day: date, schema: SummarySchema) -> DaySummar
     idx, threshold = ps.bottom_k(prio, schema.sample_k)
     sample = frame.iloc[idx][sample_columns(schema)].reset_index(drop=True)
     sample[ps.PRIORITY] = prio[idx]
-    for f in schema.cohorts:
-        sample[f] = sample[f].astype(object).astype(str)
+    for f in schema.cohorts:  # categories: a window sample merges their codes, not strings
+        sample[f] = sample[f].astype(object).astype(str).astype("category")
     out_of_range = int(((score < 0) | (score > 1)).sum())
     return DaySummary(day, strata, counts, sums, _present(frame, schema, stratum, len(strata)),
                       _category_counts(frame, schema, stratum, len(strata)), sample, threshold, len(frame),

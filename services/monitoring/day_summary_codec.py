@@ -38,22 +38,25 @@ def _ipc(frame: pd.DataFrame) -> np.ndarray:
     return np.frombuffer(sink.getvalue(), dtype=np.uint8)
 
 
-def _frame(buf: np.ndarray, drop: tuple[str, ...] = (), categorical: tuple[str, ...] = ()) -> pd.DataFrame:
-    """An IPC table as pandas, without the `drop` columns (never converted) and with the `categorical`
-    ones as pandas categories (codes: no Python string per row)."""
-    table = pa_ipc.open_file(pa.BufferReader(buf.tobytes())).read_all()
-    table = table.drop_columns([c for c in drop if c in table.column_names])
-    for name in categorical:
-        if name in table.column_names:
-            i = table.column_names.index(name)
-            table = table.set_column(i, name, table.column(name).dictionary_encode())
-    return table.to_pandas()
+def _frame(buf: np.ndarray, drop: tuple[str, ...] = ()) -> pd.DataFrame:
+    """An IPC table as pandas; the `drop` columns are never decompressed (IpcReadOptions.included_fields)."""
+    source = pa.BufferReader(buf.tobytes())
+    names = pa_ipc.open_file(source).schema.names
+    if drop:
+        keep = [i for i, n in enumerate(names) if n not in drop]
+        source = pa.BufferReader(buf.tobytes())
+        return pa_ipc.open_file(source, options=pa_ipc.IpcReadOptions(included_fields=keep)).read_all().to_pandas()
+    return pa_ipc.open_file(source).read_all().to_pandas()
 
 
 def _sample(buf: np.ndarray, schema: SummarySchema, serving: bool) -> pd.DataFrame:
-    if serving:
-        return _frame(buf, drop=("request_id",), categorical=schema.cohorts)
-    return _frame(buf)
+    return _frame(buf, drop=("request_id",) if serving else ())
+
+
+def _cohorts_as_categories(sample: pd.DataFrame, schema: SummarySchema) -> pd.DataFrame:
+    """Cohort values written dictionary-encoded: decoded as pandas categories (codes, no string per row)."""
+    cohorts = [f for f in schema.cohorts if f in sample.columns]
+    return sample.astype(dict.fromkeys(cohorts, "category")) if cohorts else sample
 
 
 def to_bytes(summary: DaySummary) -> bytes:
@@ -65,7 +68,7 @@ def to_bytes(summary: DaySummary) -> bytes:
     out = io.BytesIO()
     arrays = {name: _pack(getattr(summary, name).astype(dtype, copy=False)) for name, dtype in ARRAYS.items()}
     np.savez(out, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), categories=_ipc(summary.categories),
-             sample=_ipc(summary.sample), **arrays)  # fmt: skip
+             sample=_ipc(_cohorts_as_categories(summary.sample, summary.schema)), **arrays)  # fmt: skip
     return out.getvalue()
 
 
