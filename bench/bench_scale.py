@@ -76,8 +76,9 @@ def _summary_path(store: Path, spec: sg.ScaleSpec, day: date) -> Path:
     return store / "summaries" / f"model={spec.model}" / f"version={spec.version}" / f"day={day.isoformat()}.npz"
 
 
-def ingest_day(source: Path, store: Path, spec: sg.ScaleSpec, day: int) -> int:
-    """One day's import: predictions joined with their known outcomes, written to the raw store, folded."""
+def ingest_day(source: Path, store: Path, spec: sg.ScaleSpec, day: int, fold: bool = True) -> int:
+    """One day's import: predictions joined with their known outcomes, written to the raw store, folded
+    (fold=False: the bare copy, the same rows written to the raw store and nothing else)."""
     pred = pq.read_table(sg.partition_dir(source, "predictions", spec, day) / "part-0.parquet")
     out_file = sg.partition_dir(source, "outcomes", spec, day) / "part-0.parquet"
     frame = pred.to_pandas()
@@ -94,6 +95,8 @@ def ingest_day(source: Path, store: Path, spec: sg.ScaleSpec, day: int) -> int:
     label = pa.array(frame["label"].to_numpy(), from_pandas=True)  # NaN -> null: what SQL engines call missing
     pq.write_table(pred.append_column("label", label), raw / "part-0.parquet", compression="snappy",
                    row_group_size=256 * 1024)  # fmt: skip
+    if not fold:
+        return len(frame)
     summary = dsum.fold_day(frame, spec.day_date(day), SCHEMA)
     path = _summary_path(store, spec, summary.day)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,11 +104,12 @@ def ingest_day(source: Path, store: Path, spec: sg.ScaleSpec, day: int) -> int:
     return len(frame)
 
 
-def ingest(source: Path, store: Path, spec: sg.ScaleSpec) -> tuple[int, float]:
+def ingest(source: Path, store: Path, spec: sg.ScaleSpec, fold: bool = True) -> tuple[int, float]:
     started, cpu = time.perf_counter(), time.process_time()
-    rows = sum(ingest_day(source, store, spec, d) for d in range(spec.days))
+    rows = sum(ingest_day(source, store, spec, d, fold) for d in range(spec.days))
     cpu = time.process_time() - cpu
-    print(f"  ingest CPU {cpu:.1f} s ({rows / cpu:,.0f} rows per CPU second)")
+    what = "import (raw store + summaries)" if fold else "bare copy (raw store only)"
+    print(f"  {what}: CPU {cpu:.1f} s ({rows / cpu:,.0f} rows per CPU second)")
     return rows, time.perf_counter() - started
 
 
@@ -214,7 +218,9 @@ def run(rows: int, days: int, summary_only: bool, out: Path = OUT) -> dict[str, 
               f"({n / seconds:,.0f} rows/s)")  # fmt: skip
     else:
         source = ensure_input(spec, base / "input")
+        _, bare = ingest(source, base / "bare", spec, fold=False)
         n, seconds = ingest(source, store, spec)
+        print(f"  import / bare copy, wall: x{seconds / bare:.2f} (target: within x2)")
         print(f"rows={rows:,}: imported {n:,} rows from Parquet into the raw store and summaries in {seconds:.1f} s "
               f"({n / seconds:,.0f} rows/s; ingest process peak {own_peak_rss_mib():,.0f} MiB)")  # fmt: skip
     figures = serve_in_child(store, spec)

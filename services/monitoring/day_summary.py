@@ -74,8 +74,8 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes = np.asarray(values.cat.codes, dtype=np.int64)
         return codes, [str(c) for c in values.cat.categories]
-    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
-    return codes.astype(np.int64), [str(u) for u in uniques]
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)  # arrow strings factorize without a copy
+    return np.asarray(codes, dtype=np.int64), [str(u) for u in uniques]
 
 
 def _strata_rows(frame: pd.DataFrame, schema: SummarySchema) -> tuple[list[tuple[str, str]], list[np.ndarray]]:
@@ -104,22 +104,28 @@ def _histograms(cell: np.ndarray, score: np.ndarray, stratum: list[np.ndarray], 
 
 
 def _category_counts(frame: pd.DataFrame, schema: SummarySchema, stratum: list[np.ndarray], n_strata: int):
-    parts = []
+    """(stratum, feature, category, count) of every non-zero count, built as one frame at the end."""
+    strata, features, names, counts = [], [], [], []
     all_rows = np.zeros(len(frame), dtype=np.int64)
     for feat in schema.categorical:
         codes, labels = _codes(frame[feat])
         k = len(labels)
         if k == 0:
             continue
+        labels_arr = np.asarray(labels, dtype=object)
         for strat in (all_rows, *stratum):
             ok = (codes >= 0) & (strat >= 0)
             c = np.bincount(strat[ok] * k + codes[ok], minlength=n_strata * k).reshape(n_strata, k)
             s_idx, c_idx = np.nonzero(c)
-            names = np.asarray(labels, dtype=object)[c_idx]
-            parts.append(pd.DataFrame({"stratum": s_idx, "feature": feat, "category": names, "count": c[s_idx, c_idx]}))
-    if not parts:
+            strata.append(s_idx)
+            features.append(np.full(s_idx.size, feat, dtype=object))
+            names.append(labels_arr[c_idx])
+            counts.append(c[s_idx, c_idx])
+    if not strata:
         return empty_categories()
-    return pd.concat(parts, ignore_index=True)
+    # each pass fills its own strata (ALL, or one field's values): no (stratum, feature, category) twice
+    return pd.DataFrame({"stratum": np.concatenate(strata), "feature": np.concatenate(features),
+                         "category": np.concatenate(names), "count": np.concatenate(counts)})  # fmt: skip
 
 
 def _present(frame: pd.DataFrame, schema: SummarySchema, stratum: list[np.ndarray], n_strata: int) -> np.ndarray:
@@ -173,7 +179,8 @@ def fold_day(frame: pd.DataFrame, day: date, schema: SummarySchema) -> DaySummar
     sample = frame.iloc[idx][sample_columns(schema)].reset_index(drop=True)
     sample[ps.PRIORITY] = prio[idx]
     for f in schema.cohorts:  # categories: a window sample merges their codes, not strings
-        sample[f] = sample[f].astype(object).astype(str).astype("category")
+        col = sample[f] if isinstance(sample[f].dtype, pd.CategoricalDtype) else sample[f].astype("category")
+        sample[f] = col.cat.rename_categories([str(c) for c in col.cat.categories])
     out_of_range = int(((score < 0) | (score > 1)).sum())
     return DaySummary(day, strata, counts, sums, _present(frame, schema, stratum, len(strata)),
                       _category_counts(frame, schema, stratum, len(strata)), sample, threshold, len(frame),
