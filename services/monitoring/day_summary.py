@@ -15,7 +15,7 @@ Everything is additive: a new chunk for a day already summarised is folded into 
 late outcome moves its row from the unlabelled cells to its label's (`apply_outcomes`), an erased
 request leaves the counts and the sample (`erase`), and none of these rewrites the day from raw rows.
 Stored as one compressed npz blob (`to_bytes`: numeric arrays, JSON and Arrow IPC only, never pickle),
-about 0.5-1.5 MB a day whatever the day's row count.
+about 0.5-0.65 MiB a day whatever the day's row count (measured at 11,000 and 111,000 rows a day).
 """
 
 from __future__ import annotations
