@@ -18,7 +18,8 @@ checks every one against the row-level function on the same rows):
   calibrator f (piecewise linear), a bin's rows get f(bin mean): exact on every bin where f is linear;
   on a bin holding a breakpoint the error is at most count x (f(upper) - f(lower)) (f is monotone), and
   these add up to the bound reported. The estimated ROC AUC takes a bin as one step of the expected ROC
-  curve: within (1/2) sum_b E[pos_b] E[neg_b] / (E[P] E[N]), the same argument as for the realized AUC.
+  curve: within (1/2) sum_b E[pos_b] E[neg_b] / (E[P] E[N]), the same argument as for the realized AUC
+  (identity calibrator; with an isotonic one that bound is not computed yet and reads NaN).
   Sampling errors use the bin's f(mean) for each of its rows: approximate (measured within 1% of the
   row-level band), as is the AUC band's Monte Carlo (binomial draws per bin instead of per row).
 """
