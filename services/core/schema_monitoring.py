@@ -1,4 +1,5 @@
-"""SQLModel tables: alert rules and alerts, drift overrides, derived summaries, monitoring day blocks.
+"""SQLModel tables: alert rules and alerts, drift overrides, derived summaries, monitoring day blocks and
+day summaries.
 
 Conventions: timestamps are aware UTC; JSON columns hold plain dicts/lists (JSONB on Postgres); changed
 only through Alembic migrations; services/core/schema.py imports every table module.
@@ -129,3 +130,22 @@ class MonitoringSync(SQLModel, table=True):
     last_prediction_id: int = 0
     last_outcome_id: int = 0
     synced_at: datetime | None = None
+
+
+class MonitoringDaySummary(SQLModel, table=True):
+    """One UTC day of one model version, summarised (services/monitoring/day_summary.py: score histograms
+    per cohort stratum, category counts, a bottom-k sample), as one blob whatever the day's row count
+    (about 0.6 MiB). Folded in as rows arrive and updated in place by late outcomes and erasure
+    (services/monitoring/summary_store.py); views merge days instead of reading rows (docs/scale.md)."""
+
+    __tablename__ = "monitoring_day_summary"
+    __table_args__ = (sa.UniqueConstraint("model_version_id", "day", name="uq_monitoring_day_summary"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_version_id: int = Field(foreign_key="model_version.id")
+    day: date
+    n_rows: int = 0
+    generation: int = 1  # +1 at every change: part of every cache key
+    format_version: int = 1
+    updated_at: datetime = Field(default_factory=utcnow)
+    data: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
