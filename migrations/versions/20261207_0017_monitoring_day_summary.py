@@ -1,8 +1,8 @@
 """monitoring_day_summary: per (model version, day) summaries that Monitoring's views merge instead of
 reading rows (docs/scale.md)
 
-Revision ID: 0016_monitoring_day_summary
-Revises: 0015_alert_auto_retrain
+Revision ID: 0017_monitoring_day_summary
+Revises: 0016_personal_email
 Create Date: 2026-12-07 17:00:00
 """
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = '0016_monitoring_day_summary'
-down_revision: str | None = '0015_alert_auto_retrain'
+revision: str = '0017_monitoring_day_summary'
+down_revision: str | None = '0016_personal_email'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
