@@ -102,7 +102,7 @@ def render(me: Actor, engine: Engine) -> None:
         st.caption(f"{CORRECTIONS[options.correction]} correction across the goal metrics x arms of this segment "
                    "(fixed-horizon and CUPED p-values; intervals widened to match).")  # fmt: skip
     figures = [lift_fig]
-    if reading == "cuped":
+    if reading == "cuped" and empty is None:  # else the lift chart has said why there is nothing to adjust
         cf = figs.cuped_figure(cuped_frame(results, relative), relative)
         st.plotly_chart(cf, key=keys.CUPED_FIG)
         figures.append(cf)

@@ -31,7 +31,7 @@ def _rows(value: Any) -> str:
 
 def recorded_table(recorded: pd.DataFrame, label_a: str, label_b: str) -> pd.DataFrame:
     """The metrics recorded with each version, per scope (each on its own validation rows)."""
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "scope": recorded["scope"],
             "metric": recorded["metric"],
@@ -42,6 +42,9 @@ def recorded_table(recorded: pd.DataFrame, label_a: str, label_b: str) -> pd.Dat
             f"rows {label_b}": [_rows(v) for v in recorded["rows B"]],
         }
     )
+    if recorded[["rows A", "rows B"]].isna().all().all():  # neither recorded its row counts
+        table = table.drop(columns=[f"rows {label_a}", f"rows {label_b}"])
+    return table
 
 
 def measured_table(cmp: compare.VersionComparison, label_a: str, label_b: str) -> pd.DataFrame:

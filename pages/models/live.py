@@ -44,7 +44,7 @@ def render(p: ModelsPage) -> None:
     st.caption(f"{lc.window_label} ({where}): {lc.rows[0]:,} labelled rows for {challenger}, {lc.rows[1]:,} for "
                f"{champion}. {lc.note}".strip())  # fmt: skip
     frame = lc.frame()
-    cols = st.columns([2, 3])
+    cols = st.columns([3, 2])
     cols[0].dataframe(live_table(frame, challenger, champion), hide_index=True, width="stretch", key=keys.LIVE_TABLE)
     cols[1].plotly_chart(figs.live_metrics_figure(frame, challenger, champion), key=keys.LIVE_FIG, width="stretch")
     links = st.columns(2)

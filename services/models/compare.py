@@ -46,7 +46,8 @@ class VersionComparison:
         rows = []
         for ga, gb in zip(a_gates, b_gates, strict=True):
             note = "; ".join(dict.fromkeys(n for n in (ga.note, gb.note) if n))
-            rows.append([ga.scope, ga.metric, ga.rule, ga.candidate, ga.champion, judge.result_text(ga.passed),
+            rule = ga.rule.replace("champion", "the other")  # here the bar is the other version, not the champion
+            rows.append([ga.scope, ga.metric, rule, ga.candidate, ga.champion, judge.result_text(ga.passed),
                          judge.result_text(gb.passed), note])  # fmt: skip
         return pd.DataFrame(rows, columns=GATE_COLUMNS)
 

@@ -161,6 +161,7 @@ def test_two_versions_side_by_side(engine, story):
     assert gates["B result"].tolist() == [judge.result_text(g.passed) for g in reverse.gates]
     assert "fail" in set(gates["B result"]) and cmp.passed("A")[0] > cmp.passed("B")[0]
     assert cmp.passed("A")[1] == int((gates["A result"] != "not checked").sum())
+    assert gates["rule"].iloc[0] == "accuracy >= the other - 0.01" and "champion" not in "".join(gates["rule"])
 
 
 def test_what_cannot_be_compared(engine, story):
