@@ -44,7 +44,8 @@ def table(header: Sequence[Any], rows: Iterable[Sequence[Any]], empty: str = "no
     if not body:
         return f"<p class='muted'>{e(empty)}</p>"
     head = "".join(f"<th>{e(h)}</th>" for h in header)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    thead = f"<thead><tr>{head}</tr></thead>" if any(str(h) for h in header) else ""
+    return f"<table>{thead}<tbody>{body}</tbody></table>"
 
 
 class Figures:

@@ -76,7 +76,8 @@ def lift_figure(readout: Readout) -> go.Figure:
     rel = _relative(readout)
     est, low, high = _lift_columns(readout, overall)
     multi = overall["variant"].nunique() > 1
-    labels = [f"{m} · {v}" if multi else str(m) for m, v in zip(overall["metric"], overall["variant"], strict=True)]
+    # metric and arm names are the user's: escaped, so plotly shows them as text (it reads a little HTML)
+    labels = [rh.e(f"{m} · {v}" if multi else m) for m, v in zip(overall["metric"], overall["variant"], strict=True)]
     fig = go.Figure()
     fig.add_trace(go.Scatter(
         x=est.astype(float), y=labels, mode="markers", name="fixed horizon (95% CI)", marker={"size": 10},
@@ -91,7 +92,7 @@ def lift_figure(readout: Readout) -> go.Figure:
     ))  # fmt: skip
     fig.add_vline(x=0, line_dash="dash", line_color="#444")
     fig.update_layout(
-        title=f"Lift vs {readout.control} ({'relative' if rel else 'absolute'})", height=160 + 40 * len(labels),
+        title=rh.e(f"Lift vs {readout.control} ({'relative' if rel else 'absolute'})"), height=160 + 40 * len(labels),
         xaxis_tickformat="+.1%" if rel else None, yaxis={"autorange": "reversed"}, legend={"orientation": "h"},
         margin={"l": 10, "r": 10, "t": 50},
     )  # fmt: skip
@@ -101,10 +102,10 @@ def lift_figure(readout: Readout) -> go.Figure:
 def arms_figure(readout: Readout) -> go.Figure:
     arms = readout.arms
     fig = go.Figure()
-    fig.add_bar(x=arms["variant"].astype(str), y=arms["units"], name="units exposed")
+    fig.add_bar(x=[rh.e(v) for v in arms["variant"]], y=arms["units"], name="units exposed")
     if "planned_units" in arms and arms["planned_units"].notna().any():
         marker = {"symbol": "line-ew-open", "size": 30, "color": "#d62728"}
-        fig.add_scatter(x=arms["variant"].astype(str), y=arms["planned_units"], mode="markers",
+        fig.add_scatter(x=[rh.e(v) for v in arms["variant"]], y=arms["planned_units"], mode="markers",
                         name="planned per arm", marker=marker)  # fmt: skip
     fig.update_layout(title="Units per arm", height=300, margin={"l": 10, "r": 10, "t": 50},
                       legend={"orientation": "h"})  # fmt: skip

@@ -135,7 +135,7 @@ def _count_between(session, column, start: datetime, end: datetime, *where) -> i
 def _flows(engine: Engine, start: datetime, end: datetime) -> dict[str, int]:
     with read_session(engine) as session:
         return {
-            "predictions": _count_between(session, Prediction.ts, start, end),
+            "predictions (all versions)": _count_between(session, Prediction.ts, start, end),
             "feedback": _count_between(session, Feedback.ts, start, end),
             "negative feedback": _count_between(session, Feedback.ts, start, end, Feedback.rating <= 2),
             "alerts opened": _count_between(session, Alert.opened_at, start, end),
