@@ -25,7 +25,8 @@ def draw(engine: Engine, actor: Actor, sel: Selection) -> None:
     report = drift_window.drift_report(engine, sel.info.id, sel.reference, sel.current, sel.cohort_filter)
     c = st.columns(4)
     c[0].metric("Features drifted", f"{report.n_drifted} of {report.n_features}", f"{report.share_drifted:.0%}",
-                delta_color="off", help=f"Dataset drift at a share of at least {report.drift_share:.0%}.")  # fmt: skip
+                delta_color="off", delta_arrow="off",
+                help=f"Dataset drift at a share of at least {report.drift_share:.0%}.")  # fmt: skip
     c[1].metric("Dataset drift", "yes" if report.drifted else "no")
     for col, name, title in ((c[2], mon.PREDICTION_SCORE, "Prediction (score) drift"),
                              (c[3], mon.OUTCOME_LABEL, "Outcome drift")):  # fmt: skip
@@ -34,7 +35,7 @@ def draw(engine: Engine, actor: Actor, sel: Selection) -> None:
         except KeyError:
             continue
         col.metric(title, "drifted" if r.drifted else "no drift", f"{r.method_label} {num(r.score)}",
-                   delta_color="off", help=r.note)  # fmt: skip
+                   delta_color="off", delta_arrow="off", help=r.note)  # fmt: skip
     st.write(drift_headline(report))
     st.download_button(
         "Download report (HTML)", lambda: drift_report.build(engine, actor, sel.info.id, sel.reference, sel.current,

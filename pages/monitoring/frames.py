@@ -70,16 +70,17 @@ def drift_frame(report: drift_window.DriftReport) -> pd.DataFrame:
         sampled = r.tested_reference < r.n_reference or r.tested_current < r.n_current
         rows.append(
             {
+                # What decides first (the verdict, how far past the threshold), the test's details after.
                 "drift": DRIFT_MARK if verdict == "drifted" else "",
                 "column": r.column,
-                "role": r.role,
-                "test": r.method_label,
-                "statistic": r.statistic,
+                "verdict": verdict,
+                "past threshold": times(r.past_threshold),
                 "score": r.score,
                 "threshold": r.threshold,
-                "past threshold": times(r.past_threshold),
                 "decides when": "p < threshold" if r.is_p_value else "distance >= threshold",
-                "verdict": verdict,
+                "test": r.method_label,
+                "statistic": r.statistic,
+                "role": r.role,
                 "reference n": r.n_reference,
                 "current n": r.n_current,
                 "tested": f"{r.tested_reference:,} / {r.tested_current:,}" + (" (sample)" if sampled else ""),

@@ -73,8 +73,12 @@ def test_the_demo_story_on_the_page(demo_db):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Features drifted"] == "2 of 9" and metrics["Prediction (score) drift"] == "drifted"
     assert "Download report (HTML)" in [b.label for b in at.get("download_button")]  # the shareable file
+    assert all(m.proto.direction == 2 for m in at.metric if m.proto.delta)  # a share or a test's score: no arrow
     drift = table(at, "verdict")
     assert len(drift) == 12
+    # Furthest past its threshold first, the drifted rows marked on top.
+    assert list(drift["verdict"])[:4] == ["drifted"] * 4 and (drift["drift"] != "").sum() == 4
+    assert drift["column"].iloc[0] == "app_latency_ms" and drift["past threshold"].iloc[0].endswith("x")
     drifted = set(drift.loc[drift["verdict"] == "drifted", "column"])
     assert {"sessions_per_week", "app_latency_ms"} <= drifted and "tenure_months" not in drifted
     assert set(drift["test"]) >= {"Wasserstein distance (normed)", "Jensen-Shannon distance"}
@@ -113,6 +117,14 @@ def test_the_demo_story_on_the_page(demo_db):
     no_exception(at)
     cbpe = table(at, "estimated")
     assert cbpe["labelled"].iloc[-1] == 0 and cbpe["estimated"].notna().all()
+    # No literal None: the last week has no outcome yet and says so; every window says where it lies.
+    assert cbpe["realized"].iloc[-1] == "not yet known" and not cbpe.astype(str).isin(["None", "nan"]).any().any()
+    assert set(cbpe["realized vs estimate"]) <= {"inside the band", "⚠ below the band", "⚠ above the band",
+                                                 "not yet known"}  # fmt: skip
+    # The estimate fell after the release: its delta is a drop (arrow down, red), the band is not a delta.
+    estimate = next(m for m in at.metric if m.label.startswith("Estimated accuracy"))
+    assert estimate.proto.delta.startswith("-") and estimate.proto.direction == 0 and estimate.proto.color == 0
+    assert "band" not in estimate.proto.delta
 
 
 def test_a_cohort_filter_applies_to_every_tab(demo_db):
