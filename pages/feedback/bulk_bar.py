@@ -1,5 +1,6 @@
 """The bulk bar under the queue: set status, category, assignee, priority or label on the ticked rows,
-or make a backlog item from them.
+or make a backlog item from them. After a successful Apply the ticks (a new editor generation) and the
+"Set ..." choices are cleared, so a second click changes nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pages.feedback.editor import after, editor_state, snapshot_rows
 from pages.feedback.editor_rows import CLEAR, EDITABLE, NO_CHANGE, NONE, bulk_patch, pending_cell_edits, selected
 from pages.feedback.filter_state import LABELS, ME
 from services.backlog import items as backlog
+from services.core.errors import LoopdeckError
 from services.feedback import edits, themes
 from services.feedback import triage as feedback
 
@@ -47,7 +49,17 @@ def _bulk_apply(engine: Engine, key: str) -> None:
         same = f" ({result.unchanged} already had these values)" if result.unchanged else ""
         return f"Updated {result.changed} of {len(chosen)} selected item(s){same}."
 
-    after(act(lambda: edits.update_items(engine, actor, chosen, patch), message))
+    result = act(lambda: edits.update_items(engine, actor, chosen, patch), message)
+    after(result)
+    if not isinstance(result, LoopdeckError):
+        reset_bar()
+
+
+def reset_bar() -> None:
+    """Every "Set ..." choice back to "(no change)" (from a callback, before the widgets are drawn): after
+    an Apply the bar starts empty, so clicking Apply again, or on other rows, cannot repeat the change."""
+    for name in EDITABLE:
+        st.session_state[bulk_key(name)] = NO_CHANGE
 
 
 def _backlog_from_selection(engine: Engine, key: str) -> None:
