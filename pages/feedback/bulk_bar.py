@@ -79,16 +79,18 @@ def _backlog_from_selection(engine: Engine, key: str) -> None:
 def draw(p: Page, key: str, n_selected: int) -> None:
     with st.container(border=True):
         st.markdown(f"**Bulk: {n_selected} selected row(s)**")
-        bar = st.columns(6, vertical_alignment="bottom")
+        # Two rows, wide where values are long (categories, e-mails): no choice is cut off at 1440 px.
+        bar = st.columns([1, 2, 2], vertical_alignment="bottom")
         bar[0].selectbox("Set status", [NO_CHANGE, *feedback.STATUSES], key=bulk_key("status"))
         bar[1].selectbox("Set category", [NO_CHANGE, NONE, *p.facets.categories], key=bulk_key("category"))
         bar[2].selectbox(
             "Set assignee", [NO_CHANGE, ME, feedback.UNASSIGNED, *p.facets.assignees], key=bulk_key("assignee"),
-            format_func=lambda a: f"me ({p.me.label})" if a == ME else a,
+            format_func=lambda a: "me" if a == ME else a, help=f"me: {p.me.label}",
         )  # fmt: skip
-        bar[3].selectbox("Set priority", [NO_CHANGE, *feedback.PRIORITIES], key=bulk_key("priority"))
-        bar[4].selectbox("Set label", [NO_CHANGE, *LABELS, CLEAR], key=bulk_key("corrected_label"))
-        bar[5].button(
+        bar = st.columns([1, 1, 3], vertical_alignment="bottom")
+        bar[0].selectbox("Set priority", [NO_CHANGE, *feedback.PRIORITIES], key=bulk_key("priority"))
+        bar[1].selectbox("Set label", [NO_CHANGE, *LABELS, CLEAR], key=bulk_key("corrected_label"))
+        bar[2].button(
             "Apply to selected", key=keys.BULK_APPLY, disabled=not n_selected, on_click=_bulk_apply,
             args=(p.engine, key), icon=":material/done_all:", help="One transaction, one audit event per item.",
         )  # fmt: skip

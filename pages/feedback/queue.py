@@ -135,14 +135,14 @@ def _table(p: Page, table: pd.DataFrame, key: str, sla_days: int) -> None:
     edited = editor_state(key).get("edited_rows", {})
     st.session_state[keys.SELECTED] = sorted(selected(edited, snapshot_rows(key)))
     n_edits, n_selected = pending_cell_edits(edited), len(st.session_state[keys.SELECTED])
-    buttons = st.columns([1, 1, 4], vertical_alignment="center")
-    buttons[0].button(
+    buttons = st.container(horizontal=True, vertical_alignment="center")  # buttons as wide as their labels
+    buttons.button(
         f"Save edits ({n_edits})" if n_edits else "Save edits", type="primary", key=keys.SAVE_EDITS,
         icon=":material/save:", disabled=not n_edits, on_click=_save_edits, args=(p.engine, key),
         help="Saves the changed cells in one transaction, checking that nobody changed those rows meanwhile.",
     )  # fmt: skip
-    buttons[1].button("Discard edits", key=keys.DISCARD, disabled=not edited, on_click=reload_editor)
-    buttons[2].caption(
+    buttons.button("Discard edits", key=keys.DISCARD, disabled=not edited, on_click=reload_editor)
+    buttons.caption(
         "Edit status, category, assignee, priority or label in the table and save, or tick rows and use the bulk "
         "bar. A row someone else changed meanwhile is refused, never overwritten."
     )
