@@ -85,7 +85,7 @@ def draw(p: Page, key: str, n_selected: int) -> None:
         bar[1].selectbox("Set category", [NO_CHANGE, NONE, *p.facets.categories], key=bulk_key("category"))
         bar[2].selectbox(
             "Set assignee", [NO_CHANGE, ME, feedback.UNASSIGNED, *p.facets.assignees], key=bulk_key("assignee"),
-            format_func=lambda a: "me" if a == ME else a, help=f"me: {p.me.label}",
+            format_func=lambda a: "me" if a == ME else a, help=f"me: {md_escape(p.me.label)}",
         )  # fmt: skip
         bar = st.columns([1, 1, 3], vertical_alignment="bottom")
         bar[0].selectbox("Set priority", [NO_CHANGE, *feedback.PRIORITIES], key=bulk_key("priority"))

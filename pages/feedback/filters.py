@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.format import md_escape
 from pages.feedback import keys
 from pages.feedback.context import set_filter
 from pages.feedback.filter_state import (
@@ -29,7 +30,7 @@ def draw(me: Actor, facets: feedback.QueueFacets, current: FilterState) -> Filte
     top[1].multiselect("Status", feedback.STATUSES, key=widget_key("statuses"), placeholder="any status")
     top[2].selectbox(
         "Assignee", [ANY, ME, feedback.UNASSIGNED, *facets.assignees], key=widget_key("assignee"),
-        format_func=lambda a: {ANY: "anyone", ME: "me"}.get(a, a), help=f"me: {me.label}",
+        format_func=lambda a: {ANY: "anyone", ME: "me"}.get(a, a), help=f"me: {md_escape(me.label)}",
     )  # fmt: skip
     top[3].selectbox("Sort", list(feedback.SORTS), key=widget_key("sort"))
     with st.expander("More filters", expanded=advanced_filters_active(current), icon=":material/filter_list:"):
