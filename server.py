@@ -1,11 +1,33 @@
 """The web server of the UI: Streamlit's ASGI App running streamlit_app.py, plus the two routes that set
 and clear the HttpOnly session cookie (app/session_cookie.py).
 
+Every module a script run uses is imported here, once, before the server answers /_stcore/health:
+otherwise the first page view after a (re)start pays those imports (about 4 s of CPU: pandas, plotly,
+SQLAlchemy, scikit-learn, every feature's request kinds), many times that on a busy machine.
+
 streamlit run server.py      (or: python3 run.py app)
 """
 
+import importlib
+import pkgutil
+
 import streamlit as st
 
+import pages
+from app import auth, nav, state, widgets  # noqa: F401 (what streamlit_app.py runs on every view)
 from app.session_cookie import routes
+from services import kinds
 
+
+def preload() -> list[str]:
+    """Import every view module under pages/ (not the page.py scripts, which draw when run) and load the
+    request kinds; returns the modules imported."""
+    kinds.load()
+    names = [m.name for m in pkgutil.walk_packages(pages.__path__, "pages.") if not m.name.endswith(".page")]
+    for name in names:
+        importlib.import_module(name)
+    return names
+
+
+preload()
 app = st.App("streamlit_app.py", routes=routes())

@@ -34,6 +34,7 @@ TOKEN_SCOPES = "_scopes"  # field suffix: scopes
 TOKEN_MODELS = "_models"  # field suffix: the models the token is limited to
 TOKEN_DAYS = "_days"  # field suffix: days until it expires
 TOKEN_TABLE = "admin_tokens_table"  # the tokens table
+TOKEN_LIST = "admin_tokens_list"  # the container around it (tests find the table by its st-key class)
 TOKEN_REVOKE = "admin_tokens_revoke"  # the token picked for revoking
 TOKEN_REVOKE_BUTTON = "admin_tokens_revoke_button"  # the Revoke button
 

@@ -65,7 +65,8 @@ def render_tokens(actor: Actor, engine: Engine) -> None:
         return
     if keys.TOKEN_SECRET in st.session_state:
         _show_secret()
-    st.dataframe(tokens_frame(views), hide_index=True, width="stretch", key=keys.TOKEN_TABLE)
+    with st.container(key=keys.TOKEN_LIST):
+        st.dataframe(tokens_frame(views), hide_index=True, width="stretch", key=keys.TOKEN_TABLE)
     create_tab, revoke_tab = st.tabs(["Create a token", "Revoke a token"])
     with create_tab:
         _create_form(actor, engine)

@@ -1,5 +1,6 @@
 """The bulk bar under the queue: set status, category, assignee, priority or label on the ticked rows,
-or make a backlog item from them.
+or make a backlog item from them. After a successful Apply the ticks (a new editor generation) and the
+"Set ..." choices are cleared, so a second click changes nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pages.feedback.editor import after, editor_state, snapshot_rows
 from pages.feedback.editor_rows import CLEAR, EDITABLE, NO_CHANGE, NONE, bulk_patch, pending_cell_edits, selected
 from pages.feedback.filter_state import LABELS, ME
 from services.backlog import items as backlog
+from services.core.errors import LoopdeckError
 from services.feedback import edits, themes
 from services.feedback import triage as feedback
 
@@ -47,7 +49,17 @@ def _bulk_apply(engine: Engine, key: str) -> None:
         same = f" ({result.unchanged} already had these values)" if result.unchanged else ""
         return f"Updated {result.changed} of {len(chosen)} selected item(s){same}."
 
-    after(act(lambda: edits.update_items(engine, actor, chosen, patch), message))
+    result = act(lambda: edits.update_items(engine, actor, chosen, patch), message)
+    after(result)
+    if not isinstance(result, LoopdeckError):
+        reset_bar()
+
+
+def reset_bar() -> None:
+    """Every "Set ..." choice back to "(no change)" (from a callback, before the widgets are drawn): after
+    an Apply the bar starts empty, so clicking Apply again, or on other rows, cannot repeat the change."""
+    for name in EDITABLE:
+        st.session_state[bulk_key(name)] = NO_CHANGE
 
 
 def _backlog_from_selection(engine: Engine, key: str) -> None:
@@ -67,16 +79,18 @@ def _backlog_from_selection(engine: Engine, key: str) -> None:
 def draw(p: Page, key: str, n_selected: int) -> None:
     with st.container(border=True):
         st.markdown(f"**Bulk: {n_selected} selected row(s)**")
-        bar = st.columns(6, vertical_alignment="bottom")
+        # Two rows, wide where values are long (categories, e-mails): no choice is cut off at 1440 px.
+        bar = st.columns([1, 2, 2], vertical_alignment="bottom")
         bar[0].selectbox("Set status", [NO_CHANGE, *feedback.STATUSES], key=bulk_key("status"))
         bar[1].selectbox("Set category", [NO_CHANGE, NONE, *p.facets.categories], key=bulk_key("category"))
         bar[2].selectbox(
             "Set assignee", [NO_CHANGE, ME, feedback.UNASSIGNED, *p.facets.assignees], key=bulk_key("assignee"),
-            format_func=lambda a: f"me ({p.me.label})" if a == ME else a,
+            format_func=lambda a: "me" if a == ME else a, help=f"me: {md_escape(p.me.label)}",
         )  # fmt: skip
-        bar[3].selectbox("Set priority", [NO_CHANGE, *feedback.PRIORITIES], key=bulk_key("priority"))
-        bar[4].selectbox("Set label", [NO_CHANGE, *LABELS, CLEAR], key=bulk_key("corrected_label"))
-        bar[5].button(
+        bar = st.columns([1, 1, 3], vertical_alignment="bottom")
+        bar[0].selectbox("Set priority", [NO_CHANGE, *feedback.PRIORITIES], key=bulk_key("priority"))
+        bar[1].selectbox("Set label", [NO_CHANGE, *LABELS, CLEAR], key=bulk_key("corrected_label"))
+        bar[2].button(
             "Apply to selected", key=keys.BULK_APPLY, disabled=not n_selected, on_click=_bulk_apply,
             args=(p.engine, key), icon=":material/done_all:", help="One transaction, one audit event per item.",
         )  # fmt: skip

@@ -23,8 +23,9 @@ CLEAR = "(clear)"
 
 
 def queue_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """list_queue rows -> the table the page shows: a selection column, an SLA flag, the editable
-    columns, then the context (text, prediction, cohorts). Index 0..n-1 matches the editor's rows.
+    """list_queue rows -> the table the page shows: a selection column, an SLA flag, the id and the
+    feedback text (text first: it is what triage reads), the editable columns, then the context
+    (rating, age, source, theme, prediction, cohorts). Index 0..n-1 matches the editor's rows.
     Every column has an explicit dtype, so an empty page still has checkbox and text columns."""
     rows = rows.reset_index(drop=True)
 
@@ -43,15 +44,15 @@ def queue_table(rows: pd.DataFrame) -> pd.DataFrame:
                 [SLA_FLAG if not _missing(o) and bool(o) else "" for o in column("overdue", "object")], dtype="string"
             ),
             "feedback_id": column("feedback_id", "string"),
-            "age_days": column("age_days", "float64"),
+            "text": column("text", "string"),
             "status": column("status", "object"),
             "category": column("category", "object"),
             "assignee": column("assignee", "object"),
             "priority": column("priority", "object"),
             "corrected_label": column("corrected_label", "Int64"),
             "rating": column("rating", "Int64"),
+            "age_days": column("age_days", "float64"),
             "source": column("source", "string"),
-            "text": column("text", "string"),
             "theme": column("theme", "string"),
             "model": pd.Series(model, dtype="string"),
             "score": column("score", "float64"),

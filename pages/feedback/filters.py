@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.format import md_escape
 from pages.feedback import keys
 from pages.feedback.context import set_filter
 from pages.feedback.filter_state import (
@@ -29,7 +30,7 @@ def draw(me: Actor, facets: feedback.QueueFacets, current: FilterState) -> Filte
     top[1].multiselect("Status", feedback.STATUSES, key=widget_key("statuses"), placeholder="any status")
     top[2].selectbox(
         "Assignee", [ANY, ME, feedback.UNASSIGNED, *facets.assignees], key=widget_key("assignee"),
-        format_func=lambda a: {ANY: "anyone", ME: f"me ({me.label})"}.get(a, a),
+        format_func=lambda a: {ANY: "anyone", ME: "me"}.get(a, a), help=f"me: {md_escape(me.label)}",
     )  # fmt: skip
     top[3].selectbox("Sort", list(feedback.SORTS), key=widget_key("sort"))
     with st.expander("More filters", expanded=advanced_filters_active(current), icon=":material/filter_list:"):
@@ -73,12 +74,12 @@ def draw(me: Actor, facets: feedback.QueueFacets, current: FilterState) -> Filte
             "Outcome label", LABELS, key=widget_key("actual"), placeholder="any",
             help="The actual label, where the outcome is known.",
         )  # fmt: skip
-    shortcuts = st.columns([1, 1, 5])
-    shortcuts[0].button(
+    shortcuts = st.container(horizontal=True)  # each button as wide as its label
+    shortcuts.button(
         "My queue", icon=":material/person:", key=keys.MY_QUEUE, help="Open items assigned to me, oldest first.",
         on_click=lambda: set_filter(my_queue(state_from_widgets(st.session_state))),
     )  # fmt: skip
-    shortcuts[1].button(
+    shortcuts.button(
         "Clear filters", icon=":material/filter_alt_off:", key=keys.CLEAR_FILTERS, on_click=set_filter,
         args=(FilterState(),),
     )  # fmt: skip

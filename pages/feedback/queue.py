@@ -30,6 +30,13 @@ from services.feedback import edits as feedback_edits
 from services.feedback import triage as feedback
 
 PAGE_SIZE = 100
+# The text is what triage reads: the widest column, wrapped over three lines (Streamlit wraps cell text
+# only when rows are taller than 4rem = 64 px). The other columns get a fixed width so none grows
+# past it; the grid is tall enough for eight rows at 1440x900.
+TEXT_WIDTH = 460
+ROW_HEIGHT = 68
+HEADER_HEIGHT = 35  # the grid's header row (not changed by row_height)
+TABLE_HEIGHT = HEADER_HEIGHT + 8 * ROW_HEIGHT + 2
 
 
 def _save_edits(engine: Engine, key: str) -> None:
@@ -91,48 +98,51 @@ def _table(p: Page, table: pd.DataFrame, key: str, sla_days: int) -> None:
     config: dict[str, Any] = {
         SELECT: st.column_config.CheckboxColumn("✓", help="Select rows for the bulk actions below", width=40),
         "sla": text("SLA", help=f"{SLA_FLAG} new and older than the SLA ({sla_days} days)", width=45),
-        "feedback_id": text("id"),
+        "feedback_id": text("id", width=110),
+        "text": text("text", width=TEXT_WIDTH, help="The feedback as written (PII redacted). Click a cell to read "
+                     "all of a long one, or open the item below."),
         "age_days": st.column_config.NumberColumn("age (days)", format="%.1f", width="small"),
-        "text": text("text", width="large"),
-        "source": text("source"), "theme": text("theme"), "model": text("model"),
+        "source": text("source", width="small"), "theme": text("theme", width="medium"),
+        "model": text("model", width="small"),
         "score": st.column_config.NumberColumn("score", format="%.2f", width="small"),
         "rating": st.column_config.NumberColumn("rating", format="%d", width="small"),
         "predicted_label": st.column_config.NumberColumn("predicted", format="%d", width="small"),
         "actual_label": st.column_config.NumberColumn("outcome", format="%d", width="small"),
     }  # fmt: skip
-    config |= {c: text(c.removeprefix("cohort_")) for c in table.columns if c.startswith("cohort_")}
+    config |= {c: text(c.removeprefix("cohort_"), width="small") for c in table.columns if c.startswith("cohort_")}
     if not p.can_triage:
-        config |= {c: text(c) for c in ("status", "category", "assignee", "priority")}
+        config |= {c: text(c, width=w) for c, w in (("status", 100), ("category", "medium"), ("assignee", "medium"),
+                                                    ("priority", 80))}  # fmt: skip
         config["corrected_label"] = st.column_config.NumberColumn("label", format="%d", width="small")
         st.dataframe(
-            table.drop(columns=[SELECT]), hide_index=True, width="stretch", height=520, key=key, column_config=config,
-            placeholder="—",
+            table.drop(columns=[SELECT]), hide_index=True, width="stretch", height=TABLE_HEIGHT, key=key,
+            column_config=config, placeholder="—", row_height=ROW_HEIGHT,
         )  # fmt: skip
         return
     assignees = sorted(set(p.facets.assignees) | set(table["assignee"].dropna()))
     categories = list(p.facets.categories) + sorted(set(table["category"].dropna()) - set(p.facets.categories))
     config |= {
-        "status": st.column_config.SelectboxColumn("status", options=feedback.STATUSES, required=True),
-        "category": st.column_config.SelectboxColumn("category", options=categories),
-        "assignee": st.column_config.SelectboxColumn("assignee", options=assignees),
-        "priority": st.column_config.SelectboxColumn("priority", options=feedback.PRIORITIES, required=True),
+        "status": st.column_config.SelectboxColumn("status", options=feedback.STATUSES, required=True, width=100),
+        "category": st.column_config.SelectboxColumn("category", options=categories, width="medium"),
+        "assignee": st.column_config.SelectboxColumn("assignee", options=assignees, width="medium"),
+        "priority": st.column_config.SelectboxColumn("priority", options=feedback.PRIORITIES, required=True, width=80),
         "corrected_label": st.column_config.SelectboxColumn("label", options=LABELS, width="small"),
     }
     st.data_editor(
-        table, hide_index=True, width="stretch", height=520, key=key, column_config=config, num_rows="fixed",
-        disabled=[c for c in table.columns if c not in (SELECT, *EDITABLE)], placeholder="—",
+        table, hide_index=True, width="stretch", height=TABLE_HEIGHT, key=key, column_config=config, num_rows="fixed",
+        disabled=[c for c in table.columns if c not in (SELECT, *EDITABLE)], placeholder="—", row_height=ROW_HEIGHT,
     )  # fmt: skip
     edited = editor_state(key).get("edited_rows", {})
     st.session_state[keys.SELECTED] = sorted(selected(edited, snapshot_rows(key)))
     n_edits, n_selected = pending_cell_edits(edited), len(st.session_state[keys.SELECTED])
-    buttons = st.columns([1, 1, 4], vertical_alignment="center")
-    buttons[0].button(
+    buttons = st.container(horizontal=True, vertical_alignment="center")  # buttons as wide as their labels
+    buttons.button(
         f"Save edits ({n_edits})" if n_edits else "Save edits", type="primary", key=keys.SAVE_EDITS,
         icon=":material/save:", disabled=not n_edits, on_click=_save_edits, args=(p.engine, key),
         help="Saves the changed cells in one transaction, checking that nobody changed those rows meanwhile.",
     )  # fmt: skip
-    buttons[1].button("Discard edits", key=keys.DISCARD, disabled=not edited, on_click=reload_editor)
-    buttons[2].caption(
+    buttons.button("Discard edits", key=keys.DISCARD, disabled=not edited, on_click=reload_editor)
+    buttons.caption(
         "Edit status, category, assignee, priority or label in the table and save, or tick rows and use the bulk "
         "bar. A row someone else changed meanwhile is refused, never overwritten."
     )

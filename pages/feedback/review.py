@@ -115,7 +115,7 @@ def _review_form(p: Page, detail: feedback.ItemDetail, next_id: int | None) -> N
         categories.append(item["category"])
     predicted = detail.prediction["predicted_label"] if detail.prediction else None
     with st.form(f"{prefix}{keys.REVIEW_FORM}"):
-        cols = st.columns(4)
+        cols = st.columns([2, 2, 3, 2])  # the category widest: categories are the longest values
         cols[0].radio(
             "Corrected label", LABELS, horizontal=True, key=f"{prefix}{keys.REVIEW_LABEL}",
             index=LABELS.index(item["corrected_label"]) if item["corrected_label"] in LABELS else None,
@@ -131,16 +131,16 @@ def _review_form(p: Page, detail: feedback.ItemDetail, next_id: int | None) -> N
         priority_index = feedback.PRIORITIES.index(item["priority"])
         cols[3].selectbox("Priority", feedback.PRIORITIES, index=priority_index, key=f"{prefix}{keys.REVIEW_PRIORITY}")
         version = (p.engine, item["id"], item["version"])
-        buttons = st.columns([2, 2, 2, 1, 3], vertical_alignment="center")
-        buttons[0].form_submit_button(
+        buttons = st.container(horizontal=True, vertical_alignment="center")  # each as wide as its label and key
+        buttons.form_submit_button(
             "Save and next", type="primary", on_click=_save_review, args=(*version, next_id), shortcut="Ctrl+Enter"
         )
-        for column, label in zip(buttons[1:3], LABELS, strict=True):
-            column.form_submit_button(
+        for label in LABELS:
+            buttons.form_submit_button(
                 f"Label {label} and next", on_click=_save_review, args=(*version, next_id, label), shortcut=str(label)
             )
-        buttons[3].form_submit_button("Save", on_click=_save_review, args=(*version, None))
-        buttons[4].caption(
+        buttons.form_submit_button("Save", on_click=_save_review, args=(*version, None))
+        st.caption(
             "Keyboard: 1 or 0 labels the item (with the status, category and priority above) and opens the next; "
             "Ctrl+Enter saves the form as set and opens the next; ← and → move without saving. The keys work "
             "while the cursor is not in a field (click the page background, or Tab past the fields)."

@@ -89,6 +89,34 @@ def running_app(
         _stop(worker)
 
 
+@contextmanager
+def running_api(db_url: str, folder: Path, startup_seconds: float = 60) -> Iterator[str]:
+    """`python -m services api` (uvicorn) against db_url on a free port, as `python3 run.py app` starts it;
+    yields its base URL (http://127.0.0.1:<port>) once /api/v1/health answers, stopped on exit. Its output
+    goes to folder/api.log, quoted when it fails to start."""
+    port, log = free_port(), folder / "api.log"
+    environment = {**os.environ, "LOOPDECK_DATABASE_URL": db_url, "LOOPDECK_API_PORT": str(port)}
+    proc = _start(["-m", "services", "api"], environment, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_seconds
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the API exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{base}/api/v1/health", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    message = f"the API did not answer within {startup_seconds}s:\n{log.read_text()}"
+                    raise RuntimeError(message) from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        _stop(proc)
+
+
 def _start(arguments: list[str], environment: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen([sys.executable, *arguments], cwd=ROOT, env=environment, stdout=out,

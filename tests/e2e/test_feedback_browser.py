@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from pages.feedback.queue import HEADER_HEIGHT, ROW_HEIGHT
 from tests.e2e import harness
 from tests.e2e.harness import Server
 
@@ -95,12 +96,12 @@ def _multi(page, label: str, option: str) -> None:
 
 def _tick_rows(page, rows: list[int]) -> None:
     """Tick the selection checkbox (the first column) of these rows in the queue's data editor.
-    The grid is drawn on a canvas: click by position (header and rows are 35 px high)."""
+    The grid is drawn on a canvas: click by position (the queue's header and row heights)."""
     grid = page.get_by_test_id("stDataFrame").first
     grid.scroll_into_view_if_needed()
     box = grid.bounding_box()
     for count, row in enumerate(rows, start=1):
-        page.mouse.click(box["x"] + 20, box["y"] + 35 + 35 * row + 17)
+        page.mouse.click(box["x"] + 20, box["y"] + HEADER_HEIGHT + ROW_HEIGHT * row + ROW_HEIGHT // 2)
         expect(page.get_by_text(f"Bulk: {count} selected row(s)")).to_be_visible()
     _settled(page)
 

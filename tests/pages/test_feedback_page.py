@@ -707,7 +707,7 @@ def test_queue_table_of_no_rows_keeps_its_columns():
     columns = [c.key for c in feedback.QUEUE_COLUMNS if c.key != "cohorts"]
     frame = pd.DataFrame(columns=[*columns, "age_days", "overdue"])
     table = er.queue_table(frame)
-    assert table.empty and list(table.columns[:4]) == [er.SELECT, "sla", "feedback_id", "age_days"]
+    assert table.empty and list(table.columns[:4]) == [er.SELECT, "sla", "feedback_id", "text"]
     assert table[er.SELECT].dtype == bool and table["corrected_label"].dtype == "Int64"
 
 
