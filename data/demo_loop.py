@@ -110,7 +110,7 @@ def triage_plan(s: sc.Scenario) -> list[TriageAct]:
                          "label": fb["corrected_label"]})[keep]  # fmt: skip
     acts = []
     for at, group in plan.groupby("at", sort=True):
-        actor = APPROVER if at.dayofweek in (1, 3) else ANALYST  # the approver helps on Tuesdays and Thursdays
+        actor = APPROVER if at.day_of_week in (1, 3) else ANALYST  # the approver helps on Tuesdays and Thursdays
         patches = tuple(_patch(row.theme, row.label) for row in group.itertuples())
         acts.append(TriageAct(at.to_pydatetime(), actor, tuple(group["feedback_id"]), patches))
     return acts
