@@ -131,19 +131,13 @@ def _experiment_acts(story: Story) -> list[Act]:
 
 
 def _import_acts(story: Story) -> list[Act]:
-    """One act per (kind, cut) with rows: predictions and feedback nightly, the rest weekly."""
+    """One act per (kind, cut) with rows: feedback nightly (or with its prediction), the rest weekly."""
     s = story.scenario
-    frames = {
-        "predictions": (s.predictions_frame(), "ts", loop.DAILY_CUTS),
-        "outcomes": (s.outcomes_frame(), "ts", loop.WEEKLY_CUTS),
-        "exposures": (s.exposures_frame(), "ts", loop.WEEKLY_CUTS),
-        "metrics": (s.metrics_frame(), "ts", loop.WEEKLY_CUTS),
-        "feedback": (s.feedback_frame(), "ts", loop.DAILY_CUTS),
-    }
     acts = []
-    for kind, (frame, column, cuts) in frames.items():
+    for kind in ("predictions", "outcomes", "exposures", "metrics", "feedback"):
+        frame = getattr(s, f"{kind}_frame")()
         story.summary.counts[kind] = 0
-        cut_of = loop.import_cut(frame[column], cuts)
+        cut_of = loop.feedback_cut(s) if kind == "feedback" else loop.import_cut(frame["ts"], loop.WEEKLY_CUTS)
         for cut, part in frame.groupby(cut_of, sort=True):
             part = part.reset_index(drop=True)
             run = lambda kind=kind, part=part: _import(story, kind, part)  # noqa: E731

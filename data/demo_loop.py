@@ -5,7 +5,7 @@ plans what the people did with it, and data/demo.py replays both in date order t
 services, each act inside `timeutil.story_time(its date)`, so audit events, alerts, triage edits,
 deployments and backlog items carry the story's dates, in order (the audit chain stays valid):
 
-    nightly      the day's predictions and feedback arrive; weekly, outcomes, exposures and read-outs
+    nightly      the day's feedback arrives; weekly, predictions, outcomes, exposures and read-outs
     day 52       the analyst watches the mobile cohort: alert rule "accuracy < 80% on iOS + Android, 14 days"
     from day 60  the rule fires once the regression's labels arrive (evaluated on every import)
     daily        the analyst and the approver triage the feedback, within a day or two before the
@@ -27,9 +27,10 @@ import pandas as pd
 from data import scenario as sc
 
 STORY_NOW = sc.NOW + timedelta(hours=10)  # Friday 2026-10-30 10:00 UTC: the demo's data clock
-# The data arrives in imports, each bringing the rows before its cut: predictions and feedback every
-# night (at 00:00, the day before's), outcomes, exposures and experiment read-outs weekly (and the last
-# days on the last night).
+# The data arrives in imports, each bringing the rows before its cut: feedback every night (at 00:00, the
+# day before's), predictions, outcomes, exposures and experiment read-outs weekly (and the last days on the
+# last night). An item about a prediction waits for the prediction's import (the import refuses feedback
+# about a prediction it does not know).
 DAILY_CUTS = tuple(sc.day_start(d) for d in range(1, sc.DAYS + 1))
 WEEKLY_CUTS = tuple(sc.day_start(d) for d in range(7, sc.DAYS, 7)) + (sc.NOW,)
 RULE_AT = sc.day_start(52) + timedelta(hours=10)
@@ -71,6 +72,18 @@ def import_cut(ts: pd.Series, cuts: tuple[datetime, ...]) -> pd.Series:
     return pd.Series(np.asarray(cuts, dtype=object)[index], index=ts.index)
 
 
+def feedback_cut(s: sc.Scenario) -> pd.Series:
+    """The import that brings each feedback item: the night after it, or its prediction's weekly import
+    when that comes later."""
+    fb = s.feedback
+    cut = pd.to_datetime(import_cut(fb["ts"], DAILY_CUTS), utc=True)
+    prediction_ts = fb["request_id"].map(s.requests.set_index("request_id")["ts"])
+    linked = prediction_ts.notna()
+    waits = pd.to_datetime(import_cut(prediction_ts[linked], WEEKLY_CUTS), utc=True)
+    cut[linked] = np.maximum(cut[linked], waits)
+    return cut
+
+
 def _session_after(moment: pd.Timestamp) -> pd.Timestamp:
     """The first triage session (10:00 or 15:00, any day) at or after `moment`."""
     day = moment.normalize()
@@ -102,7 +115,7 @@ def triage_plan(s: sc.Scenario) -> list[TriageAct]:
     share = np.where(after, np.where(mobile, 0.45, 0.75), 0.95)
     triaged = rng.random(len(fb)) < share
     delay = np.where(after, 1.0 + rng.gamma(2.0, 1.5, len(fb)), 0.2 + rng.gamma(1.5, 0.5, len(fb)))
-    ready = pd.to_datetime(import_cut(fb["ts"], DAILY_CUTS), utc=True) + pd.Timedelta(minutes=30)
+    ready = feedback_cut(s) + pd.Timedelta(minutes=30)
     due = np.maximum(ts + pd.to_timedelta(delay, unit="D"), ready)
     sessions = pd.Series([_session_after(m) for m in due], index=fb.index)
     keep = triaged & (sessions < pd.Timestamp(sc.NOW)).to_numpy()

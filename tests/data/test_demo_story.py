@@ -291,15 +291,12 @@ def test_audit_chain_is_intact_and_names_the_loader(demo):
     assert audit.verify(demo.engine).intact
     events = audit.list_events(demo.engine, audit.AuditFilter(actor="demo-loader"), limit=5000)
     actions = events["action"].value_counts()
-    # the data arrives in nightly and weekly imports (data/demo_loop.py): one import event each
+    # the data arrives in nightly (feedback) and weekly imports (data/demo_loop.py): one import event each
     s = demo.scenario
-    imports = sum(
-        loop.import_cut(frame["ts"], cuts).nunique()
-        for frame, cuts in ((s.predictions_frame(), loop.DAILY_CUTS), (s.feedback_frame(), loop.DAILY_CUTS),
-                            (s.outcomes_frame(), loop.WEEKLY_CUTS), (s.exposures_frame(), loop.WEEKLY_CUTS),
-                            (s.metrics_frame(), loop.WEEKLY_CUTS))
-    )  # fmt: skip
-    assert actions["data.import"] == imports > 90
+    weekly = (s.predictions_frame(), s.outcomes_frame(), s.exposures_frame(), s.metrics_frame())
+    imports = sum(loop.import_cut(frame["ts"], loop.WEEKLY_CUTS).nunique() for frame in weekly)
+    imports += loop.feedback_cut(s).nunique()
+    assert actions["data.import"] == imports > 60
     assert actions["model.register"] == 2 and actions["model.deploy"] == 4
     assert actions["user.add"] == 4 and actions["experiment.register"] == 2 and actions["experiment.conclude"] == 1
 
