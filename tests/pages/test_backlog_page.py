@@ -104,7 +104,8 @@ def test_create_move_and_close_an_item_with_its_outcome(open_as, demo_db):
     assert done.title not in list(at.dataframe[0].value["title"])
     at.multiselect(key="bl_filter_status").select("done")
     at = ok(at.run())
-    assert list(at.dataframe[0].value["status"]) == ["Done"]
+    frame = at.dataframe[0].value
+    assert list(frame.loc[frame["title"] == done.title, "status"]) == ["Done"]
 
 
 def test_viewer_reads_without_buttons(open_as, demo_db):
