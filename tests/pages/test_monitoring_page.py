@@ -204,6 +204,8 @@ def test_alert_rules_and_evaluation_from_the_page(demo_db):
 
     # The rule's threshold changes, and it pauses (both audited by the service).
     at = to_tab(at, "Alerts")
+    at.selectbox(key="mon_rule_toggle_id").set_value(rule.id)  # the demo's rule comes first: pick this one
+    at.run()
     at.number_input(key=f"mon_rule_edit_threshold_{rule.id}").set_value(0.75)
     at.run()
     at.button(key="mon_rule_save_threshold").click()
