@@ -3,7 +3,7 @@
 .venv/bin/python bench/bench_demo.py [--scale 1.0] [--url sqlite:///... | postgresql+psycopg://.../empty_db]
 
 Without --url: a fresh SQLite file in a temporary folder. A Postgres URL must point at an empty
-database (the loader refuses to load the demo twice). Artifacts go to a temporary folder.
+database (the loader refuses to load the demo twice). Artifacts and routing files go to a temporary folder.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from data.demo import load_demo  # noqa: E402
 from services.core.db import make_engine, migrate  # noqa: E402
 from services.models.registry import ARTIFACT_DIR_ENV  # noqa: E402
+from services.models.routing import ROUTING_DIR_ENV  # noqa: E402
 
 TARGET_SECONDS = 60.0
 
@@ -31,6 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="bench_demo_")
     os.environ[ARTIFACT_DIR_ENV] = str(Path(folder) / "artifacts")
+    os.environ[ROUTING_DIR_ENV] = str(Path(folder) / "routing")  # never the checkout's data/routing
     url = args.url or f"sqlite:///{folder}/bench_demo.db"
     engine = make_engine(url)
     start = time.perf_counter()

@@ -5,8 +5,15 @@ service for predictions, outcomes, feedback, exposures and metric observations.
     .venv/bin/python -m data.demo [--scale 1.0] [--url sqlite:///data/loopdeck.db]
     python -m services init-db --demo          (the same, on an empty database)
 
+The story is replayed in date order (data/demo_acts.py): every act (an import, a deployment, a triage
+session, the alert rule, a backlog item) runs at its story date, so what it records carries that date and
+the audit chain runs in story order. The team's part (the alert rule, triage, backlog) is planned in
+data/demo_loop.py and done as the demo accounts; the data itself is imported as actor "demo-loader".
+At the end the data clock (setting clock.data_now) is pinned to the story's now, 2026-10-30 10:00 UTC,
+so ages and the feedback SLA read as they did that morning.
+
 Demo accounts (one per role) are created only here; their passwords are printed and listed in the
-README. Everything is recorded in the audit log as actor "demo-loader".
+README.
 """
 
 from __future__ import annotations
@@ -22,19 +29,16 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
+from data import demo_acts
 from data import scenario as sc
-from services.core import users
 from services.core.db import read_session
 from services.core.errors import Conflict
 from services.core.roles import Actor
 from services.core.schema_accounts import AuditEvent, User
 from services.core.schema_ingest import Prediction
 from services.core.schema_models import ModelVersion
-from services.experiments import lifecycle as experiments
-from services.feedback import themes
-from services.ingest import import_frame
+from services.core.timeutil import story_time
 from services.models import registry
-from services.monitoring.refresh import refresh_monitoring
 
 ACTOR_NAME = "demo-loader"
 Echo = Callable[[str], Any]
@@ -67,6 +71,20 @@ class _Steps:
         self.echo(f"  {name:<22} {seconds:6.1f} s  {detail(result) if detail else ''}".rstrip())
         return result
 
+    def replay(self, acts: list[demo_acts.Act]) -> None:
+        """Run the acts in story order, each at its story date; time and count them per step."""
+        seconds: dict[str, float] = {}
+        done: dict[str, int] = {}
+        for act in sorted(acts, key=lambda a: (a.at, a.order)):
+            start = time.perf_counter()
+            with story_time(act.at):
+                act.run()
+            seconds[act.step] = seconds.get(act.step, 0.0) + time.perf_counter() - start
+            done[act.step] = done.get(act.step, 0) + 1
+        for step, total in seconds.items():
+            self.summary.seconds[step] = round(total, 2)
+            self.echo(f"  {step:<22} {total:6.1f} s  {done[step]} acts")
+
 
 def why_not_fresh(engine: Engine) -> str | None:
     """Why this database must not get the demo on start, or None when it is a fresh install. The demo
@@ -85,8 +103,9 @@ def why_not_fresh(engine: Engine) -> str | None:
 def load_demo(
     engine: Engine, echo: Echo = print, scale: float = 1.0, seed: int = sc.SEED, scenario: sc.Scenario | None = None
 ) -> DemoSummary:
-    """Generate the scenario (or take a built one) and load it into an empty database (Conflict if the
-    demo model exists already)."""
+    """Generate the scenario (or take a built one) and replay it into an empty database in story order
+    (Conflict if the demo model exists already): every act runs at its story date (timeutil.story_time),
+    so what it records carries that date, and the data clock is pinned to the story's now at the end."""
     actor = Actor.system(ACTOR_NAME)
     if registry.list_versions(engine, sc.MODEL_NAME):
         raise Conflict(f"The database already has a model named {sc.MODEL_NAME!r}: the demo is not loaded twice.")
@@ -105,111 +124,9 @@ def load_demo(
         ),
     )
     summary.facts, summary.scenario = s.facts, s
-
-    def add_users() -> int:
-        for u in s.users:
-            users.add_user(engine, actor, u.email, u.role, u.password, name=u.name)
-        return len(s.users)
-
-    steps.run("users", add_users, lambda n: f"{n} demo accounts")
-
-    def register_models() -> dict[int, int]:
-        ids: dict[int, int] = {}
-        for m in s.models:
-            row = registry.register_model_version(
-                engine,
-                actor,
-                sc.MODEL_NAME,
-                m.estimator,
-                feature_schema=m.feature_schema,
-                params=m.params,
-                metrics=m.metrics,
-                training_data=m.training_data,
-                model_card=m.model_card,
-                parent_id=ids.get(m.parent_version) if m.parent_version else None,
-                trigger=m.trigger,
-                created_at=m.trained_at,
-            )
-            ids[m.version] = row.id
-        for d in s.deployments:
-            registry.record_deployment(
-                engine, actor, ids[d.version], d.stage, d.traffic_share, started_at=d.started_at, reason=d.reason
-            )
-        return ids
-
-    summary.model_version_ids = steps.run(
-        "models + deployments",
-        register_models,
-        lambda ids: f"{len(ids)} versions (skops), {len(s.deployments)} deployments",
-    )
-
-    def register_experiments() -> dict[str, int]:
-        ids = {}
-        for e in s.experiments:
-            variants = [
-                {
-                    "key": v["key"],
-                    "allocation": v["allocation"],
-                    "model_version_id": summary.model_version_ids[v["model_version"]] if v["model_version"] else None,
-                }
-                for v in e.variants
-            ]
-            row = experiments.register_experiment(
-                engine,
-                actor,
-                e.key,
-                e.name,
-                e.hypothesis,
-                variants,
-                e.primary_metric,
-                e.secondary_metrics,
-                e.guardrail_metrics,
-                e.metric_type,
-                e.mde,
-                e.alpha,
-                e.power,
-                e.planned_sample_size,
-                e.stopping_rule,
-                e.start_at,
-            )
-            experiments.set_status(engine, actor, row.id, "running", at=e.start_at)
-            ids[e.key] = row.id
-        return ids
-
-    summary.experiment_ids = steps.run("experiments", register_experiments, lambda ids: ", ".join(ids))
-
-    for kind, frame in (
-        ("predictions", s.predictions_frame()),
-        ("outcomes", s.outcomes_frame()),
-        ("feedback", s.feedback_frame()),
-        ("exposures", s.exposures_frame()),
-        ("metrics", s.metrics_frame()),
-    ):
-        result = steps.run(
-            f"import {kind}",
-            lambda kind=kind, frame=frame: import_frame(engine, actor, kind, frame, f"demo-{kind}"),
-            lambda r: f"{r.new:,} rows" + (f", {r.redactions} redactions" if r.redactions else ""),
-        )
-        summary.counts[kind] = result.new
-
-    def conclude() -> int:
-        done = 0
-        for e in s.experiments:
-            if e.status == "concluded":
-                experiments.conclude(engine, actor, summary.experiment_ids[e.key], e.decision or "", at=e.end_at)
-                done += 1
-        return done
-
-    steps.run("conclude experiments", conclude, lambda n: f"{n} concluded")
-    # The analysts' first step on the queue: group the feedback into themes.
-    steps.run(
-        "feedback themes",
-        lambda: themes.run_clustering(engine, actor, n_themes=len(sc.themes.THEMES)),
-        lambda r: f"{len(r.themes)} themes, {r.duplicate_items} near-duplicates",
-    )
-    # Build the monitoring day blocks now, so the first Overview and Monitoring views show the story
-    # (drift, accuracy by week) instead of asking for a refresh.
-    steps.run("monitoring blocks", lambda: refresh_monitoring(engine), lambda r: r.summary())
+    story = demo_acts.Story(engine, actor, s, summary)
+    acts = demo_acts.timeline(story)
+    steps.replay(acts)
     _report(echo, s, summary)
     return summary
 

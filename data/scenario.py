@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -135,6 +136,7 @@ class ExperimentSpec:
     status: str  # running | concluded
     end_at: datetime | None = None
     decision: str | None = None
+    outcome: str | None = None  # ship | do-not-ship | iterate, for a concluded one
 
 
 @dataclass(frozen=True)
@@ -471,6 +473,22 @@ def _planned_per_arm(baseline: float, relative_mde: float, alpha: float, power: 
     return int(np.ceil(NormalIndPower().solve_power(effect, alpha=alpha, power=power, ratio=1.0)))
 
 
+PRE_PERIOD_SEED = 20261207  # the pre-period covariates' own generator: every other number stays the same
+PRE_PERIOD_RHO = 0.8  # latent correlation of a customer's retention before and during an experiment
+PRE_PERIOD_RETAINED = 0.70  # share retained in the 30 days before exposure
+
+
+def _pre_period(u: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each unit's retained_30d in the 30 days before its exposure (CUPED's covariate), 1.0 or 0.0.
+
+    `u` are the uniform draws that decided retention in the experiment (retained when u < the arm's
+    rate); the pre-period value shares a Gaussian latent with them (correlation PRE_PERIOD_RHO), so a
+    customer who stayed before tends to stay again. It never sees the arm: the two arms' pre-periods
+    differ by chance only, as randomisation promises."""
+    latent = PRE_PERIOD_RHO * norm.ppf(u) + np.sqrt(1 - PRE_PERIOD_RHO**2) * rng.standard_normal(len(u))
+    return (norm.cdf(latent) < PRE_PERIOD_RETAINED).astype(float)
+
+
 def _experiments(rng: np.random.Generator, scale: float) -> tuple[list[ExperimentSpec], pd.DataFrame, pd.DataFrame]:
     planned = _planned_per_arm(0.70, 0.03, 0.05, 0.8)
     offer = ExperimentSpec(
@@ -500,6 +518,7 @@ def _experiments(rng: np.random.Generator, scale: float) -> tuple[list[Experimen
             "Ship the offer to all flagged customers: retained_30d up about 5% relative, revenue_30d up "
             "(CUPED-adjusted), support_contacts flat."
         ),
+        outcome="ship",
     )
     model_ab = ExperimentSpec(
         key="churn-model-v2-ab",
@@ -541,7 +560,10 @@ def _experiments(rng: np.random.Generator, scale: float) -> tuple[list[Experimen
             }
         )
     )
-    retained = rng.random(n) < np.where(treated, 0.735, 0.70)
+    pre_rng = np.random.default_rng(PRE_PERIOD_SEED)
+    u = rng.random(n)
+    retained = u < np.where(treated, 0.735, 0.70)
+    pre_retained = _pre_period(u, pre_rng)
     pre_revenue = np.round(rng.lognormal(np.log(45.0), 0.8, n), 2)
     revenue = np.round(
         pre_revenue * rng.lognormal(0.0, 0.3, n) * np.where(treated, 1.04, 1.0) * np.where(retained, 1.0, 0.5), 2
@@ -549,7 +571,7 @@ def _experiments(rng: np.random.Generator, scale: float) -> tuple[list[Experimen
     contacts = rng.poisson(np.where(treated, 0.81, 0.80))
     read_at = ts + pd.Timedelta(days=30)
     for metric, value, pre in (
-        ("retained_30d", retained.astype(float), None),
+        ("retained_30d", retained.astype(float), pre_retained),
         ("revenue_30d", revenue, pre_revenue),
         ("support_contacts", contacts.astype(float), None),
     ):
@@ -585,9 +607,14 @@ def _experiments(rng: np.random.Generator, scale: float) -> tuple[list[Experimen
     )
     read_at = ts + pd.Timedelta(days=30)
     ready = np.asarray(read_at <= pd.Timestamp(NOW))
-    retained = rng.random(n) < np.where(treated, 0.715, 0.70)
+    u = rng.random(n)
+    retained = u < np.where(treated, 0.715, 0.70)
+    pre_retained = _pre_period(u, pre_rng)
     contacts = rng.poisson(0.8, n)
-    for metric, value in (("retained_30d", retained.astype(float)), ("support_contacts", contacts.astype(float))):
+    for metric, value, pre in (
+        ("retained_30d", retained.astype(float), pre_retained),
+        ("support_contacts", contacts.astype(float), np.full(n, np.nan)),
+    ):
         metrics.append(
             pd.DataFrame(
                 {
@@ -595,7 +622,7 @@ def _experiments(rng: np.random.Generator, scale: float) -> tuple[list[Experimen
                     "unit_id": units[ready],
                     "metric": metric,
                     "value": value[ready],
-                    "pre_value": np.nan,
+                    "pre_value": pre[ready],
                     "ts": read_at[ready],
                 }
             )
@@ -642,9 +669,11 @@ def _feedback(rng: np.random.Generator, scale: float, requests: pd.DataFrame) ->
 
     # Link some items to the prediction they are about (made within the 14 days before).
     request_id = np.full(n, None, dtype=object)
+    platform = np.full(n, None, dtype=object)  # the linked prediction's platform
     corrected = np.full(n, -1)
     req_t = requests["t"].to_numpy()
     req_ids = requests["request_id"].to_numpy(dtype=object)
+    req_platform = requests["platform"].to_numpy(dtype=object)
     predicted = requests["predicted_label"].to_numpy()
     mobile = requests["platform"].isin(MOBILE).to_numpy()
     after_release = requests["day"].to_numpy() >= RELEASE_DAY
@@ -665,10 +694,13 @@ def _feedback(rng: np.random.Generator, scale: float, requests: pd.DataFrame) ->
             pick = pool[lo[ok] + (rng.random(int(ok.sum())) * (hi[ok] - lo[ok])).astype(int)]
             linked = rows[ok]
             request_id[linked] = req_ids[pick]
+            platform[linked] = req_platform[pick]
             if key == "false_churn_alert":
                 corrected[linked[rng.random(len(linked)) < 0.7]] = 0
             elif key == "mobile_app":
                 corrected[linked[(predicted[pick] == 1) & (rng.random(len(linked)) < 0.25)]] = 0
+    # A text names the platform of the prediction it is linked to (an iOS customer writes about the iOS app).
+    texts = [themes.match_platform(text, p) for text, p in zip(texts, platform, strict=True)]
     return pd.DataFrame(
         {
             "feedback_id": [f"fb-{i + 1:05d}" for i in range(n)],

@@ -319,6 +319,22 @@ def add_pii(text: str, rng: np.random.Generator) -> str:
     return f"{text} Call me back on {phone.format(int(rng.integers(100)))}."
 
 
+# What an iOS or an Android customer would not write: the other platform's app, in the words of the
+# mobile_app theme's slots, and what they would write instead.
+PLATFORM_WORDS = {
+    "ios": (("app on my Android phone", "app on my iPhone"), ("Android app", "iOS app")),
+    "android": (("iPhone app", "Android app"), ("iOS app", "Android app")),
+}
+
+
+def match_platform(text: str, platform: str | None) -> str:
+    """The text with the other mobile platform's app replaced by this platform's (unchanged for web or
+    no platform). Deterministic: it draws nothing, so the rest of the story stays the same."""
+    for wrong, right in PLATFORM_WORDS.get(platform or "", ()):
+        text = text.replace(wrong, right)
+    return text
+
+
 MARKUP_VARIANTS = (
     lambda t: f"<b>Urgent:</b> {t}",
     lambda t: f"{t} See [screenshot](http://example.com/screenshot.png).",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -13,7 +14,7 @@ from services.core.db import read_session, write_session
 from services.core.errors import InvalidInput
 from services.core.roles import Actor, Role, require
 from services.core.schema_accounts import Setting
-from services.core.timeutil import utcnow
+from services.core.timeutil import to_utc, utcnow
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,18 @@ def _label_list(value: Any) -> list[str]:
     return cleaned
 
 
+def _moment_or_empty(value: Any) -> str:
+    """An ISO 8601 moment (UTC when it names no zone), or "" for none."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return ""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{text[:40]!r} is not a date and time (e.g. 2026-10-30T00:00:00+00:00).") from None
+    return to_utc(moment).isoformat()
+
+
 APPROVAL_KINDS = ("promote", "canary", "rollback", "retrain", "stop-experiment")
 
 
@@ -86,6 +99,13 @@ SPECS: dict[str, SettingSpec] = {
             14,
             "Days a request stays open: an older one can no longer be approved or executed (request it again).",
             _int_between(1, 365),
+        ),
+        SettingSpec(
+            "clock.data_now",
+            "",
+            "The moment ages and SLAs are measured against, for a snapshot of data (the demo pins its story's "
+            "'now'); empty: the wall clock.",
+            _moment_or_empty,
         ),
         SettingSpec(
             "auth.idle_timeout_hours",

@@ -7,6 +7,7 @@ Statuses and the moves between them (anything else is refused):
     labelled   -> in_review          (reopen to change the decision)
     dismissed  -> new                (reopen)
 `labelled` needs a corrected label. Untriaged means `new`; a new item older than the SLA is overdue.
+Ages and the SLA are measured against the data clock (services/core/clock.py) unless a caller gives `now`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import func, or_, select
 
-from services.core import settings, text_filter
+from services.core import clock, settings, text_filter
 from services.core.db import read_session
 from services.core.errors import InvalidInput, NotFound
 from services.core.roles import Role
@@ -29,7 +30,7 @@ from services.core.schema_accounts import User
 from services.core.schema_feedback import Feedback, Theme
 from services.core.schema_ingest import Outcome, Prediction
 from services.core.schema_models import ModelVersion
-from services.core.timeutil import to_utc, utcnow
+from services.core.timeutil import to_utc
 
 STATUSES = ("new", "in_review", "labelled", "dismissed", "escalated")
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -83,9 +84,14 @@ class QueuePage:
     sla_days: int
 
 
+def _reference(engine: Engine, now: datetime | None) -> datetime:
+    """What ages and the SLA are measured against: `now` when given, else the data clock."""
+    return to_utc(now) if now else clock.data_now(engine)
+
+
 def _sla_cutoff(engine: Engine, now: datetime | None) -> tuple[int, datetime]:
     sla_days = int(settings.get(engine, "feedback.sla_days"))
-    return sla_days, (to_utc(now) if now else utcnow()) - timedelta(days=sla_days)
+    return sla_days, _reference(engine, now) - timedelta(days=sla_days)
 
 
 def _check_strings(f: QueueFilter) -> None:
@@ -215,7 +221,7 @@ def queue_rows(
             rows = session.exec(_joined(select(*QUEUE_COLUMNS).select_from(Feedback)).where(Feedback.id.in_(ids))).all()
     position = {pk: i for i, pk in enumerate(ids)}
     records = sorted((dict(r._mapping) for r in rows), key=lambda r: position[r["id"]])
-    return _queue_frame(records, to_utc(now) if now else utcnow(), cutoff)
+    return _queue_frame(records, _reference(engine, now), cutoff)
 
 
 def _queue_frame(records: list[dict[str, Any]], reference: datetime, cutoff: datetime) -> pd.DataFrame:
@@ -385,7 +391,7 @@ def export_csv(
     query = _apply_filter(_joined(select(*QUEUE_COLUMNS).select_from(Feedback)), f, cutoff)
     with read_session(engine) as session:
         rows = session.exec(query.order_by(order, Feedback.id.desc()).limit(limit)).all()
-    frame = _queue_frame([dict(r._mapping) for r in rows], to_utc(now) if now else utcnow(), cutoff)
+    frame = _queue_frame([dict(r._mapping) for r in rows], _reference(engine, now), cutoff)
     buffer = io.StringIO()
     # CRLF rows (RFC 4180): a text holding a bare carriage return is then quoted, not split into two rows.
     defuse_formulas(frame).to_csv(buffer, index=False, lineterminator="\r\n")

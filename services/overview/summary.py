@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
 from services.backlog import items as backlog
+from services.core import clock
 from services.core.db import read_session, utc_day
 from services.core.roles import Actor, Role
 from services.core.schema_accounts import AuditEvent
@@ -95,8 +96,9 @@ class Champion:
 
 
 def champions(engine: Engine, at: datetime | None = None) -> list[Champion]:
-    """The version serving each model at full stage (now, or at `at`), with how long it has served."""
-    at = to_utc(at) if at else utcnow()
+    """The version serving each model at full stage (now on the data clock, or at `at`), with how long it
+    has served."""
+    at = to_utc(at) if at else clock.data_now(engine)
     with read_session(engine) as session:
         rows = session.exec(
             select(ModelVersion.model_name, ModelVersion.version, ModelVersion.id, Deployment.started_at,
@@ -203,7 +205,7 @@ class RunningExperiment:
 
 
 def running_experiments(engine: Engine, at: datetime | None = None) -> list[RunningExperiment]:
-    at = to_utc(at) if at else utcnow()
+    at = to_utc(at) if at else clock.data_now(engine)  # days running, on the data clock
     with read_session(engine) as session:
         query = select(Experiment).where(Experiment.status == "running").order_by(Experiment.start_at)
         rows = session.exec(query).all()

@@ -1,6 +1,7 @@
-"""AppTest of the Overview on the demo (scale 0.1, monitoring blocks built): every tile is there and links
-to its page, the headline metric and its CBPE estimate, drift names the mobile features, the decisions
-timeline, and the weekly report prepared for download (HTML and PDF). The empty loop keeps its hint."""
+"""AppTest of the Overview on the demo (scale 0.1, monitoring blocks built): every tile is there and
+links to its page, the open alerts of the mobile regression, the headline metric and its CBPE estimate,
+drift names the mobile features, the decisions timeline, and the weekly report prepared for download
+(HTML and PDF). The empty loop keeps its hint."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def test_overview_tiles_on_the_demo(open_as, demo_db):  # noqa: F811
     assert at.title[0].value == "Overview"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Champion"] == "churn v2"
-    assert metrics["Open alerts"] == "0"
+    # the demo's rule on the mobile cohort fired on the regression (data/demo_loop.py)
+    assert int(metrics["Open alerts"]) > 0
     assert metrics["Drifted features"] == "2 of 9"
     assert metrics["Realized accuracy"].endswith("%")
     assert metrics["Awaiting my approval"] == "0"
@@ -36,7 +38,8 @@ def test_overview_tiles_on_the_demo(open_as, demo_db):  # noqa: F811
     captions = " ".join(c.value for c in at.caption)
     assert "app_latency_ms, sessions_per_week" in captions
     assert "Estimated (CBPE) for 2026-10-26 to 2026-10-29" in captions
-    assert any(t.value.startswith("#1 Fix session counting <b>now</b>") for t in at.text)  # text, not HTML
+    # among the demo's items, as text, not HTML
+    assert any(t.value.startswith("#") and "Fix session counting <b>now</b>" in t.value for t in at.text)
     links = _links(at)
     for label in ("Models and rollouts", "Alerts in Monitoring", "Drift in Monitoring", "Feedback queue",
                   "Experiments", "Approvals", "Backlog", "Audit log"):  # fmt: skip
