@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -155,10 +157,6 @@ class ScriptRuns:
     fragment that is gone, so they are not waited for, but a fragment run that has started is."""
 
     def __init__(self, timeout_ms: int) -> None:
-        from streamlit.proto.BackMsg_pb2 import BackMsg
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-        self._back, self._forward = BackMsg, ForwardMsg
         self.timeout_ms = timeout_ms
         self.socket: object | None = None
         self.events = 0  # every frame followed, numbered in order
@@ -177,7 +175,7 @@ class ScriptRuns:
     def _sent(self, socket, payload) -> None:
         if socket is not self.socket or isinstance(payload, str):
             return
-        message = self._back.FromString(payload)
+        message = BackMsg.FromString(payload)
         if message.WhichOneof("type") != "rerun_script" or message.rerun_script.is_auto_rerun:
             return
         self.events += 1
@@ -187,7 +185,7 @@ class ScriptRuns:
     def _received(self, socket, payload) -> None:
         if socket is not self.socket or isinstance(payload, str):
             return
-        message = self._forward.FromString(payload)
+        message = ForwardMsg.FromString(payload)
         kind = message.WhichOneof("type")
         run = message.metadata.run.script_run_id
         if kind == "new_session":
@@ -195,7 +193,7 @@ class ScriptRuns:
             self.started, self.run_id, self.running = self.events, run, True
             self._note(f"start {run}")
         elif kind == "script_finished":
-            status = self._forward.ScriptFinishedStatus.Name(message.script_finished)
+            status = ForwardMsg.ScriptFinishedStatus.Name(message.script_finished)
             if status != "FINISHED_EARLY_FOR_RERUN" and run in ("", self.run_id):
                 self.running = False
             self._note(f"end {run} {status}")
@@ -215,7 +213,8 @@ def settled(sync_api, page, where: str = "") -> None:
     """Wait until the script run that the last action asked for is over and drawn (ScriptRuns), then check
     that the page shows no exception."""
     expect = sync_api.expect
-    runs = _RUNS[page]
+    runs = _RUNS.get(page)
+    assert runs is not None, "settled() follows the script runs of pages opened with harness.new_page() only"
     page.wait_for_timeout(200)  # the browser reports the frames an action sent shortly after the action
     deadline = time.monotonic() + runs.timeout_ms / 1000
     while not runs.over():
