@@ -3,6 +3,7 @@ of a dynamic key (prefix + an item id or a proposal key). The values are what te
 them. (The small form other screens place next to their evidence has its keys in app/backlog_form.py.)"""
 
 SELECTED = "bl_selected"  # the item shown in detail (kept when the filter hides it for a moment)
+ON_PROPOSALS = "bl_on_proposals"  # set by an action on a proposal: the next run opens the Proposals tab
 
 # New item form (widgets.form_key names the form NEW_FORM_<n>, so it starts empty after a success)
 NEW_FORM = "bl_new"  # the form's name

@@ -4,6 +4,8 @@ dismiss, and the dismissed ones to restore."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 from sqlalchemy.engine import Engine
@@ -18,6 +20,12 @@ from services.overview import proposals
 
 def _safe(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", key)
+
+
+def _act(call: Callable[[], Any], success: str | Callable[[Any], str]) -> None:
+    """One action on a proposal; the next run keeps the Proposals tab open (pages/backlog/screen.py)."""
+    st.session_state[keys.ON_PROPOSALS] = True
+    widgets.attempt(call, success)
 
 
 def render(engine: Engine, actor: Actor, found: proposals.ProposalList) -> None:
@@ -39,17 +47,16 @@ def render(engine: Engine, actor: Actor, found: proposals.ProposalList) -> None:
             if actor.can(Role.analyst):
                 cols = st.columns([1, 1, 2, 1])
                 if cols[0].button("Accept as planned", key=f"{keys.PROP_PLAN}{k}", type="primary"):
-                    widgets.attempt(lambda p=p: proposals.accept(engine, actor, p.key, status="planned",
-                                                                 owner=actor.label),
-                                    lambda item: f"Planned as item #{item.id}.")  # fmt: skip
+                    _act(lambda p=p: proposals.accept(engine, actor, p.key, status="planned", owner=actor.label),
+                         lambda item: f"Planned as item #{item.id}.")  # fmt: skip
                 if cols[1].button("Accept as proposed", key=f"{keys.PROP_PROPOSE}{k}"):
-                    widgets.attempt(lambda p=p: proposals.accept(engine, actor, p.key, status="proposed"),
-                                    lambda item: f"Added as item #{item.id}.")  # fmt: skip
+                    _act(lambda p=p: proposals.accept(engine, actor, p.key, status="proposed"),
+                         lambda item: f"Added as item #{item.id}.")  # fmt: skip
                 reason = cols[2].text_input("Reason to dismiss", key=f"{keys.PROP_REASON}{k}",
                                             label_visibility="collapsed", placeholder="Reason to dismiss")  # fmt: skip
                 if cols[3].button("Dismiss", key=f"{keys.PROP_DISMISS}{k}"):
-                    widgets.attempt(lambda p=p, reason=reason: proposals.dismiss(engine, actor, p.key, reason),
-                                    "Dismissed: it will not be proposed again.")  # fmt: skip
+                    _act(lambda p=p, reason=reason: proposals.dismiss(engine, actor, p.key, reason),
+                         "Dismissed: it will not be proposed again.")  # fmt: skip
     dismissed = proposals.list_dismissed(engine)
     if dismissed:
         with st.expander(f"Dismissed proposals ({len(dismissed)})"):
@@ -57,4 +64,4 @@ def render(engine: Engine, actor: Actor, found: proposals.ProposalList) -> None:
                 cols = st.columns([4, 1])
                 cols[0].text(f"{d.title} — {d.reason or 'no reason'} ({d.decided_by}, {fmt.when(d.decided_at)})")
                 if actor.can(Role.analyst) and cols[1].button("Restore", key=f"{keys.PROP_RESTORE}{_safe(d.key)}"):
-                    widgets.attempt(lambda d=d: proposals.restore(engine, actor, d.key), "Proposed again.")
+                    _act(lambda d=d: proposals.restore(engine, actor, d.key), "Proposed again.")

@@ -28,7 +28,11 @@ def render(actor: Actor, engine: Engine) -> None:
     widgets.show_flash()
     with st.spinner("Looking for open signals ..."):
         found = proposals_svc.list_proposals(engine)
-    tabs = st.tabs(["Ranked items", f"Proposals ({len(found.proposals)})", "By kind over time"])
+    labels = ["Ranked items", f"Proposals ({len(found.proposals)})", "By kind over time"]
+    # The browser keeps the open tab by its label, and an action on a proposal changes the Proposals label
+    # (its count): without a default the browser would fall back to the first tab after every accept,
+    # dismiss or restore. So the run after such an action names the Proposals tab as the default.
+    tabs = st.tabs(labels, default=labels[1] if st.session_state.pop(keys.ON_PROPOSALS, False) else None)
     with tabs[0]:
         ranked.render(engine, actor)
     with tabs[1]:

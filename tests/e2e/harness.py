@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -145,13 +147,18 @@ def chromium(sync_api) -> Iterator[object]:
 
 @contextmanager
 def new_page(sync_api, browser, timeout_ms: int = 20_000, width: int = 1400, height: int = 900) -> Iterator[object]:
+    """A page in a fresh context, with `timeout_ms` for every action and expectation, whose script runs
+    `settled()` follows (see ScriptRuns)."""
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     page.set_default_timeout(timeout_ms)
     sync_api.expect.set_options(timeout=timeout_ms)
+    _RUNS[page] = ScriptRuns(timeout_ms)
+    page.on("websocket", _RUNS[page].follow)
     try:
         yield page
     finally:
+        _RUNS.pop(page, None)
         context.close()
 
 
@@ -164,12 +171,89 @@ def sign_in(sync_api, page, base: str, email: str, password: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
+class ScriptRuns:
+    """The script runs of a page's Streamlit session, read from its websocket: the rerun requests the page
+    sends (BackMsg rerun_script) and the runs the server starts (ForwardMsg new_session) and ends
+    (script_finished, with the run's id).
+
+    The page's own signs are not enough to know that a run is over. Its status widget appears only after a
+    run has lasted 500 ms, and `data-test-script-state` on stApp says "notRunning" from the click until the
+    server starts the run the click asked for; on a loaded machine that gap alone can last seconds, so a
+    test that waited for either read the previous run's elements (still drawn, marked stale).
+    Here a run is over when the server has started a run after the page's last request and ended it.
+    Fragment timers (st.fragment(run_every=...)) ask for reruns on their own; the server drops those of a
+    fragment that is gone, so they are not waited for, but a fragment run that has started is."""
+
+    def __init__(self, timeout_ms: int) -> None:
+        self.timeout_ms = timeout_ms
+        self.socket: object | None = None
+        self.events = 0  # every frame followed, numbered in order
+        self.requested = 0  # the number of the page's last rerun request (0: none)
+        self.started = 0  # the number of the last run's start
+        self.run_id = ""  # the id of the last run started
+        self.running = False
+        self.log: list[str] = []  # the last frames followed, for a failure's message
+
+    def follow(self, socket) -> None:
+        """Follow the page's newest websocket (a reload opens a new one and abandons the old one's run)."""
+        self.socket, self.running = socket, False
+        socket.on("framesent", lambda payload: self._sent(socket, payload))
+        socket.on("framereceived", lambda payload: self._received(socket, payload))
+
+    def _sent(self, socket, payload) -> None:
+        if socket is not self.socket or isinstance(payload, str):
+            return
+        message = BackMsg.FromString(payload)
+        if message.WhichOneof("type") != "rerun_script" or message.rerun_script.is_auto_rerun:
+            return
+        self.events += 1
+        self.requested = self.events
+        self._note(f"request {message.rerun_script.fragment_id or 'app'}")
+
+    def _received(self, socket, payload) -> None:
+        if socket is not self.socket or isinstance(payload, str):
+            return
+        message = ForwardMsg.FromString(payload)
+        kind = message.WhichOneof("type")
+        run = message.metadata.run.script_run_id
+        if kind == "new_session":
+            self.events += 1
+            self.started, self.run_id, self.running = self.events, run, True
+            self._note(f"start {run}")
+        elif kind == "script_finished":
+            status = ForwardMsg.ScriptFinishedStatus.Name(message.script_finished)
+            if status != "FINISHED_EARLY_FOR_RERUN" and run in ("", self.run_id):
+                self.running = False
+            self._note(f"end {run} {status}")
+
+    def _note(self, text: str) -> None:
+        self.log = [*self.log[-9:], f"{time.monotonic():.2f} {text}"]
+
+    def over(self) -> bool:
+        """The server has started a run after the page's last request, and that run has ended."""
+        return self.started > self.requested and not self.running
+
+
+_RUNS: dict[object, ScriptRuns] = {}
+
+
 def settled(sync_api, page, where: str = "") -> None:
-    """Wait until the script run is over (Streamlit shows a status widget while it runs) and check
+    """Wait until the script run that the last action asked for is over and drawn (ScriptRuns), then check
     that the page shows no exception."""
     expect = sync_api.expect
-    page.wait_for_timeout(300)
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+    runs = _RUNS.get(page)
+    assert runs is not None, "settled() follows the script runs of pages opened with harness.new_page() only"
+    page.wait_for_timeout(200)  # the browser reports the frames an action sent shortly after the action
+    deadline = time.monotonic() + runs.timeout_ms / 1000
+    while not runs.over():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{where or page.url}: the script run did not end within "
+                                 f"{runs.timeout_ms / 1000:.0f} s; last frames: {runs.log}")  # fmt: skip
+        page.wait_for_timeout(50)
+    # The page has drawn the run's end: no element of an earlier run is left (Streamlit marks them stale
+    # while a run goes on and removes them when it ends).
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
+    expect(page.locator('[data-stale="true"]')).to_have_count(0)
     expect(page.get_by_test_id("stException"), f"{where or page.url} shows an exception").to_have_count(0)
 
 

@@ -42,6 +42,17 @@ def open_as(demo_db) -> Callable[..., AppTest]:
     return opener_by_role(demo_db, "pages/backlog/page.py", timeout=90)
 
 
+def _open_tab(at: AppTest) -> int:
+    """The tab the run tells the browser to open (st.tabs' default) on the screen's tab container."""
+    stack = [at.main]
+    while stack:
+        node = stack.pop()
+        if getattr(node, "type", None) == "tab_container":
+            return node.proto.tab_container.default_tab_index
+        stack.extend(getattr(node, "children", {}).values())
+    raise AssertionError("no st.tabs on the page")
+
+
 def test_analyst_accepts_the_drift_proposal_as_planned(open_as, demo_db):
     before = {i.id for i in backlog.ranked(demo_db)}  # the demo's items: the drift of sessions_per_week is one
     at = ok(open_as("analyst"))
@@ -50,8 +61,12 @@ def test_analyst_accepts_the_drift_proposal_as_planned(open_as, demo_db):
     assert "bl_prop_plan_drift_churn_sessions_per_week" not in keys  # covered by the demo's items
     assert "bl_prop_plan_drift_churn_app_latency_ms" in keys
     assert len(at.dataframe[0].value) == len(before)
+    assert _open_tab(at) == 0
     at = ok(at.button(key="bl_prop_plan_drift_churn_app_latency_ms").click().run())
     assert any("Planned as item #" in s.value for s in at.success)
+    # The Proposals label changed (its count); the browser would fall back to the first tab unless the run
+    # names the Proposals tab as the one to open.
+    assert _open_tab(at) == 1 and at.tabs[1].label.startswith("Proposals (")
     assert "bl_prop_plan_drift_churn_app_latency_ms" not in button_keys(at)
     (item,) = [i for i in backlog.ranked(demo_db) if i.id not in before]
     assert (item.status, item.proposal_key) == ("planned", "drift:churn:app_latency_ms")
