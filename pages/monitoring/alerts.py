@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from app import widgets
+from app import jobs, widgets
 from pages.monitoring import alert_rules, keys, links
 from pages.monitoring.common import ALL_ROWS, CUSTOM
 from pages.monitoring.frames import alerts_frame, escape_md, rules_frame
@@ -84,20 +84,34 @@ def _actions(engine: Engine, actor: Actor, view: alerts.AlertView, can_act: bool
         widgets.attempt(lambda: alert_retrain.request_for_alert(engine, actor, a.id), _retrain_message, rerun=False)
 
 
+def _evaluate_now(actor: Actor, slot) -> None:
+    """The "Evaluate rules now" button queues one evaluation for the worker (it refreshes the monitoring data
+    first: long work that never runs in the web process); its progress shows here, then the alerts opened."""
+    board = jobs.job_board()
+    job = board.get(st.session_state.get(keys.EVALUATE_JOB))
+    if job is not None and job.done:
+        st.session_state.pop(keys.EVALUATE_JOB, None)
+        if job.error is not None or job.crash is not None:
+            st.error(f"Evaluating the alert rules failed: {escape_md(str(job.error or job.crash))}")
+        else:
+            st.success(f"{len(job.value.alerts_opened)} new alert(s).")
+    running = job is not None and not job.done
+    if slot.button("Evaluate rules now", icon=":material/notifications_active:", key=keys.EVALUATE, disabled=running):
+        job = board.enqueue(actor, "alerts.evaluate", {"trigger": "on demand"}, "Evaluate the alert rules")
+        st.session_state[keys.EVALUATE_JOB] = job.id
+        running = True
+    if running:
+        jobs.progress_panel(keys.EVALUATE_JOB, actor)
+
+
 def draw(engine: Engine, actor: Actor, sel: Selection) -> None:
     can_act = actor.can(Role.analyst)
     top = st.columns([3, 1])
     state = top[0].segmented_control("Alerts", ["open", "acknowledged", "resolved", "all"], default="open",
                                      key=keys.ALERT_STATE, required=True,
                                      format_func=lambda s: s.capitalize())  # fmt: skip
-    if can_act and top[1].button("Evaluate rules now", icon=":material/notifications_active:", key=keys.EVALUATE):
-        with st.status("Evaluating alert rules ...", expanded=True) as box:
-            bar = st.progress(0.0)
-            opened = widgets.attempt(
-                lambda: alerts.evaluate_rules(engine, actor, progress=lambda f, m: bar.progress(min(f, 1.0), text=m)),
-                rerun=False,
-            )
-            box.update(label=f"{len(opened or [])} new alert(s).", state="complete", expanded=False)
+    if can_act:
+        _evaluate_now(actor, top[1])
     views = alerts.list_alerts(engine, None if state == "all" else state)
     if not views:
         st.info(f"No {'' if state == 'all' else state + ' '}alerts.")

@@ -60,6 +60,7 @@ CBPE_TABLE = "mon_cbpe_table"  # the table under it
 # --- Alerts -------------------------------------------------------------------------------------
 ALERT_STATE = "mon_alert_state"  # which alerts are listed: open, acknowledged, resolved, all
 EVALUATE = "mon_evaluate"  # the "Evaluate rules now" button
+EVALUATE_JOB = "mon_evaluate_job"  # the id of the worker job evaluating the rules that this session started
 ALERTS_TABLE_PREFIX = "mon_alerts_"  # + the listed state: the alerts table (its selection opens one)
 ALERT_SHOW_PREFIX = "mon_alert_show_"  # + alert id: "Show the evidence in Monitoring"
 ALERT_FEEDBACK_PREFIX = "mon_alert_feedback_"  # + alert id: "Open feedback for this cohort" (a page link)

@@ -13,6 +13,7 @@ from services.core.roles import Actor, Role
 from services.governance import approvals
 from services.monitoring import alerts, frames, overrides
 from tests.pages.conftest import app_test
+from tests.pages.helpers import run_worker_once
 from tests.services.monitoring.test_monitoring import demo_copy
 
 PAGE = "pages/monitoring/page.py"
@@ -181,6 +182,13 @@ def test_alert_rules_and_evaluation_from_the_page(demo_db):
     at.button(key="mon_evaluate").click()
     at.run()
     no_exception(at)
+    # the evaluation is the worker's job (it refreshes the monitoring data first): nothing opened in the page
+    assert any((b.key or "").startswith("mon_evaluate_job_cancel_") for b in at.button)  # queued, cancellable
+    assert not [v for v in alerts.list_alerts(demo_db, "open") if v.rule.name == "mobile accuracy"]
+    run_worker_once(demo_db)
+    at.run()
+    no_exception(at)
+    assert "new alert(s)." in " ".join(s.value for s in at.success)
     open_alerts = table(at, "state", "rule")
     mine = open_alerts[open_alerts["rule"] == "mobile accuracy"]
     assert len(mine) >= 1 and set(open_alerts["rule"]) == {"mobile accuracy", "Mobile accuracy (iOS + Android)"}
@@ -327,8 +335,6 @@ def test_a_refresh_runs_in_the_worker_and_the_page_stays_usable_meanwhile(demo_d
     the next click) and draws the data as of the last refresh meanwhile, with the job's progress on top. The
     worker runs it; the next run says so, and the Overview's summary for the new blocks is saved."""
     import sqlalchemy as sa
-
-    from tests.pages.helpers import run_worker_once
 
     _new_rows_arrived(demo_db)
     at = open_as(demo_db, "viewer@loopdeck.demo")  # any reader: the job is queued as the system's
