@@ -22,6 +22,9 @@ from services.notify import delivery
 log = logging.getLogger(__name__)
 SYSTEM = Actor.system("system:worker")
 DELIVER = "notify.deliver"
+RETENTION = "monitoring.retention"  # services/monitoring/retention.py: once a day per worker process
+RETENTION_EVERY = timedelta(days=1)
+_retention_queued: dict[str, datetime] = {}
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class TickResult:
     fired: int
     delivery_job: int | None
     cleaned: int = 0  # old finished jobs deleted
+    retention_job: int | None = None  # the daily retention purge, when queued by this tick
 
 
 def ensure_job(engine: Engine, kind: str, singleton: str) -> int | None:
@@ -54,4 +58,17 @@ def tick(engine: Engine, now: datetime | None = None, stale_after: timedelta = r
     if to_send:
         queue.send(engine, to_send)
     cleaned = retention.due_cleanup(engine, now)
-    return TickResult(len(requeued), len(to_send), len(fired), delivery_job, cleaned.jobs if cleaned else 0)
+    retention_job = due_retention(engine, now)
+    return TickResult(len(requeued), len(to_send), len(fired), delivery_job, cleaned.jobs if cleaned else 0,
+                      retention_job)  # fmt: skip
+
+
+def due_retention(engine: Engine, now: datetime) -> int | None:
+    """Queue the daily retention purge (one job at a time: its singleton) when this process has not
+    queued it for this database within a day; the job's id when queued now."""
+    key = engine.url.render_as_string(hide_password=True)
+    last = _retention_queued.get(key)
+    if last is not None and now - last < RETENTION_EVERY:
+        return None
+    _retention_queued[key] = now
+    return ensure_job(engine, RETENTION, RETENTION)
