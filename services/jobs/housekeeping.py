@@ -1,7 +1,9 @@
 """One tick of a worker's housekeeping: reap jobs of dead workers, send jobs the queue never got,
-fire due schedules, queue a delivery run when notifications are due, and (once an hour) delete old
-finished jobs (services/jobs/retention.py). Safe to run on every worker at once: each step is a
-conditional update, guarded by a unique key, or an idempotent delete."""
+fire due schedules, queue a delivery run when notifications are due, (once an hour) delete old
+finished jobs (services/jobs/retention.py), and (once a day, when a model has a retention policy) queue
+the purge of raw rows past their retention (services/monitoring/retention.py, job monitoring.retention).
+Safe to run on every worker at once: each step is a conditional update, guarded by a unique key, or an
+idempotent delete."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from services.core.db import write_session
 from services.core.roles import Actor
+from services.core.schema_retention import RetentionPolicy
 from services.core.timeutil import utcnow
 from services.jobs import queue, retention, runner, schedules
 from services.jobs.schema import Job
@@ -70,5 +73,8 @@ def due_retention(engine: Engine, now: datetime) -> int | None:
     last = _retention_queued.get(key)
     if last is not None and now - last < RETENTION_EVERY:
         return None
+    with engine.connect() as conn:  # no model has a retention policy: nothing to purge, no job
+        if conn.execute(sa.select(RetentionPolicy.model_name).limit(1)).first() is None:
+            return None
     _retention_queued[key] = now
     return ensure_job(engine, RETENTION, RETENTION)
