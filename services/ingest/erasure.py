@@ -1,7 +1,8 @@
 """Erasing one request id at a data subject's request: its prediction and outcome rows (database tables
-and the raw store's Parquet files), its shadow scores, its feedback items (with their text, rating,
-labels and triage edits), its rows in the monitoring day blocks and day summaries (removed in place:
-no rebuild), and it is excluded from future training sets (erased_request keeps only its SHA-256).
+and the raw store's Parquet files), its shadow scores, remembered API answers naming it, its feedback
+items (with their text, rating, labels and triage edits), its rows in the monitoring day blocks and day
+summaries (removed in place: no rebuild), and it is excluded from future training sets (erased_request
+keeps only its SHA-256).
 
 Admins only. One transaction holds every database change and the audit event, which says what was
 removed (counts, never the data) and which already-frozen training sets contain it: those are immutable
@@ -31,6 +32,7 @@ from services.core.schema_ingest import Outcome, Prediction
 from services.core.schema_models import ModelVersion, ShadowScore
 from services.core.schema_retention import ErasedRequest
 from services.core.timeutil import to_utc, utcnow
+from services.core.tokens_schema import ApiIdempotency
 from services.monitoring import block_erase, raw_store, summary_store
 
 
@@ -51,6 +53,7 @@ class ErasureResult:
     raw_rows: int = 0
     raw_files: int = 0
     training_sets: list[dict] = field(default_factory=list)  # frozen sets holding it: id, name, version
+    api_answers: int = 0  # remembered Idempotency-Key answers that named it
 
     def summary(self) -> str:
         sets = ", ".join(f"{s['name']} v{s['version']}" for s in self.training_sets) or "none"
@@ -141,12 +144,15 @@ def erase_request(
             summary_rows = summary_store.erase_in(session, prediction.model_version_id, frame)
         deleted, emptied, sets = _feedback(session, request_id)
         shadow = session.execute(sa.delete(ShadowScore).where(ShadowScore.request_id == request_id)).rowcount
+        answers = session.execute(sa.delete(ApiIdempotency).where(  # remembered API answers (kept 24 h) naming it
+            sa.cast(ApiIdempotency.response, sa.Text).contains(request_id, autoescape=True))).rowcount  # fmt: skip
         outcomes = session.execute(sa.delete(Outcome).where(Outcome.request_id == request_id)).rowcount
         predictions = session.execute(sa.delete(Prediction).where(Prediction.request_id == request_id)).rowcount
         if session.get(ErasedRequest, digest) is None:
             session.add(ErasedRequest(request_hash=digest, erased_by=actor.label))
         result = ErasureResult(digest, int(predictions or 0), int(outcomes or 0), int(shadow or 0), deleted, emptied,
-                               block_rows, summary_rows, raw.rows_removed, raw.files_rewritten, sets)  # fmt: skip
+                               block_rows, summary_rows, raw.rows_removed, raw.files_rewritten, sets,
+                               int(answers or 0))  # fmt: skip
         payload = {k: v for k, v in asdict(result).items() if k != "request_hash"}
         audit.record(session, actor, "request.erase", "request", digest, {"reason": reason, **payload})
     return result

@@ -19,6 +19,7 @@ from services.core.errors import InvalidInput, PermissionDenied
 from services.core.schema_accounts import AuditEvent
 from services.core.schema_ingest import Prediction
 from services.core.schema_monitoring import MonitoringBlock, MonitoringDaySummary
+from services.core.tokens_schema import ApiIdempotency
 from services.feedback import training_sets
 from services.ingest import erasure
 from services.monitoring import blocks as md
@@ -89,13 +90,21 @@ def test_erasure_leaves_no_trace_and_is_audited(engine, admin, loaded):
     with engine.connect() as conn:
         pk = conn.execute(sa.select(Prediction.id).where(Prediction.request_id == target)).scalar()
     assert pk in _block_ids(engine, mv)
-    assert _tables_holding(engine, target) == ["feedback", "monitoring_day_summary", "outcome", "prediction"]
+    with write_session(engine) as session:  # an API answer remembered for its Idempotency-Key names it
+        session.add(ApiIdempotency(token_name="serving", key="k1", endpoint="/v1/predictions",
+                                   response={"new": 1, "ids": [target]}))  # fmt: skip
+        session.add(ApiIdempotency(token_name="serving", key="k2", endpoint="/v1/predictions",
+                                   response={"new": 1, "ids": ["other"]}))  # fmt: skip
+    assert _tables_holding(engine, target) == [
+        "api_idempotency", "feedback", "monitoring_day_summary", "outcome", "prediction"
+    ]  # fmt: skip
     generations = {b.day: b.generation for b in md.block_index(engine, mv)}
     result = erasure.erase_request(engine, admin, target, "ticket DSR-42", raw_root=root)
     assert (result.predictions, result.outcomes, result.feedback_deleted, result.feedback_emptied) == (1, 1, 2, 0)
     assert (result.block_rows, result.summary_rows, result.raw_rows, result.raw_files) == (1, 1, 1, 1)
-    assert result.training_sets == []
+    assert result.training_sets == [] and result.api_answers == 1
     assert _tables_holding(engine, target) == []
+    assert _tables_holding(engine, "other") == ["api_idempotency"]
     assert pk not in _block_ids(engine, mv) and len(_block_ids(engine, mv)) == 47
     day = START.date()
     assert [b.generation for b in md.block_index(engine, mv) if b.day == day] == [generations[day] + 1]
