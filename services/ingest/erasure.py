@@ -30,6 +30,7 @@ from services.core.roles import Actor, Role, require
 from services.core.schema_feedback import Feedback, TrainingDataset, TrainingDatasetItem
 from services.core.schema_ingest import Outcome, Prediction
 from services.core.schema_models import ModelVersion, ShadowScore
+from services.core.schema_monitoring import MonitoringSync
 from services.core.schema_retention import ErasedRequest
 from services.core.timeutil import to_utc, utcnow
 from services.core.tokens_schema import ApiIdempotency
@@ -125,6 +126,18 @@ def _feedback(session, request_id: str) -> tuple[int, int, list[dict]]:
     return len(deleted), len(emptied), [{"id": i, "name": n, "version": v} for i, n, v in sorted(sets)]
 
 
+def _lower_watermark(session) -> None:
+    """The monitoring watermark never stays above the highest ids left: when the erased rows were the newest,
+    SQLite gives their ids to the next rows, which the incremental refresh would otherwise skip."""
+    top_p = session.execute(sa.select(sa.func.max(Prediction.id))).scalar() or 0
+    top_o = session.execute(sa.select(sa.func.max(Outcome.id))).scalar() or 0
+    session.execute(sa.update(MonitoringSync).where(MonitoringSync.id == 1).values(
+        last_prediction_id=sa.case((MonitoringSync.last_prediction_id > top_p, top_p),
+                                   else_=MonitoringSync.last_prediction_id),
+        last_outcome_id=sa.case((MonitoringSync.last_outcome_id > top_o, top_o), else_=MonitoringSync.last_outcome_id),
+    ))  # fmt: skip
+
+
 def erase_request(
     engine: Engine, actor: Actor, request_id: str, reason: str, raw_root: Path | None = None
 ) -> ErasureResult:
@@ -148,6 +161,7 @@ def erase_request(
             sa.cast(ApiIdempotency.response, sa.Text).contains(request_id, autoescape=True))).rowcount  # fmt: skip
         outcomes = session.execute(sa.delete(Outcome).where(Outcome.request_id == request_id)).rowcount
         predictions = session.execute(sa.delete(Prediction).where(Prediction.request_id == request_id)).rowcount
+        _lower_watermark(session)
         if session.get(ErasedRequest, digest) is None:
             session.add(ErasedRequest(request_hash=digest, erased_by=actor.label))
         result = ErasureResult(digest, int(predictions or 0), int(outcomes or 0), int(shadow or 0), deleted, emptied,

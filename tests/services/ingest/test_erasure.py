@@ -160,3 +160,30 @@ def test_roles_and_inputs(engine, admin, loaded):
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(MonitoringBlock)).scalar() == 2
         assert not conn.execute(sa.select(AuditEvent).where(AuditEvent.action == "request.erase")).first()
+
+
+def test_erasing_the_newest_prediction_keeps_the_monitoring_refresh_in_step(engine, admin, loaded):
+    """SQLite gives a deleted highest id to the next row: the watermark comes down with it, so the next
+    import is still folded into the blocks (and no full rebuild is needed)."""
+    mv, _, root = loaded
+    with engine.connect() as conn:
+        newest = conn.execute(sa.select(Prediction.request_id).order_by(Prediction.id.desc()).limit(1)).scalar()
+    erasure.erase_request(engine, admin, newest, "DSR-45", raw_root=root)
+    assert len(_block_ids(engine, mv)) == 47
+    with write_session(engine) as session:
+        session.add(
+            Prediction(
+                request_id="late-1",
+                model_version_id=mv,
+                ts=START + timedelta(hours=30),
+                score=0.2,
+                predicted_label=0,
+                features={"x": 1, "plan": "pro"},
+                cohorts={"platform": "web"},
+            )
+        )
+    result = refresh_monitoring(engine)
+    assert result.blocks_built == 1  # the one day the new row landed on, not a rebuild of every day
+    with engine.connect() as conn:
+        late_pk = conn.execute(sa.select(Prediction.id).where(Prediction.request_id == "late-1")).scalar()
+    assert late_pk in _block_ids(engine, mv) and len(_block_ids(engine, mv)) == 48
