@@ -117,7 +117,7 @@ def _feedback(session, request_id: str) -> tuple[int, int, list[dict]]:
     if emptied:
         session.execute(sa.update(Feedback).where(Feedback.id.in_(emptied)).values(
             request_id=None, text="", redactions=0, rating=None, source="", category=None, assignee_id=None,
-            theme_id=None, duplicate_group=None, status="erased", updated_at=utcnow(), updated_by="erasure",
+            theme_id=None, duplicate_group=None, status="dismissed", updated_at=utcnow(), updated_by="erasure",
         ))  # fmt: skip
     deleted = [i for i in ids if i not in held]
     if deleted:

@@ -17,6 +17,7 @@ from sqlmodel import SQLModel
 from services.core.db import write_session
 from services.core.errors import InvalidInput, PermissionDenied
 from services.core.schema_accounts import AuditEvent
+from services.core.schema_feedback import Feedback
 from services.core.schema_ingest import Prediction
 from services.core.schema_monitoring import MonitoringBlock, MonitoringDaySummary
 from services.core.tokens_schema import ApiIdempotency
@@ -129,7 +130,10 @@ def test_frozen_training_sets_are_named_and_new_sets_skip_it(engine, admin, load
     result = erasure.erase_request(engine, admin, target, "DSR-43", raw_root=root)
     assert result.training_sets == [{"id": frozen.id, "name": "labels", "version": 1}]
     assert (result.feedback_deleted, result.feedback_emptied) == (1, 1)
-    # the frozen set's immutable rows keep the id; nothing else does
+    # the frozen set's immutable rows keep the id; nothing else does; its feedback item is emptied
+    with engine.connect() as conn:
+        item = conn.execute(sa.select(Feedback).where(Feedback.source == "", Feedback.updated_by == "erasure")).one()
+    assert (item.text, item.rating, item.request_id, item.status) == ("", None, None, "dismissed")
     assert _tables_holding(engine, target) == ["training_dataset_item"]
     assert training_sets.verify_dataset(engine, frozen.id).intact
     with engine.connect() as conn:
