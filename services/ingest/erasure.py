@@ -84,7 +84,7 @@ def _prediction(engine: Engine, request_id: str):
 
 def _erase_raw(root: Path, request_id: str, found) -> raw_store.EraseResult:
     """From the prediction's version's files; from every version's when the database no longer has it."""
-    if found is not None:
+    if found is not None and raw_store.NAME.match(found[1]):
         return raw_store.erase(root, found[1], found[2], [request_id])
     rows = files = 0
     for model_dir in sorted(Path(root).glob("model=*")) if Path(root).exists() else []:

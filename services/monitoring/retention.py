@@ -106,9 +106,14 @@ def protected_days(engine_or_conn) -> dict[int, date]:
     return {int(mv): d if isinstance(d, date) else date.fromisoformat(str(d)) for mv, d in rows}
 
 
+def _raw_days(raw_root: Path, model_name: str, version: int) -> list[date]:
+    """The version's days in the raw store (none for a name the store cannot hold as a folder)."""
+    return raw_store.days(raw_root, model_name, version) if raw_store.NAME.match(model_name) else []
+
+
 def _latest_day(session, ids: list[int], raw_root: Path, model_name: str, versions: dict[int, int]) -> date | None:
     latest = session.execute(sa.select(sa.func.max(Prediction.ts)).where(Prediction.model_version_id.in_(ids))).scalar()
-    days = [d for v in versions.values() for d in raw_store.days(raw_root, model_name, v)]
+    days = [d for v in versions.values() for d in _raw_days(raw_root, model_name, v)]
     candidates = [*days, *([to_utc(latest).date()] if latest is not None else [])]
     return max(candidates) if candidates else None
 
@@ -148,7 +153,7 @@ def purge(engine: Engine, actor: Actor, model_name: str, raw_root: Path | None =
         predictions, outcomes, kept = _delete_rows(
             session, list(versions), datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC)
         )
-        raw_days = {v: [d.isoformat() for d in raw_store.days(raw_root, model_name, v) if d < cutoff]
+        raw_days = {v: [d.isoformat() for d in _raw_days(raw_root, model_name, v) if d < cutoff]
                     for v in versions.values()}  # fmt: skip
         raw_days = {v: d for v, d in raw_days.items() if d}
         policy.purged_before = max(cutoff, policy.purged_before or cutoff)

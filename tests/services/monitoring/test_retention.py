@@ -122,3 +122,11 @@ def test_roles_and_inputs(engine, admin, loaded):
     with engine.connect() as conn:
         changes = conn.execute(sa.select(AuditEvent.payload).where(AuditEvent.action == "retention.set")).scalars()
         assert [json.loads(p) for p in changes] == [{"from": None, "to": 30}, {"from": 30, "to": 7}]
+
+
+def test_a_model_name_the_raw_store_cannot_hold_purges_the_tables(engine, admin, tmp_path):
+    mv = factories.model_version(engine, "churn model (eu)")
+    factories.predictions(engine, mv, 24 * 3, start=START)
+    retention.set_retention(engine, admin, "churn model (eu)", 1)
+    result = retention.purge(engine, admin, "churn model (eu)", raw_root=tmp_path)
+    assert (result.cutoff, result.predictions, result.raw_days) == (_day(1), 24, {})
