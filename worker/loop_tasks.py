@@ -13,7 +13,7 @@ from services.ingest import service as ingest
 from services.jobs import queue
 from services.models import alert_retrain as alert_retrain_service
 from services.models import registry, retraining
-from services.monitoring import alerts, refresh
+from services.monitoring import alerts, refresh, retention
 from services.notify import delivery, events
 from services.overview import report
 from worker.tasks import TaskContext
@@ -29,6 +29,14 @@ def import_file(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
 def refresh_monitoring(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
     result = refresh.refresh_monitoring(ctx.engine, ctx.progress)
     return {"summary": result.summary(), "changed": result.changed, "blocks_built": result.blocks_built}
+
+
+def purge_retention(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
+    results = retention.purge_all(ctx.engine, ctx.actor)
+    return {
+        "summary": " ".join(r.summary() for r in results) or "No model has a retention policy.",
+        "purged": {r.model_name: {"predictions": r.predictions, "outcomes": r.outcomes} for r in results},
+    }
 
 
 def evaluate_alerts(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:

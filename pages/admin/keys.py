@@ -45,3 +45,16 @@ WAIT_UNLOCK = "admin_signin_wait_unlock"  # the "Unlock" button next to it
 SESSION_LIMITS = "admin_session_limits"  # the session-limits form (widgets.form_key adds a generation)
 IDLE_HOURS = "_idle_hours"  # field suffix: idle timeout in hours
 MAX_HOURS = "_max_hours"  # field suffix: absolute session lifetime in hours
+
+# Retention and erasure (pages/admin/erasure.py)
+RETENTION_TABLE = "admin_retention_table"  # the retention policies
+RETENTION_FORM = "admin_retention"  # the set-retention form (widgets.form_key adds a generation)
+RETENTION_MODEL = "_model"  # field suffix: the model
+RETENTION_DAYS = "_days"  # field suffix: days to keep
+RETENTION_RUN = "admin_retention_run"  # "Purge now"
+ERASE_ID = "admin_erase_id"  # the request id to erase
+ERASE_REASON = "admin_erase_reason"  # why (audited)
+ERASE = "admin_erase"  # "Erase ..." (opens the confirmation)
+CONFIRM_ERASE = "admin_confirm_erase"  # (request id, reason) while the confirmation is open
+ERASE_CONFIRM = "admin_erase_confirm"  # "Erase for good" in the confirmation
+ERASE_CANCEL = "admin_erase_cancel"  # "Cancel" in the confirmation

@@ -1,5 +1,5 @@
 """The Admin screen: the users table, two tabs (add a user, change an account), sign-in
-(waiting accounts, session limits) and the API tokens."""
+(waiting accounts, session limits), the API tokens, and retention and erasure of raw data."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from app import format as fmt
-from pages.admin import add_user, change, keys, sign_in, tokens
+from pages.admin import add_user, change, erasure, keys, sign_in, tokens
 from services.core import users
 from services.core.roles import Actor
 from services.core.timeutil import utcnow
@@ -29,3 +29,4 @@ def render(me: Actor, engine: Engine) -> None:
         change.confirm_disable(me, engine, *st.session_state[keys.CONFIRM_DISABLE])
     sign_in.render(me, engine, accounts)
     tokens.render_tokens(me, engine)
+    erasure.render(me, engine)

@@ -30,6 +30,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOOPDECK_HOST", "127.0.0.1", "address the UI and the API listen on (`0.0.0.0` to accept other machines)"),
     Variable("LOOPDECK_ARTIFACT_DIR", "data/artifacts", "folder of the model artifacts (skops files)"),
     Variable("LOOPDECK_ROUTING_DIR", "data/routing", "folder of the published routing files, one per model"),
+    Variable(
+        "LOOPDECK_RAW_STORE_DIR",
+        "data/raw",
+        "raw prediction rows as Parquet partitions (retention and erasure purge them)",
+    ),
     Variable("LOOPDECK_MONITORING_CACHE_MB", "512", "memory for decoded monitoring day blocks, per process"),
     Variable(
         "LOOPDECK_AUDIT_KEY",
@@ -89,6 +94,11 @@ def artifact_dir() -> Path:
 
 def routing_dir() -> Path:
     return Path(_get("LOOPDECK_ROUTING_DIR") or DATA_DIR / "routing")
+
+
+def raw_store_dir() -> Path:
+    """The raw store's root: Parquet partitions of raw prediction rows (services/monitoring/raw_store.py)."""
+    return Path(_get("LOOPDECK_RAW_STORE_DIR") or DATA_DIR / "raw")
 
 
 def public_url() -> str:

@@ -34,6 +34,7 @@ from services.core import (  # noqa: F401  (imported to register their tables on
     schema_ingest,
     schema_models,
     schema_monitoring,
+    schema_retention,
     schema_sessions,
     tokens_schema,
 )

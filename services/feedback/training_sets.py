@@ -17,6 +17,7 @@ from services.core.errors import InvalidInput, NotFound
 from services.core.roles import Actor, Role, require
 from services.core.schema_feedback import Feedback, TrainingDataset, TrainingDatasetItem
 from services.core.schema_ingest import Prediction
+from services.core.schema_retention import ErasedRequest
 
 
 def _content_hash(rows: list[tuple[int, str | None, int]]) -> str:
@@ -54,9 +55,12 @@ def create_dataset(
         else:
             query = query.where(Feedback.id.in_(feedback_pks))
         rows = session.exec(query.order_by(Feedback.id)).all()
-        if feedback_pks is not None:
+        erased = _erased(session, [r.request_id for r in rows])
+        if feedback_pks is None:  # erased at a data subject's request: never in a new set
+            rows = [r for r in rows if r.request_id not in erased]
+        else:
             missing = set(feedback_pks) - {r.id for r in rows}
-            bad = [f"{r.feedback_id} ({_why_not(r)})" for r in rows if _why_not(r)]
+            bad = [f"{r.feedback_id} ({_why_not(r, erased)})" for r in rows if _why_not(r, erased)]
             if missing or bad:
                 shown = [f"id {m} (does not exist)" for m in sorted(missing)] + bad
                 raise InvalidInput(
@@ -91,7 +95,18 @@ def create_dataset(
         return dataset
 
 
-def _why_not(row) -> str:
+def _erased(session, request_ids: list[str | None]) -> set[str]:
+    """Which of these request ids were erased (erased_request holds their SHA-256, services/ingest/erasure.py)."""
+    by_hash = {hashlib.sha256(r.encode("utf-8")).hexdigest(): r for r in request_ids if r}
+    if not by_hash:
+        return set()
+    found = session.exec(select(ErasedRequest.request_hash).where(ErasedRequest.request_hash.in_(list(by_hash))))
+    return {by_hash[h] for h in found.all()}
+
+
+def _why_not(row, erased: set[str] = frozenset()) -> str:
+    if row.request_id in erased:
+        return "erased at a data subject's request"
     if row.status != "labelled" or row.corrected_label is None:
         return "not labelled"
     return "" if row.request_id else "no linked prediction"

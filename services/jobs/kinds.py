@@ -25,6 +25,9 @@ KINDS: dict[str, KindSpec] = {
     "alerts.evaluate": KindSpec(Role.analyst, "Evaluate alert rules", max_attempts=3),
     "experiments.guard": KindSpec(Role.analyst, "Check experiment guard rails", max_attempts=3),
     "report.weekly": KindSpec(Role.analyst, "Weekly report", max_attempts=3),
+    "monitoring.retention": KindSpec(
+        Role.admin, "Purge raw rows past each model's retention", max_attempts=3, single=True
+    ),
     "notify.deliver": KindSpec(Role.admin, "Deliver notifications", max_attempts=3),
     "models.retrain": KindSpec(Role.analyst, "Retrain a model"),
     "models.retrain_request": KindSpec(Role.analyst, "Run an approved retrain request"),

@@ -31,6 +31,7 @@ SCHEDULABLE: dict[str, tuple[str, bool, str]] = {
     "alerts.evaluate": ("Evaluate the alert rules", True, "*/15 * * * *"),
     "experiments.guard": ("Check the experiments' guard rails", False, "*/30 * * * *"),
     "monitoring.refresh": ("Refresh the monitoring data", False, "*/10 * * * *"),
+    "monitoring.retention": ("Purge raw rows past each model's retention", False, "30 2 * * *"),
     "report.weekly": ("Build the weekly report (and announce it)", False, "0 7 * * 1"),
     "models.request_retrain": ("File a retrain request (needs its approvals)", True, "0 3 * * 0"),
 }

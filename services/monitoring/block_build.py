@@ -28,6 +28,7 @@ from services.core.db import write_session
 from services.core.schema_models import ModelVersion
 from services.core.schema_monitoring import MonitoringBlock, MonitoringSync
 from services.core.timeutil import utcnow
+from services.monitoring import retention
 from services.monitoring.block_codec import RawRows, block_table
 from services.monitoring.blocks import BATCH_DAYS, BLOCK_FORMAT, Progress, is_postgres
 
@@ -202,6 +203,7 @@ def _feature_schemas(engine: Engine, version_ids: Iterable[int]) -> dict[int, di
 
 def _build(engine: Engine, stale: dict[int, set[date]], progress: Progress | None) -> RefreshResult:
     started = time.perf_counter()
+    stale = _without_purged(engine, stale)
     schemas = _feature_schemas(engine, stale)
     work = [(mv, run) for mv in sorted(stale) for run in _runs(stale[mv])]
     total_days = sum((b - a).days + 1 for _, (a, b) in work) or 1
@@ -223,6 +225,14 @@ def _build(engine: Engine, stale: dict[int, set[date]], progress: Progress | Non
     if progress:
         progress(1.0, "monitoring data is up to date")
     return RefreshResult(built, deleted, rows, time.perf_counter() - started)
+
+
+def _without_purged(engine: Engine, stale: dict[int, set[date]]) -> dict[int, set[date]]:
+    """Days before a retention purge keep their blocks: their rows are gone, so a rebuild would empty them
+    (services/monitoring/retention.py); a late row landing on such a day stays out of its block."""
+    protected = retention.protected_days(engine)
+    kept = {mv: {d for d in days if mv not in protected or d >= protected[mv]} for mv, days in stale.items()}
+    return {mv: days for mv, days in kept.items() if days}
 
 
 def _store(

@@ -92,6 +92,27 @@ def erase(engine: Engine, model_version_id: int, rows: pd.DataFrame) -> int:
     return _update_days(engine, model_version_id, rows, dsum.erase)
 
 
+def erase_in(session: Session, model_version_id: int, rows: pd.DataFrame) -> int:
+    """`erase` inside the caller's transaction (the audited erasure request): `rows` hold request_id, ts,
+    score, predicted_label, label (NaN: none) and whatever features and cohort fields the row had; the
+    ones a day's schema names but the row lacks count as missing."""
+    if rows.empty:
+        return 0
+    days = rows["ts"].dt.tz_convert("UTC").dt.date
+    done = 0
+    for day in sorted(set(days)):
+        row = _locked(session, model_version_id, day)
+        if row is None:
+            continue
+        summary = from_bytes(row.data)
+        part = rows[(days == day).to_numpy()]
+        names = [*summary.schema.numeric, *summary.schema.categorical, *summary.schema.cohorts]
+        part = part.reindex(columns=[*part.columns, *[n for n in names if n not in part.columns]])
+        done += dsum.erase(summary, part)
+        _save(session, row, model_version_id, summary)
+    return done
+
+
 def day_index(engine: Engine, model_version_id: int) -> list[DayEntry]:
     with read_session(engine) as session:
         query = select(MonitoringDaySummary.day, MonitoringDaySummary.n_rows, MonitoringDaySummary.generation).where(

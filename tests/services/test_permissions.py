@@ -21,8 +21,9 @@ from services.experiments import lifecycle as experiments
 from services.feedback import edits as feedback_edits
 from services.feedback import themes, training_sets
 from services.governance import approvals
+from services.ingest import erasure
 from services.models import judge, registry, retraining
-from services.monitoring import alerts, overrides
+from services.monitoring import alerts, overrides, retention
 from tests.services import factories
 
 
@@ -56,6 +57,16 @@ def _labelled(engine, admin):
 
 def _model(engine, admin):
     return factories.model_version(engine)
+
+
+def _retained(engine, admin):
+    mv = factories.model_version(engine)
+    factories.predictions(engine, mv, 3)
+    retention.set_retention(engine, admin, "churn", 30)
+
+
+def _erasable(engine, admin):
+    return factories.predictions(engine, factories.model_version(engine), 3)[1]
 
 
 def _canary(engine, admin):
@@ -213,6 +224,9 @@ ACTIONS = [
         "edit model card", Role.analyst, lambda e, a, s: registry.update_model_card(e, a, s, {"owner": "ml"}), _model
     ),
     Action("end a canary", Role.admin, lambda e, a, s: registry.end_deployment(e, a, s, reason="done"), _canary),
+    Action("set a model's retention", Role.admin, lambda e, a, s: retention.set_retention(e, a, "churn", 7), _model),
+    Action("purge raw rows past retention", Role.admin, lambda e, a, s: retention.purge(e, a, "churn"), _retained),
+    Action("erase a request", Role.admin, lambda e, a, s: erasure.erase_request(e, a, s, "DSR-1"), _erasable),
     Action(
         "set the judge's gates",
         Role.admin,
