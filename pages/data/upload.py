@@ -21,8 +21,6 @@ def render(me: Actor, engine: Engine, kind: str) -> None:
     upload = st.file_uploader("CSV or Parquet file", type=["csv", "parquet"], key=f"{keys.UPLOAD}{kind}")
     if st.button("Import", type="primary", disabled=upload is None or busy, key=keys.IMPORT):
         data, name, chosen = upload.getvalue(), upload.name, kind
-        if running is not None:
-            board.forget(running.id)
         job = board.enqueue(me, "ingest.import", {"kind": chosen, "file_name": name}, f"Importing {chosen} from {name}",
                             blob=data)  # fmt: skip
         st.session_state[keys.JOB], st.session_state[keys.JOB_KIND] = job.id, chosen
