@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -23,6 +24,30 @@ def when(value: datetime | None) -> str:
 
 def count(value: int | None) -> str:
     return DASH if value is None else f"{value:,}"
+
+
+def metric(value: Any, signed: bool = False) -> str:
+    """A metric to four decimals ('+' in front when signed); a dash for a missing or non-finite value."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return DASH
+    if not math.isfinite(v):
+        return DASH
+    return f"{v:+.4f}" if signed else f"{v:.4f}"
+
+
+def metric_interval(value: Any, low: Any, high: Any, signed: bool = False) -> str:
+    """'0.8250 (0.8190 to 0.8310)': a metric with its interval."""
+    return f"{metric(value, signed)} ({metric(low, signed)} to {metric(high, signed)})"
+
+
+def rows(value: Any) -> str:
+    """A row count with thousands separators; a dash when missing."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return DASH
 
 
 def locked_until(value: datetime | None, now: datetime) -> str:

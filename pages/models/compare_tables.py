@@ -4,29 +4,12 @@ version. Pure functions (no Streamlit), tested without a browser."""
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import pandas as pd
 
+from app import format as fmt
 from app.format import GATE_ICONS
 from services.models import compare
-
-
-def _num(value: Any, signed: bool = False) -> str:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return "—"
-    if not math.isfinite(v):
-        return "—"
-    return f"{v:+.4f}" if signed else f"{v:.4f}"
-
-
-def _rows(value: Any) -> str:
-    try:
-        return f"{int(value):,}"
-    except (TypeError, ValueError):
-        return "—"
 
 
 def recorded_table(recorded: pd.DataFrame, label_a: str, label_b: str) -> pd.DataFrame:
@@ -35,11 +18,11 @@ def recorded_table(recorded: pd.DataFrame, label_a: str, label_b: str) -> pd.Dat
         {
             "scope": recorded["scope"],
             "metric": recorded["metric"],
-            label_a: [_num(v) for v in recorded["A"]],
-            label_b: [_num(v) for v in recorded["B"]],
-            "difference (A - B)": [_num(v, signed=True) for v in recorded["difference"]],
-            f"rows {label_a}": [_rows(v) for v in recorded["rows A"]],
-            f"rows {label_b}": [_rows(v) for v in recorded["rows B"]],
+            label_a: [fmt.metric(v) for v in recorded["A"]],
+            label_b: [fmt.metric(v) for v in recorded["B"]],
+            "difference (A - B)": [fmt.metric(v, signed=True) for v in recorded["difference"]],
+            f"rows {label_a}": [fmt.rows(v) for v in recorded["rows A"]],
+            f"rows {label_b}": [fmt.rows(v) for v in recorded["rows B"]],
         }
     )
     if recorded[["rows A", "rows B"]].isna().all().all():  # neither recorded its row counts
@@ -56,12 +39,12 @@ def measured_table(cmp: compare.VersionComparison, label_a: str, label_b: str) -
         {
             "scope": f["scope"],
             "metric": f["metric"],
-            "rows": [_rows(v) for v in f["rows"]],
-            label_a: [f"{_num(v)} ({_num(lo)} to {_num(hi)})" for v, lo, hi in
+            "rows": [fmt.rows(v) for v in f["rows"]],
+            label_a: [fmt.metric_interval(v, lo, hi) for v, lo, hi in
                       zip(f["candidate"], f["candidate_low"], f["candidate_high"], strict=True)],
-            label_b: [f"{_num(v)} ({_num(lo)} to {_num(hi)})" for v, lo, hi in
+            label_b: [fmt.metric_interval(v, lo, hi) for v, lo, hi in
                       zip(f["champion"], f["champion_low"], f["champion_high"], strict=True)],
-            "difference (A - B)": [f"{_num(v, True)} ({_num(lo, True)} to {_num(hi, True)})" for v, lo, hi in
+            "difference (A - B)": [fmt.metric_interval(v, lo, hi, signed=True) for v, lo, hi in
                                    zip(f["difference"], f["diff_low"], f["diff_high"], strict=True)],
             "p": ["—" if p is None or (isinstance(p, float) and not math.isfinite(p)) else f"{p:.3g}"
                   for p in f["p_value"]],
@@ -77,8 +60,8 @@ def gates_side_by_side(cmp: compare.VersionComparison, label_a: str, label_b: st
             "scope": g["scope"],
             "metric": g["metric"],
             "rule": g["rule"],
-            label_a: [_num(v) for v in g["A"]],
-            label_b: [_num(v) for v in g["B"]],
+            label_a: [fmt.metric(v) for v in g["A"]],
+            label_b: [fmt.metric(v) for v in g["B"]],
             f"{label_a} vs {label_b}": [GATE_ICONS.get(r, r) for r in g["A result"]],
             f"{label_b} vs {label_a}": [GATE_ICONS.get(r, r) for r in g["B result"]],
             "note": g["note"],

@@ -4,7 +4,6 @@ and the triggers a retraining run can record."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from app import figures_models as figs
+from app import format as fmt
 from app.format import when as _when
 from services.core.schema_models import ModelVersion
 from services.core.timeutil import to_utc
@@ -176,21 +176,15 @@ def monitoring_params(model_name: str, version: int, tab: str | None = None, coh
     return params
 
 
-def _fmt(value: Any, signed: bool = False) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    return f"{value:+.4f}" if signed else f"{value:.4f}"
-
-
 def live_table(frame: pd.DataFrame, challenger: str, champion: str) -> pd.DataFrame:
     """services.models.live's frame as text: each metric for both with its interval, and the difference."""
     return pd.DataFrame(
         {
             "metric": frame["metric"],
-            challenger: [f"{_fmt(v)} ({_fmt(lo)} to {_fmt(hi)})" for v, lo, hi in
+            challenger: [fmt.metric_interval(v, lo, hi) for v, lo, hi in
                          zip(frame["challenger"], frame["challenger_low"], frame["challenger_high"], strict=True)],
-            champion: [f"{_fmt(v)} ({_fmt(lo)} to {_fmt(hi)})" for v, lo, hi in
+            champion: [fmt.metric_interval(v, lo, hi) for v, lo, hi in
                        zip(frame["champion"], frame["champion_low"], frame["champion_high"], strict=True)],
-            "difference": [_fmt(v, signed=True) for v in frame["difference"]],
+            "difference": [fmt.metric(v, signed=True) for v in frame["difference"]],
         }
     )  # fmt: skip
