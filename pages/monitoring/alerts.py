@@ -56,12 +56,7 @@ def drift_params(view: alerts.AlertView) -> dict[str, str | list[str]]:
 
 def feedback_params(view: alerts.AlertView) -> dict[str, str]:
     """The Feedback queue's URL filter for the alert's cohort (its first field and value)."""
-    params: dict[str, str] = {}
-    cohort = view.rule.cohort or {}
-    if cohort:
-        field, values = next(iter(cohort.items()))
-        params.update(cohort=str(field), value=str(values if isinstance(values, str) else list(values)[0]))
-    return params
+    return links.feedback_params(view.rule.cohort or None)
 
 
 def _retrain_message(filed: alert_retrain.AlertRetrain) -> str:

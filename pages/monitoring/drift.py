@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from app import figures_monitoring as figs
 from app import widgets
-from pages.monitoring import keys
+from pages.monitoring import keys, links
 from pages.monitoring.frames import column_widths, drift_frame, drift_headline, drift_styler, escape_md, num
 from pages.monitoring.header import Selection
 from services.core.roles import Actor, Role
@@ -37,6 +37,7 @@ def draw(engine: Engine, actor: Actor, sel: Selection) -> None:
         col.metric(title, "drifted" if r.drifted else "no drift", f"{r.method_label} {num(r.score)}",
                    delta_color="off", delta_arrow="off", help=r.note)  # fmt: skip
     st.write(drift_headline(report))
+    _feedback_link(sel)
     st.download_button(
         "Download report (HTML)", lambda: drift_report.build(engine, actor, sel.info.id, sel.reference, sel.current,
                                                              sel.cohort_filter).html,
@@ -69,6 +70,15 @@ def draw(engine: Engine, actor: Actor, sel: Selection) -> None:
         if saved:
             st.caption("Tests set by users: " + ", ".join(f"{o.column_name}: {o.method or 'default'} "
                                                           f"{o.threshold or ''}" for o in saved))  # fmt: skip
+
+
+def _feedback_link(sel: Selection) -> None:
+    """From a cohort's drift to what its users write (the Feedback queue filtered to the cohort): the next
+    step of the analyst's flow after an alert's "Open drift for this cohort"."""
+    params = links.feedback_params(sel.cohort_filter)
+    if params:
+        st.page_link("pages/feedback/page.py", label=f"Open feedback for {params['cohort']} = {params['value']}",
+                     icon=":material/feedback:", query_params=params)  # fmt: skip
 
 
 def _drift_columns(frame: pd.DataFrame) -> dict:

@@ -62,3 +62,13 @@ def monitoring_params(model: str, version: int | None, tab: str, cohort: dict | 
     days = url_state.window_text("custom", (window.start, window.end)) if window is not None else ""
     view = url_state.View(model=model, version=version, tab=tab, cohort=str(field), values=values, window=days)
     return url_state.params_from_view(view)
+
+
+def feedback_params(cohort: dict | None) -> dict[str, str]:
+    """The Feedback queue's URL filter for a cohort: its first field and first value (the queue filters on
+    one value)."""
+    if not cohort:
+        return {}
+    field, raw = next(iter(cohort.items()))
+    values = [raw] if isinstance(raw, str) else [str(v) for v in raw]
+    return {"cohort": str(field), "value": values[0]} if values else {}

@@ -9,6 +9,7 @@ and `chromium()` / `new_page(browser)` for the browser.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -145,10 +146,36 @@ def chromium(sync_api) -> Iterator[object]:
             browser.close()
 
 
+def artifacts_folder() -> Path:
+    """Where failing browser tests leave their screenshots: $LOOPDECK_E2E_ARTIFACTS, else test-artifacts/e2e
+    under the repository (git-ignored). CI keeps this folder as the run's artifacts (.ci/run)."""
+    return Path(os.environ.get("LOOPDECK_E2E_ARTIFACTS") or ROOT / "test-artifacts" / "e2e")
+
+
+def save_screenshots(context, test: str | None = None) -> list[Path]:
+    """A full-page screenshot of every open page of a browser context, named after the running test
+    (PYTEST_CURRENT_TEST); never raises (it runs while a failure is being reported)."""
+    name = test or os.environ.get("PYTEST_CURRENT_TEST", "browser-test").split(" ")[0]
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:150]
+    folder, saved = artifacts_folder(), []
+    for index, page in enumerate(context.pages):
+        target = folder / f"{stem}-page{index}.png"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(target), full_page=True, timeout=10_000)
+            saved.append(target)
+        except Exception as exc:  # noqa: BLE001 - a screenshot must not hide the test's own failure
+            print(f"could not save a screenshot of {page.url}: {exc}", file=sys.stderr)
+    if saved:
+        print("screenshots of the failing browser test: " + ", ".join(map(str, saved)), file=sys.stderr)
+    return saved
+
+
 @contextmanager
 def new_page(sync_api, browser, timeout_ms: int = 20_000, width: int = 1400, height: int = 900) -> Iterator[object]:
     """A page in a fresh context, with `timeout_ms` for every action and expectation, whose script runs
-    `settled()` follows (see ScriptRuns)."""
+    `settled()` follows (see ScriptRuns). When the test fails inside the `with` block, every page of the
+    context is saved as a screenshot (save_screenshots) before the context closes."""
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     page.set_default_timeout(timeout_ms)
@@ -157,6 +184,9 @@ def new_page(sync_api, browser, timeout_ms: int = 20_000, width: int = 1400, hei
     page.on("websocket", _RUNS[page].follow)
     try:
         yield page
+    except (Exception, pytest.fail.Exception):
+        save_screenshots(context)
+        raise
     finally:
         _RUNS.pop(page, None)
         context.close()

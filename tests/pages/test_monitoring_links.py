@@ -158,3 +158,17 @@ def test_an_alerts_drift_and_feedback_are_links_for_its_cohort(demo_db):
     no_exception(follow)
     assert follow.session_state[keys.TAB] == "Drift" and follow.selectbox(key=keys.CUR).value == CUSTOM
     assert follow.multiselect(key=f"{keys.FILTER_VALUES_PREFIX}2_platform").value == ["ios", "android"]
+
+
+def test_a_cohorts_drift_links_to_its_feedback(demo_db):
+    """The Drift tab of a cohort (as an alert's drift link opens it) links to that cohort's Feedback queue:
+    the step of the analyst's flow from drifted features to what the cohort's users write."""
+    at = _open_with(demo_db, {"tab": "drift", "cohort": "platform", "value": ["android", "ios"]})
+    no_exception(at)
+    links = {e.proto.label: e.proto for e in at.get("page_link")}
+    link = links["Open feedback for platform = android"]
+    assert link.page.endswith("feedback-queue") and parse_qs(link.query_string) == {
+        "cohort": ["platform"], "value": ["android"]}  # fmt: skip
+    everyone = _open_with(demo_db, {"tab": "drift"})
+    no_exception(everyone)
+    assert not [e for e in everyone.get("page_link") if e.proto.label.startswith("Open feedback for")]
