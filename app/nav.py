@@ -116,5 +116,11 @@ def signed_out_pages(sign_in):
     the Overview), and after signing in the same run opens that page with its query parameters."""
     import streamlit as st
 
-    pages = [st.Page(sign_in, title="Sign in", url_path=s.url_path, default=s.default) for s in PAGES]
-    return pages + [st.Page(sign_in, title="Sign in", url_path="signin")]
+    default = next(s.url_path for s in PAGES if s.default)
+    return [st.Page(sign_in, title="Sign in", url_path=u, default=u == default) for u in signed_out_url_paths()]
+
+
+def signed_out_url_paths(pages: tuple[PageSpec, ...] = PAGES) -> list[str]:
+    """Every url_path of every page, whatever its role or whether its file exists yet (a deep link must
+    not tell a signed-out visitor which pages exist), plus /signin."""
+    return [s.url_path for s in pages] + ["signin"]
