@@ -31,6 +31,8 @@ class PageSpec:
 # Streamlit still knows its old pages/ folder convention and, on the first run of a server process,
 # serves pages/<name>.py at /<name> without this entrypoint and its login gate. It only looks at
 # scripts directly in pages/, so with none there every request goes through streamlit_app.py.
+# That first run is also wrapped in a navigation of the entrypoint alone, so a first link other than
+# "/" was "Page not found": server.py turns the convention off before any session starts.
 # (Pages also re-check the signed-in user themselves; tests/e2e/test_gate_browser.py opens every page URL,
 # old and new, signed out on the first run of a fresh server.)
 
