@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 import pages
 from app import auth, nav, state, widgets  # noqa: F401 (what streamlit_app.py runs on every view)
@@ -29,5 +30,19 @@ def preload() -> list[str]:
     return names
 
 
+def no_pages_folder_convention() -> None:
+    """Turn off Streamlit's old pages/ folder convention before the first session starts.
+
+    The first PagesManager of a server process sets the class flag `uses_pages_directory` to whether a
+    pages/ folder sits next to the entrypoint (ours does: the screens' packages). While it is True a
+    script run is wrapped in a navigation of the entrypoint alone, so the first link of a fresh server
+    that is not "/" (e.g. /feedback-queue?status=new, opened signed out) is "Page not found", although
+    st.navigation in streamlit_app.py then serves its page; st.navigation clears the flag, so every
+    later session was fine. Clearing it here, before any session, makes the first session like the
+    others (tests/e2e/test_session_browser.py opens a deep link as a fresh server's first session)."""
+    PagesManager.uses_pages_directory = False
+
+
+no_pages_folder_convention()
 preload()
 app = st.App("streamlit_app.py", routes=routes())

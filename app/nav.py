@@ -31,6 +31,8 @@ class PageSpec:
 # Streamlit still knows its old pages/ folder convention and, on the first run of a server process,
 # serves pages/<name>.py at /<name> without this entrypoint and its login gate. It only looks at
 # scripts directly in pages/, so with none there every request goes through streamlit_app.py.
+# That first run is also wrapped in a navigation of the entrypoint alone, so a first link other than
+# "/" was "Page not found": server.py turns the convention off before any session starts.
 # (Pages also re-check the signed-in user themselves; tests/e2e/test_gate_browser.py opens every page URL,
 # old and new, signed out on the first run of a fresh server.)
 
@@ -116,5 +118,11 @@ def signed_out_pages(sign_in):
     the Overview), and after signing in the same run opens that page with its query parameters."""
     import streamlit as st
 
-    pages = [st.Page(sign_in, title="Sign in", url_path=s.url_path, default=s.default) for s in PAGES]
-    return pages + [st.Page(sign_in, title="Sign in", url_path="signin")]
+    default = next(s.url_path for s in PAGES if s.default)
+    return [st.Page(sign_in, title="Sign in", url_path=u, default=u == default) for u in signed_out_url_paths()]
+
+
+def signed_out_url_paths(pages: tuple[PageSpec, ...] = PAGES) -> list[str]:
+    """Every url_path of every page, whatever its role or whether its file exists yet (a deep link must
+    not tell a signed-out visitor which pages exist), plus /signin."""
+    return [s.url_path for s in pages] + ["signin"]

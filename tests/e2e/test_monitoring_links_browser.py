@@ -106,3 +106,19 @@ def test_an_overview_tile_opens_the_monitoring_tab_it_names(server, browser):
         harness.settled(sync_api, page)
         _selected_tab(page, "Drift")
         expect(page.get_by_test_id("stMetric").filter(has_text="Features drifted")).to_contain_text("2 of 9")
+
+
+def test_a_monitoring_link_opened_signed_out_opens_its_view_after_signing_in(server, browser):
+    with harness.new_page(sync_api, browser, TIMEOUT_MS, width=1500, height=1000) as page:
+        page.goto(f"{server}/monitor?model=churn&version=2&tab=drift")
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        harness.settled(sync_api, page)
+        expect(page.get_by_text("Page not found")).to_have_count(0)
+        page.get_by_role("textbox", name="E-mail").fill(VIEWER)
+        page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Monitoring", exact=True)).to_be_visible()
+        harness.settled(sync_api, page)
+        _selected_tab(page, "Drift")
+        query = _query(page)
+        assert query["model"] == ["churn"] and query["version"] == ["2"] and query["tab"] == ["drift"]
