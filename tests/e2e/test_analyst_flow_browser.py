@@ -65,12 +65,6 @@ def server(tmp_path_factory) -> Iterator[harness.Server]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with harness.chromium(sync_api) as chromium:
-        yield chromium
-
-
 def _engine(server: harness.Server):
     from services.core.db import make_engine
 

@@ -35,12 +35,6 @@ def server(tmp_path_factory) -> Iterator[str]:
         yield running.base
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with harness.chromium(sync_api) as chromium:
-        yield chromium
-
-
 @pytest.fixture
 def page(browser):
     with harness.new_page(sync_api, browser, TIMEOUT_MS, width=1500, height=1000) as page:

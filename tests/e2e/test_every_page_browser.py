@@ -55,12 +55,6 @@ def server(request, tmp_path_factory) -> Iterator[Server]:
         drop_database(url)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with harness.chromium(sync_api) as chromium:
-        yield chromium
-
-
 @pytest.fixture
 def page(browser):
     with harness.new_page(sync_api, browser, TIMEOUT_MS, width=1500, height=1000) as page:

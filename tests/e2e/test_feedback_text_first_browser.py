@@ -96,12 +96,6 @@ def server(tmp_path_factory) -> Iterator[Server]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with harness.chromium(sync_api) as chromium:
-        yield chromium
-
-
 @pytest.fixture
 def page(browser):
     with harness.new_page(sync_api, browser, TIMEOUT_MS, width=1440, height=900) as page:

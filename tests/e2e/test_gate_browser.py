@@ -14,7 +14,6 @@ The URLs: the url_path of each app/nav.PAGES entry, the old file-name URLs of ev
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,12 +46,6 @@ def db_url(tmp_path_factory) -> str:
     migrate(engine)
     engine.dispose()
     return url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with harness.chromium(sync_api) as chromium:
-        yield chromium
 
 
 def _assert_only_the_gate(page, url: str) -> None:

@@ -82,12 +82,6 @@ def _open_alert(engine) -> int:
         return int(alert.id)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with harness.chromium(sync_api) as chromium:
-        yield chromium
-
-
 @pytest.fixture
 def page(browser):
     with harness.new_page(sync_api, browser, TIMEOUT_MS, width=1500, height=HEIGHT) as page:

@@ -37,12 +37,6 @@ def server(tmp_path_factory) -> Iterator[str]:
         yield running.base
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with harness.chromium(sync_api) as chromium:
-        yield chromium
-
-
 def _query(page) -> dict[str, list[str]]:
     return parse_qs(urlparse(page.url).query)
 

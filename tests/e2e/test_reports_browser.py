@@ -36,12 +36,6 @@ def server(tmp_path_factory) -> Iterator[str]:
         yield running.base
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with harness.chromium(sync_api) as chromium:
-        yield chromium
-
-
 def test_the_drift_report_downloads_and_draws_offline(server, browser, tmp_path):
     with harness.new_page(sync_api, browser, TIMEOUT_MS, width=1500, height=1000) as page:
         harness.sign_in(sync_api, page, server, ANALYST, PASSWORD)

@@ -57,12 +57,6 @@ def fresh_server(database, tmp_path) -> Iterator[Server]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with harness.chromium(sync_api) as chromium:
-        yield chromium
-
-
 def _session_cookie(context) -> dict | None:
     return next((c for c in context.cookies() if c["name"] == COOKIE), None)
 
