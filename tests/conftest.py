@@ -20,6 +20,7 @@ from services import kinds
 from services.core import audit_anchor, audit_guard  # noqa: F401 (audit_guard: create_all adds the audit triggers)
 from services.core.db import make_engine
 from services.core.roles import Actor, Role
+from services.monitoring import frames as monitoring_frames
 
 POSTGRES_URL = os.environ.get("LOOPDECK_TEST_POSTGRES_URL")
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,6 +146,9 @@ def engine(request, tmp_path, monkeypatch) -> Iterator[Engine]:
     else:
         eng = request.getfixturevalue("postgres_engine")
         _truncate_postgres(eng)
+        # The wiped database numbers its rows from 1 again, so the process's monitoring caches (keyed by
+        # database, block id and generation) would hand this test an earlier test's day blocks.
+        monitoring_frames.clear_caches()
         # The shared database's chain starts again: its checkpoints too (a wipe, to the old file).
         monkeypatch.setenv("LOOPDECK_AUDIT_CHECKPOINT_FILE", str(tmp_path / "audit-checkpoints.log"))
         yield eng

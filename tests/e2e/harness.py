@@ -177,19 +177,26 @@ def new_page(sync_api, browser, timeout_ms: int = 20_000, width: int = 1400, hei
     `settled()` follows (see ScriptRuns). When the test fails inside the `with` block, every page of the
     context is saved as a screenshot (save_screenshots) before the context closes."""
     context = browser.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    page.set_default_timeout(timeout_ms)
-    sync_api.expect.set_options(timeout=timeout_ms)
-    _RUNS[page] = ScriptRuns(timeout_ms)
-    page.on("websocket", _RUNS[page].follow)
+    page = another_tab(sync_api, context, timeout_ms)
     try:
         yield page
     except (Exception, pytest.fail.Exception):
         save_screenshots(context)
         raise
     finally:
-        _RUNS.pop(page, None)
+        for opened in context.pages:
+            _RUNS.pop(opened, None)
         context.close()
+
+
+def another_tab(sync_api, context, timeout_ms: int = 20_000):
+    """A new page (tab) of a browser context whose script runs `settled()` follows from its first request."""
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    sync_api.expect.set_options(timeout=timeout_ms)
+    _RUNS[page] = ScriptRuns(timeout_ms)
+    page.on("websocket", _RUNS[page].follow)
+    return page
 
 
 def sign_in(sync_api, page, base: str, email: str, password: str) -> None:

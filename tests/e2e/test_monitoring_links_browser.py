@@ -63,7 +63,7 @@ def test_a_monitoring_link_opens_its_tab_and_cohort_directly(server, browser):
         assert query["model"] == ["churn"] and query["window"] == ["last28"]
 
         # A new tab of the same browser (a new session; the cookie signs it in): the web cohort's drift.
-        other = page.context.new_page()
+        other = harness.another_tab(sync_api, page.context, TIMEOUT_MS)
         other.goto(f"{server}/monitor?tab=drift&cohort=platform&value=web")
         expect(other.get_by_role("heading", name="Monitoring", exact=True)).to_be_visible()
         harness.settled(sync_api, other)
