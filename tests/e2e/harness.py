@@ -304,3 +304,25 @@ def open_page(sync_api, page, link: str, heading: str) -> None:
 def grid_cell(page, text: str):
     """A cell of a st.dataframe (a canvas grid; its cells are in the accessibility tree, hidden)."""
     return page.get_by_test_id("stDataFrame").get_by_role("gridcell", name=text, exact=True, include_hidden=True)
+
+
+def demo_database(folder: Path, scale: float) -> str:
+    """A migrated SQLite file in `folder` holding the demo at `scale` (its accounts hashed cheaply: a test
+    signs in many times); returns its URL."""
+    from argon2 import PasswordHasher
+
+    import services.core.users
+    from data.demo import load_demo
+    from services.core.db import make_engine, migrate
+
+    url = f"sqlite:///{folder / 'loopdeck.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    hasher = services.core.users._hasher
+    services.core.users._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    try:
+        load_demo(engine, echo=lambda *_: None, scale=scale)
+    finally:
+        services.core.users._hasher = hasher
+    engine.dispose()
+    return url

@@ -32,23 +32,8 @@ HEIGHT = 1000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[harness.Server]:
-    from argon2 import PasswordHasher
-
-    import services.core.users
-    from data.demo import load_demo
-    from services.core.db import make_engine, migrate
-
     folder = tmp_path_factory.mktemp("e2e_experiments")
-    url = f"sqlite:///{folder / 'loopdeck.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    hasher = services.core.users._hasher
-    services.core.users._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)  # fast demo accounts
-    try:
-        load_demo(engine, echo=lambda *_: None, scale=0.1)
-    finally:
-        services.core.users._hasher = hasher
-    engine.dispose()
+    url = harness.demo_database(folder, scale=0.1)
     with harness.running_app(url, folder) as running:
         yield running
 
