@@ -793,6 +793,7 @@ def _reference_queue(engine, flt, sort, limit, offset, now):
         QueueFilter(statuses=("new",)),
         QueueFilter(sources=("email",), overdue_only=True),
         QueueFilter(cohort=(("platform", "ios"),), has_outcome=False),
+        QueueFilter(cohort=(("platform", "ios"), ("platform", "web")), ratings=(1, 2)),
         QueueFilter(text="NUMBER 1", ratings=(1, 2, 3)),
         QueueFilter(assignee=feedback.UNASSIGNED, model_version_ids=(1,)),
         QueueFilter(has_outcome=True),
