@@ -25,6 +25,8 @@ import pytest
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+from tests import demo_cache
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -308,21 +310,5 @@ def grid_cell(page, text: str):
 
 def demo_database(folder: Path, scale: float) -> str:
     """A migrated SQLite file in `folder` holding the demo at `scale` (its accounts hashed cheaply: a test
-    signs in many times); returns its URL."""
-    from argon2 import PasswordHasher
-
-    import services.core.users
-    from data.demo import load_demo
-    from services.core.db import make_engine, migrate
-
-    url = f"sqlite:///{folder / 'loopdeck.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    hasher = services.core.users._hasher
-    services.core.users._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    try:
-        load_demo(engine, echo=lambda *_: None, scale=scale)
-    finally:
-        services.core.users._hasher = hasher
-    engine.dispose()
-    return url
+    signs in many times); returns its URL. A copy of the run's (tests/demo_cache.py)."""
+    return f"sqlite:///{demo_cache.copy_demo(folder / 'loopdeck.db', scale, blocks=False)}"
