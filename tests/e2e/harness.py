@@ -70,12 +70,13 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float) -
 
 @contextmanager
 def running_app(
-    db_url: str, folder: Path, env: dict[str, str] | None = None, startup_seconds: float = 60
+    db_url: str, folder: Path, env: dict[str, str] | None = None, startup_seconds: float = 60, *, worker: bool = True
 ) -> Iterator[Server]:
     """What `python3 run.py app` starts, against db_url: `streamlit run server.py` (streamlit_app.py plus the
     session-cookie routes) on a free port and the job worker (imports and retraining run there); both
     stopped (process groups) on exit. Their output goes to folder/streamlit.log and folder/worker.log,
-    quoted when the UI fails to start."""
+    quoted when the UI fails to start. A test that never starts a job (the sign-in gate) passes
+    worker=False: a worker costs a process start and a poll twice a second for nothing."""
     port, log = free_port(), folder / "streamlit.log"
     environment = {**os.environ, "LOOPDECK_DATABASE_URL": db_url, **(env or {})}
     command = [
@@ -83,7 +84,7 @@ def running_app(
         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
     ]  # fmt: skip
-    worker = _start(["-m", "services", "worker", "--tick", "0.5"], environment, folder / "worker.log")
+    jobs = _start(["-m", "services", "worker", "--tick", "0.5"], environment, folder / "worker.log") if worker else None
     proc = _start(command[1:], environment, log)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -91,7 +92,8 @@ def running_app(
         yield Server(base, db_url)
     finally:
         _stop(proc)
-        _stop(worker)
+        if jobs is not None:
+            _stop(jobs)
 
 
 @contextmanager
