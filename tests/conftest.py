@@ -4,6 +4,7 @@ LOOPDECK_TEST_POSTGRES_URL is set (each xdist worker gets its own Postgres datab
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -58,8 +59,34 @@ def pytest_unconfigure(config):
         shutil.rmtree(os.environ[demo_cache.RUN_DIR_ENV], ignore_errors=True)
 
 
+# LOOPDECK_TEST_CPU_REPORT=<file>: each test process appends the CPU seconds each test module cost to that
+# file (its own time plus the processes it started and reaped: servers, browsers, shells), to find what
+# makes the suite expensive (CI's budget is 15 CPU-minutes). Off unless set.
+_CPU_REPORT = os.environ.get("LOOPDECK_TEST_CPU_REPORT")
+_CPU_BY_MODULE: dict[str, float] = {}
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if not _CPU_REPORT:
+        yield
+        return
+    start = _cpu_seconds()
+    yield
+    module = item.nodeid.split("::")[0]
+    _CPU_BY_MODULE[module] = _CPU_BY_MODULE.get(module, 0.0) + _cpu_seconds() - start
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Fail the run if a test wrote into the checkout's data/ (added or changed a file there)."""
+    if _CPU_REPORT and _CPU_BY_MODULE:
+        with open(_CPU_REPORT, "a", encoding="utf-8") as out:
+            out.writelines(f"{seconds:.2f}\t{module}\n" for module, seconds in _CPU_BY_MODULE.items())
     changed = sorted(k for k, v in _data_folder_state().items() if _DATA_BEFORE.get(k) != v)
     if changed:
         print(f"\nTests wrote into the checkout's data/: {changed[:10]}")
