@@ -162,5 +162,6 @@ class MonitoringSummarySchema(SQLModel, table=True):
     __tablename__ = "monitoring_summary_schema"
 
     model_version_id: int = Field(foreign_key="model_version.id", primary_key=True)
-    fields: dict = json_field(nullable=False, default=dict)  # {"numeric": [...], "categorical": [...], "cohorts": [...]}
+    # {"numeric": [...], "categorical": [...], "cohorts": [...] (column names), "keys": {column: [kind, key]}}
+    fields: dict = json_field(nullable=False, default=dict)
     updated_at: datetime = Field(default_factory=utcnow)

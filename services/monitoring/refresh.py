@@ -1,8 +1,9 @@
 """The one refresh of monitoring data: fold new predictions and outcomes into the day blocks, into the
 day summaries and the raw store (services/monitoring/summary_fold.py: incrementally, under a watermark of
 their own) and, when blocks changed, save the Overview's monitoring summary for them at once (its next
-view, in any process, reads it). Every refresh goes through here: alert evaluation, `python -m services monitoring refresh`,
-the worker's `monitoring.refresh` job (queued by the Monitoring page and by its schedule), the demo.
+view, in any process, reads it). Every refresh goes through here: alert evaluation, `python -m services
+monitoring refresh`, the worker's `monitoring.refresh` job (queued by the Monitoring page and by its
+schedule), the demo.
 
 The web app never runs it itself: `request_refresh` (the Monitoring page) queues one job for the worker
 when new rows wait, or finds the one already queued or running, so a refresh started from one replica is

@@ -226,10 +226,12 @@ def rebuild_all(engine: Engine, progress: Progress | None = None) -> FoldResult:
     return result
 
 
-def rebuild_version(engine: Engine, model_version_id: int, progress: Progress | None = None) -> FoldResult:
+def rebuild_version(engine: Engine, model_version_id: int, progress: Progress | None = None,
+                    on_last: Callable[[Session, FoldResult], None] | None = None) -> FoldResult:  # fmt: skip
     """One version's summaries and raw-store days from its rows, a run of days per transaction: each run
     is read and replaced under the watermark's lock, with the watermark of that moment, so refreshes may
-    go on in between. Days before the version's retention purge keep their summaries."""
+    go on in between. Days before the version's retention purge keep their summaries. `on_last(session,
+    result)` runs inside the last transaction (the admin service's audit event)."""
     started = time.perf_counter()
     result = FoldResult(rebuilt=True)
     _ensure_row(engine)
@@ -244,7 +246,10 @@ def rebuild_version(engine: Engine, model_version_id: int, progress: Progress | 
         days = sorted({*sr.day_counts(session, model_version_id, p), *(_as_date(d) for d in stored),
                        *_raw_days(root, info)})  # fmt: skip
         days = [d for d in days if not info.frozen(d)]
-    runs = _runs(days)
+        runs = _runs(days)
+        if not runs and on_last:
+            on_last(session, result)
+            return _done(result, started)
     for i, (first, last) in enumerate(runs):
         with write_session(engine) as session:
             p, o = lock(session)
@@ -257,6 +262,8 @@ def rebuild_version(engine: Engine, model_version_id: int, progress: Progress | 
             if len(rows):
                 _fold_step(session, rows, root, result, replace=True, part=f"r{int(rows.ids[0])}")
             result.predictions += len(rows)
+            if on_last and i == len(runs) - 1:
+                on_last(session, result)
         if progress:
             progress((i + 1) / len(runs), f"version {model_version_id}: {first} to {last} rebuilt")
     return _done(result, started)

@@ -125,11 +125,14 @@ def _select(session: Session, with_features: bool) -> str:
             f"{feats}, {cohorts}")  # fmt: skip
 
 
+def empty() -> Rows:
+    e, i = np.zeros(0), np.zeros(0, dtype=np.int64)
+    return Rows(i, i, [], e.astype("datetime64[us]"), e, i, e, [], [])
+
+
 def _rows(session: Session, fetched: list[tuple]) -> Rows:
     if not fetched:
-        e = np.zeros(0)
-        return Rows(e.astype(np.int64), e.astype(np.int64), [], e.astype("datetime64[us]"), e, e.astype(np.int64),
-                    e, [], [])  # fmt: skip
+        return empty()
     mv, ids, req, ts, score, pred, label, feats, cohorts = (list(c) for c in zip(*fetched, strict=True))
     ts_arr = np.asarray(ts, dtype=np.int64).astype("datetime64[us]") if _postgres(session) else np.asarray(
         [t if isinstance(t, str) else t.isoformat(sep=" ") for t in ts], dtype="datetime64[us]")  # fmt: skip
@@ -145,6 +148,18 @@ def new_predictions(session: Session, after: int, upto: int, outcomes_upto: int,
     sqlite = base + "? WHERE p.id > ? AND p.id <= ? ORDER BY p.id LIMIT ?"
     pg = base + "%s WHERE p.id > %s AND p.id <= %s ORDER BY p.id LIMIT %s"
     return _rows(session, _fetch(session, sqlite, pg, (outcomes_upto, after, upto, limit)))
+
+
+def by_ids(session: Session, ids: Sequence[int], outcomes_upto: int) -> Rows:
+    """These predictions, each with its outcome when the outcome's id is at most `outcomes_upto`."""
+    ids = [int(i) for i in ids]
+    if not ids:
+        return empty()
+    base = _select(session, True) + " FROM prediction p LEFT JOIN outcome o ON o.request_id = p.request_id AND o.id <= "
+    marks = ", ".join(["%s" if _postgres(session) else "?"] * len(ids))
+    sqlite = base + f"? WHERE p.id IN ({marks}) ORDER BY p.id"
+    pg = base + f"%s WHERE p.id IN ({marks}) ORDER BY p.id"
+    return _rows(session, _fetch(session, sqlite, pg, (outcomes_upto, *ids)))
 
 
 def version_days(session: Session, mv: int, first: date, last: date, upto: int, outcomes_upto: int) -> Rows:
