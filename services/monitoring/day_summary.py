@@ -267,7 +267,7 @@ def widen(summary: DaySummary, schema: SummarySchema) -> DaySummary:
             sample[name] = np.nan
     for name in schema.cohorts:
         if name not in sample.columns:
-            sample[name] = pd.Categorical([None] * len(sample), categories=[])
+            sample[name] = pd.Categorical([None] * len(sample), categories=pd.Index([], dtype="str"))
     cols = [*sample_columns(schema), *[c for c in sample.columns if c not in sample_columns(schema)]]
     summary.present, summary.sample = present, sample[cols]
     summary.schema = SummarySchema(schema.numeric, schema.categorical, schema.cohorts, old.sample_k)

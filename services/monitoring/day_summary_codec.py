@@ -50,7 +50,12 @@ def _frame(buf: np.ndarray, drop: tuple[str, ...] = ()) -> pd.DataFrame:
 
 
 def _sample(buf: np.ndarray, schema: SummarySchema, serving: bool) -> pd.DataFrame:
-    return _frame(buf, drop=("request_id",) if serving else ())
+    sample = _frame(buf, drop=("request_id",) if serving else ())
+    for f in schema.cohorts:  # a field with no value yet (all null) comes back with object categories
+        col = sample.get(f)
+        if col is not None and isinstance(col.dtype, pd.CategoricalDtype) and col.cat.categories.dtype != "str":
+            sample[f] = col.cat.set_categories(pd.Index(col.cat.categories.astype(str), dtype="str"))
+    return sample
 
 
 def _cohorts_as_categories(sample: pd.DataFrame, schema: SummarySchema) -> pd.DataFrame:
