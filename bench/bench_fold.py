@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     if PROFILE is not None:
         import pstats
 
-        pstats.Stats(PROFILE).sort_stats("tottime").print_stats(25)
+        pstats.Stats(PROFILE).sort_stats("tottime").print_stats(30)
+        pstats.Stats(PROFILE).sort_stats("cumulative").print_stats(40)
     per_million = cpu / rows * 1e6
     print(
         f"fold: rows={rows} chunks={chunks} fold_cpu_s={cpu:.2f} cpu_s_per_million={per_million:.2f} "

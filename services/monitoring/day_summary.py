@@ -297,10 +297,11 @@ def apply_outcomes(summary: DaySummary, rows: pd.DataFrame) -> int:
     old = label_state(rows["previous_label"].to_numpy())
     new = label_state(rows["label"].to_numpy())
     _move(summary, rows, old, new)
-    labels = dict(zip(rows["request_id"], rows["label"].astype(np.float64), strict=True))
-    hit = summary.sample["request_id"].isin(labels.keys()).to_numpy()
+    where = pd.Index(rows["request_id"].to_numpy(dtype=object)).get_indexer(
+        summary.sample["request_id"].to_numpy(dtype=object))  # fmt: skip
+    hit = where >= 0
     if hit.any():
-        summary.sample.loc[hit, "label"] = summary.sample.loc[hit, "request_id"].map(labels).to_numpy()
+        summary.sample.loc[hit, "label"] = rows["label"].to_numpy(dtype=np.float64)[where[hit]]
     return len(rows)
 
 

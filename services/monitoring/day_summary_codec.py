@@ -32,8 +32,9 @@ def _unpack(buf: np.ndarray, dtype, shape: list[int]) -> np.ndarray:
 
 def _ipc(frame: pd.DataFrame) -> np.ndarray:
     sink = io.BytesIO()
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    with pa_ipc.new_file(sink, table.schema, options=pa_ipc.IpcWriteOptions(compression="lz4")) as writer:
+    table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)  # threads cost more than they save here
+    options = pa_ipc.IpcWriteOptions(compression="lz4", use_threads=False)
+    with pa_ipc.new_file(sink, table.schema, options=options) as writer:
         writer.write_table(table)
     return np.frombuffer(sink.getvalue(), dtype=np.uint8)
 

@@ -133,12 +133,13 @@ def empty() -> Rows:
 def _rows(session: Session, fetched: list[tuple]) -> Rows:
     if not fetched:
         return empty()
-    mv, ids, req, ts, score, pred, label, feats, cohorts = (list(c) for c in zip(*fetched, strict=True))
+    mv, ids, req, ts, score, pred, label, feats, cohorts = zip(*fetched, strict=True)
     ts_arr = np.asarray(ts, dtype=np.int64).astype("datetime64[us]") if _postgres(session) else np.asarray(
-        [t if isinstance(t, str) else t.isoformat(sep=" ") for t in ts], dtype="datetime64[us]")  # fmt: skip
-    lab = np.asarray([np.nan if v is None else float(v) for v in label], dtype=np.float64)
-    return Rows(np.asarray(mv, dtype=np.int64), np.asarray(ids, dtype=np.int64), req, ts_arr,
-                np.asarray(score, dtype=np.float64), np.asarray(pred, dtype=np.int64), lab, feats, cohorts)  # fmt: skip
+        ts, dtype="datetime64[us]")  # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff' text  # fmt: skip
+    lab = pd.Series(label, dtype="float64").to_numpy()  # None -> NaN
+    return Rows(np.asarray(mv, dtype=np.int64), np.asarray(ids, dtype=np.int64), list(req), ts_arr,
+                np.asarray(score, dtype=np.float64), np.asarray(pred, dtype=np.int64), lab, list(feats),
+                list(cohorts))  # fmt: skip
 
 
 def new_predictions(session: Session, after: int, upto: int, outcomes_upto: int, limit: int) -> Rows:
