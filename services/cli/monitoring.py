@@ -53,8 +53,10 @@ def configure_monitoring(p: argparse.ArgumentParser) -> None:
     p.description = "Monitoring data: bring the day blocks and day summaries up to date, check or rebuild them."
     sub = p.add_subparsers(dest="monitoring_command", required=True)
     sub.add_parser("refresh", help="fold new predictions and outcomes into the day blocks and day summaries")
-    commands = (("check-summaries", "compare a version's day summaries and raw store with its rows"),
-                ("rebuild-summaries", "rebuild a version's day summaries and raw store from its rows"))
+    commands = (
+        ("check-summaries", "compare a version's day summaries and raw store with its rows"),
+        ("rebuild-summaries", "rebuild a version's day summaries and raw store from its rows"),
+    )
     for name, text in commands:
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("model")

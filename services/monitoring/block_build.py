@@ -53,7 +53,9 @@ class SyncStatus:
     def needs_refresh(self) -> bool:
         """The blocks or the day summaries are behind the newest rows."""
         return self.blocks_behind or (self.summary_prediction_id, self.summary_outcome_id) != (
-            self.max_prediction_id, self.max_outcome_id)
+            self.max_prediction_id,
+            self.max_outcome_id,
+        )
 
     @property
     def first_build(self) -> bool:
