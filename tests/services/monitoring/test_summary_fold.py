@@ -151,6 +151,8 @@ def test_chunks_late_outcomes_erasure_and_retention_equal_a_fold_from_scratch(en
     import_frame(engine, admin, "outcomes", _outcomes(["r150"]), "outcomes-4")  # waits: not folded yet
     erasure.erase_request(engine, admin, "r150", "DSR-2")  # its outcome was never folded: it leaves as unlabelled
     erasure.erase_request(engine, admin, "r151", "DSR-3")
+    import_frame(engine, admin, "predictions", _predictions(160, 5, 3, extra=True), "chunk-6")  # not folded yet
+    erasure.erase_request(engine, admin, "r162", "DSR-4")  # never folded: the summaries are left alone
     refresh_monitoring(engine)
     assert_current(engine, mv)
     # Retention: days before the cutoff lose their rows, keep their summaries, and take nothing new.
