@@ -6,12 +6,13 @@
 An import appends a new part file to each day it touches (a day is never rewritten for new rows); a late
 outcome lives in the day summaries and, for raw queries, in the outcome table it came from. Retention
 drops whole day folders older than a cutoff (summaries stay). Erasure rewrites only the part files that
-hold an erased request id. A local folder here; an S3-compatible store goes behind the same functions
-(pyarrow's S3 filesystem) when wired to configuration. Unknown labels are nulls, never NaN.
+hold an erased request id. The root is services/core/config.raw_store_root's (`root_for(engine)`): a
+local folder today; an S3-compatible store goes behind that one function (pyarrow's S3 filesystem).
+Unknown labels are nulls, never NaN.
 
-These are storage functions, not services: the audited services that call them (a model's retention
-policy, a data subject's erasure request, with the actor's role checked and the audit event written)
-are the next step; nothing above services/ calls these directly.
+These are storage functions, not services: the monitoring refresh (services/monitoring/summary_fold.py)
+appends and rebuilds days, the audited retention and erasure services purge; nothing above services/
+calls these directly.
 """
 
 from __future__ import annotations
