@@ -181,6 +181,8 @@ def _truncate_postgres(engine: Engine) -> None:
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine(request, tmp_path, monkeypatch) -> Iterator[Engine]:
     """A fresh, empty database with the current schema."""
+    # Each test's raw store of its own (the monitoring refresh writes it; ids restart with every database).
+    monkeypatch.setenv("LOOPDECK_RAW_STORE_DIR", str(tmp_path / "raw"))
     if request.param == "sqlite":
         eng = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
         SQLModel.metadata.create_all(eng)
@@ -198,7 +200,8 @@ def engine(request, tmp_path, monkeypatch) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def sqlite_engine(tmp_path) -> Iterator[Engine]:
+def sqlite_engine(tmp_path, monkeypatch) -> Iterator[Engine]:
+    monkeypatch.setenv("LOOPDECK_RAW_STORE_DIR", str(tmp_path / "raw"))
     eng = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
     SQLModel.metadata.create_all(eng)
     yield eng

@@ -13,7 +13,7 @@ from services.ingest import service as ingest
 from services.jobs import queue
 from services.models import alert_retrain as alert_retrain_service
 from services.models import registry, retraining
-from services.monitoring import alerts, refresh, retention
+from services.monitoring import alerts, refresh, retention, summary_admin
 from services.notify import delivery, events
 from services.overview import report
 from worker.tasks import TaskContext
@@ -37,6 +37,12 @@ def purge_retention(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
         "summary": " ".join(r.summary() for r in results) or "No model has a retention policy.",
         "purged": {r.model_name: {"predictions": r.predictions, "outcomes": r.outcomes} for r in results},
     }
+
+
+def rebuild_summaries(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:
+    result = summary_admin.rebuild_summaries(ctx.engine, ctx.actor, str(p["model_name"]), int(p["version"]),
+                                             ctx.progress)  # fmt: skip
+    return {"summary": result.summary(), "predictions": result.predictions, "days": len(result.days)}
 
 
 def evaluate_alerts(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:

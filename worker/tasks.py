@@ -53,6 +53,7 @@ TASKS: dict[str, str] = {
     "report.weekly": "worker.loop_tasks:weekly_report",
     "notify.deliver": "worker.loop_tasks:deliver",
     "monitoring.retention": "worker.loop_tasks:purge_retention",
+    "monitoring.summaries.rebuild": "worker.loop_tasks:rebuild_summaries",
     "models.retrain": "worker.loop_tasks:retrain",
     "models.retrain_request": "worker.loop_tasks:retrain_request",
     "models.request_retrain": "worker.loop_tasks:request_retrain",

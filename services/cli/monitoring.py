@@ -2,9 +2,12 @@
 
     python -m services alerts evaluate [--model NAME]   # evaluate the alert rules now; prints new alerts
     python -m services alerts list [--state open]       # alerts, newest first
-    python -m services monitoring refresh               # fold new predictions/outcomes into the day blocks
+    python -m services monitoring refresh               # fold new predictions/outcomes into blocks and summaries
+    python -m services monitoring check-summaries MODEL VERSION    # day summaries against the table's rows
+    python -m services monitoring rebuild-summaries MODEL VERSION  # rebuild them from the rows (admin, audited)
 
-`alerts evaluate` exits with 1 when it opened an alert (so a scheduler can notify), else 0.
+`alerts evaluate` exits with 1 when it opened an alert (so a scheduler can notify), else 0;
+`monitoring check-summaries` with 1 when the summaries differ from the rows.
 """
 
 from __future__ import annotations
@@ -47,17 +50,35 @@ def run_alerts(args: argparse.Namespace) -> int:
 
 
 def configure_monitoring(p: argparse.ArgumentParser) -> None:
-    p.description = "Monitoring data: bring the day blocks up to date (the page also does it on first view)."
+    p.description = "Monitoring data: bring the day blocks and day summaries up to date, check or rebuild them."
     sub = p.add_subparsers(dest="monitoring_command", required=True)
-    sub.add_parser("refresh", help="fold new predictions and outcomes into the day blocks")
+    sub.add_parser("refresh", help="fold new predictions and outcomes into the day blocks and day summaries")
+    commands = (
+        ("check-summaries", "compare a version's day summaries and raw store with its rows"),
+        ("rebuild-summaries", "rebuild a version's day summaries and raw store from its rows"),
+    )
+    for name, text in commands:
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("model")
+        cmd.add_argument("version", type=int)
 
 
 def run_monitoring(args: argparse.Namespace) -> int:
     from services.core.db import make_engine
+    from services.core.roles import Actor
+    from services.monitoring import summary_admin
     from services.monitoring.refresh import refresh_monitoring
 
     engine = make_engine()
     try:
+        if args.monitoring_command == "check-summaries":
+            mv = summary_admin.version_id(engine, args.model, args.version)
+            checked = summary_admin.check_version(engine, mv)
+            print(checked.summary())
+            return 0 if checked.ok else 1
+        if args.monitoring_command == "rebuild-summaries":
+            print(summary_admin.rebuild_summaries(engine, Actor.cli(), args.model, args.version).summary())
+            return 0
         print(refresh_monitoring(engine).summary())
         return 0
     finally:

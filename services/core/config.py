@@ -32,8 +32,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOOPDECK_ROUTING_DIR", "data/routing", "folder of the published routing files, one per model"),
     Variable(
         "LOOPDECK_RAW_STORE_DIR",
-        "data/raw",
-        "raw prediction rows as Parquet partitions (retention and erasure purge them)",
+        "`raw` beside the SQLite file (data/raw); data/raw on Postgres",
+        "raw prediction rows as Parquet partitions by model/version/day, written by the monitoring refresh "
+        "(retention and erasure purge them)",
     ),
     Variable("LOOPDECK_MONITORING_CACHE_MB", "512", "memory for decoded monitoring day blocks, per process"),
     Variable(
@@ -96,9 +97,22 @@ def routing_dir() -> Path:
     return Path(_get("LOOPDECK_ROUTING_DIR") or DATA_DIR / "routing")
 
 
-def raw_store_dir() -> Path:
-    """The raw store's root: Parquet partitions of raw prediction rows (services/monitoring/raw_store.py)."""
-    return Path(_get("LOOPDECK_RAW_STORE_DIR") or DATA_DIR / "raw")
+def raw_store_root(db_url: str | None = None) -> Path | None:
+    """The raw store's root for the database at `db_url` (default: LOOPDECK_DATABASE_URL): Parquet
+    partitions of raw prediction rows (services/monitoring/raw_store.py). LOOPDECK_RAW_STORE_DIR when set;
+    else `raw` beside a SQLite file (each database its own rows: data/raw for the default database), or
+    data/raw. None for an in-memory SQLite database (it keeps nothing on disk, so no raw store either).
+    Every raw-store path starts here: an object-store URL plugs in behind this one function."""
+    configured = _get("LOOPDECK_RAW_STORE_DIR")
+    if configured:
+        return Path(configured)
+    url = str(db_url or database_url())
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1].split("?", 1)[0] if "///" in url else ""
+        if not path or path == ":memory:" or "mode=memory" in url:
+            return None
+        return Path(path).parent / "raw"
+    return DATA_DIR / "raw"
 
 
 def public_url() -> str:

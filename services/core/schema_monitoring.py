@@ -122,7 +122,9 @@ class MonitoringBlock(SQLModel, table=True):
 
 
 class MonitoringSync(SQLModel, table=True):
-    """A single row: the highest prediction and outcome ids already folded into monitoring blocks."""
+    """A single row: the highest prediction and outcome ids already folded into monitoring blocks, and,
+    apart (they move in the same transaction as the summaries they describe), into the day summaries
+    and the raw store (services/monitoring/summary_fold.py)."""
 
     __tablename__ = "monitoring_sync"
 
@@ -130,6 +132,8 @@ class MonitoringSync(SQLModel, table=True):
     last_prediction_id: int = 0
     last_outcome_id: int = 0
     synced_at: datetime | None = None
+    summary_prediction_id: int = 0  # predictions up to this id are in the day summaries and the raw store,
+    summary_outcome_id: int = 0  # with every outcome up to this id
 
 
 class MonitoringDaySummary(SQLModel, table=True):
@@ -149,3 +153,15 @@ class MonitoringDaySummary(SQLModel, table=True):
     format_version: int = 1
     updated_at: datetime = Field(default_factory=utcnow)
     data: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+
+
+class MonitoringSummarySchema(SQLModel, table=True):
+    """The fields a version's day summaries hold (numeric and categorical features, cohort fields), fixed
+    when first seen and only ever extended, so every day of a version types a field the same way."""
+
+    __tablename__ = "monitoring_summary_schema"
+
+    model_version_id: int = Field(foreign_key="model_version.id", primary_key=True)
+    # {"numeric": [...], "categorical": [...], "cohorts": [...] (column names), "keys": {column: [kind, key]}}
+    fields: dict = json_field(nullable=False, default=dict)
+    updated_at: datetime = Field(default_factory=utcnow)

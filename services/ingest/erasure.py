@@ -1,14 +1,17 @@
 """Erasing one request id at a data subject's request: its prediction and outcome rows (database tables
 and the raw store's Parquet files), its shadow scores, remembered API answers naming it, its feedback
 items (with their text, rating, labels and triage edits), its rows in the monitoring day blocks and day
-summaries (removed in place: no rebuild), and it is excluded from future training sets (erased_request
+summaries (removed in place, as the summaries count it: labelled only if its outcome was folded; no
+rebuild), and it is excluded from future training sets (erased_request
 keeps only its SHA-256).
 
 Admins only. One transaction holds every database change and the audit event, which says what was
 removed (counts, never the data) and which already-frozen training sets contain it: those are immutable
 (database triggers), so their item rows keep the request id and the label, and the feedback item they
-point at is emptied (text, rating, links) instead of deleted. The raw store's files are rewritten before
-the transaction (files cannot roll back; erasing again is harmless).
+point at is emptied (text, rating, links) instead of deleted. The transaction first locks the summaries'
+watermark row (services/monitoring/summary_fold.py), so no refresh folds the request meanwhile; the raw
+store's files are rewritten under that lock, before the commit (files cannot roll back; erasing again is
+harmless). An erased request id is refused when imported again (services/ingest/validate.py).
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from services.core import audit, config
-from services.core.db import read_session, write_session
+from services.core import audit
+from services.core.db import write_session
 from services.core.errors import InvalidInput
 from services.core.roles import Actor, Role, require
 from services.core.schema_feedback import Feedback, TrainingDataset, TrainingDatasetItem
@@ -34,7 +37,7 @@ from services.core.schema_monitoring import MonitoringSync
 from services.core.schema_retention import ErasedRequest
 from services.core.timeutil import to_utc, utcnow
 from services.core.tokens_schema import ApiIdempotency
-from services.monitoring import block_erase, raw_store, summary_store
+from services.monitoring import block_erase, raw_store, summary_fold, summary_rows, summary_store
 
 
 def request_hash(request_id: str) -> str:
@@ -72,14 +75,12 @@ def _check(request_id: str, reason: str) -> tuple[str, str]:
     return request_id, reason
 
 
-def _prediction(engine: Engine, request_id: str):
-    with read_session(engine) as session:
-        return session.exec(
-            select(Prediction, ModelVersion.model_name, ModelVersion.version, Outcome.actual_label)
-            .join(ModelVersion, ModelVersion.id == Prediction.model_version_id)
-            .outerjoin(Outcome, Outcome.request_id == Prediction.request_id)
-            .where(Prediction.request_id == request_id)
-        ).first()
+def _prediction(session, request_id: str):
+    return session.exec(
+        select(Prediction, ModelVersion.model_name, ModelVersion.version)
+        .join(ModelVersion, ModelVersion.id == Prediction.model_version_id)
+        .where(Prediction.request_id == request_id)
+    ).first()
 
 
 def _erase_raw(root: Path, request_id: str, found) -> raw_store.EraseResult:
@@ -95,13 +96,12 @@ def _erase_raw(root: Path, request_id: str, found) -> raw_store.EraseResult:
     return raw_store.EraseResult(rows, files)
 
 
-def _summary_rows(prediction: Prediction, label) -> pd.DataFrame:
-    row = {"request_id": prediction.request_id, "ts": to_utc(prediction.ts), "score": prediction.score,
-           "predicted_label": prediction.predicted_label, "label": np.nan if label is None else float(label),
-           **(prediction.features or {}), **(prediction.cohorts or {})}  # fmt: skip
-    frame = pd.DataFrame([row])
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-    return frame
+def _summary_rows(session, prediction: Prediction, outcomes_upto: int) -> pd.DataFrame:
+    """The prediction as its version's day summary holds it: its fields under the version's column names,
+    labelled only when its outcome was folded too (outcome id <= the summaries' outcome watermark)."""
+    rows = summary_rows.by_ids(session, [prediction.id], outcomes_upto)
+    info = summary_rows.versions(session, [prediction.model_version_id])[prediction.model_version_id]
+    return summary_rows.fold_frame(summary_rows.typed(rows, np.arange(len(rows)), info), info)
 
 
 def _feedback(session, request_id: str) -> tuple[int, int, list[dict]]:
@@ -127,14 +127,17 @@ def _feedback(session, request_id: str) -> tuple[int, int, list[dict]]:
 
 
 def _lower_watermark(session) -> None:
-    """The monitoring watermark never stays above the highest ids left: when the erased rows were the newest,
-    SQLite gives their ids to the next rows, which the incremental refresh would otherwise skip."""
+    """The monitoring watermarks (blocks, summaries) never stay above the highest ids left: when the erased
+    rows were the newest, SQLite gives their ids to the next rows, which the incremental refresh would
+    otherwise skip."""
     top_p = session.execute(sa.select(sa.func.max(Prediction.id))).scalar() or 0
     top_o = session.execute(sa.select(sa.func.max(Outcome.id))).scalar() or 0
-    session.execute(sa.update(MonitoringSync).where(MonitoringSync.id == 1).values(
-        last_prediction_id=sa.case((MonitoringSync.last_prediction_id > top_p, top_p),
-                                   else_=MonitoringSync.last_prediction_id),
-        last_outcome_id=sa.case((MonitoringSync.last_outcome_id > top_o, top_o), else_=MonitoringSync.last_outcome_id),
+    s = MonitoringSync
+    session.execute(sa.update(s).where(s.id == 1).values(
+        last_prediction_id=sa.case((s.last_prediction_id > top_p, top_p), else_=s.last_prediction_id),
+        last_outcome_id=sa.case((s.last_outcome_id > top_o, top_o), else_=s.last_outcome_id),
+        summary_prediction_id=sa.case((s.summary_prediction_id > top_p, top_p), else_=s.summary_prediction_id),
+        summary_outcome_id=sa.case((s.summary_outcome_id > top_o, top_o), else_=s.summary_outcome_id),
     ))  # fmt: skip
 
 
@@ -145,16 +148,21 @@ def erase_request(
     require(actor, Role.admin, "erase a request's data")
     request_id, reason = _check(request_id, reason)
     digest = request_hash(request_id)
-    found = _prediction(engine, request_id)
-    raw = _erase_raw(Path(raw_root or config.raw_store_dir()), request_id, found)
-    block_rows = summary_rows = 0
+    root = Path(raw_root) if raw_root is not None else raw_store.root_for(engine)
+    block_rows = summary_rows_erased = 0
     with write_session(engine) as session:
+        # The summaries' watermark row, locked: no refresh step folds (or writes raw files) meanwhile.
+        folded_p, folded_o = summary_fold.lock(session)
+        found = _prediction(session, request_id)
+        # Files cannot roll back: rewritten inside the transaction, before it commits (erasing again is harmless).
+        raw = _erase_raw(root, request_id, found) if root is not None else raw_store.EraseResult(0, 0)
         if found is not None:
-            prediction, label = found[0], found[3]
+            prediction = found[0]
             day = to_utc(prediction.ts).date()
             block_rows = block_erase.erase_rows(session, prediction.model_version_id, [day], [prediction.id])
-            frame = _summary_rows(prediction, label)
-            summary_rows = summary_store.erase_in(session, prediction.model_version_id, frame)
+            if prediction.id <= folded_p:  # folded into the day summaries: it leaves them as it is counted there
+                frame = _summary_rows(session, prediction, folded_o)
+                summary_rows_erased = summary_store.erase_in(session, prediction.model_version_id, frame)
         deleted, emptied, sets = _feedback(session, request_id)
         shadow = session.execute(sa.delete(ShadowScore).where(ShadowScore.request_id == request_id)).rowcount
         answers = session.execute(sa.delete(ApiIdempotency).where(  # remembered API answers (kept 24 h) naming it
@@ -165,7 +173,7 @@ def erase_request(
         if session.get(ErasedRequest, digest) is None:
             session.add(ErasedRequest(request_hash=digest, erased_by=actor.label))
         result = ErasureResult(digest, int(predictions or 0), int(outcomes or 0), int(shadow or 0), deleted, emptied,
-                               block_rows, summary_rows, raw.rows_removed, raw.files_rewritten, sets,
+                               block_rows, summary_rows_erased, raw.rows_removed, raw.files_rewritten, sets,
                                int(answers or 0))  # fmt: skip
         payload = {k: v for k, v in asdict(result).items() if k != "request_hash"}
         audit.record(session, actor, "request.erase", "request", digest, {"reason": reason, **payload})

@@ -22,6 +22,7 @@ from services.core.schema_models import ModelVersion
 from services.feedback import pii
 from services.ingest import convert
 from services.ingest.bounds import check_header_width, check_width
+from services.ingest.erased import refuse_erased
 from services.ingest.kinds import COHORT_FIELD, COHORT_FIELD_MAX, MAX_COHORT_VALUES, KindSpec
 from services.ingest.problems import ProblemLog, quote
 
@@ -454,6 +455,9 @@ def check_database(conn: sa.Connection, prep: Prepared, log: ProblemLog, existin
     `existing(conn, table, columns, frame) -> bool array` looks keys up in bulk."""
     kind = prep.spec.name
     ok = ~prep.bad
+    if kind in ("predictions", "outcomes", "feedback"):  # an erased request id stays erased
+        req = prep.columns["request_id"]
+        ok = ok & ~refuse_erased(conn, req, ok & req.notna().to_numpy(), log)
     if kind in ("outcomes", "feedback"):
         req = prep.columns["request_id"]
         has = ok & req.notna().to_numpy()

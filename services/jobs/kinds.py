@@ -28,6 +28,7 @@ KINDS: dict[str, KindSpec] = {
     "monitoring.retention": KindSpec(
         Role.admin, "Purge raw rows past each model's retention", max_attempts=3, single=True
     ),
+    "monitoring.summaries.rebuild": KindSpec(Role.admin, "Rebuild a model version's day summaries and raw store"),
     "notify.deliver": KindSpec(Role.admin, "Deliver notifications", max_attempts=3),
     "models.retrain": KindSpec(Role.analyst, "Retrain a model"),
     "models.retrain_request": KindSpec(Role.analyst, "Run an approved retrain request"),

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +29,7 @@ from services.core.db import write_session
 from services.core.schema_models import ModelVersion
 from services.core.schema_monitoring import MonitoringBlock, MonitoringSync
 from services.core.timeutil import utcnow
-from services.monitoring import retention
+from services.monitoring import retention, summary_fold
 from services.monitoring.block_codec import RawRows, block_table
 from services.monitoring.blocks import BATCH_DAYS, BLOCK_FORMAT, Progress, is_postgres
 
@@ -41,10 +42,20 @@ class SyncStatus:
     last_outcome_id: int
     max_prediction_id: int
     max_outcome_id: int
+    summary_prediction_id: int = 0  # the day summaries' own watermark (services/monitoring/summary_fold.py)
+    summary_outcome_id: int = 0
+
+    @property
+    def blocks_behind(self) -> bool:
+        return self.max_prediction_id != self.last_prediction_id or self.max_outcome_id != self.last_outcome_id
 
     @property
     def needs_refresh(self) -> bool:
-        return self.max_prediction_id != self.last_prediction_id or self.max_outcome_id != self.last_outcome_id
+        """The blocks or the day summaries are behind the newest rows."""
+        return self.blocks_behind or (self.summary_prediction_id, self.summary_outcome_id) != (
+            self.max_prediction_id,
+            self.max_outcome_id,
+        )
 
     @property
     def first_build(self) -> bool:
@@ -54,13 +65,13 @@ class SyncStatus:
 def sync_status(engine: Engine) -> SyncStatus:
     """Where the blocks stand against the newest prediction and outcome (two index lookups)."""
     with engine.connect() as conn:
-        row = conn.execute(
-            sa.text("SELECT last_prediction_id, last_outcome_id FROM monitoring_sync WHERE id = 1")
-        ).first()
+        row = conn.execute(sa.text(
+            "SELECT last_prediction_id, last_outcome_id, summary_prediction_id, summary_outcome_id "
+            "FROM monitoring_sync WHERE id = 1")).first()  # fmt: skip
         max_p = conn.execute(sa.text("SELECT max(id) FROM prediction")).scalar() or 0
         max_o = conn.execute(sa.text("SELECT max(id) FROM outcome")).scalar() or 0
-    last_p, last_o = (int(row[0]), int(row[1])) if row else (0, 0)
-    return SyncStatus(last_p, last_o, int(max_p), int(max_o))
+    last_p, last_o, sum_p, sum_o = (int(v) for v in row) if row else (0, 0, 0, 0)
+    return SyncStatus(last_p, last_o, int(max_p), int(max_o), sum_p, sum_o)
 
 
 def needs_refresh(engine: Engine) -> bool:
@@ -73,18 +84,21 @@ class RefreshResult:
     blocks_deleted: int
     rows: int
     seconds: float
+    summaries: Any = None  # summary_fold.FoldResult of the same refresh (services/monitoring/refresh.py)
 
     @property
     def changed(self) -> bool:
         return bool(self.blocks_built or self.blocks_deleted)
 
     def summary(self) -> str:
+        folded = f" {self.summaries.summary()}" if self.summaries is not None else ""
         if not self.changed:
-            return "Monitoring data is up to date."
+            return "Monitoring data is up to date." + folded
         return (
             f"Monitoring data refreshed: {self.blocks_built:,} day block(s) built from {self.rows:,} predictions"
             + (f", {self.blocks_deleted:,} removed" if self.blocks_deleted else "")
             + f" in {self.seconds:.1f} s."
+            + folded
         )
 
 
@@ -136,7 +150,7 @@ def _runs(days: Iterable[date], max_len: int = BATCH_DAYS) -> list[tuple[date, d
 def refresh(engine: Engine, progress: Progress | None = None) -> RefreshResult:
     """Bring the blocks up to date with the predictions and outcomes in the database (idempotent)."""
     status = sync_status(engine)
-    if not status.needs_refresh:
+    if not status.blocks_behind:
         return RefreshResult(0, 0, 0, 0.0)
     if status.max_prediction_id < status.last_prediction_id or status.max_outcome_id < status.last_outcome_id:
         return rebuild(engine, progress=progress)  # rows were deleted from the end: start over
@@ -147,7 +161,8 @@ def refresh(engine: Engine, progress: Progress | None = None) -> RefreshResult:
 
 
 def rebuild(engine: Engine, model_version_id: int | None = None, progress: Progress | None = None) -> RefreshResult:
-    """Rebuild every block of one version (or of all versions) from the prediction table."""
+    """Rebuild every block of one version (or of all versions) from the prediction table, and their day
+    summaries and raw-store days (services/monitoring/summary_fold.py)."""
     status = sync_status(engine)
     day = _day_sql(engine)
     where = "WHERE p.model_version_id = :mv" if model_version_id is not None else ""
@@ -170,7 +185,10 @@ def rebuild(engine: Engine, model_version_id: int | None = None, progress: Progr
     result = _build(engine, stale, progress)
     if model_version_id is None:
         _set_watermark(engine, status.max_prediction_id, status.max_outcome_id)
-    return result
+        folded = summary_fold.rebuild_all(engine)  # the day summaries and the raw store too
+    else:
+        folded = summary_fold.rebuild_version(engine, model_version_id)
+    return RefreshResult(result.blocks_built, result.blocks_deleted, result.rows, result.seconds, folded)
 
 
 def _set_watermark(engine: Engine, last_prediction_id: int, last_outcome_id: int) -> None:

@@ -237,12 +237,41 @@ def merge_days(a: DaySummary, b: DaySummary) -> DaySummary:
 
 def _row_strata(summary: DaySummary, rows: pd.DataFrame) -> list[np.ndarray]:
     """For each row, its stratum index in `summary` per cohort field (ALL first); -1 where unknown."""
-    where = summary.index()
     out = [np.zeros(len(rows), dtype=np.int64)]
     for f in summary.schema.cohorts:
-        vals = rows[f].astype(object).astype(str).to_numpy()
-        out.append(np.asarray([where.get((f, v), -1) for v in vals], dtype=np.int64))
+        keys = [(i, v) for i, (field_, v) in enumerate(summary.strata) if field_ == f]
+        vals = rows[f].astype(object).where(rows[f].notna(), None).astype(str).to_numpy()
+        pos = pd.Index([v for _, v in keys], dtype=object).get_indexer(vals) if keys else np.full(len(rows), -1)
+        index = np.asarray([i for i, _ in keys] + [-1], dtype=np.int64)
+        out.append(index[np.where(pos >= 0, pos, len(keys))])
     return out
+
+
+def widen(summary: DaySummary, schema: SummarySchema) -> DaySummary:
+    """The summary under a wider schema (its version met new features or cohort fields): new numeric
+    features have no values yet (present 0, sample NaN), new cohort fields no strata; the day's rows are
+    unchanged. Raises ValueError when `schema` drops one of the summary's fields."""
+    old = summary.schema
+    if (old.numeric, old.categorical, old.cohorts) == (schema.numeric, schema.categorical, schema.cohorts):
+        return summary
+    for mine, theirs in ((old.numeric, schema.numeric), (old.categorical, schema.categorical),
+                         (old.cohorts, schema.cohorts)):  # fmt: skip
+        if not set(mine) <= set(theirs):
+            raise ValueError(f"a day summary's fields {sorted(set(mine) - set(theirs))} are not in the new schema")
+    present = np.zeros((len(summary.strata), len(schema.numeric)), dtype=np.int64)
+    for j, name in enumerate(old.numeric):
+        present[:, schema.numeric.index(name)] = summary.present[:, j]
+    sample = summary.sample.copy()
+    for name in schema.numeric:
+        if name not in sample.columns:
+            sample[name] = np.nan
+    for name in schema.cohorts:
+        if name not in sample.columns:
+            sample[name] = pd.Categorical([None] * len(sample), categories=pd.Index([], dtype="str"))
+    cols = [*sample_columns(schema), *[c for c in sample.columns if c not in sample_columns(schema)]]
+    summary.present, summary.sample = present, sample[cols]
+    summary.schema = SummarySchema(schema.numeric, schema.categorical, schema.cohorts, old.sample_k)
+    return summary
 
 
 def _move(summary: DaySummary, rows: pd.DataFrame, old_state: np.ndarray, new_state: np.ndarray | None) -> None:
@@ -268,10 +297,11 @@ def apply_outcomes(summary: DaySummary, rows: pd.DataFrame) -> int:
     old = label_state(rows["previous_label"].to_numpy())
     new = label_state(rows["label"].to_numpy())
     _move(summary, rows, old, new)
-    labels = dict(zip(rows["request_id"], rows["label"].astype(np.float64), strict=True))
-    hit = summary.sample["request_id"].isin(labels.keys()).to_numpy()
+    where = pd.Index(rows["request_id"].to_numpy(dtype=object)).get_indexer(
+        summary.sample["request_id"].to_numpy(dtype=object))  # fmt: skip
+    hit = where >= 0
     if hit.any():
-        summary.sample.loc[hit, "label"] = summary.sample.loc[hit, "request_id"].map(labels).to_numpy()
+        summary.sample.loc[hit, "label"] = rows["label"].to_numpy(dtype=np.float64)[where[hit]]
     return len(rows)
 
 

@@ -32,8 +32,9 @@ def _unpack(buf: np.ndarray, dtype, shape: list[int]) -> np.ndarray:
 
 def _ipc(frame: pd.DataFrame) -> np.ndarray:
     sink = io.BytesIO()
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    with pa_ipc.new_file(sink, table.schema, options=pa_ipc.IpcWriteOptions(compression="lz4")) as writer:
+    table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)  # threads cost more than they save here
+    options = pa_ipc.IpcWriteOptions(compression="lz4", use_threads=False)
+    with pa_ipc.new_file(sink, table.schema, options=options) as writer:
         writer.write_table(table)
     return np.frombuffer(sink.getvalue(), dtype=np.uint8)
 
@@ -50,7 +51,12 @@ def _frame(buf: np.ndarray, drop: tuple[str, ...] = ()) -> pd.DataFrame:
 
 
 def _sample(buf: np.ndarray, schema: SummarySchema, serving: bool) -> pd.DataFrame:
-    return _frame(buf, drop=("request_id",) if serving else ())
+    sample = _frame(buf, drop=("request_id",) if serving else ())
+    for f in schema.cohorts:  # a field with no value yet (all null) comes back with object categories
+        col = sample.get(f)
+        if col is not None and isinstance(col.dtype, pd.CategoricalDtype) and col.cat.categories.dtype != "str":
+            sample[f] = col.cat.set_categories(pd.Index(col.cat.categories.astype(str), dtype="str"))
+    return sample
 
 
 def _cohorts_as_categories(sample: pd.DataFrame, schema: SummarySchema) -> pd.DataFrame:

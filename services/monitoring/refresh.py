@@ -1,7 +1,9 @@
-"""The one refresh of monitoring data: fold new predictions and outcomes into the day blocks and, when
-blocks changed, save the Overview's monitoring summary for them at once (its next view, in any process,
-reads it). Every refresh goes through here: alert evaluation, `python -m services monitoring refresh`,
-the worker's `monitoring.refresh` job (queued by the Monitoring page and by its schedule), the demo.
+"""The one refresh of monitoring data: fold new predictions and outcomes into the day blocks, into the
+day summaries and the raw store (services/monitoring/summary_fold.py: incrementally, under a watermark of
+their own) and, when blocks changed, save the Overview's monitoring summary for them at once (its next
+view, in any process, reads it). Every refresh goes through here: alert evaluation, `python -m services
+monitoring refresh`, the worker's `monitoring.refresh` job (queued by the Monitoring page and by its
+schedule), the demo.
 
 The web app never runs it itself: `request_refresh` (the Monitoring page) queues one job for the worker
 when new rows wait, or finds the one already queued or running, so a refresh started from one replica is
@@ -17,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from services.core.roles import Actor
 from services.jobs import queue
-from services.monitoring import block_build
+from services.monitoring import block_build, summary_fold
 from services.monitoring.summary import monitoring_status
 
 KIND = "monitoring.refresh"
@@ -30,9 +32,13 @@ PAGE_ACTOR = Actor.system("system:monitoring")
 def refresh_monitoring(
     engine: Engine, progress: Callable[[float, str], None] | None = None
 ) -> block_build.RefreshResult:
-    """Fold new predictions and outcomes into the monitoring blocks and, when blocks changed, save the
-    Overview's monitoring summary for them at once (its next view, in any process, reads it)."""
-    result = block_build.refresh(engine, progress)
+    """Fold new predictions and outcomes into the monitoring blocks, the day summaries and the raw store
+    and, when blocks changed, save the Overview's monitoring summary for them at once (its next view, in
+    any process, reads it)."""
+    result = block_build.refresh(engine, (lambda f, m: progress(0.5 * f, m)) if progress else None)
+    folded = summary_fold.refresh(engine, (lambda f, m: progress(0.5 + 0.5 * f, m)) if progress else None)
+    result = block_build.RefreshResult(result.blocks_built, result.blocks_deleted, result.rows,
+                                       result.seconds + folded.seconds, folded)  # fmt: skip
     if result.changed:
         monitoring_status(engine)
     return result

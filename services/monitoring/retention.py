@@ -1,6 +1,7 @@
 """Retention of raw rows, per model: predictions and outcomes older than `keep_days` days before the
 model's latest day are purged from the database tables and the raw store's Parquet days; the monitoring
-day blocks and day summaries stay, so Monitoring still shows those days' aggregates.
+day blocks and day summaries stay, so Monitoring still shows those days' aggregates (rows not folded yet
+are folded into the summaries first).
 
 Admin only, audited in the same transaction as the deletes (counts, the cutoff, the raw days). The
 purge records `purged_before` on the model's policy: the monitoring build (block_build) never rebuilds
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from services.core import audit, config
+from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.errors import InvalidInput, NotFound
 from services.core.roles import Actor, Role, require
@@ -33,7 +34,7 @@ from services.core.schema_ingest import Outcome, Prediction
 from services.core.schema_models import ModelVersion
 from services.core.schema_retention import RetentionPolicy
 from services.core.timeutil import to_utc, utcnow
-from services.monitoring import raw_store
+from services.monitoring import raw_store, summary_fold
 
 MAX_DAYS = 3650
 KIND = "monitoring.retention"
@@ -106,12 +107,15 @@ def protected_days(engine_or_conn) -> dict[int, date]:
     return {int(mv): d if isinstance(d, date) else date.fromisoformat(str(d)) for mv, d in rows}
 
 
-def _raw_days(raw_root: Path, model_name: str, version: int) -> list[date]:
+def _raw_days(raw_root: Path | None, model_name: str, version: int) -> list[date]:
     """The version's days in the raw store (none for a name the store cannot hold as a folder)."""
-    return raw_store.days(raw_root, model_name, version) if raw_store.NAME.match(model_name) else []
+    if raw_root is None or not raw_store.NAME.match(model_name):
+        return []
+    return raw_store.days(raw_root, model_name, version)
 
 
-def _latest_day(session, ids: list[int], raw_root: Path, model_name: str, versions: dict[int, int]) -> date | None:
+def _latest_day(session, ids: list[int], raw_root: Path | None, model_name: str,
+                versions: dict[int, int]) -> date | None:  # fmt: skip
     latest = session.execute(sa.select(sa.func.max(Prediction.ts)).where(Prediction.model_version_id.in_(ids))).scalar()
     days = [d for v in versions.values() for d in _raw_days(raw_root, model_name, v)]
     candidates = [*days, *([to_utc(latest).date()] if latest is not None else [])]
@@ -139,7 +143,10 @@ def _delete_rows(session, ids: list[int], cut: datetime) -> tuple[int, int, int]
 def purge(engine: Engine, actor: Actor, model_name: str, raw_root: Path | None = None) -> PurgeResult:
     """Purge the model's raw rows older than its retention (admins and the system only; audited)."""
     require(actor, Role.admin, "purge raw rows")
-    raw_root = Path(raw_root or config.raw_store_dir())
+    raw_root = Path(raw_root) if raw_root is not None else raw_store.root_for(engine)
+    # Rows still waiting for the day summaries are folded first: once purged, the summaries are all that
+    # is left of those days (and days before the purge are frozen: summary_fold never adds to them).
+    summary_fold.refresh(engine)
     with write_session(engine) as session:
         policy = session.get(RetentionPolicy, model_name)
         if policy is None:
@@ -164,7 +171,8 @@ def purge(engine: Engine, actor: Actor, model_name: str, raw_root: Path | None =
             "raw_days": {str(v): len(d) for v, d in raw_days.items()},
         })  # fmt: skip
     for version in raw_days:  # after the commit: files cannot roll back
-        raw_store.drop_before(raw_root, model_name, version, cutoff)
+        if raw_root is not None:
+            raw_store.drop_before(raw_root, model_name, version, cutoff)
     return PurgeResult(model_name, keep, latest, cutoff, predictions, outcomes, kept, raw_days)
 
 

@@ -6,7 +6,8 @@ audit event of its own (the import that brings the rows, and the erasure request
 they happen). Each change of a day is one transaction that locks the day's row (FOR UPDATE on
 Postgres; SQLite serialises writers), reads the blob, updates it and bumps its generation, so two
 imports touching the same day never lose each other's rows. A day's blob is the same size whatever its
-row count. Not wired into services/ingest yet: the import path calls `fold_rows` in the next wave.
+row count. The monitoring refresh (services/monitoring/summary_fold.py) is what calls the `*_in`
+functions, inside the transaction that also moves the summaries' watermark.
 """
 
 from __future__ import annotations
@@ -55,36 +56,79 @@ def fold_rows(
 ) -> dict[date, int]:
     """Folds new predictions (request_id, ts, score, predicted_label, label or NaN, features, cohorts)
     into their days' summaries, in one transaction. Returns rows folded per day."""
-    folded = dsum.fold_chunk(frame, schema)
     with write_session(engine) as session:
-        for day in sorted(folded):
-            row = _locked(session, model_version_id, day)
-            summary = folded[day] if row is None else dsum.merge_days(from_bytes(row.data), folded[day])
-            _save(session, row, model_version_id, summary)
+        return fold_in(session, model_version_id, frame, schema)
+
+
+def fold_in(session: Session, model_version_id: int, frame: pd.DataFrame, schema: dsum.SummarySchema,
+            replace: bool = False) -> dict[date, int]:  # fmt: skip
+    """`fold_rows` inside the caller's transaction. replace=True: the frame holds all of its days' rows
+    (a rebuild), so each day's summary is replaced instead of added to."""
+    if frame.empty:
+        return {}
+    folded = dsum.fold_chunk(frame, schema)
+    for day in sorted(folded):
+        row = _locked(session, model_version_id, day)
+        if row is None or replace:
+            summary = folded[day]
+        else:
+            summary = dsum.merge_days(dsum.widen(from_bytes(row.data), schema), folded[day])
+        _save(session, row, model_version_id, summary)
     return {day: s.n_rows for day, s in folded.items()}
+
+
+def widen_all(session: Session, model_version_id: int, schema: dsum.SummarySchema) -> int:
+    """Every stored day of the version under its wider schema (the version met a new field), so all of a
+    version's days share one schema; returns the days rewritten."""
+    rows = session.exec(select(MonitoringDaySummary).where(
+        MonitoringDaySummary.model_version_id == model_version_id).with_for_update()).all()  # fmt: skip
+    for row in rows:
+        _save(session, row, model_version_id, dsum.widen(from_bytes(row.data), schema))
+    return len(rows)
+
+
+def delete_days(session: Session, model_version_id: int, days: list[date]) -> int:
+    """Removes the summaries of these days (a rebuild found no rows for them)."""
+    gone = 0
+    for day in days:
+        row = _locked(session, model_version_id, day)
+        if row is not None:
+            session.delete(row)
+            gone += 1
+    return gone
 
 
 def _update_days(engine: Engine, model_version_id: int, rows: pd.DataFrame,
                  change: Callable[[dsum.DaySummary, pd.DataFrame], int]) -> int:  # fmt: skip
-    """Applies `change` to each day the rows' prediction timestamps fall on, in one transaction."""
+    with write_session(engine) as session:
+        return _update_in(session, model_version_id, rows, change)
+
+
+def _update_in(session: Session, model_version_id: int, rows: pd.DataFrame,
+               change: Callable[[dsum.DaySummary, pd.DataFrame], int]) -> int:  # fmt: skip
+    """Applies `change` to each day the rows' prediction timestamps fall on, in the caller's transaction."""
     if rows.empty:
         return 0
     days = rows["ts"].dt.tz_convert("UTC").dt.date
     done = 0
-    with write_session(engine) as session:
-        for day in sorted(set(days)):
-            row = _locked(session, model_version_id, day)
-            if row is None:
-                continue  # nothing summarised for that day: the rows were never folded
-            summary = from_bytes(row.data)
-            done += change(summary, rows[(days == day).to_numpy()])
-            _save(session, row, model_version_id, summary)
+    for day in sorted(set(days)):
+        row = _locked(session, model_version_id, day)
+        if row is None:
+            continue  # nothing summarised for that day: the rows were never folded
+        summary = from_bytes(row.data)
+        done += change(summary, rows[(days == day).to_numpy()])
+        _save(session, row, model_version_id, summary)
     return done
 
 
 def apply_outcomes(engine: Engine, model_version_id: int, rows: pd.DataFrame) -> int:
     """Late outcomes: `rows` as day_summary.apply_outcomes wants them, plus the prediction's `ts`."""
     return _update_days(engine, model_version_id, rows, dsum.apply_outcomes)
+
+
+def apply_outcomes_in(session: Session, model_version_id: int, rows: pd.DataFrame) -> int:
+    """`apply_outcomes` inside the caller's transaction."""
+    return _update_in(session, model_version_id, rows, dsum.apply_outcomes)
 
 
 def erase(engine: Engine, model_version_id: int, rows: pd.DataFrame) -> int:

@@ -52,6 +52,7 @@ def demo(request, tmp_path_factory, scenario):
     output: list[str] = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
+        mp.setenv("LOOPDECK_RAW_STORE_DIR", str(folder / "raw"))  # the refresh writes the demo's raw store here
         # The cheap argon2 parameters of conftest's (function-scoped) fixture, for this module-scoped load.
         mp.setattr("services.core.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
         summary = load_demo(engine, echo=output.append, scenario=scenario)

@@ -301,14 +301,18 @@ def test_audit_chain_is_intact_and_names_the_loader(demo):
     assert actions["user.add"] == 4 and actions["experiment.register"] == 2 and actions["experiment.conclude"] == 1
 
 
-def test_monitoring_blocks_are_built_with_the_demo(demo):
-    """The first Overview and Monitoring views show the story without asking for a refresh."""
-    from services.monitoring import block_build
+def test_monitoring_blocks_are_built_with_the_demo(demo, monkeypatch):
+    """The first Overview and Monitoring views show the story without asking for a refresh; the day
+    summaries and the raw store are current too."""
+    from services.monitoring import block_build, summary_admin
     from services.monitoring import blocks as md
 
-    assert not block_build.needs_refresh(demo.engine)
+    assert not block_build.needs_refresh(demo.engine)  # the blocks and the day summaries
     champion = demo.summary.model_version_ids[2]
     assert len(md.block_index(demo.engine, champion)) > 0
+    monkeypatch.setenv("LOOPDECK_RAW_STORE_DIR", str(demo.artifacts.parent / "raw"))
+    checked = summary_admin.check_version(demo.engine, champion)
+    assert checked.ok and checked.rows > 0, checked.summary()
     assert any(line.strip().startswith("monitoring blocks") for line in demo.output)
     with demo.engine.connect() as conn:  # the Overview's monitoring tile is saved for the first visitor
         keys = [r[0] for r in conn.exec_driver_sql("SELECT key FROM derived_summary")]

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
-import pandas as pd
 import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
@@ -24,7 +22,6 @@ from services.core.tokens_schema import ApiIdempotency
 from services.feedback import training_sets
 from services.ingest import erasure
 from services.monitoring import blocks as md
-from services.monitoring import day_summary as dsum
 from services.monitoring import frames, raw_store, summary_store
 from services.monitoring.day_summary_codec import from_bytes
 from services.monitoring.refresh import refresh_monitoring
@@ -32,23 +29,12 @@ from tests.conftest import actor_of
 from tests.services import factories
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
-SCHEMA = dsum.SummarySchema(("x",), ("plan",), ("platform",), sample_k=100)
-
-
-def _rows(engine) -> pd.DataFrame:
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(Prediction)).all()
-    frame = pd.DataFrame([{"request_id": r.request_id, "ts": r.ts, "score": r.score,
-                           "predicted_label": r.predicted_label, "label": np.nan, **r.features, **r.cohorts}
-                          for r in rows])  # fmt: skip
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-    return frame
 
 
 @pytest.fixture
 def loaded(engine, tmp_path):
-    """48 predictions over two days (tables, raw store, blocks, day summaries); the target has an outcome
-    and two feedback items, one labelled."""
+    """48 predictions over two days (tables, and by the monitoring refresh the raw store, blocks and day
+    summaries); the target has an outcome and two feedback items, one labelled."""
     mv = factories.model_version(engine, "churn")
     ids = factories.predictions(engine, mv, 48, start=START)
     target = ids[7]
@@ -57,12 +43,9 @@ def loaded(engine, tmp_path):
     factories.feedback(engine, 1, request_ids=[target], text="call me at 555-0100")
     factories.feedback(engine, 1, request_ids=[target], source="support", status="labelled", corrected_label=1)
     factories.feedback(engine, 1, request_ids=[ids[9]], source="web", status="labelled", corrected_label=0)
-    rows = _rows(engine)
-    raw_store.append(tmp_path, "churn", 1, rows)
-    summary_store.fold_rows(engine, mv, rows, SCHEMA)
     frames.clear_caches()
-    refresh_monitoring(engine)
-    return mv, target, tmp_path
+    refresh_monitoring(engine)  # the blocks, the day summaries and the raw store
+    return mv, target, raw_store.root_for(engine)
 
 
 def _tables_holding(engine, text: str) -> list[str]:

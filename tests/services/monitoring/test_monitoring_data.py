@@ -81,7 +81,7 @@ def test_first_build_makes_one_block_per_day_with_every_row(engine):
     result = block_build.refresh(engine, progress=lambda f, m: seen.append(f))
     assert result.blocks_built == 5 and result.rows == 600 and result.changed
     assert seen[-1] == 1.0 and "built" in result.summary()
-    assert not block_build.needs_refresh(engine)
+    assert not block_build.sync_status(engine).blocks_behind  # the blocks; summaries fold in refresh_monitoring
     blocks = md.block_index(engine, mv)
     assert [b.day for b in blocks] == [date(2026, 3, 2) + timedelta(days=i) for i in range(5)]
     assert sum(b.n_rows for b in blocks) == 600 and sum(b.n_labelled for b in blocks) == 200
