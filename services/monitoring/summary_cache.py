@@ -272,6 +272,7 @@ class LoadedWindow:
     token: tuple
     from_blocks: tuple[date, ...]
     n_days: int
+    out_of_range: int = 0  # scores outside [0, 1] in the window's days (whole days, even when filtered)
 
     @property
     def n_rows(self) -> int:
@@ -313,7 +314,7 @@ def window_summary(engine: Engine, model_version_id: int, window: Window, cohort
             return hit
     summaries, from_blocks = _load(engine, model_version_id, refs, cohort_filter)
     merged = merge_window(summaries, sample=sample) if summaries else None
-    out = LoadedWindow(merged, token, from_blocks, len(summaries))
+    out = LoadedWindow(merged, token, from_blocks, len(summaries), sum(d.out_of_range for d in summaries))
     size = 0
     if merged is not None:
         size = int(merged.counts.nbytes + merged.sums.nbytes) + int(merged.sample.memory_usage(deep=False).sum())

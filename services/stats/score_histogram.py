@@ -252,7 +252,9 @@ class CellRows:
         """How far the row-level value of `metric` over the selected cells can be from the cells' value."""
         w = self.weighted.weight if rows is None else self.weighted.weight[rows]
         total = float(w.sum())
-        if metric in ("log_loss", "brier") and total:
+        if not total:
+            return 0.0  # no rows: nothing to be off
+        if metric in ("log_loss", "brier"):
             b = self.log_loss_bound if metric == "log_loss" else self.brier_bound
             return float(np.dot(w, b if rows is None else b[rows]) / total)
         return 0.0 if metric in ("accuracy", "precision", "recall", "f1", "positive_rate") else float("nan")
