@@ -91,13 +91,16 @@ class CohortReport:
 def cohort_report(
     engine: Engine, model_version_id: int, window: Window, fields: Sequence[str] = (), rank_by: str = "accuracy",
     min_size: int = perf.DEFAULT_MIN_COHORT_SIZE, cohort_filter: CohortFilter | None = None,
-    reference: Window | None = None,
+    reference: Window | None = None, *, rows: bool = False,
 ) -> CohortReport:  # fmt: skip
     """Metrics with 95% intervals per cohort of one field or two, or (no fields) every field one at a time
     with only the ranking metric, ranked together by how far each cohort falls below the rest. With a
     reference window, each cohort is also compared with itself there and new regressions come first, then
     the gaps that were there already (services/monitoring/cohort_rank.py: the demo's mobile cohorts after
-    the release before its free tier, which has trailed from the start)."""
+    the release before its free tier, which has trailed from the start).
+
+    From the day summaries when their strata hold the view (in_strata; services/monitoring/summary_metrics.py
+    says what is exact and what is bounded), else (or rows=True) from the window's rows."""
     if rank_by not in perf.METRICS:
         raise InvalidInput(f"Rank by one of {', '.join(perf.METRICS)}.")
     if len(fields) > 2:
@@ -105,7 +108,7 @@ def cohort_report(
     if min_size < 1:
         raise InvalidInput("The minimum cohort size is at least 1.")
     info = get_version(engine, model_version_id)
-    if in_strata(cohort_filter, fields, every_field=not fields):
+    if not rows and in_strata(cohort_filter, fields, every_field=not fields):
         return _cohort_report_summary(engine, info.id, window, tuple(fields), rank_by, min_size, cohort_filter,
                                       reference)  # fmt: skip
     sl = load_window(engine, info.id, window, cohort_filter)
@@ -249,7 +252,7 @@ class PerformanceOverTime:
 
 def performance_over_time(
     engine: Engine, model_version_id: int, granularity: str = "week", metric: str = "accuracy",
-    field: str | None = None, cohort_filter: CohortFilter | None = None,
+    field: str | None = None, cohort_filter: CohortFilter | None = None, *, rows: bool = False,
 ) -> PerformanceOverTime:  # fmt: skip
     """One metric per rolling window (and per cohort of `field`), with 95% intervals, where outcomes are known."""
     if metric not in perf.METRICS:
@@ -260,7 +263,7 @@ def performance_over_time(
     assert info.first_day is not None and info.last_day is not None
     windows = rolling_windows(info.first_day, info.last_day, granularity)
     whole = Window(info.first_day, info.last_day)
-    if in_strata(cohort_filter, (field,) if field else ()):
+    if not rows and in_strata(cohort_filter, (field,) if field else ()):
         return _over_time_summary(engine, info.id, windows, whole, granularity, metric, field, cohort_filter)
     sl = load_window(engine, info.id, whole, cohort_filter)
     filt = norm_filter(cohort_filter)
@@ -375,7 +378,7 @@ class CalibrationReport:
 
 def calibration_report(
     engine: Engine, model_version_id: int, window: Window, field: str | None = None, n_bins: int = 10,
-    strategy: str = "uniform", cohort_filter: CohortFilter | None = None,
+    strategy: str = "uniform", cohort_filter: CohortFilter | None = None, *, rows: bool = False,
 ) -> CalibrationReport:  # fmt: skip
     """Reliability diagram and ECE over the window's labelled rows, and per cohort of `field`."""
     if not 2 <= n_bins <= 50:
