@@ -167,6 +167,15 @@ def load_days(engine: Engine, model_version_id: int, refs: Sequence[DayRef]) -> 
 def _from_block(engine: Engine, model_version_id: int, ref: DayRef) -> dsum.DaySummary:
     """A day's summary from its block's rows (the block's prediction ids stand for the request ids in the
     sample priorities: any unique key hashes to a uniform priority)."""
+    frame, schema = block_rows(engine, model_version_id, ref)
+    summary = dsum.fold_day(frame, ref.day, schema)
+    summary.sample = summary.sample.drop(columns=["request_id"])  # as a serving decode: views never read ids
+    return summary
+
+
+def block_rows(engine: Engine, model_version_id: int, ref: DayRef) -> tuple[pd.DataFrame, dsum.SummarySchema]:
+    """A day block's rows as day_summary.fold_day takes them (`request_id` holds the prediction id) and
+    the schema its columns give; NotSummarisable when labels or predictions are not 0/1."""
     assert ref.block_id is not None and ref.block_generation is not None
     info = md.BlockInfo(ref.block_id, model_version_id, ref.day, ref.n_rows, ref.n_labelled or 0,
                         ref.block_generation)  # fmt: skip
@@ -189,10 +198,7 @@ def _from_block(engine: Engine, model_version_id: int, ref: DayRef) -> dsum.DayS
             cohorts.append(col[len(md.COHORT_PREFIX) :])
             renames[col] = col[len(md.COHORT_PREFIX) :]
     schema = dsum.SummarySchema(tuple(numeric), tuple(categorical), tuple(cohorts))
-    frame = frame.rename(columns=renames)
-    summary = dsum.fold_day(frame, ref.day, schema)
-    summary.sample = summary.sample.drop(columns=["request_id"])  # as a serving decode: views never read ids
-    return summary
+    return frame.rename(columns=renames), schema
 
 
 def _conform(days: list[dsum.DaySummary]) -> list[dsum.DaySummary]:
