@@ -138,18 +138,3 @@ def merge_bounds(parts: Sequence[Mapping[str, float]]) -> dict[str, float]:
             old = out.get(m, 0.0)
             out[m] = float("nan") if not (np.isfinite(b) and np.isfinite(old)) else max(old, b)
     return out
-
-
-def bounds_note(bounds: Mapping[str, float], labels: Mapping[str, str]) -> str:
-    """'From day summaries: ... exact; ROC AUC within ±0.0004, ...' for a page caption."""
-    exact = [labels.get(m, m) for m, b in bounds.items() if b == 0.0]
-    approx = [f"{labels.get(m, m)} within ±{b:.2g}" for m, b in bounds.items() if b and np.isfinite(b)]
-    unbounded = [labels.get(m, m) for m, b in bounds.items() if not np.isfinite(b)]
-    parts = []
-    if exact:
-        parts.append(f"{', '.join(exact)} exact")
-    if approx:
-        parts.append(f"{', '.join(approx)} of the row-level value")
-    if unbounded:
-        parts.append(f"{', '.join(unbounded)} approximate (no bound: scores outside [0, 1])")
-    return f"From {SOURCE}: " + "; ".join(parts) + "." if parts else ""
