@@ -194,6 +194,9 @@ def _metric_rows(w: Window, estimate: cbpe_stats.CBPEEstimate, realized: dict[st
     return rows
 
 
+REPORT_SIMULATIONS = 30  # label draws per window, ROC AUC band over time (the row path: 20-200; current window: 200)
+
+
 def _cbpe_report_summary(engine: Engine, info: VersionInfo, reference: Window, granularity: str,
                          windows: list[Window], cohort_filter: CohortFilter | None) -> CBPEReport:  # fmt: skip
     """cbpe_report from the day summaries: each rolling window's days merged; CBPE from its histograms
@@ -223,11 +226,11 @@ def _cbpe_report_summary(engine: Engine, info: VersionInfo, reference: Window, g
                 realized = {int(r.cohort[0]): {"n": r.n, **{m: r.metrics[m] for m in CBPE_METRICS}} for r in table.rows}
         rows, bounds = [], []
         for i, m in merged.items():
-            h = sh.cbpe_from_histograms(m.counts[0], m.sums[0], calibrator, n_simulations=cbpe_stats.AUC_SIMULATIONS,
+            h = sh.cbpe_from_histograms(m.counts[0], m.sums[0], calibrator, n_simulations=REPORT_SIMULATIONS,
                                         seed=i)  # fmt: skip
             bounds.append(h.bounds)
             rows += _metric_rows(windows[i], h.estimate, realized.get(i, {}))
-        return CBPEReport(info.id, reference, granularity, calibrator.method, reason, n_ref, cbpe_stats.AUC_SIMULATIONS,
+        return CBPEReport(info.id, reference, granularity, calibrator.method, reason, n_ref, REPORT_SIMULATIONS,
                           pd.DataFrame(rows, columns=COLUMNS), smx.SOURCE, smx.merge_bounds(bounds), realized_bounds,
                           from_blocks)  # fmt: skip
 

@@ -106,24 +106,30 @@ def day_refs(engine: Engine, model_version_id: int, window: Window) -> list[DayR
     return out
 
 
-def _nbytes(s: dsum.DaySummary) -> int:
-    frames = int(s.sample.memory_usage(deep=False).sum()) + int(s.categories.memory_usage(deep=True).sum())
-    return int(s.counts.nbytes + s.sums.nbytes + s.present.nbytes) + frames
-
-
 def _labelled(s: dsum.DaySummary) -> int:
     return int(s.counts[0, NEGATIVE : POSITIVE + 1].sum())
 
 
 @dataclass(frozen=True)
 class _Day:
+    """A decoded day. A stored day is first decoded without its sample and category counts (frames=False:
+    most of the decoding time, and metrics over histograms need neither) and keeps its blob, so a view
+    that needs the sample decodes them once, later."""
+
     summary: dsum.DaySummary
     from_block: bool
+    blob: bytes | None = None  # None: the frames are decoded
+
+    @property
+    def nbytes(self) -> int:
+        s = self.summary
+        frames = sum(int(s.sample[c].array.nbytes) for c in s.sample.columns) + 64 * len(s.categories)  # ~64 B a row
+        return int(s.counts.nbytes + s.sums.nbytes + s.present.nbytes) + frames + len(self.blob or b"")
 
 
-def _stored(engine: Engine, model_version_id: int, wanted: list[date]) -> dict[date, dsum.DaySummary]:
+def _stored(engine: Engine, model_version_id: int, wanted: list[date], frames: bool) -> dict[date, _Day]:
     """Stored summaries of these days (one query per 200 days), decoded for serving."""
-    out: dict[date, dsum.DaySummary] = {}
+    out: dict[date, _Day] = {}
     with read_session(engine) as session:
         for start in range(0, len(wanted), 200):
             chunk = wanted[start : start + 200]
@@ -132,34 +138,38 @@ def _stored(engine: Engine, model_version_id: int, wanted: list[date]) -> dict[d
                 MonitoringDaySummary.day.in_(chunk),  # type: ignore[attr-defined]
             )
             for blob in session.exec(query).all():
-                s = from_bytes(blob, serving=True)
-                out[s.day] = s
+                s = from_bytes(blob, serving=True, frames=frames)
+                out[s.day] = _Day(s, False, None if frames else bytes(blob))
     return out
 
 
-def load_days(engine: Engine, model_version_id: int, refs: Sequence[DayRef]) -> list[_Day]:
+def load_days(engine: Engine, model_version_id: int, refs: Sequence[DayRef], frames: bool = True) -> list[_Day]:
     """Each day's summary: the stored one when it is current, else built from the day's block; from the
-    cache when it holds that generation."""
+    cache when it holds that generation. frames=False: the sample and category counts may be left empty."""
     db = md.engine_key(engine)
     found: dict[date, _Day] = {}
     missing = []
     for ref in refs:
-        hit = _days.get((db, model_version_id, *ref.key))
+        key = (db, model_version_id, *ref.key)
+        hit = _days.get(key)
+        if hit is not None and frames and hit.blob is not None:  # decode the frames now, once
+            hit = _Day(from_bytes(hit.blob, serving=True), False)
+            _days.put(key, hit, hit.nbytes)
         if hit is not None:
             found[ref.day] = hit
         else:
             missing.append(ref)
     usable = [r for r in missing if r.summary_current]
-    stored = _stored(engine, model_version_id, [r.day for r in usable]) if usable else {}
+    stored = _stored(engine, model_version_id, [r.day for r in usable], frames) if usable else {}
     for ref in missing:
-        s = stored.get(ref.day)
-        if s is not None and (ref.n_labelled is None or _labelled(s) == ref.n_labelled):
-            day = _Day(s, False)
+        day = stored.get(ref.day)
+        if day is not None and (ref.n_labelled is None or _labelled(day.summary) == ref.n_labelled):
+            pass
         elif ref.block_id is None:
             raise InvalidInput(f"No data for {ref.day.isoformat()}: it has neither a current summary nor a block.")
         else:
             day = _Day(_from_block(engine, model_version_id, ref), True)
-        _days.put((db, model_version_id, *ref.key), day, _nbytes(day.summary))
+        _days.put((db, model_version_id, *ref.key), day, day.nbytes)
         found[ref.day] = day
     return [found[r.day] for r in refs]
 
@@ -286,19 +296,20 @@ class LoadedWindow:
 
 
 def days(
-    engine: Engine, model_version_id: int, window: Window, cohort_filter: CohortFilter | None = None
-) -> tuple[list[dsum.DaySummary], tuple, tuple[date, ...]]:
+    engine: Engine, model_version_id: int, window: Window, cohort_filter: CohortFilter | None = None,
+    *, sample: bool = False,
+) -> tuple[list[dsum.DaySummary], tuple, tuple[date, ...]]:  # fmt: skip
     """Each day's summary in the window (restricted to the filter's cohort), the token of the days, and
-    the days built from blocks."""
+    the days built from blocks. sample=False: the days' samples and category counts may be empty."""
     refs = day_refs(engine, model_version_id, window)
-    out, from_blocks = _load(engine, model_version_id, refs, cohort_filter)
+    out, from_blocks = _load(engine, model_version_id, refs, cohort_filter, sample)
     return out, tuple(r.key for r in refs), from_blocks
 
 
-def _load(engine: Engine, model_version_id: int, refs: list[DayRef],
-          cohort_filter: CohortFilter | None) -> tuple[list[dsum.DaySummary], tuple[date, ...]]:  # fmt: skip
+def _load(engine: Engine, model_version_id: int, refs: list[DayRef], cohort_filter: CohortFilter | None,
+          frames: bool) -> tuple[list[dsum.DaySummary], tuple[date, ...]]:  # fmt: skip
     filt = filter_field(cohort_filter)
-    loaded = load_days(engine, model_version_id, refs)
+    loaded = load_days(engine, model_version_id, refs, frames)
     out = _conform([d.summary for d in loaded])
     if filt is not None:
         out = [restrict(d, filt[0], filt[1]) for d in out]
@@ -318,7 +329,7 @@ def window_summary(engine: Engine, model_version_id: int, window: Window, cohort
         hit = _windows.get(key)
         if hit is not None:
             return hit
-    summaries, from_blocks = _load(engine, model_version_id, refs, cohort_filter)
+    summaries, from_blocks = _load(engine, model_version_id, refs, cohort_filter, sample)
     merged = merge_window(summaries, sample=sample) if summaries else None
     out = LoadedWindow(merged, token, from_blocks, len(summaries), sum(d.out_of_range for d in summaries))
     size = 0

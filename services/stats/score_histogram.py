@@ -216,7 +216,10 @@ def _auc_sampling_error(c: np.ndarray, p0: np.ndarray, p1: np.ndarray, n_simulat
         return float("nan")
     rng = np.random.default_rng(seed)
     k0, k1 = c[0].astype(np.int64), c[1].astype(np.int64)
-    pos = rng.binomial(k0, p0, size=(n_simulations, k0.size)) + rng.binomial(k1, p1, size=(n_simulations, k1.size))
+    pos = np.zeros((n_simulations, k0.size), dtype=np.int64)
+    for k, p in ((k0, p0), (k1, p1)):  # draws for the non-empty bins only (about half of them per label)
+        nz = np.flatnonzero(k)
+        pos[:, nz] += rng.binomial(k[nz], np.clip(p[nz], 0.0, 1.0), size=(n_simulations, nz.size))
     neg = (k0 + k1) - pos
     total_p, total_n = pos.sum(axis=1).astype(np.float64), neg.sum(axis=1).astype(np.float64)
     below = np.cumsum(neg, axis=1) - neg
