@@ -39,7 +39,7 @@ def database(tmp_path_factory) -> Path:
 
 def _serve(database: Path, folder: Path):
     shutil.copyfile(database, folder / "loopdeck.db")
-    return harness.running_app(f"sqlite:///{folder / 'loopdeck.db'}", folder)
+    return harness.running_app(f"sqlite:///{folder / 'loopdeck.db'}", folder, worker=False)  # starts no job
 
 
 @pytest.fixture(scope="module")
