@@ -203,13 +203,13 @@ def _cbpe_report_summary(engine: Engine, info: VersionInfo, reference: Window, g
     (score_histogram.cbpe_from_histograms), the realized metrics from its labelled cells."""
     calibrator, n_ref, reason = _calibrator_summary(engine, info.id, reference, cohort_filter)
     assert info.first_day is not None and info.last_day is not None
-    days, token, from_blocks = summary_cache.days(engine, info.id, Window(info.first_day, info.last_day),
-                                                  cohort_filter)  # fmt: skip
+    indexed = summary_cache.days(engine, info.id, Window(info.first_day, info.last_day))
     ref = summary_cache.window_summary(engine, info.id, reference, cohort_filter)
     key = ("cbpe", "summary", md.engine_key(engine), info.id, reference, granularity, norm_filter(cohort_filter),
-           token, ref.token)  # fmt: skip
+           indexed.token, ref.token)  # fmt: skip
 
     def compute() -> CBPEReport:
+        days, from_blocks = indexed.load(cohort_filter)
         merged = {}
         for i, w in enumerate(windows):
             part = [d for d in days if w.contains(d.day)]

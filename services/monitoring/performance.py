@@ -314,11 +314,12 @@ def _over_time_summary(
     field: str | None, cohort_filter: CohortFilter | None,
 ) -> PerformanceOverTime:  # fmt: skip
     """performance_over_time from the day summaries: each rolling window's days merged (histograms only)."""
-    days, token, from_blocks = summary_cache.days(engine, mv, whole, cohort_filter)
+    indexed = summary_cache.days(engine, mv, whole)
     key = ("perf_over_time", "summary", md.engine_key(engine), mv, granularity, metric, field,
-           norm_filter(cohort_filter), token)  # fmt: skip
+           norm_filter(cohort_filter), indexed.token)  # fmt: skip
 
     def compute() -> PerformanceOverTime:
+        days, from_blocks = indexed.load(cohort_filter)
         win_labels: list[object] = []
         values: list[object] = []
         counts, sums, n_pred = [], [], {}

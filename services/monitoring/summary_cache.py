@@ -295,15 +295,29 @@ class LoadedWindow:
         return self.summary.n(dsum.ALL) if self.summary is not None else 0
 
 
-def days(
-    engine: Engine, model_version_id: int, window: Window, cohort_filter: CohortFilter | None = None,
-    *, sample: bool = False,
-) -> tuple[list[dsum.DaySummary], tuple, tuple[date, ...]]:  # fmt: skip
-    """Each day's summary in the window (restricted to the filter's cohort), the token of the days, and
-    the days built from blocks. sample=False: the days' samples and category counts may be empty."""
-    refs = day_refs(engine, model_version_id, window)
-    out, from_blocks = _load(engine, model_version_id, refs, cohort_filter, sample)
-    return out, tuple(r.key for r in refs), from_blocks
+@dataclass(frozen=True)
+class Days:
+    """The days of a window as indexed (cheap) and their token, to key a cached result before any day is
+    decoded; `load` decodes them (from the cache when it holds their generations)."""
+
+    engine: Engine
+    model_version_id: int
+    refs: tuple[DayRef, ...]
+
+    @property
+    def token(self) -> tuple:
+        return tuple(r.key for r in self.refs)
+
+    def load(self, cohort_filter: CohortFilter | None = None, *, sample: bool = False
+             ) -> tuple[list[dsum.DaySummary], tuple[date, ...]]:  # fmt: skip
+        """Each day's summary (restricted to the filter's cohort) and the days built from blocks.
+        sample=False: the days' samples and category counts may be empty."""
+        return _load(self.engine, self.model_version_id, list(self.refs), cohort_filter, sample)
+
+
+def days(engine: Engine, model_version_id: int, window: Window) -> Days:
+    """The window's days, indexed, not decoded yet."""
+    return Days(engine, model_version_id, tuple(day_refs(engine, model_version_id, window)))
 
 
 def _load(engine: Engine, model_version_id: int, refs: list[DayRef], cohort_filter: CohortFilter | None,
