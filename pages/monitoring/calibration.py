@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from app import figures_monitoring as figs
 from pages.monitoring import keys
 from pages.monitoring.common import ALL_ROWS
-from pages.monitoring.frames import num
+from pages.monitoring.frames import num, source_note
 from pages.monitoring.header import Selection
 from services.monitoring import performance
 from services.monitoring import views as mon
@@ -30,7 +30,8 @@ def draw(engine: Engine, sel: Selection) -> None:
             name = ", ".join(str(x) for x in label)
             diagrams[name] = dg
             table.append({"cohort": name, "n": dg.n, "ECE": dg.ece, "MCE": dg.mce})
-    st.caption(f"Current window {sel.current.label}, {report.n_labelled:,} labelled rows. {mon.CALIBRATION_NOTE}")
+    st.caption(f"Current window {sel.current.label}, {report.n_labelled:,} labelled rows. {mon.CALIBRATION_NOTE} "
+               + source_note(report.source, {"reliability diagram": 0.0}, report.from_blocks))  # fmt: skip
     st.plotly_chart(figs.reliability_figure(diagrams), key=keys.CAL_CHART, config={"displayModeBar": False})
     st.dataframe(pd.DataFrame(table), hide_index=True, key=keys.CAL_TABLE,
                  column_config={"ECE": st.column_config.NumberColumn(format="%.4f"),

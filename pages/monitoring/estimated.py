@@ -16,6 +16,7 @@ from pages.monitoring.frames import (
     GRANULARITY_LABELS,
     METRIC_LABELS,
     cbpe_frame,
+    cbpe_source_note,
     column_widths,
     estimate_delta,
     interval,
@@ -48,6 +49,7 @@ def draw(engine: Engine, sel: Selection) -> None:
         f"labelled rows of the reference {sel.reference.label}. Current window: estimated {num(est.value)}, band "
         f"{interval(est.lower, est.upper)}. {mon.CBPE_NOTE}"
     )
+    st.caption(cbpe_source_note(report, metric))
     rows = report.metric(metric)
     missed = report.outside_band(metric)
     if len(missed):

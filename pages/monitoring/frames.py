@@ -5,11 +5,13 @@ DataFrame or a sentence out.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import date
 
 import pandas as pd
 
 from services.monitoring import alerts, drift_time, drift_window, estimated, performance
+from services.monitoring.summary_metrics import SOURCE as SUMMARY_SOURCE
 from services.stats import performance as perf
 
 METRIC_LABELS = {
@@ -17,6 +19,46 @@ METRIC_LABELS = {
     "log_loss": "log loss", "brier": "Brier score", "positive_rate": "positive rate",
 }  # fmt: skip
 GRANULARITY_LABELS = {"day": "Daily", "week": "Weekly"}
+
+
+def source_note(source: str, bounds: Mapping[str, float] | None = None, from_blocks: Sequence[date] = ()) -> str:
+    """Where a view's numbers come from and how close to the row-level values they are (never silent about
+    an approximation): exact metrics named, bounded ones with their bound, and the days summarised from
+    their blocks because no current summary was stored."""
+    if source != SUMMARY_SOURCE:
+        return ("Computed from the window's rows: the day summaries do not hold this view (a cohort filter with "
+                "another cohort field, or bins that do not divide 1,000).")  # fmt: skip
+    bounds = bounds or {}
+    exact = [METRIC_LABELS.get(m, m) for m, b in bounds.items() if b == 0.0]
+    approx = [f"{METRIC_LABELS.get(m, m)} within ±{b:.1g}" for m, b in bounds.items() if b and math.isfinite(b)]
+    loose = [METRIC_LABELS.get(m, m) for m, b in bounds.items() if not math.isfinite(b)]
+    parts = ([f"{', '.join(exact)} exact"] if exact else []) + (
+        [f"{', '.join(approx)} of the row-level value"] if approx else []) + (
+        [f"{', '.join(loose)} approximate (scores outside [0, 1]: no bound)"] if loose else [])  # fmt: skip
+    return "From the day summaries" + (": " + "; ".join(parts) if parts else "") + "." + _blocks_note(from_blocks)
+
+
+def _blocks_note(from_blocks: Sequence[date]) -> str:
+    if not from_blocks:
+        return ""
+    return (f" {len(from_blocks)} day(s) without a current stored summary (first {min(from_blocks):%Y-%m-%d}) were "
+            "summarised from their day blocks.")  # fmt: skip
+
+
+def cbpe_source_note(report: estimated.CBPEReport, metric: str) -> str:
+    """source_note for the Estimated tab: the estimate's bound (the calibrator's breakpoints inside fine
+    bins) and the realized value's."""
+    if report.source != SUMMARY_SOURCE:
+        return source_note(report.source)
+    est = report.bounds.get(metric, 0.0)
+    real = report.realized_bounds.get(metric, 0.0)
+    label = METRIC_LABELS.get(metric, metric)
+    est_text = "exact" if est == 0.0 else (f"within ±{est:.1g}" if math.isfinite(est) else "approximate (no bound)")
+    real_text = "exact" if real == 0.0 else (f"within ±{real:.1g}" if math.isfinite(real) else "approximate")
+    return (f"From the day summaries: estimated {label} {est_text} of the row-level CBPE with the same calibrator, "
+            f"realized {label} {real_text}; the calibrator is fitted on the reference window's uniform sample of "
+            "labelled rows, and the bands are approximate (bin means instead of rows)."
+            + _blocks_note(report.from_blocks))  # fmt: skip
 
 
 def num(value: float | None, digits: int = 3) -> str:

@@ -18,6 +18,7 @@ from pages.monitoring.frames import (
     escape_md,
     flagged_messages,
     metrics_frame,
+    source_note,
 )
 from pages.monitoring.header import Selection
 from services.monitoring import performance
@@ -44,6 +45,7 @@ def draw(engine: Engine, sel: Selection) -> None:
         f"outcomes ({share:.0%}). {mon.PERFORMANCE_NOTE}"
         + (f" Bootstrap: {report.n_resamples} resamples." if report.n_resamples else "")
     )
+    st.caption(source_note(report.source, report.bounds, report.from_blocks))
     if report.n_labelled == 0:
         st.info("No outcomes have arrived for this window yet: the Estimated performance tab estimates them.")
     else:
@@ -101,5 +103,5 @@ def _over_time(engine: Engine, sel: Selection) -> None:
     )
     st.plotly_chart(figs.performance_over_time_figure(over.frame, METRIC_LABELS[metric]), key=keys.POT_CHART,
                     config={"displayModeBar": False})  # fmt: skip
-    if over.n_resamples:
-        st.caption(f"Bootstrap intervals with {over.n_resamples} resamples.")
+    st.caption((f"Bootstrap intervals with {over.n_resamples} resamples. " if over.n_resamples else "")
+               + source_note(over.source, {metric: over.bound}, over.from_blocks))  # fmt: skip

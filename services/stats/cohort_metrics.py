@@ -21,6 +21,7 @@ from services.stats.performance import (
     PROPORTION_METRICS,
     MetricCI,
     MetricSet,
+    Weighted,
     build_metric_set,
     check_metrics,
     classification_metrics,
@@ -110,8 +111,10 @@ def cohort_table(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     confidence: float = CONFIDENCE,
+    weighted: Weighted | None = None,
 ) -> CohortTable:
-    """Metrics per cohort (one or two cohort fields), ranked by how far each falls below the rest."""
+    """Metrics per cohort (one or two cohort fields), ranked by how far each falls below the rest.
+    weighted: rows that stand for many alike rows (histogram cells; services.stats.performance.Weighted)."""
     check_metrics(metrics)
     if rank_by not in METRICS:
         raise ValueError(f"rank_by must be one of {METRICS}")
@@ -122,8 +125,9 @@ def cohort_table(
         raise ValueError("cohort labels must have one value per row")
     k = len(labels)
     c = run_bootstrap(
-        y, score, pred, codes, k, metrics, n_resamples, seed, confidence, rest_metric=rank_by, with_overall=True
-    )
+        y, score, pred, codes, k, metrics, n_resamples, seed, confidence, rest_metric=rank_by, with_overall=True,
+        weighted=weighted,
+    )  # fmt: skip
     values, cis, sums, gap_reps = c.values, c.cis, c.sums, c.gap_reps
     rest_values = metric_point_values(rest_sums_of(sums))[rank_by]
     gaps = gap_of(rank_by, values[rank_by], rest_values)

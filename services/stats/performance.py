@@ -75,6 +75,17 @@ class MetricSet:
 # The engine: per-cohort sums for any row weights
 
 
+@dataclass(frozen=True)
+class Weighted:
+    """Rows standing for `weight` alike rows each (score_histogram.labelled_cells), with their own per-row
+    log loss and squared error. The bootstrap draws each cohort as a multinomial of its count over its
+    cells: the row bootstrap's distribution when the rows of a cell are alike."""
+
+    weight: np.ndarray
+    log_loss: np.ndarray
+    sq_error: np.ndarray
+
+
 class _Prepared:
     """Rows sorted once by (cohort, score); `sums(w)` then costs a few passes per weight vector.
 
@@ -83,16 +94,17 @@ class _Prepared:
     outside each cohort also needs the global score order (one gather per replicate).
     """
 
-    def __init__(self, y: np.ndarray, score: np.ndarray, pred: np.ndarray, codes: np.ndarray, k: int, rest: bool):
+    def __init__(self, y: np.ndarray, score: np.ndarray, pred: np.ndarray, codes: np.ndarray, k: int, rest: bool,
+                 weighted: Weighted | None = None):  # fmt: skip
         self.n, self.k = y.size, k
         order = np.lexsort((score, codes))
         self.y, self.pred = y[order], pred[order]
         s, c = score[order], codes[order]
         self.tp = self.y * self.pred
-        p = np.clip(s, _EPS, 1 - _EPS)
-        q = np.clip(1.0 - s, _EPS, 1 - _EPS)
-        self.ll = -np.where(self.y == 1, np.log(p), np.log(q))
-        self.sq = (s - self.y) ** 2
+        self.base = None if weighted is None else weighted.weight[order].astype(np.float64)
+        p, q = np.clip(s, _EPS, 1 - _EPS), np.clip(1.0 - s, _EPS, 1 - _EPS)
+        self.ll = -np.where(self.y == 1, np.log(p), np.log(q)) if weighted is None else weighted.log_loss[order]
+        self.sq = (s - self.y) ** 2 if weighted is None else weighted.sq_error[order]
         self.sizes = np.bincount(codes, minlength=k)
         self.starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.intp)
         self.slot_code = c
@@ -208,6 +220,22 @@ def _wilson(count: np.ndarray, nobs: np.ndarray, confidence: float) -> tuple[np.
     return lo, hi
 
 
+def _multinomial_weights(rng: np.random.Generator, prep: _Prepared, n_resamples: int):
+    """Replicate weights of weighted rows, a chunk of replicates at a time (bounded memory): per cohort, a
+    multinomial of its total count over its cells."""
+    assert prep.base is not None
+    chunk = max(1, min(n_resamples, 2_000_000 // max(prep.n, 1)))
+    for first in range(0, n_resamples, chunk):
+        size = min(chunk, n_resamples - first)
+        out = np.zeros((size, prep.n))
+        for start, m in zip(prep.starts, prep.sizes, strict=True):
+            w = prep.base[start : start + m]
+            total = int(round(w.sum()))
+            if total > 0:
+                out[:, start : start + m] = rng.multinomial(total, w / w.sum(), size=size)
+        yield from out
+
+
 def _stratified_weights(rng: np.random.Generator, slot_start: np.ndarray, slot_size: np.ndarray) -> np.ndarray:
     """Resample rows with replacement within each cohort block; returns how often each row was drawn."""
     n = slot_start.size
@@ -278,15 +306,17 @@ def run_bootstrap(
     confidence: float,
     rest_metric: str | None = None,
     with_overall: bool = False,
+    weighted: Weighted | None = None,
 ) -> _Computed:
-    """Point values and intervals per cohort (and over all rows), from one set of bootstrap replicates."""
+    """Point values and intervals per cohort (and over all rows), from one set of bootstrap replicates.
+    weighted: rows standing for many alike rows (see Weighted)."""
     if y.size == 0:  # an empty window: every metric undefined, nothing to resample
         sums = {key: np.zeros(k) for key in ("n", "pos", "tp", "pp", "ll", "sq", "pairs", "rest_pairs")}
         nan = np.full(k, np.nan)
         return _Computed(metric_point_values(sums), {m: (nan, nan) for m in metrics}, sums)
     # The global score order serves both the AUC of the rest and the AUC over all rows.
-    prep = _Prepared(y, score, pred, codes, k, rest=rest_metric == "roc_auc" or with_overall)
-    sums = prep.sums(None)
+    prep = _Prepared(y, score, pred, codes, k, rest=rest_metric == "roc_auc" or with_overall, weighted=weighted)
+    sums = prep.sums(prep.base)
     boot = [m for m in metrics if m in BOOTSTRAP_METRICS]
     need_gap = rest_metric is not None and rest_metric in BOOTSTRAP_METRICS
     reps: dict[str, np.ndarray] = {}
@@ -299,8 +329,11 @@ def run_bootstrap(
         reps = {m: np.empty((n_resamples, k)) for m in boot}
         reps_all = {m: np.empty((n_resamples, 1)) for m in boot} if with_overall else {}
         gap_reps = np.empty((n_resamples, k)) if need_gap else None
-        for b in range(n_resamples):
-            w = _stratified_weights(rng, slot_start, slot_size)
+        draws = (
+            _multinomial_weights(rng, prep, n_resamples) if prep.base is not None
+            else (_stratified_weights(rng, slot_start, slot_size) for _ in range(n_resamples))
+        )  # fmt: skip
+        for b, w in enumerate(draws):
             s = prep.sums(w)
             v = metric_point_values(s)
             for m in boot:
@@ -447,12 +480,13 @@ def classification_metrics(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     confidence: float = CONFIDENCE,
+    weighted: Weighted | None = None,
 ) -> MetricSet:
-    """All metrics on one set of rows; `y_pred` defaults to score >= threshold."""
+    """All metrics on one set of rows; `y_pred` defaults to score >= threshold; `weighted`: see Weighted."""
     check_metrics(metrics)
     y, score, pred = prepare_inputs(y_true, y_score, y_pred, threshold)
     codes = np.zeros(y.size, dtype=np.int64)
-    c = run_bootstrap(y, score, pred, codes, 1, metrics, n_resamples, seed, confidence)
+    c = run_bootstrap(y, score, pred, codes, 1, metrics, n_resamples, seed, confidence, weighted=weighted)
     return build_metric_set(c.values, c.cis, c.sums, metrics, 0, n_resamples, confidence)
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from services.stats import cbpe
+from services.stats import performance as perf
 from services.stats.calibration import CONFIDENCE, ReliabilityDiagram, _diagram
 
 RELIABILITY_BIN_COUNTS = (2, 4, 5, 8, 10, 20, 25, 40, 50)  # the bin counts that divide 1000
@@ -215,10 +216,76 @@ def _auc_sampling_error(c: np.ndarray, p0: np.ndarray, p1: np.ndarray, n_simulat
         return float("nan")
     rng = np.random.default_rng(seed)
     k0, k1 = c[0].astype(np.int64), c[1].astype(np.int64)
-    pos = rng.binomial(k0, p0, size=(n_simulations, k0.size)) + rng.binomial(k1, p1, size=(n_simulations, k1.size))
+    pos = np.zeros((n_simulations, k0.size), dtype=np.int64)
+    for k, p in ((k0, p0), (k1, p1)):  # draws for the non-empty bins only (about half of them per label)
+        nz = np.flatnonzero(k)
+        pos[:, nz] += rng.binomial(k[nz], np.clip(p[nz], 0.0, 1.0), size=(n_simulations, nz.size))
     neg = (k0 + k1) - pos
     total_p, total_n = pos.sum(axis=1).astype(np.float64), neg.sum(axis=1).astype(np.float64)
     below = np.cumsum(neg, axis=1) - neg
     with np.errstate(divide="ignore", invalid="ignore"):
         auc = ((pos * below).sum(axis=1) + 0.5 * (pos * neg).sum(axis=1)) / (total_p * total_n)
     return float(np.nanstd(auc, ddof=1))
+
+
+# --- histogram cells as weighted rows (per-cohort tables and bootstrap intervals from summaries) ------
+
+
+@dataclass(frozen=True)
+class CellRows:
+    """The labelled cells of G histograms as weighted rows for services.stats.performance and cohort_metrics
+    (`weighted`): one row per non-empty (group, label, predicted label, bin) with its count as weight.
+
+    `score` is the bin's midpoint, so a positive and a negative of the same bin tie (the histogram AUC,
+    within its bound); log loss and squared error per row come from the cell's mean score. Bounds per row
+    (multiply by the weight, add up, divide by the rows): log loss, each row's -log(clip(s)) lies between
+    the values at the bin's edges (monotone), and inside a bin where it is convex (every bin but the two
+    end ones) between f(mean) and the chord at the mean; Brier, sum s^2 >= count x mean^2 and exceeds it
+    by at most count x width^2 / 4 (no bound when scores fall outside [0, 1])."""
+
+    group: np.ndarray
+    y: np.ndarray
+    pred: np.ndarray
+    score: np.ndarray
+    weighted: perf.Weighted
+    log_loss_bound: np.ndarray  # per row (one unit of weight)
+    brier_bound: np.ndarray
+
+    def bound(self, metric: str, rows: np.ndarray | None = None) -> float:
+        """How far the row-level value of `metric` over the selected cells can be from the cells' value."""
+        w = self.weighted.weight if rows is None else self.weighted.weight[rows]
+        total = float(w.sum())
+        if not total:
+            return 0.0  # no rows: nothing to be off
+        if metric in ("log_loss", "brier"):
+            b = self.log_loss_bound if metric == "log_loss" else self.brier_bound
+            return float(np.dot(w, b if rows is None else b[rows]) / total)
+        return 0.0 if metric in ("accuracy", "precision", "recall", "f1", "positive_rate") else float("nan")
+
+
+def _neg_log(x: np.ndarray) -> np.ndarray:
+    return -np.log(np.clip(x, perf._EPS, 1 - perf._EPS))
+
+
+def labelled_cells(counts: np.ndarray, sums: np.ndarray) -> CellRows:
+    """Weighted rows of the labelled cells of `counts` / `sums` (G, 3 label states, 2 predicted, N_BINS)."""
+    c = np.asarray(counts, dtype=np.int64)[:, NEGATIVE:]  # (G, 2 labels, 2 predicted, bins)
+    s = np.asarray(sums, dtype=np.float64)[:, NEGATIVE:]
+    g, lab, pred, b = np.nonzero(c)
+    w = c[g, lab, pred, b].astype(np.float64)
+    mean = s[g, lab, pred, b] / w
+    y = lab.astype(np.float64)
+    lo, hi = EDGES[b], EDGES[b + 1]
+    # per-row loss as a function of the score: -log(s) for positives, -log(1 - s) for negatives
+    f_mean = np.where(y == 1, _neg_log(mean), _neg_log(1 - mean))
+    f_lo = np.where(y == 1, _neg_log(lo), _neg_log(1 - lo))
+    f_hi = np.where(y == 1, _neg_log(hi), _neg_log(1 - hi))
+    width = hi - lo
+    t = np.clip((mean - lo) / np.where(width > 0, width, 1.0), 0.0, 1.0)
+    chord = f_lo + t * (f_hi - f_lo)
+    end = (b == 0) | (b == N_BINS - 1)
+    ll_bound = np.where(end, np.abs(f_lo - f_hi), np.maximum(chord - f_mean, 0.0))
+    sq = (mean - y) ** 2
+    brier_bound = np.where((mean < 0) | (mean > 1), np.nan, width**2 / 4)
+    weighted = perf.Weighted(w, f_mean, sq)
+    return CellRows(g, y, pred.astype(np.float64), 0.5 * (lo + hi), weighted, ll_bound, brier_bound)

@@ -106,9 +106,12 @@ def test_the_demo_story_on_the_page(demo_db):
     free = cohorts[cohorts["cohort"] == "tier = free"].iloc[0]
     assert free["why this rank"].startswith("long-standing gap") and int(free["rank"]) > 2
     assert not cohorts.isin(["None", "nan"]).any().any() and cohorts.notna().all().all()
+    # From the day summaries, and the page says which numbers are exact and which within a bound.
+    assert "From the day summaries: accuracy exact" in texts(at)
     at.multiselect(key="mon_perf_fields_2").set_value(["platform"])
     at.run()
     assert list(table(at, "cohort", "ROC AUC")["cohort"])[:2] == ["all rows", "platform = ios"]
+    assert "ROC AUC within ±" in texts(at) and "log loss within ±" in texts(at)
 
     at = to_tab(at, "Calibration")
     no_exception(at)
@@ -126,6 +129,7 @@ def test_the_demo_story_on_the_page(demo_db):
     estimate = next(m for m in at.metric if m.label.startswith("Estimated accuracy"))
     assert estimate.proto.delta.startswith("-") and estimate.proto.direction == 0 and estimate.proto.color == 0
     assert "band" not in estimate.proto.delta
+    assert "From the day summaries: estimated accuracy" in texts(at)
 
 
 def test_a_cohort_filter_applies_to_every_tab(demo_db):
@@ -270,6 +274,7 @@ def test_two_cohort_fields_small_cohorts_and_calibration_per_cohort(demo_db):
     no_exception(at)
     cohorts = table(at, "gap to the rest")
     assert all(", " in label for label in cohorts["cohort"])  # "platform = ios, tier = ..."
+    assert "Computed from the window's rows" in texts(at)  # two fields' combinations: not in the strata
     small = cohorts[cohorts["status"].str.startswith("too small")]
     assert len(small) >= 1 and (small["rank"] == "—").all() and (small["n"] < 400).all()
     ranked = cohorts[cohorts["rank"] != "—"]
