@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from services.core.errors import InvalidInput
 from services.monitoring import blocks as md
+from services.monitoring import drift_summary
 from services.monitoring.drift_window import (
     Prepared,
     category_series,
@@ -21,6 +22,7 @@ from services.monitoring.drift_window import (
     numeric_values,
     ordered_rows,
     prepared_window,
+    summary_window_prepared,
 )
 from services.monitoring.frames import load_window, result_cache
 from services.monitoring.overrides import overrides
@@ -54,6 +56,8 @@ class DriftOverTime:
     frame: pd.DataFrame
     # one row per window: window_start, window_end, n, n_drifted, share_drifted, drifted
     dataset: pd.DataFrame
+    source: str = drift_summary.ROWS  # day summaries or rows (day blocks)
+    source_note: str = ""  # why rows, when rows
 
 
 def _subsample(col: SortedColumn, size: int, seed: int) -> SortedColumn:
@@ -71,7 +75,7 @@ def _window_index(frame: pd.DataFrame, windows: Sequence[Window]) -> np.ndarray:
 
 
 _OVER_TIME_COLUMNS = ["window_start", "window_end", "column", "role", "method", "score", "threshold",
-                      "is_p_value", "drifted", "n_current", "too_small"]  # fmt: skip
+                      "is_p_value", "drifted", "n_current", "too_small", "exact", "bound"]  # fmt: skip
 
 
 def _reference_sample(ref_full: Prepared, seed: int) -> Prepared:
@@ -134,7 +138,8 @@ def _window_results(
         rows.append(
             {"window_start": w.start, "window_end": w.end, "column": column, "role": r.role,
              "method": r.method, "score": r.score, "threshold": r.threshold, "is_p_value": r.is_p_value,
-             "drifted": r.drifted, "n_current": r.n_current, "too_small": r.n_current < OVER_TIME_MIN_ROWS}
+             "drifted": r.drifted, "n_current": r.n_current, "too_small": r.n_current < OVER_TIME_MIN_ROWS,
+             "exact": r.exact, "bound": r.bound}
         )  # fmt: skip
         if r.role == "feature" and r.tested:
             n_features += 1
@@ -162,8 +167,18 @@ def drift_over_time(
     windows = rolling_windows(info.first_day, info.last_day, granularity)
     saved = overrides(engine, info.model_name)
     ref_full, ref_token, ref_kinds = prepared_window(engine, info, reference, cohort_filter)
-    whole = load_window(engine, info.id, Window(info.first_day, info.last_day), cohort_filter)
     filt = norm_filter(cohort_filter)
+    src = drift_summary.source(engine, info.id, Window(info.first_day, info.last_day), filt)
+    if src.kind == drift_summary.SUMMARIES:
+        key = ("drift_over_time", md.engine_key(engine), info.id, reference, granularity, filt, ref_token,
+               src.token, tuple(sorted(saved.items())))  # fmt: skip
+        try:
+            return result_cache.get_or_compute(key, lambda: _over_time_from_summaries(
+                engine, info.id, reference, granularity, filt, windows, src, ref_full, ref_token, ref_kinds, saved,
+                progress))  # fmt: skip
+        except drift_summary.SchemaChanged as exc:
+            src = drift_summary.Source(drift_summary.ROWS, f"read from rows: {exc}")
+    whole = load_window(engine, info.id, Window(info.first_day, info.last_day), cohort_filter)
     key = ("drift_over_time", md.engine_key(engine), info.id, reference, granularity, filt, ref_token,
            whole.token, tuple(sorted(saved.items())))  # fmt: skip
 
@@ -192,9 +207,39 @@ def drift_over_time(
         if progress:
             progress(1.0, "done")
         return DriftOverTime(info.id, reference, granularity, filt, pd.DataFrame(rows, columns=_OVER_TIME_COLUMNS),
-                             pd.DataFrame(dataset))  # fmt: skip
+                             pd.DataFrame(dataset), drift_summary.ROWS, src.note)  # fmt: skip
 
     return result_cache.get_or_compute(key, compute)
+
+
+def _over_time_from_summaries(
+    engine: Engine, model_version_id: int, reference: Window, granularity: str, filt: tuple,
+    windows: Sequence[Window], src: drift_summary.Source, ref_full: Prepared, ref_token: tuple,
+    ref_kinds: dict[str, str], saved: dict[str, ds.ColumnOverride], progress: Progress | None,
+) -> DriftOverTime:  # fmt: skip
+    """Drift over time from day summaries: each rolling window is the sum of its days' summaries (a daily
+    window reads one day), its numeric sample capped at OVER_TIME_SAMPLE rows; the reference is the
+    report's, subsampled as on the row path. O(days x strata), whatever the row count."""
+    days = drift_summary.load(engine, model_version_id, src.days)
+    by_day = {s.day: s for s in days}
+    schema = days[0].schema
+    cohort = drift_summary.cohort_selection(filt)
+    own = drift_summary.kinds_of(schema)
+    kinds = ordered_rows({c: k for c, k in ref_kinds.items() if own.get(c) == k})
+    ref = _reference_sample(ref_full, md.seed_for("over_time", model_version_id, reference, filt, ref_token))
+    rows, dataset = [], []
+    for i, w in enumerate(windows):
+        if progress:
+            progress(i / len(windows), f"window {w.label}")
+        in_window = [by_day[d] for d in sorted(by_day) if w.contains(d)]
+        cur = summary_window_prepared(drift_summary.window_of(in_window, cohort, OVER_TIME_SAMPLE, schema))
+        window_rows, window_dataset = _window_results(w, kinds, ref, cur, saved)
+        rows.extend(window_rows)
+        dataset.append(window_dataset)
+    if progress:
+        progress(1.0, "done")
+    return DriftOverTime(model_version_id, reference, granularity, filt, pd.DataFrame(rows, columns=_OVER_TIME_COLUMNS),
+                         pd.DataFrame(dataset), drift_summary.SUMMARIES)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
 from services.monitoring import blocks as md
+from services.monitoring import drift_summary
 from services.monitoring.frames import WindowSlice, feature_columns, load_window, result_cache
 from services.monitoring.overrides import overrides
 from services.monitoring.views import (
@@ -31,6 +32,8 @@ from services.monitoring.views import (
 )
 from services.stats import drift_columns
 from services.stats import drift_select as ds
+from services.stats import priority_sample as ps
+from services.stats.drift import Method
 from services.stats.drift_columns import CategoryCounts, SortedColumn
 
 # --- drift -----------------------------------------------------------------------------------------
@@ -75,6 +78,11 @@ class DriftRow:
     distribution: Distribution
     status: str = "tested"  # tested, not_testable (id-like column), data_quality (no values in a window)
     problem: str = ""
+    # Exact when the test read every value (counts, or numeric columns read whole); else approximate, and
+    # `bound` is how far the score can be from the full-data score (99% of draws; the normed Wasserstein
+    # distance), NaN when no bound is computed (a p-value or another distance read on a sample).
+    exact: bool = True
+    bound: float = 0.0
 
     @property
     def is_p_value(self) -> bool:
@@ -112,6 +120,18 @@ class DriftReport:
     n_current: int
     sample_size: int = md.SAMPLE_SIZE
     n_tested: int = 0  # features a test could read: the share's denominator
+    source: str = drift_summary.ROWS  # where the numbers come from: day summaries or rows (day blocks)
+    source_note: str = ""  # why rows, when rows
+
+    @property
+    def exact(self) -> bool:
+        return all(r.exact for r in self.rows)
+
+    @property
+    def max_bound(self) -> float:
+        """The largest stated bound of an approximate row (NaN when an approximate row has none)."""
+        bounds = [r.bound for r in self.rows if not r.exact]
+        return max(bounds, key=lambda b: math.inf if math.isnan(b) else b) if bounds else 0.0
 
     @property
     def problems(self) -> tuple[DriftRow, ...]:
@@ -153,6 +173,8 @@ class Prepared:
     # Sampled numeric columns whose sample shows at most 5 distinct values: the whole window's distinct
     # values (at most 6 kept), so the default rule's "more than 5 values?" reads the whole window.
     distinct: dict[str, np.ndarray] = field(default_factory=dict)
+    source: str = drift_summary.ROWS  # day summaries or rows (day blocks)
+    source_note: str = ""
 
 
 def numeric_values(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -312,6 +334,7 @@ def column_result(
     else:
         dist = Distribution(kind, (), (), ())
     score = r.score
+    exact, bound = exactness(kind, str(r.method), r.n_reference, n_ref, r.n_current, n_cur)
     return DriftRow(
         column=column, role=column_role(column), kind=kind, method=str(r.method), method_label=r.label,
         statistic=r.statistic, p_value=r.p_value, distance=r.distance, score=float(score), threshold=r.threshold,
@@ -319,8 +342,21 @@ def column_result(
         n_reference=n_ref, n_current=n_cur, tested_reference=r.n_reference, tested_current=r.n_current,
         n_unique=result.n_unique, applicable=ds.applicable_methods(kind, result.n_unique), detail=r.detail,
         note=_note(result, r.method), distribution=dist, status=result.status,
-        problem=result.problem,
+        problem=result.problem, exact=exact or result.status != "tested", bound=bound,
     )  # fmt: skip
+
+
+def exactness(kind: str, method: str, tested_ref: int, n_ref: int, tested_cur: int, n_cur: int) -> tuple[bool, float]:
+    """(exact, bound) of one column's score: categorical columns read exact counts; a numeric column read
+    whole is exact; a sampled one is within the normed Wasserstein bound of services/stats/priority_sample
+    (99% of draws) when its test is Wasserstein, else approximate without a bound (NaN: the sample's
+    p-value or distance)."""
+    ref_whole, cur_whole = tested_ref >= n_ref, tested_cur >= n_cur
+    if kind != "numeric" or (ref_whole and cur_whole):
+        return True, 0.0
+    if method != Method.WASSERSTEIN:
+        return False, float("nan")
+    return False, ps.wasserstein_bound(tested_ref, tested_cur, ref_whole, cur_whole)
 
 
 def _note(result: ds.ColumnDrift, method: str) -> str:
@@ -336,6 +372,41 @@ def drift_kinds(frame: pd.DataFrame, info: VersionInfo) -> dict[str, str]:
 
 
 def prepared_window(
+    engine: Engine, info: VersionInfo, window: Window, cohort_filter: CohortFilter | None,
+) -> tuple[Prepared, tuple, dict[str, str]]:  # fmt: skip
+    """The window prepared for drift, from day summaries when they cover it (drift_summary.source), else
+    from its rows; with its data token and its columns' kinds."""
+    filt = norm_filter(cohort_filter)
+    src = drift_summary.source(engine, info.id, window, filt)
+    if src.kind == drift_summary.SUMMARIES:
+        key = ("prepared", md.engine_key(engine), info.id, window, filt, src.token)
+        try:
+            prepared, kinds = result_cache.get_or_compute(key, lambda: summary_prepared(engine, info.id, src, filt))
+            return prepared, src.token, kinds
+        except drift_summary.SchemaChanged as exc:
+            src = drift_summary.Source(drift_summary.ROWS, f"read from rows: {exc}")
+    prepared, token, kinds = _rows_prepared(engine, info, window, cohort_filter)
+    if src.note != prepared.source_note:
+        prepared = replace(prepared, source_note=src.note)
+    return prepared, token, kinds
+
+
+def summary_prepared(
+    engine: Engine, model_version_id: int, src: drift_summary.Source, filt: tuple,
+    cap: int | None = None,
+) -> tuple[Prepared, dict[str, str]]:  # fmt: skip
+    """A window prepared from its days' summaries (cap: the numeric sample's rows, default WINDOW_SAMPLE)."""
+    days = drift_summary.load(engine, model_version_id, src.days)
+    w = drift_summary.window_of(days, drift_summary.cohort_selection(filt), cap or drift_summary.WINDOW_SAMPLE)
+    return summary_window_prepared(w), drift_summary.kinds_of(w.schema)
+
+
+def summary_window_prepared(w: drift_summary.SummaryWindow) -> Prepared:
+    numeric, numeric_n, counts, missing = drift_summary.drift_inputs(w)
+    return Prepared(w.n, numeric, numeric_n, counts, missing, not w.complete, source=drift_summary.SUMMARIES)
+
+
+def _rows_prepared(
     engine: Engine, info: VersionInfo, window: Window, cohort_filter: CohortFilter | None,
 ) -> tuple[Prepared, tuple, dict[str, str]]:  # fmt: skip
     sl = load_window(engine, info.id, window, cohort_filter)
@@ -368,13 +439,20 @@ def drift_report(
         n_tested = sum(r.tested for r in features)
         n_drifted = sum(r.drifted for r in features if r.tested)
         share = n_drifted / n_tested if n_tested else 0.0
+        summaries = ref.source == cur.source == drift_summary.SUMMARIES
         return DriftReport(
             info.id, info.model_name, reference, current, filt, rows, len(features), n_drifted, share,
             DATASET_DRIFT_SHARE, bool(n_tested) and share >= DATASET_DRIFT_SHARE, ref.n, cur.n,
-            n_tested=n_tested,
+            n_tested=n_tested, source=drift_summary.SUMMARIES if summaries else drift_summary.ROWS,
+            source_note="" if summaries else _rows_note(ref, cur),
         )  # fmt: skip
 
     return result_cache.get_or_compute(key, compute)
+
+
+def _rows_note(ref: Prepared, cur: Prepared) -> str:
+    notes = [f"{name} window {p.source_note}" for name, p in (("reference", ref), ("current", cur)) if p.source_note]
+    return "; ".join(notes)
 
 
 def ordered_rows(kinds: Mapping[str, str]) -> dict[str, str]:
