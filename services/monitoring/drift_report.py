@@ -88,7 +88,7 @@ def row_exactness(row: DriftRow) -> str:
     """Whether a row's score is the full data's, and if not how far from it it can be."""
     if row.exact:
         return "exact (counts)" if row.kind == "categorical" else "exact (every value)"
-    if math.isfinite(row.bound):
+    if row.bound is not None:
         return f"within ±{row.bound:.3f} (sample)"
     return "approximate (the sample's p-value)" if row.is_p_value else "approximate (sample, no bound)"
 
@@ -102,7 +102,7 @@ def source_line(report: DriftReport) -> str:
     if report.exact:
         return f"{head}. Every number is exact: counts for categorical columns and labels, every value of numeric ones."
     sampled = [r for r in report.rows if not r.exact]
-    bounds = [r.bound for r in sampled if math.isfinite(r.bound)]
+    bounds = [r.bound for r in sampled if r.bound is not None]
     text = (
         f"{head}. Exact: row counts, categorical columns, predicted and outcome labels (counts of every row). "
         f"Approximate: {len(sampled)} numeric column(s) read a uniform sample of each window"

@@ -80,9 +80,9 @@ class DriftRow:
     problem: str = ""
     # Exact when the test read every value (counts, or numeric columns read whole); else approximate, and
     # `bound` is how far the score can be from the full-data score (99% of draws; the normed Wasserstein
-    # distance), NaN when no bound is computed (a p-value or another distance read on a sample).
+    # distance), None when no bound is computed (a p-value or another distance read on a sample).
     exact: bool = True
-    bound: float = 0.0
+    bound: float | None = 0.0
 
     @property
     def is_p_value(self) -> bool:
@@ -126,12 +126,6 @@ class DriftReport:
     @property
     def exact(self) -> bool:
         return all(r.exact for r in self.rows)
-
-    @property
-    def max_bound(self) -> float:
-        """The largest stated bound of an approximate row (NaN when an approximate row has none)."""
-        bounds = [r.bound for r in self.rows if not r.exact]
-        return max(bounds, key=lambda b: math.inf if math.isnan(b) else b) if bounds else 0.0
 
     @property
     def problems(self) -> tuple[DriftRow, ...]:
@@ -335,6 +329,8 @@ def column_result(
         dist = Distribution(kind, (), (), ())
     score = r.score
     exact, bound = exactness(kind, str(r.method), r.n_reference, n_ref, r.n_current, n_cur)
+    if result.status != "tested":
+        exact, bound = True, 0.0  # no score to be exact about
     return DriftRow(
         column=column, role=column_role(column), kind=kind, method=str(r.method), method_label=r.label,
         statistic=r.statistic, p_value=r.p_value, distance=r.distance, score=float(score), threshold=r.threshold,
@@ -342,20 +338,22 @@ def column_result(
         n_reference=n_ref, n_current=n_cur, tested_reference=r.n_reference, tested_current=r.n_current,
         n_unique=result.n_unique, applicable=ds.applicable_methods(kind, result.n_unique), detail=r.detail,
         note=_note(result, r.method), distribution=dist, status=result.status,
-        problem=result.problem, exact=exact or result.status != "tested", bound=bound,
+        problem=result.problem, exact=exact, bound=bound,
     )  # fmt: skip
 
 
-def exactness(kind: str, method: str, tested_ref: int, n_ref: int, tested_cur: int, n_cur: int) -> tuple[bool, float]:
+def exactness(
+    kind: str, method: str, tested_ref: int, n_ref: int, tested_cur: int, n_cur: int
+) -> tuple[bool, float | None]:
     """(exact, bound) of one column's score: categorical columns read exact counts; a numeric column read
     whole is exact; a sampled one is within the normed Wasserstein bound of services/stats/priority_sample
-    (99% of draws) when its test is Wasserstein, else approximate without a bound (NaN: the sample's
+    (99% of draws) when its test is Wasserstein, else approximate without a bound (None: the sample's
     p-value or distance)."""
     ref_whole, cur_whole = tested_ref >= n_ref, tested_cur >= n_cur
     if kind != "numeric" or (ref_whole and cur_whole):
         return True, 0.0
     if method != Method.WASSERSTEIN:
-        return False, float("nan")
+        return False, None
     return False, ps.wasserstein_bound(tested_ref, tested_cur, ref_whole, cur_whole)
 
 

@@ -399,6 +399,7 @@ def test_drift_table_and_headline_show_untested_columns_as_problems_not_verdicts
             is_p_value=True, drifted=drifted, n_reference=500, n_current=n_current, tested_reference=500,
             tested_current=n_current, overridden=False, reason="default", status=status, problem=problem,
             tested=status == "tested", past_threshold=0.05 / 0.5 if status == "tested" else float("nan"),
+            kind="categorical", exact=True, bound=0.0,
         )  # fmt: skip
 
     rows = (
