@@ -37,6 +37,11 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("LOOPDECK_MONITORING_CACHE_MB", "512", "memory for decoded monitoring day blocks, per process"),
     Variable(
+        "LOOPDECK_SUMMARY_CACHE_MB",
+        "256",
+        "memory for decoded monitoring day summaries and merged windows, per process",
+    ),
+    Variable(
         "LOOPDECK_AUDIT_KEY",
         "unset",
         "the audit log's HMAC key itself (at least 32 characters); wins over the key file",
@@ -120,6 +125,11 @@ def job_retention_days() -> int:
 
 def monitoring_cache_bytes() -> int:
     return _int("LOOPDECK_MONITORING_CACHE_MB", 512) * 2**20
+
+
+def summary_cache_bytes() -> int:
+    """Memory for decoded day summaries (about 2.3 MiB a day on the demo) and merged windows."""
+    return _int("LOOPDECK_SUMMARY_CACHE_MB", 256) * 2**20
 
 
 class ConfigError(ValueError):

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from threadpoolctl import ThreadpoolController
 
 from services.monitoring import blocks as md
-from services.monitoring import drift_summary
+from services.monitoring import summary_cache
 from services.monitoring.views import CohortFilter, VersionInfo, Window, norm_filter
 
 # --- caches --------------------------------------------------------------------------------------
@@ -67,7 +67,7 @@ def clear_caches() -> None:
     result_cache.clear()
     frame_cache.clear()
     md.clear_caches()
-    drift_summary.clear_cache()
+    summary_cache.clear()
 
 
 @dataclass(frozen=True)
