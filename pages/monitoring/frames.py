@@ -127,7 +127,7 @@ def drift_headline(report: drift_window.DriftReport) -> str:
 def over_time_source_line(over: drift_time.DriftOverTime) -> str:
     """Where drift over time comes from and how exact it is (the largest bound of a sampled window)."""
     if over.source == drift_summary.SUMMARIES:
-        head = "Read from day summaries"
+        head = "Read from day summaries" + (f" ({over.source_note})" if over.source_note else "")
     else:
         head = "Read from rows (day blocks)" + (f": {over.source_note}" if over.source_note else "")
     frame = over.frame

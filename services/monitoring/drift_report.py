@@ -96,7 +96,7 @@ def row_exactness(row: DriftRow) -> str:
 def source_line(report: DriftReport) -> str:
     """Where the numbers come from and which are exact, for the page and the file."""
     if report.source == SUMMARIES:
-        head = "Read from day summaries"
+        head = "Read from day summaries" + (f" ({report.source_note})" if report.source_note else "")
     else:
         head = "Read from rows (day blocks)" + (f": {report.source_note}" if report.source_note else "")
     if report.exact:

@@ -6,15 +6,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 
 import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
 from services.monitoring import blocks as md
-from services.monitoring import drift_summary
+from services.monitoring import drift_summary, summary_cache
 from services.monitoring.frames import WindowSlice, feature_columns, load_window, result_cache
 from services.monitoring.overrides import overrides
+from services.monitoring.summary_merge import WindowSummary
 from services.monitoring.views import (
     DATASET_DRIFT_SHARE,
     DISTRIBUTION_BINS,
@@ -121,7 +123,8 @@ class DriftReport:
     sample_size: int = md.SAMPLE_SIZE
     n_tested: int = 0  # features a test could read: the share's denominator
     source: str = drift_summary.ROWS  # where the numbers come from: day summaries or rows (day blocks)
-    source_note: str = ""  # why rows, when rows
+    source_note: str = ""  # why rows, when rows; which days were summarised from their blocks
+    from_blocks: tuple[date, ...] = ()
 
     @property
     def exact(self) -> bool:
@@ -169,6 +172,7 @@ class Prepared:
     distinct: dict[str, np.ndarray] = field(default_factory=dict)
     source: str = drift_summary.ROWS  # day summaries or rows (day blocks)
     source_note: str = ""
+    from_blocks: tuple[date, ...] = ()  # days summarised from their blocks (no current stored summary)
 
 
 def numeric_values(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -370,38 +374,33 @@ def drift_kinds(frame: pd.DataFrame, info: VersionInfo) -> dict[str, str]:
 
 
 def prepared_window(
-    engine: Engine, info: VersionInfo, window: Window, cohort_filter: CohortFilter | None,
+    engine: Engine, info: VersionInfo, window: Window, cohort_filter: CohortFilter | None, *, rows: bool = False,
 ) -> tuple[Prepared, tuple, dict[str, str]]:  # fmt: skip
-    """The window prepared for drift, from day summaries when they cover it (drift_summary.source), else
-    from its rows; with its data token and its columns' kinds."""
+    """The window prepared for drift, with its data token and its columns' kinds: from day summaries
+    (summary_cache) unless the filter is on two cohort fields, the rows are not a binary classifier's, or
+    `rows` asks for every row (the exact row path, O(rows): for checks)."""
     filt = norm_filter(cohort_filter)
-    src = drift_summary.source(engine, info.id, window, filt)
-    if src.kind == drift_summary.SUMMARIES:
-        key = ("prepared", md.engine_key(engine), info.id, window, filt, src.token)
+    note = drift_summary.rows_note(filt)
+    if not note and not rows:
         try:
-            prepared, kinds = result_cache.get_or_compute(key, lambda: summary_prepared(engine, info.id, src, filt))
-            return prepared, src.token, kinds
-        except drift_summary.SchemaChanged as exc:
-            src = drift_summary.Source(drift_summary.ROWS, f"read from rows: {exc}")
+            loaded = summary_cache.window_summary(engine, info.id, window, cohort_filter)
+        except summary_cache.NotSummarisable as exc:
+            loaded, note = None, str(exc)
+        if loaded is not None and loaded.summary is not None:
+            summary = loaded.summary
+            key = ("prepared", drift_summary.SUMMARIES, md.engine_key(engine), info.id, window, filt, loaded.token)
+            prepared = result_cache.get_or_compute(key, lambda: summary_prepared(summary, loaded.from_blocks))
+            return prepared, (drift_summary.SUMMARIES, loaded.token), drift_summary.kinds_of(summary.schema)
     prepared, token, kinds = _rows_prepared(engine, info, window, cohort_filter)
-    if src.note != prepared.source_note:
-        prepared = replace(prepared, source_note=src.note)
-    return prepared, token, kinds
+    return (replace(prepared, source_note=note) if note else prepared), token, kinds
 
 
-def summary_prepared(
-    engine: Engine, model_version_id: int, src: drift_summary.Source, filt: tuple,
-    cap: int | None = None,
-) -> tuple[Prepared, dict[str, str]]:  # fmt: skip
-    """A window prepared from its days' summaries (cap: the numeric sample's rows, default WINDOW_SAMPLE)."""
-    days = drift_summary.load(engine, model_version_id, src.days)
-    w = drift_summary.window_of(days, drift_summary.cohort_selection(filt), cap or drift_summary.WINDOW_SAMPLE)
-    return summary_window_prepared(w), drift_summary.kinds_of(w.schema)
-
-
-def summary_window_prepared(w: drift_summary.SummaryWindow) -> Prepared:
-    numeric, numeric_n, counts, missing = drift_summary.drift_inputs(w)
-    return Prepared(w.n, numeric, numeric_n, counts, missing, not w.complete, source=drift_summary.SUMMARIES)
+def summary_prepared(summary: WindowSummary, from_blocks: tuple[date, ...] = ()) -> Prepared:
+    """A merged window summary prepared for drift (its every-row stratum: the cohort's when filtered)."""
+    n, numeric, numeric_n, counts, missing = drift_summary.drift_inputs(summary)
+    return Prepared(n, numeric, numeric_n, counts, missing, not summary.sample_complete,
+                    source=drift_summary.SUMMARIES, source_note=drift_summary.from_blocks_note(from_blocks),
+                    from_blocks=from_blocks)  # fmt: skip
 
 
 def _rows_prepared(
@@ -409,7 +408,7 @@ def _rows_prepared(
 ) -> tuple[Prepared, tuple, dict[str, str]]:  # fmt: skip
     sl = load_window(engine, info.id, window, cohort_filter)
     filt = norm_filter(cohort_filter)
-    key = ("prepared", md.engine_key(engine), info.id, window, filt, sl.token)
+    key = ("prepared", drift_summary.ROWS, md.engine_key(engine), info.id, window, filt, sl.token)
     seed = md.seed_for(info.id, window, filt, sl.token)
     kinds = drift_kinds(sl.frame, info)
     prepared = result_cache.get_or_compute(key, lambda: _prepare(sl, kinds, seed))
@@ -418,13 +417,14 @@ def _rows_prepared(
 
 def drift_report(
     engine: Engine, model_version_id: int, reference: Window, current: Window,
-    cohort_filter: CohortFilter | None = None,
+    cohort_filter: CohortFilter | None = None, *, rows: bool = False,
 ) -> DriftReport:  # fmt: skip
-    """Per column drift of `current` against `reference` with the saved overrides; dataset drift share."""
+    """Per column drift of `current` against `reference` with the saved overrides; dataset drift share.
+    From day summaries where they hold the view (see prepared_window; rows=True: every row, exact)."""
     info = get_version(engine, model_version_id)
     saved = overrides(engine, info.model_name)
-    ref, ref_token, ref_kinds = prepared_window(engine, info, reference, cohort_filter)
-    cur, cur_token, cur_kinds = prepared_window(engine, info, current, cohort_filter)
+    ref, ref_token, ref_kinds = prepared_window(engine, info, reference, cohort_filter, rows=rows)
+    cur, cur_token, cur_kinds = prepared_window(engine, info, current, cohort_filter, rows=rows)
     filt = norm_filter(cohort_filter)
     key = ("drift", md.engine_key(engine), info.id, reference, current, filt, ref_token, cur_token,
            tuple(sorted(saved.items())))  # fmt: skip
@@ -442,13 +442,15 @@ def drift_report(
             info.id, info.model_name, reference, current, filt, rows, len(features), n_drifted, share,
             DATASET_DRIFT_SHARE, bool(n_tested) and share >= DATASET_DRIFT_SHARE, ref.n, cur.n,
             n_tested=n_tested, source=drift_summary.SUMMARIES if summaries else drift_summary.ROWS,
-            source_note="" if summaries else _rows_note(ref, cur),
+            source_note=_source_note(ref, cur), from_blocks=tuple(sorted(set(ref.from_blocks + cur.from_blocks))),
         )  # fmt: skip
 
     return result_cache.get_or_compute(key, compute)
 
 
-def _rows_note(ref: Prepared, cur: Prepared) -> str:
+def _source_note(ref: Prepared, cur: Prepared) -> str:
+    if ref.source_note == cur.source_note:
+        return ref.source_note
     notes = [f"{name} window {p.source_note}" for name, p in (("reference", ref), ("current", cur)) if p.source_note]
     return "; ".join(notes)
 

@@ -14,7 +14,16 @@ import sqlalchemy as sa
 
 from services.core.roles import Actor, Role
 from services.monitoring import blocks as md
-from services.monitoring import drift_report, drift_summary, drift_time, drift_window, frames, summary_store
+from services.monitoring import (
+    drift_report,
+    drift_summary,
+    drift_time,
+    drift_window,
+    frames,
+    summary_cache,
+    summary_store,
+)
+from services.monitoring.summary_merge import merge_window
 from services.stats import drift as d
 from services.stats import priority_sample as ps
 from tests.services.monitoring.summary_fixtures import fold_blocks
@@ -47,14 +56,15 @@ def _same(a: drift_window.DriftRow, b: drift_window.DriftRow) -> None:
 def test_complete_samples_give_the_row_paths_numbers_without_reading_rows(engine, monkeypatch):
     mv = synthetic(engine)
     filters = (None, {"platform": "ios"}, {"platform": ["ios", "web"]})
-    rows = [drift_window.drift_report(engine, mv, BEFORE, AFTER, f) for f in filters]
-    assert rows[0].source == drift_summary.ROWS and "no day of the window has a summary" in rows[0].source_note
+    rows = [drift_window.drift_report(engine, mv, BEFORE, AFTER, f, rows=True) for f in filters]
+    assert rows[0].source == drift_summary.ROWS and rows[0].source_note == ""
     fold_blocks(engine, mv)
     frames.clear_caches()
     _no_row_reads(monkeypatch)
     for f, old in zip(filters, rows, strict=True):
         new = drift_window.drift_report(engine, mv, BEFORE, AFTER, f)
         assert new.source == drift_summary.SUMMARIES and new.source_note == "" and new.exact
+        assert new.from_blocks == ()
         assert [r.column for r in new.rows] == [r.column for r in old.rows]
         assert (new.n_reference, new.n_current, new.n_drifted) == (old.n_reference, old.n_current, old.n_drifted)
         for a, b in zip(new.rows, old.rows, strict=True):
@@ -74,7 +84,8 @@ def test_complete_samples_give_the_row_paths_numbers_without_reading_rows(engine
 def test_drift_over_time_on_summaries_equals_the_row_path(engine, monkeypatch):
     mv = synthetic(engine, days=8, per_day=360, shift_day=5)
     reference = W(date(2026, 3, 2), date(2026, 3, 5))
-    old = {g: drift_time.drift_over_time(engine, mv, reference, g, {"platform": "ios"}) for g in ("day", "week")}
+    old = {g: drift_time.drift_over_time(engine, mv, reference, g, {"platform": "ios"}, rows=True)
+           for g in ("day", "week")}  # fmt: skip
     fold_blocks(engine, mv)
     frames.clear_caches()
     _no_row_reads(monkeypatch)
@@ -99,7 +110,7 @@ def test_sampled_summaries_agree_with_the_full_data_except_within_the_bound(sqli
     be seen with 5 values, and then gets the low-cardinality test."""
     engine = sqlite_engine
     mv = _sampling_story(engine)
-    full = drift_window.drift_report(engine, mv, BEFORE, AFTER)
+    full = drift_window.drift_report(engine, mv, BEFORE, AFTER, rows=True)
     fold_blocks(engine, mv, sample_k=100)
     frames.clear_caches()
     _no_row_reads(monkeypatch)
@@ -135,20 +146,27 @@ def test_sampled_summaries_agree_with_the_full_data_except_within_the_bound(sqli
     assert again is not approx and again.rows == approx.rows
 
 
-def test_missing_or_stale_summaries_and_two_fields_read_rows_and_say_so(engine):
+def test_days_without_a_stored_summary_are_summarised_from_their_blocks_and_named(engine):
+    """No day is left out: a day without a stored summary is summarised from its block (once per block
+    generation, in this process) and the report names it; a filter on two cohort fields reads rows."""
     mv = synthetic(engine)
     fold_blocks(engine, mv, skip_days=(date(2026, 3, 9),))
     report = drift_window.drift_report(engine, mv, BEFORE, AFTER)
-    assert report.source == drift_summary.ROWS
-    assert report.source_note == ("current window read from rows: 1 of 4 days of the window have no current "
-                                  "summary (first 2026-03-09; an admin rebuilds them)")  # fmt: skip
+    assert report.source == drift_summary.SUMMARIES and report.from_blocks == (date(2026, 3, 9),)
+    assert report.source_note == (
+        "current window 1 day(s) had no current stored summary (first 2026-03-09) and were summarised from their day "
+        "blocks in this process; a refresh stores them"
+    )
     assert report.n_current == 1200  # every row, none silently left out
-    whole = drift_window.drift_report(engine, mv, BEFORE, BEFORE)
-    assert whole.source == drift_summary.SUMMARIES  # a window its summaries cover
+    full = drift_window.drift_report(engine, mv, BEFORE, AFTER, rows=True)
+    for a, b in zip(report.rows, full.rows, strict=True):
+        _same(a, b)  # samples hold every row here: the same numbers either way
+    assert drift_window.drift_report(engine, mv, BEFORE, BEFORE).from_blocks == ()
     two = drift_window.drift_report(engine, mv, BEFORE, AFTER, {"platform": "ios", "region": "EU"})
     assert two.source == drift_summary.ROWS and "two cohort fields at once (platform and region)" in two.source_note
+    assert drift_report.source_line(two).startswith("Read from rows (day blocks): a filter on two cohort fields")
     over = drift_time.drift_over_time(engine, mv, BEFORE, "day")
-    assert over.source == drift_summary.ROWS and "1 of 10 days" in over.source_note
+    assert over.source == drift_summary.SUMMARIES and over.from_blocks == (date(2026, 3, 9),)
 
 
 def test_the_html_report_says_which_numbers_are_exact(sqlite_engine):
@@ -177,8 +195,10 @@ def test_the_window_sample_of_a_cohort_is_its_own(sqlite_engine):
     ios = frame[frame["c:platform"] == "ios"]
     expected = int((ps.priorities(ios["id"].map(ids)) <= tau).sum())
     assert 0.4 * len(ios) < expected < 0.6 * len(ios)  # about half: 300 of 600 rows a day
-    cohort = (("platform", ("ios",)),)
-    src = drift_summary.source(engine, mv, AFTER, cohort)
+    days, _, from_blocks = summary_cache.days(engine, mv, AFTER, {"platform": "ios"})
+    assert from_blocks == ()
     for cap, n in ((200, 200), (10_000, expected)):
-        prepared, _ = drift_window.summary_prepared(engine, mv, src, cohort, cap=cap)
+        prepared = drift_window.summary_prepared(merge_window(days, cap=cap))
         assert prepared.numeric["steady"].n == n and prepared.numeric_n["steady"] == len(ios) and prepared.sampled
+    report = drift_window.drift_report(engine, mv, BEFORE, AFTER, {"platform": "ios"})
+    assert report.column("steady").tested_current == expected and report.n_current == len(ios)
