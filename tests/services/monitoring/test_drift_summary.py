@@ -21,6 +21,7 @@ from services.monitoring import (
     drift_window,
     frames,
     summary_cache,
+    summary_prefetch,
     summary_store,
 )
 from services.monitoring.summary_merge import merge_window
@@ -202,3 +203,20 @@ def test_the_window_sample_of_a_cohort_is_its_own(sqlite_engine):
         assert prepared.numeric["steady"].n == n and prepared.numeric_n["steady"] == len(ios) and prepared.sampled
     report = drift_window.drift_report(engine, mv, BEFORE, AFTER, {"platform": "ios"})
     assert report.column("steady").tested_current == expected and report.n_current == len(ios)
+
+
+def test_prefetch_decodes_the_days_so_a_window_change_reads_no_blob(engine, monkeypatch):
+    mv = synthetic(engine, days=6, per_day=100)
+    fold_blocks(engine, mv)
+    thread = summary_prefetch.prefetch(engine, mv)
+    assert thread is not None
+    thread.join(timeout=60)
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a stored summary was read again")
+
+    monkeypatch.setattr(summary_cache, "_stored", refuse)
+    _no_row_reads(monkeypatch)
+    first, rest = W(date(2026, 3, 2), date(2026, 3, 3)), W(date(2026, 3, 4), date(2026, 3, 7))
+    report = drift_window.drift_report(engine, mv, first, rest)
+    assert report.source == drift_summary.SUMMARIES and report.n_current == 400
