@@ -30,14 +30,15 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from services.monitoring.day_summary import ALL, SummarySchema
+from services.monitoring.day_summary import ALL, DaySummary, SummarySchema
 from services.monitoring.summary_merge import WINDOW_SAMPLE, WindowSummary
 from services.monitoring.views import OUTCOME_LABEL, OUTPUT_COLUMNS, PREDICTION_LABEL, PREDICTION_SCORE
+from services.stats import priority_sample as ps
 from services.stats.drift_columns import SortedColumn
 from services.stats.score_histogram import NEGATIVE, POSITIVE
 
 SUMMARIES, ROWS = "day summaries", "rows"
-__all__ = ["ROWS", "SUMMARIES", "WINDOW_SAMPLE", "drift_inputs", "empty_inputs", "kinds_of", "rows_note"]
+__all__ = ["ROWS", "SUMMARIES", "WINDOW_SAMPLE", "days_inputs", "drift_inputs", "empty_inputs", "kinds_of", "rows_note"]
 
 
 def rows_note(filt: Sequence[tuple[str, tuple[str, ...]]]) -> str:
@@ -84,13 +85,48 @@ def drift_inputs(w: WindowSummary) -> tuple[int, dict, dict, dict, dict]:
         c = c[c > 0].astype(np.int64)
         c.index = [str(v) for v in c.index]
         counts[f], missing[f] = c, n - int(c.sum())
+    _label_counts(label_counts, counts, missing)
+    return n, numeric, numeric_n, counts, missing
+
+
+def days_inputs(days: Sequence[DaySummary], cap: int) -> tuple[tuple[int, dict, dict, dict, dict], bool]:
+    """drift_inputs of the window made of these days (already restricted to the cohort, one schema), and
+    whether its sample is complete, without merging whole summaries: only the every-row stratum's counts
+    and the sample's numeric columns are added up (drift over time does this for every rolling window)."""
+    schema = days[0].schema
+    label_counts = np.zeros((3, 2), dtype=np.int64)
+    present = np.zeros(len(schema.numeric), dtype=np.int64)
+    cats: dict[tuple[str, str], int] = {}
+    for d in days:
+        label_counts += d.counts[0].sum(axis=-1)
+        present += d.present[0]
+        c = d.categories
+        part = c[c["stratum"].to_numpy() == 0]
+        for f, v, k in zip(part["feature"].tolist(), part["category"].tolist(), part["count"].tolist(), strict=True):
+            cats[(str(f), str(v))] = cats.get((str(f), str(v)), 0) + int(k)
+    sample, complete = ps.window_sample([d.sample for d in days], [d.threshold for d in days], cap,
+                                        [*schema.numeric, "score"])  # fmt: skip
+    n = int(label_counts.sum())
+    numeric = {f: SortedColumn.of(sample[f].to_numpy(dtype=np.float64, na_value=np.nan)) for f in schema.numeric}
+    numeric[PREDICTION_SCORE] = SortedColumn.of(sample["score"].to_numpy(dtype=np.float64))
+    numeric_n = {f: int(present[j]) for j, f in enumerate(schema.numeric)} | {PREDICTION_SCORE: n}
+    missing = {f: n - numeric_n[f] for f in numeric}
+    counts = {}
+    for f in schema.categorical:
+        items = [(v, k) for (g, v), k in cats.items() if g == f and k > 0]
+        counts[f] = pd.Series([k for _, k in items], index=[v for v, _ in items], dtype=np.int64)
+        missing[f] = n - int(counts[f].sum())
+    _label_counts(label_counts, counts, missing)
+    return (n, numeric, numeric_n, counts, missing), complete
+
+
+def _label_counts(label_counts: np.ndarray, counts: dict, missing: dict) -> None:
     predicted = label_counts.sum(axis=0)
     outcome = np.array([label_counts[NEGATIVE].sum(), label_counts[POSITIVE].sum()])
     for name, values in ((PREDICTION_LABEL, predicted), (OUTCOME_LABEL, outcome)):
         keep = values > 0
         counts[name] = pd.Series(values[keep].astype(np.int64), index=[str(k) for k in np.flatnonzero(keep)])
         missing[name] = 0
-    return n, numeric, numeric_n, counts, missing
 
 
 def empty_inputs(schema: SummarySchema) -> tuple[int, dict, dict, dict, dict]:

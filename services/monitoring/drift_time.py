@@ -23,11 +23,9 @@ from services.monitoring.drift_window import (
     numeric_values,
     ordered_rows,
     prepared_window,
-    summary_prepared,
 )
 from services.monitoring.frames import load_window, result_cache
 from services.monitoring.overrides import overrides
-from services.monitoring.summary_merge import merge_window
 from services.monitoring.views import (
     DATASET_DRIFT_SHARE,
     OUTCOME_LABEL,
@@ -240,7 +238,8 @@ def _over_time_from_summaries(
             progress(i / len(windows), f"window {w.label}")
         in_window = [by_day[d] for d in sorted(by_day) if w.contains(d)]
         if in_window:
-            cur = summary_prepared(merge_window(in_window, cap=OVER_TIME_SAMPLE))
+            (n, numeric, numeric_n, counts, missing), complete = drift_summary.days_inputs(in_window, OVER_TIME_SAMPLE)
+            cur = Prepared(n, numeric, numeric_n, counts, missing, not complete, source=drift_summary.SUMMARIES)
         else:
             n, numeric, numeric_n, counts, missing = drift_summary.empty_inputs(schema)
             cur = Prepared(n, numeric, numeric_n, counts, missing, False, source=drift_summary.SUMMARIES)
