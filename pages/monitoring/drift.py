@@ -37,6 +37,7 @@ def draw(engine: Engine, actor: Actor, sel: Selection) -> None:
         col.metric(title, "drifted" if r.drifted else "no drift", f"{r.method_label} {num(r.score)}",
                    delta_color="off", delta_arrow="off", help=r.note)  # fmt: skip
     st.write(drift_headline(report))
+    st.caption(drift_report.source_line(report))
     _feedback_link(sel)
     st.download_button(
         "Download report (HTML)", lambda: drift_report.build(engine, actor, sel.info.id, sel.reference, sel.current,
@@ -102,6 +103,9 @@ def _drift_columns(frame: pd.DataFrame) -> dict:
         "test": text("test", width=w["test"], help="See 'About the tests' below for each test and where we differ "
                      "from Evidently on purpose."),
         "tested": text("tested", width=w["tested"], help=mon.SAMPLING_NOTE),
+        "exact or bound": text("exact or bound", width=w["exact or bound"], help="Exact: the test read every value "
+                               "(counts, or a numeric column read whole). Within ±b: the score of a sampled numeric "
+                               "column is within b of the full data's (normed Wasserstein, 99% of draws)."),
         "why": text("why", width=w["why"]),
         **{c: text(c, width=w[c]) for c in ("role", "decides when", "verdict", "test chosen")},
         **{c: number(c, format="%d", width=w[c]) for c in ("reference n", "current n")},

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from app import figures_monitoring as figs
 from pages.monitoring import keys
 from pages.monitoring.common import progress_call
-from pages.monitoring.frames import GRANULARITY_LABELS, shift_message, shifts
+from pages.monitoring.frames import GRANULARITY_LABELS, over_time_source_line, shift_message, shifts
 from pages.monitoring.header import Selection
 from services.models import registry
 from services.monitoring import drift_time
@@ -45,7 +45,7 @@ def draw(engine: Engine, sel: Selection) -> None:
         f"Each window against the reference {sel.reference.label}; same tests and thresholds as the Drift tab. "
         f"Numeric columns read samples of at most {mon.OVER_TIME_SAMPLE:,} rows per window here. Windows with fewer "
         f"than {mon.OVER_TIME_MIN_ROWS} rows are grey: too noisy to date a shift. Dotted lines: deployments of this "
-        "model."
+        "model. " + over_time_source_line(over)
     )
     st.plotly_chart(figs.drift_share_figure(over.dataset, mon.DATASET_DRIFT_SHARE), key=keys.DOT_SHARE,
                     config={"displayModeBar": False})  # fmt: skip

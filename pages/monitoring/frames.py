@@ -8,9 +8,10 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
-from services.monitoring import alerts, drift_time, drift_window, estimated, performance
+from services.monitoring import alerts, drift_report, drift_summary, drift_time, drift_window, estimated, performance
 from services.monitoring.summary_metrics import SOURCE as SUMMARY_SOURCE
 from services.stats import performance as perf
 
@@ -126,6 +127,7 @@ def drift_frame(report: drift_window.DriftReport) -> pd.DataFrame:
                 "reference n": r.n_reference,
                 "current n": r.n_current,
                 "tested": f"{r.tested_reference:,} / {r.tested_current:,}" + (" (sample)" if sampled else ""),
+                "exact or bound": drift_report.row_exactness(r) if r.tested else "—",
                 "test chosen": "set by a user" if r.overridden else "default rule",
                 "why": r.problem or r.reason,
             }
@@ -162,6 +164,24 @@ def drift_headline(report: drift_window.DriftReport) -> str:
     if problems:
         text += " Not counted: " + "; ".join(f"{r.column} ({r.problem})" for r in problems) + "."
     return text
+
+
+def over_time_source_line(over: drift_time.DriftOverTime) -> str:
+    """Where drift over time comes from and how exact it is (the largest bound of a sampled window)."""
+    if over.source == drift_summary.SUMMARIES:
+        head = "Read from day summaries" + (f" ({over.source_note})" if over.source_note else "")
+    else:
+        head = "Read from rows (day blocks)" + (f": {over.source_note}" if over.source_note else "")
+    frame = over.frame
+    approx = frame[~frame["exact"].astype(bool)] if len(frame) else frame
+    if approx.empty:
+        return f"{head}; every number is exact."
+    bounds = approx["bound"].to_numpy(dtype=float)
+    finite = bounds[np.isfinite(bounds)]
+    text = f"{head}; counts are exact, numeric scores in {len(approx):,} window-column cells read samples"
+    if finite.size:
+        text += f", each within its bound of the full data's (99% of draws; at most ±{finite.max():.3f})"
+    return text + "."
 
 
 def shifts(over: drift_time.DriftOverTime, columns: Sequence[str]) -> list[drift_time.Shift]:

@@ -30,6 +30,7 @@ from pages.monitoring.common import set_default
 from services.core.errors import LoopdeckError
 from services.core.roles import Actor
 from services.monitoring import blocks as md
+from services.monitoring import summary_prefetch
 from services.monitoring import views as mon
 
 TABS = ("Drift", "Drift over time", "Performance", "Calibration", "Estimated performance", "Alerts")
@@ -69,3 +70,4 @@ def render(actor: Actor, engine: Engine) -> None:
                 st.error(str(exc))
     # While the user reads, decode the version's other days so that a window change reads no blob.
     md.prefetch(engine, sel.info.id)
+    summary_prefetch.prefetch(engine, sel.info.id)

@@ -2,9 +2,10 @@
 windows, cohort filter) as one self-contained HTML file that opens offline, like Evidently's report.
 
 It reads the same `drift_window.drift_report` the Drift tab shows (same rules, same overrides, same
-cache), so the file's numbers are the screen's numbers. Figures: each column's drift score against its
-threshold, and reference-vs-current distributions of the drifted columns first (at most
-MAX_DISTRIBUTIONS, so the file stays a few MB).
+cache; from day summaries when they cover the windows), so the file's numbers are the screen's numbers,
+and it says the same about them: which are exact and, for sampled numeric columns, each one's bound.
+Figures: each column's drift score against its threshold, and reference-vs-current distributions of the
+drifted columns first (at most MAX_DISTRIBUTIONS, so the file stays a few MB).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Engine
 from services.core import report_html as rh
 from services.core.roles import Actor
 from services.core.timeutil import utcnow
+from services.monitoring.drift_summary import SUMMARIES
 from services.monitoring.drift_window import DriftReport, DriftRow, drift_report
 from services.monitoring.views import CohortFilter, Window, filter_label, get_version
 
@@ -82,13 +84,48 @@ def distribution_figure(row: DriftRow) -> go.Figure:
     return fig
 
 
+def row_exactness(row: DriftRow) -> str:
+    """Whether a row's score is the full data's, and if not how far from it it can be."""
+    if row.exact:
+        return "exact (counts)" if row.kind == "categorical" else "exact (every value)"
+    if row.bound is not None:
+        return f"within ±{row.bound:.3f} (sample)"
+    return "approximate (the sample's p-value)" if row.is_p_value else "approximate (sample, no bound)"
+
+
+def source_line(report: DriftReport) -> str:
+    """Where the numbers come from and which are exact, for the page and the file."""
+    if report.source == SUMMARIES:
+        head = "Read from day summaries" + (f" ({report.source_note})" if report.source_note else "")
+    else:
+        head = "Read from rows (day blocks)" + (f": {report.source_note}" if report.source_note else "")
+    if report.exact:
+        return f"{head}. Every number is exact: counts for categorical columns and labels, every value of numeric ones."
+    sampled = [r for r in report.rows if not r.exact]
+    bounds = [r.bound for r in sampled if r.bound is not None]
+    text = (
+        f"{head}. Exact: row counts, categorical columns, predicted and outcome labels (counts of every row). "
+        f"Approximate: {len(sampled)} numeric column(s) read a uniform sample of each window"
+    )
+    if bounds:
+        text += (
+            f"; each normed Wasserstein distance is within its stated ± of the full-data distance in 99% of draws "
+            f"(up to ±{max(bounds):.3f} here), so a verdict can differ from the full data's only that close to "
+            "the threshold"
+        )
+    if len(bounds) < len(sampled):
+        text += "; p-values and other distances on a sample are the sample's (no bound computed)"
+    return text + "."
+
+
 def _table(report: DriftReport) -> str:
     rows = [
-        (r.column, r.role, r.kind, r.method_label, _num(r.score), _num(r.threshold), _verdict(r),
+        (r.column, r.role, r.kind, r.method_label, _num(r.score), _num(r.threshold), _verdict(r), row_exactness(r),
          f"{r.n_reference:,} / {r.n_current:,}", r.detail or r.reason)
         for r in sorted(report.rows, key=lambda r: (not r.drifted, r.role != "feature", r.column))
     ]  # fmt: skip
-    header = ("column", "role", "kind", "test", "score", "threshold", "verdict", "values (ref / cur)", "why")
+    header = ("column", "role", "kind", "test", "score", "threshold", "verdict", "exact or bound", "values (ref / cur)",
+              "why")  # fmt: skip
     return rh.table(header, rows, "no columns")
 
 
@@ -128,6 +165,7 @@ def build(
         f"({report.n_current:,} rows); cohorts: {filter_label(cohort_filter)}",
         "Tests: Evidently's default rules per column, with the overrides saved for this model; "
         "dataset drift by the share of drifted features.",
+        source_line(report),
         rh.stamp(now, actor.label),
     ]
     page = rh.page(title, lines, body, figs)

@@ -13,6 +13,8 @@ from sqlalchemy.engine import Engine
 
 from services.core.errors import InvalidInput
 from services.monitoring import blocks as md
+from services.monitoring import drift_summary, summary_cache
+from services.monitoring.day_summary import DaySummary
 from services.monitoring.drift_window import (
     Prepared,
     category_series,
@@ -54,6 +56,9 @@ class DriftOverTime:
     frame: pd.DataFrame
     # one row per window: window_start, window_end, n, n_drifted, share_drifted, drifted
     dataset: pd.DataFrame
+    source: str = drift_summary.ROWS  # day summaries or rows (day blocks)
+    source_note: str = ""  # why rows, when rows; which days were summarised from their blocks
+    from_blocks: tuple[date, ...] = ()
 
 
 def _subsample(col: SortedColumn, size: int, seed: int) -> SortedColumn:
@@ -71,7 +76,7 @@ def _window_index(frame: pd.DataFrame, windows: Sequence[Window]) -> np.ndarray:
 
 
 _OVER_TIME_COLUMNS = ["window_start", "window_end", "column", "role", "method", "score", "threshold",
-                      "is_p_value", "drifted", "n_current", "too_small"]  # fmt: skip
+                      "is_p_value", "drifted", "n_current", "too_small", "exact", "bound"]  # fmt: skip
 
 
 def _reference_sample(ref_full: Prepared, seed: int) -> Prepared:
@@ -134,7 +139,8 @@ def _window_results(
         rows.append(
             {"window_start": w.start, "window_end": w.end, "column": column, "role": r.role,
              "method": r.method, "score": r.score, "threshold": r.threshold, "is_p_value": r.is_p_value,
-             "drifted": r.drifted, "n_current": r.n_current, "too_small": r.n_current < OVER_TIME_MIN_ROWS}
+             "drifted": r.drifted, "n_current": r.n_current, "too_small": r.n_current < OVER_TIME_MIN_ROWS,
+             "exact": r.exact, "bound": r.bound}
         )  # fmt: skip
         if r.role == "feature" and r.tested:
             n_features += 1
@@ -147,23 +153,37 @@ def _window_results(
 
 def drift_over_time(
     engine: Engine, model_version_id: int, reference: Window, granularity: str = "day",
-    cohort_filter: CohortFilter | None = None, progress: Progress | None = None,
+    cohort_filter: CohortFilter | None = None, progress: Progress | None = None, *, rows: bool = False,
 ) -> DriftOverTime:  # fmt: skip
     """Each column's drift score in every rolling window of the version against `reference`.
 
     Same tests, thresholds and overrides as the drift report; numeric columns read uniform samples of at
     most OVER_TIME_SAMPLE rows of the reference and of each window (the chart's noise floor for the normed
     Wasserstein distance is then about 0.013, 0.028 in 99% of windows), categorical columns their exact
-    counts."""
+    counts. From day summaries where they hold the view (as drift_window.prepared_window; rows=True: the
+    row path)."""
     info = get_version(engine, model_version_id)
     if not info.has_data:
         raise InvalidInput(f"{info.label} has no predictions yet.")
     assert info.first_day is not None and info.last_day is not None
     windows = rolling_windows(info.first_day, info.last_day, granularity)
     saved = overrides(engine, info.model_name)
-    ref_full, ref_token, ref_kinds = prepared_window(engine, info, reference, cohort_filter)
-    whole = load_window(engine, info.id, Window(info.first_day, info.last_day), cohort_filter)
+    ref_full, ref_token, ref_kinds = prepared_window(engine, info, reference, cohort_filter, rows=rows)
     filt = norm_filter(cohort_filter)
+    whole_window = Window(info.first_day, info.last_day)
+    note = drift_summary.rows_note(filt)
+    if not note and not rows:
+        try:
+            days, token, from_blocks = summary_cache.days(engine, info.id, whole_window, cohort_filter)
+        except summary_cache.NotSummarisable as exc:
+            days, note = [], str(exc)
+        if days:
+            key = ("drift_over_time", drift_summary.SUMMARIES, md.engine_key(engine), info.id, reference, granularity,
+                   filt, ref_token, token, tuple(sorted(saved.items())))  # fmt: skip
+            return result_cache.get_or_compute(key, lambda: _over_time_from_summaries(
+                info.id, reference, granularity, filt, windows, days, from_blocks, (ref_full, ref_token, ref_kinds),
+                saved, progress))  # fmt: skip
+    whole = load_window(engine, info.id, whole_window, cohort_filter)
     key = ("drift_over_time", md.engine_key(engine), info.id, reference, granularity, filt, ref_token,
            whole.token, tuple(sorted(saved.items())))  # fmt: skip
 
@@ -192,9 +212,45 @@ def drift_over_time(
         if progress:
             progress(1.0, "done")
         return DriftOverTime(info.id, reference, granularity, filt, pd.DataFrame(rows, columns=_OVER_TIME_COLUMNS),
-                             pd.DataFrame(dataset))  # fmt: skip
+                             pd.DataFrame(dataset), drift_summary.ROWS, note)  # fmt: skip
 
     return result_cache.get_or_compute(key, compute)
+
+
+def _over_time_from_summaries(
+    model_version_id: int, reference: Window, granularity: str, filt: tuple, windows: Sequence[Window],
+    days: list[DaySummary], from_blocks: tuple[date, ...], ref_prepared: tuple[Prepared, tuple, dict[str, str]],
+    saved: dict[str, ds.ColumnOverride], progress: Progress | None,
+) -> DriftOverTime:  # fmt: skip
+    """Drift over time from day summaries (already restricted to the cohort by summary_cache): each rolling
+    window is the merge of its days (a daily window reads one day), its numeric sample capped at
+    OVER_TIME_SAMPLE rows; the reference is the report's, subsampled as on the row path. O(days x strata),
+    whatever the row count."""
+    ref_full, ref_token, ref_kinds = ref_prepared
+    by_day = {s.day: s for s in days}
+    schema = days[0].schema
+    own = drift_summary.kinds_of(schema)
+    kinds = ordered_rows({c: k for c, k in ref_kinds.items() if own.get(c) == k})
+    ref = _reference_sample(ref_full, md.seed_for("over_time", model_version_id, reference, filt, ref_token))
+    rows, dataset = [], []
+    for i, w in enumerate(windows):
+        if progress:
+            progress(i / len(windows), f"window {w.label}")
+        in_window = [by_day[d] for d in sorted(by_day) if w.contains(d)]
+        if in_window:
+            (n, numeric, numeric_n, counts, missing), complete = drift_summary.days_inputs(in_window, OVER_TIME_SAMPLE)
+            cur = Prepared(n, numeric, numeric_n, counts, missing, not complete, source=drift_summary.SUMMARIES)
+        else:
+            n, numeric, numeric_n, counts, missing = drift_summary.empty_inputs(schema)
+            cur = Prepared(n, numeric, numeric_n, counts, missing, False, source=drift_summary.SUMMARIES)
+        window_rows, window_dataset = _window_results(w, kinds, ref, cur, saved)
+        rows.extend(window_rows)
+        dataset.append(window_dataset)
+    if progress:
+        progress(1.0, "done")
+    return DriftOverTime(model_version_id, reference, granularity, filt, pd.DataFrame(rows, columns=_OVER_TIME_COLUMNS),
+                         pd.DataFrame(dataset), drift_summary.SUMMARIES, drift_summary.from_blocks_note(from_blocks),
+                         from_blocks)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 
 import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
 from services.monitoring import blocks as md
+from services.monitoring import drift_summary, summary_cache
 from services.monitoring.frames import WindowSlice, feature_columns, load_window, result_cache
 from services.monitoring.overrides import overrides
+from services.monitoring.summary_merge import WindowSummary
 from services.monitoring.views import (
     DATASET_DRIFT_SHARE,
     DISTRIBUTION_BINS,
@@ -31,6 +34,8 @@ from services.monitoring.views import (
 )
 from services.stats import drift_columns
 from services.stats import drift_select as ds
+from services.stats import priority_sample as ps
+from services.stats.drift import Method
 from services.stats.drift_columns import CategoryCounts, SortedColumn
 
 # --- drift -----------------------------------------------------------------------------------------
@@ -75,6 +80,11 @@ class DriftRow:
     distribution: Distribution
     status: str = "tested"  # tested, not_testable (id-like column), data_quality (no values in a window)
     problem: str = ""
+    # Exact when the test read every value (counts, or numeric columns read whole); else approximate, and
+    # `bound` is how far the score can be from the full-data score (99% of draws; the normed Wasserstein
+    # distance), None when no bound is computed (a p-value or another distance read on a sample).
+    exact: bool = True
+    bound: float | None = 0.0
 
     @property
     def is_p_value(self) -> bool:
@@ -112,6 +122,13 @@ class DriftReport:
     n_current: int
     sample_size: int = md.SAMPLE_SIZE
     n_tested: int = 0  # features a test could read: the share's denominator
+    source: str = drift_summary.ROWS  # where the numbers come from: day summaries or rows (day blocks)
+    source_note: str = ""  # why rows, when rows; which days were summarised from their blocks
+    from_blocks: tuple[date, ...] = ()
+
+    @property
+    def exact(self) -> bool:
+        return all(r.exact for r in self.rows)
 
     @property
     def problems(self) -> tuple[DriftRow, ...]:
@@ -153,6 +170,9 @@ class Prepared:
     # Sampled numeric columns whose sample shows at most 5 distinct values: the whole window's distinct
     # values (at most 6 kept), so the default rule's "more than 5 values?" reads the whole window.
     distinct: dict[str, np.ndarray] = field(default_factory=dict)
+    source: str = drift_summary.ROWS  # day summaries or rows (day blocks)
+    source_note: str = ""
+    from_blocks: tuple[date, ...] = ()  # days summarised from their blocks (no current stored summary)
 
 
 def numeric_values(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -312,6 +332,9 @@ def column_result(
     else:
         dist = Distribution(kind, (), (), ())
     score = r.score
+    exact, bound = exactness(kind, str(r.method), r.n_reference, n_ref, r.n_current, n_cur)
+    if result.status != "tested":
+        exact, bound = True, 0.0  # no score to be exact about
     return DriftRow(
         column=column, role=column_role(column), kind=kind, method=str(r.method), method_label=r.label,
         statistic=r.statistic, p_value=r.p_value, distance=r.distance, score=float(score), threshold=r.threshold,
@@ -319,8 +342,23 @@ def column_result(
         n_reference=n_ref, n_current=n_cur, tested_reference=r.n_reference, tested_current=r.n_current,
         n_unique=result.n_unique, applicable=ds.applicable_methods(kind, result.n_unique), detail=r.detail,
         note=_note(result, r.method), distribution=dist, status=result.status,
-        problem=result.problem,
+        problem=result.problem, exact=exact, bound=bound,
     )  # fmt: skip
+
+
+def exactness(
+    kind: str, method: str, tested_ref: int, n_ref: int, tested_cur: int, n_cur: int
+) -> tuple[bool, float | None]:
+    """(exact, bound) of one column's score: categorical columns read exact counts; a numeric column read
+    whole is exact; a sampled one is within the normed Wasserstein bound of services/stats/priority_sample
+    (99% of draws) when its test is Wasserstein, else approximate without a bound (None: the sample's
+    p-value or distance)."""
+    ref_whole, cur_whole = tested_ref >= n_ref, tested_cur >= n_cur
+    if kind != "numeric" or (ref_whole and cur_whole):
+        return True, 0.0
+    if method != Method.WASSERSTEIN:
+        return False, None
+    return False, ps.wasserstein_bound(tested_ref, tested_cur, ref_whole, cur_whole)
 
 
 def _note(result: ds.ColumnDrift, method: str) -> str:
@@ -336,11 +374,41 @@ def drift_kinds(frame: pd.DataFrame, info: VersionInfo) -> dict[str, str]:
 
 
 def prepared_window(
+    engine: Engine, info: VersionInfo, window: Window, cohort_filter: CohortFilter | None, *, rows: bool = False,
+) -> tuple[Prepared, tuple, dict[str, str]]:  # fmt: skip
+    """The window prepared for drift, with its data token and its columns' kinds: from day summaries
+    (summary_cache) unless the filter is on two cohort fields, the rows are not a binary classifier's, or
+    `rows` asks for every row (the exact row path, O(rows): for checks)."""
+    filt = norm_filter(cohort_filter)
+    note = drift_summary.rows_note(filt)
+    if not note and not rows:
+        try:
+            loaded = summary_cache.window_summary(engine, info.id, window, cohort_filter)
+        except summary_cache.NotSummarisable as exc:
+            loaded, note = None, str(exc)
+        if loaded is not None and loaded.summary is not None:
+            summary = loaded.summary
+            key = ("prepared", drift_summary.SUMMARIES, md.engine_key(engine), info.id, window, filt, loaded.token)
+            prepared = result_cache.get_or_compute(key, lambda: summary_prepared(summary, loaded.from_blocks))
+            return prepared, (drift_summary.SUMMARIES, loaded.token), drift_summary.kinds_of(summary.schema)
+    prepared, token, kinds = _rows_prepared(engine, info, window, cohort_filter)
+    return (replace(prepared, source_note=note) if note else prepared), token, kinds
+
+
+def summary_prepared(summary: WindowSummary, from_blocks: tuple[date, ...] = ()) -> Prepared:
+    """A merged window summary prepared for drift (its every-row stratum: the cohort's when filtered)."""
+    n, numeric, numeric_n, counts, missing = drift_summary.drift_inputs(summary)
+    return Prepared(n, numeric, numeric_n, counts, missing, not summary.sample_complete,
+                    source=drift_summary.SUMMARIES, source_note=drift_summary.from_blocks_note(from_blocks),
+                    from_blocks=from_blocks)  # fmt: skip
+
+
+def _rows_prepared(
     engine: Engine, info: VersionInfo, window: Window, cohort_filter: CohortFilter | None,
 ) -> tuple[Prepared, tuple, dict[str, str]]:  # fmt: skip
     sl = load_window(engine, info.id, window, cohort_filter)
     filt = norm_filter(cohort_filter)
-    key = ("prepared", md.engine_key(engine), info.id, window, filt, sl.token)
+    key = ("prepared", drift_summary.ROWS, md.engine_key(engine), info.id, window, filt, sl.token)
     seed = md.seed_for(info.id, window, filt, sl.token)
     kinds = drift_kinds(sl.frame, info)
     prepared = result_cache.get_or_compute(key, lambda: _prepare(sl, kinds, seed))
@@ -349,13 +417,14 @@ def prepared_window(
 
 def drift_report(
     engine: Engine, model_version_id: int, reference: Window, current: Window,
-    cohort_filter: CohortFilter | None = None,
+    cohort_filter: CohortFilter | None = None, *, rows: bool = False,
 ) -> DriftReport:  # fmt: skip
-    """Per column drift of `current` against `reference` with the saved overrides; dataset drift share."""
+    """Per column drift of `current` against `reference` with the saved overrides; dataset drift share.
+    From day summaries where they hold the view (see prepared_window; rows=True: every row, exact)."""
     info = get_version(engine, model_version_id)
     saved = overrides(engine, info.model_name)
-    ref, ref_token, ref_kinds = prepared_window(engine, info, reference, cohort_filter)
-    cur, cur_token, cur_kinds = prepared_window(engine, info, current, cohort_filter)
+    ref, ref_token, ref_kinds = prepared_window(engine, info, reference, cohort_filter, rows=rows)
+    cur, cur_token, cur_kinds = prepared_window(engine, info, current, cohort_filter, rows=rows)
     filt = norm_filter(cohort_filter)
     key = ("drift", md.engine_key(engine), info.id, reference, current, filt, ref_token, cur_token,
            tuple(sorted(saved.items())))  # fmt: skip
@@ -368,13 +437,22 @@ def drift_report(
         n_tested = sum(r.tested for r in features)
         n_drifted = sum(r.drifted for r in features if r.tested)
         share = n_drifted / n_tested if n_tested else 0.0
+        summaries = ref.source == cur.source == drift_summary.SUMMARIES
         return DriftReport(
             info.id, info.model_name, reference, current, filt, rows, len(features), n_drifted, share,
             DATASET_DRIFT_SHARE, bool(n_tested) and share >= DATASET_DRIFT_SHARE, ref.n, cur.n,
-            n_tested=n_tested,
+            n_tested=n_tested, source=drift_summary.SUMMARIES if summaries else drift_summary.ROWS,
+            source_note=_source_note(ref, cur), from_blocks=tuple(sorted(set(ref.from_blocks + cur.from_blocks))),
         )  # fmt: skip
 
     return result_cache.get_or_compute(key, compute)
+
+
+def _source_note(ref: Prepared, cur: Prepared) -> str:
+    if ref.source_note == cur.source_note:
+        return ref.source_note
+    notes = [f"{name} window {p.source_note}" for name, p in (("reference", ref), ("current", cur)) if p.source_note]
+    return "; ".join(notes)
 
 
 def ordered_rows(kinds: Mapping[str, str]) -> dict[str, str]:

@@ -125,7 +125,10 @@ SAMPLING_NOTE = (
     f"At {md.SAMPLE_SIZE:,} values the normed Wasserstein distance between two samples of one distribution stays "
     f"below {md.wasserstein_sampling_error(md.SAMPLE_SIZE):.3f} in 99% of draws, so a sampled verdict at 0.1 can "
     "differ from the full-data verdict only when the full-data distance is that close to the threshold. p-values "
-    "of tests chosen by a user (KS, Anderson-Darling) on a sampled window are those of the sample."
+    "of tests chosen by a user (KS, Anderson-Darling) on a sampled window are those of the sample. When day "
+    "summaries cover the windows (the usual case), counts come from them (exact) and numeric tests read the windows' "
+    f"uniform priority samples (at most {md.SAMPLE_SIZE:,} rows of the window or of the chosen cohort; each day "
+    "keeps 8,192); 'exact or bound' says for each column how far its score can be from the full data's."
 )
 PERFORMANCE_NOTE = (
     "95% intervals: Wilson for accuracy, precision, recall and positive rate; a stratified percentile bootstrap "

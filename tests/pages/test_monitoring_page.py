@@ -83,6 +83,9 @@ def test_the_demo_story_on_the_page(demo_db):
     drifted = set(drift.loc[drift["verdict"] == "drifted", "column"])
     assert {"sessions_per_week", "app_latency_ms"} <= drifted and "tenure_months" not in drifted
     assert set(drift["test"]) >= {"Wasserstein distance (normed)", "Jensen-Shannon distance"}
+    # From day summaries, saying which numbers are exact (the demo's windows are small: every one here).
+    assert "Read from day summaries" in texts(at) and "Every number is exact" in texts(at)
+    assert set(drift["exact or bound"]) == {"exact (counts)", "exact (every value)"}
     assert "About the tests" in [e.label for e in at.expander]
 
     # A window change: everything after the reference (the release is inside it).
@@ -94,6 +97,7 @@ def test_the_demo_story_on_the_page(demo_db):
     at = to_tab(at, "Drift over time")
     no_exception(at)
     assert "Started drifting" in texts(at) and "sessions\\_per\\_week** from 2026-09-30" in texts(at)
+    assert "Read from day summaries" in texts(at) and "every number is exact" in texts(at)
 
     at = to_tab(at, "Performance")
     no_exception(at)
@@ -404,6 +408,7 @@ def test_drift_table_and_headline_show_untested_columns_as_problems_not_verdicts
             is_p_value=True, drifted=drifted, n_reference=500, n_current=n_current, tested_reference=500,
             tested_current=n_current, overridden=False, reason="default", status=status, problem=problem,
             tested=status == "tested", past_threshold=0.05 / 0.5 if status == "tested" else float("nan"),
+            kind="categorical", exact=True, bound=0.0,
         )  # fmt: skip
 
     rows = (

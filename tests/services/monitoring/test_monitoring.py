@@ -431,7 +431,8 @@ def _sampling_story(engine, days: int = 10, per_day: int = 600, shift_day: int =
 
 
 def test_a_sampled_window_gets_the_whole_windows_test_and_verdicts(engine, monkeypatch):
-    """The sampling path, with SAMPLE_SIZE made small (500) so that the 3,600-row reference and the
+    """The row path's sampling (rows=True; the summary path's samples: test_drift_summary.py), with
+    SAMPLE_SIZE made small (500) so that the 3,600-row reference and the
     2,400-row current window are sampled: each numeric test reads 500 values of each window, the table
     shows the whole windows' counts beside them, the test is the one the unsampled report chose (a
     500-value sample alone would get KS, 5 values a chi-square or Jensen-Shannon), the verdicts agree
@@ -440,10 +441,10 @@ def test_a_sampled_window_gets_the_whole_windows_test_and_verdicts(engine, monke
 
     mv = _sampling_story(engine)
     before, after = W(date(2026, 3, 2), date(2026, 3, 7)), W(date(2026, 3, 8), date(2026, 3, 11))
-    full = drift_window.drift_report(engine, mv, before, after)  # 3,600 and 2,400 rows: below SAMPLE_SIZE
+    full = drift_window.drift_report(engine, mv, before, after, rows=True)  # 3,600 and 2,400 rows: unsampled
     monkeypatch.setattr(md, "SAMPLE_SIZE", 500)
     frames.clear_caches()
-    sampled = drift_window.drift_report(engine, mv, before, after)
+    sampled = drift_window.drift_report(engine, mv, before, after, rows=True)
     assert (sampled.n_reference, sampled.n_current) == (full.n_reference, full.n_current) == (3600, 2400)
     numeric = [r.column for r in full.rows if r.kind == "numeric"]
     assert numeric == ["rare_six", "shifted", "sparse", "steady", "visits", mon.PREDICTION_SCORE]
@@ -461,7 +462,7 @@ def test_a_sampled_window_gets_the_whole_windows_test_and_verdicts(engine, monke
     sparse = sampled.column("sparse")
     assert 1300 < sparse.n_reference < 1600 and sparse.method == d.Method.WASSERSTEIN
     # The rule's distinct values are the whole windows': the sample missed the sixth value of rare_six.
-    ref_prepared = drift_window.prepared_window(engine, mon.get_version(engine, mv), before, None)[0]
+    ref_prepared = drift_window.prepared_window(engine, mon.get_version(engine, mv), before, None, rows=True)[0]
     assert ref_prepared.numeric["rare_six"].n_unique == 5 and ref_prepared.sampled
     assert (sampled.column("rare_six").n_unique, full.column("rare_six").n_unique) == (6, 6)
     assert sampled.column("rare_six").method == d.Method.WASSERSTEIN
@@ -484,11 +485,11 @@ def test_a_sampled_window_gets_the_whole_windows_test_and_verdicts(engine, monke
     # Deterministic: computed again from nothing, the same sample and the same numbers.
     frames.clear_caches()
     md.clear_caches()
-    again = drift_window.drift_report(engine, mv, before, after)
+    again = drift_window.drift_report(engine, mv, before, after, rows=True)
     assert again is not sampled and again.rows == sampled.rows
     # Drift over time samples each window and the reference (here at 500): the same tests as the report.
     monkeypatch.setattr(drift_time, "OVER_TIME_SAMPLE", 500)
-    over = drift_time.drift_over_time(engine, mv, before, "day").frame
+    over = drift_time.drift_over_time(engine, mv, before, "day", rows=True).frame
     for name in numeric:
         assert set(over.loc[over["column"] == name, "method"]) == {full.column(name).method}, name
     late = over[(over["column"] == "shifted") & (over["window_start"] >= after.start)]
