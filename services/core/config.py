@@ -31,10 +31,17 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOOPDECK_ARTIFACT_DIR", "data/artifacts", "folder of the model artifacts (skops files)"),
     Variable("LOOPDECK_ROUTING_DIR", "data/routing", "folder of the published routing files, one per model"),
     Variable(
-        "LOOPDECK_RAW_STORE_DIR",
+        "LOOPDECK_RAW_STORE",
         "data/raw",
-        "raw prediction rows as Parquet partitions (retention and erasure purge them)",
+        "where raw prediction rows live as Parquet partitions: a folder, or `s3://bucket/prefix` for "
+        "S3-compatible storage (credentials from the standard AWS variables, e.g. `AWS_ACCESS_KEY_ID`)",
     ),
+    Variable(
+        "LOOPDECK_S3_ENDPOINT_URL",
+        "unset (AWS)",
+        "endpoint of an S3-compatible store other than AWS, e.g. `http://minio.internal:9000`",
+    ),
+    Variable("LOOPDECK_S3_REGION", "unset (the AWS SDK's own)", "region of the raw store's bucket, e.g. `eu-west-1`"),
     Variable("LOOPDECK_MONITORING_CACHE_MB", "512", "memory for decoded monitoring day blocks, per process"),
     Variable(
         "LOOPDECK_AUDIT_KEY",
@@ -96,9 +103,18 @@ def routing_dir() -> Path:
     return Path(_get("LOOPDECK_ROUTING_DIR") or DATA_DIR / "routing")
 
 
-def raw_store_dir() -> Path:
-    """The raw store's root: Parquet partitions of raw prediction rows (services/monitoring/raw_store.py)."""
-    return Path(_get("LOOPDECK_RAW_STORE_DIR") or DATA_DIR / "raw")
+def raw_store_location() -> str:
+    """Where the raw store lives: a folder or s3://bucket/prefix (services/monitoring/raw_store.open_store)."""
+    return _get("LOOPDECK_RAW_STORE") or str(DATA_DIR / "raw")
+
+
+def s3_endpoint_url() -> str | None:
+    """An S3-compatible endpoint (MinIO, Ceph, R2...); None: AWS itself."""
+    return _get("LOOPDECK_S3_ENDPOINT_URL")
+
+
+def s3_region() -> str | None:
+    return _get("LOOPDECK_S3_REGION")
 
 
 def public_url() -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from services.core import audit, config
+from services.core import audit
 from services.core.db import read_session, write_session
 from services.core.errors import InvalidInput
 from services.core.roles import Actor, Role, require
@@ -82,16 +81,14 @@ def _prediction(engine: Engine, request_id: str):
         ).first()
 
 
-def _erase_raw(root: Path, request_id: str, found) -> raw_store.EraseResult:
+def _erase_raw(store: raw_store.RawStore, request_id: str, found) -> raw_store.EraseResult:
     """From the prediction's version's files; from every version's when the database no longer has it."""
     if found is not None and raw_store.NAME.match(found[1]):
-        return raw_store.erase(root, found[1], found[2], [request_id])
+        return raw_store.erase(store, found[1], found[2], [request_id])
     rows = files = 0
-    for model_dir in sorted(Path(root).glob("model=*")) if Path(root).exists() else []:
-        for version_dir in sorted(model_dir.glob("version=*")):
-            model, version = model_dir.name.removeprefix("model="), int(version_dir.name.removeprefix("version="))
-            done = raw_store.erase(root, model, version, [request_id])
-            rows, files = rows + done.rows_removed, files + done.files_rewritten
+    for model, version in raw_store.versions(store):
+        done = raw_store.erase(store, model, version, [request_id])
+        rows, files = rows + done.rows_removed, files + done.files_rewritten
     return raw_store.EraseResult(rows, files)
 
 
@@ -139,14 +136,14 @@ def _lower_watermark(session) -> None:
 
 
 def erase_request(
-    engine: Engine, actor: Actor, request_id: str, reason: str, raw_root: Path | None = None
+    engine: Engine, actor: Actor, request_id: str, reason: str, raw_root: raw_store.Location | None = None
 ) -> ErasureResult:
     """Erase every trace of one request id (admins only; one audited transaction, see the module)."""
     require(actor, Role.admin, "erase a request's data")
     request_id, reason = _check(request_id, reason)
     digest = request_hash(request_id)
     found = _prediction(engine, request_id)
-    raw = _erase_raw(Path(raw_root or config.raw_store_dir()), request_id, found)
+    raw = _erase_raw(raw_store.open_store(raw_root), request_id, found)  # None: LOOPDECK_RAW_STORE
     block_rows = summary_rows = 0
     with write_session(engine) as session:
         if found is not None:
