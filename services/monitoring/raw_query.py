@@ -98,8 +98,9 @@ def _check_window(model_name: str, version: int, first: date, last: date) -> Non
         raise InvalidInput(f"Version must be 1 or more; got {version}.")
     if last < first:
         raise InvalidInput(f"The window ends ({last}) before it starts ({first}).")
-    if (last - first).days + 1 > MAX_DAYS:
-        raise InvalidInput(f"A raw query covers at most {MAX_DAYS} days; {first} to {last} is {(last - first).days + 1}.")
+    span = (last - first).days + 1
+    if span > MAX_DAYS:
+        raise InvalidInput(f"A raw query covers at most {MAX_DAYS} days; {first} to {last} is {span}.")
 
 
 def _quote(name: str) -> str:
@@ -237,7 +238,7 @@ def export_window(
                     f"{max_rows:,}. Export fewer days or filter on a cohort field."
                 )
             order = " ORDER BY ts, request_id" if {"ts", "request_id"} <= set(dataset.schema.names) else ""
-            table = con.execute(f"SELECT * FROM raw_rows WHERE {where}{order}", params).fetch_arrow_table()
+            table = con.execute(f"SELECT * FROM raw_rows WHERE {where}{order}", params).to_arrow_table()
     data = _encode(table, fmt)
     with write_session(engine) as session:
         audit.record(session, actor, "raw.export", "model", f"{model_name} v{version}", {
