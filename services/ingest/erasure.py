@@ -4,7 +4,8 @@ items (with their text, rating, labels and triage edits), its rows in the monito
 summaries (removed in place: no rebuild), and it is excluded from future training sets (erased_request
 keeps only its SHA-256).
 
-Admins only. One transaction holds every database change and the audit event, which says what was
+Admins only, or an API token with the `erase` scope (an admin's delegation; never limited to models).
+One transaction holds every database change and the audit event, which says what was
 removed (counts, never the data) and which already-frozen training sets contain it: those are immutable
 (database triggers), so their item rows keep the request id and the label, and the feedback item they
 point at is emptied (text, rating, links) instead of deleted. The raw store's files are rewritten before
@@ -24,7 +25,7 @@ from sqlmodel import select
 
 from services.core import audit
 from services.core.db import read_session, write_session
-from services.core.errors import InvalidInput
+from services.core.errors import InvalidInput, PermissionDenied
 from services.core.roles import Actor, Role, require
 from services.core.schema_feedback import Feedback, TrainingDataset, TrainingDatasetItem
 from services.core.schema_ingest import Outcome, Prediction
@@ -32,6 +33,7 @@ from services.core.schema_models import ModelVersion, ShadowScore
 from services.core.schema_monitoring import MonitoringSync
 from services.core.schema_retention import ErasedRequest
 from services.core.timeutil import to_utc, utcnow
+from services.core.tokens import TokenActor, require_scope
 from services.core.tokens_schema import ApiIdempotency
 from services.monitoring import block_erase, raw_store, summary_store
 
@@ -60,6 +62,15 @@ class ErasureResult:
         return (f"Erased: {self.predictions} prediction(s), {self.outcomes} outcome(s), {self.feedback_deleted} "
                 f"feedback item(s) deleted and {self.feedback_emptied} emptied, {self.raw_rows} raw-store row(s), "
                 f"{self.block_rows} monitoring row(s). Frozen training sets holding it: {sets}.")  # fmt: skip
+
+
+def _require_erase(actor: Actor) -> None:
+    if not isinstance(actor, TokenActor):
+        require(actor, Role.admin, "erase a request's data")
+        return
+    require_scope(actor, "erase")
+    if actor.models is not None:
+        raise PermissionDenied(f"{actor.label} is limited to models; erasure reaches every model's data.")
 
 
 def _check(request_id: str, reason: str) -> tuple[str, str]:
@@ -138,8 +149,8 @@ def _lower_watermark(session) -> None:
 def erase_request(
     engine: Engine, actor: Actor, request_id: str, reason: str, raw_root: raw_store.Location | None = None
 ) -> ErasureResult:
-    """Erase every trace of one request id (admins only; one audited transaction, see the module)."""
-    require(actor, Role.admin, "erase a request's data")
+    """Erase every trace of one request id (admins or an `erase` token; one audited transaction, see the module)."""
+    _require_erase(actor)
     request_id, reason = _check(request_id, reason)
     digest = request_hash(request_id)
     found = _prediction(engine, request_id)
