@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 _SCRATCH = Path(tempfile.mkdtemp(prefix=f"loopdeck-tests-{os.getpid()}-"))
 os.environ["LOOPDECK_ARTIFACT_DIR"] = str(_SCRATCH / "artifacts")
 os.environ["LOOPDECK_ROUTING_DIR"] = str(_SCRATCH / "routing")
-os.environ["LOOPDECK_RAW_STORE"] = str(_SCRATCH / "raw")
+os.environ["LOOPDECK_RAW_STORE_DIR"] = str(_SCRATCH / "raw")
 
 
 def _data_folder_state() -> dict[str, int]:

@@ -31,7 +31,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOOPDECK_ARTIFACT_DIR", "data/artifacts", "folder of the model artifacts (skops files)"),
     Variable("LOOPDECK_ROUTING_DIR", "data/routing", "folder of the published routing files, one per model"),
     Variable(
-        "LOOPDECK_RAW_STORE",
+        "LOOPDECK_RAW_STORE_DIR",
         "data/raw",
         "where raw prediction rows live as Parquet partitions: a folder, or `s3://bucket/prefix` for "
         "S3-compatible storage (credentials from the standard AWS variables, e.g. `AWS_ACCESS_KEY_ID`)",
@@ -105,7 +105,7 @@ def routing_dir() -> Path:
 
 def raw_store_location() -> str:
     """Where the raw store lives: a folder or s3://bucket/prefix (services/monitoring/raw_store.open_store)."""
-    return _get("LOOPDECK_RAW_STORE") or str(DATA_DIR / "raw")
+    return _get("LOOPDECK_RAW_STORE_DIR") or str(DATA_DIR / "raw")
 
 
 def s3_endpoint_url() -> str | None:

@@ -154,7 +154,7 @@ def erase_request(
     request_id, reason = _check(request_id, reason)
     digest = request_hash(request_id)
     found = _prediction(engine, request_id)
-    raw = _erase_raw(raw_store.open_store(raw_root), request_id, found)  # None: LOOPDECK_RAW_STORE
+    raw = _erase_raw(raw_store.open_store(raw_root), request_id, found)  # None: LOOPDECK_RAW_STORE_DIR
     block_rows = summary_rows = 0
     with write_session(engine) as session:
         if found is not None:

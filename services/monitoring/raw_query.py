@@ -167,7 +167,7 @@ def window_metrics(
     store: raw_store.Location | None = None,
 ) -> WindowMetrics:
     """Metrics of the rows of days `first`..`last` whose cohort fields hold one of the given values (every
-    field at once). Viewers and up. `store`: None is LOOPDECK_RAW_STORE."""
+    field at once). Viewers and up. `store`: None is LOOPDECK_RAW_STORE_DIR."""
     require(actor, Role.viewer, "query raw rows")
     _check_window(model_name, version, first, last)
     wanted = _clean_filters(filters)

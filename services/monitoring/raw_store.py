@@ -1,15 +1,16 @@
 """Raw prediction rows at scale: Parquet files partitioned the Hive way by model, version and UTC day
 (docs/scale.md), which DuckDB, Spark, Trino and ClickHouse read unchanged:
 
-    <root>/model=<name>/version=<v>/day=<YYYY-MM-DD>/part-<n>-<random>.parquet
+    <root>/model=<name>/version=<v>/day=<YYYY-MM-DD>/part-<n>-<random>.parquet  (or part-<name>.parquet)
 
 The root is a local folder (the default) or S3-compatible object storage (`s3://bucket/prefix`), set by
-LOOPDECK_RAW_STORE (services/core/config.py). `open_store(location)` is the one place that turns a location
-into a `RawStore` (a pyarrow filesystem and the root inside it); every function here takes a store, or a
-location it opens the same way.
+LOOPDECK_RAW_STORE_DIR (services/core/config.py). `open_store(location)` is the one place that turns a
+location into a `RawStore` (a pyarrow filesystem and the root inside it); every function here takes a store,
+or a location (a folder or a URL) it opens the same way.
 
 An import appends a new part file to each day it touches (a day is never rewritten for new rows; the random
-suffix keeps two writers of one day from overwriting each other's part); a late outcome lives in the day
+suffix keeps two writers of one day from overwriting each other's part, and a named part is replaced whole
+when its batch is written again); a late outcome lives in the day
 summaries and, for raw queries, in the outcome table it came from. Retention drops whole day folders older
 than a cutoff (summaries stay). Erasure rewrites only the part files that hold an erased request id: through
 a temporary file and an atomic rename on a local disk; on object storage by one PUT of the whole object,
@@ -39,8 +40,9 @@ import pyarrow.parquet as pq
 from services.core import config
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")  # a partition value is a folder name: nothing else
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 COMPRESSION = "snappy"  # Parquet's default, read by every engine (zstd: 25% smaller, writes 2x slower)
-PART = re.compile(r"^part-(\d+)(?:-[0-9a-f]+)?\.parquet$")
+PART = re.compile(r"^part-(\d*)([A-Za-z0-9_.-]*)\.parquet$")  # part-<n>-<random> or part-<name> (append's)
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def _s3(location: str) -> RawStore:
 
 
 def open_store(location: Location | None = None) -> RawStore:
-    """The raw store at `location` (a RawStore is returned as it is); None: LOOPDECK_RAW_STORE."""
+    """The raw store at `location` (a RawStore is returned as it is); None: LOOPDECK_RAW_STORE_DIR."""
     if isinstance(location, RawStore):
         return location
     text = str(location) if location is not None else config.raw_store_location()
@@ -117,7 +119,7 @@ def _listing(store: RawStore, folder: str) -> list[pafs.FileInfo]:
 
 def _part_index(path: str) -> int:
     found = PART.match(path.rsplit("/", 1)[-1])
-    return int(found.group(1)) if found else -1
+    return int(found.group(1)) if found and found.group(1) else -1
 
 
 def parts(store: Location, model: str, version: int, day: date) -> list[str]:
@@ -136,19 +138,44 @@ def _table(frame: pd.DataFrame) -> pa.Table:
     return table
 
 
-def append(store: Location, model: str, version: int, frame: pd.DataFrame) -> dict[date, int]:
-    """Appends rows (a `ts` column in UTC) as one new part file per day they fall on; returns rows per day."""
+def append(store: Location, model: str, version: int, frame: pd.DataFrame, name: str | None = None) -> dict[date, int]:
+    """Appends rows (a `ts` column in UTC) as one new part file per day they fall on; returns rows per day.
+    `name` (e.g. the batch's first prediction id) names the part files `part-<name>.parquet`, so writing the
+    same batch again replaces its files instead of adding copies; without it, `part-<next n>-<random>`."""
+    return append_table(store, model, version, _table(frame), name)
+
+
+def _write(store: RawStore, table: pa.Table, path: str) -> None:
+    """Readers never see half a file: a temporary file and a rename on disk; one PUT on object storage."""
+    if store.local:
+        pq.write_table(table, path + ".tmp", filesystem=store.filesystem, compression=COMPRESSION)
+        store.filesystem.move(path + ".tmp", path)
+    else:
+        pq.write_table(table, path, filesystem=store.filesystem, compression=COMPRESSION)
+
+
+def append_table(
+    store: Location, model: str, version: int, table: pa.Table, name: str | None = None
+) -> dict[date, int]:
+    """`append` for an Arrow table (a `ts` timestamp column in UTC; unknown labels as nulls)."""
     store = open_store(store)
-    days_of = frame["ts"].dt.tz_convert("UTC").dt.date
+    if name is not None and not NAME.match(name):
+        raise ValueError("a part name is letters, digits, '_', '.', '-' (at most 200)")
+    micros = table["ts"].cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    day_numbers = micros // 86_400_000_000
     out: dict[date, int] = {}
-    for day in sorted(set(days_of)):
-        part = frame[(days_of == day).to_numpy()]
+    for number in np.unique(day_numbers):
+        day = date.fromordinal(EPOCH_ORDINAL + int(number))
+        part = table.filter(pa.array(day_numbers == number))
         folder = day_dir(store, model, version, day)
         store.filesystem.create_dir(folder, recursive=True)
-        n = max((_part_index(p) for p in parts(store, model, version, day)), default=-1) + 1
-        path = f"{folder}/part-{n}-{secrets.token_hex(4)}.parquet"
-        pq.write_table(_table(part), path, filesystem=store.filesystem, compression=COMPRESSION)
-        out[day] = len(part)
+        if name is None:
+            n = max((_part_index(p) for p in parts(store, model, version, day)), default=-1) + 1
+            label = f"{n}-{secrets.token_hex(4)}"
+        else:
+            label = name
+        _write(store, part, f"{folder}/part-{label}.parquet")
+        out[day] = part.num_rows
     return out
 
 
@@ -199,6 +226,15 @@ def read_window(store: Location, model: str, version: int, first: date, last: da
     return dataset.to_table(columns=columns).to_pandas()
 
 
+def drop_days(store: Location, model: str, version: int, wanted: list[date]) -> None:
+    """Removes these day folders (a rebuild writes them again from the tables)."""
+    store = open_store(store)
+    for d in wanted:
+        folder = day_dir(store, model, version, d)
+        if store.filesystem.get_file_info(folder).type == pafs.FileType.Directory:
+            store.filesystem.delete_dir(folder)
+
+
 def drop_before(store: Location, model: str, version: int, cutoff: date) -> list[date]:
     """Retention: removes every day folder before `cutoff` (the day summaries stay); returns the days dropped."""
     store = open_store(store)
@@ -209,14 +245,10 @@ def drop_before(store: Location, model: str, version: int, cutoff: date) -> list
 
 
 def _rewrite(store: RawStore, path: str, keep: pa.Table) -> None:
-    fs = store.filesystem
     if keep.num_rows == 0:
-        fs.delete_file(path)
-    elif store.local:  # a temporary file, then an atomic rename
-        pq.write_table(keep, path + ".tmp", filesystem=fs, compression=COMPRESSION)
-        fs.move(path + ".tmp", path)
-    else:  # object storage: the object is replaced whole when the upload completes
-        pq.write_table(keep, path, filesystem=fs, compression=COMPRESSION)
+        store.filesystem.delete_file(path)
+    else:  # a rename on disk; on object storage the object is replaced whole when the upload completes
+        _write(store, keep, path)
 
 
 def erase(store: Location, model: str, version: int, request_ids: list[str]) -> EraseResult:

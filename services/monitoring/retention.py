@@ -140,7 +140,7 @@ def _delete_rows(session, ids: list[int], cut: datetime) -> tuple[int, int, int]
 def purge(engine: Engine, actor: Actor, model_name: str, raw_root: raw_store.Location | None = None) -> PurgeResult:
     """Purge the model's raw rows older than its retention (admins and the system only; audited)."""
     require(actor, Role.admin, "purge raw rows")
-    raw_root = raw_store.open_store(raw_root)  # None: LOOPDECK_RAW_STORE
+    raw_root = raw_store.open_store(raw_root)  # None: LOOPDECK_RAW_STORE_DIR
     with write_session(engine) as session:
         policy = session.get(RetentionPolicy, model_name)
         if policy is None:

@@ -30,7 +30,7 @@ def _count(engine, table, request_id: str) -> int:
 
 
 def test_an_erase_token_erases_a_request_everywhere(client, engine, make_token, tmp_path, monkeypatch):
-    monkeypatch.setenv("LOOPDECK_RAW_STORE", str(tmp_path / "raw"))
+    monkeypatch.setenv("LOOPDECK_RAW_STORE_DIR", str(tmp_path / "raw"))
     target, other = factories.predictions(engine, 1, 2, start=START)
     factories.outcome(engine, target, 1)
     factories.feedback(engine, 2, request_ids=[target], text="call me at 555-0100")

@@ -26,7 +26,7 @@ def jengine(engine, monkeypatch):
 
 
 def test_the_tick_queues_the_daily_purge_and_the_worker_runs_it(jengine, admin, tmp_path, monkeypatch):
-    monkeypatch.setenv("LOOPDECK_RAW_STORE", str(tmp_path))
+    monkeypatch.setenv("LOOPDECK_RAW_STORE_DIR", str(tmp_path))
     mv = factories.model_version(jengine, "churn")
     factories.predictions(jengine, mv, 24 * 6, start=START)
     now = utcnow()

@@ -20,7 +20,7 @@ def engine_url(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     migrate(url)
     monkeypatch.setenv("LOOPDECK_DATABASE_URL", url)
-    monkeypatch.setenv("LOOPDECK_RAW_STORE", str(tmp_path / "raw"))
+    monkeypatch.setenv("LOOPDECK_RAW_STORE_DIR", str(tmp_path / "raw"))
     return url
 
 

@@ -81,7 +81,7 @@ def test_partition_names_are_checked(tmp_path, frames):
 
 
 def test_open_store_by_configuration(tmp_path, monkeypatch):
-    monkeypatch.setenv("LOOPDECK_RAW_STORE", str(tmp_path / "raw"))
+    monkeypatch.setenv("LOOPDECK_RAW_STORE_DIR", str(tmp_path / "raw"))
     store = raw_store.open_store()
     assert store.local and store.root == (tmp_path / "raw").as_posix()
     assert raw_store.open_store(store) is store
@@ -94,3 +94,19 @@ def test_open_store_by_configuration(tmp_path, monkeypatch):
     monkeypatch.setenv("LOOPDECK_S3_ENDPOINT_URL", "ftp://host")
     with pytest.raises(ConfigError, match="LOOPDECK_S3_ENDPOINT_URL"):
         raw_store.open_store("s3://bucket")
+
+
+def test_a_named_part_is_replaced_and_days_can_be_dropped(store, frames):
+    """A batch written again under its name replaces its part (no copy); drop_days removes chosen days."""
+    batch = frames[0].iloc[:30]
+    raw_store.append(store, "churn", 1, batch, name="1001")
+    raw_store.append(store, "churn", 1, batch, name="1001")
+    raw_store.append(store, "churn", 1, frames[0].iloc[30:40])
+    names = [p.rsplit("/", 1)[-1] for p in raw_store.parts(store, "churn", 1, SPEC.day_date(0))]
+    assert len(names) == 2 and names[0] == "part-1001.parquet" and names[1].startswith("part-1002-")
+    assert len(raw_store.read_window(store, "churn", 1, SPEC.day_date(0), SPEC.day_date(0))) == 40
+    with pytest.raises(ValueError):
+        raw_store.append(store, "churn", 1, batch, name="../x")
+    raw_store.append(store, "churn", 1, frames[1])
+    raw_store.drop_days(store, "churn", 1, [SPEC.day_date(0), SPEC.day_date(3)])
+    assert raw_store.days(store, "churn", 1) == [SPEC.day_date(1)]
