@@ -115,7 +115,8 @@ def _where(schema: pa.Schema, filters: dict[str, tuple[str, ...]]) -> tuple[str,
             known = ", ".join(n for n in schema.names if n not in ("request_id", "ts")) or "none"
             raise InvalidInput(f"Unknown field {name!r} in the filter; the window's columns are: {known}.")
         kind = schema.field(name).type
-        column = _quote(name) if pa.types.is_string(kind) else f"CAST({_quote(name)} AS VARCHAR)"
+        plain = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+        column = _quote(name) if plain else f"CAST({_quote(name)} AS VARCHAR)"
         clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
         params += list(values)
     return " AND ".join(clauses), params
