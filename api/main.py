@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 
-from api import errors, ingest, models
+from api import erasure, errors, ingest, models
 from api.limits import BodyLimitMiddleware, RateLimiter
 from services import kinds
 from services.core.db import make_engine
@@ -36,6 +36,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware)
     app.include_router(ingest.router)
     app.include_router(models.router)
+    app.include_router(erasure.router)
 
     @app.get("/api/v1/health", response_model=Health, tags=["health"], summary="Liveness (no token needed)")
     def health() -> Health:

@@ -33,9 +33,16 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "LOOPDECK_RAW_STORE_DIR",
         "`raw` beside the SQLite file (data/raw); data/raw on Postgres",
-        "raw prediction rows as Parquet partitions by model/version/day, written by the monitoring refresh "
-        "(retention and erasure purge them)",
+        "where raw prediction rows live as Parquet partitions by model/version/day, written by the monitoring "
+        "refresh: a folder, or `s3://bucket/prefix` for S3-compatible storage (credentials from the standard "
+        "AWS variables, e.g. `AWS_ACCESS_KEY_ID`)",
     ),
+    Variable(
+        "LOOPDECK_S3_ENDPOINT_URL",
+        "unset (AWS)",
+        "endpoint of an S3-compatible store other than AWS, e.g. `http://minio.internal:9000`",
+    ),
+    Variable("LOOPDECK_S3_REGION", "unset (the AWS SDK's own)", "region of the raw store's bucket, e.g. `eu-west-1`"),
     Variable("LOOPDECK_MONITORING_CACHE_MB", "512", "memory for decoded monitoring day blocks, per process"),
     Variable(
         "LOOPDECK_SUMMARY_CACHE_MB",
@@ -102,22 +109,30 @@ def routing_dir() -> Path:
     return Path(_get("LOOPDECK_ROUTING_DIR") or DATA_DIR / "routing")
 
 
-def raw_store_root(db_url: str | None = None) -> Path | None:
-    """The raw store's root for the database at `db_url` (default: LOOPDECK_DATABASE_URL): Parquet
-    partitions of raw prediction rows (services/monitoring/raw_store.py). LOOPDECK_RAW_STORE_DIR when set;
-    else `raw` beside a SQLite file (each database its own rows: data/raw for the default database), or
-    data/raw. None for an in-memory SQLite database (it keeps nothing on disk, so no raw store either).
-    Every raw-store path starts here: an object-store URL plugs in behind this one function."""
+def raw_store_location(db_url: str | None = None) -> str | None:
+    """Where the raw store of the database at `db_url` (default: LOOPDECK_DATABASE_URL) lives: a folder or
+    s3://bucket/prefix (services/monitoring/raw_store.open_store). LOOPDECK_RAW_STORE_DIR when set; else
+    `raw` beside a SQLite file (each database its own rows: data/raw for the default database), or
+    data/raw. None for an in-memory SQLite database (it keeps nothing on disk, so no raw store either)."""
     configured = _get("LOOPDECK_RAW_STORE_DIR")
     if configured:
-        return Path(configured)
+        return configured
     url = str(db_url or database_url())
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1].split("?", 1)[0] if "///" in url else ""
         if not path or path == ":memory:" or "mode=memory" in url:
             return None
-        return Path(path).parent / "raw"
-    return DATA_DIR / "raw"
+        return str(Path(path).parent / "raw")
+    return str(DATA_DIR / "raw")
+
+
+def s3_endpoint_url() -> str | None:
+    """An S3-compatible endpoint (MinIO, Ceph, R2...); None: AWS itself."""
+    return _get("LOOPDECK_S3_ENDPOINT_URL")
+
+
+def s3_region() -> str | None:
+    return _get("LOOPDECK_S3_REGION")
 
 
 def public_url() -> str:

@@ -7,9 +7,10 @@ low-entropy and need a slow hash) would cost ~0.15 s of CPU per request and turn
 authentication into a denial-of-service lever, without adding anything against a 256-bit secret.
 
 A token acts as a `TokenActor`: an Actor labelled `token:<name>` whose role is the lowest that its
-scopes need (ingest and models:write need analyst, routing:read viewer), so the services' role
+scopes need (ingest and models:write need analyst, routing:read and erase viewer), so the services' role
 checks apply unchanged, and whose scopes and optional model list are checked by `require_scope`.
-Every write made with a token is audited with that label. Tokens never hold the admin role.
+Every write made with a token is audited with that label. Tokens never hold the admin role: the `erase`
+scope is an admin's delegation of that one admin action, which the erasure service checks by its scope.
 Creating, listing and revoking tokens is for admins (people), audited.
 """
 
@@ -34,7 +35,15 @@ from services.core.timeutil import to_utc, utcnow
 from services.core.tokens_schema import ApiToken
 
 TOKEN_PREFIX = "ldk_"
-SCOPES: dict[str, Role] = {"ingest": Role.analyst, "routing:read": Role.viewer, "models:write": Role.analyst}
+SCOPES: dict[str, Role] = {
+    "ingest": Role.analyst,
+    "routing:read": Role.viewer,
+    "models:write": Role.analyst,
+    # an admin's delegation of one admin action (services/ingest/erasure.py checks the scope itself): the role
+    # stays the lowest, so the scope grants nothing else
+    "erase": Role.viewer,
+}
+UNLIMITED_SCOPES = ("erase",)  # erasure removes a request id wherever it is: never limited to models
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 MODEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 DEFAULT_RATE_PER_MINUTE = 6000
@@ -121,6 +130,9 @@ def _clean(name: str, scopes: Iterable[str], models: Iterable[str] | None, expir
     bad = [m for m in model_list or () if not MODEL_PATTERN.match(m)]
     if bad:
         raise InvalidInput(f"Not a model name: {', '.join(bad)}.")
+    unlimited = [s for s in wanted if s in UNLIMITED_SCOPES]
+    if model_list and unlimited:
+        raise InvalidInput(f"The {', '.join(unlimited)} scope reaches every model: give it to a token without models.")
     if expires_days is not None and not 1 <= expires_days <= MAX_EXPIRES_DAYS:
         raise InvalidInput(f"Expiry must be between 1 and {MAX_EXPIRES_DAYS} days; got {expires_days}.")
     return name, wanted, model_list

@@ -5,7 +5,8 @@ summaries (removed in place, as the summaries count it: labelled only if its out
 rebuild), and it is excluded from future training sets (erased_request
 keeps only its SHA-256).
 
-Admins only. One transaction holds every database change and the audit event, which says what was
+Admins only, or an API token with the `erase` scope (an admin's delegation; never limited to models).
+One transaction holds every database change and the audit event, which says what was
 removed (counts, never the data) and which already-frozen training sets contain it: those are immutable
 (database triggers), so their item rows keep the request id and the label, and the feedback item they
 point at is emptied (text, rating, links) instead of deleted. The transaction first locks the summaries'
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,7 @@ from sqlmodel import select
 
 from services.core import audit
 from services.core.db import write_session
-from services.core.errors import InvalidInput
+from services.core.errors import InvalidInput, PermissionDenied
 from services.core.roles import Actor, Role, require
 from services.core.schema_feedback import Feedback, TrainingDataset, TrainingDatasetItem
 from services.core.schema_ingest import Outcome, Prediction
@@ -36,6 +36,7 @@ from services.core.schema_models import ModelVersion, ShadowScore
 from services.core.schema_monitoring import MonitoringSync
 from services.core.schema_retention import ErasedRequest
 from services.core.timeutil import to_utc, utcnow
+from services.core.tokens import TokenActor, require_scope
 from services.core.tokens_schema import ApiIdempotency
 from services.monitoring import block_erase, raw_store, summary_fold, summary_rows, summary_store
 
@@ -66,6 +67,15 @@ class ErasureResult:
                 f"{self.block_rows} monitoring row(s). Frozen training sets holding it: {sets}.")  # fmt: skip
 
 
+def _require_erase(actor: Actor) -> None:
+    if not isinstance(actor, TokenActor):
+        require(actor, Role.admin, "erase a request's data")
+        return
+    require_scope(actor, "erase")
+    if actor.models is not None:
+        raise PermissionDenied(f"{actor.label} is limited to models; erasure reaches every model's data.")
+
+
 def _check(request_id: str, reason: str) -> tuple[str, str]:
     request_id, reason = (request_id or "").strip(), (reason or "").strip()
     if not request_id or len(request_id) > 200:
@@ -83,16 +93,14 @@ def _prediction(session, request_id: str):
     ).first()
 
 
-def _erase_raw(root: Path, request_id: str, found) -> raw_store.EraseResult:
+def _erase_raw(store: raw_store.RawStore, request_id: str, found) -> raw_store.EraseResult:
     """From the prediction's version's files; from every version's when the database no longer has it."""
     if found is not None and raw_store.NAME.match(found[1]):
-        return raw_store.erase(root, found[1], found[2], [request_id])
+        return raw_store.erase(store, found[1], found[2], [request_id])
     rows = files = 0
-    for model_dir in sorted(Path(root).glob("model=*")) if Path(root).exists() else []:
-        for version_dir in sorted(model_dir.glob("version=*")):
-            model, version = model_dir.name.removeprefix("model="), int(version_dir.name.removeprefix("version="))
-            done = raw_store.erase(root, model, version, [request_id])
-            rows, files = rows + done.rows_removed, files + done.files_rewritten
+    for model, version in raw_store.versions(store):
+        done = raw_store.erase(store, model, version, [request_id])
+        rows, files = rows + done.rows_removed, files + done.files_rewritten
     return raw_store.EraseResult(rows, files)
 
 
@@ -142,13 +150,13 @@ def _lower_watermark(session) -> None:
 
 
 def erase_request(
-    engine: Engine, actor: Actor, request_id: str, reason: str, raw_root: Path | None = None
+    engine: Engine, actor: Actor, request_id: str, reason: str, raw_root: raw_store.Location | None = None
 ) -> ErasureResult:
-    """Erase every trace of one request id (admins only; one audited transaction, see the module)."""
-    require(actor, Role.admin, "erase a request's data")
+    """Erase every trace of one request id (admins or an `erase` token; one audited transaction, see the module)."""
+    _require_erase(actor)
     request_id, reason = _check(request_id, reason)
     digest = request_hash(request_id)
-    root = Path(raw_root) if raw_root is not None else raw_store.root_for(engine)
+    root = raw_store.open_store(raw_root) if raw_root is not None else raw_store.root_for(engine)
     block_rows = summary_rows_erased = 0
     with write_session(engine) as session:
         # The summaries' watermark row, locked: no refresh step folds (or writes raw files) meanwhile.

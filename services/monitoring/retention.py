@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -107,15 +106,16 @@ def protected_days(engine_or_conn) -> dict[int, date]:
     return {int(mv): d if isinstance(d, date) else date.fromisoformat(str(d)) for mv, d in rows}
 
 
-def _raw_days(raw_root: Path | None, model_name: str, version: int) -> list[date]:
+def _raw_days(raw_root: raw_store.RawStore | None, model_name: str, version: int) -> list[date]:
     """The version's days in the raw store (none for a name the store cannot hold as a folder)."""
     if raw_root is None or not raw_store.NAME.match(model_name):
         return []
     return raw_store.days(raw_root, model_name, version)
 
 
-def _latest_day(session, ids: list[int], raw_root: Path | None, model_name: str,
-                versions: dict[int, int]) -> date | None:  # fmt: skip
+def _latest_day(
+    session, ids: list[int], raw_root: raw_store.RawStore | None, model_name: str, versions: dict[int, int]
+) -> date | None:
     latest = session.execute(sa.select(sa.func.max(Prediction.ts)).where(Prediction.model_version_id.in_(ids))).scalar()
     days = [d for v in versions.values() for d in _raw_days(raw_root, model_name, v)]
     candidates = [*days, *([to_utc(latest).date()] if latest is not None else [])]
@@ -140,10 +140,10 @@ def _delete_rows(session, ids: list[int], cut: datetime) -> tuple[int, int, int]
     return int(predictions or 0), int(outcomes or 0), int(kept or 0)
 
 
-def purge(engine: Engine, actor: Actor, model_name: str, raw_root: Path | None = None) -> PurgeResult:
+def purge(engine: Engine, actor: Actor, model_name: str, raw_root: raw_store.Location | None = None) -> PurgeResult:
     """Purge the model's raw rows older than its retention (admins and the system only; audited)."""
     require(actor, Role.admin, "purge raw rows")
-    raw_root = Path(raw_root) if raw_root is not None else raw_store.root_for(engine)
+    raw_root = raw_store.open_store(raw_root) if raw_root is not None else raw_store.root_for(engine)
     # Rows still waiting for the day summaries are folded first: once purged, the summaries are all that
     # is left of those days (and days before the purge are frozen: summary_fold never adds to them).
     summary_fold.refresh(engine)
@@ -176,7 +176,7 @@ def purge(engine: Engine, actor: Actor, model_name: str, raw_root: Path | None =
     return PurgeResult(model_name, keep, latest, cutoff, predictions, outcomes, kept, raw_days)
 
 
-def purge_all(engine: Engine, actor: Actor, raw_root: Path | None = None) -> list[PurgeResult]:
+def purge_all(engine: Engine, actor: Actor, raw_root: raw_store.Location | None = None) -> list[PurgeResult]:
     """Every model with a retention policy (the daily job)."""
     require(actor, Role.admin, "purge raw rows")
     return [purge(engine, actor, p.model_name, raw_root) for p in policies(engine)]

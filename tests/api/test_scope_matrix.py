@@ -8,7 +8,7 @@ import pytest
 from tests.api.conftest import prediction_rows
 from tests.services.factories import predictions
 
-SCOPES = ["ingest", "routing:read", "models:write"]
+SCOPES = ["ingest", "routing:read", "models:write", "erase"]
 ROWS = {
     "predictions": prediction_rows(1, 100),
     "outcomes": [{"request_id": "req-1-0", "ts": "2026-12-02T10:00:00Z", "actual_label": 1}],
@@ -20,6 +20,7 @@ ENDPOINTS = [
     *[(f"POST /api/v1/{kind}", "ingest", {"json": {"rows": rows}}) for kind, rows in ROWS.items()],
     ("GET /api/v1/routing/churn", "routing:read", {}),
     ("POST /api/v1/models/churn/versions", "models:write", {"json": {"feature_schema": {"x": "numeric"}}}),
+    ("POST /api/v1/erasures", "erase", {"json": {"request_id": "req-1-0", "reason": "scope matrix"}}),
 ]
 
 
