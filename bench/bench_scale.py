@@ -115,16 +115,27 @@ def ingest(source: Path, store: Path, spec: sg.ScaleSpec, fold: bool = True) -> 
 
 def fold_only(store: Path, spec: sg.ScaleSpec) -> tuple[int, float]:
     """The summary path alone (e.g. 100M rows): generate each day and fold it, no Parquet at all; the
-    seconds are the fold's and the blob's, not the generator's."""
-    rows, seconds = 0, 0.0
+    seconds are the fold's and the blob's, not the generator's (both are printed, wall and CPU, with this
+    process's peak memory: one day's rows plus one day's summary, whatever the row count)."""
+    rows, seconds, cpu, gen_wall, gen_cpu = 0, 0.0, 0.0, 0.0, 0.0
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     for day, frame in sg.iter_days(spec):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        gen_wall, gen_cpu = gen_wall + started - wall0, gen_cpu + cpu_started - cpu0
         summary = dsum.fold_day(frame, spec.day_date(day), SCHEMA)
         path = _summary_path(store, spec, summary.day)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(to_bytes(summary))
-        seconds += time.perf_counter() - started
         rows += len(frame)
+        del frame, summary
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        seconds, cpu = seconds + wall0 - started, cpu + cpu0 - cpu_started
+        if day % 10 == 9 or day == spec.days - 1:
+            print(f"  day {day + 1}/{spec.days}: {rows:,} rows folded; fold wall {seconds:,.1f} s, CPU {cpu:,.1f} s; "
+                  f"generator wall {gen_wall:,.1f} s, CPU {gen_cpu:,.1f} s; peak RSS {own_peak_rss_mib():,.0f} MiB",
+                  flush=True)  # fmt: skip
+    print(f"  fold (summaries + blobs): {rows / cpu:,.0f} rows per CPU second, {rows / seconds:,.0f} per wall second; "
+          f"generator {rows / gen_cpu:,.0f} rows per CPU second; fold process peak {own_peak_rss_mib():,.0f} MiB")  # fmt: skip
     return rows, seconds
 
 
@@ -225,10 +236,11 @@ def run(rows: int, days: int, summary_only: bool, out: Path = OUT) -> dict[str, 
               f"({n / seconds:,.0f} rows/s; ingest process peak {own_peak_rss_mib():,.0f} MiB)")  # fmt: skip
     figures = serve_in_child(store, spec)
     figures["ingest_rows_s"] = n / seconds
-    size = sum(p.stat().st_size for p in (store / "summaries").rglob("*.npz"))
+    sizes = [p.stat().st_size for p in (store / "summaries").rglob("*.npz")]
     print(
-        f"  summaries: {spec.days} day blobs, {size / 2**20:,.1f} MiB; serving process peak "
-        f"{figures['peak_rss_mib']:,.0f} MiB"
+        f"  summaries: {len(sizes)} day blobs, {sum(sizes) / 2**20:,.1f} MiB (per day: min {min(sizes) / 2**20:.2f}, "
+        f"mean {np.mean(sizes) / 2**20:.2f}, max {max(sizes) / 2**20:.2f} MiB; {rows / spec.days:,.0f} rows a day); "
+        f"serving process peak {figures['peak_rss_mib']:,.0f} MiB"
     )
     for k in VIEWS:
         print(f"  {k:<18} wall {figures[k]:6.2f}  cpu {figures['cpu_' + k]:6.2f}")
