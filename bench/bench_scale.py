@@ -135,7 +135,8 @@ def fold_only(store: Path, spec: sg.ScaleSpec) -> tuple[int, float]:
                   f"generator wall {gen_wall:,.1f} s, CPU {gen_cpu:,.1f} s; peak RSS {own_peak_rss_mib():,.0f} MiB",
                   flush=True)  # fmt: skip
     print(f"  fold (summaries + blobs): {rows / cpu:,.0f} rows per CPU second, {rows / seconds:,.0f} per wall second; "
-          f"generator {rows / gen_cpu:,.0f} rows per CPU second; fold process peak {own_peak_rss_mib():,.0f} MiB")  # fmt: skip
+          f"generator {rows / gen_cpu:,.0f} rows per CPU second; "
+          f"fold process peak {own_peak_rss_mib():,.0f} MiB")  # fmt: skip
     return rows, seconds
 
 
