@@ -46,6 +46,7 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from bench import scale_import  # noqa: E402
 from bench.memory import own_peak_rss_mib  # noqa: E402
 from data import scale_gen as sg  # noqa: E402
 from services.monitoring import day_summary as dsum  # noqa: E402
@@ -230,11 +231,10 @@ def run(rows: int, days: int, summary_only: bool, out: Path = OUT) -> dict[str, 
               f"({n / seconds:,.0f} rows/s)")  # fmt: skip
     else:
         source = ensure_input(spec, base / "input")
-        _, bare = ingest(source, base / "bare", spec, fold=False)
         n, seconds = ingest(source, store, spec)
-        print(f"  import / bare copy, wall: x{seconds / bare:.2f} (target: within x2)")
-        print(f"rows={rows:,}: imported {n:,} rows from Parquet into the raw store and summaries in {seconds:.1f} s "
-              f"({n / seconds:,.0f} rows/s; ingest process peak {own_peak_rss_mib():,.0f} MiB)")  # fmt: skip
+        print(f"rows={rows:,}: this bench's summary store (raw store + summary files, not Loopdeck's import "
+              f"path) from {n:,} rows in {seconds:.1f} s ({n / seconds:,.0f} rows/s; "
+              f"peak {own_peak_rss_mib():,.0f} MiB)")  # fmt: skip
     figures = serve_in_child(store, spec)
     figures["ingest_rows_s"] = n / seconds
     sizes = [p.stat().st_size for p in (store / "summaries").rglob("*.npz")]
@@ -255,6 +255,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=int, default=None, help="also run this many rows first (flatness check)")
     parser.add_argument("--summary-only", action="store_true", help="fold generated rows, no Parquet (e.g. 100M)")
     parser.add_argument("--out", type=Path, default=OUT, help="folder for the input, raw store and summaries")
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="where the import comparison runs (Postgres: a scratch database, dropped at the end)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=None,
+        help="server for --database postgres (default: LOOPDECK_BENCH_POSTGRES_URL, else LOOPDECK_TEST_POSTGRES_URL)",
+    )
+    parser.add_argument(
+        "--import-rows", type=int, default=1_000_000, help="rows of the import comparison (at most --rows; 0: skip it)"
+    )
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="also profile Loopdeck's import path in an extra run (cProfile stats here)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.days < REFERENCE_DAYS + CURRENT_DAYS:
         parser.error(f"--days must be at least {REFERENCE_DAYS + CURRENT_DAYS} (reference and current windows)")
@@ -265,6 +281,15 @@ def main(argv: list[str] | None = None) -> int:
             ratio = fig[k] / base[k] if base[k] else float("nan")
             print(f"  flat in rows: {k} {fig[k]:.2f} at {args.rows:,} vs {base[k]:.2f} at {args.baseline:,}: "
                   f"x{ratio:.2f} ({'within' if ratio <= 1.25 else 'over'} +25%)")  # fmt: skip
+    n_import = min(args.import_rows, args.rows)
+    if n_import > 0 and not args.summary_only:
+        spec = sg.ScaleSpec(n_import, args.days)
+        folder = args.out / f"scale-{n_import}-{args.days}"
+        steps = scale_import.compare(spec, ensure_input(spec, folder / "input"), folder,
+                                     scale_import.Args(args.database, args.postgres_url, args.profile))  # fmt: skip
+        real = steps["real"]
+        fig["ingest_rows_s"] = real["rows"] / real["wall"]
+        print(f"  ingest_rows_s: (c), Loopdeck's import path, {n_import:,} rows on {args.database}, wall")
     print(f"  load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     print(f"scale: rows={args.rows} first_render_s={fig['first_render_s']:.3f} "
           f"window_change_s={fig['window_change_s']:.3f} performance_tab_s={fig['performance_tab_s']:.3f} "

@@ -25,6 +25,7 @@ import cProfile
 import json
 import os
 import pstats
+import shutil
 import subprocess
 import sys
 import time
@@ -35,13 +36,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# Everything a step uses is imported here, before any clock starts (importing services costs seconds).
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from sqlmodel import SQLModel  # noqa: E402
 
+import services.core.schema  # noqa: E402, F401 - registers every table
 from bench.memory import own_peak_rss_mib  # noqa: E402
 from data import scale_gen as sg  # noqa: E402
+from services import ingest  # noqa: E402
+from services.core.db import make_engine, write_session  # noqa: E402
+from services.core.roles import Actor, Role  # noqa: E402
+from services.core.schema_models import ModelVersion  # noqa: E402
+from services.ingest.write import format_timestamps  # noqa: E402
+from services.monitoring import block_build  # noqa: E402
+from services.monitoring.raw_store import COMPRESSION, day_dir  # noqa: E402
 
 BATCH_ROWS = 100_000
 STEPS = {
@@ -129,8 +141,6 @@ def json_objects(batch: pa.RecordBatch, prefix: str) -> pa.Array:
 def table_columns(batch: pa.RecordBatch, version_id: int, postgres: bool) -> list[pa.Array]:
     """A batch as the prediction table's columns (request_id, model_version_id, ts, score,
     predicted_label, features, cohorts), as text for COPY on Postgres."""
-    from services.ingest.write import format_timestamps
-
     ts = format_timestamps(batch["ts"].cast(pa.timestamp("us", tz="UTC")), "+00" if postgres else "")
     version = pa.array(np.full(batch.num_rows, version_id, dtype=np.int64))
     cols = [batch["request_id"], version, ts, batch["score"], batch["predicted_label"],
@@ -179,8 +189,6 @@ def bare_insert(engine, path: Path, version_id: int) -> dict[str, float]:
 
 def bare_raw(root: Path, path: Path, spec: sg.ScaleSpec) -> dict[str, float]:
     """(b): the file's rows, partitioned by UTC day, one snappy Parquet file per day (pyarrow only)."""
-    from services.monitoring.raw_store import COMPRESSION, day_dir
-
     table = pq.read_table(path).drop_columns(["model_name", "model_version"])
     day = pc.cast(table["ts"], pa.date32()).to_numpy(zero_copy_only=False).astype("datetime64[D]")
     order = np.argsort(day, kind="stable")
@@ -198,10 +206,6 @@ def bare_raw(root: Path, path: Path, spec: sg.ScaleSpec) -> dict[str, float]:
 
 def real_import(engine, path: Path) -> dict[str, float]:
     """(c): import_file then block_build.refresh; the wall seconds of each."""
-    from services import ingest
-    from services.core.roles import Actor, Role
-    from services.monitoring import block_build
-
     actor = Actor("bench@loopdeck.io", Role.analyst)
     wall = time.perf_counter()
     result = ingest.import_file(engine, actor, "predictions", path)
@@ -236,16 +240,6 @@ def server_cpu(dbname: str) -> float:
 def run_step(step: str, url: str, path: Path, raw_root: Path, spec: sg.ScaleSpec,
              profile: Path | None = None) -> dict[str, float]:  # fmt: skip
     """One step, timed in this process: rows, wall, cpu (this process), server_cpu, peak_rss_mib, details."""
-    import sqlalchemy as sa
-
-    from services.core.db import make_engine
-
-    # Every module any step uses is imported before the clock starts (importing them costs seconds).
-    import services.ingest  # noqa: F401
-    import services.ingest.write  # noqa: F401
-    import services.monitoring.block_build  # noqa: F401
-    import services.monitoring.raw_store  # noqa: F401
-
     engine = make_engine(url)
     dbname = sa.engine.make_url(url).database if engine.dialect.name == "postgresql" else ""
     with engine.connect() as conn:  # the pool's first connection, opened before the clock starts
@@ -285,8 +279,6 @@ def scratch_database(database: str, folder: Path, postgres_url: str | None) -> I
     if database == "sqlite":
         yield f"sqlite:///{folder / f'bench-import-{os.getpid()}.db'}"
         return
-    import sqlalchemy as sa
-
     base = postgres_base_url(postgres_url)
     if not base:
         raise SystemExit("--database postgres needs --postgres-url, LOOPDECK_BENCH_POSTGRES_URL or "
@@ -306,12 +298,6 @@ def scratch_database(database: str, folder: Path, postgres_url: str | None) -> I
 
 def fresh_schema(url: str, spec: sg.ScaleSpec) -> None:
     """Empty tables (the current models' schema) and the model version the file names."""
-    from sqlmodel import SQLModel
-
-    import services.core.schema  # noqa: F401 - registers every table
-    from services.core.db import make_engine, write_session
-    from services.core.schema_models import ModelVersion
-
     engine = make_engine(url)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
@@ -319,10 +305,15 @@ def fresh_schema(url: str, spec: sg.ScaleSpec) -> None:
     else:
         Path(engine.url.database).unlink(missing_ok=True)
     SQLModel.metadata.create_all(engine)
+    add_model_version(engine, spec)
+    engine.dispose()
+
+
+def add_model_version(engine, spec: sg.ScaleSpec) -> None:
+    """The model version the import file names, with its features typed (numeric or categorical)."""
     schema = {**{f: "numeric" for f in sg.NUMERIC_FEATURES}, **{f: "categorical" for f in sg.CATEGORICAL_FEATURES}}
     with write_session(engine) as session:
         session.add(ModelVersion(model_name=spec.model, version=spec.version, feature_schema=schema))
-    engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -385,8 +376,6 @@ def compare(spec: sg.ScaleSpec, source: Path, folder: Path, args: Args) -> dict[
 
 
 def _clear(folder: Path) -> None:
-    import shutil
-
     shutil.rmtree(folder, ignore_errors=True)
 
 
