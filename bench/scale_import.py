@@ -11,8 +11,9 @@ into a scratch database three ways, each in a fresh process (its own CPU seconds
 - (b) `raw`: a bare write of the same rows to the raw store (Parquet by model, version and UTC day,
   snappy; pyarrow only);
 - (c) `real`: Loopdeck's import path: services.ingest.import_file (what the API and the Data page call)
-  then the monitoring refresh (services.monitoring.block_build.refresh), with the raw store's root
-  (LOOPDECK_RAW_STORE_DIR) in a scratch folder.
+  then the monitoring refresh every refresh goes through (services.monitoring.refresh.refresh_monitoring,
+  what the worker's job runs: the day blocks, the day summaries and raw store once the fold has landed,
+  the Overview's status), with the raw store's root in a scratch folder.
 
 On Postgres, CPU is this process's plus the server backends' serving the scratch database (read from
 /proc); the scratch database is named with the parent's pid and dropped at the end.
@@ -52,8 +53,7 @@ from services.core.db import make_engine, write_session  # noqa: E402
 from services.core.roles import Actor, Role  # noqa: E402
 from services.core.schema_models import ModelVersion  # noqa: E402
 from services.ingest.write import format_timestamps  # noqa: E402
-from services.monitoring import block_build  # noqa: E402
-from services.monitoring.raw_store import COMPRESSION, day_dir  # noqa: E402
+from services.monitoring.refresh import refresh_monitoring  # noqa: E402
 
 BATCH_ROWS = 100_000
 STEPS = {
@@ -187,17 +187,23 @@ def bare_insert(engine, path: Path, version_id: int) -> dict[str, float]:
 # --- (b) the floor of the raw store --------------------------------------------------------------
 
 
+def day_dir(root: Path, spec: sg.ScaleSpec, day) -> Path:
+    """The raw store's Hive layout (docs/scale.md): <root>/model=<m>/version=<v>/day=<YYYY-MM-DD>."""
+    return root / f"model={spec.model}" / f"version={spec.version}" / f"day={day.isoformat()}"
+
+
 def bare_raw(root: Path, path: Path, spec: sg.ScaleSpec) -> dict[str, float]:
-    """(b): the file's rows, partitioned by UTC day, one snappy Parquet file per day (pyarrow only)."""
+    """(b): the file's rows, partitioned by UTC day, one snappy Parquet file per day (pyarrow only; snappy
+    is the raw store's compression)."""
     table = pq.read_table(path).drop_columns(["model_name", "model_version"])
     day = pc.cast(table["ts"], pa.date32()).to_numpy(zero_copy_only=False).astype("datetime64[D]")
     order = np.argsort(day, kind="stable")
     table, day = table.take(order), day[order]
     starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
     for a, b in zip(starts, [*starts[1:], len(day)], strict=True):
-        folder = day_dir(root, spec.model, spec.version, day[a].astype(object))
+        folder = day_dir(root, spec, day[a].astype(object))
         folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table.slice(a, b - a), folder / "part-0.parquet", compression=COMPRESSION)
+        pq.write_table(table.slice(a, b - a), folder / "part-0.parquet", compression="snappy")
     return {"days": float(len(starts))}
 
 
@@ -205,12 +211,12 @@ def bare_raw(root: Path, path: Path, spec: sg.ScaleSpec) -> dict[str, float]:
 
 
 def real_import(engine, path: Path) -> dict[str, float]:
-    """(c): import_file then block_build.refresh; the wall seconds of each."""
+    """(c): import_file then refresh_monitoring; the wall seconds of each."""
     actor = Actor("bench@loopdeck.io", Role.analyst)
     wall = time.perf_counter()
     result = ingest.import_file(engine, actor, "predictions", path)
     middle = time.perf_counter()
-    refreshed = block_build.refresh(engine)
+    refreshed = refresh_monitoring(engine)
     if result.new != result.rows:
         raise RuntimeError(f"the import found {result.rows - result.new:,} known rows in a scratch database")
     return {"import_wall": middle - wall, "refresh_wall": time.perf_counter() - middle,
@@ -367,7 +373,7 @@ def compare(spec: sg.ScaleSpec, source: Path, folder: Path, args: Args) -> dict[
                 print(f"      of which formatting {fig['format_cpu']:.1f} s CPU, in the driver "
                       f"(executemany / COPY) {fig['driver_wall']:.1f} s wall")  # fmt: skip
             elif step == "real":
-                print(f"      of which import_file {fig['import_wall']:.1f} s wall, block_build.refresh "
+                print(f"      of which import_file {fig['import_wall']:.1f} s wall, refresh_monitoring "
                       f"{fig['refresh_wall']:.1f} s wall ({fig['refresh_rows']:,.0f} rows refreshed)")  # fmt: skip
         if args.profile:
             fresh_schema(url, spec)

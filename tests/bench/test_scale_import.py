@@ -66,6 +66,6 @@ def test_bare_raw_write_keeps_every_row_in_its_day(import_file, tmp_path):
     raw = ds.dataset(tmp_path, format="parquet", partitioning="hive").to_table()
     assert raw.num_rows == pq.ParquetFile(import_file).metadata.num_rows
     for day in range(SPEC.days):
-        part = pq.read_table(si.day_dir(tmp_path, SPEC.model, SPEC.version, SPEC.day_date(day)) / "part-0.parquet")
+        part = pq.read_table(si.day_dir(tmp_path, SPEC, SPEC.day_date(day)) / "part-0.parquet")
         days = {t.date() for t in part.column("ts").to_pylist()}
         assert days == {SPEC.day_date(day)}
