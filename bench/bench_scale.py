@@ -5,14 +5,21 @@ Monitoring's views computed from the summaries in a fresh serving process.
     .venv/bin/python bench/bench_scale.py --rows 1000000
     .venv/bin/python bench/bench_scale.py --rows 10000000 --baseline 1000000   # both, same run: flatness
     .venv/bin/python bench/bench_scale.py --rows 100000000 --summary-only      # fold from the generator
+    .venv/bin/python bench/bench_scale.py --rows 1000000 --database postgres   # import comparison on Postgres
 
 Steps:
 - the input: data/scale_gen.py's story at --rows, as Parquet files (bench/out/scale-<rows>/input, kept
   and reused; one day in memory while written);
-- ingest (`ingest_rows_s`): for each day, read the day's prediction and outcome files, write the
-  predictions with their labels into the raw store (snappy Parquet, the Hive layout DuckDB, Spark, Trino
+- this bench's summary store: for each day, read the day's prediction and outcome files, write the
+  predictions with their labels into a raw store (snappy Parquet, the Hive layout DuckDB, Spark, Trino
   and ClickHouse read), fold them into the day's summary (services/monitoring/day_summary.py) and save it
-  as one blob (a file here; a database row once wired). Peak memory: one day's rows;
+  as one blob file: what the serving step reads. Peak memory: one day's rows;
+- the import comparison (`ingest_rows_s`; bench/scale_import.py; skipped by --summary-only and
+  --import-rows 0): min(--rows, --import-rows) predictions as one Parquet import file into a scratch
+  database (--database sqlite|postgres) three ways, each in a fresh process: (a) a bare insert into the
+  prediction table (the floor), (b) a bare write to the raw store, (c) Loopdeck's import path
+  (services.ingest.import_file, then refresh_monitoring); rows/s wall and CPU of each and the ratios;
+  `ingest_rows_s` is (c)'s rows per wall second (with --summary-only: the fold's);
 - serving, in a new process that reads only the summary blobs (its own peak memory, VmHWM, is
   `peak_rss_mib`; no figure of a parent): `first_render_s` (reference = first 14 days, current = last
   28: decode those days, merge both windows, drift of every feature, overall metrics), `window_change_s`
