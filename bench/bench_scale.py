@@ -5,14 +5,21 @@ Monitoring's views computed from the summaries in a fresh serving process.
     .venv/bin/python bench/bench_scale.py --rows 1000000
     .venv/bin/python bench/bench_scale.py --rows 10000000 --baseline 1000000   # both, same run: flatness
     .venv/bin/python bench/bench_scale.py --rows 100000000 --summary-only      # fold from the generator
+    .venv/bin/python bench/bench_scale.py --rows 1000000 --database postgres   # import comparison on Postgres
 
 Steps:
 - the input: data/scale_gen.py's story at --rows, as Parquet files (bench/out/scale-<rows>/input, kept
   and reused; one day in memory while written);
-- ingest (`ingest_rows_s`): for each day, read the day's prediction and outcome files, write the
-  predictions with their labels into the raw store (snappy Parquet, the Hive layout DuckDB, Spark, Trino
+- this bench's summary store: for each day, read the day's prediction and outcome files, write the
+  predictions with their labels into a raw store (snappy Parquet, the Hive layout DuckDB, Spark, Trino
   and ClickHouse read), fold them into the day's summary (services/monitoring/day_summary.py) and save it
-  as one blob (a file here; a database row once wired). Peak memory: one day's rows;
+  as one blob file: what the serving step reads. Peak memory: one day's rows;
+- the import comparison (`ingest_rows_s`; bench/scale_import.py; skipped by --summary-only and
+  --import-rows 0): min(--rows, --import-rows) predictions as one Parquet import file into a scratch
+  database (--database sqlite|postgres) three ways, each in a fresh process: (a) a bare insert into the
+  prediction table (the floor), (b) a bare write to the raw store, (c) Loopdeck's import path
+  (services.ingest.import_file, then refresh_monitoring); rows/s wall and CPU of each and the ratios;
+  `ingest_rows_s` is (c)'s rows per wall second (with --summary-only: the fold's);
 - serving, in a new process that reads only the summary blobs (its own peak memory, VmHWM, is
   `peak_rss_mib`; no figure of a parent): `first_render_s` (reference = first 14 days, current = last
   28: decode those days, merge both windows, drift of every feature, overall metrics), `window_change_s`
@@ -46,6 +53,7 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from bench import scale_import  # noqa: E402
 from bench.memory import own_peak_rss_mib  # noqa: E402
 from data import scale_gen as sg  # noqa: E402
 from services.monitoring import day_summary as dsum  # noqa: E402
@@ -115,16 +123,28 @@ def ingest(source: Path, store: Path, spec: sg.ScaleSpec, fold: bool = True) -> 
 
 def fold_only(store: Path, spec: sg.ScaleSpec) -> tuple[int, float]:
     """The summary path alone (e.g. 100M rows): generate each day and fold it, no Parquet at all; the
-    seconds are the fold's and the blob's, not the generator's."""
-    rows, seconds = 0, 0.0
+    seconds are the fold's and the blob's, not the generator's (both are printed, wall and CPU, with this
+    process's peak memory: one day's rows plus one day's summary, whatever the row count)."""
+    rows, seconds, cpu, gen_wall, gen_cpu = 0, 0.0, 0.0, 0.0, 0.0
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     for day, frame in sg.iter_days(spec):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        gen_wall, gen_cpu = gen_wall + started - wall0, gen_cpu + cpu_started - cpu0
         summary = dsum.fold_day(frame, spec.day_date(day), SCHEMA)
         path = _summary_path(store, spec, summary.day)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(to_bytes(summary))
-        seconds += time.perf_counter() - started
         rows += len(frame)
+        del frame, summary
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        seconds, cpu = seconds + wall0 - started, cpu + cpu0 - cpu_started
+        if day % 10 == 9 or day == spec.days - 1:
+            print(f"  day {day + 1}/{spec.days}: {rows:,} rows folded; fold wall {seconds:,.1f} s, CPU {cpu:,.1f} s; "
+                  f"generator wall {gen_wall:,.1f} s, CPU {gen_cpu:,.1f} s; peak RSS {own_peak_rss_mib():,.0f} MiB",
+                  flush=True)  # fmt: skip
+    print(f"  fold (summaries + blobs): {rows / cpu:,.0f} rows per CPU second, {rows / seconds:,.0f} per wall second; "
+          f"generator {rows / gen_cpu:,.0f} rows per CPU second; "
+          f"fold process peak {own_peak_rss_mib():,.0f} MiB")  # fmt: skip
     return rows, seconds
 
 
@@ -218,17 +238,17 @@ def run(rows: int, days: int, summary_only: bool, out: Path = OUT) -> dict[str, 
               f"({n / seconds:,.0f} rows/s)")  # fmt: skip
     else:
         source = ensure_input(spec, base / "input")
-        _, bare = ingest(source, base / "bare", spec, fold=False)
         n, seconds = ingest(source, store, spec)
-        print(f"  import / bare copy, wall: x{seconds / bare:.2f} (target: within x2)")
-        print(f"rows={rows:,}: imported {n:,} rows from Parquet into the raw store and summaries in {seconds:.1f} s "
-              f"({n / seconds:,.0f} rows/s; ingest process peak {own_peak_rss_mib():,.0f} MiB)")  # fmt: skip
+        print(f"rows={rows:,}: this bench's summary store (raw store + summary files, not Loopdeck's import "
+              f"path) from {n:,} rows in {seconds:.1f} s ({n / seconds:,.0f} rows/s; "
+              f"peak {own_peak_rss_mib():,.0f} MiB)")  # fmt: skip
     figures = serve_in_child(store, spec)
     figures["ingest_rows_s"] = n / seconds
-    size = sum(p.stat().st_size for p in (store / "summaries").rglob("*.npz"))
+    sizes = [p.stat().st_size for p in (store / "summaries").rglob("*.npz")]
     print(
-        f"  summaries: {spec.days} day blobs, {size / 2**20:,.1f} MiB; serving process peak "
-        f"{figures['peak_rss_mib']:,.0f} MiB"
+        f"  summaries: {len(sizes)} day blobs, {sum(sizes) / 2**20:,.1f} MiB (per day: min {min(sizes) / 2**20:.2f}, "
+        f"mean {np.mean(sizes) / 2**20:.2f}, max {max(sizes) / 2**20:.2f} MiB; {rows / spec.days:,.0f} rows a day); "
+        f"serving process peak {figures['peak_rss_mib']:,.0f} MiB"
     )
     for k in VIEWS:
         print(f"  {k:<18} wall {figures[k]:6.2f}  cpu {figures['cpu_' + k]:6.2f}")
@@ -242,6 +262,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=int, default=None, help="also run this many rows first (flatness check)")
     parser.add_argument("--summary-only", action="store_true", help="fold generated rows, no Parquet (e.g. 100M)")
     parser.add_argument("--out", type=Path, default=OUT, help="folder for the input, raw store and summaries")
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="where the import comparison runs (Postgres: a scratch database, dropped at the end)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=None,
+        help="server for --database postgres (default: LOOPDECK_BENCH_POSTGRES_URL, else LOOPDECK_TEST_POSTGRES_URL)",
+    )
+    parser.add_argument(
+        "--import-rows", type=int, default=1_000_000, help="rows of the import comparison (at most --rows; 0: skip it)"
+    )
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="also profile Loopdeck's import path in an extra run (cProfile stats here)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.days < REFERENCE_DAYS + CURRENT_DAYS:
         parser.error(f"--days must be at least {REFERENCE_DAYS + CURRENT_DAYS} (reference and current windows)")
@@ -252,6 +288,15 @@ def main(argv: list[str] | None = None) -> int:
             ratio = fig[k] / base[k] if base[k] else float("nan")
             print(f"  flat in rows: {k} {fig[k]:.2f} at {args.rows:,} vs {base[k]:.2f} at {args.baseline:,}: "
                   f"x{ratio:.2f} ({'within' if ratio <= 1.25 else 'over'} +25%)")  # fmt: skip
+    n_import = min(args.import_rows, args.rows)
+    if n_import > 0 and not args.summary_only:
+        spec = sg.ScaleSpec(n_import, args.days)
+        folder = args.out / f"scale-{n_import}-{args.days}"
+        steps = scale_import.compare(spec, ensure_input(spec, folder / "input"), folder,
+                                     scale_import.Args(args.database, args.postgres_url, args.profile))  # fmt: skip
+        real = steps["real"]
+        fig["ingest_rows_s"] = real["rows"] / real["wall"]
+        print(f"  ingest_rows_s: (c), Loopdeck's import path, {n_import:,} rows on {args.database}, wall")
     print(f"  load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     print(f"scale: rows={args.rows} first_render_s={fig['first_render_s']:.3f} "
           f"window_change_s={fig['window_change_s']:.3f} performance_tab_s={fig['performance_tab_s']:.3f} "

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pyarrow.dataset as ds
 
-from bench import bench_scale
+from bench import bench_scale, scale_import
 
 LINE = re.compile(
     r"^scale: rows=(\d+) first_render_s=([\d.]+) window_change_s=([\d.]+) performance_tab_s=([\d.]+) "
@@ -17,8 +17,15 @@ LINE = re.compile(
 
 
 def test_last_line_and_raw_store(tmp_path, capsys):
-    assert bench_scale.main(["--rows", "9000", "--days", "42", "--out", str(tmp_path)]) == 0
-    last = capsys.readouterr().out.strip().splitlines()[-1]
+    args = ["--rows", "9000", "--days", "42", "--out", str(tmp_path), "--import-rows", "2000"]
+    assert bench_scale.main(args) == 0
+    out = capsys.readouterr().out
+    # the import comparison ran, each step in its own process, on the rows asked for
+    assert "import of 2,000 predictions from one Parquet file" in out
+    for step in scale_import.STEPS.values():
+        assert re.search(rf"{re.escape(step)} +wall +[\d.]+ s = +[\d,]+ rows/s; CPU", out), step
+    assert re.search(r"\(c\) / \(a\) +wall x *[\d.]+, CPU x *[\d.]+", out)
+    last = out.strip().splitlines()[-1]
     m = LINE.match(last)
     assert m, last
     assert int(m.group(1)) == 9000 and int(m.group(7)) > 0
