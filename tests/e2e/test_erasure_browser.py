@@ -66,7 +66,7 @@ def server(tmp_path_factory) -> Iterator[Running]:
     folder = tmp_path_factory.mktemp("e2e_erasure")
     url, raw = f"sqlite:///{folder / 'loopdeck.db'}", str(folder / "raw")
     target = _seed(url, raw)
-    with harness.running_app(url, folder, env={"LOOPDECK_RAW_STORE_DIR": raw}) as ui:
+    with harness.running_app(url, folder, env={"LOOPDECK_RAW_STORE_DIR": raw}, worker=False) as ui:  # no job
         yield Running(ui.base, url, raw, target)
 
 

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.monitoring import block_build, frames, summary_cache, summary_store
+from services.monitoring import block_build, frames, metrics, performance, summary_cache, summary_store
 from services.monitoring import day_summary as dsum
 from services.monitoring import summary_merge as sm
+from services.monitoring import summary_metrics as smx
 from services.monitoring.views import Window
 from tests.services.monitoring.test_monitoring_data import (
     START,
@@ -108,3 +109,16 @@ def test_new_rows_move_the_generation_and_only_that_day_is_read_again(loaded):
     assert after.n_rows == first.n_rows + 30
     changed = [a for a, b in zip(after.token, first.token, strict=True) if a != b]
     assert [c[0] for c in changed] == [date(2026, 3, 5)]
+
+
+def test_the_performance_views_read_summaries_on_either_database(loaded):
+    engine, mv, _ = loaded
+    got = performance.cohort_report(engine, mv, WINDOW, ("platform",), min_size=10)
+    want = performance.cohort_report(engine, mv, WINDOW, ("platform",), min_size=10, rows=True)
+    assert got.source == smx.SOURCE and want.source == "rows" and got.n_labelled == want.n_labelled == 600
+    assert [line.label for line in got.lines] == [line.label for line in want.lines]
+    assert [line.row.metrics["accuracy"].value for line in got.lines] == pytest.approx(
+        [line.row.metrics["accuracy"].value for line in want.lines], abs=1e-12)  # fmt: skip
+    value = metrics.metric_value(engine, mv, "accuracy", WINDOW, cohort_filter={"platform": "ios"})
+    row = metrics.metric_value(engine, mv, "accuracy", WINDOW, cohort_filter={"platform": "ios"}, rows=True)
+    assert (value.value, value.n, value.detail["source"]) == (pytest.approx(row.value), row.n, smx.SOURCE)
