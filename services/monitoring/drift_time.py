@@ -19,6 +19,7 @@ from services.monitoring.drift_window import (
     Prepared,
     category_series,
     column_result,
+    days_prepared,
     few_distinct,
     numeric_values,
     ordered_rows,
@@ -238,8 +239,7 @@ def _over_time_from_summaries(
             progress(i / len(windows), f"window {w.label}")
         in_window = [by_day[d] for d in sorted(by_day) if w.contains(d)]
         if in_window:
-            (n, numeric, numeric_n, counts, missing), complete = drift_summary.days_inputs(in_window, OVER_TIME_SAMPLE)
-            cur = Prepared(n, numeric, numeric_n, counts, missing, not complete, source=drift_summary.SUMMARIES)
+            cur = days_prepared(in_window, cap=OVER_TIME_SAMPLE)
         else:
             n, numeric, numeric_n, counts, missing = drift_summary.empty_inputs(schema)
             cur = Prepared(n, numeric, numeric_n, counts, missing, False, source=drift_summary.SUMMARIES)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from services.monitoring import blocks as md
 from services.monitoring import drift_summary, summary_cache
+from services.monitoring.day_summary import DaySummary
 from services.monitoring.frames import WindowSlice, feature_columns, load_window, result_cache
 from services.monitoring.overrides import overrides
 from services.monitoring.summary_merge import WindowSummary
@@ -383,16 +384,24 @@ def prepared_window(
     note = drift_summary.rows_note(filt)
     if not note and not rows:
         try:
-            loaded = summary_cache.window_summary(engine, info.id, window, cohort_filter)
+            days, token, from_blocks = summary_cache.days(engine, info.id, window, cohort_filter)
         except summary_cache.NotSummarisable as exc:
-            loaded, note = None, str(exc)
-        if loaded is not None and loaded.summary is not None:
-            summary = loaded.summary
-            key = ("prepared", drift_summary.SUMMARIES, md.engine_key(engine), info.id, window, filt, loaded.token)
-            prepared = result_cache.get_or_compute(key, lambda: summary_prepared(summary, loaded.from_blocks))
-            return prepared, (drift_summary.SUMMARIES, loaded.token), drift_summary.kinds_of(summary.schema)
+            days, note = [], str(exc)
+        if days:
+            key = ("prepared", drift_summary.SUMMARIES, md.engine_key(engine), info.id, window, filt, token)
+            prepared = result_cache.get_or_compute(key, lambda: days_prepared(days, from_blocks))
+            return prepared, (drift_summary.SUMMARIES, token), drift_summary.kinds_of(days[0].schema)
     prepared, token, kinds = _rows_prepared(engine, info, window, cohort_filter)
     return (replace(prepared, source_note=note) if note else prepared), token, kinds
+
+
+def days_prepared(days: list[DaySummary], from_blocks: tuple[date, ...] = (),
+                  cap: int = drift_summary.WINDOW_SAMPLE) -> Prepared:  # fmt: skip
+    """A window prepared for drift from its days' summaries (restricted to the cohort by summary_cache):
+    only what drift reads is added up (drift_summary.days_inputs), no whole-summary merge."""
+    (n, numeric, numeric_n, counts, missing), complete = drift_summary.days_inputs(days, cap)
+    return Prepared(n, numeric, numeric_n, counts, missing, not complete, source=drift_summary.SUMMARIES,
+                    source_note=drift_summary.from_blocks_note(from_blocks), from_blocks=from_blocks)  # fmt: skip
 
 
 def summary_prepared(summary: WindowSummary, from_blocks: tuple[date, ...] = ()) -> Prepared:

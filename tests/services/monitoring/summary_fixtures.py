@@ -1,5 +1,6 @@
 """Day summaries for tests of the views that read them: every day block of a version folded into its
-day's summary (summary_store.fold_rows), the same rows the row path reads, with their request ids."""
+day's summary (summary_store.fold_rows), the same rows the row path reads, with their request ids, and
+with a chosen sample size (a small one makes the windows' samples saturate on small test data)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from services.monitoring import summary_store
 
 def fold_blocks(engine: Engine, model_version_id: int, sample_k: int = dsum.SAMPLE_K,
                 skip_days: tuple = ()) -> dsum.SummarySchema:  # fmt: skip
-    """Folds the version's block rows into day summaries (`sample_k` rows kept a day); `skip_days` are left
-    without a summary. Returns the schema used."""
+    """Folds the version's block rows into day summaries (`sample_k` rows kept a day), replacing any the
+    refresh stored; `skip_days` are left without a summary. Returns the schema used."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM monitoring_day_summary WHERE model_version_id = :mv"),
+                     {"mv": model_version_id})  # fmt: skip
     blocks = [b for b in md.block_index(engine, model_version_id) if b.day not in skip_days]
     frame = md.read_frame(engine, blocks)
     with engine.connect() as conn:
