@@ -175,7 +175,9 @@ def drift_over_time(
     note = drift_summary.rows_note(filt)
     if not note and not rows:
         try:
-            days, token, from_blocks = summary_cache.days(engine, info.id, whole_window, cohort_filter)
+            indexed = summary_cache.days(engine, info.id, whole_window)
+            token = indexed.token
+            days, from_blocks = indexed.load(cohort_filter, sample=True)
         except summary_cache.NotSummarisable as exc:
             days, note = [], str(exc)
         if days:

@@ -384,7 +384,9 @@ def prepared_window(
     note = drift_summary.rows_note(filt)
     if not note and not rows:
         try:
-            days, token, from_blocks = summary_cache.days(engine, info.id, window, cohort_filter)
+            indexed = summary_cache.days(engine, info.id, window)
+            token = indexed.token
+            days, from_blocks = indexed.load(cohort_filter, sample=True)
         except summary_cache.NotSummarisable as exc:
             days, note = [], str(exc)
         if days:

@@ -196,7 +196,7 @@ def test_the_window_sample_of_a_cohort_is_its_own(sqlite_engine):
     ios = frame[frame["c:platform"] == "ios"]
     expected = int((ps.priorities(ios["id"].map(ids)) <= tau).sum())
     assert 0.4 * len(ios) < expected < 0.6 * len(ios)  # about half: 300 of 600 rows a day
-    days, _, from_blocks = summary_cache.days(engine, mv, AFTER, {"platform": "ios"})
+    days, from_blocks = summary_cache.days(engine, mv, AFTER).load({"platform": "ios"}, sample=True)
     assert from_blocks == ()
     for cap, n in ((200, 200), (10_000, expected)):
         prepared = drift_window.summary_prepared(merge_window(days, cap=cap))
