@@ -220,6 +220,13 @@ def window_files(store: Location, model: str, version: int, first: date, last: d
     return [f for d in days(store, model, version) if first <= d <= last for f in parts(store, model, version, d)]
 
 
+def day_row_count(store: Location, model: str, version: int, day: date) -> int:
+    """Rows in the day's part files (from their Parquet footers: no row is read)."""
+    store = open_store(store)
+    return sum(pq.ParquetFile(path, filesystem=store.filesystem).metadata.num_rows
+               for path in parts(store, model, version, day))  # fmt: skip
+
+
 def window_dataset(store: Location, model: str, version: int, first: date, last: date) -> ds.Dataset | None:
     """The days from `first` to `last` as one pyarrow dataset (None when they hold no file). Its schema unites
     the parts' (a column one import lacks reads as nulls there); only those day folders are opened."""

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -108,8 +107,7 @@ def check_version(engine: Engine, model_version_id: int) -> CheckResult:
                 if a != b:
                     mismatches.append(Mismatch(d, key, what, a, b))
         if root is not None and raw_store.NAME.match(info.model_name):
-            folder = raw_store.day_dir(root, info.model_name, info.version, d)
-            raw = sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob("part-*.parquet"))
+            raw = raw_store.day_row_count(root, info.model_name, info.version, d)
             table = len(by_day[d]) if d in by_day else 0
             if raw != table:
                 mismatches.append(Mismatch(d, ("raw", ""), "rows", raw, table))
