@@ -141,6 +141,11 @@ def needs_calibration(
         return CalibrationCheck(False, float("nan"), float("nan"), "one class in the reference")
     if roc_auc_score(y, p) > 0.999:
         return CalibrationCheck(False, float("nan"), float("nan"), "scores separate the classes (AUC > 0.999)")
+    # The seeded split draws positions: put the rows in one canonical order (by score, then label) so the
+    # verdict depends on the rows, not on the order they were read in (table order, a sample's priority
+    # order); on a well-calibrated reference the verdict is otherwise a coin toss between two readers.
+    order = np.lexsort((y, p))
+    y, p = y[order], p[order]
     splits = StratifiedShuffleSplit(n_splits=n_splits, test_size=0.1, random_state=seed)
     ys, before, after = [], [], []
     for train, test in splits.split(p, y):

@@ -160,3 +160,14 @@ def test_without_auc_simulations_every_estimate_is_the_same_and_only_the_auc_ban
         assert getattr(lean, name) == getattr(full, name)
     assert lean.roc_auc.value == full.roc_auc.value and np.isfinite(full.roc_auc.sampling_error)
     assert np.isnan(lean.roc_auc.sampling_error) and np.isnan(lean.roc_auc.lower)
+
+
+def test_the_calibration_check_depends_on_the_rows_not_their_order():
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0, 1, 2_000)
+    y = (rng.uniform(0, 1, 2_000) < p).astype(float)  # calibrated scores: the verdict is a close call
+    first = cbpe.needs_calibration(y, p)
+    for seed in range(5):
+        order = np.random.default_rng(seed).permutation(p.size)
+        again = cbpe.needs_calibration(y[order], p[order])
+        assert (again.needed, again.ece_before, again.ece_after) == (first.needed, first.ece_before, first.ece_after)

@@ -135,6 +135,7 @@ def test_cbpe_from_summaries_tracks_the_row_estimates(demo, v2):
     reference = mon.preset_window(v2, "first14")
     got = estimated.cbpe_report(demo, v2.id, reference, "week")
     want = estimated.cbpe_report(demo, v2.id, reference, "week", rows=True)
+    # the same rows (the demo's samples hold every row) give the same "auto" verdict, whatever their order
     assert got.source == smx.SOURCE and got.calibration == want.calibration
     g, w = got.frame, want.frame
     assert g[["window_start", "metric", "n", "n_labelled", "band_check"]].shape == w[
