@@ -24,7 +24,9 @@ if actor is None:
     page = st.navigation(nav.signed_out_pages(auth.sign_in_page), position="hidden")
 else:
     # expanded: every screen stays listed (by default Streamlit folds a long sidebar behind "View more").
-    page = st.navigation(nav.navigation_pages(actor.role, nav.badges(actor, state.engine())), expanded=True)
+    # A page this role may not open (a deep link to an admin page, signed in as a viewer) says so on the Overview.
+    pages = nav.navigation_pages(actor.role, nav.badges(actor, state.engine()), lambda s: auth.refuse_page(s, actor))
+    page = st.navigation(pages, expanded=True)
     auth.sidebar(actor)
     widgets.show_flash()
 page.run()

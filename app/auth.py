@@ -14,11 +14,12 @@ the identity provider's e-mail is mapped to a Loopdeck account by services.core.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException, StreamlitSecretNotFoundError
 
-from app import session_cookie, state, widgets
+from app import nav, session_cookie, state, widgets
 from services.core import sessions, users
 from services.core.errors import LoopdeckError
 from services.core.roles import Actor, Role
@@ -151,6 +152,17 @@ def require_role(role: Role) -> Actor:
         st.error(f"This page needs the {role.name} role; you are signed in as {current.role.name}.")
         st.stop()
     return current
+
+
+def refuse_page(spec: nav.PageSpec, current: Actor) -> Callable[[], None]:
+    """The page run at the URL of a page `current` may not open (app/nav.py): it says so, then opens the
+    default page, which shows the message (a deep link to an admin page, followed by a viewer's sign-in)."""
+
+    def refuse() -> None:
+        widgets.flash("warning", nav.refusal_message(spec, current.role))
+        st.switch_page(nav.default_page().path)
+
+    return refuse
 
 
 def sign_out(current: Actor) -> None:

@@ -68,6 +68,24 @@ def visible_pages(role: Role, pages: tuple[PageSpec, ...] = PAGES, root: Path = 
     return [p for p in pages if role >= p.min_role and (root / p.path).is_file()]
 
 
+def refused_pages(role: Role, pages: tuple[PageSpec, ...] = PAGES, root: Path = ROOT) -> list[PageSpec]:
+    """The pages whose file exists that this role may not open (a link to one, e.g. an admin page opened by
+    a viewer, is answered with a message on the default page instead of a silent fallback)."""
+    return [p for p in pages if role < p.min_role and (root / p.path).is_file()]
+
+
+def default_page(pages: tuple[PageSpec, ...] = PAGES) -> PageSpec:
+    return next(s for s in pages if s.default)
+
+
+def refusal_message(spec: PageSpec, role: Role) -> str:
+    """What a user is told when a link takes them to a page their role cannot open."""
+    return (
+        f"That page ({spec.title}) needs the {spec.min_role.name} role; you are signed in as {role.name}. "
+        f"Here is the {default_page().title} instead."
+    )
+
+
 def sections(role: Role, pages: tuple[PageSpec, ...] = PAGES, root: Path = ROOT) -> dict[str, list[PageSpec]]:
     grouped: dict[str, list[PageSpec]] = {}
     for spec in visible_pages(role, pages, root):
@@ -91,13 +109,15 @@ def badges(actor, engine) -> dict[str, int]:
         return {}
 
 
-def navigation_pages(role: Role, counts: dict[str, int] | None = None):
+def navigation_pages(role: Role, counts: dict[str, int] | None = None, refuse=None):
     """The argument for st.navigation: {section: [st.Page, ...]}. `counts` maps a page path to a count
-    shown next to its title (e.g. the approvals awaiting the user); the URL path stays the same."""
+    shown next to its title (e.g. the approvals awaiting the user); the URL path stays the same.
+    `refuse(spec)`, when given, makes the page run at the URL of each page this role may not open (hidden
+    from the sidebar): without one, Streamlit would fall back to the default page without a word."""
     import streamlit as st
 
     counts = counts or {}
-    return {
+    out = {
         section: [
             st.Page(
                 s.path,
@@ -110,6 +130,10 @@ def navigation_pages(role: Role, counts: dict[str, int] | None = None):
         ]
         for section, specs in sections(role).items()
     }
+    for spec in refused_pages(role) if refuse is not None else []:
+        section = spec.section if spec.section in out else next(iter(out))
+        out[section].append(st.Page(refuse(spec), title=spec.title, url_path=spec.url_path, visibility="hidden"))
+    return out
 
 
 def signed_out_pages(sign_in):
@@ -118,7 +142,7 @@ def signed_out_pages(sign_in):
     the Overview), and after signing in the same run opens that page with its query parameters."""
     import streamlit as st
 
-    default = next(s.url_path for s in PAGES if s.default)
+    default = default_page().url_path
     return [st.Page(sign_in, title="Sign in", url_path=u, default=u == default) for u in signed_out_url_paths()]
 
 

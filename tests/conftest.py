@@ -4,6 +4,8 @@ LOOPDECK_TEST_POSTGRES_URL is set (each xdist worker gets its own Postgres datab
 from __future__ import annotations
 
 import os
+import resource
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from services.core import audit_anchor, audit_guard  # noqa: F401 (audit_guard: 
 from services.core.db import make_engine
 from services.core.roles import Actor, Role
 from services.monitoring import frames as monitoring_frames
+from tests import demo_cache
 
 POSTGRES_URL = os.environ.get("LOOPDECK_TEST_POSTGRES_URL")
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +36,13 @@ os.environ["LOOPDECK_ARTIFACT_DIR"] = str(_SCRATCH / "artifacts")
 os.environ["LOOPDECK_ROUTING_DIR"] = str(_SCRATCH / "routing")
 os.environ["LOOPDECK_RAW_STORE_DIR"] = str(_SCRATCH / "raw")
 
+# One folder for the whole run, shared by xdist's workers: the controller imports this file before it
+# starts them, so they inherit the variable. It holds what every process may share: the demo database
+# built once (tests/demo_cache.py) and the audit key that database's chain was written with.
+_OWN_RUN_DIR = not os.environ.get(demo_cache.RUN_DIR_ENV)
+if _OWN_RUN_DIR:
+    os.environ[demo_cache.RUN_DIR_ENV] = tempfile.mkdtemp(prefix=f"loopdeck-run-{os.getpid()}-")
+
 
 def _data_folder_state() -> dict[str, int]:
     """Every file under the checkout's data/ with its modification time (ns)."""
@@ -42,8 +52,41 @@ def _data_folder_state() -> dict[str, int]:
 _DATA_BEFORE = _data_folder_state()
 
 
+def pytest_unconfigure(config):
+    if _OWN_RUN_DIR and not hasattr(config, "workerinput"):
+        if POSTGRES_URL:
+            demo_cache.drop_postgres_templates()
+        shutil.rmtree(os.environ[demo_cache.RUN_DIR_ENV], ignore_errors=True)
+
+
+# LOOPDECK_TEST_CPU_REPORT=<file>: each test process appends the CPU seconds each test module cost to that
+# file (its own time plus the processes it started and reaped: servers, browsers, shells), to find what
+# makes the suite expensive (CI's budget is 15 CPU-minutes). Off unless set.
+_CPU_REPORT = os.environ.get("LOOPDECK_TEST_CPU_REPORT")
+_CPU_BY_MODULE: dict[str, float] = {}
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if not _CPU_REPORT:
+        yield
+        return
+    start = _cpu_seconds()
+    yield
+    module = item.nodeid.split("::")[0]
+    _CPU_BY_MODULE[module] = _CPU_BY_MODULE.get(module, 0.0) + _cpu_seconds() - start
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Fail the run if a test wrote into the checkout's data/ (added or changed a file there)."""
+    if _CPU_REPORT and _CPU_BY_MODULE:
+        with open(_CPU_REPORT, "a", encoding="utf-8") as out:
+            out.writelines(f"{seconds:.2f}\t{module}\n" for module, seconds in _CPU_BY_MODULE.items())
     changed = sorted(k for k, v in _data_folder_state().items() if _DATA_BEFORE.get(k) != v)
     if changed:
         print(f"\nTests wrote into the checkout's data/: {changed[:10]}")
@@ -59,7 +102,7 @@ def audit_anchor_outside_the_checkout(tmp_path_factory) -> Iterator[None]:
     never in the checkout's data/ (checkpoint lines name their database, so one file serves them all)."""
     folder = tmp_path_factory.mktemp("audit-anchor")
     names = {
-        audit_anchor.KEY_FILE_ENV: folder / "audit.key",
+        audit_anchor.KEY_FILE_ENV: demo_cache.run_dir() / "audit.key",  # the run's: demo copies verify anywhere
         audit_anchor.CHECKPOINT_FILE_ENV: folder / "checkpoints.log",
     }
     saved = {name: os.environ.get(name) for name in [*names, audit_anchor.KEY_ENV]}

@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from app.query_values import known_values
 from pages.feedback import keys
 from services.core import text_filter
 from services.feedback import triage as feedback
@@ -34,7 +35,7 @@ class FilterState:
     priorities: tuple[str, ...] = ()
     model_ids: tuple[int, ...] = ()
     cohort_field: str = ""
-    cohort_value: str = ""
+    cohort_values: tuple[str, ...] = ()  # any of these values of cohort_field (ios or android)
     outcome: str = ""  # "", "yes", "no"
     overdue: bool = False
     text: str = ""
@@ -54,7 +55,7 @@ class FilterState:
 PARAMS: dict[str, str] = {
     "statuses": "status", "sources": "source", "ratings": "rating", "categories": "category",
     "theme_ids": "theme", "assignee": "assignee", "priorities": "priority", "model_ids": "model",
-    "cohort_field": "cohort", "cohort_value": "value", "outcome": "outcome", "overdue": "overdue",
+    "cohort_field": "cohort", "cohort_values": "value", "outcome": "outcome", "overdue": "overdue",
     "text": "q", "sort": "sort", "since": "from", "until": "to", "score_min": "score_min",
     "score_max": "score_max", "predicted": "predicted", "actual": "actual",
 }  # fmt: skip
@@ -62,6 +63,7 @@ INT_TUPLES = {"ratings", "theme_ids", "model_ids", "predicted", "actual"}
 DATES = {"since", "until"}
 SCORES = {"score_min", "score_max"}
 TRUE = {"1", "true", "yes", "on"}
+MAX_COHORT_VALUES = feedback.MAX_COHORT_VALUES  # a link's cohort values beyond this are dropped
 
 
 def widget_key(name: str) -> str:
@@ -124,6 +126,8 @@ def state_from_params(params: Mapping[str, str | list[str]]) -> FilterState:
             kwargs[f.name] = _ints(values(f.name))
         elif f.name in ("statuses", "sources", "categories", "priorities"):
             kwargs[f.name] = _strings(values(f.name))
+        elif f.name == "cohort_values":
+            kwargs[f.name] = _strings(values(f.name))[:MAX_COHORT_VALUES]
         elif f.name == "overdue":
             kwargs[f.name] = last(f.name).lower() in TRUE
         elif f.name in DATES:
@@ -143,7 +147,7 @@ def state_from_params(params: Mapping[str, str | list[str]]) -> FilterState:
         outcome=state.outcome if state.outcome in OUTCOMES else "",
         sort=state.sort if state.sort in feedback.SORTS else "newest",
         text=state.text[:200],
-        cohort_value=state.cohort_value if state.cohort_field else "",
+        cohort_values=state.cohort_values if state.cohort_field else (),
     )
 
 
@@ -193,7 +197,7 @@ def sanitize(state: FilterState, facets: feedback.QueueFacets) -> FilterState:
     category, ...): a selectbox or multiselect refuses a value outside its options."""
     theme_ids = {t for t, _ in facets.themes}
     model_ids = {m for m, _ in facets.model_versions}
-    cohort_values = facets.cohort_fields.get(state.cohort_field)
+    known = facets.cohort_fields.get(state.cohort_field)
     assignees = {ANY, ME, feedback.UNASSIGNED, *facets.assignees}
     return replace(
         state,
@@ -202,8 +206,8 @@ def sanitize(state: FilterState, facets: feedback.QueueFacets) -> FilterState:
         theme_ids=tuple(t for t in state.theme_ids if t in theme_ids),
         model_ids=tuple(m for m in state.model_ids if m in model_ids),
         assignee=state.assignee if state.assignee in assignees else ANY,
-        cohort_field=state.cohort_field if cohort_values is not None else "",
-        cohort_value=state.cohort_value if cohort_values and state.cohort_value in cohort_values else "",
+        cohort_field=state.cohort_field if known is not None else "",
+        cohort_values=tuple(known_values(state.cohort_values, known or [], MAX_COHORT_VALUES)),
     )
 
 
@@ -252,7 +256,7 @@ def queue_filter(state: FilterState, me: str) -> QueueFilter:
         assignee=(me if state.assignee == ME else state.assignee) or None,
         ratings=state.ratings,
         model_version_ids=state.model_ids,
-        cohort=((state.cohort_field, state.cohort_value),) if state.cohort_field and state.cohort_value else (),
+        cohort=tuple((state.cohort_field, v) for v in state.cohort_values) if state.cohort_field else (),
         has_outcome={"yes": True, "no": False}.get(state.outcome),
         overdue_only=state.overdue,
         text=state.text.strip(),

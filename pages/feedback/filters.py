@@ -52,9 +52,9 @@ def draw(me: Actor, facets: feedback.QueueFacets, current: FilterState) -> Filte
             "Cohort field", ["", *facets.cohort_fields], key=widget_key("cohort_field"),
             format_func=lambda f: f or "any",
         )  # fmt: skip
-        row[2].selectbox(
-            "Cohort value", ["", *facets.cohort_fields.get(field, [])], key=widget_key("cohort_value"),
-            format_func=lambda v: v or "any", disabled=not field,
+        row[2].multiselect(
+            "Cohort values", facets.cohort_fields.get(field, []), key=widget_key("cohort_values"),
+            placeholder="any", disabled=not field, help="Items of any of these values (e.g. ios or android).",
         )  # fmt: skip
         row[3].selectbox(
             "Outcome known", OUTCOMES, key=widget_key("outcome"),

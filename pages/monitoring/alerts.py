@@ -54,8 +54,8 @@ def drift_params(view: alerts.AlertView) -> dict[str, str | list[str]]:
                                    "Drift", view.rule.cohort or None, view.window)  # fmt: skip
 
 
-def feedback_params(view: alerts.AlertView) -> dict[str, str]:
-    """The Feedback queue's URL filter for the alert's cohort (its first field and value)."""
+def feedback_params(view: alerts.AlertView) -> dict[str, str | list[str]]:
+    """The Feedback queue's URL filter for the alert's cohort (every value of its field)."""
     return links.feedback_params(view.rule.cohort or None)
 
 

@@ -77,7 +77,7 @@ def _feedback_link(sel: Selection) -> None:
     step of the analyst's flow after an alert's "Open drift for this cohort"."""
     params = links.feedback_params(sel.cohort_filter)
     if params:
-        st.page_link("pages/feedback/page.py", label=f"Open feedback for {params['cohort']} = {params['value']}",
+        st.page_link("pages/feedback/page.py", label=f"Open feedback for {links.cohort_label(params)}",
                      icon=":material/feedback:", query_params=params)  # fmt: skip
 
 

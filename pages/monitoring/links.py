@@ -64,11 +64,18 @@ def monitoring_params(model: str, version: int | None, tab: str, cohort: dict | 
     return url_state.params_from_view(view)
 
 
-def feedback_params(cohort: dict | None) -> dict[str, str]:
-    """The Feedback queue's URL filter for a cohort: its first field and first value (the queue filters on
-    one value)."""
+def feedback_params(cohort: dict | None) -> dict[str, str | list[str]]:
+    """The Feedback queue's URL filter for a cohort: its field and every value (the queue shows items of any
+    of them, as the rule or the Monitoring filter means: platform ios or android). Like the Monitoring URL, it
+    names one field: the first (rules and the Monitoring filter made in the app have one)."""
     if not cohort:
         return {}
     field, raw = next(iter(cohort.items()))
     values = [raw] if isinstance(raw, str) else [str(v) for v in raw]
-    return {"cohort": str(field), "value": values[0]} if values else {}
+    return {"cohort": str(field), "value": values} if values else {}
+
+
+def cohort_label(params: dict[str, str | list[str]]) -> str:
+    """The cohort a feedback_params link names, for its label: "platform = ios or android"."""
+    values = params.get("value", [])
+    return f"{params.get('cohort', '')} = {' or '.join([values] if isinstance(values, str) else values)}"

@@ -7,7 +7,7 @@ they stand for. pages/monitoring/links.py applies them on the page.
 
 `tab` is one of TAB_SLUGS' values; `reference` and `window` are a preset (first14, last28, ...) or days
 (`YYYY-MM-DD..YYYY-MM-DD`, or one day); `cohort` and `value` are the cohort filter, named as on the
-Feedback page (a list takes `value` more than once).
+Feedback page (a list takes `value` more than once, or comma-joined: `value=ios,android`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from app.query_values import known_values
 from pages.monitoring import keys
 from pages.monitoring.common import ALL_ROWS, CUSTOM
 
@@ -183,8 +184,8 @@ def session_values(view: View, target: Target, reference_presets: Sequence[str],
     field = view.cohort if view.cohort in target.field_values else ALL_ROWS
     out[f"{keys.FILTER_FIELD_PREFIX}{target.id}"] = field
     if field:
-        known = set(target.field_values[field])
-        out[f"{keys.FILTER_VALUES_PREFIX}{target.id}_{field}"] = [v for v in view.values if v in known]
+        chosen = known_values(view.values, target.field_values[field], MAX_VALUES)
+        out[f"{keys.FILTER_VALUES_PREFIX}{target.id}_{field}"] = chosen
     return out
 
 

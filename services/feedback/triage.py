@@ -42,6 +42,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "dismissed": frozenset({"new"}),
 }
 UNASSIGNED = "(unassigned)"
+MAX_COHORT_VALUES = 50  # a cohort filter names at most this many (field, value) pairs
 SORTS = {
     "newest": Feedback.ts.desc(),
     "oldest": Feedback.ts.asc(),
@@ -64,7 +65,8 @@ class QueueFilter:
     assignee: str | None = None  # an e-mail, or UNASSIGNED
     ratings: tuple[int, ...] = ()
     model_version_ids: tuple[int, ...] = ()
-    cohort: tuple[tuple[str, str], ...] = ()  # ((field, value), ...)
+    # ((field, value), ...): values of one field are OR-ed (platform ios or android), fields AND-ed
+    cohort: tuple[tuple[str, str], ...] = ()
     has_outcome: bool | None = None
     overdue_only: bool = False
     text: str = ""  # in the text or the feedback id, ASCII case-insensitive; % and _ match themselves
@@ -103,6 +105,18 @@ def _check_strings(f: QueueFilter) -> None:
     for what, values in named:
         for value in values:
             text_filter.check(value, what)
+    if len(f.cohort) > MAX_COHORT_VALUES:
+        raise InvalidInput(
+            f"The cohort filter names {len(f.cohort)} values; at most {MAX_COHORT_VALUES} can be filtered on at once."
+        )
+
+
+def _cohort_conditions(cohort: tuple[tuple[str, str], ...]) -> list:
+    """One condition per cohort field: the prediction's value is any of the values named for it."""
+    by_field: dict[str, list[str]] = {}
+    for cohort_field, value in cohort:
+        by_field.setdefault(cohort_field, []).append(value)
+    return [Prediction.cohorts[name].as_string().in_(values) for name, values in by_field.items()]
 
 
 def _apply_filter(query, f: QueueFilter, cutoff: datetime):
@@ -126,8 +140,7 @@ def _apply_filter(query, f: QueueFilter, cutoff: datetime):
         conditions.append(Feedback.assignee_id == select(User.id).where(User.email == f.assignee).scalar_subquery())
     if f.model_version_ids:
         conditions.append(Prediction.model_version_id.in_(f.model_version_ids))
-    for cohort_field, value in f.cohort:
-        conditions.append(Prediction.cohorts[cohort_field].as_string() == value)
+    conditions += _cohort_conditions(f.cohort)
     if f.has_outcome is not None:
         conditions.append(Outcome.id.is_not(None) if f.has_outcome else Outcome.id.is_(None))
     if f.actual_labels:

@@ -25,6 +25,8 @@ import pytest
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+from tests import demo_cache
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -68,12 +70,13 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float) -
 
 @contextmanager
 def running_app(
-    db_url: str, folder: Path, env: dict[str, str] | None = None, startup_seconds: float = 60
+    db_url: str, folder: Path, env: dict[str, str] | None = None, startup_seconds: float = 60, *, worker: bool = True
 ) -> Iterator[Server]:
     """What `python3 run.py app` starts, against db_url: `streamlit run server.py` (streamlit_app.py plus the
     session-cookie routes) on a free port and the job worker (imports and retraining run there); both
     stopped (process groups) on exit. Their output goes to folder/streamlit.log and folder/worker.log,
-    quoted when the UI fails to start."""
+    quoted when the UI fails to start. A test that never starts a job (the sign-in gate) passes
+    worker=False: a worker costs a process start and a poll twice a second for nothing."""
     port, log = free_port(), folder / "streamlit.log"
     environment = {**os.environ, "LOOPDECK_DATABASE_URL": db_url, **(env or {})}
     command = [
@@ -81,7 +84,7 @@ def running_app(
         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
     ]  # fmt: skip
-    worker = _start(["-m", "services", "worker", "--tick", "0.5"], environment, folder / "worker.log")
+    jobs = _start(["-m", "services", "worker", "--tick", "0.5"], environment, folder / "worker.log") if worker else None
     proc = _start(command[1:], environment, log)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -89,7 +92,8 @@ def running_app(
         yield Server(base, db_url)
     finally:
         _stop(proc)
-        _stop(worker)
+        if jobs is not None:
+            _stop(jobs)
 
 
 @contextmanager
@@ -308,21 +312,5 @@ def grid_cell(page, text: str):
 
 def demo_database(folder: Path, scale: float) -> str:
     """A migrated SQLite file in `folder` holding the demo at `scale` (its accounts hashed cheaply: a test
-    signs in many times); returns its URL."""
-    from argon2 import PasswordHasher
-
-    import services.core.users
-    from data.demo import load_demo
-    from services.core.db import make_engine, migrate
-
-    url = f"sqlite:///{folder / 'loopdeck.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    hasher = services.core.users._hasher
-    services.core.users._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    try:
-        load_demo(engine, echo=lambda *_: None, scale=scale)
-    finally:
-        services.core.users._hasher = hasher
-    engine.dispose()
-    return url
+    signs in many times); returns its URL. A copy of the run's (tests/demo_cache.py)."""
+    return f"sqlite:///{demo_cache.copy_demo(folder / 'loopdeck.db', scale, blocks=False)}"

@@ -167,7 +167,8 @@ def test_a_new_analyst_reaches_cohort_drift_feedback_and_retrain_in_six_clicks(s
             assert "drifted" in row_text and "no drift" not in row_text, f"{column} did not drift: {row_text!r}"
 
         # 6. What the cohort's users write: their feedback, themed by its cause (the app update).
-        feedback_link = page.get_by_role("link", name=re.compile(r"^Open feedback for platform = (ios|android)$"))
+        label = re.compile(r"^Open feedback for platform = (ios|android)( or (ios|android))?$")  # every value
+        feedback_link = page.get_by_role("link", name=label)
         clicks.on(feedback_link, "Open feedback for the cohort")
         expect(page.get_by_role("heading", name="Feedback", exact=True)).to_be_visible()
         expect(page).to_have_url(re.compile(r"[?&]cohort=platform&value=(ios|android)(&|$)"))

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import drop_database, fresh_postgres_url
+from tests import demo_cache
+from tests.conftest import drop_database
 from tests.e2e import harness
 from tests.e2e.harness import Server
 
@@ -30,25 +31,16 @@ TIMEOUT_MS = 60_000
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def server(request, tmp_path_factory) -> Iterator[Server]:
-    from data import scenario as sc
-    from data.demo import load_demo
-    from services.core.db import make_engine, migrate
     from services.models import registry
 
     folder = tmp_path_factory.mktemp(f"e2e_pages_{request.param}")
     if request.param == "sqlite":
-        url = f"sqlite:///{folder / 'loopdeck.db'}"
+        url = harness.demo_database(folder, scale=SCALE)
     else:
         if not POSTGRES_URL:
             pytest.skip("LOOPDECK_TEST_POSTGRES_URL is not set: the Postgres browser run is skipped")
-        url = fresh_postgres_url("e2e_pages")
+        url = demo_cache.postgres_demo("e2e_pages", scale=SCALE)
     artifacts = folder / "artifacts"
-    engine = make_engine(url)
-    migrate(engine)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(registry.ARTIFACT_DIR_ENV, str(artifacts))
-        load_demo(engine, echo=lambda _line: None, scenario=sc.build_scenario(SCALE))
-    engine.dispose()
     with harness.running_app(url, folder, env={registry.ARTIFACT_DIR_ENV: str(artifacts)}) as running:
         yield running
     if request.param == "postgres":

@@ -43,20 +43,15 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[Server]:
-    from data.demo import load_demo
     from services.core import settings
-    from services.core.db import make_engine, migrate
+    from services.core.db import make_engine
     from services.core.roles import Actor
     from services.models import registry
 
     folder = tmp_path_factory.mktemp("e2e-governance")
-    url = f"sqlite:///{folder / 'loopdeck.db'}"
+    url = harness.demo_database(folder, scale=0.1)
     env = {registry.ARTIFACT_DIR_ENV: str(folder / "artifacts"), "LOOPDECK_ROUTING_DIR": str(folder / "routing")}
     engine = make_engine(url)
-    migrate(engine)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
-        load_demo(engine, echo=lambda _: None, scale=0.1)
     settings.set_value(engine, Actor.system("e2e"), "approvals.required", {"promote": 1, "rollback": 1})
     alert_id = _open_alert(engine)
     engine.dispose()

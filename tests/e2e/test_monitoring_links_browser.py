@@ -116,3 +116,88 @@ def test_a_monitoring_link_opened_signed_out_opens_its_view_after_signing_in(ser
         _selected_tab(page, "Drift")
         query = _query(page)
         assert query["model"] == ["churn"] and query["version"] == ["2"] and query["tab"] == ["drift"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Iterator[object]:
+    """The demo the server runs a copy of (built once per process); a viewer changes nothing in it."""
+    from services.core.db import make_engine
+    from tests.services.monitoring.test_monitoring import demo_database
+
+    engine = make_engine(f"sqlite:///{demo_database(tmp_path_factory.getbasetemp() / 'monitoring-demo')}")
+    yield engine
+    engine.dispose()
+
+
+def _two_value_alert(engine) -> tuple[int, int, str, list[str]]:
+    """(row in the open alerts table, alert id, field, values) of the demo's open alert on a cohort of two
+    values (platform ios or android)."""
+    from services.monitoring import alerts
+
+    for index, view in enumerate(alerts.list_alerts(engine, "open")):
+        for field, values in (view.rule.cohort or {}).items():
+            if isinstance(values, list) and len(values) == 2:
+                return index, view.alert.id, field, values
+    raise AssertionError("the demo has no open alert on a two-value cohort")
+
+
+def _queue_total(engine, field: str, values: list[str]) -> int:
+    from services.feedback import triage
+
+    return triage.queue_counts(engine, triage.QueueFilter(cohort=tuple((field, v) for v in values))).total
+
+
+def test_an_alert_on_two_cohorts_opens_the_feedback_of_both(server, browser, demo):
+    """An alert whose rule names platform ios or android: "Open feedback for this cohort" opens the queue
+    filtered to both values (not the first only), and the queue shows items of both cohorts."""
+    row, alert_id, field, values = _two_value_alert(demo)
+    both, first = _queue_total(demo, field, values), _queue_total(demo, field, values[:1])
+    assert both > first > 0
+    with harness.new_page(sync_api, browser, TIMEOUT_MS, width=1500, height=1000) as page:
+        harness.sign_in(sync_api, page, server, VIEWER, PASSWORD)
+        expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+        harness.settled(sync_api, page)
+        page.goto(f"{server}/monitor?tab=alerts")
+        expect(page.get_by_role("heading", name="Monitoring", exact=True)).to_be_visible()
+        harness.settled(sync_api, page)
+        table = page.locator('[data-testid="stDataFrame"]:visible').first
+        table.scroll_into_view_if_needed()
+        box = table.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 20, box["y"] + 35 * (row + 1) + 17)  # the alert's row
+        harness.settled(sync_api, page, "alert row")
+        detail = page.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(rf"^Alert {alert_id} · open"))
+        expect(detail).to_be_visible()
+
+        page.get_by_role("link", name="Open feedback for this cohort").click()
+        expect(page.get_by_role("heading", name="Feedback", exact=True)).to_be_visible()
+        harness.settled(sync_api, page, "Open feedback for this cohort")
+        query = _query(page)
+        assert query["cohort"] == [field] and query["value"] == values
+        chosen = page.get_by_test_id("stMultiSelect").filter(has_text="Cohort values")
+        for value in values:
+            expect(chosen).to_contain_text(value)
+        expect(page.get_by_test_id("stMetric").filter(has_text="Matching")).to_contain_text(f"{both:,}")
+        grids = page.get_by_test_id("stDataFrame")
+        text_header = page.get_by_role("columnheader", name="text", include_hidden=True)
+        expect(grids.filter(has=text_header)).to_have_count(1)
+        # The queue by position: a filter on its "text" header stops matching once scrolled out of view.
+        queue = grids.nth(next(i for i in range(grids.count()) if grids.nth(i).locator(text_header).count()))
+        for value in values:  # rows of each cohort are in the queue (its cohort column, scrolled into view)
+            cell = queue.get_by_role("gridcell", name=value, exact=True, include_hidden=True)
+            _scroll_right_until(page, queue, cell)
+
+
+def _scroll_right_until(page, grid, target, steps: int = 10) -> None:
+    """Scroll a canvas grid right (the mouse wheel) until `target` is drawn: the grid puts only the cells on
+    screen in the accessibility tree."""
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + min(box["height"] / 2, 120))
+    for _ in range(steps):
+        if target.count():
+            return
+        page.mouse.wheel(600, 0)
+        page.wait_for_timeout(200)
+    expect(target.first).to_be_attached()

@@ -19,6 +19,7 @@ sync_api = harness.skip_without_browser()
 expect = sync_api.expect
 
 ADMIN, PASSWORD = "admin@loopdeck.test", "correct horse battery"
+VIEWER = "viewer@loopdeck.test"
 TIMEOUT_MS = 20_000
 COOKIE = "loopdeck_session"
 
@@ -32,14 +33,15 @@ def database(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("e2e-session-template") / "loopdeck.db"
     engine = make_engine(f"sqlite:///{path}")
     migrate(engine)
-    users.create_first_admin(engine, ADMIN, "Ada Admin", PASSWORD)
+    admin = users.create_first_admin(engine, ADMIN, "Ada Admin", PASSWORD)
+    users.add_user(engine, users.current_actor(engine, admin.id), VIEWER, "viewer", PASSWORD, name="Vi Viewer")
     engine.dispose()
     return path
 
 
 def _serve(database: Path, folder: Path):
     shutil.copyfile(database, folder / "loopdeck.db")
-    return harness.running_app(f"sqlite:///{folder / 'loopdeck.db'}", folder)
+    return harness.running_app(f"sqlite:///{folder / 'loopdeck.db'}", folder, worker=False)  # starts no job
 
 
 @pytest.fixture(scope="module")
@@ -106,13 +108,13 @@ def test_reload_and_new_tab_stay_signed_in_and_sign_out_kills_the_cookie(server,
         expect(page.get_by_role("heading", name="Overview")).to_have_count(0)
 
 
-def _sign_in_at(page, url: str) -> None:
+def _sign_in_at(page, url: str, email: str = ADMIN) -> None:
     """Open a deep link signed out: the sign-in form at that address (no "Page not found"), then sign in."""
     page.goto(url)
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     harness.settled(sync_api, page)
     expect(page.get_by_text("Page not found")).to_have_count(0)
-    page.get_by_role("textbox", name="E-mail").fill(ADMIN)
+    page.get_by_role("textbox", name="E-mail").fill(email)
     page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
 
@@ -138,3 +140,16 @@ def test_a_deep_link_opened_signed_out_lands_on_its_filtered_view_after_signing_
         expect(page).to_have_url(re.compile(r"/feedback-queue\?(.*&)?status=new"))
         status = page.get_by_test_id("stMultiSelect").filter(has_text="Status")
         expect(status).to_contain_text("new")
+
+
+def test_a_deep_link_to_an_admin_page_signed_in_as_a_viewer_says_why_on_the_overview(server, browser):
+    """Not a silent fallback: the Overview the viewer lands on says which role the page needs."""
+    with harness.new_page(sync_api, browser, TIMEOUT_MS) as page:
+        _sign_in_at(page, f"{server.base}/user-admin?from=deep-link", VIEWER)
+        expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
+        harness.settled(sync_api, page)
+        message = "That page (Admin) needs the admin role; you are signed in as viewer. Here is the Overview instead."
+        expect(page.get_by_test_id("stAlert").filter(has_text=message)).to_be_visible()
+        expect(page.get_by_text("Page not found")).to_have_count(0)
+        expect(page.get_by_test_id("stSidebarNav").get_by_role("link", name="Admin")).to_have_count(0)
+        assert "user-admin" not in page.url and "from=" not in page.url

@@ -62,3 +62,44 @@ def test_every_signed_in_url_path_has_a_signed_out_twin():
     for role in Role:
         for spec in nav.visible_pages(role):
             assert spec.url_path in twins, spec
+
+
+@pytest.mark.parametrize("role", [Role.viewer, Role.analyst])
+def test_a_deep_link_to_a_page_the_role_cannot_open_says_so_on_the_overview(make_user, role):
+    """Signed out at an admin page's address, then signed in with a lower role: the Overview opens with a
+    message naming the page, the role it needs and the user's role (not a silent fallback)."""
+    make_user(role.name)
+    at = _open("user-admin", {"from": "deep-link"})
+    at.text_input[0].input(f"{role.name}@loopdeck.test")
+    at.text_input[1].input(PASSWORD)
+    at.button[0].click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    overview = nav.default_page()
+    assert at._finished_page_script_hash == calc_hash(overview.url_path)  # noqa: SLF001
+    assert [w.value for w in at.warning] == [
+        f"That page (Admin) needs the admin role; you are signed in as {role.name}. Here is the Overview instead."
+    ]
+    assert "Admin" not in [s.title for section in nav.sections(role).values() for s in section]
+    # The message is shown once: the next run of the Overview (the address the browser now shows) is quiet.
+    at._page_hash = calc_hash(overview.url_path)  # noqa: SLF001
+    at.run()
+    assert not at.warning and at._finished_page_script_hash == calc_hash(overview.url_path)  # noqa: SLF001
+
+
+def test_an_admin_opens_the_admin_page_itself(make_user):
+    make_user("admin")
+    at = _open("user-admin", {})
+    at.text_input[0].input("admin@loopdeck.test")
+    at.text_input[1].input(PASSWORD)
+    at.button[0].click()
+    at.run()
+    assert at._finished_page_script_hash == calc_hash("user-admin") and not at.warning  # noqa: SLF001
+
+
+def test_refused_pages_are_those_above_the_role():
+    assert [s.url_path for s in nav.refused_pages(Role.viewer)] == [
+        s.url_path for s in nav.PAGES if s.min_role > Role.viewer
+    ]
+    assert nav.refused_pages(Role.admin) == []
+    assert {s.url_path for s in nav.refused_pages(Role.analyst)} == {"notifications", "settings", "user-admin"}

@@ -166,12 +166,33 @@ def test_a_filter_changes_the_table_and_the_url(signed_in, queue):
 def test_a_link_opens_the_same_view(signed_in, queue, page_db):
     at = open_page(signed_in, rating=["1", "2"], cohort="platform", value="ios", sort="oldest")
     assert at.multiselect(key="fb_rating").value == [1, 2]
-    assert at.selectbox(key="fb_cohort").value == "platform" and at.selectbox(key="fb_value").value == "ios"
+    assert at.selectbox(key="fb_cohort").value == "platform" and at.multiselect(key="fb_value").value == ["ios"]
     table = at.data_editor[0].value
     expected = feedback.list_queue(page_db, QueueFilter(ratings=(1, 2), cohort=(("platform", "ios"),)), "oldest")
     assert list(table["feedback_id"]) == list(expected.rows["feedback_id"]) and len(table) > 0
     assert set(table["rating"]) <= {1, 2} and set(table["cohort_platform"]) == {"ios"}
     assert at.query_params == {"rating": ["1", "2"], "cohort": "platform", "value": "ios", "sort": "oldest"}
+
+
+@pytest.mark.parametrize("values", [["ios", "android"], ["ios,android"], ["android, ios", "ios"]])
+def test_a_link_with_two_cohort_values_shows_both_cohorts(signed_in, queue, page_db, values):
+    """An alert rule on platform ios or android opens the queue with both values (repeated as the app
+    writes them, or comma-joined as a person may type them): items of both cohorts, none of the third."""
+    android = factories.predictions(page_db, factories.model_version(page_db, version=2), 2, platform="android")
+    factories.feedback(page_db, 2, android, source="android-app")
+    at = open_page(signed_in, cohort="platform", value=values)
+    chosen = at.multiselect(key="fb_value").value
+    assert sorted(chosen) == ["android", "ios"] and at.multiselect(key="fb_value").options == ["android", "ios", "web"]
+    table = at.data_editor[0].value
+    expected = feedback.list_queue(page_db, QueueFilter(cohort=(("platform", "ios"), ("platform", "android"))))
+    assert sorted(table["feedback_id"]) == sorted(expected.rows["feedback_id"]) and expected.total == 5 + 2
+    assert set(table["cohort_platform"]) == {"ios", "android"}
+    assert {m.label: m.value for m in at.metric}["Matching"] == "7"
+    assert at.query_params == {"cohort": "platform", "value": chosen}  # the app's own form: repeated
+    # Narrowing to one value in the widget narrows the queue and the address.
+    at.multiselect(key="fb_value").unselect("ios").run()
+    assert set(at.data_editor[0].value["cohort_platform"]) == {"android"}
+    assert at.query_params == {"cohort": "platform", "value": "android"}
 
 
 def test_date_range_score_and_label_filters_come_from_the_link(signed_in, queue, page_db):
@@ -599,15 +620,16 @@ def test_admin_sets_the_sla_and_categories_on_settings_and_the_queue_uses_them(s
 def test_filter_state_round_trips_through_the_url():
     state_ = fs.FilterState(
         statuses=("new", "escalated"), sources=("email",), ratings=(1, 2), categories=("bug",), theme_ids=(3,),
-        assignee=fs.ME, priorities=("high",), model_ids=(7,), cohort_field="platform", cohort_value="ios",
-        outcome="no", overdue=True, text="logs me out", sort="oldest", since=date(2026, 9, 1),
-        until=date(2026, 9, 30), score_min=0.25, score_max=0.9, predicted=(1,), actual=(0, 1),
+        assignee=fs.ME, priorities=("high",), model_ids=(7,), cohort_field="platform",
+        cohort_values=("ios", "android"), outcome="no", overdue=True, text="logs me out", sort="oldest",
+        since=date(2026, 9, 1), until=date(2026, 9, 30), score_min=0.25, score_max=0.9, predicted=(1,), actual=(0, 1),
     )  # fmt: skip
     params = fs.params_from_state(state_)
     assert params["status"] == ["new", "escalated"] and params["overdue"] == "1" and params["q"] == "logs me out"
     assert params["from"] == "2026-09-01" and params["to"] == "2026-09-30"
     assert params["score_min"] == "0.25" and params["score_max"] == "0.9"
     assert params["predicted"] == ["1"] and params["actual"] == ["0", "1"]
+    assert params["cohort"] == "platform" and params["value"] == ["ios", "android"]
     assert fs.state_from_params(params) == state_
     assert fs.params_from_state(fs.FilterState()) == {}
     assert fs.state_from_widgets(fs.widget_values(state_)) == state_
@@ -615,9 +637,12 @@ def test_filter_state_round_trips_through_the_url():
 
 def test_queue_filter_from_the_state():
     flt = fs.queue_filter(
-        fs.FilterState(assignee=fs.ME, cohort_field="platform", cohort_value="ios", outcome="yes", text=" x "), "a@b"
+        fs.FilterState(assignee=fs.ME, cohort_field="platform", cohort_values=("ios",), outcome="yes", text=" x "),
+        "a@b",
     )
     assert flt == QueueFilter(assignee="a@b", cohort=(("platform", "ios"),), has_outcome=True, text="x")
+    both = fs.queue_filter(fs.FilterState(cohort_field="platform", cohort_values=("ios", "android")), "a@b")
+    assert both.cohort == (("platform", "ios"), ("platform", "android"))
     assert fs.queue_filter(fs.FilterState(cohort_field="platform"), "a@b").cohort == ()
     assert fs.queue_filter(fs.FilterState(assignee=feedback.UNASSIGNED), "a@b").assignee == feedback.UNASSIGNED
     dated = fs.queue_filter(
@@ -636,13 +661,28 @@ def test_sanitize_drops_values_the_widgets_cannot_show():
     )  # fmt: skip
     dirty = fs.FilterState(
         sources=("app", "fax"), categories=("bug", "gone"), theme_ids=(1, 9), model_ids=(2, 3), assignee="x@y",
-        cohort_field="platform", cohort_value="tv",
+        cohort_field="platform", cohort_values=("tv", "web"),
     )  # fmt: skip
     clean = fs.sanitize(dirty, facets)
     assert clean == fs.FilterState(
-        sources=("app",), categories=("bug",), theme_ids=(1,), model_ids=(2,), cohort_field="platform"
+        sources=("app",),
+        categories=("bug",),
+        theme_ids=(1,),
+        model_ids=(2,),
+        cohort_field="platform",
+        cohort_values=("web",),
     )
-    assert fs.sanitize(fs.FilterState(cohort_field="tier", cohort_value="pro"), facets).cohort_field == ""
+    assert fs.sanitize(fs.FilterState(cohort_field="tier", cohort_values=("pro",)), facets).cohort_field == ""
+    # Comma-joined values (a typed link) are split where the whole is not a value; unknown parts drop.
+    typed = fs.state_from_params({"cohort": "platform", "value": ["web,ios", "tv, web", "ios"]})
+    assert typed.cohort_values == ("web,ios", "tv, web", "ios")
+    assert fs.sanitize(typed, facets).cohort_values == ("web", "ios")
+    comma = replace(facets, cohort_fields={"city": ["Paris, FR", "Paris"]})
+    assert fs.sanitize(fs.FilterState(cohort_field="city", cohort_values=("Paris, FR",)), comma).cohort_values == (
+        "Paris, FR",
+    )
+    many = fs.state_from_params({"cohort": "platform", "value": [f"v{i}" for i in range(80)]})
+    assert len(many.cohort_values) == fs.MAX_COHORT_VALUES
 
 
 SNAP = [
@@ -753,6 +793,7 @@ def _reference_queue(engine, flt, sort, limit, offset, now):
         QueueFilter(statuses=("new",)),
         QueueFilter(sources=("email",), overdue_only=True),
         QueueFilter(cohort=(("platform", "ios"),), has_outcome=False),
+        QueueFilter(cohort=(("platform", "ios"), ("platform", "web")), ratings=(1, 2)),
         QueueFilter(text="NUMBER 1", ratings=(1, 2, 3)),
         QueueFilter(assignee=feedback.UNASSIGNED, model_version_ids=(1,)),
         QueueFilter(has_outcome=True),

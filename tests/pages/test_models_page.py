@@ -10,20 +10,19 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
 from app import state
 from app.jobs import job_board
-from data.demo import load_demo
 from pages.models import keys
 from pages.models.judge_tables import gate_backlog_key
 from services.core import audit
-from services.core.db import make_engine, migrate
+from services.core.db import make_engine
 from services.core.schema_models import ModelVersion
 from services.governance import approvals
 from services.models import registry, rollout
+from tests import demo_cache
 from tests.pages.helpers import button_keys, ok, opener_by_role, run_worker_once
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,18 +31,8 @@ _TEMPLATE: dict[str, Path] = {}
 
 
 def demo_template(tmp_path_factory) -> Path:
-    """A migrated SQLite file with the demo loaded (built once per test process)."""
-    if "path" not in _TEMPLATE:
-        folder = tmp_path_factory.mktemp("models-demo")
-        engine = make_engine(f"sqlite:///{folder / 'demo.db'}")
-        migrate(engine)
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
-            mp.setattr("services.core.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
-            load_demo(engine, echo=lambda _: None, scale=0.1)
-        engine.dispose()
-        _TEMPLATE["path"] = folder / "demo.db"
-    return _TEMPLATE["path"]
+    """A migrated SQLite file with the demo loaded (the run's, tests/demo_cache.py)."""
+    return demo_cache.sqlite_demo(0.1, blocks=False)
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ import pytest
 from pages.monitoring import keys, url_state
 from pages.monitoring.common import ALL_ROWS, CUSTOM
 from services.core.roles import Actor, Role
+from services.feedback import triage
+from services.feedback.triage import QueueFilter
 from services.monitoring import alerts
 from tests.pages import test_monitoring_page
 from tests.pages.test_monitoring_page import no_exception, open_as, table
@@ -57,6 +59,9 @@ def test_the_session_values_of_a_view_keep_only_what_the_widgets_can_show():
     assert state[keys.REF] == "first14"  # days outside the version's data: the default
     assert state[f"{keys.FILTER_FIELD_PREFIX}2"] == "platform"
     assert state[f"{keys.FILTER_VALUES_PREFIX}2_platform"] == ["ios"]  # an unknown value is dropped
+    typed = url_state.view_from_params({"cohort": "platform", "value": ["ios,android", "tablet, web"]})
+    split = url_state.session_values(typed, TARGET, *PRESETS)
+    assert split[f"{keys.FILTER_VALUES_PREFIX}2_platform"] == ["ios", "android", "web"]  # comma-joined too
     unknown = url_state.session_values(url_state.View(cohort="country", values=("fr",)), TARGET, *PRESETS)
     assert unknown[f"{keys.FILTER_FIELD_PREFIX}2"] == ALL_ROWS and unknown[keys.TAB] == "Drift"
     back = url_state.view_from_session(state, TARGET)
@@ -152,12 +157,24 @@ def test_an_alerts_drift_and_feedback_are_links_for_its_cohort(demo_db):
     assert drift["model"] == ["churn"] and drift["version"] == ["2"] and ".." in drift["window"][0]
     feedback = parse_qs(links["Open feedback for this cohort"].query_string)
     assert links["Open feedback for this cohort"].page.endswith("feedback-queue")
-    assert feedback == {"cohort": ["platform"], "value": ["ios"]}
+    assert feedback == {"cohort": ["platform"], "value": ["ios", "android"]}  # every value of the rule
     # Following the drift link shows the alert's cohort and window on the Drift tab.
     follow = _open_with(demo_db, {k: v if len(v) > 1 else v[0] for k, v in drift.items()})
     no_exception(follow)
     assert follow.session_state[keys.TAB] == "Drift" and follow.selectbox(key=keys.CUR).value == CUSTOM
     assert follow.multiselect(key=f"{keys.FILTER_VALUES_PREFIX}2_platform").value == ["ios", "android"]
+    # Following the feedback link shows the queue of both cohorts (not only the first value's).
+    queue = follow.switch_page("pages/feedback/page.py")
+    queue.query_params.clear()
+    queue.query_params.update({k: v if len(v) > 1 else v[0] for k, v in feedback.items()})
+    queue.run()
+    no_exception(queue)
+    assert queue.multiselect(key="fb_value").value == ["ios", "android"]
+    both = triage.queue_counts(demo_db, QueueFilter(cohort=(("platform", "ios"), ("platform", "android")))).total
+    ios = triage.queue_counts(demo_db, QueueFilter(cohort=(("platform", "ios"),))).total
+    assert {m.label: m.value for m in queue.metric}["Matching"] == f"{both:,}" and both > ios > 0
+    shown = (queue.data_editor[0] if queue.data_editor else queue.dataframe[0]).value
+    assert set(shown["cohort_platform"]) == {"ios", "android"}
 
 
 def test_a_cohorts_drift_links_to_its_feedback(demo_db):
@@ -166,9 +183,9 @@ def test_a_cohorts_drift_links_to_its_feedback(demo_db):
     at = _open_with(demo_db, {"tab": "drift", "cohort": "platform", "value": ["android", "ios"]})
     no_exception(at)
     links = {e.proto.label: e.proto for e in at.get("page_link")}
-    link = links["Open feedback for platform = android"]
+    link = links["Open feedback for platform = android or ios"]
     assert link.page.endswith("feedback-queue") and parse_qs(link.query_string) == {
-        "cohort": ["platform"], "value": ["android"]}  # fmt: skip
+        "cohort": ["platform"], "value": ["android", "ios"]}  # fmt: skip
     everyone = _open_with(demo_db, {"tab": "drift"})
     no_exception(everyone)
     assert not [e for e in everyone.get("page_link") if e.proto.label.startswith("Open feedback for")]

@@ -59,6 +59,10 @@ def test_queue_joins_prediction_outcome_and_cohorts(engine, queue):
         (QueueFilter(text="number 3"), 1),
         (QueueFilter(text="NUMBER"), 10),
         (QueueFilter(cohort=(("platform", "ios"),)), 5),
+        # Values of one field are OR-ed (an alert rule on platform ios or android), fields AND-ed.
+        (QueueFilter(cohort=(("platform", "ios"), ("platform", "web"))), 10),
+        (QueueFilter(cohort=(("platform", "ios"), ("platform", "android"))), 5),
+        (QueueFilter(cohort=(("platform", "ios"), ("platform", "web"), ("tier", "free"))), 0),
         (QueueFilter(has_outcome=True), 2),
         (QueueFilter(statuses=("labelled",)), 0),
         (QueueFilter(assignee=feedback.UNASSIGNED), 10),
@@ -79,6 +83,26 @@ def test_queue_joins_prediction_outcome_and_cohorts(engine, queue):
 def test_filters(engine, queue, flt, expected):
     assert feedback.list_queue(engine, flt).total == expected
     assert len(feedback.queue_ids(engine, flt)) == expected  # review mode walks the same items
+
+
+def test_cohort_values_are_or_ed_per_field_and_and_ed_across_fields(engine):
+    """Rows of each cohort a two-value filter names, and only those; a second field narrows them."""
+    free = factories.predictions(engine, factories.model_version(engine), 4, tier="free")  # web, ios, web, ios
+    pro = factories.predictions(engine, factories.model_version(engine, version=2), 4, tier="pro")
+    factories.feedback(engine, 8, free + pro)
+    both = QueueFilter(cohort=(("platform", "ios"), ("platform", "web")))
+    assert feedback.list_queue(engine, both).total == 8
+    rows = feedback.queue_rows(engine, QueueFilter(cohort=(("platform", "ios"), ("tier", "free"), ("tier", "pro"))))
+    assert len(rows) == 4 and set(rows["cohort_platform"]) == {"ios"} and set(rows["cohort_tier"]) == {"free", "pro"}
+    counts = feedback.queue_counts(engine, QueueFilter(cohort=(("tier", "free"), ("tier", "pro"), ("tier", "x"))))
+    assert counts.total == 8
+
+
+def test_cohort_filter_values_are_capped(engine, queue):
+    many = tuple(("platform", f"p{i}") for i in range(feedback.MAX_COHORT_VALUES + 1))
+    with pytest.raises(InvalidInput, match="at most 50"):
+        feedback.list_queue(engine, QueueFilter(cohort=many))
+    assert feedback.list_queue(engine, QueueFilter(cohort=many[: feedback.MAX_COHORT_VALUES])).total == 0
 
 
 def test_filters_pick_the_right_rows(engine, queue):

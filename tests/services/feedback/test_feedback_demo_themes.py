@@ -12,16 +12,13 @@ import os
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from sqlmodel import SQLModel
 
 from data import scenario as sc
-from data.demo import load_demo
 from services.core.db import make_engine
 from services.core.schema_feedback import Feedback
 from services.feedback import themes
-from services.models import registry
-from tests.conftest import fresh_postgres_url
+from tests import demo_cache
+from tests.conftest import drop_database
 
 SCALE = 0.1
 RELEASE = pd.Timestamp(sc.day_start(sc.RELEASE_DAY)).tz_convert(None)  # 2026-09-30, day 60
@@ -36,26 +33,15 @@ def scenario() -> sc.Scenario:
 def demo(request, tmp_path_factory, scenario):
     folder = tmp_path_factory.mktemp(f"demo-themes-{request.param}")
     if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{folder / 'demo.db'}")
+        engine = make_engine(f"sqlite:///{demo_cache.copy_demo(folder / 'demo.db', SCALE, blocks=False)}")
     else:
-        url = os.environ.get("LOOPDECK_TEST_POSTGRES_URL")
-        if not url:
+        if not os.environ.get("LOOPDECK_TEST_POSTGRES_URL"):
             pytest.skip("LOOPDECK_TEST_POSTGRES_URL is not set: Postgres runs are skipped")
-        engine = make_engine(fresh_postgres_url("demo_themes"))
-    SQLModel.metadata.create_all(engine)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
-        mp.setattr("services.core.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
-        load_demo(engine, echo=lambda _: None, scenario=scenario)
+        engine = make_engine(demo_cache.postgres_demo("demo_themes", SCALE))
     yield engine
     engine.dispose()
     if request.param == "postgres":
-        admin = sa.create_engine(
-            sa.engine.make_url(os.environ["LOOPDECK_TEST_POSTGRES_URL"]), isolation_level="AUTOCOMMIT"
-        )
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{engine.url.database}" WITH (FORCE)')
-        admin.dispose()
+        drop_database(engine.url.render_as_string(hide_password=False))
 
 
 @pytest.fixture(scope="module")

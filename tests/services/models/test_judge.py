@@ -13,12 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from sqlmodel import SQLModel
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 
 from data import scenario as sc
-from data.demo import load_demo
 from services.backlog import evidence as backlog_evidence
 from services.core.db import make_engine
 from services.core.errors import InvalidInput
@@ -27,6 +24,8 @@ from services.core.schema_feedback import Feedback
 from services.feedback import edits, training_sets
 from services.governance import approvals
 from services.models import judge, registry, retraining
+from tests import demo_cache
+from tests.conftest import drop_database
 
 POSTGRES_URL = os.environ.get("LOOPDECK_TEST_POSTGRES_URL")
 ANA = Actor("analyst@loopdeck.demo", Role.analyst)
@@ -155,40 +154,19 @@ def test_a_failed_cohort_gate_is_backlog_evidence_reaching_its_cohort(engine):
 # --- the demo story ------------------------------------------------------------------------------
 
 
-def _postgres_url() -> str:
-    base = sa.engine.make_url(POSTGRES_URL)
-    name = f"{base.database}_judge_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin.dispose()
-    return base.set(database=name).render_as_string(hide_password=False)
-
-
-@pytest.fixture(scope="module")
-def scenario() -> sc.Scenario:
-    return sc.build_scenario(0.1)
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def story(request, tmp_path_factory, scenario):
+def story(request, tmp_path_factory):
     """The demo, the corrected mobile feedback labelled into a training set, and a candidate retrained
     from the champion with the default window and that set."""
     folder = tmp_path_factory.mktemp(f"judge-{request.param}")
     if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{folder / 'demo.db'}")
+        engine = make_engine(f"sqlite:///{demo_cache.copy_demo(folder / 'demo.db', 0.1, blocks=False)}")
     else:
         if not POSTGRES_URL:
             pytest.skip("LOOPDECK_TEST_POSTGRES_URL is not set: Postgres runs are skipped")
-        engine = make_engine(_postgres_url())
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
-    SQLModel.metadata.create_all(engine)
+        engine = make_engine(demo_cache.postgres_demo("judge", 0.1))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
-        mp.setattr("services.core.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
-        load_demo(engine, echo=lambda _: None, scenario=scenario)
         with engine.connect() as conn:
             versions = dict(conn.execute(sa.select(Feedback.id, Feedback.version).where(
                 Feedback.corrected_label.is_not(None), Feedback.request_id.is_not(None))).all())  # fmt: skip
@@ -200,6 +178,8 @@ def story(request, tmp_path_factory, scenario):
         panel = judge.judge(engine, result.version.id, config=judge.JudgeConfig(n_resamples=400))
         yield engine, champion, result, panel, dataset
     engine.dispose()
+    if request.param == "postgres":
+        drop_database(engine.url.render_as_string(hide_password=False))
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 
 from services import ingest
 from services.core import audit
-from services.core.db import make_engine, migrate, write_session
+from services.core.db import make_engine, write_session
 from services.core.errors import InvalidInput, PermissionDenied
 from services.core.roles import Actor, Role
 from services.core.schema_models import ModelVersion
@@ -34,6 +34,7 @@ from services.monitoring import (
 from services.monitoring import blocks as md
 from services.monitoring import views as mon
 from services.stats import drift as d
+from tests import demo_cache
 from tests.services import factories
 
 ANALYST = Actor("analyst@test.io", Role.analyst)
@@ -45,19 +46,12 @@ _DEMO: dict[str, Path] = {}
 
 
 def demo_database(folder: Path) -> Path:
-    """The demo at scale 0.1 with its monitoring blocks built, in a SQLite file (built once per process)."""
+    """The demo at scale 0.1 with its monitoring blocks built, in a SQLite file of this process (a copy of
+    the run's, tests/demo_cache.py)."""
     path = _DEMO.get("path")
     if path is not None and path.exists():
         return path
-    from data.demo import load_demo
-
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "demo.db"
-    engine = make_engine(f"sqlite:///{path}")
-    migrate(engine)
-    load_demo(engine, echo=lambda *_: None, scale=0.1)
-    block_build.refresh(engine)
-    engine.dispose()
+    path = demo_cache.copy_demo(folder / "demo.db", 0.1, blocks=True)
     _DEMO["path"] = path
     return path
 
