@@ -399,9 +399,16 @@ def _ratios(out: dict[str, dict]) -> None:
     for name, wall, cpu_s in (("(a)", a["wall"], cpu(a)), ("(b)", b["wall"], cpu(b)),
                               ("(a)+(b)", a["wall"] + b["wall"], cpu(a) + cpu(b))):  # fmt: skip
         print(f"  (c) / {name:<8} wall x{c['wall'] / wall:5.2f}, CPU x{cpu(c) / cpu_s:5.2f}")
-    verdict = "met" if rate >= 150_000 and c["wall"] <= 2 * a["wall"] else "NOT met"
-    print(f"  target (>= 150,000 rows/s and (c) within x2 of (a), wall): {verdict} ({rate:,.0f} rows/s, "
-          f"x{c['wall'] / a['wall']:.2f})")  # fmt: skip
+    cpu_rate = c["rows"] / cpu(c)
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    # Both clocks: on a shared machine the wall seconds mostly measure the wait for a core.
+    print(f"  target >= 150,000 rows/s: {verdict(rate >= 150_000)} on wall ({rate:,.0f}), "
+          f"{verdict(cpu_rate >= 150_000)} per CPU second ({cpu_rate:,.0f}); (c) within x2 of (a): "
+          f"{verdict(c['wall'] <= 2 * a['wall'])} on wall (x{c['wall'] / a['wall']:.2f}), "
+          f"{verdict(cpu(c) <= 2 * cpu(a))} on CPU (x{cpu(c) / cpu(a):.2f})")  # fmt: skip
 
 
 def print_profile(path: Path, top: int = 25) -> None:
