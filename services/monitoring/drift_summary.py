@@ -29,16 +29,44 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.engine import Engine
 
+from services.monitoring import summary_cache
 from services.monitoring.day_summary import ALL, DaySummary, SummarySchema
 from services.monitoring.summary_merge import WINDOW_SAMPLE, WindowSummary
-from services.monitoring.views import OUTCOME_LABEL, OUTPUT_COLUMNS, PREDICTION_LABEL, PREDICTION_SCORE
+from services.monitoring.views import (
+    OUTCOME_LABEL,
+    OUTPUT_COLUMNS,
+    PREDICTION_LABEL,
+    PREDICTION_SCORE,
+    CohortFilter,
+    Window,
+)
 from services.stats import priority_sample as ps
 from services.stats.drift_columns import SortedColumn
 from services.stats.score_histogram import NEGATIVE, POSITIVE
 
 SUMMARIES, ROWS = "day summaries", "rows"
 __all__ = ["ROWS", "SUMMARIES", "WINDOW_SAMPLE", "days_inputs", "drift_inputs", "empty_inputs", "kinds_of", "rows_note"]
+
+
+WindowDays = tuple[list[DaySummary], tuple, tuple[date, ...], str]
+
+
+def window_days(engine: Engine, model_version_id: int, window: Window, cohort_filter: CohortFilter | None,
+                filt: Sequence[tuple[str, tuple[str, ...]]]) -> WindowDays:  # fmt: skip
+    """A window's day summaries for drift (with their samples, restricted to the filter's cohort), the token
+    of its days, the days built from blocks, and why the view must read rows instead ("" when it need not;
+    then no days means no data)."""
+    note = rows_note(filt)
+    if note:
+        return [], (), (), note
+    try:
+        indexed = summary_cache.days(engine, model_version_id, window)
+        days, from_blocks = indexed.load(cohort_filter, sample=True)
+    except summary_cache.NotSummarisable as exc:
+        return [], (), (), str(exc)
+    return days, indexed.token, from_blocks, ""
 
 
 def rows_note(filt: Sequence[tuple[str, tuple[str, ...]]]) -> str:

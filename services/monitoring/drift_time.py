@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from services.core.errors import InvalidInput
 from services.monitoring import blocks as md
-from services.monitoring import drift_summary, summary_cache
+from services.monitoring import drift_summary
 from services.monitoring.day_summary import DaySummary
 from services.monitoring.drift_window import (
     Prepared,
@@ -172,14 +172,9 @@ def drift_over_time(
     ref_full, ref_token, ref_kinds = prepared_window(engine, info, reference, cohort_filter, rows=rows)
     filt = norm_filter(cohort_filter)
     whole_window = Window(info.first_day, info.last_day)
-    note = drift_summary.rows_note(filt)
-    if not note and not rows:
-        try:
-            indexed = summary_cache.days(engine, info.id, whole_window)
-            token = indexed.token
-            days, from_blocks = indexed.load(cohort_filter, sample=True)
-        except summary_cache.NotSummarisable as exc:
-            days, note = [], str(exc)
+    note = ""
+    if not rows:
+        days, token, from_blocks, note = drift_summary.window_days(engine, info.id, whole_window, cohort_filter, filt)
         if days:
             key = ("drift_over_time", drift_summary.SUMMARIES, md.engine_key(engine), info.id, reference, granularity,
                    filt, ref_token, token, tuple(sorted(saved.items())))  # fmt: skip

@@ -13,7 +13,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from services.monitoring import blocks as md
-from services.monitoring import drift_summary, summary_cache
+from services.monitoring import drift_summary
 from services.monitoring.day_summary import DaySummary
 from services.monitoring.frames import WindowSlice, feature_columns, load_window, result_cache
 from services.monitoring.overrides import overrides
@@ -381,14 +381,9 @@ def prepared_window(
     (summary_cache) unless the filter is on two cohort fields, the rows are not a binary classifier's, or
     `rows` asks for every row (the exact row path, O(rows): for checks)."""
     filt = norm_filter(cohort_filter)
-    note = drift_summary.rows_note(filt)
-    if not note and not rows:
-        try:
-            indexed = summary_cache.days(engine, info.id, window)
-            token = indexed.token
-            days, from_blocks = indexed.load(cohort_filter, sample=True)
-        except summary_cache.NotSummarisable as exc:
-            days, note = [], str(exc)
+    note = ""
+    if not rows:
+        days, token, from_blocks, note = drift_summary.window_days(engine, info.id, window, cohort_filter, filt)
         if days:
             key = ("prepared", drift_summary.SUMMARIES, md.engine_key(engine), info.id, window, filt, token)
             prepared = result_cache.get_or_compute(key, lambda: days_prepared(days, from_blocks))
