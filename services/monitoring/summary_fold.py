@@ -111,17 +111,21 @@ def behind(engine: Engine) -> bool:
 # --- folding -------------------------------------------------------------------------------------------
 
 
+def _live_rows(session: Session, rows: sr.Rows):
+    """Per model version among the rows: its fold info and the positions of its rows on days not frozen by
+    a retention purge (a version with none is left out)."""
+    for mv, info in sr.versions(session, np.unique(rows.version).tolist()).items():
+        pick = np.flatnonzero(rows.version == mv)
+        if info.purged_before is not None:
+            pick = pick[rows.ts[pick].astype("datetime64[D]") >= np.datetime64(info.purged_before, "D")]
+        if len(pick):
+            yield mv, info, pick
+
+
 def _fold_step(session: Session, rows: sr.Rows, root: Path | None, result: FoldResult, replace: bool = False,
                part: str | None = None) -> None:  # fmt: skip
     """Folds rows (any versions) into their days' summaries and appends them to the raw store."""
-    infos = sr.versions(session, np.unique(rows.version).tolist())
-    for mv, info in infos.items():
-        pick = np.flatnonzero(rows.version == mv)
-        days = rows.ts[pick].astype("datetime64[D]")
-        if info.purged_before is not None:
-            pick = pick[days >= np.datetime64(info.purged_before, "D")]
-        if not len(pick):
-            continue
+    for mv, info, pick in _live_rows(session, rows):
         table = sr.typed(rows, pick, info)
         if info.grown:
             sr.save_fields(session, info)
@@ -133,14 +137,7 @@ def _fold_step(session: Session, rows: sr.Rows, root: Path | None, result: FoldR
 
 
 def _outcome_step(session: Session, rows: sr.Rows, result: FoldResult) -> None:
-    infos = sr.versions(session, np.unique(rows.version).tolist())
-    for mv, info in infos.items():
-        pick = np.flatnonzero(rows.version == mv)
-        days = rows.ts[pick].astype("datetime64[D]")
-        if info.purged_before is not None:
-            pick = pick[days >= np.datetime64(info.purged_before, "D")]
-        if not len(pick):
-            continue
+    for mv, info, pick in _live_rows(session, rows):
         frame = sr.fold_frame(sr.typed(rows, pick, info, with_features=False), info)
         if info.grown:  # a cohort field only outcomes' predictions have: the fold met it already
             info.grown = False
