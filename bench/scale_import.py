@@ -331,10 +331,8 @@ class Args:
 
 
 def _child(step: str, url: str, path: Path, raw_root: Path, spec: sg.ScaleSpec, profile: Path | None) -> dict:
-    # The raw store's root in a scratch folder: LOOPDECK_RAW_STORE_DIR (main today) and LOOPDECK_RAW_STORE (its
-    # announced successor, which also takes s3:// URLs), so (c) never writes into the checkout's data folder.
-    raw = str(raw_root)
-    env = {**os.environ, "LOOPDECK_RAW_STORE_DIR": raw, "LOOPDECK_RAW_STORE": raw, "LOOPDECK_DATABASE_URL": url}
+    # The raw store's root in a scratch folder, so (c) never writes into the checkout's data folder.
+    env = {**os.environ, "LOOPDECK_RAW_STORE_DIR": str(raw_root), "LOOPDECK_DATABASE_URL": url}
     spec_args = f"ScaleSpec({spec.rows}, {spec.days}, {spec.seed})"
     code = (f"import sys, json; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path\n"
             f"from bench.scale_import import run_step; from data.scale_gen import ScaleSpec\n"
