@@ -203,13 +203,35 @@ def another_tab(sync_api, context, timeout_ms: int = 20_000):
     return page
 
 
+SESSION_COOKIE = "loopdeck_session"
+
+
 def sign_in(sync_api, page, base: str, email: str, password: str) -> None:
+    """Sign in at base and wait for the session cookie: the page trades its one-time code for the cookie
+    with a POST right after the sign-in run, so a test that opens another address (page.goto, a new tab)
+    before that lands signed out."""
     expect = sync_api.expect
     page.goto(base)
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.get_by_role("textbox", name="E-mail").fill(email)
     page.get_by_role("textbox", name="Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
+    wait_for_session_cookie(page)
+
+
+def session_cookie(context) -> dict | None:
+    return next((c for c in context.cookies() if c["name"] == SESSION_COOKIE), None)
+
+
+def wait_for_session_cookie(page, timeout_ms: float | None = None) -> dict:
+    """The session cookie, once the browser has it (polled every 50 ms, up to the page's default timeout)."""
+    deadline = time.monotonic() + (timeout_ms or 30_000) / 1000
+    while time.monotonic() < deadline:
+        cookie = session_cookie(page.context)
+        if cookie is not None:
+            return cookie
+        page.wait_for_timeout(50)
+    raise AssertionError("no session cookie was set after signing in")
 
 
 class ScriptRuns:

@@ -21,7 +21,6 @@ expect = sync_api.expect
 ADMIN, PASSWORD = "admin@loopdeck.test", "correct horse battery"
 VIEWER = "viewer@loopdeck.test"
 TIMEOUT_MS = 20_000
-COOKIE = "loopdeck_session"
 
 
 @pytest.fixture(scope="module")
@@ -59,20 +58,6 @@ def fresh_server(database, tmp_path) -> Iterator[Server]:
         yield running
 
 
-def _session_cookie(context) -> dict | None:
-    return next((c for c in context.cookies() if c["name"] == COOKIE), None)
-
-
-def _wait_for_cookie(page) -> dict:
-    """The browser trades its one-time code for the cookie right after signing in (a POST in the page)."""
-    for _ in range(100):
-        cookie = _session_cookie(page.context)
-        if cookie is not None:
-            return cookie
-        page.wait_for_timeout(100)
-    raise AssertionError("no session cookie was set after signing in")
-
-
 def _signed_in_overview(page) -> None:
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     expect(page.get_by_test_id("stSidebar")).to_contain_text(ADMIN)
@@ -83,7 +68,7 @@ def test_reload_and_new_tab_stay_signed_in_and_sign_out_kills_the_cookie(server,
     with harness.new_page(sync_api, browser, TIMEOUT_MS) as page:
         harness.sign_in(sync_api, page, server.base, ADMIN, PASSWORD)
         _signed_in_overview(page)
-        cookie = _wait_for_cookie(page)
+        cookie = harness.wait_for_session_cookie(page)
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
         assert "loopdeck_session" not in page.evaluate("document.cookie")  # page scripts cannot read it
 
