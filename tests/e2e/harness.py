@@ -206,17 +206,18 @@ def another_tab(sync_api, context, timeout_ms: int = 20_000):
 SESSION_COOKIE = "loopdeck_session"
 
 
-def sign_in(sync_api, page, base: str, email: str, password: str) -> None:
+def sign_in(sync_api, page, base: str, email: str, password: str, *, refused: bool = False) -> None:
     """Sign in at base and wait for the session cookie: the page trades its one-time code for the cookie
     with a POST right after the sign-in run, so a test that opens another address (page.goto, a new tab)
-    before that lands signed out."""
+    before that lands signed out. refused=True: a sign-in the test expects to fail (no cookie to wait for)."""
     expect = sync_api.expect
     page.goto(base)
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.get_by_role("textbox", name="E-mail").fill(email)
     page.get_by_role("textbox", name="Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
-    wait_for_session_cookie(page)
+    if not refused:
+        wait_for_session_cookie(page)
 
 
 def session_cookie(context) -> dict | None:

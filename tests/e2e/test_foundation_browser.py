@@ -51,8 +51,8 @@ def page(browser):
         yield page
 
 
-def _sign_in(page, base: str, email: str, password: str) -> None:
-    harness.sign_in(sync_api, page, base, email, password)
+def _sign_in(page, base: str, email: str, password: str, *, refused: bool = False) -> None:
+    harness.sign_in(sync_api, page, base, email, password, refused=refused)
 
 
 def _open(page, link: str, heading: str) -> None:
@@ -112,7 +112,7 @@ def test_wrong_password_is_refused_and_an_analyst_sees_no_admin_page(server, pag
     boss = users.authenticate(engine, ADMIN, PASSWORD)
     users.add_user(engine, boss, "ann@loopdeck.test", "analyst", "analyst password")
     engine.dispose()
-    _sign_in(page, server.base, "ann@loopdeck.test", "not the password")
+    _sign_in(page, server.base, "ann@loopdeck.test", "not the password", refused=True)
     expect(page.get_by_text("Wrong e-mail or password.")).to_be_visible()
     expect(page.get_by_role("heading", name="Overview")).to_have_count(0)
     page.get_by_role("textbox", name="Password", exact=True).fill("analyst password")
