@@ -140,21 +140,13 @@ def erase_in(session: Session, model_version_id: int, rows: pd.DataFrame) -> int
     """`erase` inside the caller's transaction (the audited erasure request): `rows` hold request_id, ts,
     score, predicted_label, label (NaN: none) and whatever features and cohort fields the row had; the
     ones a day's schema names but the row lacks count as missing."""
-    if rows.empty:
-        return 0
-    days = rows["ts"].dt.tz_convert("UTC").dt.date
-    done = 0
-    for day in sorted(set(days)):
-        row = _locked(session, model_version_id, day)
-        if row is None:
-            continue
-        summary = from_bytes(row.data)
-        part = rows[(days == day).to_numpy()]
-        names = [*summary.schema.numeric, *summary.schema.categorical, *summary.schema.cohorts]
-        part = part.reindex(columns=[*part.columns, *[n for n in names if n not in part.columns]])
-        done += dsum.erase(summary, part)
-        _save(session, row, model_version_id, summary)
-    return done
+    return _update_in(session, model_version_id, rows, _erase_padded)
+
+
+def _erase_padded(summary: dsum.DaySummary, part: pd.DataFrame) -> int:
+    """day_summary.erase with the columns the day's schema names but the rows lack, as missing."""
+    names = [*summary.schema.numeric, *summary.schema.categorical, *summary.schema.cohorts]
+    return dsum.erase(summary, part.reindex(columns=[*part.columns, *[n for n in names if n not in part.columns]]))
 
 
 def day_index(engine: Engine, model_version_id: int) -> list[DayEntry]:
