@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 
-from api import erasure, errors, ingest, models
+from api import erasure, errors, ingest, models, monitoring
 from api.limits import BodyLimitMiddleware, RateLimiter
 from services import kinds
 from services.core.db import make_engine
@@ -25,7 +25,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         title="Loopdeck API",
         version=VERSION,
         description="Log predictions, outcomes, feedback, exposures and metrics; read what production should "
-        "serve; register model versions trained elsewhere. Authenticate with `Authorization: Bearer <token>`.",
+        "serve; register model versions trained elsewhere; query and export raw rows. "
+        "Authenticate with `Authorization: Bearer <token>`.",
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
@@ -37,6 +38,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(models.router)
     app.include_router(erasure.router)
+    app.include_router(monitoring.router)
 
     @app.get("/api/v1/health", response_model=Health, tags=["health"], summary="Liveness (no token needed)")
     def health() -> Health:

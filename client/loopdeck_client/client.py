@@ -128,6 +128,25 @@ class Loopdeck:
         headers = {"Idempotency-Key": uuid.uuid4().hex}
         return final(self._http.request("POST", f"/api/v1/models/{model}/versions", json=body, headers=headers))
 
+    # --- raw rows ------------------------------------------------------------------------------------
+
+    def query_window(self, model: str, version: int, first: str, last: str,
+                     filters: dict[str, list[str]] | None = None) -> dict[str, Any]:  # fmt: skip
+        """Metrics of the days `first`..`last` (YYYY-MM-DD) of a version's raw rows, filtered on several cohort
+        fields at once (`{"platform": ["ios"], "region": ["EU", "NA"]}`); needs the monitoring:read scope."""
+        body = {"model": model, "version": version, "first": first, "last": last, "filters": filters or {}}
+        return final(self._http.request("POST", "/api/v1/monitoring/query", json=body))
+
+    def export_window(self, model: str, version: int, first: str, last: str,
+                      filters: dict[str, list[str]] | None = None, fmt: str = "parquet") -> bytes:  # fmt: skip
+        """The same window's raw rows as Parquet (or "csv") bytes; needs the raw:export scope."""
+        body = {"model": model, "version": version, "first": first, "last": last, "filters": filters or {},
+                "format": fmt}  # fmt: skip
+        r = self._http.request("POST", "/api/v1/monitoring/export", json=body)
+        if r.status_code != 200:
+            final(r)  # raises the API's message
+        return r.content
+
     def health(self) -> dict[str, Any]:
         return final(self._http.request("GET", "/api/v1/health", retries=0))
 

@@ -39,6 +39,8 @@ SCOPES: dict[str, Role] = {
     "ingest": Role.analyst,
     "routing:read": Role.viewer,
     "models:write": Role.analyst,
+    "monitoring:read": Role.viewer,  # raw-row queries (services/monitoring/raw_query.py)
+    "raw:export": Role.analyst,  # raw rows leave Loopdeck: an analyst's action, audited
     # an admin's delegation of one admin action (services/ingest/erasure.py checks the scope itself): the role
     # stays the lowest, so the scope grants nothing else
     "erase": Role.viewer,

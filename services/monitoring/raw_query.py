@@ -24,12 +24,15 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.core import audit
 from services.core.db import write_session
-from services.core.errors import InvalidInput
+from services.core.errors import InvalidInput, NotFound
 from services.core.roles import Actor, Role, require
+from services.core.schema_models import ModelVersion
+from services.core.tokens import require_scope
 from services.monitoring import raw_store
 
 MAX_DAYS = 400
@@ -103,6 +106,26 @@ def _check_window(model_name: str, version: int, first: date, last: date) -> Non
         raise InvalidInput(f"A raw query covers at most {MAX_DAYS} days; {first} to {last} is {span}.")
 
 
+def _store_of(
+    engine: Engine | None, model_name: str, version: int, store: raw_store.Location | None
+) -> raw_store.Location | None:
+    """With an engine (the API and the page), the version must exist (else NotFound) and the store defaults to
+    that database's raw store; without one, `store` (None: LOOPDECK_RAW_STORE_DIR)."""
+    if engine is None:
+        return store
+    with engine.connect() as conn:
+        which = (ModelVersion.model_name == model_name) & (ModelVersion.version == int(version))
+        found = conn.execute(sa.select(ModelVersion.id).where(which)).first()
+    if found is None:
+        raise NotFound(f"No model version {model_name} v{version}.")
+    if store is not None:
+        return store
+    located = raw_store.root_for(engine)
+    if located is None:
+        raise InvalidInput("This database keeps no raw store (an in-memory SQLite database).")
+    return located
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -140,16 +163,20 @@ def _ratio(num: float, den: float) -> float | None:
 
 COUNTS_SQL = """
 WITH r AS (SELECT score AS s, predicted_label AS p, {label} AS y FROM raw_rows WHERE {where})
-SELECT count(*), count(y), count_if(y = 1), count_if(p = 1),
-       count_if(y = 1 AND p = 1), count_if(y = 0 AND p = 1), count_if(y = 0 AND p = 0), count_if(y = 1 AND p = 0),
-       count_if(y = p), avg(s)
+SELECT count(*), count(y), count(*) FILTER (y = 1), count(*) FILTER (p = 1),
+       count(*) FILTER (y = 1 AND p = 1), count(*) FILTER (y = 0 AND p = 1), count(*) FILTER (y = 0 AND p = 0),
+       count(*) FILTER (y = 1 AND p = 0), count(*) FILTER (y = p), avg(s)
 FROM r
 """
+# count(*) FILTER, not count_if: DuckDB's count_if is NULL when every input is NULL (a window whose outcomes
+# have not arrived), where a count must be 0.
 AUC_SQL = """
 WITH r AS (SELECT score AS s, {label} AS y FROM raw_rows WHERE {where}),
 l AS (SELECT s, y FROM r WHERE y IN (0, 1) AND s IS NOT NULL AND NOT isnan(s)),
 ranked AS (SELECT y, rank() OVER (ORDER BY s) AS low, count(*) OVER (PARTITION BY s) AS ties FROM l)
-SELECT sum(CASE WHEN y = 1 THEN low + (ties - 1) / 2.0 ELSE 0 END), count_if(y = 1), count_if(y = 0) FROM ranked
+SELECT sum(CASE WHEN y = 1 THEN low + (ties - 1) / 2.0 ELSE 0 END), count(*) FILTER (y = 1),
+       count(*) FILTER (y = 0)
+FROM ranked
 """
 
 
@@ -166,12 +193,16 @@ def window_metrics(
     last: date,
     filters: Filters | None = None,
     store: raw_store.Location | None = None,
+    engine: Engine | None = None,
 ) -> WindowMetrics:
     """Metrics of the rows of days `first`..`last` whose cohort fields hold one of the given values (every
-    field at once). Viewers and up. `store`: None is LOOPDECK_RAW_STORE_DIR."""
+    field at once). Viewers and up; a token needs the `monitoring:read` scope for the model. `store`: None is
+    the engine's raw store, or without an engine LOOPDECK_RAW_STORE_DIR."""
+    require_scope(actor, "monitoring:read", [model_name])  # first: a token's message names its missing scope
     require(actor, Role.viewer, "query raw rows")
     _check_window(model_name, version, first, last)
     wanted = _clean_filters(filters)
+    store = _store_of(engine, model_name, version, store)
     dataset = raw_store.window_dataset(raw_store.open_store(store), model_name, version, first, last)
     if dataset is None:
         return _empty(model_name, version, first, last, wanted)
@@ -219,7 +250,9 @@ def export_window(
     store: raw_store.Location | None = None,
 ) -> Export:
     """The window's raw rows (filtered as window_metrics), oldest first, as Parquet or CSV bytes. Analysts
-    and up; refused past `max_rows` (at most EXPORT_MAX_ROWS) before any row is read; audited."""
+    and up (a token: the `raw:export` scope for the model); refused past `max_rows` (at most EXPORT_MAX_ROWS)
+    before any row is read; audited. `store`: None is the engine's raw store."""
+    require_scope(actor, "raw:export", [model_name])
     require(actor, Role.analyst, "export raw rows")
     _check_window(model_name, version, first, last)
     if fmt not in FORMATS:
@@ -227,6 +260,7 @@ def export_window(
     if not 1 <= max_rows <= EXPORT_MAX_ROWS:
         raise InvalidInput(f"The export cap is 1 to {EXPORT_MAX_ROWS:,} rows; got {max_rows:,}.")
     wanted = _clean_filters(filters)
+    store = _store_of(engine, model_name, version, store)
     dataset = raw_store.window_dataset(raw_store.open_store(store), model_name, version, first, last)
     table = pa.table({})
     if dataset is not None:

@@ -3,6 +3,7 @@ Loopdeck going down and coming back while the background sender's spool holds th
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
@@ -11,11 +12,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 from loopdeck_client import Loopdeck, LoopdeckError
 
 from services.core import tokens
 from services.core.db import make_engine, migrate
+from services.monitoring.refresh import refresh_monitoring
 from tests.api.conftest import ADMIN, prediction_rows
 from tests.services.factories import model_version
 
@@ -53,12 +56,14 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOOPDECK_RAW_STORE_DIR", str(tmp_path / "raw"))  # the server's and this process's
     url = f"sqlite:///{tmp_path / 'live.db'}"
     migrate(url)
     engine = make_engine(url)
     model_version(engine, "churn", 1)
-    secret = tokens.create_token(engine, ADMIN, "serving", ["ingest", "routing:read"]).secret
+    scopes = ["ingest", "routing:read", "monitoring:read", "raw:export"]
+    secret = tokens.create_token(engine, ADMIN, "serving", scopes).secret
     s = Server(url, free_port(), tmp_path / "server.log")
     s.start()
     yield s, engine, secret
@@ -101,3 +106,26 @@ def test_client_against_the_real_server_survives_an_outage(server, tmp_path):
     ld.close()
     assert count(engine, "prediction") == 3000 and count(engine, "outcome") == 100
     assert ld.pending_files == 0 and not list((spool / "rejected").glob("*.json"))
+
+
+def test_rows_logged_through_the_api_are_queried_and_exported_by_the_client(server):
+    """Live rows in, the monitoring refresh folds them into the raw store, the client asks for a window filtered
+    on two cohort fields at once and gets the counts of exactly those rows, and their file."""
+    s, engine, secret = server
+    rows = [{**r, "cohort_platform": "ios" if i % 3 else "android", "cohort_region": "EU" if i % 2 else "NA"}
+            for i, r in enumerate(prediction_rows(600))]  # fmt: skip
+    outcomes = [{"request_id": r["request_id"], "ts": "2026-12-02T00:00:00Z", "actual_label": i % 2}
+                for i, r in enumerate(rows[:400])]  # fmt: skip
+    with Loopdeck(f"http://127.0.0.1:{s.port}", secret) as ld:
+        ld.log_predictions(rows)
+        ld.log_outcomes(outcomes)
+        refresh_monitoring(engine)
+        got = ld.query_window("churn", 1, "2026-12-01", "2026-12-01", {"platform": ["ios"], "region": ["EU"]})
+        data = ld.export_window("churn", 1, "2026-12-01", "2026-12-01", {"platform": ["ios"], "region": ["EU"]})
+        with pytest.raises(LoopdeckError) as info:
+            ld.query_window("churn", 1, "2026-12-01", "2026-12-01", {"os": ["ios"]})
+    want = [i for i in range(600) if i % 3 and i % 2]
+    assert got["rows"] == len(want) and got["labelled"] == len([i for i in want if i < 400])
+    assert got["positives"] == len([i for i in want if i < 400 and i % 2])
+    assert sorted(pq.read_table(io.BytesIO(data)).column("request_id").to_pylist()) == sorted(f"r-{i}" for i in want)
+    assert info.value.status == 422 and "Unknown field 'os'" in str(info.value)

@@ -8,7 +8,7 @@ import pytest
 from tests.api.conftest import prediction_rows
 from tests.services.factories import predictions
 
-SCOPES = ["ingest", "routing:read", "models:write", "erase"]
+SCOPES = ["ingest", "routing:read", "models:write", "erase", "monitoring:read", "raw:export"]
 ROWS = {
     "predictions": prediction_rows(1, 100),
     "outcomes": [{"request_id": "req-1-0", "ts": "2026-12-02T10:00:00Z", "actual_label": 1}],
@@ -16,11 +16,16 @@ ROWS = {
     "exposures": [{"experiment_key": "exp", "unit_id": "u1", "variant": "a", "ts": "2026-12-02T10:00:00Z"}],
     "metrics": [{"experiment_key": "exp", "unit_id": "u1", "metric": "m", "value": 1.0, "ts": "2026-12-02T10:00:00Z"}],
 }
+WINDOW = {"model": "churn", "version": 1, "first": "2026-12-01", "last": "2026-12-02"}
 ENDPOINTS = [
     *[(f"POST /api/v1/{kind}", "ingest", {"json": {"rows": rows}}) for kind, rows in ROWS.items()],
     ("GET /api/v1/routing/churn", "routing:read", {}),
     ("POST /api/v1/models/churn/versions", "models:write", {"json": {"feature_schema": {"x": "numeric"}}}),
     ("POST /api/v1/erasures", "erase", {"json": {"request_id": "req-1-0", "reason": "scope matrix"}}),
+    *[
+        (f"POST /api/v1/monitoring/{what}", scope, {"json": WINDOW})
+        for what, scope in (("query", "monitoring:read"), ("export", "raw:export"))
+    ],
 ]
 
 

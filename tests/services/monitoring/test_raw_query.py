@@ -17,10 +17,12 @@ import sqlalchemy as sa
 from sklearn.metrics import roc_auc_score
 
 from data import scale_gen as sg
-from services.core.errors import InvalidInput, PermissionDenied
+from services.core.errors import InvalidInput, NotFound, PermissionDenied
 from services.core.roles import Actor, Role
 from services.core.schema_accounts import AuditEvent
+from services.core.tokens import TokenActor
 from services.monitoring import raw_query, raw_store
+from tests.services.factories import model_version
 
 SPEC = sg.ScaleSpec(3_000, days=4)
 VIEWER = Actor("viewer@test.io", Role.viewer)
@@ -88,6 +90,7 @@ def test_a_nan_label_is_unknown_and_an_empty_window_has_no_ratios(tmp_path, rows
 
 
 def test_export_holds_the_filtered_rows_and_is_audited(engine, store, rows):
+    model_version(engine, "churn", 1)
     first, last = SPEC.day_date(0), SPEC.day_date(3)
     days = rows["ts"].dt.date
     want = rows[(days >= first) & (days <= last) & (rows["platform"] == "ios") & rows["region"].isin(["EU", "NA"])]
@@ -107,6 +110,7 @@ def test_export_holds_the_filtered_rows_and_is_audited(engine, store, rows):
 
 
 def test_bad_input_and_roles(engine, tmp_path):
+    model_version(engine, "churn", 1)
     day = SPEC.day_date(0)
     cases = [
         (dict(model_name="../x", version=1, first=day, last=day), "Model name"),
@@ -126,3 +130,48 @@ def test_bad_input_and_roles(engine, tmp_path):
 def test_an_unknown_filter_field_names_the_columns(store):
     with pytest.raises(InvalidInput, match="Unknown field 'os'.*platform"):
         raw_query.window_metrics(VIEWER, "churn", 1, SPEC.day_date(0), SPEC.day_date(1), {"os": "ios"}, store=store)
+
+
+def test_with_an_engine_the_version_must_exist_and_its_database_raw_store_is_read(engine, rows, monkeypatch, tmp_path):
+    """The API and the page pass their engine: an unknown version is NotFound (not an empty window), and the
+    rows come from that database's raw store (here LOOPDECK_RAW_STORE_DIR, as the engine fixture sets it)."""
+    model_version(engine, "churn", 1)
+    raw_store.append(raw_store.root_for(engine), "churn", 1, rows)
+    first, last = SPEC.day_date(0), SPEC.day_date(3)
+    got = raw_query.window_metrics(VIEWER, "churn", 1, first, last, FILTERS, engine=engine)
+    days = rows["ts"].dt.date
+    want = rows[(days >= first) & (days <= last) & (rows["platform"] == "ios") & rows["region"].isin(["EU", "NA"])]
+    assert got.rows == len(want) > 0
+    for version in (2, 1):
+        name = "churn" if version == 2 else "other"
+        with pytest.raises(NotFound, match=f"No model version {name} v{version}"):
+            raw_query.window_metrics(VIEWER, name, version, first, last, engine=engine)
+        with pytest.raises(NotFound):
+            raw_query.export_window(engine, ANALYST, name, version, first, last)
+
+
+def test_a_token_needs_its_scope_for_the_model(engine, tmp_path):
+    model_version(engine, "churn", 1)
+    day = SPEC.day_date(0)
+    reader = TokenActor("token:r", Role.viewer, scopes=frozenset({"monitoring:read"}), models=frozenset({"churn"}))
+    raw_query.window_metrics(reader, "churn", 1, day, day, engine=engine)  # allowed: an empty window
+    with pytest.raises(PermissionDenied, match="limited to the models churn"):
+        raw_query.window_metrics(reader, "fraud", 1, day, day, engine=engine)
+    with pytest.raises(PermissionDenied, match="lacks the 'monitoring:read' scope"):
+        raw_query.window_metrics(TokenActor("token:i", Role.analyst, scopes=frozenset({"ingest"})), "churn", 1,
+                                 day, day, engine=engine)  # fmt: skip
+    exporter = TokenActor("token:e", Role.analyst, scopes=frozenset({"raw:export"}))
+    assert raw_query.export_window(engine, exporter, "churn", 1, day, day).rows == 0
+    with pytest.raises(PermissionDenied, match="lacks the 'raw:export' scope"):
+        raw_query.export_window(engine, TokenActor("token:r2", Role.analyst, scopes=frozenset({"monitoring:read"})),
+                                "churn", 1, day, day)  # fmt: skip
+
+
+def test_a_window_whose_outcomes_have_not_arrived_counts_its_rows_and_has_no_ratios(tmp_path, rows):
+    """Every label unknown (the usual state of the newest days): counts are 0, not missing."""
+    store = raw_store.open_store(tmp_path)
+    raw_store.append(store, "churn", 1, rows.assign(label=np.nan))
+    got = raw_query.window_metrics(VIEWER, "churn", 1, SPEC.day_date(0), SPEC.day_date(0), store=store)
+    assert got.rows == int((rows["ts"].dt.date == SPEC.day_date(0)).sum()) > 0
+    assert (got.labelled, got.positives, got.tp, got.fp, got.tn, got.fn) == (0, 0, 0, 0, 0, 0)
+    assert got.predicted_positive > 0 and got.accuracy is None and got.roc_auc is None and got.precision is None
