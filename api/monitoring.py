@@ -22,7 +22,7 @@ MEDIA_TYPES = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv; ch
 
 class WindowIn(BaseModel):
     model: str = Field(min_length=1, max_length=200, description="model name")
-    version: int = Field(ge=1, description="model version")
+    version: int = Field(ge=1, le=2**31 - 1, description="model version")
     first: date = Field(description="first UTC day of the window (YYYY-MM-DD)")
     last: date = Field(description="last UTC day of the window, included")
     filters: dict[str, list[str]] = Field(
