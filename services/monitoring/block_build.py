@@ -30,7 +30,7 @@ from services.core.schema_models import ModelVersion
 from services.core.schema_monitoring import MonitoringBlock, MonitoringSync
 from services.core.timeutil import utcnow
 from services.monitoring import retention, summary_fold
-from services.monitoring.block_codec import RawRows, block_table
+from services.monitoring.block_codec import RawRows, block_table, gc_paused, take
 from services.monitoring.blocks import BATCH_DAYS, BLOCK_FORMAT, Progress, is_postgres
 
 # --- the watermark ------------------------------------------------------------------------------
@@ -296,13 +296,17 @@ def _read_predictions(engine: Engine, mv: int, first: date, last: date) -> RawRo
                     "WHERE p.model_version_id = ? AND p.ts >= ? AND p.ts < ?",
                     (mv, start.strftime(fmt), end.strftime(fmt)),
                 )
-            fetched = cursor.fetchall()
+            with gc_paused():  # see block_codec.gc_paused: a tuple per row, no cycles
+                return _columns(cursor.fetchall(), is_postgres(conn))
         finally:
             cursor.close()
+
+
+def _columns(fetched: list[tuple], postgres: bool) -> RawRows:
     if not fetched:
         return RawRows([], np.array([], dtype="datetime64[us]"), [], [], [], [], [])
-    ids, ts, score, predicted, label, features, cohorts = (list(c) for c in zip(*fetched, strict=True))
-    if is_postgres(engine):
+    ids, ts, score, predicted, label, features, cohorts = zip(*fetched, strict=True)  # columns as tuples, in C
+    if postgres:
         ts_arr = np.asarray(ts, dtype=np.int64).astype("datetime64[us]")
     else:
         ts_arr = np.asarray(ts, dtype="datetime64[us]")
@@ -310,22 +314,15 @@ def _read_predictions(engine: Engine, mv: int, first: date, last: date) -> RawRo
 
 
 def _split_days(raw: RawRows) -> dict[date, RawRows]:
-    if not raw.ids:
+    if not len(raw.ids):
         return {}
     days = raw.ts.astype("datetime64[D]")
     out: dict[date, RawRows] = {}
     for d in np.unique(days):
         idx = np.flatnonzero(days == d)
-        pick = idx.tolist()
-        out[d.astype(object)] = RawRows(
-            [raw.ids[i] for i in pick],
-            raw.ts[idx],
-            [raw.score[i] for i in pick],
-            [raw.predicted[i] for i in pick],
-            [raw.label[i] for i in pick],
-            [raw.features[i] for i in pick],
-            [raw.cohorts[i] for i in pick],
-        )
+        out[d.astype(object)] = RawRows(take(raw.ids, idx), raw.ts[idx], take(raw.score, idx),
+                                        take(raw.predicted, idx), take(raw.label, idx), take(raw.features, idx),
+                                        take(raw.cohorts, idx))  # fmt: skip
     return out
 
 

@@ -3,9 +3,12 @@ call (with a pure-Python fallback), each feature typed numeric or categorical, o
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
 import json
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,21 +28,74 @@ from services.monitoring.blocks import (
 
 @dataclass
 class RawRows:
-    ids: list
+    ids: Sequence
     ts: np.ndarray  # datetime64[us], UTC
-    score: list
-    predicted: list
-    label: list
-    features: list
-    cohorts: list
+    score: Sequence
+    predicted: Sequence
+    label: Sequence
+    features: Sequence
+    cohorts: Sequence
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a read builds row tuples: a million tracked tuples per million
+    rows set off full collections that scan every live object, for nothing (tuples of text and numbers
+    hold no cycles). Re-enabled at the end unless it was off already (another reader's pause)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def take(values: Sequence, pick: np.ndarray) -> Sequence:
+    """values[i] for i in pick, in C (operator.itemgetter) rather than a per-row list comprehension; the
+    sequence itself when pick is every position in order (one version, nothing frozen: the usual step)."""
+    n = len(pick)
+    if n == len(values) and np.array_equal(pick, np.arange(n)):
+        return values
+    if n == 0:
+        return []
+    got = operator.itemgetter(*pick.tolist())(values)
+    return got if n > 1 else (got,)
 
 
 def parse_json_objects(texts: Sequence[str | dict | None]) -> pa.Table:
     """JSON object texts (or dicts) -> one column per key, scalar values only. pyarrow's reader parses the
     whole batch at once; values it cannot type (a key that is a number in one row and text in another,
     numbers beyond double) fall back to Python, where such a column becomes text."""
+    data = _joined(texts)
+    if data is None:
+        data = _lines(texts)
+    table = _read(data, len(texts)) if data is not None else None
+    return table if table is not None else _parse_python(texts)
+
+
+def _joined(texts: Sequence[str | dict | None]) -> bytes | None:
+    """The common case without a per-row Python loop (the refresh reads a million texts per million rows):
+    every value a one-line JSON object text, joined by newlines in C. None when that does not hold (a None,
+    a dict, a value with a line break, a blank or "null" text, leading blanks): the per-row path decides."""
+    if not texts:
+        return None
+    try:
+        joined = "\n".join(texts)  # type: ignore[arg-type]  # TypeError on a None or a dict
+    except TypeError:
+        return None
+    # Instead of a check per value: exactly one line per value, each starting with '{'. (pyarrow would skip
+    # a blank line and read "null" as a row, so these must not reach it unnoticed.)
+    lines = len(texts) - 1
+    if joined[:1] != "{" or "\r" in joined or joined.count("\n") != lines or joined.count("\n{") != lines:
+        return None
+    return joined.encode("utf-8")
+
+
+def _lines(texts: Sequence[str | dict | None]) -> bytes | None:
+    """The per-row path: None and blank or "null" texts as {}, dicts dumped; None when a value holds a line
+    break (the pure-Python parser reads those)."""
     lines = []
-    simple = True
     for t in texts:
         if t is None:
             lines.append("{}")
@@ -47,17 +103,21 @@ def parse_json_objects(texts: Sequence[str | dict | None]) -> pa.Table:
             lines.append(json.dumps(t))
         else:
             if "\n" in t or "\r" in t:
-                simple = False
-                break
+                return None
             lines.append(t if t.strip() not in ("", "null") else "{}")
-    if simple:
-        try:
-            table = pa_json.read_json(io.BytesIO("\n".join(lines).encode("utf-8")))
-            keep = [i for i, f in enumerate(table.schema) if _scalar_type(f.type)]
-            return table.select(keep)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
-    return _parse_python(texts)
+    return "\n".join(lines).encode("utf-8")
+
+
+def _read(data: bytes, rows: int) -> pa.Table | None:
+    """pyarrow's reader on one object per line, scalar columns kept; None when it cannot type the values."""
+    try:
+        table = pa_json.read_json(io.BytesIO(data))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows != rows:
+        return None
+    keep = [i for i, f in enumerate(table.schema) if _scalar_type(f.type)]
+    return table.select(keep)
 
 
 def _scalar_type(t: pa.DataType) -> bool:

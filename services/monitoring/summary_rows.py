@@ -26,7 +26,7 @@ from services.core.schema_monitoring import MonitoringSummarySchema
 from services.core.schema_retention import RetentionPolicy
 from services.core.timeutil import utcnow
 from services.monitoring import day_summary as dsum
-from services.monitoring.block_codec import parse_json_objects
+from services.monitoring.block_codec import gc_paused, parse_json_objects, take
 from services.monitoring.blocks import CATEGORICAL, NUMERIC, as_number, as_text
 
 BASE = ("request_id", "ts", "score", "predicted_label", "label", "previous_label", "priority")
@@ -90,13 +90,13 @@ class Rows:
 
     version: np.ndarray  # model version id per row
     ids: np.ndarray  # prediction id
-    request_id: list
+    request_id: Sequence[str]
     ts: np.ndarray  # datetime64[us], UTC
     score: np.ndarray
     predicted: np.ndarray
     label: np.ndarray  # float64, NaN: unknown
-    features: list  # JSON text or dict (None: no features column read)
-    cohorts: list
+    features: Sequence  # JSON text or dict (None: no features column read)
+    cohorts: Sequence
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -106,12 +106,14 @@ def _postgres(session: Session) -> bool:
     return session.connection().dialect.name == "postgresql"
 
 
-def _fetch(session: Session, sqlite_sql: str, postgres_sql: str, params: tuple) -> list[tuple]:
+def _fetch(session: Session, sqlite_sql: str, postgres_sql: str, params: tuple) -> Rows:
+    """The query's rows as columns; the collector paused while the row tuples exist (block_codec.gc_paused)."""
     conn = session.connection()
     cursor = conn.connection.driver_connection.cursor()
     try:
-        cursor.execute(postgres_sql if _postgres(session) else sqlite_sql, params)
-        return cursor.fetchall()
+        with gc_paused():
+            cursor.execute(postgres_sql if _postgres(session) else sqlite_sql, params)
+            return _rows(session, cursor.fetchall())
     finally:
         cursor.close()
 
@@ -133,13 +135,13 @@ def empty() -> Rows:
 def _rows(session: Session, fetched: list[tuple]) -> Rows:
     if not fetched:
         return empty()
+    # zip(*rows) builds each column as a tuple in C; text columns stay tuples (no per-row copy).
     mv, ids, req, ts, score, pred, label, feats, cohorts = zip(*fetched, strict=True)
     ts_arr = np.asarray(ts, dtype=np.int64).astype("datetime64[us]") if _postgres(session) else np.asarray(
         ts, dtype="datetime64[us]")  # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff' text  # fmt: skip
-    lab = pd.Series(label, dtype="float64").to_numpy()  # None -> NaN
-    return Rows(np.asarray(mv, dtype=np.int64), np.asarray(ids, dtype=np.int64), list(req), ts_arr,
-                np.asarray(score, dtype=np.float64), np.asarray(pred, dtype=np.int64), lab, list(feats),
-                list(cohorts))  # fmt: skip
+    lab = np.asarray(label, dtype=np.float64) if None not in label else pd.Series(label, dtype="float64").to_numpy()
+    return Rows(np.asarray(mv, dtype=np.int64), np.asarray(ids, dtype=np.int64), req, ts_arr,
+                np.asarray(score, dtype=np.float64), np.asarray(pred, dtype=np.int64), lab, feats, cohorts)  # fmt: skip
 
 
 def new_predictions(session: Session, after: int, upto: int, outcomes_upto: int, limit: int) -> Rows:
@@ -148,7 +150,7 @@ def new_predictions(session: Session, after: int, upto: int, outcomes_upto: int,
     base = _select(session, True) + " FROM prediction p LEFT JOIN outcome o ON o.request_id = p.request_id AND o.id <= "
     sqlite = base + "? WHERE p.id > ? AND p.id <= ? ORDER BY p.id LIMIT ?"
     pg = base + "%s WHERE p.id > %s AND p.id <= %s ORDER BY p.id LIMIT %s"
-    return _rows(session, _fetch(session, sqlite, pg, (outcomes_upto, after, upto, limit)))
+    return _fetch(session, sqlite, pg, (outcomes_upto, after, upto, limit))
 
 
 def by_ids(session: Session, ids: Sequence[int], outcomes_upto: int) -> Rows:
@@ -160,7 +162,7 @@ def by_ids(session: Session, ids: Sequence[int], outcomes_upto: int) -> Rows:
     marks = ", ".join(["%s" if _postgres(session) else "?"] * len(ids))
     sqlite = base + f"? WHERE p.id IN ({marks}) ORDER BY p.id"
     pg = base + f"%s WHERE p.id IN ({marks}) ORDER BY p.id"
-    return _rows(session, _fetch(session, sqlite, pg, (outcomes_upto, *ids)))
+    return _fetch(session, sqlite, pg, (outcomes_upto, *ids))
 
 
 def version_days(session: Session, mv: int, first: date, last: date, upto: int, outcomes_upto: int) -> Rows:
@@ -175,7 +177,7 @@ def version_days(session: Session, mv: int, first: date, last: date, upto: int, 
     else:
         fmt = "%Y-%m-%d %H:%M:%S.%f"
         params = (outcomes_upto, mv, start.strftime(fmt), end.strftime(fmt), upto)
-    return _rows(session, _fetch(session, sqlite, pg, params))
+    return _fetch(session, sqlite, pg, params)
 
 
 def late_outcomes(session: Session, after: int, upto: int, predictions_upto: int) -> Rows:
@@ -184,7 +186,7 @@ def late_outcomes(session: Session, after: int, upto: int, predictions_upto: int
     base = _select(session, False) + " FROM outcome o JOIN prediction p ON p.request_id = o.request_id "
     sqlite = base + "WHERE o.id > ? AND o.id <= ? AND p.id <= ?"
     pg = base + "WHERE o.id > %s AND o.id <= %s AND p.id <= %s"
-    return _rows(session, _fetch(session, sqlite, pg, (after, upto, predictions_upto)))
+    return _fetch(session, sqlite, pg, (after, upto, predictions_upto))
 
 
 def day_counts(session: Session, mv: int, upto: int) -> dict[date, int]:
@@ -240,13 +242,12 @@ def typed(rows: Rows, pick: np.ndarray, info: VersionInfo, with_features: bool =
     predicted_label, label (null: unknown), then the version's features and cohort fields by column name.
     Learns new fields into `info` (info.grown)."""
     n = len(pick)
-    idx = pick.tolist()
     empty = pa.table({"__n__": pa.nulls(n)}).drop(["__n__"])
-    features = parse_json_objects([rows.features[i] for i in idx]) if with_features else empty
-    cohorts = parse_json_objects([rows.cohorts[i] for i in idx])
+    features = parse_json_objects(take(rows.features, pick)) if with_features else empty
+    cohorts = parse_json_objects(take(rows.cohorts, pick))
     _learn(info, features, cohorts)
     columns: dict[str, pa.Array] = {
-        "request_id": pa.array([rows.request_id[i] for i in idx], pa.string()),
+        "request_id": pa.array(take(rows.request_id, pick), pa.string()),
         "ts": pa.array(rows.ts[pick], pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
         "score": pa.array(rows.score[pick], pa.float64()),
         "predicted_label": pa.array(rows.predicted[pick], pa.int64()),
