@@ -3,10 +3,13 @@
 - `browser`: one headless Chromium (tests/e2e/harness.py). Tests stay isolated by their browser
   *contexts* (harness.new_page makes a fresh one: cookies, storage), not by browser processes; a Chromium
   start per module cost ~4 CPU seconds for nothing.
-- `demo_server`: one `streamlit run` + job worker on a private copy of the run's demo (scale 0.1,
-  monitoring blocks built; tests/demo_cache.py), for every module that only reads the demo or whose
-  writes no other module asserts on. A server start (UI + worker) costs ~14 CPU seconds; eight modules
-  used to start their own on the same demo.
+- `demo_server`: one `streamlit run` on a private copy of the run's demo (scale 0.1, monitoring blocks
+  built; tests/demo_cache.py), for every module that only reads the demo or whose writes no other module
+  asserts on. A server start (UI + worker) costs ~14 CPU seconds; eight modules used to start their own
+  on the same demo. It has no job worker: none of its modules starts a job (their runs left the job
+  table empty; the blocks are built, so Monitoring asks for no refresh), and an idle worker polls twice
+  a second for the whole run (~50 CPU seconds in a 25-minute run on the loaded box). A module that
+  starts a job (import, retraining, rule evaluation) keeps a server of its own, with a worker.
 
 The shared demo's ground rules, so that modules pass in any order and on any worker: a module on
 `demo_server` never changes what another module on it reads (champion, settings, users, roles,
@@ -49,5 +52,5 @@ def demo_server(tmp_path_factory) -> Iterator[harness.Server]:
     path = demo_cache.copy_demo(folder / "loopdeck.db", DEMO_SCALE, blocks=True)
     # What the server writes (new model artifacts, routing files) stays in its own folder.
     env = {registry.ARTIFACT_DIR_ENV: str(folder / "artifacts"), "LOOPDECK_ROUTING_DIR": str(folder / "routing")}
-    with harness.running_app(f"sqlite:///{path}", folder, env) as running:
+    with harness.running_app(f"sqlite:///{path}", folder, env, worker=False) as running:
         yield running
