@@ -54,29 +54,70 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()}")
+def _cpu_seconds(pid: int) -> float | None:
+    """The CPU time (user + system) a process has used so far, from /proc; None where that is not readable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
+
+class Startup:
+    """Whether a starting server has failed: it exited, or used more than `cpu_budget` CPU seconds without
+    answering, or used none for `stalled_seconds` (hung). Not wall time: a start costs 5-15 CPU seconds
+    (server.py imports every page first), and on a 2-core box shared by several test runs (load 20) the
+    server gets a tenth of a core; a 60 s wall-clock bound failed healthy servers there, by the dozen."""
+
+    def __init__(self, proc: subprocess.Popen, name: str, log: Path, cpu_budget: float, stalled_seconds: float = 60):
+        self.proc, self.name, self.log = proc, name, log
+        self.cpu_budget, self.stalled_seconds = cpu_budget, stalled_seconds
+        self.started = self.last_progress = time.monotonic()
+        self.cpu = 0.0
+
+    def check(self) -> None:
+        """Raise when the server has failed to start (see the class doc); otherwise return."""
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log.read_text()}")
+        now, cpu = time.monotonic(), _cpu_seconds(self.proc.pid)
+        if cpu is None:  # no /proc: wall time is all there is
+            cpu = self.cpu if now - self.started < self.cpu_budget else float("inf")
+        if cpu > self.cpu:
+            self.cpu, self.last_progress = cpu, now
+        if self.cpu > self.cpu_budget:
+            raise RuntimeError(f"{self.name} did not answer after {self.cpu:.0f} CPU seconds:\n{self.log.read_text()}")
+        if now - self.last_progress > self.stalled_seconds:
+            raise RuntimeError(f"{self.name} used no CPU for {self.stalled_seconds:.0f} s without answering (hung):"
+                               f"\n{self.log.read_text()}")  # fmt: skip
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, cpu_seconds: float) -> None:
+    startup = Startup(proc, "streamlit", log, cpu_seconds)
+    while True:
+        startup.check()
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
                 if response.read().strip() == b"ok":
                     return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError(f"streamlit did not answer /_stcore/health within {seconds}s:\n{log.read_text()}")
 
 
 @contextmanager
 def running_app(
-    db_url: str, folder: Path, env: dict[str, str] | None = None, startup_seconds: float = 60, *, worker: bool = True
+    db_url: str,
+    folder: Path,
+    env: dict[str, str] | None = None,
+    startup_cpu_seconds: float = 60,
+    *,
+    worker: bool = True,
 ) -> Iterator[Server]:
     """What `python3 run.py app` starts, against db_url: `streamlit run server.py` (streamlit_app.py plus the
     session-cookie routes) on a free port and the job worker (imports and retraining run there); both
     stopped (process groups) on exit. Their output goes to folder/streamlit.log and folder/worker.log,
-    quoted when the UI fails to start. A test that never starts a job (the sign-in gate) passes
-    worker=False: a worker costs a process start and a poll twice a second for nothing."""
+    quoted when the UI fails to start (Startup: it exits, hangs or burns startup_cpu_seconds). A test that
+    never starts a job (the sign-in gate) passes worker=False: a worker costs a process start and a poll
+    twice a second for nothing."""
     port, log = free_port(), folder / "streamlit.log"
     environment = {**os.environ, "LOOPDECK_DATABASE_URL": db_url, **(env or {})}
     command = [
@@ -88,7 +129,7 @@ def running_app(
     proc = _start(command[1:], environment, log)
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_healthy(base, proc, log, startup_seconds)
+        _wait_healthy(base, proc, log, startup_cpu_seconds)
         yield Server(base, db_url)
     finally:
         _stop(proc)
@@ -97,27 +138,24 @@ def running_app(
 
 
 @contextmanager
-def running_api(db_url: str, folder: Path, startup_seconds: float = 60) -> Iterator[str]:
+def running_api(db_url: str, folder: Path, startup_cpu_seconds: float = 60) -> Iterator[str]:
     """`python -m services api` (uvicorn) against db_url on a free port, as `python3 run.py app` starts it;
     yields its base URL (http://127.0.0.1:<port>) once /api/v1/health answers, stopped on exit. Its output
-    goes to folder/api.log, quoted when it fails to start."""
+    goes to folder/api.log, quoted when it fails to start (Startup: it exits, hangs or burns
+    startup_cpu_seconds)."""
     port, log = free_port(), folder / "api.log"
     environment = {**os.environ, "LOOPDECK_DATABASE_URL": db_url, "LOOPDECK_API_PORT": str(port)}
     proc = _start(["-m", "services", "api"], environment, log)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + startup_seconds
+        startup = Startup(proc, "the API", log, startup_cpu_seconds)
         while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the API exited with {proc.returncode}:\n{log.read_text()}")
+            startup.check()
             try:
                 with urllib.request.urlopen(f"{base}/api/v1/health", timeout=1) as response:
                     if response.status == 200:
                         break
             except OSError:
-                if time.monotonic() > deadline:
-                    message = f"the API did not answer within {startup_seconds}s:\n{log.read_text()}"
-                    raise RuntimeError(message) from None
                 time.sleep(0.2)
         yield base
     finally:

@@ -9,15 +9,14 @@ six clicks. Only links, tabs, rows and buttons: no address is typed after signin
              --5 "Open drift for this cohort"--> app_latency_ms and sessions_per_week drifted
              --6 "Open feedback for platform = ..."--> the cohort's feedback, themed "... since the update"
 
-Starts `streamlit run` on a free port against a copy of the demo (scale 0.1, monitoring blocks built) and
-drives Debian's Chromium with Playwright (tests/e2e/harness.py); a failure leaves screenshots in
+Runs on the shared demo server (tests/e2e/conftest.py: a copy of the demo, scale 0.1, monitoring blocks
+built) and drives Debian's Chromium with Playwright (tests/e2e/harness.py); a failure leaves screenshots in
 harness.artifacts_folder().
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -56,13 +55,11 @@ class Clicks:
         harness.settled(sync_api, self.page, what)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[harness.Server]:
-    from tests.services.monitoring.test_monitoring import demo_copy
-
-    path = demo_copy(tmp_path_factory, "analyst-flow")
-    with harness.running_app(f"sqlite:///{path}", path.parent) as running:
-        yield running
+@pytest.fixture
+def server(demo_server) -> harness.Server:
+    """The shared demo server (tests/e2e/conftest.py); this module's write: the churn model's one open
+    retrain request."""
+    return demo_server
 
 
 def _engine(server: harness.Server):

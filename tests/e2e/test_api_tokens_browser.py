@@ -51,7 +51,8 @@ def server(tmp_path_factory) -> Iterator[Running]:
     factories.model_version(engine, "churn", 1)
     factories.model_version(engine, "fraud", 1)
     engine.dispose()
-    with harness.running_app(url, folder) as ui, harness.running_api(url, folder) as api:
+    # Tokens start no job: no worker.
+    with harness.running_app(url, folder, worker=False) as ui, harness.running_api(url, folder) as api:
         yield Running(ui.base, api, url)
 
 

@@ -1,14 +1,12 @@
 """Backlog and Overview in a real browser: an analyst signs in on the demo (scale 0.1, monitoring blocks
-built, in a temp SQLite file), follows three Overview tiles to their pages (Feedback, Experiments,
-Backlog), and turns the mobile drift proposal into a planned item.
+built: the shared demo server, tests/e2e/conftest.py), follows three Overview tiles to their pages
+(Feedback, Experiments, Backlog), and turns the mobile drift proposal into a planned item.
 
-Starts `streamlit run` on a free port and drives Debian's Chromium with Playwright (tests/e2e/harness.py)."""
+Drives Debian's Chromium with Playwright (tests/e2e/harness.py)."""
 
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
 
 import pytest
 
@@ -24,15 +22,10 @@ sync_api = harness.skip_without_browser()
 expect = sync_api.expect
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[str]:
-    from tests.services.monitoring.test_monitoring import demo_database
-
-    folder = tmp_path_factory.mktemp("e2e-backlog")
-    path = folder / "loopdeck.db"
-    shutil.copyfile(demo_database(folder.parent / "monitoring-demo"), path)
-    with harness.running_app(f"sqlite:///{path}", folder) as running:
-        yield running.base
+@pytest.fixture
+def server(demo_server) -> str:
+    """The shared demo server (tests/e2e/conftest.py); this module's write: backlog item #4."""
+    return demo_server.base
 
 
 @pytest.fixture

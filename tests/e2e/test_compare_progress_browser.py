@@ -3,14 +3,13 @@ number on the Overview tile, the Read card, its progress bar and the results tab
 screen two versions compare side by side (the judge's gates for each, per cohort, calibration), with a
 link to Monitoring for each version carrying the model and version in the URL.
 
-Starts `streamlit run` on a free port against a fresh SQLite file with the demo loaded and drives
-Debian's Chromium with Playwright (tests/e2e/harness.py).
+Runs on the shared demo server (tests/e2e/conftest.py) and drives Debian's Chromium with Playwright
+(tests/e2e/harness.py).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 
@@ -25,12 +24,10 @@ sync_api = harness.skip_without_browser()
 expect = sync_api.expect
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[harness.Server]:
-    folder = tmp_path_factory.mktemp("e2e_compare")
-    url = harness.demo_database(folder, scale=0.1)
-    with harness.running_app(url, folder) as running:
-        yield running
+@pytest.fixture
+def server(demo_server) -> harness.Server:
+    """The shared demo server (tests/e2e/conftest.py); this module only reads."""
+    return demo_server
 
 
 @pytest.fixture

@@ -4,15 +4,14 @@ frozen), amends it with a reason and concludes it; then reads the demo's running
 churn-model-v2-ab four ways and by segment (platform, then region: any cohort field of the exposures),
 shows the bandit allocation over time and exports CSV, HTML and PNG.
 
-Starts `streamlit run` on a free port against a fresh SQLite file with the demo loaded and drives
-Debian's Chromium with Playwright (tests/e2e/harness.py).
+Runs on the shared demo server (tests/e2e/conftest.py) and drives Debian's Chromium with Playwright
+(tests/e2e/harness.py).
 """
 
 from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,12 +29,11 @@ expect = sync_api.expect
 HEIGHT = 1000
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[harness.Server]:
-    folder = tmp_path_factory.mktemp("e2e_experiments")
-    url = harness.demo_database(folder, scale=0.1)
-    with harness.running_app(url, folder) as running:
-        yield running
+@pytest.fixture
+def server(demo_server) -> harness.Server:
+    """The shared demo server (tests/e2e/conftest.py); this module's writes: experiment churn-model-v3-ab
+    and its stop request."""
+    return demo_server
 
 
 @pytest.fixture

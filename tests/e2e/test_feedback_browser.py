@@ -51,7 +51,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("e2e_feedback")
     url = f"sqlite:///{folder / 'loopdeck.db'}"
     _seed(url)
-    with harness.running_app(url, folder) as running:
+    with harness.running_app(url, folder, worker=False) as running:  # triage starts no job
         yield running
 
 

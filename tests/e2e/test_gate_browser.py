@@ -6,10 +6,11 @@ server process it looks for scripts directly in pages/ and serves pages/<name>.p
 running streamlit_app.py (the gate); the first st.navigation call turns that off for the whole process.
 So only a first run can show the hole. It is one mechanism for every URL (server.py turns the convention
 off before any session), so one URL of each kind gets a first run of its own (a server process against
-the same empty, migrated database, which makes the gate show the first-admin set-up): an old screen file
-name, the entry file's name, and a page of today's navigation (tests/e2e/test_session_browser.py opens
-three more deep links as first sessions). A server start costs ~10 CPU seconds, so not all 26 URLs get
-one: the last test opens every URL in turn on one server, which covers later runs.
+the same empty, migrated database, which makes the gate show the first-admin set-up, and no job worker:
+nothing here starts a job): an old screen file name (/admin), the entry file's name (/page), and a page of
+today's navigation (/data-import) (tests/e2e/test_session_browser.py opens three more deep links as first
+sessions). A server start costs ~5 CPU seconds, so not all 26 URLs get one: the test that opens every URL
+in turn on one fresh server covers later runs, and its first URL, /admin, is that server's first run.
 
 The URLs: the url_path of each app/nav.PAGES entry, the old file-name URLs of every screen (/admin,
 /models, ...), and /page (the entry file's name).
@@ -63,7 +64,7 @@ def _assert_only_the_gate(page, url: str) -> None:
     expect(page.get_by_test_id("stSidebarNav"), f"{url} shows the navigation").to_have_count(0)
 
 
-@pytest.mark.parametrize("path", ["admin", "page", "data-import"])
+@pytest.mark.parametrize("path", ["page", "data-import"])  # /admin: the first URL of the next test
 def test_the_first_run_of_a_fresh_server_at_a_page_url_shows_only_the_sign_in(path, db_url, browser, tmp_path):
     server_ = harness.running_app(db_url, tmp_path, worker=False)
     with server_ as server, harness.new_page(sync_api, browser, TIMEOUT_MS) as page:
@@ -73,6 +74,7 @@ def test_the_first_run_of_a_fresh_server_at_a_page_url_shows_only_the_sign_in(pa
 
 
 def test_every_page_url_in_turn_shows_only_the_sign_in(db_url, browser, tmp_path):
+    """On a fresh server: the first URL (/admin, an old screen file name) is its first run."""
     server_ = harness.running_app(db_url, tmp_path, worker=False)
     with server_ as server, harness.new_page(sync_api, browser, TIMEOUT_MS) as page:
         for path in URLS:
@@ -83,6 +85,7 @@ def test_every_page_url_in_turn_shows_only_the_sign_in(db_url, browser, tmp_path
 
 def test_the_fresh_server_urls_are_pages_of_today_and_old_names():
     assert {"admin", "page"} <= set(LEGACY) and "data-import" in NEW
+    assert URLS[0] == "admin"  # the first run of the server that opens every URL in turn
 
 
 def test_no_script_sits_directly_in_pages():

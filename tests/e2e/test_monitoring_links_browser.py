@@ -2,14 +2,13 @@
 a new tab of the signed-in browser) shows the tab and the cohort it names, and the address bar follows what the user
 picks; an Overview tile opens the Monitoring tab it names.
 
-Starts `streamlit run` on a free port against a copy of the demo (scale 0.1, monitoring blocks built)
-and drives Debian's Chromium with Playwright (tests/e2e/harness.py).
+Runs on the shared demo server (tests/e2e/conftest.py: a copy of the demo, scale 0.1, monitoring blocks
+built) and drives Debian's Chromium with Playwright (tests/e2e/harness.py).
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlparse
 
@@ -26,15 +25,10 @@ sync_api = harness.skip_without_browser()
 expect = sync_api.expect
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[str]:
-    from tests.services.monitoring.test_monitoring import demo_database
-
-    folder = tmp_path_factory.mktemp("e2e-monitoring-links")
-    path = folder / "loopdeck.db"
-    shutil.copyfile(demo_database(folder.parent / "monitoring-demo"), path)
-    with harness.running_app(f"sqlite:///{path}", folder) as running:
-        yield running.base
+@pytest.fixture
+def server(demo_server) -> str:
+    """The shared demo server (tests/e2e/conftest.py); a viewer changes nothing in it."""
+    return demo_server.base
 
 
 def _query(page) -> dict[str, list[str]]:
@@ -118,13 +112,12 @@ def test_a_monitoring_link_opened_signed_out_opens_its_view_after_signing_in(ser
         assert query["model"] == ["churn"] and query["version"] == ["2"] and query["tab"] == ["drift"]
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Iterator[object]:
-    """The demo the server runs a copy of (built once per process); a viewer changes nothing in it."""
+@pytest.fixture
+def demo(demo_server) -> Iterator[object]:
+    """The database of the shared demo server, read as the page reads it."""
     from services.core.db import make_engine
-    from tests.services.monitoring.test_monitoring import demo_database
 
-    engine = make_engine(f"sqlite:///{demo_database(tmp_path_factory.getbasetemp() / 'monitoring-demo')}")
+    engine = make_engine(demo_server.db_url)
     yield engine
     engine.dispose()
 

@@ -56,7 +56,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
     factories.model_version(engine, "churn", 1)
     engine.dispose()
     env = {registry.ARTIFACT_DIR_ENV: str(folder / "artifacts")}
-    with harness.running_app(url, folder, env=env) as running:
+    with harness.running_app(url, folder, env=env, worker=False) as running:  # registering starts no job
         yield running
 
 

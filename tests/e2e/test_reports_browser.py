@@ -3,14 +3,11 @@ tab (a Playwright download), and the file, opened from file:// in a browser cont
 refuses every network request, draws its plotly figures (plotly.js is inside the file) and names the
 view it was made from.
 
-Starts `streamlit run` on a free port against a copy of the demo (scale 0.1, monitoring blocks built)
-and drives Debian's Chromium with Playwright (tests/e2e/harness.py).
+Runs on the shared demo server (tests/e2e/conftest.py: a copy of the demo, scale 0.1, monitoring blocks
+built) and drives Debian's Chromium with Playwright (tests/e2e/harness.py).
 """
 
 from __future__ import annotations
-
-import shutil
-from collections.abc import Iterator
 
 import pytest
 
@@ -25,15 +22,10 @@ sync_api = harness.skip_without_browser()
 expect = sync_api.expect
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[str]:
-    from tests.services.monitoring.test_monitoring import demo_database
-
-    folder = tmp_path_factory.mktemp("e2e-reports")
-    path = folder / "loopdeck.db"
-    shutil.copyfile(demo_database(tmp_path_factory.getbasetemp() / "monitoring-demo"), path)
-    with harness.running_app(f"sqlite:///{path}", folder) as running:
-        yield running.base
+@pytest.fixture
+def server(demo_server) -> str:
+    """The shared demo server (tests/e2e/conftest.py); this module only reads."""
+    return demo_server.base
 
 
 def test_the_drift_report_downloads_and_draws_offline(server, browser, tmp_path):

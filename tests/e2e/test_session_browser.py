@@ -1,5 +1,10 @@
 """Signing in survives a reload and a new tab, signing out kills the cookie on the server, and a deep
-link opened signed out lands on its view with its filters after signing in (issue 13, point 3)."""
+link opened signed out lands on its view with its filters after signing in (issue 13, point 3).
+
+Most tests run on the shared demo server (tests/e2e/conftest.py), as its admin and viewer: they write
+only sessions of their own (signing out revokes that sign-in's cookie, not the account's other sessions).
+A deep link as the first session of a server needs a fresh server each: those run on a small database
+with the same two accounts and no job worker (nothing here starts a job)."""
 
 from __future__ import annotations
 
@@ -18,22 +23,24 @@ pytestmark = pytest.mark.e2e
 sync_api = harness.skip_without_browser()
 expect = sync_api.expect
 
-ADMIN, PASSWORD = "admin@loopdeck.test", "correct horse battery"
-VIEWER = "viewer@loopdeck.test"
+ADMIN, VIEWER = "admin@loopdeck.demo", "viewer@loopdeck.demo"  # data/scenario.py DEMO_USERS
+PASSWORDS = {ADMIN: "demo-admin-2026", VIEWER: "demo-viewer-2026"}
 TIMEOUT_MS = 20_000
 
 
 @pytest.fixture(scope="module")
 def database(tmp_path_factory) -> Path:
-    """A migrated SQLite file with the admin account; each server below runs on its own copy."""
+    """A migrated SQLite file with the demo's admin and viewer accounts; each fresh server runs on its own
+    copy."""
     from services.core import users
     from services.core.db import make_engine, migrate
 
     path = tmp_path_factory.mktemp("e2e-session-template") / "loopdeck.db"
     engine = make_engine(f"sqlite:///{path}")
     migrate(engine)
-    admin = users.create_first_admin(engine, ADMIN, "Ada Admin", PASSWORD)
-    users.add_user(engine, users.current_actor(engine, admin.id), VIEWER, "viewer", PASSWORD, name="Vi Viewer")
+    admin = users.create_first_admin(engine, ADMIN, "Ada Admin", PASSWORDS[ADMIN])
+    boss = users.current_actor(engine, admin.id)
+    users.add_user(engine, boss, VIEWER, "viewer", PASSWORDS[VIEWER], name="Vi Viewer")
     engine.dispose()
     return path
 
@@ -43,10 +50,9 @@ def _serve(database: Path, folder: Path):
     return harness.running_app(f"sqlite:///{folder / 'loopdeck.db'}", folder, worker=False)  # starts no job
 
 
-@pytest.fixture(scope="module")
-def server(database, tmp_path_factory) -> Iterator[Server]:
-    with _serve(database, tmp_path_factory.mktemp("e2e-session")) as running:
-        yield running
+@pytest.fixture
+def server(demo_server) -> Server:
+    return demo_server
 
 
 @pytest.fixture
@@ -66,7 +72,7 @@ def _signed_in_overview(page) -> None:
 
 def test_reload_and_new_tab_stay_signed_in_and_sign_out_kills_the_cookie(server, browser):
     with harness.new_page(sync_api, browser, TIMEOUT_MS) as page:
-        harness.sign_in(sync_api, page, server.base, ADMIN, PASSWORD)
+        harness.sign_in(sync_api, page, server.base, ADMIN, PASSWORDS[ADMIN])
         _signed_in_overview(page)
         cookie = harness.wait_for_session_cookie(page)
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
@@ -100,7 +106,7 @@ def _sign_in_at(page, url: str, email: str = ADMIN) -> None:
     harness.settled(sync_api, page)
     expect(page.get_by_text("Page not found")).to_have_count(0)
     page.get_by_role("textbox", name="E-mail").fill(email)
-    page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORD)
+    page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORDS[email])
     page.get_by_role("button", name="Sign in").click()
 
 
