@@ -20,6 +20,7 @@ from services.core import tokens
 from services.core.db import make_engine, migrate
 from services.monitoring.refresh import refresh_monitoring
 from tests.api.conftest import ADMIN, prediction_rows
+from tests.processes import Startup
 from tests.services.factories import model_version
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,14 +41,14 @@ class Server:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen([sys.executable, "-m", "services", "api"], cwd=ROOT, env=env,
                                             stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        startup = Startup(self.process, "the API", self.log, cpu_budget=60)  # CPU, not wall: see Startup
+        while True:
+            startup.check()
             try:
                 if httpx.get(f"http://127.0.0.1:{self.port}/api/v1/health", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 time.sleep(0.2)
-        raise AssertionError(f"the API did not start: {self.log.read_text()[-2000:]}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
