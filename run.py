@@ -44,6 +44,13 @@ def ensure_environment(requirements: str) -> None:
     stamp.write_text(digest)
 
 
+def child_environment() -> dict[str, str]:
+    """The environment of the processes run.py starts (services/core/config.py: bytecode cached in .venv)."""
+    from services.core import config  # standard library only, so it runs before the venv's packages
+
+    return config.child_environment(VENV / "pycache")
+
+
 def run_app(extra: list[str]) -> int:
     ensure_environment("requirements.txt")
     from services.core import config  # standard library only, so it runs before the venv's packages
@@ -53,16 +60,19 @@ def run_app(extra: list[str]) -> int:
     wants_demo = "--demo" in extra or config.uses_default_database()
     extra = [arg for arg in extra if arg != "--demo"]
     init_db = [str(PYTHON), "-m", "services", "init-db", *(["--demo"] if wants_demo else [])]
-    subprocess.run(init_db, cwd=ROOT, check=True)
+    environment = child_environment()
+    subprocess.run(init_db, cwd=ROOT, check=True, env=environment)
     host, port, api_port = config.ui_host(), str(config.ui_port()), str(config.api_port())
     command = [str(PYTHON), "-m", "streamlit", "run", "server.py", "--server.port", port,
                "--server.address", host, *extra]  # fmt: skip
-    api = subprocess.Popen([str(PYTHON), "-m", "services", "api", "--host", host, "--port", api_port], cwd=ROOT)
-    worker = subprocess.Popen([str(PYTHON), "-m", "services", "worker"], cwd=ROOT)  # jobs, schedules, notifications
+    api = subprocess.Popen([str(PYTHON), "-m", "services", "api", "--host", host, "--port", api_port], cwd=ROOT,
+                           env=environment)  # fmt: skip
+    # the worker: jobs, schedules, notifications
+    worker = subprocess.Popen([str(PYTHON), "-m", "services", "worker"], cwd=ROOT, env=environment)
     shown = "localhost" if host == "127.0.0.1" else host
     print(f"Loopdeck: http://{shown}:{port}  (API: http://{shown}:{api_port}/api/docs)", flush=True)
     try:
-        return subprocess.call(command, cwd=ROOT)
+        return subprocess.call(command, cwd=ROOT, env=environment)
     finally:
         stop_child(api)
         stop_child(worker)
@@ -81,7 +91,7 @@ def stop_child(process: subprocess.Popen) -> None:
 
 def run_tests(extra: list[str]) -> int:
     ensure_environment("requirements-dev.txt")
-    return subprocess.call([str(PYTHON), "-m", "pytest", "-n", "2", *extra], cwd=ROOT)
+    return subprocess.call([str(PYTHON), "-m", "pytest", "-n", "2", *extra], cwd=ROOT, env=child_environment())
 
 
 def main() -> int:

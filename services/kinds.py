@@ -4,9 +4,9 @@ Governance (services/governance) knows no feature: each feature registers its ki
 package when that module is imported (services/models/requests.py: promote, canary, rollback,
 retrain; services/experiments/requests.py: stop-experiment). This module sits above all of them and
 imports them; every entry point calls `load()` once at start (the shell, services/cli/main.py; the
-app, streamlit_app.py; the tests, tests/conftest.py; the API and the worker when they come), so which
-kinds exist never depends on which module someone happened to import first. Without it, governance
-refuses any request with a message that names this function.
+app, streamlit_app.py; the tests, tests/conftest.py; the API, api/main.py; the worker when a job first
+needs them, worker/loop_tasks.py), so which kinds exist never depends on which module someone happened
+to import first. Without it, governance refuses any request with a message that names this function.
 """
 
 from __future__ import annotations

@@ -15,9 +15,17 @@ def launched(monkeypatch):
     monkeypatch.setattr(run, "ensure_environment", lambda _requirements: None)
     monkeypatch.setattr(run.subprocess, "run", lambda command, **_: calls.append(command))
     monkeypatch.setattr(run.subprocess, "call", lambda command, **_: calls.append(command) or 0)
+    monkeypatch.setattr(run.subprocess, "Popen", lambda command, **_: calls.append(command) or _Exited())
     for name in ("LOOPDECK_DATABASE_URL", "LOOPDECK_HOST", "LOOPDECK_PORT"):
         monkeypatch.delenv(name, raising=False)
     return calls
+
+
+class _Exited:
+    """A child process that has already exited (stop_child leaves it alone)."""
+
+    def poll(self) -> int:
+        return 0
 
 
 def _init_db(calls: list[list[str]]) -> list[str]:
@@ -33,6 +41,8 @@ def test_the_default_sqlite_file_gets_the_demo_on_localhost(launched):
     assert "--demo" in _init_db(launched)
     ui = _streamlit(launched)
     assert ui[ui.index("--server.address") + 1] == "127.0.0.1"
+    started = [c[c.index("services") + 1] for c in launched if "services" in c]
+    assert started == ["init-db", "api", "worker"]  # beside the UI: the API and the job worker
 
 
 def test_a_team_database_gets_no_demo_unless_asked(launched, monkeypatch):
@@ -50,3 +60,14 @@ def test_host_and_port_are_configurable(launched, monkeypatch):
     run.run_app([])
     ui = _streamlit(launched)
     assert ui[ui.index("--server.address") + 1] == "0.0.0.0" and ui[ui.index("--server.port") + 1] == "9000"
+
+
+def test_children_cache_bytecode_outside_the_sources(monkeypatch):
+    """PYTHONDONTWRITEBYTECODE would make every child compile every module again; they cache it in .venv."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
+    environment = run.child_environment()
+    assert "PYTHONDONTWRITEBYTECODE" not in environment
+    assert environment["PYTHONPYCACHEPREFIX"] == str(run.VENV / "pycache")
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE")
+    assert "PYTHONPYCACHEPREFIX" not in run.child_environment()  # otherwise Python's own default

@@ -1,5 +1,8 @@
 """The tasks over the loop's services (imported by the worker when a job of one of these kinds first
-runs: a worker that only delivers notifications never loads scikit-learn)."""
+runs: a worker that only delivers notifications never loads scikit-learn). Importing it loads every
+feature's request kinds (services/kinds.py), as every entry point does before its first request: these
+tasks file and execute approval requests. The worker's start does not: that cost ~4 CPU-s of imports in
+every worker process, most of which never run such a task."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
+from services import kinds
 from services.core.timeutil import utcnow
 from services.experiments import guard
 from services.ingest import service as ingest
@@ -17,6 +21,8 @@ from services.monitoring import alerts, refresh, retention, summary_admin
 from services.notify import delivery, events
 from services.overview import report
 from worker.tasks import TaskContext
+
+kinds.load()
 
 
 def import_file(ctx: TaskContext, p: dict[str, Any]) -> dict[str, Any]:

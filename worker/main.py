@@ -27,10 +27,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from services import kinds
 from services.core.db import make_engine
 from services.core.errors import LoopdeckError
-from services.ingest.problems import ImportRejected
 from services.jobs import housekeeping, runner, transport
 from worker.tasks import TaskContext, task
 
@@ -75,12 +73,8 @@ class Worker:
             outcome = {"status": "succeeded", "result": task(kind)(ctx, payload)}
         except runner.JobCancelled:
             outcome = {"status": "cancelled", "error_kind": "cancelled"}
-        except ImportRejected as exc:
-            data = {"total": exc.total, "problems": [_problem(p) for p in exc.problems]}
-            outcome = {"status": "failed", "error": str(exc), "error_kind": "domain", "error_data": data}
         except LoopdeckError as exc:
-            outcome = {"status": "failed", "error": str(exc), "error_kind": "domain",
-                       "error_data": {"type": type(exc).__name__}}  # fmt: skip
+            outcome = {"status": "failed", "error": str(exc), "error_kind": "domain", "error_data": _error_data(exc)}
         except Exception as exc:  # noqa: BLE001 - a task's crash fails its job, never the worker
             log.exception("job %s (%s) crashed", job_id, kind)
             outcome = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:2000], "error_kind": "crash"}
@@ -123,6 +117,17 @@ class Worker:
         return self.ran
 
 
+def _error_data(exc: LoopdeckError) -> dict[str, Any]:
+    """A domain error's details for the job row: a rejected import's problems, else the error's type."""
+    # Imported here, not at start: the ingest package pulls in the import service and with it scipy and the
+    # monitoring stack (~4 CPU-s); a task that raised it has loaded them already.
+    from services.ingest.problems import ImportRejected
+
+    if isinstance(exc, ImportRejected):
+        return {"total": exc.total, "problems": [_problem(p) for p in exc.problems]}
+    return {"type": type(exc).__name__}
+
+
 def _problem(p: Any) -> dict[str, Any]:
     return {"file": p.file, "row": p.row, "column": p.column, "message": p.message}
 
@@ -135,7 +140,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tick", type=float, default=TICK, help="seconds between housekeeping ticks")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    kinds.load()  # the request kinds, as every entry point registers them (services/kinds.py)
     worker = Worker(make_engine(), args.id, args.stale_after, args.tick)
     if args.once:
         ran = worker.run_once()

@@ -7,10 +7,6 @@ import getpass
 import sys
 from collections.abc import Callable
 
-import sqlalchemy as sa
-
-from services import kinds
-from services.core import db_errors
 from services.core.errors import LoopdeckError
 
 # name -> (configure parser, run). Each stage adds its commands in services/cli/<stage>.py.
@@ -132,34 +128,51 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-def _load_feature_commands() -> None:
-    """Each stage's commands live in a module of services/cli/ exposing COMMANDS."""
+def _load_feature_commands(only: str | None = None) -> None:
+    """Each stage's commands live in a module of services/cli/ exposing COMMANDS (`only`: that module's)."""
     import importlib
     import pkgutil
 
     from services import cli
 
     for info in pkgutil.iter_modules(cli.__path__):
-        if info.name != "main":
+        if info.name != "main" and only in (None, info.name):
             COMMANDS.update(importlib.import_module(f"services.cli.{info.name}").COMMANDS)
 
 
+# Commands that start a process of their own which loads what it needs itself: the worker (it replaces
+# this process) and the API (its app). They load only their own command module here, and neither the
+# request kinds nor SQLAlchemy: loading every feature first cost each of their starts ~3 CPU-s of imports.
+OWN_ENTRY_POINT = {"worker", "api"}  # each the name of its module in services/cli/
+
+
 def main(argv: list[str] | None = None) -> int:
-    kinds.load()  # every feature's request kinds, before any command files, decides or executes a request
-    _load_feature_commands()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _load_feature_commands(argv[0] if argv and argv[0] in OWN_ENTRY_POINT else None)
     parser = argparse.ArgumentParser(prog="python -m services", description="Loopdeck from the shell.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (configure, _) in COMMANDS.items():
         configure(sub.add_parser(name))
     args = parser.parse_args(argv)
+    if args.command not in OWN_ENTRY_POINT:
+        # Imported here, not at start: it imports every feature, which `worker` and `api` do not need here.
+        from services import kinds
+
+        kinds.load()  # every feature's request kinds, before any command files, decides or executes a request
     try:
         return COMMANDS[args.command][1](args)
-    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        if not db_errors.is_connection_error(exc):
-            raise
-        return _print_error(db_errors.explain(exc))
     except LoopdeckError as exc:
         return _print_error(exc)
+    except Exception as exc:
+        # Imported here, not at start: `worker` and `api` start without SQLAlchemy in this process.
+        import sqlalchemy as sa
+
+        from services.core import db_errors
+
+        database = isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
+        if not database or not db_errors.is_connection_error(exc):
+            raise
+        return _print_error(db_errors.explain(exc))
 
 
 def _print_error(exc: LoopdeckError) -> int:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
-from services.core.db import ROOT
+ROOT = Path(__file__).resolve().parents[2]  # the checkout (not services.core.db's: it imports SQLAlchemy)
 
 
 def _args(p: argparse.ArgumentParser) -> None:

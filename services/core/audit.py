@@ -14,9 +14,8 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -32,6 +31,9 @@ from services.core.db import read_session
 from services.core.roles import Actor
 from services.core.schema_accounts import AuditEvent, AuditHead
 from services.core.timeutil import to_utc, utcnow
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _PENDING = "loopdeck_audit_checkpoint"  # session.info: (anchor, last id, last hash) to sign after commit
 
@@ -188,6 +190,8 @@ def list_events(engine: Engine, f: AuditFilter = AuditFilter(), limit: int = 500
         rows = session.exec(
             _filtered(select(AuditEvent), f).order_by(AuditEvent.id.desc()).limit(limit).offset(offset)
         ).all()
+    import pandas as pd  # here, not at import: every process imports audit, few list events (pandas ~1.5 CPU-s)
+
     return pd.DataFrame([{c: getattr(r, c) for c in AUDIT_COLUMNS} for r in rows], columns=AUDIT_COLUMNS)
 
 
@@ -216,6 +220,8 @@ def export_csv(engine: Engine, f: AuditFilter = AuditFilter()) -> bytes:
     """All matching events, oldest first, as CSV (hashes included so an export can be re-checked)."""
     table = AuditEvent.__table__
     query = _filtered(sa.select(*[table.c[c] for c in AUDIT_COLUMNS] + [table.c.prev_hash]), f)
+    import pandas as pd  # here, not at import: every process imports audit, few export it (pandas ~1.5 CPU-s)
+
     buffer = io.StringIO()
     with engine.connect() as conn:
         frame = pd.read_sql(query.order_by(table.c.id), conn)

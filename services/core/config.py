@@ -185,3 +185,17 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number; it is {raw!r}.") from None
+
+
+def child_environment(pycache: Path) -> dict[str, str]:
+    """The environment of the processes run.py starts: this one, except that bytecode is cached.
+
+    With PYTHONDONTWRITEBYTECODE set (CI images and our Dockerfile set it, to keep __pycache__ out of the
+    sources) every process compiles every module it imports from source, every time: one worker start
+    measured 16.7 CPU-s that way against 6.9 with cached bytecode, and the test suite starts dozens of
+    processes. The sources stay clean all the same: the cache goes to `pycache` (PYTHONPYCACHEPREFIX),
+    written by the first process that imports a module and read by every later one."""
+    environment = dict(os.environ)
+    if environment.pop("PYTHONDONTWRITEBYTECODE", None):
+        environment.setdefault("PYTHONPYCACHEPREFIX", str(pycache))
+    return environment

@@ -31,8 +31,10 @@ MIN_PASSWORD_LENGTH = 8
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 _hasher = PasswordHasher()
-# Verified against when the e-mail is unknown, so a wrong e-mail costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("loopdeck-timing-equaliser")
+# Verified against when the e-mail is unknown, so a wrong e-mail costs as long as a wrong password: an
+# argon2 hash of "loopdeck-timing-equaliser" with the hasher's parameters, written out because hashing it at
+# import cost every process ~0.7 CPU-s (tests/services/core/test_users.py checks the parameters still match).
+_DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$tGuy5RfLYLNTYPuMx3Efbw$s83SvUT8dbQdskI9+UG3JgbcMxzNFxZfWCUimol27DY"
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import skops.io as sio
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
@@ -53,6 +53,16 @@ from services.models.serving import (  # noqa: F401  (re-exported)
     previous_champion,
     previous_champion_in,
 )
+
+
+def _skops() -> ModuleType:
+    """skops.io, imported on first use, not with the registry: importing it imports every scikit-learn
+    estimator (its trusted-type list, ~1-2.5 CPU-s), which every process that never reads or writes an
+    artifact (the worker, the API, most page views) would pay at start."""
+    import skops.io
+
+    return skops.io
+
 
 ARTIFACT_DIR_ENV = "LOOPDECK_ARTIFACT_DIR"
 FEATURE_KINDS = ("numeric", "categorical")
@@ -101,7 +111,7 @@ def trusted_types(data: bytes, source: str = "the artifact") -> list[str]:
     if not zipfile.is_zipfile(io.BytesIO(data)):
         raise InvalidInput(f"{source} is not a skops file (pickles and other formats are never loaded).")
     try:
-        untrusted = sio.get_untrusted_types(data=data)
+        untrusted = _skops().get_untrusted_types(data=data)
     except Exception as exc:  # a zip that is not a skops archive
         raise InvalidInput(f"{source} is not a valid skops file: {exc}") from None
     refused = [t for t in untrusted if not _type_allowed(t)]
@@ -113,7 +123,7 @@ def trusted_types(data: bytes, source: str = "the artifact") -> list[str]:
 def dumps_artifact(estimator: Any) -> bytes:
     """Serialise with skops; refuses what could not be loaded back under the allow-list."""
     try:
-        data = sio.dumps(estimator)
+        data = _skops().dumps(estimator)
     except Exception as exc:
         raise InvalidInput(f"The model cannot be saved with skops: {exc}") from None
     trusted_types(data, "the model")
@@ -130,7 +140,7 @@ def loads_artifact(data: bytes, expected_sha256: str | None, source: str = "the 
         )
     types = trusted_types(data, source)
     try:
-        return sio.loads(data, trusted=types)
+        return _skops().loads(data, trusted=types)
     except Exception as exc:
         raise InvalidInput(f"{source} could not be loaded: {exc}") from None
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
-from fpdf import FPDF
 
 from services.core import report_html as rh
 from services.monitoring import drift_report
@@ -153,6 +152,8 @@ def _latin1(text: Any) -> str:
 
 def to_pdf(r: WeeklyReport) -> bytes:
     """The same content, text only, on one A4 page (fpdf2, core fonts; text is drawn, never interpreted)."""
+    from fpdf import FPDF  # here, not at import: the UI server preloads this module; fpdf's import ~0.6 CPU-s
+
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=10)
     pdf.set_margins(14, 10, 14)

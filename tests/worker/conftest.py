@@ -59,7 +59,9 @@ class Workers:
     def start(self, *args: str) -> subprocess.Popen:
         env = {**os.environ, "LOOPDECK_DATABASE_URL": self.url, "PYTHONPATH": str(ROOT)}
         log = open(self.folder / f"worker-{len(self.procs)}.log", "w")  # noqa: SIM115 - closed with the process
-        cmd = [sys.executable, "-m", "worker", "--tick", "0.2", "--id", f"w{len(self.procs)}", *args]
+        # The production tick (1 s): a tick costs ~7 ms of CPU and the reaper test's worker reaps at its first
+        # tick anyway; at 0.2 s the ticks of an idle worker cost more than the jobs it runs here.
+        cmd = [sys.executable, "-m", "worker", "--id", f"w{len(self.procs)}", *args]
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         self.procs.append(proc)
         return proc
@@ -85,7 +87,7 @@ def workers(wengine, tmp_path) -> Iterator[Workers]:
     w.stop()
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 120.0, interval: float = 0.1, what: str = "") -> object:
+def wait_for(condition: Callable[[], object], timeout: float = 120.0, interval: float = 0.25, what: str = "") -> object:
     """Poll until `condition()` is truthy (worker start-up imports take seconds on a busy machine)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from argon2 import PasswordHasher
 
 from services.core import audit, users
 from services.core import signin_throttle as throttle
@@ -141,6 +142,12 @@ def test_unknown_disabled_and_waiting_accounts_get_the_same_answer_and_the_same_
     }
     assert len(answers) == 1
     assert len(verified) == 4  # one argon2 verification on every path: the same timing
+
+
+def test_the_unknown_e_mail_hash_costs_what_a_password_hash_costs():
+    """The written-out hash verified for an unknown e-mail has the hasher's parameters (same work)."""
+    assert not PasswordHasher().check_needs_rehash(users._DUMMY_HASH)  # production's (tests hash cheaply)
+    assert users._verify(users._DUMMY_HASH, "loopdeck-timing-equaliser")
 
 
 def test_last_admin_cannot_be_demoted_or_disabled(engine, first_admin):
