@@ -91,7 +91,10 @@ def stop_child(process: subprocess.Popen) -> None:
 
 def run_tests(extra: list[str]) -> int:
     ensure_environment("requirements-dev.txt")
-    return subprocess.call([str(PYTHON), "-m", "pytest", "-n", "2", *extra], cwd=ROOT, env=child_environment())
+    # --dist loadfile: a module's tests stay in one test process, so a module-scoped server (the browser tests)
+    # or database starts once, not once per process that happens to get some of its tests.
+    command = [str(PYTHON), "-m", "pytest", "-n", "2", "--dist", "loadfile", *extra]
+    return subprocess.call(command, cwd=ROOT, env=child_environment())
 
 
 def main() -> int:
