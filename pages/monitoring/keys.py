@@ -44,6 +44,12 @@ POT_GRANULARITY = "mon_pot_granularity"  # performance over time: daily or weekl
 POT_METRIC = "mon_pot_metric"  # performance over time: the metric
 POT_FIELD_PREFIX = "mon_pot_field_"  # + version id: performance over time, one line per value of this field
 POT_CHART = "mon_pot_chart"  # the performance-over-time chart
+RAW_FILTER_PREFIX = "mon_raw_filter_"  # + version id and field: raw-row section, the values of that field
+RAW_RUN = "mon_raw_run"  # raw-row section: compute
+RAW_RESULT = "mon_raw_result"  # raw-row section: (what was asked, its metrics or message)
+RAW_TABLE = "mon_raw_table"  # raw-row section: every metric
+RAW_FORMAT = "mon_raw_format"  # raw-row section: download format
+RAW_DOWNLOAD = "mon_raw_download"  # raw-row section: download button
 
 # --- Calibration --------------------------------------------------------------------------------
 CAL_FIELD_PREFIX = "mon_cal_field_"  # + version id: the cohort field of the per-cohort diagrams

@@ -25,6 +25,7 @@ from pages.monitoring import (
     keys,
     links,
     performance,
+    raw_rows,
 )
 from pages.monitoring.common import set_default
 from services.core.errors import LoopdeckError
@@ -55,7 +56,7 @@ def render(actor: Actor, engine: Engine) -> None:
     renderers = (
         lambda: drift.draw(engine, actor, sel),
         lambda: drift_over_time.draw(engine, sel),
-        lambda: performance.draw(engine, sel),
+        lambda: (performance.draw(engine, sel), raw_rows.draw(engine, actor, sel)),
         lambda: calibration.draw(engine, sel),
         lambda: estimated.draw(engine, sel),
         lambda: alerts.draw(engine, actor, sel),
