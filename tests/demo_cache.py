@@ -159,5 +159,5 @@ def _load(url: str, artifacts: Path, scale: float) -> None:
 
 
 def _plain(value: Any) -> Any:
-    """numpy scalars in the scenario's facts, as JSON numbers."""
-    return value.item()
+    """numpy scalars in the scenario's facts, as JSON numbers (anything else as its text)."""
+    return value.item() if hasattr(value, "item") else str(value)
