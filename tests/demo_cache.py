@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -112,7 +114,19 @@ def _run_id() -> str:
     return run_dir().name.rsplit("-", 1)[-1].lower()  # mkdtemp's random suffix: unique per run
 
 
+def load_record(scale: float = 0.1, *, postgres: bool = False) -> dict[str, Any]:
+    """What loading the run's demo at `scale` printed and returned (its DemoSummary without the scenario),
+    for tests of the loader itself (tests/data), which read it beside a copy instead of loading again.
+    `artifacts` and `raw` name the folders the load wrote its model files and raw store to."""
+    folder = run_dir() / (f"pg-demo-{scale:g}" if postgres else f"demo-{scale:g}-rows")
+    record = json.loads((folder / "demo.json").read_text(encoding="utf-8"))
+    record["model_version_ids"] = {int(k): v for k, v in record["model_version_ids"].items()}  # JSON keys are str
+    return record | {"artifacts": folder / "artifacts", "raw": folder / "raw"}
+
+
 def _load(url: str, artifacts: Path, scale: float) -> None:
+    """Load the demo into the empty database at `url`, migrated as `python3 run.py app` does; its model files
+    go to `artifacts`, its raw store beside them, and what it printed and returned to demo.json there."""
     from argon2 import PasswordHasher
 
     import services.core.users
@@ -124,15 +138,26 @@ def _load(url: str, artifacts: Path, scale: float) -> None:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)  # a build interrupted before READY starts again
     migrate(engine)
-    hasher, saved_dir = services.core.users._hasher, os.environ.get(registry.ARTIFACT_DIR_ENV)
+    folders = {registry.ARTIFACT_DIR_ENV: artifacts, "LOOPDECK_RAW_STORE_DIR": artifacts.parent / "raw"}
+    hasher, saved = services.core.users._hasher, {name: os.environ.get(name) for name in folders}
     services.core.users._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
-    os.environ[registry.ARTIFACT_DIR_ENV] = str(artifacts)
+    os.environ.update({name: str(path) for name, path in folders.items()})
+    output: list[str] = []
     try:
-        load_demo(engine, echo=lambda *_: None, scale=scale)
+        summary = load_demo(engine, echo=output.append, scale=scale)
     finally:
         services.core.users._hasher = hasher
-        if saved_dir is None:
-            os.environ.pop(registry.ARTIFACT_DIR_ENV, None)
-        else:
-            os.environ[registry.ARTIFACT_DIR_ENV] = saved_dir
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         engine.dispose()
+    record = {"output": output, "counts": summary.counts, "seconds": summary.seconds, "facts": summary.facts,
+              "model_version_ids": summary.model_version_ids, "experiment_ids": summary.experiment_ids}  # fmt: skip
+    (artifacts.parent / "demo.json").write_text(json.dumps(record, default=_plain), encoding="utf-8")
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars in the scenario's facts, as JSON numbers (anything else as its text)."""
+    return value.item() if hasattr(value, "item") else str(value)

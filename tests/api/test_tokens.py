@@ -8,7 +8,7 @@ import pytest
 
 from services.cli.main import main
 from services.core import audit, tokens
-from services.core.db import make_engine, migrate
+from services.core.db import make_engine
 from services.core.errors import AuthenticationFailed, Conflict, InvalidInput, PermissionDenied
 from services.core.roles import Role
 from services.core.timeutil import utcnow
@@ -91,9 +91,8 @@ def test_rate_limit_answers_429_with_retry_after(client, make_token):
     assert client.get("/api/v1/routing/churn", headers=make_token("other", scopes=["routing:read"])).status_code == 200
 
 
-def test_cli_create_list_revoke(tmp_path, monkeypatch, capsys):
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    migrate(url)
+def test_cli_create_list_revoke(migrated_sqlite_url, monkeypatch, capsys):
+    url = migrated_sqlite_url
     monkeypatch.setenv("LOOPDECK_DATABASE_URL", url)
     args = ["tokens", "create", "--name", "ci", "--scope", "ingest", "--scope", "models:write", "--model", "churn"]
     assert main([*args, "--expires-days", "7"]) == 0

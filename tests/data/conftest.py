@@ -1,5 +1,5 @@
-"""The demo, loaded once per backend (scale 0.1: 20,000 predictions) into its own database and shared by
-the modules of this package (SQLite always; Postgres when LOOPDECK_TEST_POSTGRES_URL is set)."""
+"""The demo (scale 0.1: 20,000 predictions), a copy per backend of the run's (tests/demo_cache.py) shared
+by the modules of this package (SQLite always; Postgres when LOOPDECK_TEST_POSTGRES_URL is set)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from sqlmodel import SQLModel
 
 from data import scenario as sc
-from data.demo import DemoSummary, load_demo
+from data.demo import DemoSummary
 from services.core.db import make_engine
-from services.models import registry
-from tests.conftest import drop_database, fresh_postgres_url
+from tests import demo_cache
+from tests.conftest import drop_database
 
 SCALE = 0.1
 POSTGRES_URL = os.environ.get("LOOPDECK_TEST_POSTGRES_URL")
@@ -41,22 +39,19 @@ def scenario() -> sc.Scenario:
 
 @pytest.fixture(scope="package", params=["sqlite", "postgres"])
 def demo(request, tmp_path_factory, scenario):
-    folder = tmp_path_factory.mktemp(f"demo-{request.param}")
+    """A copy of the run's demo (tests/demo_cache.py: loaded once per run by load_demo, as `python3 run.py
+    app` loads it, and shared with the page and service tests) with what that load printed and returned."""
     if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{folder / 'demo.db'}")
+        path = demo_cache.copy_demo(tmp_path_factory.mktemp("demo-sqlite") / "demo.db", SCALE, blocks=False)
+        engine = make_engine(f"sqlite:///{path}")
     else:
         if not POSTGRES_URL:
             pytest.skip("LOOPDECK_TEST_POSTGRES_URL is not set: Postgres runs are skipped")
-        engine = make_engine(fresh_postgres_url("demo"))  # of its own: other tests truncate the shared one
-    SQLModel.metadata.create_all(engine)
-    output: list[str] = []
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
-        mp.setenv("LOOPDECK_RAW_STORE_DIR", str(folder / "raw"))  # the refresh writes the demo's raw store here
-        # The cheap argon2 parameters of conftest's (function-scoped) fixture, for this module-scoped load.
-        mp.setattr("services.core.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
-        summary = load_demo(engine, echo=output.append, scenario=scenario)
-    yield Demo(engine, summary, output, folder / "artifacts")
+        engine = make_engine(demo_cache.postgres_demo("demo", SCALE))  # of its own: other tests truncate theirs
+    record = demo_cache.load_record(SCALE, postgres=request.param == "postgres")
+    fields = ("counts", "seconds", "model_version_ids", "experiment_ids", "facts")
+    summary = DemoSummary(SCALE, **{name: record[name] for name in fields}, scenario=scenario)
+    yield Demo(engine, summary, record["output"], record["artifacts"])
     engine.dispose()
     if request.param == "postgres":
         drop_database(engine.url.render_as_string(hide_password=False))

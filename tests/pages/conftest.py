@@ -1,6 +1,6 @@
 """AppTest fixtures: a fresh, migrated SQLite file per test, pointed to by LOOPDECK_DATABASE_URL.
 
-Alembic runs once per worker into a template file; each test gets a copy. The app caches its
+Alembic runs once per worker into a template file (tests/conftest.py); each test gets a copy. The app caches its
 engine per URL (app.state.get_engine), so a new file means a new engine: nothing leaks between tests.
 """
 
@@ -16,21 +16,12 @@ from streamlit.testing.v1 import AppTest
 
 from app import state
 from services.core import users
-from services.core.db import make_engine, migrate
+from services.core.db import make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "streamlit_app.py"
 PASSWORD = "correct horse battery"
 ROLES = ("viewer", "analyst", "approver", "admin")
-
-
-@pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "loopdeck.db"
-    engine = make_engine(f"sqlite:///{path}")
-    migrate(engine)
-    engine.dispose()
-    return path
 
 
 @pytest.fixture

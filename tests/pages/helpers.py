@@ -41,13 +41,14 @@ def opener_by_role(engine: Engine, default_page: str, timeout: float = 60) -> Ca
 
 
 def run_worker_once(engine: Engine) -> None:
-    """What the worker process would do for the jobs a page queued: `python -m worker --once`."""
-    import os
-    import subprocess
-    import sys
+    """What the worker process would do for the jobs a page queued (`python -m worker --once`), in this
+    process with an engine of its own: a worker process started per call cost ~10 CPU-s of imports each;
+    the process path itself is tested in tests/worker."""
+    from services.core.db import make_engine
+    from worker.main import Worker
 
-    root = APP.parent
-    env = {**os.environ, "LOOPDECK_DATABASE_URL": engine.url.render_as_string(hide_password=False),
-           "PYTHONPATH": str(root)}  # fmt: skip
-    subprocess.run([sys.executable, "-m", "worker", "--once"], env=env, cwd=root, check=True, timeout=600,
-                   capture_output=True)  # fmt: skip
+    own = make_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        Worker(own).run_once()
+    finally:
+        own.dispose()

@@ -7,14 +7,13 @@ import sqlalchemy as sa
 
 from services.cli.main import main
 from services.core import users
-from services.core.db import make_engine, migrate
+from services.core.db import make_engine
 from tests.services.core.audit_attack import as_attacker
 
 
 @pytest.fixture
-def db_url(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    migrate(url)
+def db_url(migrated_sqlite_url, monkeypatch):
+    url = migrated_sqlite_url
     monkeypatch.setenv("LOOPDECK_DATABASE_URL", url)
     return url
 

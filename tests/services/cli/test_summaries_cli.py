@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.cli.main import main
-from services.core.db import make_engine, migrate, write_session
+from services.core.db import make_engine, write_session
 from services.core.roles import Actor
 from services.core.schema_accounts import AuditEvent
 from services.core.schema_monitoring import MonitoringDaySummary
@@ -20,9 +20,8 @@ START = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def engine_url(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    migrate(url)
+def engine_url(migrated_sqlite_url, tmp_path, monkeypatch):
+    url = migrated_sqlite_url
     monkeypatch.setenv("LOOPDECK_DATABASE_URL", url)
     monkeypatch.setenv("LOOPDECK_RAW_STORE_DIR", str(tmp_path / "raw"))
     return url

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -62,14 +60,17 @@ def test_a_query_error_is_not_mistaken_for_a_connection_error():
     assert not db_errors.is_connection_error(caught.value)
 
 
-def test_the_shell_prints_a_message_and_a_hint_not_a_traceback():
-    env = {**os.environ, "LOOPDECK_DATABASE_URL": REFUSED}
-    done = subprocess.run([sys.executable, "-m", "services", "users", "list"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert done.returncode == 2
-    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 2, done.stderr
-    assert done.stderr.startswith("error: Cannot open the database: nothing answers")
-    assert "hint: start the database server" in done.stderr
+def test_the_shell_prints_a_message_and_a_hint_not_a_traceback(monkeypatch, capsys):
+    """`python -m services users list` is `sys.exit(main())` (services/__main__.py): main in this process, not
+    a shell of its own (which cost ~10 CPU-s of imports); a traceback here would be an exception out of main."""
+    from services.cli.main import main
+
+    monkeypatch.setenv("LOOPDECK_DATABASE_URL", REFUSED)
+    assert main(["users", "list"]) == 2
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 2, stderr
+    assert stderr.startswith("error: Cannot open the database: nothing answers")
+    assert "hint: start the database server" in stderr
 
 
 def test_a_signed_out_visitor_sees_one_line_that_names_nothing_of_the_set_up(monkeypatch):

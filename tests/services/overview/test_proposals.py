@@ -9,19 +9,17 @@ import shutil
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 
-from data import scenario as sc
 from services.backlog import evidence as backlog_evidence
 from services.backlog import items as backlog
 from services.core import audit
-from services.core.db import make_engine, migrate
+from services.core.db import make_engine
 from services.core.errors import NotFound, PermissionDenied
 from services.core.roles import Actor, Role
-from services.models import registry
 from services.monitoring import block_build, frames
 from services.overview import proposals
-from tests.conftest import drop_database, fresh_postgres_url
+from tests import demo_cache
+from tests.conftest import drop_database
 from tests.services.monitoring.test_monitoring import demo_database
 
 ANALYST = Actor("analyst@loopdeck.demo", Role.analyst)
@@ -39,15 +37,7 @@ def demo(request, tmp_path_factory):
     else:
         if not os.environ.get("LOOPDECK_TEST_POSTGRES_URL"):
             pytest.skip("LOOPDECK_TEST_POSTGRES_URL is not set: Postgres runs are skipped")
-        engine = make_engine(fresh_postgres_url("proposals"))
-        migrate(engine)
-        from data.demo import load_demo
-
-        folder = tmp_path_factory.mktemp("proposals-pg")
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
-            mp.setattr("services.core.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
-            load_demo(engine, echo=lambda *_: None, scenario=sc.build_scenario(0.1))
+        engine = make_engine(demo_cache.postgres_demo("proposals", 0.1))  # the run's demo, copied
         block_build.refresh(engine)
     frames.clear_caches()
     yield engine
