@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -139,16 +140,26 @@ def cohort_fields(frame: pd.DataFrame) -> list[str]:
 
 
 def version_columns(engine: Engine, info: VersionInfo) -> tuple[dict[str, str], list[str], dict[str, list[str]]]:
-    """Features with their kinds, cohort fields, and each field's values, read from the version's last
-    7 days of data (cheap, and what a user filters on today)."""
-    blocks = md.block_index(engine, info.id)
-    if not blocks:
+    """Features with their kinds, cohort fields, and each field's values, from the day summaries of the
+    version's last 7 days (their schema and strata, histograms only: no row is read, whatever the row count;
+    what a user filters on today). A day without a current summary is summarised from its block, as every
+    view does (summary_cache)."""
+    refs = summary_cache.day_refs(engine, info.id, Window(date.min, date.max))
+    if not refs:
         return dict(info.feature_schema), [], {}
-    recent = blocks[-7:]
-    sl = load_window(engine, info.id, Window(recent[0].day, recent[-1].day), blocks=recent)
-    fields = cohort_fields(sl.frame)
-    values = {f: sorted(str(v) for v in sl.frame[md.COHORT_PREFIX + f].dropna().unique()) for f in fields}
-    kinds = feature_columns(sl.frame)
+    kinds: dict[str, str] = {}
+    fields: list[str] = []
+    seen: dict[str, set[str]] = {}
+    for day in summary_cache.load_days(engine, info.id, refs[-7:], frames=False):
+        s = day.summary
+        kinds.update({f: "numeric" for f in s.schema.numeric if f not in kinds})
+        kinds.update({f: "categorical" for f in s.schema.categorical if f not in kinds})
+        fields += [f for f in s.schema.cohorts if f not in fields]
+        rows = s.counts.reshape(len(s.strata), -1).sum(axis=1)
+        for (field, value), n in zip(s.strata, rows, strict=True):
+            if field and n > 0:  # a value whose rows were all erased is no longer offered
+                seen.setdefault(field, set()).add(value)
     for name, kind in info.feature_schema.items():
         kinds.setdefault(name, kind)
-    return kinds, fields, values
+    fields = sorted(fields)
+    return kinds, fields, {f: sorted(seen.get(f, ())) for f in fields}
