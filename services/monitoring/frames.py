@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 from threadpoolctl import ThreadpoolController
 
+from services.core.errors import InvalidInput
 from services.monitoring import blocks as md
 from services.monitoring import summary_cache
 from services.monitoring.views import CohortFilter, VersionInfo, Window, norm_filter
@@ -91,14 +92,32 @@ def blocks_token(blocks: Sequence[md.BlockInfo]) -> tuple:
     return tuple((b.id, b.generation) for b in blocks)
 
 
+# The row path (views the day summaries do not hold: two cohort fields at once, rows=True) reads at most this
+# many predictions a window, so its memory stays bounded whatever the row count: a window's frame takes about
+# 200 bytes a row with its features (2M rows: ~0.4 GB), and 28 days at 10M predictions are 3.1M rows.
+ROW_PATH_MAX_ROWS = 2_000_000
+
+
+class TooManyRows(InvalidInput):
+    """A view that needs the window's rows, on a window holding more than ROW_PATH_MAX_ROWS of them."""
+
+
 def load_window(
     engine: Engine, model_version_id: int, window: Window, cohort_filter: CohortFilter | None = None,
-    blocks: Sequence[md.BlockInfo] | None = None, *, base_only: bool = False,
+    blocks: Sequence[md.BlockInfo] | None = None, *, base_only: bool = False, capped: bool = True,
 ) -> WindowSlice:  # fmt: skip
     """The window's rows (cached by the blocks' generations). base_only: just id, ts, score, predicted
     label and label (plus the filter's cohort fields), for metrics and CBPE: converting the feature
-    columns to pandas is most of a cold read, and they don't need them. A cached full frame serves too."""
+    columns to pandas is most of a cold read, and they don't need them. A cached full frame serves too.
+    capped: refuse (TooManyRows, before reading anything) a window of more than ROW_PATH_MAX_ROWS rows."""
     blocks = window_blocks(engine, model_version_id, window) if blocks is None else blocks
+    n_rows = sum(b.n_rows for b in blocks)
+    if capped and n_rows > ROW_PATH_MAX_ROWS:
+        raise TooManyRows(
+            f"This view needs the rows of the window ({window.label}: {n_rows:,} predictions; the day summaries "
+            f"hold one cohort field at a time), and reads at most {ROW_PATH_MAX_ROWS:,} at once. Pick a shorter "
+            "window or a single cohort field."
+        )
     token = blocks_token(blocks)
     filt = norm_filter(cohort_filter)
     key = (md.engine_key(engine), model_version_id, window, filt, token)
