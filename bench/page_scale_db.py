@@ -8,7 +8,8 @@ The rows go in as bench/scale_import.py's floor (a): formatted with pyarrow as t
 inserted with executemany, so a 10M database takes minutes, not the import service's hour; the refresh is
 the real one (services.monitoring.refresh.refresh_monitoring, what the worker's job runs). Everything lives
 in <out>/<rows>/ (the database, its raw store and audit key beside it, artifacts), never in data/. A folder
-holding a finished database (its READY file) is reused.
+holding a finished database (its READY file) is reused; one whose rows are in (INSERTED) resumes the refresh,
+which folds in steps under its own watermarks (at 10M on a loaded machine the build takes over an hour).
 """
 
 from __future__ import annotations
@@ -57,6 +58,28 @@ def insert_outcomes(engine, source: Path, spec: sg.ScaleSpec) -> int:
     return rows
 
 
+def insert_rows(engine, rows: int, out: Path, folder: Path) -> None:
+    """A fresh database with the version, the bench's account, the predictions and their known outcomes."""
+    from services.core import users
+    from services.core.db import migrate
+
+    spec = sg.ScaleSpec(rows)
+    source = ensure_input(spec, out / f"input-{rows}")
+    path = si.write_import_file(source, spec, out / f"import-{rows}.parquet")
+    engine.dispose()
+    (folder / "loopdeck.db").unlink(missing_ok=True)
+    migrate(engine)
+    si.add_model_version(engine, spec)
+    users.create_first_admin(engine, ANALYST[0], "Bench", ANALYST[1])
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        version_id = int(conn.exec_driver_sql("SELECT id FROM model_version").scalar_one())
+    si.bare_insert(engine, path, version_id)
+    outcomes = insert_outcomes(engine, source, spec)
+    print(f"{rows:,} predictions and {outcomes:,} outcomes inserted in {time.perf_counter() - started:.0f} s")
+    (folder / "INSERTED").write_text("ok\n")
+
+
 def build(rows: int, out: Path) -> Path:
     """The database for `rows` predictions under out/<rows>/ (built once); returns its folder."""
     folder = out / str(rows)
@@ -64,23 +87,12 @@ def build(rows: int, out: Path) -> Path:
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     os.environ.update(environment(folder))
-    from services.core import users
-    from services.core.db import make_engine, migrate
+    from services.core.db import make_engine
     from services.monitoring.refresh import refresh_monitoring
 
-    spec = sg.ScaleSpec(rows)
-    source = ensure_input(spec, out / f"input-{rows}")
-    path = si.write_import_file(source, spec, out / f"import-{rows}.parquet")
-    (folder / "loopdeck.db").unlink(missing_ok=True)
     engine = make_engine(os.environ["LOOPDECK_DATABASE_URL"])
-    migrate(engine)
-    si.add_model_version(engine, spec)
-    users.create_first_admin(engine, ANALYST[0], "Bench", ANALYST[1])
-    started = time.perf_counter()
-    version_id = int(engine.connect().exec_driver_sql("SELECT id FROM model_version").scalar_one())
-    si.bare_insert(engine, path, version_id)
-    outcomes = insert_outcomes(engine, source, spec)
-    print(f"{rows:,} predictions and {outcomes:,} outcomes inserted in {time.perf_counter() - started:.0f} s")
+    if not (folder / "INSERTED").exists():  # else the rows are in: resume the refresh (it folds in steps)
+        insert_rows(engine, rows, out, folder)
     started, cpu = time.perf_counter(), time.process_time()
     refreshed = refresh_monitoring(engine)
     print(f"refresh: {refreshed.summary()} in {time.perf_counter() - started:.0f} s wall, "
