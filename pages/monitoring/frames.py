@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from services.monitoring import alerts, drift_report, drift_summary, drift_time, drift_window, estimated, performance
+from services.monitoring.frames import ROW_PATH_MAX_ROWS
 from services.monitoring.summary_metrics import SOURCE as SUMMARY_SOURCE
 from services.stats import performance as perf
 
@@ -28,7 +29,8 @@ def source_note(source: str, bounds: Mapping[str, float] | None = None, from_blo
     their blocks because no current summary was stored."""
     if source != SUMMARY_SOURCE:
         return ("Computed from the window's rows: the day summaries do not hold this view (a cohort filter with "
-                "another cohort field, or bins that do not divide 1,000).")  # fmt: skip
+                "another cohort field, or bins that do not divide 1,000). Rows are read on demand only, at most "
+                f"{ROW_PATH_MAX_ROWS:,} a window.")  # fmt: skip
     bounds = bounds or {}
     exact = [METRIC_LABELS.get(m, m) for m, b in bounds.items() if b == 0.0]
     approx = [f"{METRIC_LABELS.get(m, m)} within ±{b:.1g}" for m, b in bounds.items() if b and math.isfinite(b)]

@@ -2,8 +2,9 @@
 performance (CBPE) and alerts for one model version (drawn by the view modules of pages/monitoring/,
 starting at screen.py).
 
-Data comes from the columnar day blocks of services/monitoring/blocks (built once, then only the days an
-import touched); only the open tab computes, and computed windows are cached per data version.
+Every view reads per-day summaries (services/monitoring/summary_cache: a view costs per-day work, whatever
+the row count); only the open tab computes, and computed windows are cached per data version. Rows are read
+only for what the summaries do not hold (two cohort fields at once), and the page says so.
 """
 
 from app import auth, state

@@ -30,7 +30,6 @@ from pages.monitoring import (
 from pages.monitoring.common import set_default
 from services.core.errors import LoopdeckError
 from services.core.roles import Actor
-from services.monitoring import blocks as md
 from services.monitoring import summary_prefetch
 from services.monitoring import views as mon
 
@@ -69,6 +68,7 @@ def render(actor: Actor, engine: Engine) -> None:
                 draw()
             except LoopdeckError as exc:
                 st.error(str(exc))
-    # While the user reads, decode the version's other days so that a window change reads no blob.
-    md.prefetch(engine, sel.info.id)
+    # While the user reads, decode the version's other day summaries so that a window change reads no blob.
+    # Not the day blocks: no view reads rows by default, and at 10M predictions decoding them filled the
+    # blocks' cache (LOOPDECK_MONITORING_CACHE_MB) with rows nobody asked for (docs/scale.md, "The page").
     summary_prefetch.prefetch(engine, sel.info.id)

@@ -123,7 +123,7 @@ def _from_monitoring(engine: Engine, version_id: int, window: monitoring.Window)
     """(labelled rows, metric -> (value, low, high)) of one version over the window: the monitoring
     blocks' rows (services.monitoring.frames), every metric from one bootstrap, cached by the blocks'
     generations as the Monitoring page's own reports are."""
-    sl = load_window(engine, version_id, window, None, base_only=True)
+    sl = load_window(engine, version_id, window, None, base_only=True, capped=False)  # not a Monitoring view
     key = ("live", md.engine_key(engine), version_id, window, sl.token)
 
     def compute() -> tuple[int, dict]:

@@ -12,12 +12,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pandas as pd
 from sqlalchemy.engine import Engine
 from threadpoolctl import ThreadpoolController
 
+from services.core.errors import InvalidInput
 from services.monitoring import blocks as md
 from services.monitoring import summary_cache
 from services.monitoring.views import CohortFilter, VersionInfo, Window, norm_filter
@@ -90,14 +92,32 @@ def blocks_token(blocks: Sequence[md.BlockInfo]) -> tuple:
     return tuple((b.id, b.generation) for b in blocks)
 
 
+# The row path (views the day summaries do not hold: two cohort fields at once, rows=True) reads at most this
+# many predictions a window, so its memory stays bounded whatever the row count: a window's frame takes about
+# 200 bytes a row with its features (2M rows: ~0.4 GB), and 28 days at 10M predictions are 3.1M rows.
+ROW_PATH_MAX_ROWS = 2_000_000
+
+
+class TooManyRows(InvalidInput):
+    """A view that needs the window's rows, on a window holding more than ROW_PATH_MAX_ROWS of them."""
+
+
 def load_window(
     engine: Engine, model_version_id: int, window: Window, cohort_filter: CohortFilter | None = None,
-    blocks: Sequence[md.BlockInfo] | None = None, *, base_only: bool = False,
+    blocks: Sequence[md.BlockInfo] | None = None, *, base_only: bool = False, capped: bool = True,
 ) -> WindowSlice:  # fmt: skip
     """The window's rows (cached by the blocks' generations). base_only: just id, ts, score, predicted
     label and label (plus the filter's cohort fields), for metrics and CBPE: converting the feature
-    columns to pandas is most of a cold read, and they don't need them. A cached full frame serves too."""
+    columns to pandas is most of a cold read, and they don't need them. A cached full frame serves too.
+    capped: refuse (TooManyRows, before reading anything) a window of more than ROW_PATH_MAX_ROWS rows."""
     blocks = window_blocks(engine, model_version_id, window) if blocks is None else blocks
+    n_rows = sum(b.n_rows for b in blocks)
+    if capped and n_rows > ROW_PATH_MAX_ROWS:
+        raise TooManyRows(
+            f"This view needs the rows of the window ({window.label}: {n_rows:,} predictions; the day summaries "
+            f"hold one cohort field at a time), and reads at most {ROW_PATH_MAX_ROWS:,} at once. Pick a shorter "
+            "window or a single cohort field."
+        )
     token = blocks_token(blocks)
     filt = norm_filter(cohort_filter)
     key = (md.engine_key(engine), model_version_id, window, filt, token)
@@ -139,16 +159,26 @@ def cohort_fields(frame: pd.DataFrame) -> list[str]:
 
 
 def version_columns(engine: Engine, info: VersionInfo) -> tuple[dict[str, str], list[str], dict[str, list[str]]]:
-    """Features with their kinds, cohort fields, and each field's values, read from the version's last
-    7 days of data (cheap, and what a user filters on today)."""
-    blocks = md.block_index(engine, info.id)
-    if not blocks:
+    """Features with their kinds, cohort fields, and each field's values, from the day summaries of the
+    version's last 7 days (their schema and strata, histograms only: no row is read, whatever the row count;
+    what a user filters on today). A day without a current summary is summarised from its block, as every
+    view does (summary_cache)."""
+    refs = summary_cache.day_refs(engine, info.id, Window(date.min, date.max))
+    if not refs:
         return dict(info.feature_schema), [], {}
-    recent = blocks[-7:]
-    sl = load_window(engine, info.id, Window(recent[0].day, recent[-1].day), blocks=recent)
-    fields = cohort_fields(sl.frame)
-    values = {f: sorted(str(v) for v in sl.frame[md.COHORT_PREFIX + f].dropna().unique()) for f in fields}
-    kinds = feature_columns(sl.frame)
+    kinds: dict[str, str] = {}
+    fields: list[str] = []
+    seen: dict[str, set[str]] = {}
+    for day in summary_cache.load_days(engine, info.id, refs[-7:], frames=False):
+        s = day.summary
+        kinds.update({f: "numeric" for f in s.schema.numeric if f not in kinds})
+        kinds.update({f: "categorical" for f in s.schema.categorical if f not in kinds})
+        fields += [f for f in s.schema.cohorts if f not in fields]
+        rows = s.counts.reshape(len(s.strata), -1).sum(axis=1)
+        for (field, value), n in zip(s.strata, rows, strict=True):
+            if field and n > 0:  # a value whose rows were all erased is no longer offered
+                seen.setdefault(field, set()).add(value)
     for name, kind in info.feature_schema.items():
         kinds.setdefault(name, kind)
-    return kinds, fields, values
+    fields = sorted(fields)
+    return kinds, fields, {f: sorted(seen.get(f, ())) for f in fields}

@@ -61,6 +61,28 @@ def _count(session, model) -> int:
     return session.exec(select(func.count()).select_from(model)).one()
 
 
+# Rows the monitoring blocks count (one aggregate over a row per version and day), plus the rows above the
+# blocks' watermark (a primary-key range: what waits for the next refresh). count(*) over the prediction and
+# outcome tables reads every row: 0.2 s of CPU (2.6 s wall, cold cache) at 1M predictions on SQLite, growing
+# with rows (issue 17: the pages stay flat in rows).
+_MONITORED = sa.text(
+    "SELECT coalesce((SELECT sum(n_rows) FROM monitoring_block), 0), "
+    "coalesce((SELECT sum(n_labelled) FROM monitoring_block), 0), "
+    "coalesce((SELECT last_prediction_id FROM monitoring_sync WHERE id = 1), 0), "
+    "coalesce((SELECT last_outcome_id FROM monitoring_sync WHERE id = 1), 0)"
+)
+
+
+def _prediction_and_outcome_counts(session) -> tuple[int, int]:
+    """Predictions and outcomes as monitoring counts them: every row in a day block (days a retention purge
+    froze keep theirs), plus every row imported since the last refresh. An outcome that arrived while that
+    refresh read its day can be counted twice until the next refresh, which the new outcome itself queues."""
+    rows, labelled, last_p, last_o = session.execute(_MONITORED).one()
+    pending_p = session.exec(select(func.count()).select_from(Prediction).where(Prediction.id > last_p)).one()
+    pending_o = session.exec(select(func.count()).select_from(Outcome).where(Outcome.id > last_o)).one()
+    return int(rows) + int(pending_p), int(labelled) + int(pending_o)
+
+
 def loop_counts(engine: Engine) -> LoopCounts:
     with read_session(engine) as session:
         champion = session.exec(
@@ -69,9 +91,10 @@ def loop_counts(engine: Engine) -> LoopCounts:
             .where(Deployment.stage == "full", Deployment.ended_at.is_(None))
             .order_by(Deployment.started_at.desc())
         ).first()
+        predictions, outcomes = _prediction_and_outcome_counts(session)
         return LoopCounts(
-            predictions=_count(session, Prediction),
-            outcomes=_count(session, Outcome),
+            predictions=predictions,
+            outcomes=outcomes,
             feedback=_count(session, Feedback),
             model_versions=_count(session, ModelVersion),
             champion=f"{champion[0]} v{champion[1]}" if champion else None,

@@ -190,3 +190,48 @@ def test_monitoring_status_is_saved_for_other_processes_and_recomputed_when_a_bl
     frames.clear_caches()
     overview.monitoring_status(engine)
     assert reads, "a changed block must be read again"
+
+
+def test_loop_counts_read_the_monitoring_blocks_and_only_the_rows_since_the_last_refresh(engine):
+    """The Overview's prediction and outcome counts equal the tables' at every step (no refresh yet, refreshed,
+    new rows waiting), and never count a whole table (count(*) read every row: O(rows) per Overview)."""
+    import re
+
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from services import ingest
+    from tests.services.monitoring.test_monitoring import START, synthetic
+
+    def table_counts() -> tuple[int, int]:
+        with engine.connect() as conn:
+            return tuple(
+                conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in ("prediction", "outcome")
+            )
+
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(" ".join(statement.split()))
+
+    synthetic(engine, days=3, per_day=50, labelled_days=2)  # refreshes the blocks
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        counts = overview.loop_counts(engine)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert (counts.predictions, counts.outcomes) == table_counts() == (150, 100)
+    whole = re.compile(r"count\(\*\).*FROM (prediction|outcome)(?! WHERE)", re.IGNORECASE)
+    counted = [s for s in statements if re.search(r"FROM (prediction|outcome)", s, re.IGNORECASE)]
+    assert counted and not [s for s in counted if whole.search(s)], counted
+
+    # Rows imported since the refresh: counted from the id range above the blocks' watermark.
+    more = pd.DataFrame({"request_id": ["late-1", "late-2"], "model_name": "churn", "model_version": 1,
+                         "ts": (START + timedelta(days=1)).isoformat(), "score": [0.2, 0.7],
+                         "predicted_label": [0, 1]})  # fmt: skip
+    ingest.import_frame(engine, ANALYST, "predictions", more, "late")
+    outcome = pd.DataFrame({"request_id": ["late-1"], "ts": (START + timedelta(days=2)).isoformat(),
+                            "actual_label": [0]})  # fmt: skip
+    ingest.import_frame(engine, ANALYST, "outcomes", outcome, "late")
+    counts = overview.loop_counts(engine)
+    assert (counts.predictions, counts.outcomes) == table_counts() == (152, 101)
