@@ -3,6 +3,7 @@ LOOPDECK_TEST_POSTGRES_URL is set (each xdist worker gets its own Postgres datab
 
 from __future__ import annotations
 
+import itertools
 import os
 import resource
 import shutil
@@ -129,7 +130,14 @@ def fresh_postgres_url(label: str) -> str:
     """A Postgres database of its own for one test module (dropped and created anew), named after the
     label and the xdist worker; for tests that load a whole scenario, which the shared, truncated
     per-test database would not suit."""
-    return _recreate_database(f"{label}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}")
+    # A name never used before in this run (pid and a count): a package fixture torn down and set up again
+    # (its modules not run back to back) would otherwise re-create a database the audit checkpoint file
+    # already names, and its chain would read as rolled back.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return _recreate_database(f"{label}_{worker}_{os.getpid()}_{next(_DATABASES)}")
+
+
+_DATABASES = itertools.count(1)
 
 
 def _recreate_database(suffix: str) -> str:

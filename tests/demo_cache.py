@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 import shutil
@@ -68,13 +69,18 @@ def copy_demo(target: Path, scale: float = 0.1, *, blocks: bool = True) -> Path:
     return target
 
 
+_COPIES = itertools.count(1)
+
+
 def postgres_demo(label: str, scale: float = 0.1) -> str:
     """A new Postgres database `<test database>_<label>_<pid>` holding the demo at `scale`, copied from the
     run's template database (CREATE DATABASE ... TEMPLATE: a file copy, no reload); its URL. The caller
     drops it (tests.conftest.drop_database)."""
     base = sa.engine.make_url(os.environ[POSTGRES_URL_ENV])
     template = f"{base.database}_demo_{_run_id()}_{int(scale * 1000)}"
-    target = f"{base.database}_{label}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+    # A name never used before in this run: the audit checkpoint file keeps the lines of a dropped database,
+    # so a second database under the same name would read as that one rolled back (a CI failure).
+    target = f"{base.database}_{label}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}_{next(_COPIES)}"
     with _built_once(run_dir() / f"pg-demo-{scale:g}") as to_build:
         admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:

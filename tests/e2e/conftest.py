@@ -1,8 +1,8 @@
 """What every browser test module shares, once per test process (xdist worker), built on first use:
 
-- `browser`: one headless Chromium (tests/e2e/harness.py). Tests stay isolated by their browser
-  *contexts* (harness.new_page makes a fresh one: cookies, storage), not by browser processes; a Chromium
-  start per module cost ~4 CPU seconds for nothing.
+- `browser`: one headless Chromium (tests/e2e/harness.py) while the package's modules run. Tests stay
+  isolated by their browser *contexts* (harness.new_page makes a fresh one: cookies, storage), not by
+  browser processes; a Chromium start per module cost ~4 CPU seconds for nothing.
 - `demo_server`: one `streamlit run` on a private copy of the run's demo (scale 0.1, monitoring blocks
   built; tests/demo_cache.py), for every module that only reads the demo or whose writes no other module
   asserts on. A server start (UI + worker) costs ~14 CPU seconds; eight modules used to start their own
@@ -36,7 +36,10 @@ from tests.e2e import harness
 DEMO_SCALE = 0.1
 
 
-@pytest.fixture(scope="session")
+# Package, not session: while Playwright's sync API lives it keeps an asyncio loop running in this thread, so a
+# later non-browser test in the same process that calls asyncio.run (the job worker's run_once) failed with
+# "asyncio.run() cannot be called from a running event loop". The browser ends with the e2e package.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
     sync_api = harness.skip_without_browser()
     with harness.chromium(sync_api) as chromium:
