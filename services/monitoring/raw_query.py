@@ -24,16 +24,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.core import audit
 from services.core.db import write_session
-from services.core.errors import InvalidInput, NotFound
+from services.core.errors import InvalidInput
 from services.core.roles import Actor, Role, require
-from services.core.schema_models import ModelVersion
 from services.core.tokens import require_scope
-from services.monitoring import raw_store
+from services.monitoring import raw_store, summary_admin
 
 MAX_DAYS = 400
 MAX_FILTER_FIELDS = 8
@@ -113,11 +111,7 @@ def _store_of(
     that database's raw store; without one, `store` (None: LOOPDECK_RAW_STORE_DIR)."""
     if engine is None:
         return store
-    with engine.connect() as conn:
-        which = (ModelVersion.model_name == model_name) & (ModelVersion.version == int(version))
-        found = conn.execute(sa.select(ModelVersion.id).where(which)).first()
-    if found is None:
-        raise NotFound(f"No model version {model_name} v{version}.")
+    summary_admin.version_id(engine, model_name, version)  # NotFound when the version does not exist
     if store is not None:
         return store
     located = raw_store.root_for(engine)

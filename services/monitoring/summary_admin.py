@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from services.core import audit
-from services.core.db import write_session
+from services.core.db import read_session, write_session
 from services.core.errors import NotFound
 from services.core.roles import Actor, Role, require
 from services.core.schema_ingest import Prediction
@@ -115,7 +115,7 @@ def check_version(engine: Engine, model_version_id: int) -> CheckResult:
 
 
 def version_id(engine: Engine, model_name: str, version: int) -> int:
-    with write_session(engine) as session:
+    with read_session(engine) as session:  # a lookup: no write lock (the raw-row queries call it per request)
         found = session.exec(select(ModelVersion.id).where(ModelVersion.model_name == model_name,
                                                            ModelVersion.version == int(version))).first()  # fmt: skip
     if found is None:

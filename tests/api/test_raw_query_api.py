@@ -70,7 +70,7 @@ def test_scopes_models_and_bad_input_get_clear_answers(client, engine, make_toke
     r = client.post("/api/v1/monitoring/export", json=body, headers=reader)
     assert r.status_code == 403 and "raw:export" in r.json()["message"]
     cases = [
-        ({**body, "version": 7}, 404, "No model version churn v7"),
+        ({**body, "version": 7}, 404, "No version 7 of a model named 'churn'"),
         ({**body, "last": "2020-01-01"}, 422, "before it starts"),
         ({**body, "filters": {"os": ["ios"]}}, 422, "Unknown field 'os'"),
         ({**body, "first": "yesterday"}, 422, "first"),

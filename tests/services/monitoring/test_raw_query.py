@@ -144,7 +144,7 @@ def test_with_an_engine_the_version_must_exist_and_its_database_raw_store_is_rea
     assert got.rows == len(want) > 0
     for version in (2, 1):
         name = "churn" if version == 2 else "other"
-        with pytest.raises(NotFound, match=f"No model version {name} v{version}"):
+        with pytest.raises(NotFound, match=f"No version {version} of a model named '{name}'"):
             raw_query.window_metrics(VIEWER, name, version, first, last, engine=engine)
         with pytest.raises(NotFound):
             raw_query.export_window(engine, ANALYST, name, version, first, last)
