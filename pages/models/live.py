@@ -42,7 +42,7 @@ def render(p: ModelsPage) -> None:
         return
     where = "same requests, paired" if lc.source == "shadow scores" else "whole UTC days, via monitoring"
     st.caption(f"{lc.window_label} ({where}): {lc.rows[0]:,} labelled rows for {challenger}, {lc.rows[1]:,} for "
-               f"{champion}. {lc.note}".strip())  # fmt: skip
+               f"{champion}. {lc.note} {live.bounds_note(lc.bounds)}".strip())  # fmt: skip
     frame = lc.frame()
     cols = st.columns([3, 2])
     cols[0].dataframe(live_table(frame, challenger, champion), hide_index=True, width="stretch", key=keys.LIVE_TABLE)

@@ -1,22 +1,25 @@
 """A shadow or canary next to the champion, live: the realized metrics of each over the stage's period.
 
-- A canary serves its share of traffic, so its predictions are in the monitoring blocks like the
-  champion's: both are read from them (services.monitoring.frames.load_window, the rows the Monitoring
-  page reads) over the same window, the whole UTC days from the stage's start to its end (the day
-  before, when it ended at midnight) or the last day the blocks hold, on the requests each served that
-  have an outcome.
+- A canary serves its share of traffic, so its predictions are in Monitoring like the champion's: both
+  are read from the day summaries (services.monitoring.summary_cache, what the Monitoring page's
+  Performance tab reads, so the cost stays per day whatever the row count) over the same window, the
+  whole UTC days from the stage's start to its end (the day before, when it ended at midnight) or the
+  last day Monitoring holds, on the requests each served that have an outcome. Accuracy is exact; ROC
+  AUC, log loss and Brier come from fine score histograms, each within the bound reported beside it
+  (services.monitoring.summary_metrics).
 - A shadow serves nothing: its scores are recorded beside the requests the champion served
   (services.models.rollout.record_shadow_scores), so both are read on the very same labelled requests
   (paired), the shadow's recorded score against the champion's served one.
 
 The champion is the version serving full traffic when the stage started. Numbers come with their 95%
-intervals (Wilson for accuracy, bootstrap for the others: services.stats.performance).
+intervals (Wilson for accuracy, bootstrap for the others: services.stats.performance; over histogram
+cells for a canary).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -30,14 +33,26 @@ from services.core.schema_ingest import Outcome, Prediction
 from services.core.schema_models import Deployment, ModelVersion, ShadowScore
 from services.core.timeutil import to_utc, utcnow
 from services.monitoring import blocks as md
+from services.monitoring import summary_cache
+from services.monitoring import summary_metrics as smx
 from services.monitoring import views as monitoring
-from services.monitoring.frames import load_window, result_cache
-from services.monitoring.performance import binary_inputs, labelled, resamples_for
+from services.monitoring.frames import result_cache
 from services.stats import performance as perf
+from services.stats import score_histogram as sh
 
 LIVE_METRICS = ("accuracy", "roc_auc", "log_loss", "brier")
-NO_MONITORING = "The monitoring blocks hold no prediction of this stage yet (refresh monitoring)."
+NO_MONITORING = "Monitoring holds no prediction of this stage yet (refresh monitoring)."
 PAIRED = "Paired: the shadow's scores on the requests the champion served."
+METRIC_NAMES = {"accuracy": "accuracy", "roc_auc": "ROC AUC", "log_loss": "log loss", "brier": "Brier score"}
+
+
+def bounds_note(bounds: dict[str, float]) -> str:
+    """What a canary's approximate metrics may differ from their row values by, in words ("" when exact)."""
+    parts = [f"{METRIC_NAMES[m]} within {b:.1e}" if math.isfinite(b) else f"{METRIC_NAMES[m]} without a bound"
+             for m, b in bounds.items() if b != 0.0]  # fmt: skip
+    if not parts:
+        return ""
+    return "From the day summaries' score histograms: " + ", ".join(parts) + " of the value on the rows."
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,9 @@ class LiveComparison:
     metrics: tuple[LiveMetric, ...]
     source: str  # "monitoring" (canary) or "shadow scores" (paired on the same requests)
     note: str = ""
+    # metric -> the largest distance from the row value over both sides (0.0: exact; NaN: no bound);
+    # empty for a shadow, whose metrics are computed from its rows
+    bounds: dict[str, float] = field(default_factory=dict)
 
     def frame(self) -> pd.DataFrame:
         """One row per metric: challenger and champion with their intervals, and the difference."""
@@ -119,21 +137,23 @@ def _deployment(engine: Engine, deployment_id: int) -> tuple[Deployment, ModelVe
     return found[0], found[1]
 
 
-def _from_monitoring(engine: Engine, version_id: int, window: monitoring.Window) -> tuple[int, dict]:
-    """(labelled rows, metric -> (value, low, high)) of one version over the window: the monitoring
-    blocks' rows (services.monitoring.frames), every metric from one bootstrap, cached by the blocks'
-    generations as the Monitoring page's own reports are."""
-    sl = load_window(engine, version_id, window, None, base_only=True, capped=False)  # not a Monitoring view
-    key = ("live", md.engine_key(engine), version_id, window, sl.token)
+def _from_monitoring(engine: Engine, version_id: int, window: monitoring.Window) -> tuple[int, dict, dict]:
+    """(labelled rows, metric -> (value, low, high), metric -> bound) of one version over the window, from
+    its day summaries (histograms only, no sample decoded), cached by the days' generations as the
+    Monitoring page's own reports are."""
+    lw = summary_cache.window_summary(engine, version_id, window, sample=False)
+    key = ("live", "summary", md.engine_key(engine), version_id, window, lw.token)
 
-    def compute() -> tuple[int, dict]:
-        lab = labelled(sl.frame)
-        if lab.empty:
-            return 0, {m: (None, None, None) for m in LIVE_METRICS}
-        y, score, pred = binary_inputs(lab)
-        ms = perf.classification_metrics(y, score, pred, metrics=LIVE_METRICS, n_resamples=resamples_for(len(lab)),
-                                         seed=md.seed_for("live", version_id, window) % 2**32)  # fmt: skip
-        return len(lab), {m: (_num(ms[m].value), _num(ms[m].ci_low), _num(ms[m].ci_high)) for m in LIVE_METRICS}
+    def compute() -> tuple[int, dict, dict]:
+        w = lw.summary
+        n_lab = int(w.counts[w.stratum(), sh.NEGATIVE :].sum()) if w is not None else 0
+        if n_lab == 0:
+            return 0, {m: (None, None, None) for m in LIVE_METRICS}, {}
+        counts, sums = w.counts[w.stratum()], w.sums[w.stratum()]
+        ms, bounds = smx.metric_set(counts, sums, LIVE_METRICS, smx.resamples_for_cells(smx.n_cells(counts[None])),
+                                    md.seed_for("live", version_id, window) % 2**32, lw.out_of_range)  # fmt: skip
+        values = {m: (_num(ms[m].value), _num(ms[m].ci_low), _num(ms[m].ci_high)) for m in LIVE_METRICS}
+        return n_lab, values, bounds
 
     return result_cache.get_or_compute(key, compute)
 
@@ -154,10 +174,11 @@ def _canary(d: Deployment, v: ModelVersion, champion: ModelVersion, engine: Engi
         return LiveComparison(**base, start=None, end=None, rows=(0, 0), metrics=(),
                               note=NO_MONITORING)  # fmt: skip
     window = monitoring.Window(start, end)
-    n_c, chall = _from_monitoring(engine, v.id, window)
-    n_b, champ = _from_monitoring(engine, champion.id, window)
+    n_c, chall, chall_bounds = _from_monitoring(engine, v.id, window)
+    n_b, champ, champ_bounds = _from_monitoring(engine, champion.id, window)
     metrics = tuple(LiveMetric(m, *chall[m], *champ[m]) for m in LIVE_METRICS)
-    return LiveComparison(**base, start=start, end=end, rows=(n_c, n_b), metrics=metrics)
+    bounds = smx.merge_bounds([chall_bounds, champ_bounds])
+    return LiveComparison(**base, start=start, end=end, rows=(n_c, n_b), metrics=metrics, bounds=bounds)
 
 
 def _shadow(d: Deployment, v: ModelVersion, champion: ModelVersion, engine: Engine) -> LiveComparison:

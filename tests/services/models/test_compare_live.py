@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
 
 from services.core.db import write_session
@@ -113,9 +113,17 @@ def test_a_canary_next_to_the_champion_over_the_same_days(engine, story):
         frame = lc.frame().set_index("metric")
         pred = (part["score"] >= 0.5).astype(int)
         assert frame.loc["accuracy", key] == pytest.approx(accuracy_score(part["label"], pred), abs=1e-12)
-        assert frame.loc["roc_auc", key] == pytest.approx(roc_auc_score(part["label"], part["score"]), abs=1e-9)
+        # from the day summaries' histograms: within the bound reported beside it (and the bound is small)
+        auc = roc_auc_score(part["label"], part["score"])
+        assert abs(frame.loc["roc_auc", key] - auc) <= lc.bounds["roc_auc"] + 1e-12
+        assert frame.loc["log_loss", key] == pytest.approx(log_loss(part["label"], part["score"]),
+                                                          abs=lc.bounds["log_loss"] + 1e-12)  # fmt: skip
+        assert frame.loc["brier", key] == pytest.approx(brier_score_loss(part["label"], part["score"]),
+                                                       abs=lc.bounds["brier"] + 1e-12)  # fmt: skip
         assert frame.loc["accuracy", f"{key}_low"] < frame.loc["accuracy", key] < frame.loc["accuracy", f"{key}_high"]
     assert lc.rows == (int(after["v2"].sum()), int((~after["v2"]).sum()))
+    assert lc.bounds["accuracy"] == 0.0 and 0.0 < lc.bounds["roc_auc"] < 5e-3
+    assert "ROC AUC within" in live.bounds_note(lc.bounds)
     assert lc.metrics[0].difference == pytest.approx(lc.metrics[0].challenger - lc.metrics[0].champion)
 
 
@@ -170,3 +178,17 @@ def test_what_cannot_be_compared(engine, story):
     recorded_only = compare.compare_versions(engine, story["v2"], story["v1"], measure=False)
     assert recorded_only.panel is None and recorded_only.problem and recorded_only.gates.empty
     assert len(recorded_only.recorded) == 4  # overall accuracy and ROC AUC, accuracy on web and ios
+
+
+def test_a_canary_reads_day_summaries_not_rows(engine, story, monkeypatch):
+    """At 10M predictions a week of a version is ~800,000 rows: the live view reads no day block of rows."""
+    from services.monitoring import blocks, frames
+
+    frames.clear_caches()
+
+    def no_rows(blob):
+        raise AssertionError("a day block of rows was decoded")
+
+    monkeypatch.setattr(blocks, "_decode", no_rows)
+    lc = live.live_comparison(engine, story["canary"])
+    assert lc.rows[0] > 0 and lc.metrics[0].challenger is not None
