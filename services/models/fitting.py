@@ -14,10 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sklearn
-import skops
-from sklearn.base import clone
-from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from services.core.db import ROOT
@@ -43,8 +39,15 @@ def quiet(fraction: float, message: str) -> None:
     return None
 
 
+# scikit-learn and skops are imported where they are used: every entry point imports this module through
+# services.kinds (the request kinds), and scikit-learn's import (with scipy.stats) costs ~1.5 CPU-s in each
+# UI, API, worker and shell process, most of which never fit a model.
+
+
 def seeded_clone(estimator: Any, seed: int) -> Any:
     """An unfitted copy with the same parameters; every random_state set to `seed`."""
+    from sklearn.base import clone
+
     fresh = clone(estimator)
     seeds = {k: int(seed) for k in fresh.get_params(deep=True) if k == "random_state" or k.endswith("__random_state")}
     if seeds:
@@ -52,8 +55,14 @@ def seeded_clone(estimator: Any, seed: int) -> Any:
     return fresh
 
 
+def _is_pipeline(estimator: Any) -> bool:
+    from sklearn.pipeline import Pipeline
+
+    return isinstance(estimator, Pipeline)
+
+
 def _final_step(estimator: Any) -> Any:
-    return estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    return estimator.steps[-1][1] if _is_pipeline(estimator) else estimator
 
 
 def _staged_parameter(clf: Any) -> str | None:
@@ -76,8 +85,8 @@ def fit_with_progress(estimator: Any, x: pd.DataFrame, y: np.ndarray, progress: 
             progress(1.0, f"Fitted {type(clf).__name__}.")
             return estimator
         total = int(getattr(clf, staged))
-        if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
-            prep = Pipeline(estimator.steps[:-1])
+        if _is_pipeline(estimator) and len(estimator.steps) > 1:
+            prep = type(estimator)(estimator.steps[:-1])  # a Pipeline of the steps before the classifier
             progress(0.0, "Fitting the preprocessing ...")
             xt = prep.fit_transform(x, y)
         else:
@@ -139,6 +148,9 @@ def code_versions() -> dict[str, str | None]:
         )
     except (OSError, subprocess.SubprocessError):
         commit = None
+    import sklearn
+    import skops
+
     return {"loopdeck_commit": commit, "python": platform.python_version(), "scikit-learn": sklearn.__version__,
             "skops": skops.__version__, "numpy": np.__version__, "pandas": pd.__version__}  # fmt: skip
 
@@ -146,7 +158,7 @@ def code_versions() -> dict[str, str | None]:
 def json_params(estimator: Any, seed: int, base: ModelVersion) -> dict[str, Any]:
     clf = _final_step(estimator)
     params = {k: v for k, v in clf.get_params().items() if isinstance(v, (bool, int, float, str)) or v is None}
-    steps = [type(s).__name__ for _, s in estimator.steps[:-1]] if isinstance(estimator, Pipeline) else []
+    steps = [type(s).__name__ for _, s in estimator.steps[:-1]] if _is_pipeline(estimator) else []
     prep = (base.params or {}).get("preprocessing") or " + ".join(steps) or "none"
     return {"estimator": type(clf).__name__, "preprocessing": prep, **params, "seed": int(seed),
             "cloned_from": f"v{base.version}"}  # fmt: skip

@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 from sqlalchemy import func as sa_func
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -176,6 +175,8 @@ def fit_candidate(
     base, base_model, data = _load(engine, base_version_id, start, end, dataset_id, report)
     seconds = {"load": round(time.perf_counter() - t0, 2)}
     idx = np.arange(data.rows)
+    from sklearn.model_selection import train_test_split  # lazily: see services/models/fitting.py
+
     train_idx, val_idx = train_test_split(
         idx, test_size=VALIDATION_SHARE, stratify=data.labels, random_state=int(seed) % (2**32)
     )

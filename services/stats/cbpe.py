@@ -37,11 +37,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.isotonic import IsotonicRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedShuffleSplit
 
 from services.stats.cohort_metrics import cohort_codes
+
+# scikit-learn is imported inside the functions that fit or score: this module is imported by the day
+# summaries (through score_histogram), so by every UI, API, worker and shell process, and scikit-learn's
+# import costs ~1.5 CPU-s, paid now only by a process that fits a calibrator.
 
 SAMPLING_ERROR_RANGE = 3.0
 AUC_SIMULATIONS = 200
@@ -139,6 +140,8 @@ def needs_calibration(
         raise ValueError("reference labels and scores must not contain missing values")
     if np.unique(y).size < 2:
         return CalibrationCheck(False, float("nan"), float("nan"), "one class in the reference")
+    from sklearn.metrics import roc_auc_score  # scikit-learn lazily: see the note under the imports
+
     if roc_auc_score(y, p) > 0.999:
         return CalibrationCheck(False, float("nan"), float("nan"), "scores separate the classes (AUC > 0.999)")
     # The seeded split draws positions: put the rows in one canonical order (by score, then label) so the
@@ -146,6 +149,9 @@ def needs_calibration(
     # order); on a well-calibrated reference the verdict is otherwise a coin toss between two readers.
     order = np.lexsort((y, p))
     y, p = y[order], p[order]
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.model_selection import StratifiedShuffleSplit
+
     splits = StratifiedShuffleSplit(n_splits=n_splits, test_size=0.1, random_state=seed)
     ys, before, after = [], [], []
     for train, test in splits.split(p, y):
@@ -174,6 +180,8 @@ def fit_calibrator(y_true: npt.ArrayLike, y_score: npt.ArrayLike, method: str = 
         return ScoreCalibrator("none", check=check)
     if method != "isotonic":
         raise ValueError(f"method must be 'auto', 'isotonic' or 'none', got {method!r}")
+    from sklearn.isotonic import IsotonicRegression
+
     iso = IsotonicRegression(out_of_bounds="clip", increasing=True).fit(p, y)
     return ScoreCalibrator("isotonic", tuple(iso.X_thresholds_.tolist()), tuple(iso.y_thresholds_.tolist()), check)
 
