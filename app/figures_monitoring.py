@@ -46,42 +46,39 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 def distribution_figure(dist, title: str, drifted: bool = False, height: int = 240) -> go.Figure:
     """Reference vs current shares (services.monitoring.views.Distribution): bars per category or distinct value,
-    or a histogram on shared bins for a continuous column. The current window is red when it drifted."""
+    or a histogram on shared bins for a continuous column. The current window is red when it drifted.
+
+    Built in one constructor from plain dicts: plotly validates each property once, where add_trace and
+    update_layout walk its property tree again per call (6-7 ms a figure against ~1.5 ms; the Drift tab
+    draws one per column on every window change)."""
     if dist is None or not dist.labels:
         return empty_figure(f"{title}: no values in these windows", height)
     color = DRIFTED if drifted else CURRENT
-    fig = go.Figure()
+    sides = (
+        ("reference", dist.reference, REFERENCE, dist.n_reference),
+        ("current", dist.current, color, dist.n_current),
+    )
     if dist.kind == "bins" and dist.edges:
         edges = np.asarray(dist.edges, dtype=float)
         centers, widths = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
-        for name, shares, col, n in (
-            ("reference", dist.reference, REFERENCE, dist.n_reference),
-            ("current", dist.current, color, dist.n_current),
-        ):
-            fig.add_trace(
-                go.Bar(
-                    x=centers, y=list(shares), width=widths, name=f"{name} (n={n:,})", marker_color=col, opacity=0.55,
-                    customdata=list(dist.labels), hovertemplate="%{customdata}<br>%{y:.1%}<extra>" + name + "</extra>",
-                )
-            )  # fmt: skip
-        fig.update_layout(barmode="overlay")
+        traces = [
+            dict(type="bar", x=centers, y=list(shares), width=widths, name=f"{name} (n={n:,})", marker=dict(color=col),
+                 opacity=0.55, customdata=list(dist.labels),
+                 hovertemplate="%{customdata}<br>%{y:.1%}<extra>" + name + "</extra>")
+            for name, shares, col, n in sides
+        ]  # fmt: skip
+        layout: dict = dict(barmode="overlay", yaxis=dict(tickformat=".0%"))
     else:
         labels = [plain(x) for x in dist.labels]
-        for name, shares, col, n in (
-            ("reference", dist.reference, REFERENCE, dist.n_reference),
-            ("current", dist.current, color, dist.n_current),
-        ):
-            fig.add_trace(
-                go.Bar(x=labels, y=list(shares), name=f"{name} (n={n:,})", marker_color=col,
-                       hovertemplate="%{x}<br>%{y:.1%}<extra>" + name + "</extra>")
-            )  # fmt: skip
-        fig.update_layout(barmode="group")
-        fig.update_xaxes(type="category")
-    fig.update_layout(
-        title=dict(text=plain(title), font=dict(size=13)), height=height, margin=MARGIN, yaxis_tickformat=".0%",
-        legend=dict(orientation="h", y=-0.25, x=0), bargap=0.05,
-    )  # fmt: skip
-    return fig
+        traces = [
+            dict(type="bar", x=labels, y=list(shares), name=f"{name} (n={n:,})", marker=dict(color=col),
+                 hovertemplate="%{x}<br>%{y:.1%}<extra>" + name + "</extra>")
+            for name, shares, col, n in sides
+        ]  # fmt: skip
+        layout = dict(barmode="group", xaxis=dict(type="category"), yaxis=dict(tickformat=".0%"))
+    layout.update(title=dict(text=plain(title), font=dict(size=13)), height=height, margin=MARGIN,
+                  legend=dict(orientation="h", y=-0.25, x=0), bargap=0.05)  # fmt: skip
+    return go.Figure(data=traces, layout=layout)
 
 
 def drift_over_time_figure(
