@@ -8,6 +8,7 @@ SQLAlchemy, scikit-learn, every feature's request kinds), many times that on a b
 streamlit run server.py      (or: python3 run.py app)
 """
 
+import gc
 import importlib
 import pkgutil
 
@@ -43,6 +44,19 @@ def no_pages_folder_convention() -> None:
     PagesManager.uses_pages_directory = False
 
 
+def freeze_startup_objects() -> None:
+    """Move every object made so far (the modules preload() imported: about 257,000 objects) out of the
+    cyclic garbage collector's reach. Streamlit runs a full collection after every script run
+    (runner.postScriptGC) and Python runs others as objects are allocated; each walked all of them: 160-190
+    ms of CPU per collection, measured at 1M predictions, up to a third of a Monitoring rerun's CPU. After
+    the freeze a full collection walks only what sessions made since (about 7 ms). Frozen objects are the
+    modules' own, alive as long as the process; reference counting still frees anything they drop. The
+    garbage of the imports is collected once first, so none of it is frozen."""
+    gc.collect()
+    gc.freeze()
+
+
 no_pages_folder_convention()
 preload()
+freeze_startup_objects()
 app = st.App("streamlit_app.py", routes=routes())

@@ -181,7 +181,7 @@ def measure(rows: int, out: Path, runs: int) -> dict[str, float]:
         logs = folder / f"logs-{os.getpid()}-{run}"
         logs.mkdir(exist_ok=True)
         print(f"  {rows:,} predictions, run {run + 1}/{runs} (load average {_load()}):", flush=True)
-        with harness.running_app(env["LOOPDECK_DATABASE_URL"], logs, env, startup_seconds=180, worker=False) as app:
+        with harness.running_app(env["LOOPDECK_DATABASE_URL"], logs, env, startup_cpu_seconds=180, worker=False) as app:
             group = group_of(int(app.base.rsplit(":", 1)[1]))
             figures = drive(sync_api, app.base, group)
             figures["peak_rss_mib"] = group_peak_rss_mib(group)

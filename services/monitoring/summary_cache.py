@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -120,7 +121,7 @@ class _Day:
     from_block: bool
     blob: bytes | None = None  # None: the frames are decoded
 
-    @property
+    @cached_property  # read on every prefetch pass over cached days; a _Day never changes
     def nbytes(self) -> int:
         s = self.summary
         frames = sum(int(s.sample[c].array.nbytes) for c in s.sample.columns) + 64 * len(s.categories)  # ~64 B a row
@@ -141,6 +142,14 @@ def _stored(engine: Engine, model_version_id: int, wanted: list[date], frames: b
                 s = from_bytes(blob, serving=True, frames=frames)
                 out[s.day] = _Day(s, False, None if frames else bytes(blob))
     return out
+
+
+def decoded(engine: Engine, model_version_id: int, refs: Sequence[DayRef]) -> list[_Day | None]:
+    """The days of `refs` that the cache holds with their frames decoded (None for the others), decoding
+    nothing: what a prefetch pass can skip."""
+    db = md.engine_key(engine)
+    held = [_days.get((db, model_version_id, *ref.key)) for ref in refs]
+    return [d if d is not None and d.blob is None else None for d in held]
 
 
 def load_days(engine: Engine, model_version_id: int, refs: Sequence[DayRef], frames: bool = True) -> list[_Day]:

@@ -49,9 +49,12 @@ def prefetch(engine: Engine, model_version_id: int) -> threading.Thread | None:
             for start in range(0, len(refs), CHUNK):
                 if spent >= _budget():
                     break
-                for day in summary_cache.load_days(engine, model_version_id, refs[start : start + CHUNK]):
-                    s = day.summary
-                    spent += int(s.counts.nbytes + s.sums.nbytes + s.sample.memory_usage(deep=False).sum())
+                chunk = refs[start : start + CHUNK]
+                # Days decoded already (the page reruns after every click) count without being read again.
+                held = summary_cache.decoded(engine, model_version_id, chunk)
+                todo = [ref for ref, day in zip(chunk, held, strict=True) if day is None]
+                loaded = summary_cache.load_days(engine, model_version_id, todo) if todo else []
+                spent += sum(day.nbytes for day in [*loaded, *(d for d in held if d is not None)])
         except Exception:  # a cache warm-up: never an error for the page
             logger.warning("summary prefetch of model version %s failed", model_version_id, exc_info=True)
         finally:
