@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
@@ -20,7 +21,7 @@ import services.core.schema  # noqa: F401
 import services.jobs.schema  # noqa: F401
 import services.notify.schema  # noqa: F401
 from services import kinds
-from services.core import audit_anchor, audit_guard  # noqa: F401 (audit_guard: create_all adds the audit triggers)
+from services.core import audit_anchor, audit_guard, users  # noqa: F401 (audit_guard: create_all adds the audit triggers)
 from services.core.db import make_engine, migrate
 from services.core.roles import Actor, Role
 from services.monitoring import frames as monitoring_frames
@@ -117,13 +118,21 @@ def audit_anchor_outside_the_checkout(tmp_path_factory) -> Iterator[None]:
             os.environ[name] = value
 
 
+# The hash verified for an unknown e-mail, as production has it (fast_password_hashing swaps it for the
+# test run; tests/services/core/test_users.py checks this one has the production hasher's parameters).
+PRODUCTION_DUMMY_HASH = users._DUMMY_HASH
+_FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+_FAST_DUMMY_HASH = _FAST_HASHER.hash("loopdeck-timing-equaliser")
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(monkeypatch):
     """Argon2 at its production cost takes ~0.15 s a hash; tests use the cheapest parameters.
-    The hashing code path is the same (the argon2 parameters are stored in each hash)."""
-    from argon2 import PasswordHasher
-
-    monkeypatch.setattr("services.core.users._hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    The hashing code path is the same (the argon2 parameters are stored in each hash). The unknown
+    e-mail's hash too: at production cost each sign-in with an unknown e-mail cost ~0.2 CPU-s (21 of
+    them made test_a_source_is_slowed_down_across_accounts cost 4 s per database)."""
+    monkeypatch.setattr(users, "_hasher", _FAST_HASHER)
+    monkeypatch.setattr(users, "_DUMMY_HASH", _FAST_DUMMY_HASH)
 
 
 def fresh_postgres_url(label: str) -> str:
@@ -180,10 +189,33 @@ def postgres_engine() -> Iterator[Engine]:
     admin.dispose()
 
 
+def _written_tables_query() -> str:
+    """One query naming the tables a test wrote: those with a row, or whose id sequence has been drawn
+    from (a rolled-back or deleted insert leaves the table empty and the sequence moved on)."""
+    rows = " UNION ALL ".join(
+        f"SELECT '{t.name}' WHERE EXISTS (SELECT 1 FROM \"{t.name}\")" for t in SQLModel.metadata.sorted_tables
+    )
+    sequences = (
+        "SELECT t.relname::text FROM pg_sequences ps "
+        "JOIN pg_class s ON s.relname = ps.sequencename AND s.relkind = 'S' "
+        "JOIN pg_namespace n ON n.oid = s.relnamespace AND n.nspname = ps.schemaname "
+        "JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i') "
+        "JOIN pg_class t ON t.oid = d.refobjid WHERE ps.last_value IS NOT NULL"
+    )
+    return f"{rows} UNION {sequences}"
+
+
 def _truncate_postgres(engine: Engine) -> None:
-    names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    """Empty what the previous test wrote. TRUNCATE makes new files for each table and its indexes: all
+    46 tables cost the server ~0.1 CPU-s a test; a test writes a handful of them (the query costs ~3 ms)."""
     with engine.begin() as conn:
-        conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        written = [name for (name,) in conn.exec_driver_sql(_WRITTEN_TABLES)]
+        if written:
+            names = ", ".join(f'"{name}"' for name in written)
+            conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+_WRITTEN_TABLES = _written_tables_query()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -192,8 +224,7 @@ def engine(request, tmp_path, monkeypatch) -> Iterator[Engine]:
     # Each test's raw store of its own (the monitoring refresh writes it; ids restart with every database).
     monkeypatch.setenv("LOOPDECK_RAW_STORE_DIR", str(tmp_path / "raw"))
     if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
-        SQLModel.metadata.create_all(eng)
+        eng = _sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path)
         yield eng
         eng.dispose()
     else:
@@ -207,11 +238,29 @@ def engine(request, tmp_path, monkeypatch) -> Iterator[Engine]:
         yield eng
 
 
-@pytest.fixture
-def sqlite_engine(tmp_path, monkeypatch) -> Iterator[Engine]:
-    monkeypatch.setenv("LOOPDECK_RAW_STORE_DIR", str(tmp_path / "raw"))
-    eng = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """An empty SQLite file made by create_all (with the audit triggers), once per test process: copying
+    it costs ~1 ms a test where create_all costs ~30 ms (tests/services/test_engine_fixture.py checks
+    a copy has the same sqlite_master as a fresh create_all)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    eng = make_engine(f"sqlite:///{path}")
     SQLModel.metadata.create_all(eng)
+    eng.dispose()  # the last connection closed: the WAL is checkpointed into the file and removed
+    return path
+
+
+def _sqlite_copy(template: Path, tmp_path: Path) -> Engine:
+    """An engine on this test's own copy of the template (tmp_path/test.db)."""
+    path = tmp_path / "test.db"
+    shutil.copyfile(template, path)
+    return make_engine(f"sqlite:///{path}")
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_template, tmp_path, monkeypatch) -> Iterator[Engine]:
+    monkeypatch.setenv("LOOPDECK_RAW_STORE_DIR", str(tmp_path / "raw"))
+    eng = _sqlite_copy(sqlite_template, tmp_path)
     yield eng
     eng.dispose()
 

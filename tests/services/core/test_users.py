@@ -14,6 +14,7 @@ from services.core.errors import (
 )
 from services.core.roles import Role
 from services.core.timeutil import utcnow
+from tests.conftest import PRODUCTION_DUMMY_HASH
 
 PASSWORD = "correct horse"
 
@@ -146,8 +147,8 @@ def test_unknown_disabled_and_waiting_accounts_get_the_same_answer_and_the_same_
 
 def test_the_unknown_e_mail_hash_costs_what_a_password_hash_costs():
     """The written-out hash verified for an unknown e-mail has the hasher's parameters (same work)."""
-    assert not PasswordHasher().check_needs_rehash(users._DUMMY_HASH)  # production's (tests hash cheaply)
-    assert users._verify(users._DUMMY_HASH, "loopdeck-timing-equaliser")
+    assert not PasswordHasher().check_needs_rehash(PRODUCTION_DUMMY_HASH)  # production's (tests hash cheaply)
+    assert users._verify(PRODUCTION_DUMMY_HASH, "loopdeck-timing-equaliser")
 
 
 def test_last_admin_cannot_be_demoted_or_disabled(engine, first_admin):

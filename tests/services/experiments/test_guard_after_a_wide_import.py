@@ -54,11 +54,12 @@ def test_the_guard_after_the_widest_exposures_file_is_bounded(engine):
     service.import_file(engine, ADMIN, "metrics", metrics, "metrics.csv")
     assert pd.read_csv(io.BytesIO(exposures)).filter(like="cohort_").nunique().eq(MAX_COHORT_VALUES).all()
 
-    started = time.perf_counter()
+    # This process's CPU, not wall time: at load 17 on the 2-core box the wall clock read 98 s.
+    started = time.process_time()
     result = service.import_file(engine, ADMIN, "exposures", exposures, "exposures.csv")  # runs the guard
-    seconds = time.perf_counter() - started
+    seconds = time.process_time() - started
     assert result.new == ROWS and result.alerts_error == ""
-    assert seconds < 90, seconds  # 5-7 s measured on a loaded 2-core box; it took 15-34 minutes before the bounds
+    assert seconds < 90, seconds  # 2-3 CPU-s measured; it took 15-34 minutes before the bounds
 
     readout = readout_service.read_experiment(engine, "exp-wide")
     assert len(readout.segments) == MAX_COHORT_FIELDS

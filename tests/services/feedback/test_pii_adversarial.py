@@ -52,6 +52,10 @@ def test_one_megabyte_is_bounded_and_linear(unit):
     big = unit * (MB // len(unit))
     small = big[: MB // 10]
     t_small = max(_seconds(small, runs=3), 0.005)
-    t_big = _seconds(big, runs=2)
+    # Best of two runs of the 1 MB text, the second only when the first misses a bound: both bounds are
+    # upper bounds on t_big, so this passes exactly when best-of-2 does, for half the work when it passes.
+    t_big = _seconds(big)
+    if not (t_big < 6.0 and t_big / t_small < 30):
+        t_big = min(t_big, _seconds(big))
     assert t_big < 6.0, f"{t_big:.2f} s for 1 MB"
     assert t_big / t_small < 30, f"{t_small:.3f} s for 100 kB, {t_big:.2f} s for 1 MB: not linear"
