@@ -24,6 +24,7 @@ from tests.processes import Startup
 from tests.services.factories import model_version
 
 ROOT = Path(__file__).resolve().parents[2]
+START = 100_000  # the request ids of the second test's rows (the first test's are below 30,000)
 
 
 def free_port() -> int:
@@ -50,35 +51,48 @@ class Server:
             except httpx.TransportError:
                 time.sleep(0.2)
 
+    def ensure_running(self) -> None:
+        """Start it again if a test before stopped it and failed before its restart."""
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(20)
 
 
-@pytest.fixture
-def server(tmp_path, monkeypatch):
-    monkeypatch.setenv("LOOPDECK_RAW_STORE_DIR", str(tmp_path / "raw"))  # the server's and this process's
-    url = f"sqlite:///{tmp_path / 'live.db'}"
-    migrate(url)
-    engine = make_engine(url)
-    model_version(engine, "churn", 1)
-    scopes = ["ingest", "routing:read", "monitoring:read", "raw:export"]
-    secret = tokens.create_token(engine, ADMIN, "serving", scopes).secret
-    s = Server(url, free_port(), tmp_path / "server.log")
-    s.start()
-    yield s, engine, secret
-    s.stop()
-    engine.dispose()
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One server and database for the module (a server start costs ~3 CPU-s): the outage test stops and
+    starts it again; each test logs the rows of a model version of its own, so neither reads the other's."""
+    folder = tmp_path_factory.mktemp("real-server")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LOOPDECK_RAW_STORE_DIR", str(folder / "raw"))  # the server's and this process's
+        url = f"sqlite:///{folder / 'live.db'}"
+        migrate(url)
+        engine = make_engine(url)
+        versions = {v: model_version(engine, "churn", v) for v in (1, 2)}
+        scopes = ["ingest", "routing:read", "monitoring:read", "raw:export"]
+        secret = tokens.create_token(engine, ADMIN, "serving", scopes).secret
+        s = Server(url, free_port(), folder / "server.log")
+        s.start()
+        yield s, engine, secret, versions
+        s.stop()
+        engine.dispose()
 
 
-def count(engine, table: str) -> int:
+def count(engine, table: str, version_id: int) -> int:
+    """Rows of `table` (prediction or outcome) that belong to predictions of one model version."""
+    join = "" if table == "prediction" else " JOIN prediction ON prediction.request_id = outcome.request_id"
     with engine.connect() as conn:
-        return conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one()
+        query = f"SELECT count(*) FROM {table}{join} WHERE prediction.model_version_id = {int(version_id)}"
+        return conn.exec_driver_sql(query).scalar_one()
 
 
 def test_client_against_the_real_server_survives_an_outage(server, tmp_path):
-    s, engine, secret = server
+    s, engine, secret, versions = server
+    s.ensure_running()
     base = f"http://127.0.0.1:{s.port}"
     with Loopdeck(base, secret, batch_size=1000) as ld:
         answer = ld.log_predictions(prediction_rows(2500))
@@ -105,28 +119,30 @@ def test_client_against_the_real_server_survives_an_outage(server, tmp_path):
     s.start()
     assert ld.flush(timeout=60)
     ld.close()
-    assert count(engine, "prediction") == 3000 and count(engine, "outcome") == 100
+    assert count(engine, "prediction", versions[1]) == 3000 and count(engine, "outcome", versions[1]) == 100
     assert ld.pending_files == 0 and not list((spool / "rejected").glob("*.json"))
 
 
 def test_rows_logged_through_the_api_are_queried_and_exported_by_the_client(server):
     """Live rows in, the monitoring refresh folds them into the raw store, the client asks for a window filtered
     on two cohort fields at once and gets the counts of exactly those rows, and their file."""
-    s, engine, secret = server
+    s, engine, secret, _ = server
+    s.ensure_running()
     rows = [{**r, "cohort_platform": "ios" if i % 3 else "android", "cohort_region": "EU" if i % 2 else "NA"}
-            for i, r in enumerate(prediction_rows(600))]  # fmt: skip
+            for i, r in enumerate(prediction_rows(600, start=START, version=2))]  # fmt: skip
     outcomes = [{"request_id": r["request_id"], "ts": "2026-12-02T00:00:00Z", "actual_label": i % 2}
                 for i, r in enumerate(rows[:400])]  # fmt: skip
     with Loopdeck(f"http://127.0.0.1:{s.port}", secret) as ld:
         ld.log_predictions(rows)
         ld.log_outcomes(outcomes)
         refresh_monitoring(engine)
-        got = ld.query_window("churn", 1, "2026-12-01", "2026-12-01", {"platform": ["ios"], "region": ["EU"]})
-        data = ld.export_window("churn", 1, "2026-12-01", "2026-12-01", {"platform": ["ios"], "region": ["EU"]})
+        got = ld.query_window("churn", 2, "2026-12-01", "2026-12-01", {"platform": ["ios"], "region": ["EU"]})
+        data = ld.export_window("churn", 2, "2026-12-01", "2026-12-01", {"platform": ["ios"], "region": ["EU"]})
         with pytest.raises(LoopdeckError) as info:
-            ld.query_window("churn", 1, "2026-12-01", "2026-12-01", {"os": ["ios"]})
+            ld.query_window("churn", 2, "2026-12-01", "2026-12-01", {"os": ["ios"]})
     want = [i for i in range(600) if i % 3 and i % 2]
     assert got["rows"] == len(want) and got["labelled"] == len([i for i in want if i < 400])
     assert got["positives"] == len([i for i in want if i < 400 and i % 2])
-    assert sorted(pq.read_table(io.BytesIO(data)).column("request_id").to_pylist()) == sorted(f"r-{i}" for i in want)
+    exported = pq.read_table(io.BytesIO(data)).column("request_id").to_pylist()
+    assert sorted(exported) == sorted(f"r-{START + i}" for i in want)
     assert info.value.status == 422 and "Unknown field 'os'" in str(info.value)
