@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from app import state
 from services.core import users
 from services.core.db import make_engine
+from tests.pages.helpers import open_at
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "streamlit_app.py"
@@ -74,11 +75,12 @@ def app_test() -> AppTest:
 
 @pytest.fixture
 def signed_in(make_user) -> Callable[[str], AppTest]:
-    """An AppTest that has run once, signed in with the given role."""
+    """signed_in(role, page=None, **query): an AppTest signed in with the given role that has run once, on
+    the default page, or straight on `page` with `query` (helpers.open_at: one run, not two)."""
 
-    def open_as(role: str) -> AppTest:
+    def open_as(role: str, page: str | None = None, **query: str | list[str]) -> AppTest:
         at = app_test()
         at.session_state[state.USER_ID] = make_user(role)
-        return at.run()
+        return open_at(at, page, query) if page else at.run()
 
     return open_as

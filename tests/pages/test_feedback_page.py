@@ -62,10 +62,7 @@ def queue(page_db, make_user):
 
 
 def open_page(signed_in, role: str = "analyst", **query):
-    at = signed_in(role)
-    if query:
-        at.query_params = query
-    at.switch_page(PAGE).run()
+    at = signed_in(role, PAGE, **query)
     assert not at.exception, at.exception
     return at
 
