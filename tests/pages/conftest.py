@@ -6,22 +6,36 @@ engine per URL (app.state.get_engine), so a new file means a new engine: nothing
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
+from streamlit.components.v2 import manifest_scanner
 from streamlit.testing.v1 import AppTest
 
 from app import state
 from services.core import users
 from services.core.db import make_engine
+from tests.pages.helpers import open_at
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "streamlit_app.py"
 PASSWORD = "correct horse battery"
 ROLES = ("viewer", "analyst", "approver", "admin")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def installed_components_scanned_once() -> Iterator[None]:
+    """Every AppTest's first run scans all installed distributions for Streamlit components (~0.13 CPU-s,
+    reading ~600 METADATA files); the installed packages do not change during a run, so the scan runs once
+    and each AppTest registers the same manifests from it."""
+    original = manifest_scanner.scan_component_manifests
+    manifest_scanner.scan_component_manifests = functools.cache(original)
+    yield
+    manifest_scanner.scan_component_manifests = original
 
 
 @pytest.fixture
@@ -61,11 +75,12 @@ def app_test() -> AppTest:
 
 @pytest.fixture
 def signed_in(make_user) -> Callable[[str], AppTest]:
-    """An AppTest that has run once, signed in with the given role."""
+    """signed_in(role, page=None, **query): an AppTest signed in with the given role that has run once, on
+    the default page, or straight on `page` with `query` (helpers.open_at: one run, not two)."""
 
-    def open_as(role: str) -> AppTest:
+    def open_as(role: str, page: str | None = None, **query: str | list[str]) -> AppTest:
         at = app_test()
         at.session_state[state.USER_ID] = make_user(role)
-        return at.run()
+        return open_at(at, page, query) if page else at.run()
 
     return open_as

@@ -26,7 +26,7 @@ def _predictions(engine) -> set[str]:
 
 
 def _open(signed_in):
-    return signed_in("admin").switch_page("pages/admin/page.py").run()
+    return signed_in("admin", "pages/admin/page.py")
 
 
 def test_admin_sets_retention_and_purges(signed_in, page_db):

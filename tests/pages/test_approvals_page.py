@@ -4,47 +4,74 @@ deployment history afterwards, an approved retrain run in the background, and th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
 
 from app.jobs import job_board
 from pages.approvals import keys as approval_keys
 from pages.models import keys as model_keys
 from services.core import settings
+from services.core.db import make_engine
 from services.core.roles import Actor, Role
 from services.governance import approvals
 from services.models import registry, retraining
 from tests.pages.helpers import button_keys, ok, opener_by_role, run_worker_once
-from tests.pages.test_models_page import APP, demo_template  # noqa: F401  (demo_db builds on it)
-from tests.pages.test_models_page import demo_db as demo_db  # noqa: F401  (the fixture)
+from tests.pages.test_models_page import demo_template, engine_on_a_copy
 
 ANALYST = Actor("analyst@loopdeck.demo", Role.analyst)
 APPROVER = Actor("approver@loopdeck.demo", Role.approver)
 ADMIN = Actor("admin@loopdeck.demo", Role.admin)
 
 
+@pytest.fixture(scope="module")
+def with_candidate(tmp_path_factory) -> tuple[Path, int]:
+    """The demo with v3, retrained from the champion v2 on the default window, and v3's id: retraining
+    costs ~1 CPU-s and three tests start from it, so it runs once for the module and each of those tests
+    gets a copy of the result (v3's artifact file stays in this folder, which the copies only read)."""
+    folder = tmp_path_factory.mktemp("approvals-candidate")
+    path = folder / "loopdeck.db"
+    shutil.copyfile(demo_template(tmp_path_factory), path)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(registry.ARTIFACT_DIR_ENV, str(folder / "artifacts"))
+        engine = make_engine(f"sqlite:///{path}")
+        result = retraining.retrain(
+            engine, ANALYST, 2, datetime(2026, 8, 1, tzinfo=UTC), datetime(2026, 10, 8, tzinfo=UTC), seed=0
+        )
+        engine.dispose()
+    return path, result.version.id
+
+
 @pytest.fixture
-def open_as(demo_db) -> Callable[..., AppTest]:  # noqa: F811
+def demo_db(request, tmp_path_factory, tmp_path, monkeypatch) -> Iterator[Engine]:
+    """A private copy of the demo (test_models_page.demo_db); of the demo with v3 for a test that asks for
+    `candidate`."""
+    wants_candidate = "candidate" in request.fixturenames
+    template = request.getfixturevalue("with_candidate")[0] if wants_candidate else demo_template(tmp_path_factory)
+    yield from engine_on_a_copy(template, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def open_as(demo_db) -> Callable[..., AppTest]:
     return opener_by_role(demo_db, "pages/approvals/page.py", timeout=60)
 
 
 @pytest.fixture
-def candidate(demo_db) -> int:  # noqa: F811
-    """v3, retrained from the champion v2 on the default window."""
-    result = retraining.retrain(
-        demo_db, ANALYST, 2, datetime(2026, 8, 1, tzinfo=UTC), datetime(2026, 10, 8, tzinfo=UTC), seed=0
-    )
-    return result.version.id
+def candidate(demo_db, with_candidate) -> int:
+    """v3, retrained from the champion v2 on the default window (in this test's copy, `demo_db`)."""
+    return with_candidate[1]
 
 
 def _texts(at: AppTest) -> list[str]:
     return [t.value for t in at.text]
 
 
-def test_four_eyes_approve_execute_and_the_history(open_as, demo_db, candidate):  # noqa: F811
+def test_four_eyes_approve_execute_and_the_history(open_as, demo_db, candidate):
     settings.set_value(demo_db, ADMIN, "approvals.required", {"promote": 1})
     request = approvals.request_change(demo_db, ANALYST, "promote", candidate, "v3 fixes mobile", {"stage": "full"},
                                        {"kind": "judge_panel", "verdict": "pass", "headline": "v3 passes",
@@ -84,7 +111,7 @@ def test_four_eyes_approve_execute_and_the_history(open_as, demo_db, candidate):
     ]  # fmt: skip
 
 
-def test_reject_needs_a_comment_and_the_dialog_can_be_cancelled(open_as, demo_db, candidate):  # noqa: F811
+def test_reject_needs_a_comment_and_the_dialog_can_be_cancelled(open_as, demo_db, candidate):
     canary = approvals.request_change(demo_db, ANALYST, "canary", candidate, "try 10%",
                                       {"stage": "canary", "traffic_share": 0.1})  # fmt: skip
     at = ok(open_as("approver"))
@@ -105,7 +132,7 @@ def test_reject_needs_a_comment_and_the_dialog_can_be_cancelled(open_as, demo_db
     assert approvals.get_request(demo_db, again.id).request.status == "approved"
 
 
-def test_an_approved_retrain_request_runs_in_the_background(open_as, demo_db):  # noqa: F811
+def test_an_approved_retrain_request_runs_in_the_background(open_as, demo_db):
     payload = {"base_version_id": 2, "train_from": "2026-08-01T00:00:00+00:00",
                "train_to": "2026-10-08T00:00:00+00:00", "seed": 0, "trigger": "schedule"}  # fmt: skip
     request = approvals.request_change(demo_db, ANALYST, "retrain", "churn", "weekly retrain", payload)
@@ -125,7 +152,7 @@ def test_an_approved_retrain_request_runs_in_the_background(open_as, demo_db):  
     assert registry.find_version(demo_db, "churn", 3).trigger == "schedule"
 
 
-def test_the_rules_view_shows_the_approvals_each_kind_needs_and_points_admins_to_settings(open_as, demo_db):  # noqa: F811
+def test_the_rules_view_shows_the_approvals_each_kind_needs_and_points_admins_to_settings(open_as, demo_db):
     """The rules are read here; admins change them on the Settings screen (tests/pages/test_settings_page.py)."""
     settings.set_value(demo_db, Actor("root@loopdeck.demo", Role.admin), "approvals.required", {"promote": 1})
     for role in ("approver", "admin"):
@@ -140,7 +167,7 @@ def test_the_rules_view_shows_the_approvals_each_kind_needs_and_points_admins_to
         assert any("An admin sets these." in c.value for c in at.caption) == (role != "admin")
 
 
-def test_the_navigation_shows_how_many_requests_await_the_user(demo_db, candidate):  # noqa: F811
+def test_the_navigation_shows_how_many_requests_await_the_user(demo_db, candidate):
     from app import nav
 
     assert nav.title_with_badge("Approvals", 0) == "Approvals"

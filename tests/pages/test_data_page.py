@@ -29,8 +29,7 @@ def _table(at, column: str):
 
 
 def _open_data(signed_in, role="analyst"):
-    at = signed_in(role)
-    return at.switch_page("pages/data/page.py").run()
+    return signed_in(role, "pages/data/page.py")
 
 
 def _import(at, in_process: bool = False):

@@ -23,8 +23,7 @@ APPROVER = Actor("approver@loopdeck.test", Role.approver)
 
 
 def open_page(signed_in, role: str = "analyst"):
-    at = signed_in(role)
-    at.switch_page(PAGE).run()
+    at = signed_in(role, PAGE)
     assert not at.exception, at.exception
     return at
 

@@ -26,9 +26,7 @@ def items(page_db):
     [("\x00", "", 5), ("crash\x00es", "crashes", 3), ("cr\tash", "crash", 3), ("\x1bslow", "slow", 2)],
 )
 def test_a_search_with_control_characters_in_the_link_shows_a_message(signed_in, items, q, cleaned, rows):
-    at = signed_in("analyst")
-    at.query_params = {"q": q}
-    at.switch_page("pages/feedback/page.py").run()
+    at = signed_in("analyst", "pages/feedback/page.py", q=q)
     assert not at.exception, at.exception
     assert any("control characters" in w for w in texts(at.warning)), texts(at.warning)
     assert at.text_input(key="fb_q").value == cleaned
@@ -37,16 +35,13 @@ def test_a_search_with_control_characters_in_the_link_shows_a_message(signed_in,
 
 
 def test_a_plain_search_shows_no_warning(signed_in, items):
-    at = signed_in("analyst")
-    at.query_params = {"q": "CRASH"}
-    at.switch_page("pages/feedback/page.py").run()
+    at = signed_in("analyst", "pages/feedback/page.py", q="CRASH")
     assert not at.exception and not at.warning
     assert len(at.data_editor[0].value) == 3
 
 
 def test_an_object_id_with_a_control_character_on_the_audit_page_shows_a_message(signed_in):
-    at = signed_in("admin")
-    at.switch_page("pages/audit/page.py").run()
+    at = signed_in("admin", "pages/audit/page.py")
     at.text_input(key=audit_keys.SUBJECT_ID).set_value("4\x002").run()
     assert not at.exception, at.exception
     assert any("control characters" in w for w in texts(at.warning)), texts(at.warning)

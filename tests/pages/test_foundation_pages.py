@@ -274,8 +274,7 @@ def test_overview_shows_the_loop_counts(signed_in):
 
 
 def _open_audit(signed_in, role="viewer"):
-    at = signed_in(role)
-    return at.switch_page("pages/audit/page.py").run()
+    return signed_in(role, "pages/audit/page.py")
 
 
 def test_audit_lists_and_filters_events(signed_in, make_user):
@@ -330,8 +329,7 @@ def test_audit_csv_download_is_offered(signed_in):
 
 
 def _open_admin(signed_in):
-    at = signed_in("admin")
-    return at.switch_page("pages/admin/page.py").run()
+    return signed_in("admin", "pages/admin/page.py")
 
 
 def _add_user(at, email, name, role, password="", sso_only=False):
@@ -448,8 +446,7 @@ def test_the_last_admin_cannot_disable_themselves(signed_in, page_db):
 
 
 def test_change_own_password(signed_in, make_user, page_db):
-    at = signed_in("viewer")
-    at.switch_page("pages/account/page.py").run()
+    at = signed_in("viewer", "pages/account/page.py")
     at.text_input[0].input("short")
     at.text_input[1].input("short")
     next(b for b in at.button if b.label == "Change password").click()
@@ -496,8 +493,7 @@ def test_my_account_opts_in_to_personal_email(signed_in, make_user, page_db, mon
     service keeps it (an analyst is not offered the requests to decide: they cannot decide any)."""
     from services.notify import personal
 
-    at = signed_in("approver")
-    at.switch_page("pages/account/page.py").run()
+    at = signed_in("approver", "pages/account/page.py")
     assert at.checkbox(key="account_email_approval.requested").disabled
     assert any("No mail server is configured" in c.value for c in at.caption)
     monkeypatch.setenv("LOOPDECK_SMTP_URL", "mailto://127.0.0.1:2525?from=loopdeck@example.com")
@@ -510,6 +506,5 @@ def test_my_account_opts_in_to_personal_email(signed_in, make_user, page_db, mon
     view = personal.get_personal(page_db, me)
     assert view.enabled and view.events == ("approval.requested",)
     assert at.checkbox(key="account_email_approval.requested").value
-    analyst = signed_in("analyst")
-    analyst.switch_page("pages/account/page.py").run()
+    analyst = signed_in("analyst", "pages/account/page.py")
     assert [c.key for c in analyst.checkbox] == ["account_email_approval.decided"]

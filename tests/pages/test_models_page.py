@@ -37,8 +37,13 @@ def demo_template(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def demo_db(tmp_path_factory, tmp_path, monkeypatch) -> Iterator[Engine]:
+    yield from engine_on_a_copy(demo_template(tmp_path_factory), tmp_path, monkeypatch)
+
+
+def engine_on_a_copy(template: Path, tmp_path: Path, monkeypatch) -> Iterator[Engine]:
+    """The app under test on a private copy of `template`, its artifact and routing folders the test's own."""
     path = tmp_path / "loopdeck.db"
-    shutil.copyfile(demo_template(tmp_path_factory), path)
+    shutil.copyfile(template, path)
     url = f"sqlite:///{path}"
     monkeypatch.setenv("LOOPDECK_DATABASE_URL", url)
     monkeypatch.setenv(registry.ARTIFACT_DIR_ENV, str(tmp_path / "artifacts"))

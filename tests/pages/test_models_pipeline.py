@@ -13,8 +13,7 @@ def _retrain_view(at):
 
 def test_an_admin_sets_and_removes_a_models_pipeline(signed_in, page_db):
     factories.model_version(page_db, "churn", 1)
-    at = signed_in("admin")
-    at = ok(at.switch_page("pages/models/page.py").run())
+    at = ok(signed_in("admin", "pages/models/page.py"))
     at = _retrain_view(at)
     url_key = next(t.key for t in at.text_input if t.key and t.key.endswith("_url"))
     at.text_input(key=url_key).input("http://127.0.0.1:9/retrain")
@@ -28,6 +27,6 @@ def test_an_admin_sets_and_removes_a_models_pipeline(signed_in, page_db):
 
 def test_an_analyst_sees_no_pipeline_section(signed_in, page_db):
     factories.model_version(page_db, "churn", 1)
-    at = ok(signed_in("analyst").switch_page("pages/models/page.py").run())
+    at = ok(signed_in("analyst", "pages/models/page.py"))
     at = _retrain_view(at)
     assert not [e for e in at.expander if "External retraining pipeline" in e.label]

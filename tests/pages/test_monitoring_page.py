@@ -13,7 +13,7 @@ from services.core.roles import Actor, Role
 from services.governance import approvals
 from services.monitoring import alerts, frames, overrides
 from tests.pages.conftest import app_test
-from tests.pages.helpers import run_worker_once
+from tests.pages.helpers import open_at, run_worker_once
 from tests.services.monitoring.test_monitoring import demo_copy
 
 PAGE = "pages/monitoring/page.py"
@@ -37,9 +37,7 @@ def open_as(engine, email: str) -> AppTest:
     uid = next(u.id for u in users.list_users(engine, Actor.system()) if u.email == email)
     at = app_test()
     at.session_state[state.USER_ID] = uid
-    at.run()  # pages are registered by the entrypoint's st.navigation on the first run
-    at.switch_page(PAGE)
-    return at.run()
+    return open_at(at, PAGE)
 
 
 def texts(at: AppTest) -> str:
@@ -260,9 +258,7 @@ def test_alert_rules_and_evaluation_from_the_page(demo_db):
 
 
 def test_an_empty_database_says_what_to_do(signed_in):
-    at = signed_in("viewer")
-    at.switch_page(PAGE)
-    at.run()
+    at = signed_in("viewer", PAGE)
     no_exception(at)
     assert "No predictions yet" in at.info[0].value
 

@@ -22,6 +22,7 @@ from services.monitoring import blocks, frames
 from tests import demo_cache
 from tests.conftest import POSTGRES_URL, drop_database
 from tests.pages.conftest import app_test
+from tests.pages.helpers import open_at
 from tests.pages.test_monitoring_page import PAGE, no_exception, texts, to_tab
 
 # The refresh check (block_build.sync_status): two index lookups, whatever the row count.
@@ -87,10 +88,8 @@ def test_default_views_read_no_rows_and_the_row_path_is_bounded_and_said(demo_db
     uid = next(u.id for u in users.list_users(demo_db, Actor.system()) if u.email == "analyst@loopdeck.demo")
     at = app_test()
     at.session_state[state.USER_ID] = uid
-    at.run()  # the Overview (the default page) registers the pages; its own reads are not Monitoring's
     row_reads.reset()
-    at.switch_page(PAGE)
-    at.run()
+    open_at(at, PAGE)
     no_exception(at)
     # The cohort values offered come from the summaries' strata (the block path read 7 days of rows for them).
     assert at.selectbox(key="mon_filter_field_2").options == ["(all rows)", "platform", "region", "tier"]

@@ -20,7 +20,7 @@ PAGE = "pages/settings/page.py"
 
 
 def open_settings(signed_in, role: str = "admin") -> AppTest:
-    return ok(signed_in(role).switch_page(PAGE).run())
+    return ok(signed_in(role, PAGE))
 
 
 def section(at: AppTest, name: str) -> AppTest:
