@@ -8,6 +8,7 @@ and `chromium()` / `new_page(browser)` for the browser.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -25,14 +26,18 @@ import pytest
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+from app.session_cookie import SESSION_PATH
 from tests import demo_cache
 from tests.processes import Startup
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
+# Software compositing and raster without the GPU process's emulated GL (Debian's wrapper adds
+# --enable-gpu-rasterization): the browser's CPU on the every-page walk fell 5-9% (43.6 -> 39.8 and
+# 45.2 -> 42.9 CPU-s in two A/B pairs), mostly the GPU process's.
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
+    "--disable-component-update", "--no-first-run", "--disable-gpu-compositing", "--disable-gpu-rasterization",
 ]  # fmt: skip
 
 
@@ -227,13 +232,19 @@ def session_cookie(context) -> dict | None:
 
 
 def wait_for_session_cookie(page, timeout_ms: float | None = None) -> dict:
-    """The session cookie, once the browser has it (polled every 50 ms, up to the page's default timeout)."""
+    """The session cookie, once the browser has it (up to the page's default timeout). Looked for again when a
+    request to the cookie route (app/session_cookie.py) has finished, or every 500 ms: not a 50 ms poll, whose
+    two round trips to Playwright's driver each (cookies, timer) cost CPU for as long as the sign-in lasts."""
+    from playwright.sync_api import Error as PlaywrightError
+
     deadline = time.monotonic() + (timeout_ms or 30_000) / 1000
     while time.monotonic() < deadline:
         cookie = session_cookie(page.context)
         if cookie is not None:
             return cookie
-        page.wait_for_timeout(50)
+        # Not within the bound (the POST may have finished before this waited): look at the cookies again.
+        with contextlib.suppress(PlaywrightError):
+            page.wait_for_event("requestfinished", lambda request: request.url.endswith(SESSION_PATH), timeout=500)
     raise AssertionError("no session cookie was set after signing in")
 
 
@@ -315,12 +326,50 @@ def settled(sync_api, page, where: str = "") -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{where or page.url}: the script run did not end within "
                                  f"{runs.timeout_ms / 1000:.0f} s; last frames: {runs.log}")  # fmt: skip
-        page.wait_for_timeout(50)
+        _next_frame(sync_api, page, runs)
     # The page has drawn the run's end: no element of an earlier run is left (Streamlit marks them stale
     # while a run goes on and removes them when it ends).
     expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
     expect(page.locator('[data-stale="true"]')).to_have_count(0)
     expect(page.get_by_test_id("stException"), f"{where or page.url} shows an exception").to_have_count(0)
+
+
+def _next_frame(sync_api, page, runs: ScriptRuns, longest_ms: float = 500) -> None:
+    """Wait until a frame the page's websocket receives ends the run (`runs.over()`, checked by ScriptRuns'
+    listener first), at most `longest_ms`; 50 ms while the page has no websocket yet. Not a 50 ms poll: each
+    poll is a round trip to Playwright's driver (~1.5 ms of CPU in the test process and the driver), twenty
+    a second for as long as a run lasts. The bound covers a socket that a reload replaced or closed while
+    this waited on it (the new socket's frames go to ScriptRuns, and the caller looks again)."""
+    if runs.socket is None:
+        page.wait_for_timeout(50)
+        return
+    # Not over within the bound, or the socket closed: the caller looks again.
+    with contextlib.suppress(sync_api.Error):
+        runs.socket.wait_for_event("framereceived", lambda _: runs.over(), timeout=longest_ms)
+
+
+# The old screen file names (Streamlit's pages/ convention served pages/<name>.py at /<name>) and the entry's.
+OLD_SCREEN_NAMES = ["admin", "account", "approvals", "audit", "backlog", "data", "experiments", "feedback", "models",
+                    "monitoring", "overview", "page"]  # fmt: skip
+
+
+def assert_only_the_gate(sync_api, page, url: str, *, first_admin: bool = True) -> None:
+    """The sign-in screen and nothing of any screen (tests/e2e/test_gate_browser.py): no screen's title (nor
+    an old screen file name as a title, which Streamlit's old pages/ convention would show), no navigation.
+    first_admin: the database has no account yet, so the gate is the first-admin set-up; else the sign-in form."""
+    from app import nav
+
+    expect = sync_api.expect
+    expect(page.get_by_role("heading", name="Loopdeck", exact=True), f"{url}: no sign-in screen").to_be_visible()
+    form, button = ("Create the first admin account", "Create admin account") if first_admin else ("Sign in",) * 2
+    expect(page.get_by_role("heading", name=form, exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name=button, exact=True)).to_be_visible()
+    settled(sync_api, page, url)
+    assert page.get_by_role("heading", level=1).all_inner_texts() == ["Loopdeck"], url
+    titles = {spec.title for spec in nav.PAGES} | {name.title() for name in OLD_SCREEN_NAMES} | {"Audit log"}
+    for title in sorted(titles):
+        expect(page.get_by_role("heading", name=title, exact=True), f"{url} shows {title}").to_have_count(0)
+    expect(page.get_by_test_id("stSidebarNav"), f"{url} shows the navigation").to_have_count(0)
 
 
 def open_page(sync_api, page, link: str, heading: str) -> None:

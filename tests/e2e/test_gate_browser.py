@@ -7,10 +7,12 @@ running streamlit_app.py (the gate); the first st.navigation call turns that off
 So only a first run can show the hole. It is one mechanism for every URL (server.py turns the convention
 off before any session), so one URL of each kind gets a first run of its own (a server process against
 the same empty, migrated database, which makes the gate show the first-admin set-up, and no job worker:
-nothing here starts a job): an old screen file name (/admin), the entry file's name (/page), and a page of
-today's navigation (/data-import) (tests/e2e/test_session_browser.py opens three more deep links as first
-sessions). A server start costs ~5 CPU seconds, so not all 26 URLs get one: the test that opens every URL
-in turn on one fresh server covers later runs, and its first URL, /admin, is that server's first run.
+nothing here starts a job): an old screen file name (/admin) and the entry file's name (/page). Pages of
+today's navigation get theirs in tests/e2e/test_session_browser.py: its three deep links, each the first
+session of a fresh server, are checked with the same assertions (assert_only_the_gate) before signing in;
+a fourth server here for /data-import checked that kind once more, for ~10 CPU seconds. A server start
+costs ~5 CPU seconds, so not all 26 URLs get one: the test that opens every URL in turn on one fresh
+server covers later runs, and its first URL, /admin, is that server's first run.
 
 The URLs: the url_path of each app/nav.PAGES entry, the old file-name URLs of every screen (/admin,
 /models, ...), and /page (the entry file's name).
@@ -31,12 +33,9 @@ sync_api = harness.skip_without_browser()
 expect = sync_api.expect
 
 TIMEOUT_MS = 60_000
-LEGACY = ["admin", "account", "approvals", "audit", "backlog", "data", "experiments", "feedback", "models",
-          "monitoring", "overview", "page"]  # fmt: skip
+LEGACY = harness.OLD_SCREEN_NAMES
 NEW = [spec.url_path for spec in nav.PAGES]
 URLS = [*LEGACY, *NEW]
-# Every screen's title (and its old file name as a title, which Streamlit's old convention would show).
-SCREEN_TITLES = sorted({spec.title for spec in nav.PAGES} | {name.title() for name in LEGACY} | {"Audit log"})
 
 
 @pytest.fixture(scope="module")
@@ -52,25 +51,13 @@ def db_url(tmp_path_factory) -> str:
     return url
 
 
-def _assert_only_the_gate(page, url: str) -> None:
-    """The sign-in screen (on an empty database: the first-admin set-up) and nothing of any screen."""
-    expect(page.get_by_role("heading", name="Loopdeck", exact=True), f"{url}: no sign-in screen").to_be_visible()
-    expect(page.get_by_role("heading", name="Create the first admin account")).to_be_visible()
-    expect(page.get_by_role("button", name="Create admin account")).to_be_visible()
-    harness.settled(sync_api, page, url)
-    assert page.get_by_role("heading", level=1).all_inner_texts() == ["Loopdeck"], url
-    for title in SCREEN_TITLES:
-        expect(page.get_by_role("heading", name=title, exact=True), f"{url} shows {title}").to_have_count(0)
-    expect(page.get_by_test_id("stSidebarNav"), f"{url} shows the navigation").to_have_count(0)
-
-
-@pytest.mark.parametrize("path", ["page", "data-import"])  # /admin: the first URL of the next test
+@pytest.mark.parametrize("path", ["page"])  # /admin: the next test's first URL; today's pages: test_session_browser
 def test_the_first_run_of_a_fresh_server_at_a_page_url_shows_only_the_sign_in(path, db_url, browser, tmp_path):
     server_ = harness.running_app(db_url, tmp_path, worker=False)
     with server_ as server, harness.new_page(sync_api, browser, TIMEOUT_MS) as page:
         url = f"{server.base}/{path}"
         page.goto(url)
-        _assert_only_the_gate(page, url)
+        harness.assert_only_the_gate(sync_api, page, url)
 
 
 def test_every_page_url_in_turn_shows_only_the_sign_in(db_url, browser, tmp_path):
@@ -80,11 +67,11 @@ def test_every_page_url_in_turn_shows_only_the_sign_in(db_url, browser, tmp_path
         for path in URLS:
             url = f"{server.base}/{path}"
             page.goto(url)
-            _assert_only_the_gate(page, url)
+            harness.assert_only_the_gate(sync_api, page, url)
 
 
 def test_the_fresh_server_urls_are_pages_of_today_and_old_names():
-    assert {"admin", "page"} <= set(LEGACY) and "data-import" in NEW
+    assert {"admin", "page"} <= set(LEGACY)
     assert URLS[0] == "admin"  # the first run of the server that opens every URL in turn
 
 

@@ -104,6 +104,11 @@ def _sign_in_at(page, url: str, email: str = ADMIN) -> None:
     page.goto(url)
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     harness.settled(sync_api, page)
+    _sign_in_here(page, email)
+
+
+def _sign_in_here(page, email: str = ADMIN) -> None:
+    """Sign in on the sign-in form the page shows (no "Page not found" beside it)."""
     expect(page.get_by_text("Page not found")).to_have_count(0)
     page.get_by_role("textbox", name="E-mail").fill(email)
     page.get_by_role("textbox", name="Password", exact=True).fill(PASSWORDS[email])
@@ -114,9 +119,14 @@ def _sign_in_at(page, url: str, email: str = ADMIN) -> None:
     "link", ["feedback-queue?status=new", "monitor?model=churn&version=2&tab=drift", "settings?from=deep-link"]
 )
 def test_a_deep_link_is_no_page_not_found_as_the_first_session_of_a_fresh_server(fresh_server, browser, link):
+    """Also the login gate's check for a page of today's navigation as a server's first run (see
+    tests/e2e/test_gate_browser.py): signed out, the first session shows only the sign-in screen."""
     heading = {"feedback-queue": "Feedback", "monitor": "Monitoring", "settings": "Settings"}[link.split("?")[0]]
     with harness.new_page(sync_api, browser, TIMEOUT_MS) as page:
-        _sign_in_at(page, f"{fresh_server.base}/{link}")
+        url = f"{fresh_server.base}/{link}"
+        page.goto(url)
+        harness.assert_only_the_gate(sync_api, page, url, first_admin=False)
+        _sign_in_here(page)
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         harness.settled(sync_api, page)
         expect(page.get_by_text("Page not found")).to_have_count(0)
