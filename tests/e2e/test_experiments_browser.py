@@ -74,6 +74,17 @@ def _stop_with_approval(db_url: str, key: str) -> None:
     engine.dispose()
 
 
+def _planned_per_arm(db_url: str, key: str) -> int | None:
+    from services.core.db import make_engine
+    from services.experiments import lifecycle
+
+    engine = make_engine(db_url)
+    try:
+        return lifecycle.get_experiment(engine, key).planned_sample_size
+    finally:
+        engine.dispose()
+
+
 def test_analyst_designs_registers_and_reads_the_running_experiment(server, page):
     page.goto(server.base)
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -117,13 +128,18 @@ def test_analyst_designs_registers_and_reads_the_running_experiment(server, page
     expect(page.get_by_text("The design is frozen since the start")).to_be_visible()
     page.get_by_text("Amend the design (on the record)").click()
     amend = page.get_by_test_id("stForm").filter(has=page.get_by_role("button", name="Record the amendment"))
+    # The number first, then the reason, as the other forms' tests do: Streamlit's number_input commits a
+    # typed value in a deferred React effect (streamlit/streamlit#13751), so a submit clicked while the
+    # number still has focus races that commit. Once, in a clean-clone CI run under load, the click here
+    # submitted nothing (no run followed it: the previous run's message was still drawn after 30 s).
+    amend.get_by_role("spinbutton", name="Planned units per arm").fill("16000")
     amend.get_by_role("textbox", name="Reason for the amendment (recorded in the audit log)").fill(
         "Traffic is lower on weekends: plan for 16,000 per arm"
     )
-    amend.get_by_role("spinbutton", name="Planned units per arm").fill("16000")
     amend.get_by_role("button", name="Record the amendment").click()
     expect(page.get_by_text("Amendment to churn-model-v3-ab recorded.")).to_be_visible()
     _settled(page)
+    assert _planned_per_arm(server.db_url, "churn-model-v3-ab") == 16_000  # the typed number, not the old one
     # Concluding a running experiment needs the same approval as stopping it (four-eyes): the analyst
     # proposes the stop, an approver approves and executes it (through the services here; the
     # governance browser test drives those screens), then the analyst concludes on the page.
