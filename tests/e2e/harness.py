@@ -28,6 +28,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from app.session_cookie import SESSION_PATH
 from tests import demo_cache
+from tests.e2e import jobs as job_waits
 from tests.processes import Startup
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +100,8 @@ def running_app(
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(base, proc, log, startup_cpu_seconds)
+        if jobs is not None:
+            job_waits.register(base, jobs, folder / "worker.log", db_url)
         yield Server(base, db_url)
     finally:
         _stop(proc)

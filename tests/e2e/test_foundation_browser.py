@@ -15,6 +15,7 @@ import pytest
 
 from tests.e2e import harness
 from tests.e2e.harness import ROOT, Server, grid_cell
+from tests.e2e.jobs import expect_after_jobs
 
 pytestmark = pytest.mark.e2e
 
@@ -134,7 +135,7 @@ def test_data_import_of_a_sample_and_a_broken_file(server, page):
     expect(page.get_by_text("predictions.csv")).to_be_visible()
     _settled(page)
     page.get_by_role("button", name="Import", exact=True).click()
-    expect(page.get_by_text("Imported predictions: 10 rows: 10 new")).to_be_visible()
+    expect_after_jobs(sync_api, page, page.get_by_text("Imported predictions: 10 rows: 10 new"))
     expect(grid_cell(page, "predictions.csv")).to_be_attached()  # the history table
 
     broken = sample.read_bytes().replace(b",0.91,", b",not-a-score,")

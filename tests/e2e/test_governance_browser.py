@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import harness
+from tests.e2e.jobs import expect_after_jobs
 
 pytestmark = pytest.mark.e2e
 
@@ -185,7 +186,7 @@ def test_promotion_with_four_eyes_then_a_rollback(server, page):
     _view(page, "Retrain")
     page.get_by_role("button", name="Start retraining").click()
     expect(page.get_by_test_id("stProgress")).to_be_visible()  # the page is not frozen: progress is polled
-    expect(page.get_by_text("Registered churn v3 (candidate, parent v2)")).to_be_visible()
+    expect_after_jobs(sync_api, page, page.get_by_text("Registered churn v3 (candidate, parent v2)"))
     _settled(page)
     _ran_in_the_worker(server.db_url, "models.retrain")
     _view(page, "Judge")
@@ -264,7 +265,7 @@ def test_retraining_from_an_alert_is_approved_then_runs_after_the_confirmation(s
     expect(dialog.get_by_text(re.compile(rf"^1\. A retraining run of churn starts in the background from v2 .*"
                                          rf"trigger alert:{server.alert_id}\."))).to_be_visible()  # fmt: skip
     dialog.get_by_role("button", name="Execute now").click()
-    expect(page.get_by_text(re.compile(r"Registered churn v\d+ \(candidate, parent v2\)"))).to_be_visible()
+    expect_after_jobs(sync_api, page, page.get_by_text(re.compile(r"Registered churn v\d+ \(candidate, parent v2\)")))
     _settled(page)
     _ran_in_the_worker(server.db_url, "models.retrain_request")
 

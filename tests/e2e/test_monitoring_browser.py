@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import harness
+from tests.e2e.jobs import expect_after_jobs
 
 pytestmark = pytest.mark.e2e
 
@@ -134,7 +135,7 @@ def _count(text: str) -> int:
 def test_analyst_changes_the_window_and_sees_the_mobile_cohort_flagged(server, page):
     _sign_in_to_monitoring(page, server)
     # First view: the blocks are built behind a progress box, then the drift tab shows the story.
-    expect(page.get_by_text("Monitoring data refreshed")).to_be_visible()
+    expect_after_jobs(sync_api, page, page.get_by_text("Monitoring data refreshed"))
     expect(page.get_by_text("2 of 9", exact=True)).to_be_visible()
     _settled(page)
 
