@@ -86,7 +86,9 @@ def fit_with_progress(estimator: Any, x: pd.DataFrame, y: np.ndarray, progress: 
             return estimator
         total = int(getattr(clf, staged))
         if _is_pipeline(estimator) and len(estimator.steps) > 1:
-            prep = type(estimator)(estimator.steps[:-1])  # a Pipeline of the steps before the classifier
+            from sklearn.pipeline import Pipeline
+
+            prep = Pipeline(estimator.steps[:-1])
             progress(0.0, "Fitting the preprocessing ...")
             xt = prep.fit_transform(x, y)
         else:

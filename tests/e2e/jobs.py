@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from services.jobs.schema import ACTIVE, Job
 from tests.processes import Startup
 
 # the UI's base URL -> (its job worker process, its log, the database URL); filled by harness.running_app
@@ -33,11 +34,11 @@ def register(base: str, worker: subprocess.Popen, log: Path, db_url: str) -> Non
 
 
 def active_jobs(db_url: str) -> int:
-    """Jobs still queued or running (services/jobs/schema.py ACTIVE)."""
+    """Jobs still queued or running (the job schema's own ACTIVE statuses)."""
     engine = sa.create_engine(db_url)
     try:
         with engine.connect() as conn:
-            return int(conn.execute(sa.text("SELECT count(*) FROM job WHERE status IN ('queued', 'running')")).scalar())
+            return int(conn.execute(sa.select(sa.func.count()).where(Job.status.in_(ACTIVE))).scalar())
     finally:
         engine.dispose()
 
